@@ -1,0 +1,115 @@
+"""Settings and limits: the one place where every tunable number lives.
+
+Each field can be set by a command-line flag (``--chat-max-chars``) or an
+environment variable (``PARLEY_CHAT_MAX_CHARS``); the flag wins.  The
+defaults below are the ones documented in ``docs/protocol.md``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """At most ``count`` events per ``per`` seconds (a token bucket of that size)."""
+
+    count: int
+    per: float
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Every limit the server enforces on what clients send."""
+
+    #: Largest WebSocket frame accepted; a bigger one closes the socket with 1009.
+    max_frame_bytes: int = 64 * 1024
+    #: Room names: 1..N characters of letters, digits, '-', '_', '.'.
+    room_name_max: int = 64
+    #: Display names: 1..N characters after trimming.
+    display_name_max: int = 64
+    #: Chat text: 1..N characters.
+    chat_max_chars: int = 4000
+    #: Participants in one room (a WebRTC mesh degrades past ~6).
+    max_participants: int = 6
+    #: Chat messages returned per history page (welcome and ``history``).
+    history_page: int = 50
+    #: Largest history page a client may ask for.
+    history_page_max: int = 200
+    #: Bytes queued towards one client before it is dropped as too slow.
+    max_outgoing_buffer: int = 4 * 1024 * 1024
+    #: Per-connection rate limits.  ``rate_limits=False`` turns them all off.
+    rate_limits: bool = True
+    chat_rate: RateLimit = RateLimit(20, 10.0)
+    signal_rate: RateLimit = RateLimit(400, 10.0)
+    reaction_rate: RateLimit = RateLimit(10, 10.0)
+    other_rate: RateLimit = RateLimit(60, 10.0)
+    #: Errors answered on one connection within 10 s before it is closed (1008).
+    max_errors: int = 100
+    #: Seconds between server pings; a peer silent for 1.5x this is dropped.
+    heartbeat: float = 10.0
+    #: Seconds a dropped participant keeps its identity for a resume.
+    resume_grace: float = 30.0
+    #: Seconds the client has to send ``join`` after connecting.
+    join_timeout: float = 15.0
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything ``parley serve`` needs to run."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    data_dir: Path = Path("parley-data")
+    database_url: str | None = None
+    log_level: str = "info"
+    #: ICE servers handed to clients in ``welcome`` (RTCIceServer dicts).
+    ice_servers: tuple[dict[str, Any], ...] = ()
+    limits: Limits = field(default_factory=Limits)
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'parley.db').resolve()}"
+
+
+#: Limits exposed as flags/env variables: name -> (type, help).
+LIMIT_OPTIONS: dict[str, tuple[type, str]] = {
+    "max_frame_bytes": (int, "largest WebSocket frame accepted (bytes)"),
+    "chat_max_chars": (int, "longest chat message (characters)"),
+    "display_name_max": (int, "longest display name (characters)"),
+    "max_participants": (int, "participants per room"),
+    "history_page": (int, "chat messages per history page"),
+    "max_outgoing_buffer": (int, "bytes queued to a slow client before it is dropped"),
+    "heartbeat": (float, "seconds between server pings"),
+    "resume_grace": (float, "seconds a dropped participant may resume"),
+    "join_timeout": (float, "seconds a new connection has to send join"),
+}
+
+
+def env_name(option: str) -> str:
+    return "PARLEY_" + option.upper()
+
+
+def limits_from(values: dict[str, Any]) -> Limits:
+    """Build ``Limits`` from parsed values (None = unset), falling back to PARLEY_* then defaults."""
+    kwargs: dict[str, Any] = {}
+    for name, (typ, _help) in LIMIT_OPTIONS.items():
+        value = values.get(name)
+        if value is None and env_name(name) in os.environ:
+            value = typ(os.environ[env_name(name)])
+        if value is not None:
+            kwargs[name] = value
+    no_rate = values.get("no_rate_limits") or os.environ.get("PARLEY_NO_RATE_LIMITS", "") in (
+        "1",
+        "true",
+        "yes",
+    )
+    if no_rate:
+        kwargs["rate_limits"] = False
+    return dataclasses.replace(Limits(), **kwargs)

@@ -1,0 +1,287 @@
+"""The wire protocol: typed messages, decoded and validated in one step.
+
+Every frame is a JSON object whose ``type`` field names it.  Client messages
+decode into one of the structs of :data:`ClientMessage` (a msgspec tagged
+union); anything else raises :class:`ProtocolError` with the error code the
+client receives.  Server messages are structs too and are encoded once per
+fan-out.  ``docs/protocol.md`` documents each message; keep the two in step.
+
+This module does no I/O.
+"""
+
+from __future__ import annotations
+
+from typing import Final, Literal
+
+import msgspec
+
+PROTOCOL_VERSION: Final = 1
+
+#: Emoji a ``reaction`` may carry.
+REACTIONS: Final = frozenset({"👍", "👏", "❤️", "😂", "😮", "🎉", "🤔", "👋"})
+
+
+class ErrorCode:
+    """The ``code`` values of ``error`` messages (see docs/protocol.md)."""
+
+    BAD_JSON: Final = "bad_json"
+    BAD_MESSAGE: Final = "bad_message"
+    UNKNOWN_TYPE: Final = "unknown_type"
+    BAD_VERSION: Final = "bad_version"
+    NOT_JOINED: Final = "not_joined"
+    ALREADY_JOINED: Final = "already_joined"
+    BAD_ROOM: Final = "bad_room"
+    BAD_NAME: Final = "bad_name"
+    BAD_RESUME: Final = "bad_resume"
+    ROOM_FULL: Final = "room_full"
+    TOO_LONG: Final = "too_long"
+    EMPTY: Final = "empty"
+    NO_SUCH_PARTICIPANT: Final = "no_such_participant"
+    BAD_REACTION: Final = "bad_reaction"
+    RATE_LIMITED: Final = "rate_limited"
+    UNAVAILABLE: Final = "unavailable"
+    INTERNAL: Final = "internal"
+
+
+class ProtocolError(Exception):
+    """A refused request: becomes ``{"type":"error","code":…,"message":…,"ref":…}``."""
+
+    def __init__(self, code: str, message: str, ref: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.ref = ref
+
+
+class CloseCode:
+    """WebSocket close codes the server uses."""
+
+    NORMAL: Final = 1000
+    GOING_AWAY: Final = 1001  # server shutting down or draining
+    UNSUPPORTED_DATA: Final = 1003  # binary frame
+    POLICY: Final = 1008  # join timeout, too many errors, too slow
+    TOO_BIG: Final = 1009  # frame over max_frame_bytes
+    INTERNAL: Final = 1011
+
+
+# --------------------------------------------------------------------------
+# Client -> server
+
+
+class _Client(msgspec.Struct, tag_field="type", forbid_unknown_fields=False):
+    #: Optional client-chosen correlation id, echoed in the answer or error.
+    ref: str | None = None
+
+
+class Join(_Client, tag="join"):
+    room: str = ""
+    name: str = ""
+    v: int = PROTOCOL_VERSION
+    #: Resume token from an earlier ``welcome``: keeps the same identity.
+    resume: str | None = None
+
+
+class Chat(_Client, tag="chat"):
+    text: str = ""
+    #: Participant id for a private message; absent for the whole room.
+    to: str | None = None
+
+
+class Signal(_Client, tag="signal"):
+    to: str = ""
+    #: Opaque WebRTC signalling (offer/answer/candidate), relayed unchanged.
+    payload: msgspec.Raw = msgspec.Raw(b"null")
+
+
+class Reaction(_Client, tag="reaction"):
+    emoji: str = ""
+
+
+class Hand(_Client, tag="hand"):
+    raised: bool = False
+
+
+class Media(_Client, tag="media"):
+    mic: bool | None = None
+    cam: bool | None = None
+    screen: bool | None = None
+
+
+class Rename(_Client, tag="rename"):
+    name: str = ""
+
+
+class History(_Client, tag="history"):
+    before: int | None = None
+    limit: int | None = None
+
+
+class Ping(_Client, tag="ping"):
+    pass
+
+
+class Leave(_Client, tag="leave"):
+    pass
+
+
+ClientMessage = Join | Chat | Signal | Reaction | Hand | Media | Rename | History | Ping | Leave
+
+_decoder: Final = msgspec.json.Decoder(ClientMessage)
+
+
+def decode(data: str | bytes) -> ClientMessage:
+    """Decode one client frame, or raise :class:`ProtocolError`."""
+    try:
+        return _decoder.decode(data)
+    except msgspec.ValidationError as exc:
+        text = str(exc)
+        ref = _peek_ref(data)
+        if "`$.type`" in text or "missing required field `type`" in text:
+            raise ProtocolError(
+                ErrorCode.UNKNOWN_TYPE, f"unknown or missing message type: {text}", ref
+            ) from None
+        if "Expected `object`" in text and "`$`" not in text.replace("`$.", ""):
+            raise ProtocolError(ErrorCode.BAD_MESSAGE, "a message must be a JSON object") from None
+        raise ProtocolError(ErrorCode.BAD_MESSAGE, text, ref) from None
+    except msgspec.DecodeError as exc:
+        raise ProtocolError(ErrorCode.BAD_JSON, f"malformed JSON: {exc}") from None
+
+
+def _peek_ref(data: str | bytes) -> str | None:
+    """Best effort: the ``ref`` of a message that failed validation."""
+    try:
+        obj = msgspec.json.decode(data)
+    except msgspec.DecodeError:
+        return None
+    if isinstance(obj, dict):
+        ref = obj.get("ref")
+        if isinstance(ref, str) and len(ref) <= 64:
+            return ref
+    return None
+
+
+# --------------------------------------------------------------------------
+# Server -> client
+
+
+class Participant(msgspec.Struct):
+    id: str
+    name: str
+    mic: bool = False
+    cam: bool = False
+    screen: bool = False
+    hand: bool = False
+    #: Milliseconds since the epoch when the hand went up (orders the queue).
+    hand_at: int | None = None
+    joined_at: int = 0
+
+
+class ChatRecord(msgspec.Struct, omit_defaults=True):
+    """A stored chat message as clients see it."""
+
+    id: int
+    ts: int  # milliseconds since the epoch
+    room: str
+    sender: str  # participant id
+    name: str  # sender's display name when sent
+    text: str
+    to: str | None = None  # recipient id of a private message
+
+
+class RoomInfo(msgspec.Struct):
+    name: str
+    created_at: int
+    media: Literal["mesh"] = "mesh"
+    max_participants: int = 6
+
+
+class _Server(msgspec.Struct, tag_field="type", omit_defaults=True):
+    pass
+
+
+class Welcome(_Server, tag="welcome"):
+    v: int
+    id: str
+    resume: str
+    resumed: bool
+    room: RoomInfo
+    participants: list[Participant]
+    history: list[ChatRecord]
+    history_more: bool
+    ice_servers: list[dict[str, object]]
+    limits: dict[str, int]
+
+
+class ParticipantJoined(_Server, tag="participant-joined"):
+    participant: Participant
+
+
+class ParticipantLeft(_Server, tag="participant-left"):
+    id: str
+    reason: str  # "left" | "disconnected" | "timeout"
+
+
+class ParticipantUpdated(_Server, tag="participant-updated"):
+    participant: Participant
+
+
+class ChatOut(_Server, tag="chat"):
+    message: ChatRecord
+
+
+class ChatAck(_Server, tag="chat-ack"):
+    id: int
+    ts: int
+    ref: str | None = None
+
+
+class SignalOut(_Server, tag="signal"):
+    sender: str = msgspec.field(name="from")
+    payload: msgspec.Raw
+
+
+class ReactionOut(_Server, tag="reaction"):
+    sender: str = msgspec.field(name="from")
+    emoji: str
+
+
+class HistoryOut(_Server, tag="history"):
+    messages: list[ChatRecord]
+    more: bool
+    ref: str | None = None
+
+
+class Pong(_Server, tag="pong"):
+    ref: str | None = None
+
+
+class Error(_Server, tag="error"):
+    code: str
+    message: str
+    ref: str | None = None
+
+
+ServerMessage = (
+    Welcome
+    | ParticipantJoined
+    | ParticipantLeft
+    | ParticipantUpdated
+    | ChatOut
+    | ChatAck
+    | SignalOut
+    | ReactionOut
+    | HistoryOut
+    | Pong
+    | Error
+)
+
+_encoder: Final = msgspec.json.Encoder()
+
+
+def encode(message: ServerMessage) -> bytes:
+    """Serialise a server message to the JSON bytes of one text frame."""
+    return _encoder.encode(message)
+
+
+def error(exc: ProtocolError) -> bytes:
+    return encode(Error(code=exc.code, message=exc.message, ref=exc.ref))

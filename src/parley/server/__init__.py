@@ -1,0 +1,1 @@
+"""The transport: HTTP, static files and the WebSocket on one aiohttp port."""

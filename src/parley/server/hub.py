@@ -1,0 +1,168 @@
+"""Local connections and the fast path that writes frames to them.
+
+Writes are coalesced: a frame for a connection is appended to its outbox,
+and all outboxes are flushed once per event-loop turn, each with a single
+``transport.write``.  A burst of N messages to a client therefore costs one
+system call, and the fan-out loop itself never awaits.  A client whose
+kernel buffer stays full accumulates bytes in the transport; past the
+configured limit it is dropped, so one slow reader never stalls the room.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from aiohttp import web
+
+log = logging.getLogger(__name__)
+
+
+class Connection:
+    """One WebSocket client as the fan-out sees it."""
+
+    __slots__ = (
+        "ws",
+        "transport",
+        "pid",
+        "room",
+        "outbox",
+        "ready",
+        "closed",
+        "on_overflow",
+        "peer",
+    )
+
+    def __init__(self, ws: web.WebSocketResponse, transport: asyncio.Transport, peer: str) -> None:
+        self.ws = ws
+        self.transport = transport
+        self.peer = peer
+        self.pid: str | None = None
+        self.room: str | None = None
+        self.outbox: list[bytes] = []
+        #: False until ``welcome`` is queued: frames wait in the outbox meanwhile.
+        self.ready = False
+        self.closed = False
+        self.on_overflow: Callable[[Connection], None] | None = None
+
+
+class Hub:
+    """The connections of this process, by room and by participant id."""
+
+    def __init__(self, max_outgoing_buffer: int) -> None:
+        self.max_outgoing_buffer = max_outgoing_buffer
+        self.rooms: dict[str, dict[str, Connection]] = {}
+        self.by_pid: dict[str, Connection] = {}
+        self.connections: set[Connection] = set()
+        self._dirty: list[Connection] = []
+        self._flush_scheduled = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        #: Frames written to clients (a delivery = one frame to one client).
+        self.frames_out = 0
+
+    # -- membership ------------------------------------------------------------
+
+    def attach(self, conn: Connection, room: str, pid: str) -> None:
+        conn.room, conn.pid = room, pid
+        self.rooms.setdefault(room, {})[pid] = conn
+        self.by_pid[pid] = conn
+
+    def detach(self, conn: Connection) -> None:
+        """Forget ``conn`` (idempotent); a newer connection of the same id is kept."""
+        self.connections.discard(conn)
+        pid, room = conn.pid, conn.room
+        if pid is None or room is None:
+            return
+        if self.by_pid.get(pid) is conn:
+            del self.by_pid[pid]
+        members = self.rooms.get(room)
+        if members is not None and members.get(pid) is conn:
+            del members[pid]
+            if not members:
+                del self.rooms[room]
+
+    # -- sending ---------------------------------------------------------------
+
+    def send(self, conn: Connection, frame: bytes) -> None:
+        """Queue ``frame`` for ``conn``; it is written at the end of this loop turn."""
+        if conn.closed:
+            return
+        if not conn.outbox and conn.ready:
+            self._dirty.append(conn)
+            self._schedule()
+        conn.outbox.append(frame)
+
+    def deliver(
+        self, room: str, frame: bytes, to: tuple[str, ...] | None, exclude: str | None
+    ) -> None:
+        """The broker's callback: queue ``frame`` for the room's local connections."""
+        if to is not None:
+            for pid in to:
+                conn = self.by_pid.get(pid)
+                if conn is not None and conn.room == room:
+                    self.send(conn, frame)
+            return
+        members = self.rooms.get(room)
+        if not members:
+            return
+        dirty = self._dirty
+        for pid, conn in members.items():
+            if pid == exclude or conn.closed:
+                continue
+            outbox = conn.outbox
+            if not outbox and conn.ready:
+                dirty.append(conn)
+            outbox.append(frame)
+        self._schedule()
+
+    def release(self, conn: Connection, first: bytes) -> None:
+        """Mark ``conn`` ready with ``first`` (its welcome) ahead of anything queued."""
+        conn.outbox.insert(0, first)
+        conn.ready = True
+        self._dirty.append(conn)
+        self._schedule()
+
+    def _schedule(self) -> None:
+        if not self._flush_scheduled and self._dirty:
+            self._flush_scheduled = True
+            if self._loop is None:
+                self._loop = asyncio.get_running_loop()
+            self._loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        """Write every pending outbox with one ``transport.write`` each."""
+        self._flush_scheduled = False
+        dirty, self._dirty = self._dirty, []
+        limit = self.max_outgoing_buffer
+        frames = 0
+        for conn in dirty:
+            outbox = conn.outbox
+            if not outbox or conn.closed:
+                outbox.clear()
+                continue
+            frames += len(outbox)
+            data = outbox[0] if len(outbox) == 1 else b"".join(outbox)
+            outbox.clear()
+            transport = conn.transport
+            if transport.is_closing():
+                continue
+            transport.write(data)
+            if transport.get_write_buffer_size() > limit:
+                self._overflow(conn)
+        self.frames_out += frames
+
+    def flush_one(self, conn: Connection) -> None:
+        """Write ``conn``'s outbox now (before closing it)."""
+        if conn.outbox and not conn.closed and not conn.transport.is_closing():
+            self.frames_out += len(conn.outbox)
+            conn.transport.write(b"".join(conn.outbox))
+        conn.outbox.clear()
+
+    def _overflow(self, conn: Connection) -> None:
+        log.warning(
+            "dropping %s (%s): over %d bytes queued", conn.pid, conn.peer, self.max_outgoing_buffer
+        )
+        conn.closed = True
+        if conn.on_overflow is not None:
+            conn.on_overflow(conn)

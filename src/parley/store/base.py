@@ -1,0 +1,42 @@
+"""The store interface: what the server needs from persistent storage."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from ..protocol import ChatRecord
+
+
+class Store(Protocol):
+    """Chat history and room records.
+
+    ``append_chat`` returns only once the message is durably committed
+    (a process crash after it returns loses nothing); implementations batch
+    concurrent appends into one transaction (group commit).
+    """
+
+    async def start(self) -> None:
+        """Connect and apply migrations."""
+
+    async def close(self) -> None:
+        """Commit anything pending and disconnect."""
+
+    async def ensure_room(self, room: str, now_ms: int) -> int:
+        """Record the room if new; return its creation time (ms since the epoch)."""
+
+    async def room_created_at(self, room: str) -> int | None:
+        """Creation time of a known room, or None if it never existed."""
+
+    async def append_chat(
+        self, room: str, sender: str, name: str, text: str, to: str | None, ts: int
+    ) -> ChatRecord:
+        """Store one chat message; return it with its assigned id."""
+
+    async def history(
+        self, room: str, before: int | None, limit: int, viewer: str | None
+    ) -> tuple[list[ChatRecord], bool]:
+        """One page of history, oldest first, and whether older messages exist.
+
+        Only messages with ``id < before`` (all, if None), newest ``limit`` of them.
+        Public messages always; private ones only if ``viewer`` sent or received them.
+        """
