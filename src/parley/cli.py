@@ -126,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
             stream=sys.stderr,
         )
         logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+        logging.getLogger("alembic").setLevel(logging.WARNING)
         run(serve(settings))
     return 0
 

@@ -97,7 +97,7 @@ def env_name(option: str) -> str:
 
 
 def limits_from(values: dict[str, Any]) -> Limits:
-    """Build ``Limits`` from parsed values (None = unset), falling back to PARLEY_* then defaults."""
+    """``Limits`` from parsed values (None = unset), else PARLEY_* variables, else defaults."""
     kwargs: dict[str, Any] = {}
     for name, (typ, _help) in LIMIT_OPTIONS.items():
         value = values.get(name)

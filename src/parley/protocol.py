@@ -132,7 +132,8 @@ _decoder: Final = msgspec.json.Decoder(ClientMessage)
 def decode(data: str | bytes) -> ClientMessage:
     """Decode one client frame, or raise :class:`ProtocolError`."""
     try:
-        return _decoder.decode(data)
+        message: ClientMessage = _decoder.decode(data)
+        return message
     except msgspec.ValidationError as exc:
         text = str(exc)
         ref = _peek_ref(data)

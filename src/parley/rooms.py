@@ -121,9 +121,7 @@ class Rooms:
                 msg.ref,
             )
         try:
-            return check_room_name(msg.room, self.limits), check_display_name(
-                msg.name, self.limits
-            )
+            return check_room_name(msg.room, self.limits), check_display_name(msg.name, self.limits)
         except ProtocolError as exc:
             exc.ref = msg.ref
             raise

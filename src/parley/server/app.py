@@ -58,7 +58,8 @@ class Server:
         """Tell every client the server is going away, with pending writes flushed."""
         self.stopping = True
         closing = [
-            s.close(CloseCode.GOING_AWAY, "server shutting down") for s in list(self.sessions.values())
+            s.close(CloseCode.GOING_AWAY, "server shutting down")
+            for s in list(self.sessions.values())
         ]
         if closing:
             await asyncio.wait_for(asyncio.gather(*closing, return_exceptions=True), timeout=5)
@@ -116,7 +117,7 @@ class Server:
         await ws.prepare(request)
         transport = request.transport
         assert transport is not None
-        conn = Connection(ws, transport, request.remote or "?")  # type: ignore[arg-type]
+        conn = Connection(ws, transport, request.remote or "?")
         session = Session(self, ws, conn)
         conn.on_overflow = lambda c: self.spawn(session.close(CloseCode.POLICY, "too slow"))
         self.sessions[conn] = session

@@ -65,7 +65,7 @@ class Session:
         ws = self.ws
         try:
             msg = await ws.receive(timeout=limits.join_timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             await self.close(CloseCode.POLICY, "join timeout")
             return
         while True:

@@ -1,0 +1,15 @@
+"""Persistent storage: rooms and chat history."""
+
+from __future__ import annotations
+
+from .base import Store
+from .sql import SqlStore
+
+
+def open_store(url: str) -> Store:
+    """A store for a SQLAlchemy async URL (``sqlite+aiosqlite:///path`` or
+    ``postgresql+asyncpg://...``); call ``await store.start()`` before use."""
+    return SqlStore(url)
+
+
+__all__ = ["SqlStore", "Store", "open_store"]

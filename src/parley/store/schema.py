@@ -1,0 +1,37 @@
+"""Table definitions used by the queries in :mod:`parley.store.sql`.
+
+Migrations (``migrations/versions``) create these tables; they deliberately do
+not import this module, so a later change here needs a new migration.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Column, Index, Integer, MetaData, Table, Text
+
+metadata = MetaData()
+
+# SQLite only auto-assigns ids for a column declared exactly INTEGER PRIMARY KEY
+# (the rowid alias); elsewhere use a 64-bit id.
+_Id = BigInteger().with_variant(Integer(), "sqlite")
+
+rooms = Table(
+    "rooms",
+    metadata,
+    Column("name", Text, primary_key=True),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", _Id, primary_key=True, autoincrement=True),
+    Column("room", Text, nullable=False),
+    Column("sender", Text, nullable=False),
+    Column("name", Text, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("recipient", Text, nullable=True),
+    Column("ts", BigInteger, nullable=False),
+)
+
+# History pages are "newest N in a room below some id".
+Index("ix_messages_room_id", messages.c.room, messages.c.id)

@@ -1,0 +1,346 @@
+"""SQL store (SQLite or PostgreSQL) via SQLAlchemy's async engine.
+
+Chat appends go through a group-commit writer: callers enqueue, one task takes
+everything queued, inserts it in one transaction and then acknowledges each
+caller. A lone message commits at once; messages that arrive while a commit is
+in flight ride along in the next one, so throughput scales with load while
+latency stays at roughly one commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import event, insert, or_, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import StaticPool
+from sqlalchemy.sql.elements import ColumnElement
+
+from ..protocol import ChatRecord
+from .schema import messages, rooms
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+
+# Upper bound on rows per transaction: keeps one commit's latency bounded and
+# the statement within SQLite's bind-parameter limit (insertmanyvalues pages it).
+MAX_BATCH = 1000
+
+
+@dataclass(slots=True)
+class _Pending:
+    row: dict[str, Any]
+    future: asyncio.Future[ChatRecord] = field(repr=False)
+
+
+def alembic_config() -> Config:
+    """Alembic config for the packaged migrations (no ini file needed)."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.set_main_option("path_separator", "os")
+    return cfg
+
+
+# Arbitrary constant naming parley's migration lock in pg_advisory_xact_lock.
+_PG_MIGRATION_LOCK = 0x7061726C6579  # "parley"
+
+
+def _upgrade(connection: Connection) -> None:
+    if connection.dialect.name == "postgresql":
+        # Servers starting together on a fresh database would race to create
+        # the tables; serialise them (released when the transaction ends).
+        connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_MIGRATION_LOCK})")
+    elif connection.dialect.name == "sqlite":
+        # Same race on SQLite: take the write lock before reading the schema
+        # version (this also makes the DDL one transaction).
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    cfg = alembic_config()
+    cfg.attributes["connection"] = connection
+    command.upgrade(cfg, "head")
+
+
+def _set_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cur = dbapi_connection.cursor()
+    # WAL + synchronous=NORMAL: a commit survives a process kill (not power
+    # loss), and readers do not block the writer.
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    # Rooms are written from other connections than the chat writer; wait
+    # for the lock rather than fail with "database is locked".
+    cur.execute("PRAGMA busy_timeout=10000")
+    cur.close()
+
+
+def _is_connectivity_error(exc: BaseException) -> bool:
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(exc, OperationalError | InterfaceError | OSError)
+
+
+class SqlStore:
+    """:class:`parley.store.base.Store` on SQLite (aiosqlite) or PostgreSQL (asyncpg)."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        max_batch: int = MAX_BATCH,
+        engine_options: Mapping[str, Any] | None = None,
+    ) -> None:
+        """``engine_options`` go to ``create_async_engine`` (e.g. pool size, or
+        ``connect_args`` with a PostgreSQL ``search_path``)."""
+        self.url = make_url(url)
+        self.max_batch = max_batch
+        self._engine_options = dict(engine_options or {})
+        # Stats: transactions committed by the chat writer, and rows in them.
+        self.commits = 0
+        self.rows_committed = 0
+        self._engine: AsyncEngine | None = None
+        self._queue: list[_Pending] = []
+        self._wakeup = asyncio.Event()
+        self._writer: asyncio.Task[None] | None = None
+        self._closing = False
+        # Room creation times never change once written, so they can be cached.
+        self._room_cache: dict[str, int] = {}
+
+    @property
+    def engine(self) -> AsyncEngine:
+        if self._engine is None:
+            raise RuntimeError("store not started")
+        return self._engine
+
+    def _make_engine(self) -> AsyncEngine:
+        kwargs = dict(self._engine_options)
+        is_sqlite = self.url.get_backend_name() == "sqlite"
+        if is_sqlite:
+            db = self.url.database
+            if db and db != ":memory:" and not db.startswith("file:"):
+                Path(db).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            else:
+                # Every in-memory connection is a separate database; share one.
+                kwargs.setdefault("poolclass", StaticPool)
+        engine = create_async_engine(self.url, **kwargs)
+        if is_sqlite:
+            event.listen(engine.sync_engine, "connect", _set_sqlite_pragmas)
+        return engine
+
+    async def start(self) -> None:
+        if self._engine is not None:
+            return
+        engine = self._make_engine()
+        try:
+            async with engine.begin() as conn:
+                await conn.run_sync(_upgrade)
+        except BaseException:
+            await engine.dispose()
+            raise
+        self._engine = engine
+        self._closing = False
+        self._wakeup = asyncio.Event()  # bound to the running loop on first use
+        self._writer = asyncio.create_task(self._write_loop(), name="parley-store-writer")
+
+    async def close(self) -> None:
+        if self._engine is None:
+            return
+        self._closing = True
+        self._wakeup.set()
+        if self._writer is not None:
+            await self._writer  # drains the queue before returning
+            self._writer = None
+        await self._engine.dispose()
+        self._engine = None
+
+    # -- rooms ---------------------------------------------------------------
+
+    async def ensure_room(self, room: str, now_ms: int) -> int:
+        cached = self._room_cache.get(room)
+        if cached is not None:
+            return cached
+        engine = self.engine
+        ins = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
+        stmt = ins(rooms).values(name=room, created_at=now_ms).on_conflict_do_nothing()
+        async with engine.begin() as conn:
+            await conn.execute(stmt)
+            created = (
+                await conn.execute(select(rooms.c.created_at).where(rooms.c.name == room))
+            ).scalar_one()
+        self._room_cache[room] = created
+        return int(created)
+
+    async def room_created_at(self, room: str) -> int | None:
+        cached = self._room_cache.get(room)
+        if cached is not None:
+            return cached
+        async with self.engine.connect() as conn:
+            created = (
+                await conn.execute(select(rooms.c.created_at).where(rooms.c.name == room))
+            ).scalar_one_or_none()
+        if created is None:
+            return None
+        self._room_cache[room] = created
+        return int(created)
+
+    # -- chat ----------------------------------------------------------------
+
+    async def append_chat(
+        self, room: str, sender: str, name: str, text: str, to: str | None, ts: int
+    ) -> ChatRecord:
+        if self._engine is None or self._closing:
+            raise RuntimeError("store is not open")
+        fut: asyncio.Future[ChatRecord] = asyncio.get_running_loop().create_future()
+        row = {
+            "room": room,
+            "sender": sender,
+            "name": name,
+            "text": text,
+            "recipient": to,
+            "ts": ts,
+        }
+        self._queue.append(_Pending(row, fut))
+        self._wakeup.set()
+        # If the caller is cancelled, so is fut; the writer skips done futures
+        # (the row may still be committed, which is harmless).
+        return await fut
+
+    async def _write_loop(self) -> None:
+        while True:
+            if not self._queue:
+                if self._closing:
+                    return
+                self._wakeup.clear()
+                await self._wakeup.wait()
+                continue
+            batch = self._queue[: self.max_batch]
+            del self._queue[: self.max_batch]
+            try:
+                await self._commit_isolating_errors(batch)
+            except asyncio.CancelledError:
+                rest, self._queue = self._queue, []
+                _fail(batch + rest, RuntimeError("store writer cancelled"))
+                raise
+
+    async def _commit_isolating_errors(self, batch: list[_Pending]) -> None:
+        """Commit ``batch``; on failure, fail only the callers whose rows are bad."""
+        try:
+            await self._commit_batch(batch)
+        except Exception as exc:  # keep the writer alive whatever happens
+            if len(batch) == 1 or _is_connectivity_error(exc):
+                log.warning("chat commit of %d rows failed: %s", len(batch), exc)
+                _fail(batch, exc)
+                return
+            # Likely one bad row (e.g. text the database rejects): bisect so its
+            # batch-mates still get stored, at O(log n) extra commits per bad row.
+            log.warning("chat commit of %d rows failed (%s); splitting", len(batch), exc)
+            mid = len(batch) // 2
+            await self._commit_isolating_errors(batch[:mid])
+            await self._commit_isolating_errors(batch[mid:])
+
+    async def _commit_batch(self, batch: list[_Pending]) -> None:
+        rows = [p.row for p in batch]
+        async with self.engine.begin() as conn:
+            if conn.dialect.name == "sqlite":
+                ids = await _sqlite_insert_many(conn, rows)
+            else:
+                # sort_by_parameter_order: SQLAlchemy renders one INSERT .. SELECT
+                # .. ORDER BY per page and matches RETURNING rows to parameters.
+                stmt = insert(messages).returning(messages.c.id, sort_by_parameter_order=True)
+                result = await conn.execute(stmt, rows)
+                ids = [int(r) for r in result.scalars().all()]
+            if len(ids) != len(batch):  # pragma: no cover - would be a driver bug
+                raise RuntimeError(f"inserted {len(batch)} rows but got {len(ids)} ids")
+        self.commits += 1
+        self.rows_committed += len(batch)
+        for item, msg_id in zip(batch, ids, strict=True):
+            if not item.future.done():
+                row = item.row
+                item.future.set_result(
+                    ChatRecord(
+                        id=msg_id,
+                        ts=row["ts"],
+                        room=row["room"],
+                        sender=row["sender"],
+                        name=row["name"],
+                        text=row["text"],
+                        to=row["recipient"],
+                    )
+                )
+
+    async def history(
+        self, room: str, before: int | None, limit: int, viewer: str | None
+    ) -> tuple[list[ChatRecord], bool]:
+        limit = max(limit, 0)
+        m = messages.c
+        visible: ColumnElement[bool] = m.recipient.is_(None)
+        if viewer is not None:
+            visible = or_(visible, m.sender == viewer, m.recipient == viewer)
+        stmt = select(m.id, m.ts, m.room, m.sender, m.name, m.text, m.recipient).where(
+            m.room == room, visible
+        )
+        if before is not None:
+            stmt = stmt.where(m.id < before)
+        # One extra row tells whether an older page exists.
+        stmt = stmt.order_by(m.id.desc()).limit(limit + 1)
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(stmt)).all()
+        more = len(rows) > limit
+        page = [
+            ChatRecord(
+                id=int(r.id),
+                ts=int(r.ts),
+                room=r.room,
+                sender=r.sender,
+                name=r.name,
+                text=r.text,
+                to=r.recipient,
+            )
+            for r in reversed(rows[:limit])
+        ]
+        return page, more
+
+
+_SQLITE_COLS = ("room", "sender", "name", "text", "recipient", "ts")
+# Rows per INSERT statement: 6 * 150 = 900 bind parameters, under the 999 limit
+# of old SQLite builds.
+_SQLITE_ROWS_PER_STMT = 150
+
+
+async def _sqlite_insert_many(conn: AsyncConnection, rows: list[dict[str, Any]]) -> list[int]:
+    """Multi-row INSERT .. RETURNING on SQLite; ids in the order of ``rows``.
+
+    SQLAlchemy falls back to one statement per row here because SQLite does not
+    promise an order for RETURNING rows. But the rows of a multi-row VALUES are
+    inserted in order, and (we hold the write lock, the id is INTEGER PRIMARY
+    KEY) each one gets max(id) + 1, so sorting the returned ids restores the
+    parameter order.
+    """
+    ids: list[int] = []
+    placeholders = "(" + ", ".join("?" * len(_SQLITE_COLS)) + ")"
+    for start in range(0, len(rows), _SQLITE_ROWS_PER_STMT):
+        chunk = rows[start : start + _SQLITE_ROWS_PER_STMT]
+        sql = (
+            f"INSERT INTO messages ({', '.join(_SQLITE_COLS)}) VALUES "
+            + ", ".join([placeholders] * len(chunk))
+            + " RETURNING id"
+        )
+        params = tuple(row[c] for row in chunk for c in _SQLITE_COLS)
+        result = await conn.exec_driver_sql(sql, params)
+        ids.extend(sorted(int(r[0]) for r in result.all()))
+    return ids
+
+
+def _fail(batch: list[_Pending], exc: BaseException) -> None:
+    for item in batch:
+        if not item.future.done():
+            item.future.set_exception(exc)

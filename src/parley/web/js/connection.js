@@ -1,0 +1,238 @@
+// The one WebSocket to the server: join, dispatch by message type, reconnect with resume.
+//
+//   const conn = new Connection({ url, room, name });
+//   conn.on("welcome", (msg) => …);           // any server message type
+//   conn.on(":state", ({ state }) => …);      // "connecting" | "open" | "reconnecting" | "closed"
+//   conn.on(":join-failed", ({ code, message }) => …);
+//   conn.start();
+//
+// After a drop the connection retries with backoff (0.5 s, 1 s, 2 s, 4 s, then every 5 s)
+// and joins again with the resume token of the last welcome, so the participant keeps its id.
+
+import { backoffDelay } from "./core/rules.js";
+
+const PING_EVERY_MS = 10_000;
+const DEAD_AFTER_MS = 25_000;
+
+export function wsUrl(loc = window.location) {
+  return `${loc.protocol === "https:" ? "wss:" : "ws:"}//${loc.host}/ws`;
+}
+
+export class Connection {
+  constructor({ url, room, name, WebSocketImpl = globalThis.WebSocket }) {
+    this.url = url;
+    this.room = room;
+    this.name = name;
+    this.WS = WebSocketImpl;
+    this.handlers = new Map();
+    this.ws = null;
+    this.state = "idle";
+    this.resumeToken = null;
+    this.selfId = null;
+    this.everJoined = false;
+    this.closed = false;
+    this.attempt = 0;
+    this.retryTimer = null;
+    this.pingTimer = null;
+    this.lastSeen = 0;
+    this.refSeq = 0;
+    this._onOnline = () => {
+      if (this.state === "reconnecting") this._reconnectNow();
+    };
+  }
+
+  on(type, fn) {
+    if (!this.handlers.has(type)) this.handlers.set(type, new Set());
+    this.handlers.get(type).add(fn);
+    return () => this.handlers.get(type)?.delete(fn);
+  }
+
+  _emit(type, data) {
+    for (const fn of this.handlers.get(type) || []) {
+      try {
+        fn(data);
+      } catch (err) {
+        console.error(`parley: handler for ${type} failed`, err);
+      }
+    }
+  }
+
+  _setState(state) {
+    if (this.state === state) return;
+    this.state = state;
+    this._emit(":state", { state });
+  }
+
+  /** A fresh correlation id for a request ("c12"). */
+  nextRef(prefix = "r") {
+    this.refSeq += 1;
+    return `${prefix}${this.refSeq}`;
+  }
+
+  start() {
+    this.closed = false;
+    if (typeof window !== "undefined") window.addEventListener("online", this._onOnline);
+    this._setState("connecting");
+    this._open();
+    this.pingTimer = setInterval(() => this._keepalive(), PING_EVERY_MS);
+  }
+
+  get isOpen() {
+    return this.state === "open" && this.ws && this.ws.readyState === 1;
+  }
+
+  /** Send a message if joined; returns false when not connected. */
+  send(msg) {
+    if (!this.isOpen) return false;
+    try {
+      this.ws.send(JSON.stringify(msg));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  setName(name) {
+    this.name = name;
+  }
+
+  /** Leave the room (best effort) and close for good. */
+  leave() {
+    if (this.ws && this.ws.readyState === 1 && this.everJoined) {
+      try {
+        this.ws.send(JSON.stringify({ type: "leave" }));
+      } catch {
+        /* closing anyway */
+      }
+    }
+    this.close();
+  }
+
+  close() {
+    this.closed = true;
+    clearTimeout(this.retryTimer);
+    clearInterval(this.pingTimer);
+    if (typeof window !== "undefined") window.removeEventListener("online", this._onOnline);
+    const ws = this.ws;
+    this.ws = null;
+    if (ws) {
+      ws.onclose = null;
+      ws.onmessage = null;
+      ws.onerror = null;
+      try {
+        ws.close(1000, "leaving");
+      } catch {
+        /* already closed */
+      }
+    }
+    this._setState("closed");
+  }
+
+  _open() {
+    let ws;
+    try {
+      ws = new this.WS(this.url);
+    } catch (err) {
+      this._dropped(null);
+      return;
+    }
+    this.ws = ws;
+    ws.onopen = () => {
+      this.lastSeen = Date.now();
+      this._sendJoin();
+    };
+    ws.onmessage = (ev) => this._onMessage(ev);
+    ws.onclose = (ev) => {
+      if (this.ws === ws) this._dropped(ev);
+    };
+    ws.onerror = () => {
+      /* onclose follows */
+    };
+  }
+
+  _sendJoin() {
+    const msg = { type: "join", room: this.room, name: this.name, v: 1, ref: "join" };
+    if (this.resumeToken) msg.resume = this.resumeToken;
+    this.ws.send(JSON.stringify(msg));
+  }
+
+  _onMessage(ev) {
+    this.lastSeen = Date.now();
+    let msg;
+    try {
+      msg = JSON.parse(ev.data);
+    } catch {
+      return;
+    }
+    if (!msg || typeof msg.type !== "string") return;
+    if (msg.type === "welcome") {
+      this.resumeToken = msg.resume;
+      this.selfId = msg.id;
+      this.everJoined = true;
+      this.attempt = 0;
+      this._setState("open");
+    } else if (msg.type === "error" && msg.ref === "join") {
+      if (msg.code === "bad_resume" && this.resumeToken) {
+        // The identity is gone (grace over, or another server): join as a new participant.
+        this.resumeToken = null;
+        this._sendJoin();
+        return;
+      }
+      if (msg.code !== "already_joined") {
+        this._emit(":join-failed", { code: msg.code, message: msg.message });
+        this.close();
+        return;
+      }
+    }
+    this._emit(msg.type, msg);
+  }
+
+  _dropped(ev) {
+    this.ws = null;
+    if (this.closed) return;
+    if (!this.everJoined) {
+      this._emit(":join-failed", {
+        code: "network",
+        message: "Could not reach the server. Check your connection and try again.",
+        closeCode: ev?.code,
+      });
+      this.close();
+      return;
+    }
+    this._setState("reconnecting");
+    clearTimeout(this.retryTimer);
+    const delay = backoffDelay(this.attempt);
+    this.attempt += 1;
+    this.retryTimer = setTimeout(() => this._open(), delay);
+  }
+
+  _reconnectNow() {
+    clearTimeout(this.retryTimer);
+    if (!this.ws) this._open();
+  }
+
+  _keepalive() {
+    if (this.closed) return;
+    const ws = this.ws;
+    if (!ws || ws.readyState !== 1) return;
+    if (Date.now() - this.lastSeen > DEAD_AFTER_MS) {
+      // The socket looks dead (no pong, no traffic): drop it and reconnect now.
+      ws.onclose = null;
+      ws.onmessage = null;
+      try {
+        ws.close();
+      } catch {
+        /* ignore */
+      }
+      this._dropped(null);
+      return;
+    }
+    if (this.state === "open") {
+      try {
+        ws.send(JSON.stringify({ type: "ping" }));
+      } catch {
+        /* onclose handles it */
+      }
+    }
+  }
+}

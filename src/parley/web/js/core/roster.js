@@ -1,0 +1,91 @@
+// Pure participant state: a Map id -> Participant, updated from protocol messages.
+
+/** A new roster from welcome.participants. */
+export function rosterFrom(participants) {
+  const m = new Map();
+  for (const p of participants || []) m.set(p.id, { ...p });
+  return m;
+}
+
+/** Returns a new Map with `p` inserted or replaced. */
+export function upsert(roster, p) {
+  const m = new Map(roster);
+  m.set(p.id, { ...p });
+  return m;
+}
+
+export function remove(roster, id) {
+  const m = new Map(roster);
+  m.delete(id);
+  return m;
+}
+
+/** Apply a server message to the roster (unknown types leave it unchanged). */
+export function applyMessage(roster, msg) {
+  switch (msg.type) {
+    case "welcome":
+      return rosterFrom(msg.participants);
+    case "participant-joined":
+    case "participant-updated":
+      return upsert(roster, msg.participant);
+    case "participant-left":
+      return remove(roster, msg.id);
+    default:
+      return roster;
+  }
+}
+
+/** Ids in `next` not in `prev` (added) and in `prev` not in `next` (removed). */
+export function diffIds(prevIds, nextIds) {
+  const prev = new Set(prevIds);
+  const next = new Set(nextIds);
+  return {
+    added: [...next].filter((id) => !prev.has(id)),
+    removed: [...prev].filter((id) => !next.has(id)),
+    kept: [...next].filter((id) => prev.has(id)),
+  };
+}
+
+/** Display order: self first, raised hands by hand_at, then by join time, then name, id. */
+export function sortedParticipants(roster, selfId) {
+  return [...roster.values()].sort((a, b) => {
+    if (a.id === selfId) return -1;
+    if (b.id === selfId) return 1;
+    if (a.hand !== b.hand) return a.hand ? -1 : 1;
+    if (a.hand && b.hand && a.hand_at !== b.hand_at) return (a.hand_at ?? 0) - (b.hand_at ?? 0);
+    if (a.joined_at !== b.joined_at) return (a.joined_at ?? 0) - (b.joined_at ?? 0);
+    const byName = String(a.name).localeCompare(String(b.name));
+    return byName || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+  });
+}
+
+/**
+ * Labels that tell people with the same name apart: {id: "Ada", id2: "Ada (2)"},
+ * numbered by join order among the namesakes.
+ */
+export function distinctLabels(roster) {
+  const groups = new Map();
+  for (const p of roster.values()) {
+    const key = String(p.name).trim().toLocaleLowerCase();
+    if (!groups.has(key)) groups.set(key, []);
+    groups.get(key).push(p);
+  }
+  const labels = {};
+  for (const members of groups.values()) {
+    members.sort((a, b) => (a.joined_at ?? 0) - (b.joined_at ?? 0) || (a.id < b.id ? -1 : 1));
+    members.forEach((p, i) => {
+      labels[p.id] = members.length > 1 && i > 0 ? `${p.name} (${i + 1})` : p.name;
+    });
+  }
+  return labels;
+}
+
+/** Position (1-based) of each raised hand in the queue, by hand_at. */
+export function handQueue(roster) {
+  const raised = [...roster.values()].filter((p) => p.hand).sort((a, b) => (a.hand_at ?? 0) - (b.hand_at ?? 0));
+  const pos = {};
+  raised.forEach((p, i) => {
+    pos[p.id] = i + 1;
+  });
+  return pos;
+}

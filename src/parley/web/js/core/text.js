@@ -1,0 +1,151 @@
+// Pure text helpers: link splitting, initials, input validation. No DOM.
+
+const URL_RE = /\bhttps?:\/\/[^\s<>"'`]+/gi;
+const TRAILING = /[.,;:!?'"\]}>]+$/;
+
+/** Trim punctuation that usually ends a sentence rather than a URL; keep balanced ")". */
+function trimUrl(raw) {
+  let url = raw.replace(TRAILING, "");
+  while (url.endsWith(")")) {
+    const open = (url.match(/\(/g) || []).length;
+    const close = (url.match(/\)/g) || []).length;
+    if (close <= open) break;
+    url = url.slice(0, -1).replace(TRAILING, "");
+  }
+  return url;
+}
+
+function safeHref(candidate) {
+  try {
+    const u = new URL(candidate);
+    return u.protocol === "http:" || u.protocol === "https:" ? u.href : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Split chat text into segments: {type:"text", text} and {type:"link", text, href}.
+ * Only http(s) URLs become links; everything else stays plain text.
+ */
+export function splitLinks(text) {
+  const out = [];
+  const src = String(text ?? "");
+  let last = 0;
+  URL_RE.lastIndex = 0;
+  for (let m = URL_RE.exec(src); m; m = URL_RE.exec(src)) {
+    const url = trimUrl(m[0]);
+    const href = safeHref(url);
+    if (!href) continue;
+    const start = m.index;
+    if (start > last) out.push({ type: "text", text: src.slice(last, start) });
+    out.push({ type: "link", text: url, href });
+    last = start + url.length;
+    URL_RE.lastIndex = last;
+  }
+  if (last < src.length) out.push({ type: "text", text: src.slice(last) });
+  return mergeText(out);
+}
+
+function mergeText(segments) {
+  const out = [];
+  for (const s of segments) {
+    const prev = out[out.length - 1];
+    if (s.type === "text" && prev && prev.type === "text") prev.text += s.text;
+    else out.push({ ...s });
+  }
+  return out;
+}
+
+/** Up to two initials from a display name ("Ada Lovelace" -> "AL"); "?" if none. */
+export function initials(name) {
+  const words = String(name ?? "")
+    .trim()
+    .split(/[\s\-_.]+/u)
+    .filter(Boolean);
+  if (words.length === 0) return "?";
+  const first = (w) => Array.from(w)[0] ?? "";
+  const letters = words.length === 1 ? first(words[0]) : first(words[0]) + first(words[words.length - 1]);
+  return letters.toLocaleUpperCase();
+}
+
+/** Number of characters the way the server counts them (Unicode code points). */
+export function charCount(text) {
+  let n = 0;
+  for (const _ of String(text)) n += 1;
+  return n;
+}
+
+/**
+ * Check chat text before sending.
+ * Returns {ok:true, text} or {ok:false, code:"empty"|"too_long", message}.
+ */
+export function checkChat(text, maxChars = 4000) {
+  const s = String(text ?? "");
+  if (s.trim() === "") return { ok: false, code: "empty", message: "Type a message first." };
+  const n = charCount(s);
+  if (n > maxChars) {
+    return {
+      ok: false,
+      code: "too_long",
+      message: `Message is too long: ${n.toLocaleString("en")} characters (the limit is ${maxChars.toLocaleString("en")}).`,
+    };
+  }
+  return { ok: true, text: s };
+}
+
+/** Check a display name; returns {ok:true, name} (trimmed) or {ok:false, message}. */
+export function checkName(name, maxChars = 64) {
+  const s = String(name ?? "").trim();
+  if (s === "") return { ok: false, message: "Enter your name to join." };
+  if (charCount(s) > maxChars) return { ok: false, message: `Your name can be at most ${maxChars} characters.` };
+  return { ok: true, name: s };
+}
+
+const ROOM_RE = /^[A-Za-z0-9._-]{1,64}$/;
+
+export function isValidRoom(name) {
+  return typeof name === "string" && ROOM_RE.test(name);
+}
+
+/** Turn free text into a room name: spaces to "-", drop other characters. */
+export function slugRoom(text) {
+  return String(text ?? "")
+    .trim()
+    .replace(/\s+/g, "-")
+    .replace(/[^A-Za-z0-9._-]/g, "")
+    .slice(0, 64);
+}
+
+/** A Meet-style room name "abc-defg-hij"; `random(n)` returns an int in [0, n). */
+export function generateRoomName(random) {
+  const letters = "abcdefghijkmnopqrstuvwxyz";
+  const part = (len) => Array.from({ length: len }, () => letters[random(letters.length)]).join("");
+  return `${part(3)}-${part(4)}-${part(3)}`;
+}
+
+/** Messages users see for server error codes. */
+export function errorText(code, fallback) {
+  switch (code) {
+    case "room_full":
+      return "This room is full. Try again when someone leaves.";
+    case "bad_name":
+      return "That name can't be used. Use 1–64 characters.";
+    case "bad_room":
+      return "This room name is not valid. Use letters, digits, '-', '_' or '.'.";
+    case "too_long":
+      return "Message is too long.";
+    case "empty":
+      return "Type a message first.";
+    case "rate_limited":
+      return "You're sending too fast. Wait a moment and try again.";
+    case "no_such_participant":
+      return "That person is no longer in the meeting.";
+    case "unavailable":
+      return "The message could not be saved. Try again.";
+    case "bad_version":
+      return "This page is out of date. Reload it.";
+    default:
+      return fallback || "Something went wrong.";
+  }
+}

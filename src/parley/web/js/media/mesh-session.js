@@ -1,0 +1,312 @@
+// WebRTC mesh: one RTCPeerConnection per remote participant, perfect negotiation.
+//
+// The UI talks to this object only (a later SFU session can implement the same API):
+//   const s = new MeshSession({ iceServers, sendSignal: (to, payload) => … });
+//   s.start(localStream)                      // camera/mic carrier stream (tracks may be absent)
+//   s.addPeer(id, polite) / s.removePeer(id) / s.hasPeer(id)
+//   s.handleSignal(from, payload)
+//   s.replaceTrack("audio" | "video", track | null)
+//   s.setScreen(stream | null)
+//   s.refresh()                               // after a signalling outage: restart broken ICE
+//   s.close()
+//   s.addEventListener("peer-media", (e) => e.detail = { id, camera: MediaStream|null, screen: MediaStream|null })
+//   s.addEventListener("peer-state", (e) => e.detail = { id, state })
+//
+// Signal payloads (JSON, relayed unchanged by the server):
+//   { description: { type: "offer" | "answer", sdp } }
+//   { candidate: RTCIceCandidateInit }
+//   { streams: { camera: "<stream id>", screen: "<stream id>" | null } }   which stream is which
+
+const DISCONNECTED_GRACE_MS = 4000;
+
+class Peer {
+  constructor(session, id, polite) {
+    this.session = session;
+    this.id = id;
+    this.polite = polite;
+    this.makingOffer = false;
+    this.ignoreOffer = false;
+    this.settingRemoteAnswer = false;
+    this.queue = Promise.resolve();
+    this.senders = { audio: null, video: null, screen: null };
+    this.remoteStreams = new Map(); // stream id -> MediaStream
+    this.mapping = null; // { camera, screen } stream ids announced by the remote side
+    this.lastView = { camera: null, screen: null };
+    this.disconnectTimer = null;
+    this.closed = false;
+
+    const pc = new RTCPeerConnection({ iceServers: session.iceServers });
+    this.pc = pc;
+    pc.onnegotiationneeded = () => this._negotiate();
+    pc.onicecandidate = ({ candidate }) => {
+      if (candidate) this._send({ candidate: candidate.toJSON() });
+    };
+    pc.oniceconnectionstatechange = () => {
+      if (pc.iceConnectionState === "failed") pc.restartIce();
+    };
+    pc.onconnectionstatechange = () => this._connectionState();
+    pc.ontrack = (ev) => this._onTrack(ev);
+  }
+
+  _send(payload) {
+    if (!this.closed) this.session.sendSignal(this.id, payload);
+  }
+
+  async _negotiate() {
+    try {
+      this.makingOffer = true;
+      await this.pc.setLocalDescription();
+      this._send({ description: this.pc.localDescription.toJSON() });
+    } catch (err) {
+      console.warn("parley: negotiation failed", err);
+    } finally {
+      this.makingOffer = false;
+    }
+  }
+
+  _connectionState() {
+    const state = this.pc.connectionState;
+    clearTimeout(this.disconnectTimer);
+    if (state === "disconnected") {
+      this.disconnectTimer = setTimeout(() => {
+        if (!this.closed && this.pc.connectionState === "disconnected") this.pc.restartIce();
+      }, DISCONNECTED_GRACE_MS);
+    } else if (state === "failed") {
+      this.pc.restartIce();
+    }
+    this.session._emit("peer-state", { id: this.id, state });
+  }
+
+  /** Handle one signal payload, in arrival order. */
+  handle(payload) {
+    this.queue = this.queue.then(() => this._handle(payload)).catch((err) => {
+      console.warn("parley: signal from", this.id, "failed", err);
+    });
+    return this.queue;
+  }
+
+  async _handle({ description, candidate, streams } = {}) {
+    if (this.closed) return;
+    if (streams) {
+      this.mapping = { camera: streams.camera ?? null, screen: streams.screen ?? null };
+      this._publish();
+    }
+    if (description) {
+      const pc = this.pc;
+      const readyForOffer = !this.makingOffer && (pc.signalingState === "stable" || this.settingRemoteAnswer);
+      const collision = description.type === "offer" && !readyForOffer;
+      this.ignoreOffer = !this.polite && collision;
+      if (this.ignoreOffer) return;
+      this.settingRemoteAnswer = description.type === "answer";
+      try {
+        await pc.setRemoteDescription(description);
+      } finally {
+        this.settingRemoteAnswer = false;
+      }
+      if (description.type === "offer") {
+        await pc.setLocalDescription();
+        this._send({ description: pc.localDescription.toJSON() });
+      }
+    } else if (candidate) {
+      try {
+        await this.pc.addIceCandidate(candidate);
+      } catch (err) {
+        if (!this.ignoreOffer) throw err;
+      }
+    }
+  }
+
+  _onTrack(ev) {
+    const streams = ev.streams.length ? ev.streams : [new MediaStream([ev.track])];
+    for (const stream of streams) {
+      if (!this.remoteStreams.has(stream.id)) {
+        this.remoteStreams.set(stream.id, stream);
+        stream.addEventListener("removetrack", () => {
+          if (stream.getTracks().length === 0) this.remoteStreams.delete(stream.id);
+          this._publish();
+        });
+      }
+    }
+    ev.track.addEventListener("ended", () => this._publish());
+    this._publish();
+  }
+
+  /** Work out which remote stream is the camera and which the screen; emit on change. */
+  _publish() {
+    let camera = null;
+    let screen = null;
+    const map = this.mapping;
+    if (map) {
+      camera = (map.camera && this.remoteStreams.get(map.camera)) || null;
+      screen = (map.screen && this.remoteStreams.get(map.screen)) || null;
+    } else {
+      camera = this.remoteStreams.values().next().value ?? null;
+    }
+    if (camera === this.lastView.camera && screen === this.lastView.screen) return;
+    this.lastView = { camera, screen };
+    this.session._emit("peer-media", { id: this.id, camera, screen });
+  }
+
+  announceStreams() {
+    const s = this.session;
+    this._send({ streams: { camera: s.localStream ? s.localStream.id : null, screen: s.screenStream ? s.screenStream.id : null } });
+  }
+
+  attachLocal() {
+    const s = this.session;
+    for (const track of s.localStream ? s.localStream.getTracks() : []) {
+      this.senders[track.kind] = this.pc.addTrack(track, s.localStream);
+    }
+    if (s.screenStream) this.addScreen(s.screenStream);
+  }
+
+  async replaceTrack(kind, track) {
+    const sender = this.senders[kind];
+    if (sender) {
+      await sender.replaceTrack(track);
+    } else if (track) {
+      this.senders[kind] = this.pc.addTrack(track, this.session.localStream);
+    }
+  }
+
+  addScreen(stream) {
+    const track = stream.getVideoTracks()[0];
+    if (track) this.senders.screen = this.pc.addTrack(track, stream);
+  }
+
+  removeScreen() {
+    if (this.senders.screen) {
+      try {
+        this.pc.removeTrack(this.senders.screen);
+      } catch {
+        /* connection closed */
+      }
+      this.senders.screen = null;
+    }
+  }
+
+  restartIfBroken() {
+    const st = this.pc.connectionState;
+    if (st === "failed" || st === "disconnected") this.pc.restartIce();
+  }
+
+  close() {
+    this.closed = true;
+    clearTimeout(this.disconnectTimer);
+    this.pc.onnegotiationneeded = null;
+    this.pc.onicecandidate = null;
+    this.pc.ontrack = null;
+    this.pc.onconnectionstatechange = null;
+    this.pc.oniceconnectionstatechange = null;
+    this.pc.close();
+  }
+}
+
+export class MeshSession extends EventTarget {
+  constructor({ iceServers = [], sendSignal }) {
+    super();
+    this.iceServers = iceServers;
+    this.sendSignal = sendSignal;
+    this.peers = new Map();
+    this.localStream = null;
+    this.screenStream = null;
+  }
+
+  _emit(type, detail) {
+    this.dispatchEvent(new CustomEvent(type, { detail }));
+  }
+
+  /** The local camera/mic stream; its tracks are what every peer receives. */
+  start(localStream) {
+    this.localStream = localStream;
+  }
+
+  setIceServers(iceServers) {
+    this.iceServers = iceServers || [];
+  }
+
+  hasPeer(id) {
+    return this.peers.has(id);
+  }
+
+  peerIds() {
+    return [...this.peers.keys()];
+  }
+
+  connectionState(id) {
+    return this.peers.get(id)?.pc.connectionState ?? null;
+  }
+
+  addPeer(id, polite) {
+    if (this.peers.has(id)) return this.peers.get(id);
+    const peer = new Peer(this, id, polite);
+    this.peers.set(id, peer);
+    peer.announceStreams();
+    peer.attachLocal();
+    return peer;
+  }
+
+  removePeer(id) {
+    const peer = this.peers.get(id);
+    if (!peer) return;
+    this.peers.delete(id);
+    peer.close();
+    this._emit("peer-media", { id, camera: null, screen: null });
+    this._emit("peer-state", { id, state: "closed" });
+  }
+
+  handleSignal(from, payload, polite) {
+    if (!payload || typeof payload !== "object") return;
+    let peer = this.peers.get(from);
+    if (!peer) {
+      if (polite === undefined) return;
+      peer = this.addPeer(from, polite);
+    }
+    peer.handle(payload);
+  }
+
+  /** Swap the outgoing camera ("video") or microphone ("audio") track on every connection. */
+  async replaceTrack(kind, track) {
+    const stream = this.localStream;
+    if (stream) {
+      for (const old of kind === "audio" ? stream.getAudioTracks() : stream.getVideoTracks()) {
+        if (old !== track) stream.removeTrack(old);
+      }
+      if (track && !stream.getTracks().includes(track)) stream.addTrack(track);
+    }
+    await Promise.all([...this.peers.values()].map((p) => p.replaceTrack(kind, track).catch((e) => console.warn(e))));
+  }
+
+  /** Start (stream) or stop (null) sharing a screen with everyone. */
+  setScreen(stream) {
+    if (this.screenStream === stream) return;
+    const peers = [...this.peers.values()];
+    if (this.screenStream) for (const p of peers) p.removeScreen();
+    this.screenStream = stream;
+    for (const p of peers) {
+      p.announceStreams();
+      if (stream) p.addScreen(stream);
+    }
+  }
+
+  /** After the signalling channel came back: keep healthy connections, restart broken ones. */
+  refresh() {
+    for (const p of this.peers.values()) {
+      p.announceStreams();
+      p.restartIfBroken();
+    }
+  }
+
+  /** Collect stats of every connection: { id: RTCStatsReport }. */
+  async stats() {
+    const out = {};
+    for (const [id, p] of this.peers) out[id] = await p.pc.getStats();
+    return out;
+  }
+
+  close() {
+    for (const id of [...this.peers.keys()]) this.removePeer(id);
+    this.screenStream = null;
+    this.localStream = null;
+  }
+}
