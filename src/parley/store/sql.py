@@ -34,8 +34,8 @@ log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
-# Upper bound on rows per transaction: keeps one commit's latency bounded and
-# the statement within SQLite's bind-parameter limit (insertmanyvalues pages it).
+# Upper bound on rows per transaction, so one commit's latency stays bounded
+# (statements within it are split further to respect bind-parameter limits).
 MAX_BATCH = 1000
 
 
@@ -125,12 +125,12 @@ class SqlStore:
         kwargs = dict(self._engine_options)
         is_sqlite = self.url.get_backend_name() == "sqlite"
         if is_sqlite:
-            db = self.url.database
-            if db and db != ":memory:" and not db.startswith("file:"):
-                Path(db).expanduser().parent.mkdir(parents=True, exist_ok=True)
-            else:
+            db = self.url.database or ""
+            if db in ("", ":memory:") or "mode=memory" in db:
                 # Every in-memory connection is a separate database; share one.
                 kwargs.setdefault("poolclass", StaticPool)
+            elif not db.startswith("file:"):  # URI filenames are left as given
+                Path(db).expanduser().parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(self.url, **kwargs)
         if is_sqlite:
             event.listen(engine.sync_engine, "connect", _set_sqlite_pragmas)

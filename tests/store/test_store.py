@@ -1,0 +1,302 @@
+"""SqlStore on SQLite and PostgreSQL: schema, rooms, chat, group commit, durability."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+from sqlalchemy import text
+
+import parley
+from parley.store import Store, open_store
+from parley.store.sql import SqlStore, _upgrade
+
+if TYPE_CHECKING:  # conftest is not importable as a module at run time
+    from conftest import StoreFactory
+
+
+async def _append(store: SqlStore, i: int, room: str = "r", **kw: str | None) -> int:
+    rec = await store.append_chat(
+        room,
+        str(kw.get("sender", "alice")),
+        "Alice",
+        f"m{i}",
+        kw.get("to"),
+        1_000 + i,
+    )
+    return rec.id
+
+
+async def test_migrations_idempotent(make_store: StoreFactory) -> None:
+    store = await make_store.open()
+    async with store.engine.begin() as conn:
+        await conn.run_sync(_upgrade)  # already at head: a no-op
+        version = (await conn.execute(text("SELECT version_num FROM alembic_version"))).all()
+        assert version == [("0001",)]
+    await store.close()
+    again = await make_store.open()  # second start: no error, no duplicate tables
+    await _append(again, 1)
+    async with again.engine.connect() as conn:
+        assert (await conn.execute(text("SELECT count(*) FROM alembic_version"))).scalar() == 1
+
+
+async def test_ensure_room_keeps_first_creation_time(make_store: StoreFactory) -> None:
+    store = await make_store.open()
+    assert await store.room_created_at("lobby") is None
+    assert await store.ensure_room("lobby", 100) == 100
+    assert await store.ensure_room("lobby", 200) == 100
+    assert await store.room_created_at("lobby") == 100
+    assert await store.ensure_room("other", 300) == 300
+    # A second store (no cache) reads the stored value.
+    other = await make_store.open()
+    assert await other.room_created_at("lobby") == 100
+    assert await other.ensure_room("lobby", 999) == 100
+    assert await other.room_created_at("nope") is None
+
+
+async def test_concurrent_ensure_room_agrees(make_store: StoreFactory) -> None:
+    a = await make_store.open()
+    b = await make_store.open()
+    results = await asyncio.gather(*(s.ensure_room("x", t) for t, s in enumerate([a, b] * 5)))
+    assert len(set(results)) == 1
+
+
+async def test_append_returns_record_with_increasing_ids(store: SqlStore) -> None:
+    first = await store.append_chat("r", "p1", "Pat", "hello", None, 123)
+    assert (first.room, first.sender, first.name, first.text, first.to, first.ts) == (
+        "r",
+        "p1",
+        "Pat",
+        "hello",
+        None,
+        123,
+    )
+    ids = [first.id] + [await _append(store, i) for i in range(10)]
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)
+    page, more = await store.history("r", None, 50, None)
+    assert [m.id for m in page] == ids and not more
+    assert page[0] == first
+
+
+async def test_history_paging(store: SqlStore) -> None:
+    ids = [await _append(store, i) for i in range(25)]
+    await _append(store, 99, room="elsewhere")  # other rooms never leak in
+
+    page1, more1 = await store.history("r", None, 10, None)
+    assert [m.id for m in page1] == ids[15:] and more1  # newest 10, oldest first
+    page2, more2 = await store.history("r", page1[0].id, 10, None)
+    assert [m.id for m in page2] == ids[5:15] and more2
+    page3, more3 = await store.history("r", page2[0].id, 10, None)
+    assert [m.id for m in page3] == ids[:5] and not more3
+    assert [m.text for m in page3] == [f"m{i}" for i in range(5)]
+
+    # Exactly `limit` left: no further page.
+    exact, more = await store.history("r", ids[10], 10, None)
+    assert [m.id for m in exact] == ids[:10] and not more
+    assert await store.history("r", ids[0], 10, None) == ([], False)
+    assert await store.history("empty", None, 10, None) == ([], False)
+    assert await store.history("r", None, 0, None) == ([], True)
+
+
+async def test_private_messages_visibility(store: SqlStore) -> None:
+    pub = await store.append_chat("r", "a", "A", "public", None, 1)
+    a_to_b = await store.append_chat("r", "a", "A", "psst b", "b", 2)
+    c_to_a = await store.append_chat("r", "c", "C", "psst a", "a", 3)
+    assert a_to_b.to == "b"
+
+    async def seen(viewer: str | None) -> list[int]:
+        page, _ = await store.history("r", None, 10, viewer)
+        return [m.id for m in page]
+
+    assert await seen("a") == [pub.id, a_to_b.id, c_to_a.id]  # sender of one, recipient of other
+    assert await seen("b") == [pub.id, a_to_b.id]  # recipient
+    assert await seen("c") == [pub.id, c_to_a.id]  # sender
+    assert await seen("d") == [pub.id]  # bystander
+    assert await seen(None) == [pub.id]  # anonymous: public only
+    page, _ = await store.history("r", None, 10, "b")
+    assert page[1].to == "b" and page[1].text == "psst b"
+
+    # Paging counts only visible messages.
+    for i in range(5):
+        await store.append_chat("r", "a", "A", f"secret{i}", "b", 10 + i)
+    page, more = await store.history("r", None, 1, "d")
+    assert [m.id for m in page] == [pub.id] and not more
+
+
+async def test_concurrent_appends_group_commit(store: SqlStore) -> None:
+    n = 200
+    records = await asyncio.gather(
+        *(store.append_chat("r", f"p{i % 7}", "N", f"m{i}", None, i) for i in range(n))
+    )
+    ids = [r.id for r in records]
+    assert len(set(ids)) == n
+    # Each caller got the id of its own row.
+    page, more = await store.history("r", None, n + 10, None)
+    assert not more and len(page) == n
+    stored = {m.id: m for m in page}
+    for i, rec in enumerate(records):
+        assert rec.text == f"m{i}" and stored[rec.id] == rec
+    # Batching happened: far fewer transactions than messages.
+    assert store.rows_committed == n
+    assert store.commits < n // 4, store.commits
+
+
+async def test_single_append_commits_without_waiting(store: SqlStore) -> None:
+    loop = asyncio.get_running_loop()
+    await _append(store, 0)  # warm up the connection pool
+    t0 = loop.time()
+    for i in range(5):
+        await _append(store, i)
+    # No batching delay when idle (generous bound for slow CI disks).
+    assert (loop.time() - t0) / 5 < 0.5
+    assert store.commits == 6
+
+
+async def test_small_max_batch_splits(make_store: StoreFactory) -> None:
+    store = await make_store.open(max_batch=7)
+    records = await asyncio.gather(*(_append(store, i) for i in range(50)))
+    assert len(set(records)) == 50
+    assert store.commits >= 8  # ceil(50 / 7)
+
+
+async def test_bad_row_fails_only_its_caller(store: SqlStore) -> None:
+    good_before = [store.append_chat("r", "a", "A", f"ok{i}", None, i) for i in range(5)]
+    # A lone surrogate cannot be encoded as UTF-8 by either driver.
+    bad = store.append_chat("r", "a", "A", "bad \ud800", None, 5)
+    good_after = [store.append_chat("r", "a", "A", f"ok{i}", None, i) for i in range(5, 10)]
+    results = await asyncio.gather(*good_before, bad, *good_after, return_exceptions=True)
+    assert isinstance(results[5], Exception)
+    oks = [r for i, r in enumerate(results) if i != 5]
+    assert all(not isinstance(r, BaseException) for r in oks)
+    # The writer is still alive.
+    await _append(store, 100)
+    page, _ = await store.history("r", None, 100, None)
+    assert [m.text for m in page] == [f"ok{i}" for i in range(10)] + ["m100"]
+
+
+async def test_cancelled_caller_does_not_break_writer(store: SqlStore) -> None:
+    tasks = [asyncio.create_task(_append(store, i)) for i in range(20)]
+    await asyncio.sleep(0)
+    tasks[3].cancel()
+    done = await asyncio.gather(*tasks, return_exceptions=True)
+    assert isinstance(done[3], asyncio.CancelledError)
+    assert await _append(store, 99) > 0
+
+
+async def test_close_flushes_pending(make_store: StoreFactory) -> None:
+    store = await make_store.open()
+    tasks = [asyncio.create_task(_append(store, i)) for i in range(100)]
+    await asyncio.sleep(0)  # all enqueued, most not yet committed
+    await store.close()
+    ids = [t.result() for t in tasks]
+    with pytest.raises(RuntimeError):
+        await _append(store, 1)
+    reopened = await make_store.open()
+    page, _ = await reopened.history("r", None, 200, None)
+    assert sorted(ids) == [m.id for m in page]
+
+
+async def test_data_survives_close_and_reopen(make_store: StoreFactory) -> None:
+    store = await make_store.open()
+    await store.ensure_room("r", 42)
+    ids = [await _append(store, i) for i in range(3)]
+    await store.append_chat("r", "a", "A", "private", "b", 9)
+    await store.close()
+
+    reopened = await make_store.open()
+    assert await reopened.room_created_at("r") == 42
+    page, more = await reopened.history("r", None, 10, "b")
+    assert [m.id for m in page][:3] == ids and page[-1].to == "b" and not more
+    new_id = await _append(reopened, 3)
+    assert new_id > max(ids)  # ids keep increasing after a restart
+
+
+async def test_open_store_url(tmp_path: Path) -> None:
+    store = open_store(f"sqlite+aiosqlite:///{tmp_path}/a/b/c.db")
+    assert isinstance(store, SqlStore)
+    typed: Store = store
+    await typed.start()
+    try:
+        assert await typed.ensure_room("r", 1) == 1
+        assert (tmp_path / "a" / "b" / "c.db").exists()
+        async with store.engine.connect() as conn:
+            mode = (await conn.exec_driver_sql("PRAGMA journal_mode")).scalar()
+            sync = (await conn.exec_driver_sql("PRAGMA synchronous")).scalar()
+        assert mode == "wal" and sync == 1  # 1 = NORMAL
+    finally:
+        await typed.close()
+
+
+_SRC_DIR = str(Path(parley.__file__).resolve().parents[1])
+
+_CHILD = textwrap.dedent(
+    """
+    import asyncio, os, signal, sys
+    from parley.store import open_store
+
+    async def main(url: str, target: int) -> None:
+        store = open_store(url)
+        await store.start()
+        acked = 0
+
+        async def worker(w: int) -> None:
+            nonlocal acked
+            i = 0
+            while True:
+                rec = await store.append_chat("r", f"w{w}", "W", f"{w}-{i}", None, i)
+                # The ack: once printed, the message must survive anything.
+                os.write(1, f"{rec.id} {rec.text}\\n".encode())
+                i += 1
+                acked += 1
+                if acked >= target:
+                    # Die with other commits still queued or in flight.
+                    os.kill(os.getpid(), signal.SIGKILL)
+
+        await asyncio.gather(*(worker(w) for w in range(20)))
+
+    asyncio.run(main(sys.argv[1], int(sys.argv[2])))
+    """
+)
+
+
+async def test_acked_messages_survive_sigkill(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path}/kill/parley.db"
+    env = dict(os.environ, PYTHONPATH=_SRC_DIR)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        _CHILD,
+        url,
+        "500",
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == -signal.SIGKILL, err.decode()
+    acked = dict(line.split(" ", 1) for line in out.decode().splitlines())
+    assert len(acked) >= 500
+
+    store = SqlStore(url)
+    await store.start()
+    try:
+        page, _ = await store.history("r", None, 100_000, None)
+    finally:
+        await store.close()
+    stored = {str(m.id): m.text for m in page}
+    missing = {i: t for i, t in acked.items() if stored.get(i) != t}
+    assert not missing, f"{len(missing)} acked messages lost or wrong: {list(missing)[:5]}"
+
+
+async def test_concurrent_first_start(make_store: StoreFactory) -> None:
+    # Two servers starting together on an empty database both end up migrated.
+    a, b = await asyncio.gather(make_store.open(), make_store.open())
+    assert await a.ensure_room("r", 1) == 1
+    assert await b.room_created_at("r") == 1
