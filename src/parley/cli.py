@@ -8,11 +8,14 @@ import json
 import logging
 import os
 import signal
+import ssl
 import sys
 from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .auth import JoinTokenVerifier
+from .auth.cli import add_token_parser, run_token
 from .config import LIMIT_OPTIONS, Settings, env_name, limits_from
 
 log = logging.getLogger("parley")
@@ -58,6 +61,31 @@ def build_parser() -> argparse.ArgumentParser:
         " (default: none, so media stays on the local network)",
     )
     serve.add_argument(
+        "--allowed-origins",
+        default=_env("allowed_origins", ""),
+        help="comma-separated page origins, besides the server's own, allowed to open the"
+        " WebSocket (e.g. https://meet.example.com)",
+    )
+    serve.add_argument(
+        "--require-token",
+        action="store_true",
+        default=_env("require_token", "") in ("1", "true", "yes"),
+        help="admit only holders of a signed join token (see `parley token`)",
+    )
+    serve.add_argument(
+        "--jwt-secret",
+        default=_env("jwt_secret"),
+        help="HS256 secret for join tokens (or PARLEY_JWT_SECRET)",
+    )
+    serve.add_argument(
+        "--jwt-public-key",
+        type=Path,
+        default=_env("jwt_public_key"),
+        help="PEM public key for RS256/ES256 join tokens",
+    )
+    serve.add_argument("--certfile", type=Path, default=_env("certfile"), help="TLS certificate")
+    serve.add_argument("--keyfile", type=Path, default=_env("keyfile"), help="TLS private key")
+    serve.add_argument(
         "--no-rate-limits",
         action="store_true",
         default=None,
@@ -65,6 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     for name, (typ, help_text) in LIMIT_OPTIONS.items():
         serve.add_argument("--" + name.replace("_", "-"), type=typ, default=None, help=help_text)
+    add_token_parser(sub)
     return parser
 
 
@@ -75,6 +104,11 @@ def settings_from(args: argparse.Namespace) -> Settings:
         if not isinstance(parsed, list) or not all(isinstance(x, dict) for x in parsed):
             raise SystemExit("--ice-servers must be a JSON list of objects")
         ice = tuple(parsed)
+    if args.require_token and not (args.jwt_secret or args.jwt_public_key):
+        raise SystemExit("--require-token needs --jwt-secret or --jwt-public-key")
+    if bool(args.certfile) != bool(args.keyfile):
+        raise SystemExit("--certfile and --keyfile go together")
+    origins = tuple(o.strip() for o in args.allowed_origins.split(",") if o.strip())
     return Settings(
         host=args.host,
         port=args.port,
@@ -82,8 +116,22 @@ def settings_from(args: argparse.Namespace) -> Settings:
         database_url=args.database_url,
         log_level=args.log_level,
         ice_servers=ice,
+        allowed_origins=origins,
+        require_token=args.require_token,
+        jwt_secret=args.jwt_secret,
+        jwt_public_key=args.jwt_public_key,
+        certfile=args.certfile,
+        keyfile=args.keyfile,
         limits=limits_from(vars(args)),
     )
+
+
+def join_token_verifier(settings: Settings) -> JoinTokenVerifier | None:
+    if settings.jwt_public_key is not None:
+        return JoinTokenVerifier(public_key_pem=settings.jwt_public_key.read_bytes())
+    if settings.jwt_secret:
+        return JoinTokenVerifier(secret=settings.jwt_secret)
+    return None
 
 
 async def serve(settings: Settings) -> None:
@@ -91,12 +139,19 @@ async def serve(settings: Settings) -> None:
 
     from .server.app import Server, make_app
 
-    server = Server(settings)
+    server = Server(settings, join_tokens=join_token_verifier(settings))
     runner = web.AppRunner(make_app(server), handle_signals=False, shutdown_timeout=10)
     await runner.setup()
-    site = web.TCPSite(runner, settings.host, settings.port, reuse_address=True)
+    ssl_context = None
+    if settings.certfile and settings.keyfile:
+        ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ssl_context.load_cert_chain(settings.certfile, settings.keyfile)
+    site = web.TCPSite(
+        runner, settings.host, settings.port, reuse_address=True, ssl_context=ssl_context
+    )
     await site.start()
-    log.info("parley %s listening on http://%s:%d", __version__, settings.host, settings.port)
+    scheme = "https" if ssl_context else "http"
+    log.info("parley %s listening on %s://%s:%d", __version__, scheme, settings.host, settings.port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -118,6 +173,8 @@ def run(coro: Any) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "token":
+        return run_token(args)
     if args.command == "serve":
         settings = settings_from(args)
         logging.basicConfig(

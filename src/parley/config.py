@@ -48,8 +48,19 @@ class Limits:
     signal_rate: RateLimit = RateLimit(400, 10.0)
     reaction_rate: RateLimit = RateLimit(10, 10.0)
     other_rate: RateLimit = RateLimit(60, 10.0)
+    #: Messages per client address, all its connections together.
+    address_rate: RateLimit = RateLimit(600, 10.0)
     #: Errors answered on one connection within 10 s before it is closed (1008).
     max_errors: int = 100
+    #: Rooms open at once on this server.
+    max_rooms: int = 1000
+    #: WebSocket connections open at once from one client address.
+    max_connections_per_address: int = 50
+    #: People waiting in one room's lobby.
+    max_lobby: int = 50
+    #: Failed room-password attempts per client address within ``join_attempt_window``.
+    max_join_failures: int = 5
+    join_attempt_window: float = 60.0
     #: Seconds between server pings; a peer silent for 1.5x this is dropped.
     heartbeat: float = 10.0
     #: Seconds a dropped participant keeps its identity for a resume.
@@ -69,6 +80,14 @@ class Settings:
     log_level: str = "info"
     #: ICE servers handed to clients in ``welcome`` (RTCIceServer dicts).
     ice_servers: tuple[dict[str, Any], ...] = ()
+    #: Extra page origins allowed to open the WebSocket (the server's own always is).
+    allowed_origins: tuple[str, ...] = ()
+    #: Admit only holders of a signed join token.
+    require_token: bool = False
+    jwt_secret: str | None = None
+    jwt_public_key: Path | None = None
+    certfile: Path | None = None
+    keyfile: Path | None = None
     limits: Limits = field(default_factory=Limits)
 
     @property
@@ -86,6 +105,10 @@ LIMIT_OPTIONS: dict[str, tuple[type, str]] = {
     "max_participants": (int, "participants per room"),
     "history_page": (int, "chat messages per history page"),
     "max_outgoing_buffer": (int, "bytes queued to a slow client before it is dropped"),
+    "max_rooms": (int, "rooms open at once"),
+    "max_connections_per_address": (int, "WebSocket connections from one client address"),
+    "max_lobby": (int, "people waiting in one room's lobby"),
+    "max_join_failures": (int, "wrong room passwords per address per minute"),
     "heartbeat": (float, "seconds between server pings"),
     "resume_grace": (float, "seconds a dropped participant may resume"),
     "join_timeout": (float, "seconds a new connection has to send join"),

@@ -40,6 +40,16 @@ class ErrorCode:
     BAD_REACTION: Final = "bad_reaction"
     RATE_LIMITED: Final = "rate_limited"
     UNAVAILABLE: Final = "unavailable"
+    FORBIDDEN: Final = "forbidden"
+    LOCKED: Final = "locked"
+    PASSWORD_REQUIRED: Final = "password_required"
+    BAD_PASSWORD: Final = "bad_password"
+    TOKEN_REQUIRED: Final = "token_required"
+    BAD_TOKEN: Final = "bad_token"
+    BANNED: Final = "banned"
+    DENIED: Final = "denied"
+    WAITING: Final = "waiting"
+    TOO_MANY: Final = "too_many"
     INTERNAL: Final = "internal"
 
 
@@ -62,6 +72,11 @@ class CloseCode:
     POLICY: Final = 1008  # join timeout, too many errors, too slow
     TOO_BIG: Final = 1009  # frame over max_frame_bytes
     INTERNAL: Final = 1011
+    # Application codes (4000-4999): the client must not reconnect on its own.
+    REPLACED: Final = 4000  # the same participant resumed on another connection
+    REMOVED: Final = 4001  # a host removed this participant
+    ENDED: Final = 4002  # a host ended the meeting (or the last host left the lobby)
+    DENIED: Final = 4003  # a host declined the request to join
 
 
 # --------------------------------------------------------------------------
@@ -79,6 +94,10 @@ class Join(_Client, tag="join"):
     v: int = PROTOCOL_VERSION
     #: Resume token from an earlier ``welcome``: keeps the same identity.
     resume: str | None = None
+    #: Room password, when the room has one.
+    password: str | None = None
+    #: Signed join token (JWT), required by ``--require-token`` servers.
+    token: str | None = None
 
 
 class Chat(_Client, tag="chat"):
@@ -124,7 +143,83 @@ class Leave(_Client, tag="leave"):
     pass
 
 
-ClientMessage = Join | Chat | Signal | Reaction | Hand | Media | Rename | History | Ping | Leave
+# -- moderation (hosts only) ---------------------------------------------------
+
+Role = Literal["host", "participant", "observer"]
+MediaKind = Literal["mic", "cam", "screen"]
+
+
+class Mute(_Client, tag="mute"):
+    """Turn off one participant's microphone, camera or screen share."""
+
+    to: str = ""
+    kind: MediaKind = "mic"
+
+
+class MuteAll(_Client, tag="mute-all"):
+    """Turn off everyone's microphone (or camera), hosts excepted."""
+
+    kind: MediaKind = "mic"
+
+
+class Remove(_Client, tag="remove"):
+    to: str = ""
+    #: Also bar re-entry for the rest of the meeting.
+    ban: bool = False
+
+
+class SetRole(_Client, tag="set-role"):
+    to: str = ""
+    role: Role = "participant"
+
+
+class LowerHand(_Client, tag="lower-hand"):
+    to: str = ""
+
+
+class RoomSettingsUpdate(_Client, tag="room-settings"):
+    """Change room settings; absent fields stay as they are."""
+
+    locked: bool | None = None
+    lobby: bool | None = None
+    #: New password; "" clears it.
+    password: str | None = None
+    max_participants: int | None = None
+
+
+class Admit(_Client, tag="admit"):
+    to: str = ""
+
+
+class Deny(_Client, tag="deny"):
+    to: str = ""
+
+
+class EndMeeting(_Client, tag="end-meeting"):
+    pass
+
+
+ClientMessage = (
+    Join
+    | Chat
+    | Signal
+    | Reaction
+    | Hand
+    | Media
+    | Rename
+    | History
+    | Ping
+    | Leave
+    | Mute
+    | MuteAll
+    | Remove
+    | SetRole
+    | LowerHand
+    | RoomSettingsUpdate
+    | Admit
+    | Deny
+    | EndMeeting
+)
 
 _decoder: Final = msgspec.json.Decoder(ClientMessage)
 
@@ -168,6 +263,7 @@ def _peek_ref(data: str | bytes) -> str | None:
 class Participant(msgspec.Struct):
     id: str
     name: str
+    role: str = "participant"
     mic: bool = False
     cam: bool = False
     screen: bool = False
@@ -187,6 +283,16 @@ class ChatRecord(msgspec.Struct, omit_defaults=True):
     name: str  # sender's display name when sent
     text: str
     to: str | None = None  # recipient id of a private message
+    system: bool = False  # a line written by the server (moderation, meeting events)
+
+
+class RoomSettings(msgspec.Struct):
+    """Room settings as clients see them (the password itself never leaves the server)."""
+
+    locked: bool = False
+    lobby: bool = False
+    has_password: bool = False
+    max_participants: int = 6
 
 
 class RoomInfo(msgspec.Struct):
@@ -194,6 +300,13 @@ class RoomInfo(msgspec.Struct):
     created_at: int
     media: Literal["mesh"] = "mesh"
     max_participants: int = 6
+    settings: RoomSettings = msgspec.field(default_factory=RoomSettings)
+
+
+class LobbyEntry(msgspec.Struct):
+    id: str
+    name: str
+    since: int
 
 
 class _Server(msgspec.Struct, tag_field="type", omit_defaults=True):
@@ -252,6 +365,38 @@ class HistoryOut(_Server, tag="history"):
     ref: str | None = None
 
 
+class RoomUpdated(_Server, tag="room-updated"):
+    settings: RoomSettings
+
+
+class Lobby(_Server, tag="lobby"):
+    """To hosts: who is waiting to be admitted."""
+
+    waiting: list[LobbyEntry]
+
+
+class LobbyWait(_Server, tag="lobby-wait"):
+    """To a joiner: the room has a lobby; wait for a host."""
+
+    room: str
+
+
+class Muted(_Server, tag="muted"):
+    """To the participant a host muted: turn that device off."""
+
+    kind: str
+    by: str
+
+
+class Removed(_Server, tag="removed"):
+    by: str
+    ban: bool
+
+
+class MeetingEnded(_Server, tag="meeting-ended"):
+    by: str
+
+
 class Pong(_Server, tag="pong"):
     ref: str | None = None
 
@@ -272,6 +417,12 @@ ServerMessage = (
     | SignalOut
     | ReactionOut
     | HistoryOut
+    | RoomUpdated
+    | Lobby
+    | LobbyWait
+    | Muted
+    | Removed
+    | MeetingEnded
     | Pong
     | Error
 )

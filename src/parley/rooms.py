@@ -1,10 +1,13 @@
 """Rooms and participants: the rules of the meeting, without any I/O.
 
 :class:`Rooms` holds every room of this server and decides what each client
-request does.  Its methods validate a request against the limits, change
-state, and return the :class:`Deliver` instructions the transport carries
-out (through the broker).  Nothing here touches a socket, the store or the
-clock directly, so the rules are tested as plain Python.
+request does.  Its methods validate a request against the limits and the
+requester's role, change state, and return the *effects* the transport
+carries out in order: :class:`Deliver` a message (through the broker),
+write a system :class:`Note` into the chat, :class:`Disconnect` a
+participant, :class:`Admit` someone from the lobby, :class:`SaveSettings`.
+Nothing here touches a socket, the store or the clock directly, so the
+rules are tested as plain Python.
 """
 
 from __future__ import annotations
@@ -17,9 +20,19 @@ from dataclasses import dataclass, field
 
 from . import protocol as p
 from .config import Limits
-from .protocol import ErrorCode, ProtocolError
+from .protocol import CloseCode, ErrorCode, ProtocolError
 
 ROOM_NAME = re.compile(r"[A-Za-z0-9._-]+")
+ROLES = ("host", "participant", "observer")
+DEVICE_NAMES = {"mic": "microphone", "cam": "camera", "screen": "screen share"}
+
+
+def lobby_key(room: str) -> str:
+    """The fan-out address of a room's lobby ('#' never appears in room names)."""
+    return room + "#lobby"
+
+
+# -- effects ------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +45,51 @@ class Deliver:
     exclude: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Note:
+    """A system line for the room's chat: stored, then delivered to everyone."""
+
+    room: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Disconnect:
+    """Close this participant's socket (after the effects before it went out)."""
+
+    pid: str
+    code: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Admit:
+    """A participant left the lobby for the room: send them their welcome."""
+
+    pid: str
+
+
+@dataclass(frozen=True, slots=True)
+class SaveSettings:
+    room: str
+
+
+Effect = Deliver | Note | Disconnect | Admit | SaveSettings
+
+
+# -- state ----------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class RoomConfig:
+    """Settings a host controls; persisted in the store."""
+
+    locked: bool = False
+    lobby: bool = False
+    password_hash: str | None = None
+    max_participants: int | None = None  # None: the server's limit
+
+
 @dataclass(slots=True)
 class Member:
     """A participant as the room knows it."""
@@ -42,25 +100,47 @@ class Member:
     connected: bool = True
     #: Monotonic deadline for a resume while disconnected.
     resume_deadline: float | None = None
+    #: In the lobby, not yet admitted.
+    waiting: bool = False
+    subject: str | None = None
+    address: str | None = None
 
 
 @dataclass(slots=True)
 class Room:
     name: str
     created_at: int
+    config: RoomConfig = field(default_factory=RoomConfig)
     members: dict[str, Member] = field(default_factory=dict)
+    lobby: dict[str, Member] = field(default_factory=dict)
+    #: Keys barred for this meeting: "pid:…", "sub:…", "addr:…".
+    banned: set[str] = field(default_factory=set)
 
     def participants(self) -> list[p.Participant]:
         return [m.info for m in self.members.values()]
 
+    def hosts(self) -> tuple[str, ...]:
+        return tuple(pid for pid, m in self.members.items() if m.info.role == "host")
+
 
 @dataclass(frozen=True, slots=True)
 class Joined:
-    """The outcome of a join: who joined, whether an identity was restored, what to announce."""
+    """The outcome of a join: who joined, whether an identity was restored, what follows."""
 
     member: Member
     resumed: bool
-    deliveries: list[Deliver]
+    effects: list[Effect]
+
+    @property
+    def waiting(self) -> bool:
+        return self.member.waiting
+
+    @property
+    def deliveries(self) -> list[Effect]:
+        return self.effects
+
+
+# -- validation ---------------------------------------------------------------------
 
 
 def check_room_name(name: str, limits: Limits) -> str:
@@ -81,7 +161,7 @@ def check_display_name(name: str, limits: Limits) -> str:
             ErrorCode.BAD_NAME,
             f"display names are at most {limits.display_name_max} characters",
         )
-    if any(ch < " " for ch in name):
+    if any(ch < " " or ch == "\x7f" for ch in name):
         raise ProtocolError(ErrorCode.BAD_NAME, "display names cannot contain control characters")
     return name
 
@@ -91,16 +171,23 @@ def new_participant_id() -> str:
 
 
 class Rooms:
-    """All rooms of this server and the rules applied to every request."""
+    """All rooms of this server and the rules applied to every request.
+
+    ``auto_host``: in rooms without token-given roles, the first participant
+    becomes host, and when the last host leaves the longest-present
+    participant takes over.
+    """
 
     def __init__(
         self,
         limits: Limits,
         *,
+        auto_host: bool = True,
         wall_clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.limits = limits
+        self.auto_host = auto_host
         self._wall = wall_clock
         self._mono = monotonic
         self.rooms: dict[str, Room] = {}
@@ -126,65 +213,188 @@ class Rooms:
             exc.ref = msg.ref
             raise
 
+    def capacity(self, room: Room) -> int:
+        configured = room.config.max_participants
+        cap = self.limits.max_participants
+        return cap if configured is None else min(configured, cap)
+
+    def settings_of(self, room: Room) -> p.RoomSettings:
+        return p.RoomSettings(
+            locked=room.config.locked,
+            lobby=room.config.lobby,
+            has_password=room.config.password_hash is not None,
+            max_participants=self.capacity(room),
+        )
+
+    def is_known(self, pid: str, room_name: str) -> bool:
+        """True when ``pid`` is a current member of the room (so a resume skips the checks)."""
+        member = self.members.get(pid)
+        return member is not None and member.room == room_name and not member.waiting
+
+    def password_hash_for(
+        self, room_name: str, *, resume_id: str | None, role: str | None
+    ) -> str | None:
+        """The password hash a joiner must match, or None if no check applies."""
+        room = self.rooms.get(room_name)
+        if room is None or room.config.password_hash is None:
+            return None
+        if role == "host" or (resume_id is not None and self.is_known(resume_id, room_name)):
+            return None
+        return room.config.password_hash
+
+    def open_room(self, room_name: str, created_at: int, config: RoomConfig | None) -> Room:
+        """The room, loaded into memory (with its stored settings) if it was not."""
+        room = self.rooms.get(room_name)
+        if room is None:
+            if len(self.rooms) >= self.limits.max_rooms:
+                raise ProtocolError(
+                    ErrorCode.TOO_MANY, "this server has too many open rooms; try later"
+                )
+            room = self.rooms[room_name] = Room(room_name, created_at, config or RoomConfig())
+        return room
+
     def join(
         self,
         room_name: str,
         display_name: str,
         created_at: int,
         *,
+        config: RoomConfig | None = None,
         resume_id: str | None = None,
+        role: str | None = None,
+        subject: str | None = None,
+        address: str | None = None,
+        password_verified: bool = False,
         ref: str | None = None,
     ) -> Joined:
-        """Add a participant (or restore ``resume_id``, taken from a verified token)."""
-        room = self.rooms.get(room_name)
-        if resume_id is not None:
-            existing = self.members.get(resume_id)
-            if existing is not None and existing.room == room_name:
-                # Still known: within the grace period, or its old socket is not yet
-                # seen as dead.  Either way the others see no leave/join.
-                existing.connected = True
-                existing.resume_deadline = None
-                return Joined(existing, True, [])
-        if room is None:
-            room = self.rooms[room_name] = Room(room_name, created_at)
-        if len(room.members) >= self.limits.max_participants:
+        """Add a participant, or restore ``resume_id`` (taken from a verified token).
+
+        ``role`` comes from a verified join token (None: decided here);
+        ``password_verified`` says the transport checked the room password.
+        """
+        if resume_id is not None and self.is_known(resume_id, room_name):
+            # Still a member: within the grace period, or its old socket is not yet
+            # seen as dead.  Either way the others see no leave/join.
+            existing = self.members[resume_id]
+            existing.connected = True
+            existing.resume_deadline = None
+            return Joined(existing, True, [])
+        room = self.open_room(room_name, created_at, config)
+        keys = {f"pid:{resume_id}", f"sub:{subject}", f"addr:{address}"}
+        if room.banned & keys:
+            raise ProtocolError(ErrorCode.BANNED, "you were removed from this meeting", ref)
+        is_host = role == "host"
+        if room.config.locked and not is_host:
+            raise ProtocolError(ErrorCode.LOCKED, "the room is locked", ref)
+        if room.config.password_hash is not None and not (is_host or password_verified):
+            raise ProtocolError(ErrorCode.PASSWORD_REQUIRED, "this room needs a password", ref)
+        if len(room.members) >= self.capacity(room):
             raise ProtocolError(
                 ErrorCode.ROOM_FULL,
-                f"room {room_name} is full ({self.limits.max_participants} participants)",
+                f"room {room_name} is full ({self.capacity(room)} participants)",
                 ref,
             )
+        if role is None:
+            role = "host" if self.auto_host and not room.hosts() else "participant"
         pid = resume_id if resume_id is not None else new_participant_id()
-        info = p.Participant(id=pid, name=display_name, joined_at=self.now_ms())
-        member = Member(info=info, room=room_name)
-        room.members[pid] = member
+        if pid in self.members:  # a stale lobby entry of the same identity
+            self._drop_waiting(pid)
+        info = p.Participant(id=pid, name=display_name, role=role, joined_at=self.now_ms())
+        member = Member(info=info, room=room_name, subject=subject, address=address)
         self.members[pid] = member
+        if room.config.lobby and role != "host" and room.hosts():
+            if len(room.lobby) >= self.limits.max_lobby:
+                del self.members[pid]
+                raise ProtocolError(ErrorCode.TOO_MANY, "the lobby is full; try later", ref)
+            member.waiting = True
+            room.lobby[pid] = member
+            return Joined(member, resume_id is not None, [self._lobby_update(room)])
+        room.members[pid] = member
         announce = Deliver(room_name, p.ParticipantJoined(participant=info), exclude=pid)
         return Joined(member, resume_id is not None, [announce])
 
-    def leave(self, pid: str, reason: str = "left") -> list[Deliver]:
+    def _lobby_update(self, room: Room) -> Deliver:
+        waiting = [
+            p.LobbyEntry(id=pid, name=m.info.name, since=m.info.joined_at)
+            for pid, m in room.lobby.items()
+        ]
+        return Deliver(room.name, p.Lobby(waiting=waiting), to=room.hosts())
+
+    def lobby_state(self, room_name: str, to: tuple[str, ...]) -> Deliver:
+        """The lobby list for ``to`` (a host that just arrived)."""
+        update = self._lobby_update(self.rooms[room_name])
+        return Deliver(update.room, update.message, to=to)
+
+    def _drop_waiting(self, pid: str) -> Member | None:
+        member = self.members.get(pid)
+        if member is None or not member.waiting:
+            return None
+        del self.members[pid]
+        room = self.rooms.get(member.room)
+        if room is not None:
+            room.lobby.pop(pid, None)
+            self._forget_if_empty(room)
+        return member
+
+    def _forget_if_empty(self, room: Room) -> None:
+        if not room.members and not room.lobby:
+            self.rooms.pop(room.name, None)
+
+    def leave(self, pid: str, reason: str = "left") -> list[Effect]:
         """Remove a participant now and tell the others."""
-        member = self.members.pop(pid, None)
+        member = self.members.get(pid)
         if member is None:
             return []
         room = self.rooms[member.room]
+        if member.waiting:
+            self._drop_waiting(pid)
+            return [self._lobby_update(room)] if room.name in self.rooms else []
+        del self.members[pid]
         del room.members[pid]
+        effects: list[Effect] = [Deliver(member.room, p.ParticipantLeft(id=pid, reason=reason))]
+        if member.info.role == "host" and not room.hosts():
+            effects += self._hand_over(room)
         if not room.members:
-            del self.rooms[member.room]
-        return [Deliver(member.room, p.ParticipantLeft(id=pid, reason=reason))]
+            # Nobody left to admit anyone: the lobby goes too.
+            for waiting in list(room.lobby):
+                effects.append(Disconnect(waiting, CloseCode.ENDED, "no host is left"))
+                self._drop_waiting(waiting)
+        self._forget_if_empty(room)
+        return effects
+
+    def _hand_over(self, room: Room) -> list[Effect]:
+        """The last host left: the longest-present participant takes over."""
+        if not self.auto_host:
+            return []
+        candidates = [m for m in room.members.values() if m.info.role == "participant"]
+        if not candidates:
+            return []
+        heir = min(candidates, key=lambda m: m.info.joined_at)
+        heir.info.role = "host"
+        effects: list[Effect] = [
+            Deliver(room.name, p.ParticipantUpdated(participant=heir.info)),
+            Note(room.name, f"{heir.info.name} is now a host"),
+        ]
+        if room.lobby:
+            effects.append(self._lobby_update(room))
+        return effects
 
     def disconnected(self, pid: str) -> float | None:
         """The socket dropped without ``leave``: hold the identity for a resume.
 
         Returns the monotonic deadline after which :meth:`expire` removes it.
+        Someone waiting in the lobby is simply dropped (returns None).
         """
         member = self.members.get(pid)
         if member is None:
+            return None
+        if member.waiting:
             return None
         member.connected = False
         member.resume_deadline = self._mono() + self.limits.resume_grace
         return member.resume_deadline
 
-    def expire(self, pid: str) -> list[Deliver]:
+    def expire(self, pid: str) -> list[Effect]:
         """Remove ``pid`` if it is still disconnected past its resume deadline."""
         member = self.members.get(pid)
         if member is None or member.connected or member.resume_deadline is None:
@@ -199,14 +409,17 @@ class Rooms:
         member = self.members.get(pid)
         if member is None:
             raise ProtocolError(ErrorCode.NOT_JOINED, "join a room first")
+        if member.waiting:
+            raise ProtocolError(ErrorCode.WAITING, "wait until a host admits you")
         return member
 
-    def _peer(self, member: Member, target: str, ref: str | None) -> None:
+    def _peer(self, member: Member, target: str, ref: str | None) -> Member:
         other = self.members.get(target)
-        if other is None or other.room != member.room:
+        if other is None or other.room != member.room or other.waiting:
             raise ProtocolError(
                 ErrorCode.NO_SUCH_PARTICIPANT, f"no participant {target!r} in this room", ref
             )
+        return other
 
     def check_chat(self, pid: str, msg: p.Chat) -> tuple[Member, str, str | None]:
         """Validate a chat message before it is stored; return sender, text and recipient."""
@@ -232,12 +445,12 @@ class Rooms:
         to = (record.sender,) if record.to == record.sender else (record.sender, record.to)
         return [Deliver(record.room, out, to=to)]
 
-    def signal(self, pid: str, msg: p.Signal) -> list[Deliver]:
+    def signal(self, pid: str, msg: p.Signal) -> list[Effect]:
         member = self.member(pid)
         self._peer(member, msg.to, msg.ref)
         return [Deliver(member.room, p.SignalOut(sender=pid, payload=msg.payload), to=(msg.to,))]
 
-    def reaction(self, pid: str, msg: p.Reaction) -> list[Deliver]:
+    def reaction(self, pid: str, msg: p.Reaction) -> list[Effect]:
         member = self.member(pid)
         if msg.emoji not in p.REACTIONS:
             raise ProtocolError(
@@ -247,34 +460,229 @@ class Rooms:
             )
         return [Deliver(member.room, p.ReactionOut(sender=pid, emoji=msg.emoji))]
 
-    def _updated(self, member: Member) -> list[Deliver]:
-        return [Deliver(member.room, p.ParticipantUpdated(participant=member.info))]
+    def _updated(self, member: Member) -> Deliver:
+        return Deliver(member.room, p.ParticipantUpdated(participant=member.info))
 
-    def media(self, pid: str, msg: p.Media) -> list[Deliver]:
+    def media(self, pid: str, msg: p.Media) -> list[Effect]:
         member = self.member(pid)
         info = member.info
+        if info.role == "observer" and (msg.mic or msg.cam or msg.screen):
+            raise ProtocolError(ErrorCode.FORBIDDEN, "observers cannot send media", msg.ref)
         for attr in ("mic", "cam", "screen"):
             value = getattr(msg, attr)
             if value is not None:
                 setattr(info, attr, value)
-        return self._updated(member)
+        return [self._updated(member)]
 
-    def hand(self, pid: str, msg: p.Hand) -> list[Deliver]:
+    def hand(self, pid: str, msg: p.Hand) -> list[Effect]:
         member = self.member(pid)
-        info = member.info
-        if msg.raised != info.hand:
-            info.hand = msg.raised
-            info.hand_at = self.now_ms() if msg.raised else None
-        return self._updated(member)
+        self._set_hand(member, msg.raised)
+        return [self._updated(member)]
 
-    def rename(self, pid: str, msg: p.Rename) -> list[Deliver]:
+    def _set_hand(self, member: Member, raised: bool) -> None:
+        info = member.info
+        if raised != info.hand:
+            info.hand = raised
+            info.hand_at = self.now_ms() if raised else None
+
+    def rename(self, pid: str, msg: p.Rename) -> list[Effect]:
         member = self.member(pid)
         try:
             member.info.name = check_display_name(msg.name, self.limits)
         except ProtocolError as exc:
             exc.ref = msg.ref
             raise
-        return self._updated(member)
+        return [self._updated(member)]
+
+    # -- moderation -------------------------------------------------------------------
+
+    def require_host(self, pid: str, ref: str | None = None) -> Member:
+        member = self.member(pid)
+        if member.info.role != "host":
+            raise ProtocolError(ErrorCode.FORBIDDEN, "only hosts can do that", ref)
+        return member
+
+    def mute(self, pid: str, msg: p.Mute) -> list[Effect]:
+        host = self.require_host(pid, msg.ref)
+        target = self._peer(host, msg.to, msg.ref)
+        return self._mute(host, [target], msg.kind) + [
+            Note(
+                host.room,
+                f"{host.info.name} turned off {target.info.name}'s {DEVICE_NAMES[msg.kind]}",
+            )
+        ]
+
+    def mute_all(self, pid: str, msg: p.MuteAll) -> list[Effect]:
+        host = self.require_host(pid, msg.ref)
+        room = self.rooms[host.room]
+        targets = [m for m in room.members.values() if m.info.role != "host"]
+        return self._mute(host, targets, msg.kind) + [
+            Note(host.room, f"{host.info.name} turned off everyone's {DEVICE_NAMES[msg.kind]}")
+        ]
+
+    def _mute(self, host: Member, targets: list[Member], kind: str) -> list[Effect]:
+        effects: list[Effect] = []
+        for target in targets:
+            setattr(target.info, kind, False)
+            effects.append(
+                Deliver(host.room, p.Muted(kind=kind, by=host.info.id), to=(target.info.id,))
+            )
+            effects.append(self._updated(target))
+        return effects
+
+    def remove(self, pid: str, msg: p.Remove) -> list[Effect]:
+        host = self.require_host(pid, msg.ref)
+        target = self._peer(host, msg.to, msg.ref)
+        room = self.rooms[host.room]
+        if msg.ban:
+            room.banned.add(f"pid:{target.info.id}")
+            if target.subject:
+                room.banned.add(f"sub:{target.subject}")
+            if target.address:
+                room.banned.add(f"addr:{target.address}")
+        tid = target.info.id
+        verb = "removed and barred" if msg.ban else "removed"
+        effects: list[Effect] = [
+            Deliver(room.name, p.Removed(by=pid, ban=msg.ban), to=(tid,)),
+            Disconnect(tid, CloseCode.REMOVED, "removed by a host"),
+        ]
+        effects += self.leave(tid, reason="removed")
+        effects.append(Note(room.name, f"{host.info.name} {verb} {target.info.name}"))
+        return effects
+
+    def set_role(self, pid: str, msg: p.SetRole) -> list[Effect]:
+        host = self.require_host(pid, msg.ref)
+        target = self._peer(host, msg.to, msg.ref)
+        if msg.role not in ROLES:
+            raise ProtocolError(ErrorCode.BAD_MESSAGE, f"unknown role {msg.role!r}", msg.ref)
+        room = self.rooms[host.room]
+        if target.info.role == "host" and msg.role != "host" and len(room.hosts()) == 1:
+            raise ProtocolError(ErrorCode.FORBIDDEN, "a room needs at least one host", msg.ref)
+        target.info.role = msg.role
+        if msg.role == "observer":
+            target.info.mic = target.info.cam = target.info.screen = False
+        effects: list[Effect] = [self._updated(target)]
+        if msg.role == "host" and room.lobby:
+            effects.append(self._lobby_update(room))
+        article = "an" if msg.role == "observer" else "a"
+        effects.append(
+            Note(room.name, f"{host.info.name} made {target.info.name} {article} {msg.role}")
+        )
+        return effects
+
+    def lower_hand(self, pid: str, msg: p.LowerHand) -> list[Effect]:
+        host = self.require_host(pid, msg.ref)
+        target = self._peer(host, msg.to, msg.ref)
+        if not target.info.hand:
+            return []
+        self._set_hand(target, False)
+        return [
+            self._updated(target),
+            Note(host.room, f"{host.info.name} lowered {target.info.name}'s hand"),
+        ]
+
+    def update_settings(
+        self, pid: str, msg: p.RoomSettingsUpdate, password_hash: str | None
+    ) -> list[Effect]:
+        """Apply a host's settings change; ``password_hash`` is the hashed ``msg.password``."""
+        host = self.require_host(pid, msg.ref)
+        room = self.rooms[host.room]
+        config = room.config
+        notes: list[str] = []
+        name = host.info.name
+        if msg.max_participants is not None:
+            if not 1 <= msg.max_participants <= self.limits.max_participants:
+                raise ProtocolError(
+                    ErrorCode.BAD_MESSAGE,
+                    f"max_participants must be 1-{self.limits.max_participants}",
+                    msg.ref,
+                )
+            config.max_participants = msg.max_participants
+            notes.append(f"{name} limited the room to {msg.max_participants} participants")
+        if msg.locked is not None and msg.locked != config.locked:
+            config.locked = msg.locked
+            notes.append(f"{name} {'locked' if msg.locked else 'unlocked'} the room")
+        if msg.password is not None:
+            if msg.password == "":
+                config.password_hash = None
+                notes.append(f"{name} removed the room password")
+            else:
+                if len(msg.password) > 128:
+                    raise ProtocolError(
+                        ErrorCode.BAD_MESSAGE, "passwords are at most 128 characters", msg.ref
+                    )
+                config.password_hash = password_hash
+                notes.append(f"{name} set a room password")
+        effects: list[Effect] = []
+        if msg.lobby is not None and msg.lobby != config.lobby:
+            config.lobby = msg.lobby
+            notes.append(f"{name} turned the lobby {'on' if msg.lobby else 'off'}")
+            if not msg.lobby:
+                # Nobody waits once the lobby is off.
+                for waiting in list(room.lobby):
+                    effects += self._admit(room, waiting)
+        effects.insert(0, Deliver(room.name, p.RoomUpdated(settings=self.settings_of(room))))
+        effects.insert(1, SaveSettings(room.name))
+        effects += [Note(room.name, text) for text in notes]
+        return effects
+
+    def _admit(self, room: Room, pid: str) -> list[Effect]:
+        member = room.lobby.pop(pid)
+        member.waiting = False
+        room.members[pid] = member
+        return [
+            Admit(pid),
+            Deliver(room.name, p.ParticipantJoined(participant=member.info), exclude=pid),
+        ]
+
+    def _waiting(self, host: Member, target: str, ref: str | None) -> Room:
+        room = self.rooms[host.room]
+        if target not in room.lobby:
+            raise ProtocolError(ErrorCode.NO_SUCH_PARTICIPANT, f"nobody {target!r} is waiting", ref)
+        return room
+
+    def admit(self, pid: str, msg: p.Admit) -> list[Effect]:
+        host = self.require_host(pid, msg.ref)
+        room = self._waiting(host, msg.to, msg.ref)
+        if len(room.members) >= self.capacity(room):
+            raise ProtocolError(ErrorCode.ROOM_FULL, "the room is full", msg.ref)
+        name = room.lobby[msg.to].info.name
+        return self._admit(room, msg.to) + [
+            self._lobby_update(room),
+            Note(room.name, f"{host.info.name} admitted {name}"),
+        ]
+
+    def deny(self, pid: str, msg: p.Deny) -> list[Effect]:
+        host = self.require_host(pid, msg.ref)
+        room = self._waiting(host, msg.to, msg.ref)
+        member = room.lobby[msg.to]
+        effects: list[Effect] = [
+            Deliver(
+                lobby_key(room.name),
+                p.Error(code=ErrorCode.DENIED, message="a host declined your request to join"),
+                to=(msg.to,),
+            ),
+            Disconnect(msg.to, CloseCode.DENIED, "denied"),
+        ]
+        self._drop_waiting(msg.to)
+        return effects + [
+            self._lobby_update(room),
+            Note(room.name, f"{host.info.name} declined {member.info.name}'s request to join"),
+        ]
+
+    def end_meeting(self, pid: str, msg: p.EndMeeting) -> list[Effect]:
+        host = self.require_host(pid, msg.ref)
+        room = self.rooms[host.room]
+        effects: list[Effect] = [Note(room.name, f"{host.info.name} ended the meeting")]
+        effects.append(Deliver(room.name, p.MeetingEnded(by=pid)))
+        effects.append(Deliver(lobby_key(room.name), p.MeetingEnded(by=pid)))
+        for other in list(room.members) + list(room.lobby):
+            effects.append(Disconnect(other, CloseCode.ENDED, "the meeting ended"))
+            self.members.pop(other, None)
+        room.members.clear()
+        room.lobby.clear()
+        self.rooms.pop(room.name, None)
+        return effects
 
     # -- queries --------------------------------------------------------------
 

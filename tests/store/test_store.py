@@ -34,12 +34,22 @@ async def _append(store: SqlStore, i: int, room: str = "r", **kw: str | None) ->
     return rec.id
 
 
+def _head_revision() -> str:
+    from alembic.script import ScriptDirectory
+
+    from parley.store.sql import alembic_config
+
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert head is not None
+    return head
+
+
 async def test_migrations_idempotent(make_store: StoreFactory) -> None:
     store = await make_store.open()
     async with store.engine.begin() as conn:
         await conn.run_sync(_upgrade)  # already at head: a no-op
         version = (await conn.execute(text("SELECT version_num FROM alembic_version"))).all()
-        assert version == [("0001",)]
+        assert version == [(_head_revision(),)]
     await store.close()
     again = await make_store.open()  # second start: no error, no duplicate tables
     await _append(again, 1)
@@ -300,3 +310,29 @@ async def test_concurrent_first_start(make_store: StoreFactory) -> None:
     a, b = await asyncio.gather(make_store.open(), make_store.open())
     assert await a.ensure_room("r", 1) == 1
     assert await b.room_created_at("r") == 1
+
+
+async def test_room_settings_persist(make_store: StoreFactory) -> None:
+    from parley.store import RoomRecord
+
+    store = await make_store.open()
+    assert await store.load_room("team") is None
+    created = await store.ensure_room("team", 5_000)
+    assert await store.load_room("team") == RoomRecord(created_at=created)
+    await store.save_room_settings(
+        "team", RoomRecord(created, locked=True, lobby=True, password_hash="h", max_participants=4)
+    )
+    await store.close()
+    again = await make_store.open()
+    assert await again.load_room("team") == RoomRecord(
+        created_at=5_000, locked=True, lobby=True, password_hash="h", max_participants=4
+    )
+
+
+async def test_system_lines_are_marked(make_store: StoreFactory) -> None:
+    store = await make_store.open()
+    await store.ensure_room("r", 1)
+    rec = await store.append_chat("r", "system", "Parley", "Ada locked the room", None, 2, True)
+    assert rec.system
+    page, _ = await store.history("r", None, 10, None)
+    assert [(m.text, m.system) for m in page] == [("Ada locked the room", True)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
@@ -13,35 +14,64 @@ from aiohttp import web
 
 from .. import __version__
 from .. import protocol as p
+from ..auth import AttemptThrottle, JoinTokenVerifier, throttle_key
 from ..broker import Broker, InProcessBroker
 from ..config import Settings
 from ..protocol import CloseCode
-from ..rooms import Deliver, Rooms
-from ..store import Store, open_store
+from ..ratelimit import TokenBucket
+from ..rooms import (
+    Admit,
+    Deliver,
+    Disconnect,
+    Effect,
+    Note,
+    RoomConfig,
+    Rooms,
+    SaveSettings,
+)
+from ..store import RoomRecord, Store, open_store
 from ..tokens import ResumeTokens, load_secret
 from . import api, pages
 from .frames import text_frame
 from .hub import Connection, Hub
+from .origin import origin_allowed
 from .session import Session
 
 log = logging.getLogger(__name__)
 
 SERVER_KEY: web.AppKey[Server] = web.AppKey("server")
+SYSTEM_SENDER = "system"
+SYSTEM_NAME = "Parley"
 
 
 class Server:
     """Everything one Parley process runs: core, hub, broker and store."""
 
     def __init__(
-        self, settings: Settings, *, store: Store | None = None, broker: Broker | None = None
+        self,
+        settings: Settings,
+        *,
+        store: Store | None = None,
+        broker: Broker | None = None,
+        join_tokens: JoinTokenVerifier | None = None,
     ) -> None:
         self.settings = settings
-        self.rooms = Rooms(settings.limits)
-        self.hub = Hub(settings.limits.max_outgoing_buffer)
+        limits = settings.limits
+        self.join_tokens = join_tokens
+        self.join_tokens_required = settings.require_token
+        # With required tokens, roles come from the tokens; otherwise the first
+        # participant of a room becomes its host.
+        self.rooms = Rooms(limits, auto_host=not settings.require_token)
+        self.hub = Hub(limits.max_outgoing_buffer)
         self.broker: Broker = broker or InProcessBroker()
         self.store: Store = store or open_store(settings.effective_database_url)
         self.tokens = ResumeTokens(load_secret(settings.data_dir))
+        self.password_throttle = AttemptThrottle(
+            limits.max_join_failures, limits.join_attempt_window
+        )
         self.sessions: dict[Connection, Session] = {}
+        self.connections_by_address: Counter[str] = Counter()
+        self._address_buckets: dict[str, TokenBucket] = {}
         self.stopping = False
         self.started = time.monotonic()
         self.messages_stored = 0
@@ -57,23 +87,45 @@ class Server:
     async def shutdown(self) -> None:
         """Tell every client the server is going away, with pending writes flushed."""
         self.stopping = True
-        closing = [
-            s.close(CloseCode.GOING_AWAY, "server shutting down")
-            for s in list(self.sessions.values())
-        ]
+        sessions = list(self.sessions.values())
+        closing = [s.close(CloseCode.GOING_AWAY, "server shutting down") for s in sessions]
         if closing:
             await asyncio.wait_for(asyncio.gather(*closing, return_exceptions=True), timeout=5)
 
     async def stop(self) -> None:
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=5)
         await self.broker.close()
         await self.store.close()
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._task_done)
 
-    # -- fan-out --------------------------------------------------------------------
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("background task failed", exc_info=task.exception())
+
+    # -- rooms in the store ----------------------------------------------------------
+
+    async def room_config(self, room: str, now_ms: int) -> tuple[int, RoomConfig | None]:
+        """Creation time and stored settings of a room (created if new)."""
+        known = self.rooms.rooms.get(room)
+        if known is not None:
+            return known.created_at, known.config
+        record = await self.store.load_room(room)
+        if record is None:
+            return await self.store.ensure_room(room, now_ms), None
+        return record.created_at, RoomConfig(
+            locked=record.locked,
+            lobby=record.lobby,
+            password_hash=record.password_hash,
+            max_participants=record.max_participants,
+        )
+
+    # -- effects of the core -----------------------------------------------------------
 
     @staticmethod
     def frame(payload: bytes) -> bytes:
@@ -83,6 +135,70 @@ class Server:
         """Serialise each message once and hand the frame to the broker."""
         for d in deliveries:
             self.broker.publish(d.room, text_frame(p.encode(d.message)), d.to, d.exclude)
+
+    async def apply(self, effects: list[Effect]) -> None:
+        """Carry out the core's effects, in order."""
+        for effect in effects:
+            match effect:
+                case Deliver():
+                    self.broker.publish(
+                        effect.room, text_frame(p.encode(effect.message)), effect.to, effect.exclude
+                    )
+                case Note():
+                    await self.note(effect.room, effect.text)
+                case Disconnect():
+                    self.disconnect(effect.pid, effect.code, effect.reason)
+                case Admit():
+                    self.admit(effect.pid)
+                case SaveSettings():
+                    await self.save_settings(effect.room)
+
+    async def note(self, room: str, text: str) -> None:
+        """A system line in the room's chat: stored like any message, then delivered."""
+        try:
+            record = await self.store.append_chat(
+                room, SYSTEM_SENDER, SYSTEM_NAME, text, None, self.rooms.now_ms(), system=True
+            )
+        except Exception:
+            log.exception("could not store a system line in %s", room)
+            return
+        self.publish(self.rooms.chat_stored(record))
+
+    async def save_settings(self, room_name: str) -> None:
+        room = self.rooms.rooms.get(room_name)
+        if room is None:
+            return
+        c = room.config
+        await self.store.save_room_settings(
+            room_name,
+            RoomRecord(room.created_at, c.locked, c.lobby, c.password_hash, c.max_participants),
+        )
+
+    def session_of(self, pid: str) -> Session | None:
+        conn = self.hub.by_pid.get(pid)
+        return self.sessions.get(conn) if conn is not None else None
+
+    def disconnect(self, pid: str, code: int, reason: str) -> None:
+        session = self.session_of(pid)
+        if session is None:
+            return
+        session.final = True
+        self.hub.flush_one(session.conn)
+        self.hub.detach(session.conn)
+        self.spawn(session.close(code, reason))
+
+    def admit(self, pid: str) -> None:
+        """Move a waiting connection from the lobby into its room and welcome it."""
+        session = self.session_of(pid)
+        if session is None or session.room is None:
+            return
+        conn = session.conn
+        self.hub.flush_one(conn)
+        self.hub.detach(conn)
+        conn.ready = False
+        self.hub.attach(conn, session.room, pid)
+        self.hub.connections.add(conn)
+        self.spawn(session.welcome(resumed=False))
 
     # -- participants whose socket changed --------------------------------------------
 
@@ -94,14 +210,23 @@ class Server:
         session = self.sessions.get(old)
         self.hub.detach(old)
         if session is not None:
-            session.replaced = True
-            self.spawn(session.close(CloseCode.POLICY, "replaced by a newer connection"))
-
-    def forget(self, conn: Connection) -> None:
-        self.hub.detach(conn)
+            session.final = True
+            self.spawn(session.close(CloseCode.REPLACED, "replaced by a newer connection"))
 
     def expire(self, pid: str) -> None:
-        self.publish(self.rooms.expire(pid))
+        self.spawn(self.apply(self.rooms.expire(pid)))
+
+    # -- per-address limits -------------------------------------------------------------
+
+    def address_allows(self, address: str) -> bool:
+        """One message from ``address`` against its shared rate (all its connections)."""
+        bucket = self._address_buckets.get(address)
+        now = time.monotonic()
+        if bucket is None:
+            bucket = self._address_buckets[address] = TokenBucket(
+                self.settings.limits.address_rate, now
+            )
+        return bucket.allow(now)
 
     # -- the WebSocket endpoint ---------------------------------------------------------
 
@@ -109,6 +234,12 @@ class Server:
         limits = self.settings.limits
         if self.stopping:
             raise web.HTTPServiceUnavailable(text="server shutting down")
+        if not origin_allowed(request, self.settings.allowed_origins):
+            log.warning("refused WebSocket from origin %r", request.headers.get("Origin"))
+            raise web.HTTPForbidden(text="origin not allowed")
+        address = throttle_key(request.remote or "?")
+        if self.connections_by_address[address] >= limits.max_connections_per_address:
+            raise web.HTTPTooManyRequests(text="too many connections from your address")
         ws = web.WebSocketResponse(
             heartbeat=limits.heartbeat,
             max_msg_size=limits.max_frame_bytes,
@@ -117,15 +248,20 @@ class Server:
         await ws.prepare(request)
         transport = request.transport
         assert transport is not None
-        conn = Connection(ws, transport, request.remote or "?")
-        session = Session(self, ws, conn)
+        conn = Connection(ws, transport, address)
+        session = Session(self, ws, conn, address)
         conn.on_overflow = lambda c: self.spawn(session.close(CloseCode.POLICY, "too slow"))
         self.sessions[conn] = session
         self.hub.connections.add(conn)
+        self.connections_by_address[address] += 1
         try:
             await session.run()
         finally:
             del self.sessions[conn]
+            self.connections_by_address[address] -= 1
+            if self.connections_by_address[address] <= 0:
+                del self.connections_by_address[address]
+                self._address_buckets.pop(address, None)
             session.on_close()
         return ws
 

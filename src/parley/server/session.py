@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING
 from aiohttp import WSMsgType, web
 
 from .. import protocol as p
+from ..auth import TokenError, hash_password, verify_password
 from ..protocol import CloseCode, ErrorCode, ProtocolError
 from ..ratelimit import TokenBucket
-from ..rooms import Deliver
+from ..rooms import RoomConfig, lobby_key
 from .hub import Connection
 
 if TYPE_CHECKING:
@@ -34,13 +35,17 @@ ERROR_WINDOW = 10.0
 class Session:
     """Drives one connection through the protocol."""
 
-    def __init__(self, server: Server, ws: web.WebSocketResponse, conn: Connection) -> None:
+    def __init__(
+        self, server: Server, ws: web.WebSocketResponse, conn: Connection, address: str
+    ) -> None:
         self.server = server
         self.ws = ws
         self.conn = conn
+        self.address = address
         self.pid: str | None = None
-        self.left = False
-        self.replaced = False
+        self.room: str | None = None
+        #: The socket's end needs no resume: left, removed, replaced, meeting ended.
+        self.final = False
         limits = server.settings.limits
         now = time.monotonic()
         self.buckets: dict[type, TokenBucket] | None = None
@@ -50,12 +55,10 @@ class Session:
                 p.Chat: TokenBucket(limits.chat_rate, now),
                 p.Signal: TokenBucket(limits.signal_rate, now),
                 p.Reaction: TokenBucket(limits.reaction_rate, now),
-                p.Media: other,
-                p.Hand: other,
-                p.Rename: other,
-                p.History: other,
-                p.Ping: other,
             }
+            for kind in p.ClientMessage.__args__:
+                if kind is not p.Join and kind is not p.Leave:
+                    self.buckets.setdefault(kind, other)
         self.errors: deque[float] = deque()
 
     # -- the loop ----------------------------------------------------------------
@@ -78,7 +81,7 @@ class Session:
                 break
             elif msg.type == WSMsgType.ERROR:
                 # aiohttp has already closed the socket (1009 for a frame over the limit).
-                log.info("connection %s error: %s", self.conn.peer, ws.exception())
+                log.info("connection %s error: %s", self.address, ws.exception())
                 break
             else:  # CLOSE, CLOSING, CLOSED
                 break
@@ -86,6 +89,10 @@ class Session:
 
     async def on_message(self, data: str) -> None:
         try:
+            if self.buckets is not None and not self.server.address_allows(self.address):
+                raise ProtocolError(
+                    ErrorCode.RATE_LIMITED, "too many messages from your address; slow down"
+                )
             message = p.decode(data)
             if self.pid is None:
                 if isinstance(message, p.Join):
@@ -108,37 +115,56 @@ class Session:
         except ProtocolError as exc:
             self.refuse(exc)
         except Exception:
-            log.exception("internal error handling a message from %s", self.pid or self.conn.peer)
+            log.exception("internal error handling a message from %s", self.pid or self.address)
             self.refuse(ProtocolError(ErrorCode.INTERNAL, "internal server error"))
 
     async def dispatch(self, message: p.ClientMessage) -> None:
         pid = self.pid
         assert pid is not None
         rooms = self.server.rooms
+        apply = self.server.apply
         match message:
             case p.Chat():
                 await self.on_chat(message)
             case p.Signal():
-                self.publish(rooms.signal(pid, message))
+                await apply(rooms.signal(pid, message))
             case p.Media():
-                self.publish(rooms.media(pid, message))
+                await apply(rooms.media(pid, message))
             case p.Hand():
-                self.publish(rooms.hand(pid, message))
+                await apply(rooms.hand(pid, message))
             case p.Rename():
-                self.publish(rooms.rename(pid, message))
+                await apply(rooms.rename(pid, message))
             case p.Reaction():
-                self.publish(rooms.reaction(pid, message))
+                await apply(rooms.reaction(pid, message))
             case p.History():
                 await self.on_history(message)
             case p.Ping():
                 self.send(p.encode(p.Pong(ref=message.ref)))
             case p.Leave():
-                self.left = True
-                self.server.forget(self.conn)
-                self.publish(rooms.leave(pid))
+                self.final = True
+                self.server.hub.detach(self.conn)
+                await apply(rooms.leave(pid))
                 await self.close(CloseCode.NORMAL, "left")
             case p.Join():
                 raise ProtocolError(ErrorCode.ALREADY_JOINED, "already in a room", message.ref)
+            case p.Mute():
+                await apply(rooms.mute(pid, message))
+            case p.MuteAll():
+                await apply(rooms.mute_all(pid, message))
+            case p.Remove():
+                await apply(rooms.remove(pid, message))
+            case p.SetRole():
+                await apply(rooms.set_role(pid, message))
+            case p.LowerHand():
+                await apply(rooms.lower_hand(pid, message))
+            case p.RoomSettingsUpdate():
+                await self.on_settings(message)
+            case p.Admit():
+                await apply(rooms.admit(pid, message))
+            case p.Deny():
+                await apply(rooms.deny(pid, message))
+            case p.EndMeeting():
+                await apply(rooms.end_meeting(pid, message))
 
     # -- requests ------------------------------------------------------------------
 
@@ -146,6 +172,9 @@ class Session:
         server = self.server
         rooms = server.rooms
         room_name, display_name = rooms.validate_join(msg)
+        role, subject = None, None
+        if msg.token is not None or server.join_tokens_required:
+            role, subject, display_name = self.check_join_token(msg, room_name, display_name)
         resume_id = None
         if msg.resume is not None:
             claims = server.tokens.verify(msg.resume, time.time())
@@ -154,34 +183,113 @@ class Session:
                     ErrorCode.BAD_RESUME, "resume token invalid or expired; join afresh", msg.ref
                 )
             resume_id = claims.pid
-        created_at = await server.store.ensure_room(room_name, rooms.now_ms())
-        joined = rooms.join(room_name, display_name, created_at, resume_id=resume_id, ref=msg.ref)
+        config = await server.room_config(room_name, rooms.now_ms())
+        password_verified = await self.check_password(msg, room_name, config, resume_id, role)
+        joined = rooms.join(
+            room_name,
+            display_name,
+            config[0],
+            config=config[1],
+            resume_id=resume_id,
+            role=role,
+            subject=subject,
+            address=self.address,
+            password_verified=password_verified,
+            ref=msg.ref,
+        )
         pid = joined.member.info.id
         if resume_id is not None:
             server.replace(pid)
-        self.pid = pid
+        self.pid, self.room = pid, room_name
+        if joined.waiting:
+            server.hub.attach(self.conn, lobby_key(room_name), pid)
+            server.hub.release(self.conn, server.frame(p.encode(p.LobbyWait(room=room_name))))
+            await server.apply(joined.effects)
+            log.info("%s waits in the lobby of %s", pid, room_name)
+            return
         server.hub.attach(self.conn, room_name, pid)
         # Announce before fetching history so nothing sent meanwhile is lost; the
         # connection holds frames until its welcome is queued first.
-        self.publish(joined.deliveries)
-        try:
-            history, more = await server.store.history(
-                room_name, None, server.settings.limits.history_page, pid
+        await server.apply(joined.effects)
+        await self.welcome(resumed=joined.resumed)
+        log.info("%s joined %s (resumed=%s)", pid, room_name, joined.resumed)
+
+    def check_join_token(
+        self, msg: p.Join, room_name: str, display_name: str
+    ) -> tuple[str, str | None, str]:
+        """Role, subject and display name from the join token (its name wins)."""
+        verifier = self.server.join_tokens
+        if msg.token is None or verifier is None:
+            if verifier is None:
+                raise ProtocolError(
+                    ErrorCode.BAD_TOKEN, "this server does not accept join tokens", msg.ref
+                )
+            raise ProtocolError(
+                ErrorCode.TOKEN_REQUIRED, "this server admits only invited participants", msg.ref
             )
+        try:
+            claims = verifier.verify(msg.token, room_name)
+        except TokenError as exc:
+            raise ProtocolError(ErrorCode.BAD_TOKEN, str(exc), msg.ref) from None
+        return claims.role, claims.subject, claims.name or display_name
+
+    async def check_password(
+        self,
+        msg: p.Join,
+        room_name: str,
+        config: tuple[int, RoomConfig | None],
+        resume_id: str | None,
+        role: str | None,
+    ) -> bool:
+        server = self.server
+        rooms = server.rooms
+        stored = config[1].password_hash if config[1] else None
+        if room_name in rooms.rooms:
+            needed = rooms.password_hash_for(room_name, resume_id=resume_id, role=role)
+        else:
+            needed = stored if role != "host" else None
+        if needed is None:
+            return False
+        if msg.password is None:
+            raise ProtocolError(ErrorCode.PASSWORD_REQUIRED, "this room needs a password", msg.ref)
+        now = time.monotonic()
+        wait = server.password_throttle.check(self.address, now)
+        if wait > 0:
+            raise ProtocolError(
+                ErrorCode.RATE_LIMITED, f"too many wrong passwords; retry in {wait:.0f} s", msg.ref
+            )
+        # Argon2 is deliberately slow: keep it off the event loop.
+        if not await asyncio.to_thread(verify_password, needed, msg.password):
+            server.password_throttle.failure(self.address, now)
+            raise ProtocolError(ErrorCode.BAD_PASSWORD, "wrong room password", msg.ref)
+        server.password_throttle.success(self.address)
+        return True
+
+    async def welcome(self, resumed: bool) -> None:
+        """Queue the welcome first on this connection (history fetched now)."""
+        server = self.server
+        pid, room_name = self.pid, self.room
+        assert pid is not None and room_name is not None
+        limits = server.settings.limits
+        try:
+            history, more = await server.store.history(room_name, None, limits.history_page, pid)
         except Exception:
             log.exception("history unavailable for %s", room_name)
             history, more = [], False
-        room = rooms.rooms[room_name]
-        limits = server.settings.limits
+        room = server.rooms.rooms.get(room_name)
+        member = server.rooms.members.get(pid)
+        if room is None or member is None:  # gone while the history loaded
+            return
         welcome = p.Welcome(
             v=p.PROTOCOL_VERSION,
             id=pid,
-            resume=server.tokens.issue(pid, room_name, joined.member.info.name, time.time()),
-            resumed=joined.resumed,
+            resume=server.tokens.issue(pid, room_name, member.info.name, time.time()),
+            resumed=resumed,
             room=p.RoomInfo(
                 name=room_name,
                 created_at=room.created_at,
-                max_participants=limits.max_participants,
+                max_participants=server.rooms.capacity(room),
+                settings=server.rooms.settings_of(room),
             ),
             participants=room.participants(),
             history=history,
@@ -191,11 +299,12 @@ class Session:
                 "chat_max_chars": limits.chat_max_chars,
                 "display_name_max": limits.display_name_max,
                 "max_frame_bytes": limits.max_frame_bytes,
-                "max_participants": limits.max_participants,
+                "max_participants": server.rooms.capacity(room),
             },
         )
         server.hub.release(self.conn, server.frame(p.encode(welcome)))
-        log.info("%s joined %s as %r (resumed=%s)", pid, room_name, display_name, joined.resumed)
+        if member.info.role == "host" and room.lobby:
+            await server.apply([server.rooms.lobby_state(room_name, to=(pid,))])
 
     async def on_chat(self, msg: p.Chat) -> None:
         assert self.pid is not None
@@ -212,7 +321,7 @@ class Session:
             ) from None
         server.messages_stored += 1
         self.send(p.encode(p.ChatAck(id=record.id, ts=record.ts, ref=msg.ref)))
-        self.publish(server.rooms.chat_stored(record))
+        server.publish(server.rooms.chat_stored(record))
 
     async def on_history(self, msg: p.History) -> None:
         assert self.pid is not None
@@ -224,24 +333,36 @@ class Session:
         messages, more = await server.store.history(room, msg.before, limit, self.pid)
         self.send(p.encode(p.HistoryOut(messages=messages, more=more, ref=msg.ref)))
 
+    async def on_settings(self, msg: p.RoomSettingsUpdate) -> None:
+        assert self.pid is not None
+        rooms = self.server.rooms
+        rooms.require_host(self.pid, msg.ref)  # before spending Argon2 time on a non-host
+        hashed = None
+        if msg.password:
+            if len(msg.password) > 128:
+                raise ProtocolError(
+                    ErrorCode.BAD_MESSAGE, "passwords are at most 128 characters", msg.ref
+                )
+            hashed = await asyncio.to_thread(hash_password, msg.password)
+        await self.server.apply(rooms.update_settings(self.pid, msg, hashed))
+
     # -- output ----------------------------------------------------------------------
 
     def send(self, payload: bytes) -> None:
-        self.server.hub.send(self.conn, self.server.frame(payload))
-
-    def publish(self, deliveries: list[Deliver]) -> None:
-        self.server.publish(deliveries)
+        conn = self.conn
+        frame = self.server.frame(payload)
+        if conn.ready:
+            self.server.hub.send(conn, frame)
+            return
+        conn.outbox.append(frame)
+        if self.pid is None:
+            # Not joined: nothing else is queued, so write it now.  (Between join and
+            # welcome it waits, so that the welcome goes first.)
+            self.server.hub.flush_one(conn)
 
     def refuse(self, exc: ProtocolError) -> None:
         """Answer a refused request; too many refusals in a window close the socket."""
-        if self.conn.ready or self.pid is None:
-            frame = self.server.frame(p.error(exc))
-            if self.conn.ready:
-                self.server.hub.send(self.conn, frame)
-            else:
-                # Not joined yet: nothing else is queued, write it straight away.
-                self.conn.outbox.append(frame)
-                self.server.hub.flush_one(self.conn)
+        self.send(p.error(exc))
         now = time.monotonic()
         errors = self.errors
         errors.append(now)
@@ -264,13 +385,15 @@ class Session:
         server.hub.detach(self.conn)
         self.conn.closed = True
         pid = self.pid
-        if pid is None or self.left or self.replaced or server.stopping:
+        if pid is None or self.final or server.stopping:
             return
         if isinstance(self.ws.exception(), asyncio.TimeoutError):
             # No pong: the peer is dead, not reconnecting; tell the others now.
-            self.publish(server.rooms.leave(pid, reason="timeout"))
+            server.spawn(server.apply(server.rooms.leave(pid, reason="timeout")))
             return
         deadline = server.rooms.disconnected(pid)
-        if deadline is not None:
-            delay = max(0.0, deadline - time.monotonic()) + 0.05
-            asyncio.get_running_loop().call_later(delay, server.expire, pid)
+        if deadline is None:  # was waiting in the lobby
+            server.spawn(server.apply(server.rooms.leave(pid)))
+            return
+        delay = max(0.0, deadline - time.monotonic()) + 0.05
+        asyncio.get_running_loop().call_later(delay, server.expire, pid)

@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Protocol
 
 from ..protocol import ChatRecord
+
+
+@dataclass(frozen=True, slots=True)
+class RoomRecord:
+    """A room's stored row: creation time and the settings its hosts chose."""
+
+    created_at: int
+    locked: bool = False
+    lobby: bool = False
+    password_hash: str | None = None
+    max_participants: int | None = None
 
 
 class Store(Protocol):
@@ -27,8 +39,21 @@ class Store(Protocol):
     async def room_created_at(self, room: str) -> int | None:
         """Creation time of a known room, or None if it never existed."""
 
+    async def load_room(self, room: str) -> RoomRecord | None:
+        """The stored room, or None if it never existed."""
+
+    async def save_room_settings(self, room: str, settings: RoomRecord) -> None:
+        """Persist a room's settings (its creation time is left as it is)."""
+
     async def append_chat(
-        self, room: str, sender: str, name: str, text: str, to: str | None, ts: int
+        self,
+        room: str,
+        sender: str,
+        name: str,
+        text: str,
+        to: str | None,
+        ts: int,
+        system: bool = False,
     ) -> ChatRecord:
         """Store one chat message; return it with its assigned id."""
 

@@ -6,7 +6,7 @@ not import this module, so a later change here needs a new migration.
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Index, Integer, MetaData, Table, Text
+from sqlalchemy import BigInteger, Boolean, Column, Index, Integer, MetaData, Table, Text, false
 
 metadata = MetaData()
 
@@ -19,6 +19,10 @@ rooms = Table(
     metadata,
     Column("name", Text, primary_key=True),
     Column("created_at", BigInteger, nullable=False),
+    Column("locked", Boolean, nullable=False, server_default=false()),
+    Column("lobby", Boolean, nullable=False, server_default=false()),
+    Column("password_hash", Text, nullable=True),
+    Column("max_participants", Integer, nullable=True),
 )
 
 messages = Table(
@@ -31,6 +35,7 @@ messages = Table(
     Column("text", Text, nullable=False),
     Column("recipient", Text, nullable=True),
     Column("ts", BigInteger, nullable=False),
+    Column("system", Boolean, nullable=False, server_default=false()),
 )
 
 # History pages are "newest N in a room below some id".

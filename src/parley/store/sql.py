@@ -18,7 +18,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event, insert, or_, select
+from sqlalchemy import event, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, make_url
@@ -28,6 +28,7 @@ from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql.elements import ColumnElement
 
 from ..protocol import ChatRecord
+from .base import RoomRecord
 from .schema import messages, rooms
 
 log = logging.getLogger(__name__)
@@ -194,8 +195,47 @@ class SqlStore:
 
     # -- chat ----------------------------------------------------------------
 
+    async def load_room(self, room: str) -> RoomRecord | None:
+        r = rooms.c
+        stmt = select(r.created_at, r.locked, r.lobby, r.password_hash, r.max_participants).where(
+            r.name == room
+        )
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(stmt)).one_or_none()
+        if row is None:
+            return None
+        self._room_cache[room] = int(row.created_at)
+        return RoomRecord(
+            created_at=int(row.created_at),
+            locked=bool(row.locked),
+            lobby=bool(row.lobby),
+            password_hash=row.password_hash,
+            max_participants=row.max_participants,
+        )
+
+    async def save_room_settings(self, room: str, settings: RoomRecord) -> None:
+        stmt = (
+            update(rooms)
+            .where(rooms.c.name == room)
+            .values(
+                locked=settings.locked,
+                lobby=settings.lobby,
+                password_hash=settings.password_hash,
+                max_participants=settings.max_participants,
+            )
+        )
+        async with self.engine.begin() as conn:
+            await conn.execute(stmt)
+
     async def append_chat(
-        self, room: str, sender: str, name: str, text: str, to: str | None, ts: int
+        self,
+        room: str,
+        sender: str,
+        name: str,
+        text: str,
+        to: str | None,
+        ts: int,
+        system: bool = False,
     ) -> ChatRecord:
         if self._engine is None or self._closing:
             raise RuntimeError("store is not open")
@@ -207,6 +247,7 @@ class SqlStore:
             "text": text,
             "recipient": to,
             "ts": ts,
+            "system": system,
         }
         self._queue.append(_Pending(row, fut))
         self._wakeup.set()
@@ -274,6 +315,7 @@ class SqlStore:
                         name=row["name"],
                         text=row["text"],
                         to=row["recipient"],
+                        system=row["system"],
                     )
                 )
 
@@ -285,7 +327,7 @@ class SqlStore:
         visible: ColumnElement[bool] = m.recipient.is_(None)
         if viewer is not None:
             visible = or_(visible, m.sender == viewer, m.recipient == viewer)
-        stmt = select(m.id, m.ts, m.room, m.sender, m.name, m.text, m.recipient).where(
+        stmt = select(m.id, m.ts, m.room, m.sender, m.name, m.text, m.recipient, m.system).where(
             m.room == room, visible
         )
         if before is not None:
@@ -304,16 +346,17 @@ class SqlStore:
                 name=r.name,
                 text=r.text,
                 to=r.recipient,
+                system=bool(r.system),
             )
             for r in reversed(rows[:limit])
         ]
         return page, more
 
 
-_SQLITE_COLS = ("room", "sender", "name", "text", "recipient", "ts")
-# Rows per INSERT statement: 6 * 150 = 900 bind parameters, under the 999 limit
+_SQLITE_COLS = ("room", "sender", "name", "text", "recipient", "ts", "system")
+# Rows per INSERT statement: 7 * 140 = 980 bind parameters, under the 999 limit
 # of old SQLite builds.
-_SQLITE_ROWS_PER_STMT = 150
+_SQLITE_ROWS_PER_STMT = 140
 
 
 async def _sqlite_insert_many(conn: AsyncConnection, rows: list[dict[str, Any]]) -> list[int]:

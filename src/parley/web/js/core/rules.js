@@ -39,7 +39,7 @@ export function gridShape(n, width, height, aspect = 16 / 9) {
   for (let cols = 1; cols <= n; cols += 1) {
     const rows = Math.ceil(n / cols);
     const tileW = Math.min(width / cols, (height / rows) * aspect);
-    if (tileW > best.size) best = { cols, rows, size: tileW };
+    if (tileW >= best.size) best = { cols, rows, size: tileW }; // ties: more columns
   }
   return { cols: best.cols, rows: best.rows };
 }

@@ -1,0 +1,199 @@
+// The chat panel: a role=log named "Chat", the "Message" box, "Send", the "To" picker.
+// Messages are rendered from the server's `chat` fan-out only (single source of truth).
+import { describePrivacy, formatTime } from "../core/chat.js";
+import { charCount, checkChat, splitLinks } from "../core/text.js";
+import { h, icon } from "./dom.js";
+
+export class ChatView {
+  /**
+   * @param {{ log, input, form, sendBtn, toSelect, errorEl, countEl, moreBtn, emptyEl,
+   *           onSend: (text, to) => boolean, onLoadMore: () => void }} opts
+   */
+  constructor(opts) {
+    Object.assign(this, opts);
+    this.entries = new Map(); // message id -> element
+    this.limit = 4000;
+    this.selfId = null;
+    this.labels = {};
+    this.pending = null; // { ref, timer }
+    const o = { signal: opts.signal };
+
+    this.form.addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      this.submit();
+    }, o);
+    this.input.addEventListener("keydown", (ev) => {
+      if (ev.key === "Enter" && !ev.shiftKey && !ev.isComposing) {
+        ev.preventDefault();
+        this.submit();
+      }
+    }, o);
+    this.input.addEventListener("input", () => {
+      this.autosize();
+      this.updateCount();
+    }, o);
+    this.log.addEventListener("scroll", () => {
+      if (this.log.scrollTop < 40) this.onLoadMore();
+    }, o);
+    this.moreBtn.addEventListener("click", () => this.onLoadMore(), o);
+  }
+
+  setContext({ selfId, labels, limit }) {
+    if (selfId !== undefined) this.selfId = selfId;
+    if (labels !== undefined) this.labels = labels;
+    if (limit !== undefined) this.limit = limit;
+  }
+
+  autosize() {
+    this.input.style.height = "auto";
+    this.input.style.height = `${Math.min(this.input.scrollHeight, 160)}px`;
+  }
+
+  updateCount() {
+    const n = charCount(this.input.value);
+    const near = n > this.limit * 0.9;
+    this.countEl.textContent = near ? `${n.toLocaleString("en")} / ${this.limit.toLocaleString("en")}` : "";
+    this.countEl.classList.toggle("over", n > this.limit);
+  }
+
+  showError(text) {
+    this.errorEl.textContent = text;
+    this.errorEl.hidden = false;
+  }
+
+  clearError() {
+    this.errorEl.hidden = true;
+    this.errorEl.textContent = "";
+  }
+
+  submit() {
+    if (this.pending) return;
+    const text = this.input.value;
+    const check = checkChat(text, this.limit);
+    if (!check.ok) {
+      if (check.code === "too_long") this.showError(check.message);
+      else this.input.focus();
+      return;
+    }
+    this.clearError();
+    const to = this.toSelect.value || null;
+    const ref = this.onSend(text, to);
+    if (!ref) {
+      this.showError("Not connected right now; your message was not sent. Try again in a moment.");
+      return;
+    }
+    this.pending = { ref, timer: setTimeout(() => this.releasePending(), 10000) };
+    this.form.classList.add("pending");
+    this.sendBtn.setAttribute("aria-busy", "true");
+    this.input.readOnly = true;
+  }
+
+  releasePending() {
+    if (!this.pending) return;
+    clearTimeout(this.pending.timer);
+    this.pending = null;
+    this.form.classList.remove("pending");
+    this.sendBtn.removeAttribute("aria-busy");
+    this.input.readOnly = false;
+  }
+
+  /** The server stored our message: clear the box. */
+  acked(ref) {
+    if (!this.pending || this.pending.ref !== ref) return;
+    this.releasePending();
+    this.input.value = "";
+    this.autosize();
+    this.updateCount();
+  }
+
+  /** The server refused our message: say why, keep the text. */
+  refused(ref, text) {
+    if (this.pending && this.pending.ref === ref) this.releasePending();
+    this.showError(text);
+  }
+
+  /** Connection dropped: whatever was pending may not have been delivered; keep the text. */
+  connectionLost() {
+    this.releasePending();
+  }
+
+  setRecipients(people) {
+    const current = this.toSelect.value;
+    while (this.toSelect.options.length > 1) this.toSelect.remove(1);
+    for (const p of people) {
+      if (p.id === this.selfId) continue;
+      this.toSelect.add(new Option(this.labels[p.id] ?? p.name, p.id));
+    }
+    const stillThere = [...this.toSelect.options].some((o) => o.value === current);
+    this.toSelect.value = stillThere ? current : "";
+    this.input.placeholder = this.toSelect.value ? "Send a private message" : "Send a message to everyone";
+  }
+
+  setMore(more) {
+    this.moreBtn.hidden = !more;
+  }
+
+  /** Render `messages` (sorted by id), reusing existing entries; keeps the scroll position sensible. */
+  render(messages) {
+    const log = this.log;
+    const atBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 60;
+    const fromBottom = log.scrollHeight - log.scrollTop;
+    const firstBefore = this.firstId();
+    let cursor = this.emptyEl.nextSibling;
+    let appendedOwn = false;
+    for (const msg of messages) {
+      let el = this.entries.get(msg.id);
+      if (!el) {
+        el = this.entry(msg);
+        this.entries.set(msg.id, el);
+        if (msg.sender === this.selfId) appendedOwn = true;
+      }
+      if (el !== cursor) log.insertBefore(el, cursor);
+      cursor = el.nextSibling;
+    }
+    this.emptyEl.hidden = messages.length > 0;
+    const prepended = firstBefore !== null && messages.length && messages[0].id < firstBefore;
+    if (prepended) log.scrollTop = log.scrollHeight - fromBottom;
+    else if (atBottom || appendedOwn) log.scrollTop = log.scrollHeight;
+  }
+
+  firstId() {
+    let min = null;
+    for (const id of this.entries.keys()) if (min === null || id < min) min = id;
+    return min;
+  }
+
+  entry(msg) {
+    const mine = msg.sender === this.selfId;
+    const privacy = describePrivacy(msg, this.selfId, this.labels);
+    const body = h("div", { class: "msg-text" });
+    for (const seg of splitLinks(msg.text)) {
+      if (seg.type === "link") {
+        body.append(h("a", { href: seg.href, target: "_blank", rel: "noopener noreferrer" }, seg.text));
+      } else {
+        body.append(document.createTextNode(seg.text));
+      }
+    }
+    const time = new Date(msg.ts);
+    return h(
+      "div",
+      { class: `msg${mine ? " msg--mine" : ""}${msg.to ? " msg--private" : ""}`, dataset: { id: String(msg.id) } },
+      h(
+        "div",
+        { class: "msg-head" },
+        h("span", { class: "msg-name" }, msg.name),
+        h("time", { class: "msg-time", datetime: time.toISOString(), title: time.toLocaleString() }, formatTime(msg.ts)),
+        privacy ? h("span", { class: "msg-private" }, icon("lock", "icon tiny"), privacy) : null,
+      ),
+      body,
+    );
+  }
+
+  clear() {
+    for (const el of this.entries.values()) el.remove();
+    this.entries.clear();
+    this.emptyEl.hidden = false;
+    this.releasePending();
+    this.clearError();
+  }
+}

@@ -1,0 +1,323 @@
+// Pre-join screen: camera preview, microphone meter, device pickers, toggles, name, "Join meeting".
+import { checkName, errorText } from "../core/text.js";
+import { acquire, canPickSpeaker, describeError, getCameraTrack, getMicTrack, listDevices } from "../media/devices.js";
+import { AudioLevels, unlockAudio } from "../media/levels.js";
+import { $, setIcon, setPressed } from "./dom.js";
+
+const NAME_KEY = "parley.name";
+const PREFS_KEY = "parley.devices";
+
+function loadPrefs() {
+  try {
+    return JSON.parse(localStorage.getItem(PREFS_KEY) || "{}") || {};
+  } catch {
+    return {};
+  }
+}
+
+function savePrefs(prefs) {
+  try {
+    localStorage.setItem(PREFS_KEY, JSON.stringify(prefs));
+  } catch {
+    /* private mode */
+  }
+}
+
+export function rememberedName() {
+  try {
+    return localStorage.getItem(NAME_KEY) || "";
+  } catch {
+    return "";
+  }
+}
+
+function rememberName(name) {
+  try {
+    localStorage.setItem(NAME_KEY, name);
+  } catch {
+    /* private mode */
+  }
+}
+
+export class PreJoin {
+  /** @param {{ room: string, onJoin: (choice) => Promise<void> }} opts */
+  constructor({ room, onJoin }) {
+    this.room = room;
+    this.onJoin = onJoin;
+    this.root = $("#prejoin");
+    this.video = $("#preview-video");
+    this.off = $("#preview-off");
+    this.offText = $("#preview-off-text");
+    this.micBtn = $("#pj-mic");
+    this.camBtn = $("#pj-cam");
+    this.meter = $("#pj-meter");
+    this.status = $("#media-status");
+    this.selCamera = $("#sel-camera");
+    this.selMic = $("#sel-mic");
+    this.selSpeaker = $("#sel-speaker");
+    this.form = $("#join-form");
+    this.nameInput = $("#name-input");
+    this.error = $("#join-error");
+    this.joinBtn = $("#join-btn");
+
+    this.prefs = loadPrefs();
+    this.audio = null; // MediaStreamTrack
+    this.video_ = null;
+    this.micOn = true;
+    this.camOn = true;
+    this.problems = { audio: null, video: null };
+    this.levels = new AudioLevels();
+    this.ready = Promise.resolve();
+    this.raf = 0;
+    this.active = false;
+
+    $("#pj-room").textContent = room;
+    this.nameInput.value = rememberedName();
+    if (!canPickSpeaker()) $("#speaker-field").hidden = true;
+
+    this.micBtn.addEventListener("click", () => this.toggleMic());
+    this.camBtn.addEventListener("click", () => this.toggleCam());
+    this.selCamera.addEventListener("change", () => this.switchCamera(this.selCamera.value));
+    this.selMic.addEventListener("change", () => this.switchMic(this.selMic.value));
+    this.selSpeaker.addEventListener("change", () => {
+      this.prefs.speaker = this.selSpeaker.value;
+      savePrefs(this.prefs);
+    });
+    this.form.addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      this.submit();
+    });
+    this.nameInput.addEventListener("input", () => {
+      if (!this.error.hidden && this.nameInput.value.trim()) this.hideError();
+    });
+    for (const type of ["pointerdown", "keydown"]) document.addEventListener(type, () => unlockAudio(), { once: true });
+    if (navigator.mediaDevices && navigator.mediaDevices.addEventListener) {
+      navigator.mediaDevices.addEventListener("devicechange", () => this.active && this.fillDevices());
+    }
+  }
+
+  /** Show the screen and start the camera/microphone preview. */
+  open(opts = {}) {
+    this.ready = this._open(opts);
+    return this.ready;
+  }
+
+  async _open({ micOn = true, camOn = true } = {}) {
+    this.active = true;
+    this.root.hidden = false;
+    this.joinBtn.disabled = false;
+    this.hideError();
+    this.renderButtons();
+    this.status.textContent = "Starting camera and microphone…";
+    const got = await acquire({
+      audio: true,
+      video: camOn,
+      audioDeviceId: this.prefs.mic,
+      videoDeviceId: this.prefs.camera,
+    }).catch(() => ({ audio: null, video: null, problems: {} }));
+    if (!this.active) {
+      got.audio?.stop();
+      got.video?.stop();
+      return;
+    }
+    this.audio = got.audio;
+    this.video_ = got.video;
+    this.problems = { audio: got.problems?.audio ?? null, video: got.problems?.video ?? null };
+    this.micOn = Boolean(this.audio) && micOn;
+    if (this.audio) this.audio.enabled = this.micOn;
+    this.camOn = Boolean(this.video_);
+    this.attachPreview();
+    this.renderButtons();
+    this.renderStatus();
+    await this.fillDevices();
+    this.startMeter();
+    if (!this.nameInput.value) this.nameInput.focus();
+  }
+
+  attachPreview() {
+    const tracks = this.video_ ? [this.video_] : [];
+    this.video.srcObject = tracks.length ? new MediaStream(tracks) : null;
+    if (tracks.length) this.video.play().catch(() => {});
+    this.off.hidden = Boolean(this.video_);
+    this.offText.textContent = this.problems.video && !this.video_ ? this.problems.video : "Camera is off";
+    this.levels.watch("local", this.audio ? new MediaStream([this.audio]) : null);
+  }
+
+  renderButtons() {
+    setPressed(this.micBtn, this.micOn);
+    setPressed(this.camBtn, this.camOn);
+    setIcon(this.micBtn, this.micOn ? "mic" : "micOff");
+    setIcon(this.camBtn, this.camOn ? "cam" : "camOff");
+    this.micBtn.classList.toggle("off", !this.micOn);
+    this.camBtn.classList.toggle("off", !this.camOn);
+  }
+
+  renderStatus() {
+    const { audio, video } = this.problems;
+    const parts = [];
+    if (video) parts.push(video);
+    if (audio) parts.push(audio);
+    if (!this.audio && !this.video_ && (audio || video)) parts.push("You can still join, listen, watch and chat.");
+    else if (!this.video_ && video) parts.push("You can join with audio only.");
+    else if (!this.audio && audio) parts.push("You can join without a microphone.");
+    this.status.textContent = parts.join(" ");
+    this.status.classList.toggle("warn", parts.length > 0);
+  }
+
+  async fillDevices() {
+    let devices;
+    try {
+      devices = await listDevices();
+    } catch {
+      return;
+    }
+    const fill = (select, items, current, none) => {
+      const keep = current || select.value;
+      select.replaceChildren();
+      if (!items.length) select.add(new Option(none, ""));
+      for (const d of items) select.add(new Option(d.label, d.id));
+      if (items.some((d) => d.id === keep)) select.value = keep;
+      select.disabled = !items.length;
+    };
+    fill(this.selCamera, devices.cameras, this.video_?.getSettings().deviceId, "No camera found");
+    fill(this.selMic, devices.mics, this.audio?.getSettings().deviceId, "No microphone found");
+    fill(this.selSpeaker, devices.speakers, this.prefs.speaker, "Default speaker");
+  }
+
+  async toggleMic() {
+    if (!this.audio) {
+      try {
+        this.audio = await getMicTrack(this.selMic.value || undefined);
+        this.problems.audio = null;
+        this.micOn = true;
+        this.levels.watch("local", new MediaStream([this.audio]));
+        await this.fillDevices();
+      } catch (err) {
+        this.problems.audio = describeError(err, "microphone");
+        this.micOn = false;
+      }
+    } else {
+      this.micOn = !this.micOn;
+      this.audio.enabled = this.micOn;
+    }
+    this.renderButtons();
+    this.renderStatus();
+  }
+
+  async toggleCam() {
+    if (this.camOn && this.video_) {
+      this.video_.stop();
+      this.video_ = null;
+      this.camOn = false;
+      this.problems.video = null;
+    } else {
+      try {
+        this.video_ = await getCameraTrack(this.selCamera.value || undefined);
+        this.camOn = true;
+        this.problems.video = null;
+        await this.fillDevices();
+      } catch (err) {
+        this.problems.video = describeError(err, "camera");
+        this.camOn = false;
+      }
+    }
+    this.attachPreview();
+    this.renderButtons();
+    this.renderStatus();
+  }
+
+  async switchCamera(deviceId) {
+    this.prefs.camera = deviceId;
+    savePrefs(this.prefs);
+    if (!this.camOn) return;
+    try {
+      const track = await getCameraTrack(deviceId);
+      this.video_?.stop();
+      this.video_ = track;
+      this.attachPreview();
+    } catch (err) {
+      this.problems.video = describeError(err, "camera");
+      this.renderStatus();
+    }
+  }
+
+  async switchMic(deviceId) {
+    this.prefs.mic = deviceId;
+    savePrefs(this.prefs);
+    try {
+      const track = await getMicTrack(deviceId);
+      this.audio?.stop();
+      this.audio = track;
+      this.audio.enabled = this.micOn;
+      this.attachPreview();
+    } catch (err) {
+      this.problems.audio = describeError(err, "microphone");
+      this.renderStatus();
+    }
+  }
+
+  startMeter() {
+    cancelAnimationFrame(this.raf);
+    const tick = () => {
+      if (!this.active) return;
+      const level = this.micOn ? this.levels.level("local") : 0;
+      this.meter.style.transform = `scaleX(${Math.min(1, level * 1.6).toFixed(3)})`;
+      this.raf = requestAnimationFrame(tick);
+    };
+    this.raf = requestAnimationFrame(tick);
+  }
+
+  showError(text) {
+    this.error.textContent = text;
+    this.error.hidden = false;
+  }
+
+  hideError() {
+    this.error.hidden = true;
+    this.error.textContent = "";
+  }
+
+  async submit() {
+    unlockAudio();
+    const check = checkName(this.nameInput.value);
+    if (!check.ok) {
+      this.showError(check.message);
+      this.nameInput.setAttribute("aria-invalid", "true");
+      this.nameInput.focus();
+      return;
+    }
+    this.nameInput.removeAttribute("aria-invalid");
+    this.hideError();
+    rememberName(check.name);
+    this.joinBtn.disabled = true;
+    this.joinBtn.textContent = "Joining…";
+    try {
+      await this.ready;
+      await this.onJoin({
+        name: check.name,
+        audio: this.audio,
+        video: this.video_,
+        micOn: this.micOn,
+        camOn: this.camOn,
+        speakerId: this.selSpeaker.value || "",
+        prefs: { ...this.prefs },
+      });
+    } catch (err) {
+      this.showError(errorText(err?.code, err?.message || "Could not join the meeting."));
+    } finally {
+      this.joinBtn.disabled = false;
+      this.joinBtn.textContent = "Join meeting";
+    }
+  }
+
+  /** Leave the pre-join screen; the tracks now belong to the meeting. */
+  close() {
+    this.active = false;
+    cancelAnimationFrame(this.raf);
+    this.levels.close();
+    this.video.srcObject = null;
+    this.audio = null;
+    this.video_ = null;
+    this.root.hidden = true;
+  }
+}
