@@ -83,6 +83,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=_env("jwt_public_key"),
         help="PEM public key for RS256/ES256 join tokens",
     )
+    serve.add_argument(
+        "--broker",
+        default=_env("broker"),
+        help="redis://HOST:PORT/DB to run as one node of a cluster (shared rooms across nodes;"
+        " needs the same PARLEY_SECRET on every node and a shared --database-url)",
+    )
+    serve.add_argument("--node-id", default=_env("node_id"), help="this node's name in a cluster")
     serve.add_argument("--certfile", type=Path, default=_env("certfile"), help="TLS certificate")
     serve.add_argument("--keyfile", type=Path, default=_env("keyfile"), help="TLS private key")
     serve.add_argument(
@@ -106,6 +113,10 @@ def settings_from(args: argparse.Namespace) -> Settings:
         ice = tuple(parsed)
     if args.require_token and not (args.jwt_secret or args.jwt_public_key):
         raise SystemExit("--require-token needs --jwt-secret or --jwt-public-key")
+    if args.broker and not os.environ.get("PARLEY_SECRET"):
+        raise SystemExit(
+            "--broker: every node must share PARLEY_SECRET (resume tokens are checked on any node)"
+        )
     if bool(args.certfile) != bool(args.keyfile):
         raise SystemExit("--certfile and --keyfile go together")
     origins = tuple(o.strip() for o in args.allowed_origins.split(",") if o.strip())
@@ -122,6 +133,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
         jwt_public_key=args.jwt_public_key,
         certfile=args.certfile,
         keyfile=args.keyfile,
+        broker_url=args.broker,
+        node_id=args.node_id,
         limits=limits_from(vars(args)),
     )
 

@@ -86,6 +86,9 @@ class Settings:
     require_token: bool = False
     jwt_secret: str | None = None
     jwt_public_key: Path | None = None
+    #: Redis URL: join a cluster of nodes (None: this process is the whole server).
+    broker_url: str | None = None
+    node_id: str | None = None
     certfile: Path | None = None
     keyfile: Path | None = None
     limits: Limits = field(default_factory=Limits)

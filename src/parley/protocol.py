@@ -72,6 +72,7 @@ class CloseCode:
     POLICY: Final = 1008  # join timeout, too many errors, too slow
     TOO_BIG: Final = 1009  # frame over max_frame_bytes
     INTERNAL: Final = 1011
+    SERVICE_RESTART: Final = 1012  # node draining: reconnect (to another node) and resume
     # Application codes (4000-4999): the client must not reconnect on its own.
     REPLACED: Final = 4000  # the same participant resumed on another connection
     REMOVED: Final = 4001  # a host removed this participant

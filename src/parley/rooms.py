@@ -104,6 +104,8 @@ class Member:
     waiting: bool = False
     subject: str | None = None
     address: str | None = None
+    #: The node whose socket serves this participant (several nodes share a room).
+    node: str = "local"
 
 
 @dataclass(slots=True)
@@ -183,11 +185,17 @@ class Rooms:
         limits: Limits,
         *,
         auto_host: bool = True,
+        node: str = "local",
         wall_clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.limits = limits
         self.auto_host = auto_host
+        self.node = node
+        #: What changed, for replication to other nodes: (kind, room, pid) with kind
+        #: "member" (upserted), "gone", "room" (settings or bans) or "ended".  A
+        #: single-node server clears it without reading it.
+        self.journal: list[tuple[str, str, str | None]] = []
         self._wall = wall_clock
         self._mono = monotonic
         self.rooms: dict[str, Room] = {}
@@ -245,6 +253,8 @@ class Rooms:
     def open_room(self, room_name: str, created_at: int, config: RoomConfig | None) -> Room:
         """The room, loaded into memory (with its stored settings) if it was not."""
         room = self.rooms.get(room_name)
+        if room is not None and not room.created_at:
+            room.created_at = created_at  # first seen through another node's state
         if room is None:
             if len(self.rooms) >= self.limits.max_rooms:
                 raise ProtocolError(
@@ -278,6 +288,8 @@ class Rooms:
             existing = self.members[resume_id]
             existing.connected = True
             existing.resume_deadline = None
+            existing.node = self.node
+            self.journal.append(("member", room_name, resume_id))
             return Joined(existing, True, [])
         room = self.open_room(room_name, created_at, config)
         keys = {f"pid:{resume_id}", f"sub:{subject}", f"addr:{address}"}
@@ -300,8 +312,9 @@ class Rooms:
         if pid in self.members:  # a stale lobby entry of the same identity
             self._drop_waiting(pid)
         info = p.Participant(id=pid, name=display_name, role=role, joined_at=self.now_ms())
-        member = Member(info=info, room=room_name, subject=subject, address=address)
+        member = Member(info=info, room=room_name, subject=subject, address=address, node=self.node)
         self.members[pid] = member
+        self.journal.append(("member", room_name, pid))
         if room.config.lobby and role != "host" and room.hosts():
             if len(room.lobby) >= self.limits.max_lobby:
                 del self.members[pid]
@@ -330,6 +343,7 @@ class Rooms:
         if member is None or not member.waiting:
             return None
         del self.members[pid]
+        self.journal.append(("gone", member.room, pid))
         room = self.rooms.get(member.room)
         if room is not None:
             room.lobby.pop(pid, None)
@@ -351,6 +365,7 @@ class Rooms:
             return [self._lobby_update(room)] if room.name in self.rooms else []
         del self.members[pid]
         del room.members[pid]
+        self.journal.append(("gone", member.room, pid))
         effects: list[Effect] = [Deliver(member.room, p.ParticipantLeft(id=pid, reason=reason))]
         if member.info.role == "host" and not room.hosts():
             effects += self._hand_over(room)
@@ -372,7 +387,7 @@ class Rooms:
         heir = min(candidates, key=lambda m: m.info.joined_at)
         heir.info.role = "host"
         effects: list[Effect] = [
-            Deliver(room.name, p.ParticipantUpdated(participant=heir.info)),
+            self._updated(heir),
             Note(room.name, f"{heir.info.name} is now a host"),
         ]
         if room.lobby:
@@ -461,6 +476,7 @@ class Rooms:
         return [Deliver(member.room, p.ReactionOut(sender=pid, emoji=msg.emoji))]
 
     def _updated(self, member: Member) -> Deliver:
+        self.journal.append(("member", member.room, member.info.id))
         return Deliver(member.room, p.ParticipantUpdated(participant=member.info))
 
     def media(self, pid: str, msg: p.Media) -> list[Effect]:
@@ -540,6 +556,7 @@ class Rooms:
                 room.banned.add(f"sub:{target.subject}")
             if target.address:
                 room.banned.add(f"addr:{target.address}")
+            self.journal.append(("room", room.name, None))
         tid = target.info.id
         verb = "removed and barred" if msg.ban else "removed"
         effects: list[Effect] = [
@@ -621,6 +638,7 @@ class Rooms:
                 # Nobody waits once the lobby is off.
                 for waiting in list(room.lobby):
                     effects += self._admit(room, waiting)
+        self.journal.append(("room", room.name, None))
         effects.insert(0, Deliver(room.name, p.RoomUpdated(settings=self.settings_of(room))))
         effects.insert(1, SaveSettings(room.name))
         effects += [Note(room.name, text) for text in notes]
@@ -630,6 +648,7 @@ class Rooms:
         member = room.lobby.pop(pid)
         member.waiting = False
         room.members[pid] = member
+        self.journal.append(("member", room.name, pid))
         return [
             Admit(pid),
             Deliver(room.name, p.ParticipantJoined(participant=member.info), exclude=pid),
@@ -682,7 +701,58 @@ class Rooms:
         room.members.clear()
         room.lobby.clear()
         self.rooms.pop(room.name, None)
+        self.journal.append(("ended", room.name, None))
         return effects
+
+    # -- replication: state another node changed -----------------------------------
+
+    def put_remote_member(self, member: Member, created_at: int) -> None:
+        """Insert or replace a member served by another node (no journal, no effects)."""
+        room = self.rooms.get(member.room)
+        if room is None:
+            room = self.rooms[member.room] = Room(member.room, created_at)
+        pid = member.info.id
+        old = self.members.get(pid)
+        if old is not None and old.room != member.room:
+            self.drop_remote_member(old.room, pid)
+        self.members[pid] = member
+        if member.waiting:
+            room.members.pop(pid, None)
+            room.lobby[pid] = member
+        else:
+            room.lobby.pop(pid, None)
+            room.members[pid] = member
+
+    def drop_remote_member(self, room_name: str, pid: str) -> None:
+        member = self.members.get(pid)
+        if member is not None and member.room == room_name:
+            del self.members[pid]
+        room = self.rooms.get(room_name)
+        if room is not None:
+            room.members.pop(pid, None)
+            room.lobby.pop(pid, None)
+
+    def put_remote_room(
+        self, room_name: str, created_at: int, config: RoomConfig, banned: set[str]
+    ) -> None:
+        room = self.rooms.get(room_name)
+        if room is None:
+            room = self.rooms[room_name] = Room(room_name, created_at)
+        room.config = config
+        room.banned = set(banned)
+
+    def drop_room(self, room_name: str) -> None:
+        """Forget a room and everyone in it (the meeting ended elsewhere)."""
+        room = self.rooms.pop(room_name, None)
+        if room is None:
+            return
+        for pid in list(room.members) + list(room.lobby):
+            self.members.pop(pid, None)
+
+    def forget_if_unused(self, room_name: str) -> None:
+        room = self.rooms.get(room_name)
+        if room is not None:
+            self._forget_if_empty(room)
 
     # -- queries --------------------------------------------------------------
 

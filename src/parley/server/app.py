@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import Counter
-from collections.abc import Coroutine
+from collections.abc import AsyncIterator, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,8 @@ from .. import __version__
 from .. import protocol as p
 from ..auth import AttemptThrottle, JoinTokenVerifier, throttle_key
 from ..broker import Broker, InProcessBroker
+from ..cluster import RedisBroker, Replicator, new_node_id
+from ..cluster.replication import AdmitOp, DisconnectOp
 from ..config import Settings
 from ..protocol import CloseCode
 from ..ratelimit import TokenBucket
@@ -59,10 +62,16 @@ class Server:
         limits = settings.limits
         self.join_tokens = join_tokens
         self.join_tokens_required = settings.require_token
+        self.node = settings.node_id or new_node_id()
         # With required tokens, roles come from the tokens; otherwise the first
         # participant of a room becomes its host.
-        self.rooms = Rooms(limits, auto_host=not settings.require_token)
+        self.rooms = Rooms(limits, auto_host=not settings.require_token, node=self.node)
         self.hub = Hub(limits.max_outgoing_buffer)
+        self.replicator: Replicator | None = None
+        if broker is None and settings.broker_url:
+            redis_broker = RedisBroker(settings.broker_url, self.node)
+            self.replicator = Replicator(self, redis_broker)
+            broker = redis_broker
         self.broker: Broker = broker or InProcessBroker()
         self.store: Store = store or open_store(settings.effective_database_url)
         self.tokens = ResumeTokens(load_secret(settings.data_dir))
@@ -73,6 +82,7 @@ class Server:
         self.connections_by_address: Counter[str] = Counter()
         self._address_buckets: dict[str, TokenBucket] = {}
         self.stopping = False
+        self.draining = False
         self.started = time.monotonic()
         self.messages_stored = 0
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -83,6 +93,8 @@ class Server:
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
         await self.store.start()
         await self.broker.start(self.hub.deliver)
+        if self.replicator is not None:
+            await self.replicator.start()
 
     async def shutdown(self) -> None:
         """Tell every client the server is going away, with pending writes flushed."""
@@ -95,6 +107,8 @@ class Server:
     async def stop(self) -> None:
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=5)
+        if self.replicator is not None:
+            await self.replicator.close()
         await self.broker.close()
         await self.store.close()
 
@@ -108,7 +122,31 @@ class Server:
         if not task.cancelled() and task.exception() is not None:
             log.error("background task failed", exc_info=task.exception())
 
-    # -- rooms in the store ----------------------------------------------------------
+    async def drain(self) -> None:
+        """Stop taking joins and send every client elsewhere (they resume there)."""
+        self.draining = True
+        sessions = list(self.sessions.values())
+        closing = [s.close(CloseCode.SERVICE_RESTART, "node draining; reconnect") for s in sessions]
+        if closing:
+            await asyncio.wait_for(asyncio.gather(*closing, return_exceptions=True), timeout=5)
+
+    # -- rooms in the store and across nodes --------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def room_guard(self, room: str) -> AsyncIterator[None]:
+        """Admissions to one room one at a time, across nodes when clustered."""
+        if self.replicator is None:
+            yield
+            return
+        async with self.replicator.room_lock(room):
+            yield
+
+    def sync(self) -> None:
+        """Share what the core changed with the other nodes (or just forget it)."""
+        if self.replicator is not None:
+            self.replicator.flush()
+        else:
+            self.rooms.journal.clear()
 
     async def room_config(self, room: str, now_ms: int) -> tuple[int, RoomConfig | None]:
         """Creation time and stored settings of a room (created if new)."""
@@ -152,6 +190,7 @@ class Server:
                     self.admit(effect.pid)
                 case SaveSettings():
                     await self.save_settings(effect.room)
+        self.sync()
 
     async def note(self, room: str, text: str) -> None:
         """A system line in the room's chat: stored like any message, then delivered."""
@@ -178,9 +217,19 @@ class Server:
         conn = self.hub.by_pid.get(pid)
         return self.sessions.get(conn) if conn is not None else None
 
+    def _remote(self, pid: str) -> str | None:
+        """The room of ``pid`` if another node serves it."""
+        member = self.rooms.members.get(pid)
+        if self.replicator is None or member is None or member.node == self.node:
+            return None
+        return member.room
+
     def disconnect(self, pid: str, code: int, reason: str) -> None:
         session = self.session_of(pid)
         if session is None:
+            room = self._remote(pid)
+            if room is not None and self.replicator is not None:
+                self.replicator.control(room, DisconnectOp(pid, code, reason))
             return
         session.final = True
         self.hub.flush_one(session.conn)
@@ -191,6 +240,9 @@ class Server:
         """Move a waiting connection from the lobby into its room and welcome it."""
         session = self.session_of(pid)
         if session is None or session.room is None:
+            room = self._remote(pid)
+            if room is not None and self.replicator is not None:
+                self.replicator.control(room, AdmitOp(pid))
             return
         conn = session.conn
         self.hub.flush_one(conn)
@@ -232,7 +284,7 @@ class Server:
 
     async def websocket(self, request: web.Request) -> web.StreamResponse:
         limits = self.settings.limits
-        if self.stopping:
+        if self.stopping or self.draining:
             raise web.HTTPServiceUnavailable(text="server shutting down")
         if not origin_allowed(request, self.settings.allowed_origins):
             log.warning("refused WebSocket from origin %r", request.headers.get("Origin"))
@@ -270,6 +322,7 @@ class Server:
             "status": "ok" if not self.stopping else "stopping",
             "version": __version__,
             "uptime": round(time.monotonic() - self.started, 3),
+            "node": self.node,
         }
 
 

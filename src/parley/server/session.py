@@ -183,34 +183,35 @@ class Session:
                     ErrorCode.BAD_RESUME, "resume token invalid or expired; join afresh", msg.ref
                 )
             resume_id = claims.pid
-        config = await server.room_config(room_name, rooms.now_ms())
-        password_verified = await self.check_password(msg, room_name, config, resume_id, role)
-        joined = rooms.join(
-            room_name,
-            display_name,
-            config[0],
-            config=config[1],
-            resume_id=resume_id,
-            role=role,
-            subject=subject,
-            address=self.address,
-            password_verified=password_verified,
-            ref=msg.ref,
-        )
-        pid = joined.member.info.id
-        if resume_id is not None:
-            server.replace(pid)
-        self.pid, self.room = pid, room_name
-        if joined.waiting:
-            server.hub.attach(self.conn, lobby_key(room_name), pid)
-            server.hub.release(self.conn, server.frame(p.encode(p.LobbyWait(room=room_name))))
+        async with server.room_guard(room_name):
+            config = await server.room_config(room_name, rooms.now_ms())
+            password_verified = await self.check_password(msg, room_name, config, resume_id, role)
+            joined = rooms.join(
+                room_name,
+                display_name,
+                config[0],
+                config=config[1],
+                resume_id=resume_id,
+                role=role,
+                subject=subject,
+                address=self.address,
+                password_verified=password_verified,
+                ref=msg.ref,
+            )
+            pid = joined.member.info.id
+            if resume_id is not None:
+                server.replace(pid)
+            self.pid, self.room = pid, room_name
+            if joined.waiting:
+                server.hub.attach(self.conn, lobby_key(room_name), pid)
+                server.hub.release(self.conn, server.frame(p.encode(p.LobbyWait(room=room_name))))
+                await server.apply(joined.effects)
+                log.info("%s waits in the lobby of %s", pid, room_name)
+                return
+            server.hub.attach(self.conn, room_name, pid)
+            # Announce before fetching history so nothing sent meanwhile is lost; the
+            # connection holds frames until its welcome is queued first.
             await server.apply(joined.effects)
-            log.info("%s waits in the lobby of %s", pid, room_name)
-            return
-        server.hub.attach(self.conn, room_name, pid)
-        # Announce before fetching history so nothing sent meanwhile is lost; the
-        # connection holds frames until its welcome is queued first.
-        await server.apply(joined.effects)
         await self.welcome(resumed=joined.resumed)
         log.info("%s joined %s (resumed=%s)", pid, room_name, joined.resumed)
 

@@ -1,0 +1,431 @@
+"""Shared room state across nodes: Redis is the record, each node keeps a mirror.
+
+Every node's :class:`parley.rooms.Rooms` holds all participants of the rooms
+it serves, its own (``node`` = this node) and the others' (a mirror).  What
+the core changes is journalled; after each request the journal is written to
+Redis (hash ``parley:members:<room>``, key ``parley:roomstate:<room>``) and
+published on the room channel, in one ordered stream, so the other nodes
+apply the same change to their mirrors.  A joiner's admission runs under a
+per-room Redis lock on a freshly loaded snapshot, so room size, the host
+rule, the lobby, passwords and bans hold across nodes.
+
+Liveness: each node refreshes ``parley:node:<id>`` (with expiry).  A node
+that disappears leaves orphans; after ``reap_after`` seconds without a
+resume elsewhere, a surviving node announces them as left.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
+
+import msgspec
+from redis.exceptions import RedisError
+
+from .. import protocol as p
+from ..rooms import Member, RoomConfig
+from .broker import CONTROL, STATE, Envelope, RedisBroker
+
+if TYPE_CHECKING:
+    from ..server.app import Server
+
+log = logging.getLogger(__name__)
+
+
+class MemberState(msgspec.Struct, array_like=True):
+    info: p.Participant
+    room: str
+    node: str
+    waiting: bool
+    subject: str | None
+    address: str | None
+
+
+class RoomState(msgspec.Struct, array_like=True):
+    created_at: int
+    locked: bool
+    lobby: bool
+    password_hash: str | None
+    max_participants: int | None
+    banned: list[str]
+
+
+class MemberOp(msgspec.Struct, tag="member", array_like=True):
+    member: MemberState
+
+
+class GoneOp(msgspec.Struct, tag="gone", array_like=True):
+    pid: str
+
+
+class RoomOp(msgspec.Struct, tag="room", array_like=True):
+    state: RoomState
+
+
+class EndedOp(msgspec.Struct, tag="ended", array_like=True):
+    pass
+
+
+class DisconnectOp(msgspec.Struct, tag="disconnect", array_like=True):
+    pid: str
+    code: int
+    reason: str
+
+
+class AdmitOp(msgspec.Struct, tag="admit", array_like=True):
+    pid: str
+
+
+Op = MemberOp | GoneOp | RoomOp | EndedOp | DisconnectOp | AdmitOp
+_encode = msgspec.msgpack.Encoder().encode
+_decode_op = msgspec.msgpack.Decoder(Op).decode
+_decode_member = msgspec.msgpack.Decoder(MemberState).decode
+_decode_room = msgspec.msgpack.Decoder(RoomState).decode
+
+# Release a lock only if we still own it.
+_UNLOCK = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
+return 0
+"""
+
+
+def members_key(room: str) -> str:
+    return "parley:members:" + room
+
+
+def room_key(room: str) -> str:
+    return "parley:roomstate:" + room
+
+
+def node_key(node: str) -> str:
+    return "parley:node:" + node
+
+
+def new_node_id() -> str:
+    return "n_" + secrets.token_hex(4)
+
+
+class Replicator:
+    """Keeps this node's mirror of shared rooms in step with Redis and the other nodes."""
+
+    def __init__(
+        self,
+        server: Server,
+        broker: RedisBroker,
+        *,
+        node_ttl: float = 10.0,
+        reap_after: float = 10.0,
+    ) -> None:
+        self.server = server
+        self.broker = broker
+        self.node = broker.node
+        self.redis = broker.redis
+        self.node_ttl = node_ttl
+        self.reap_after = reap_after
+        self._orphans: dict[str, float] = {}  # pid -> first seen orphaned (monotonic)
+        self._remote_rooms: set[str] = set()
+        self._tasks: list[asyncio.Task[None]] = []
+        broker.on_op = self.on_op
+        broker.on_reconnect = self.resync
+        broker.remote_rooms = self._remote_rooms.__contains__
+
+    async def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(self._heartbeat(), name="parley-node-heartbeat"),
+            asyncio.create_task(self._reaper(), name="parley-reaper"),
+        ]
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    # -- writing our changes ---------------------------------------------------------
+
+    def flush(self) -> None:
+        """Write and publish what the core journalled since the last flush."""
+        rooms = self.server.rooms
+        journal, rooms.journal = rooms.journal, []
+        touched: set[str] = set()
+        for kind, room_name, pid in journal:
+            touched.add(room_name)
+            if kind == "member" and pid is not None:
+                member = rooms.members.get(pid)
+                if member is None or member.room != room_name:
+                    continue
+                state = _member_state(member)
+                self.broker.command("hset", members_key(room_name), pid, _encode(state))
+                self.broker.send(STATE, room_name, _encode(MemberOp(state)))
+            elif kind == "gone" and pid is not None:
+                self.broker.command("hdel", members_key(room_name), pid)
+                self.broker.send(STATE, room_name, _encode(GoneOp(pid)))
+            elif kind == "room":
+                room = rooms.rooms.get(room_name)
+                if room is None:
+                    continue
+                rstate = _room_state(room.created_at, room.config, room.banned)
+                self.broker.command("set", room_key(room_name), _encode(rstate))
+                self.broker.send(STATE, room_name, _encode(RoomOp(rstate)))
+            elif kind == "ended":
+                self.broker.command("delete", members_key(room_name), room_key(room_name))
+                self.broker.send(STATE, room_name, _encode(EndedOp()))
+        for room_name in touched:
+            self._recount(room_name)
+
+    def control(self, room: str, op: DisconnectOp | AdmitOp) -> None:
+        """Ask the node serving ``op.pid`` to act on it."""
+        self.broker.send(CONTROL, room, _encode(op))
+
+    def _recount(self, room_name: str) -> None:
+        room = self.server.rooms.rooms.get(room_name)
+        remote = room is not None and any(
+            m.node != self.node for m in (*room.members.values(), *room.lobby.values())
+        )
+        if remote:
+            self._remote_rooms.add(room_name)
+        else:
+            self._remote_rooms.discard(room_name)
+
+    # -- applying the others' changes -----------------------------------------------------
+
+    def on_op(self, env: Envelope) -> None:
+        try:
+            op = _decode_op(env.body)
+        except msgspec.DecodeError:
+            log.warning("undecodable operation from node %s", env.node)
+            return
+        rooms = self.server.rooms
+        room_name = env.room
+        match op:
+            case MemberOp(member=state):
+                local = rooms.members.get(state.info.id)
+                if local is not None and local.node == self.node and state.node != self.node:
+                    # Resumed on another node: retire our socket without a leave.
+                    self.server.replace(state.info.id)
+                created = rooms.rooms[room_name].created_at if room_name in rooms.rooms else 0
+                rooms.put_remote_member(_member(state), created)
+            case GoneOp(pid=pid):
+                rooms.drop_remote_member(room_name, pid)
+            case RoomOp(state=rstate):
+                rooms.put_remote_room(
+                    room_name, rstate.created_at, _config(rstate), set(rstate.banned)
+                )
+            case EndedOp():
+                rooms.drop_room(room_name)
+            case DisconnectOp(pid=pid, code=code, reason=reason):
+                if self._is_local(pid):
+                    self.server.disconnect(pid, code, reason)
+            case AdmitOp(pid=pid):
+                if self._is_local(pid):
+                    self.server.admit(pid)
+        self._recount(room_name)
+
+    def _is_local(self, pid: str) -> bool:
+        member = self.server.rooms.members.get(pid)
+        return member is not None and member.node == self.node
+
+    # -- snapshots and admission ------------------------------------------------------------
+
+    async def enter(self, room_name: str) -> None:
+        """Subscribe to a room and load its current state into the mirror."""
+        await self.broker.watch(room_name)
+        await self.refresh(room_name)
+
+    async def refresh(self, room_name: str) -> None:
+        """Replace the mirror's remote participants of a room by Redis's record."""
+        raw_members, raw_room = await asyncio.gather(
+            self.redis.hgetall(members_key(room_name)), self.redis.get(room_key(room_name))
+        )
+        rooms = self.server.rooms
+        room = rooms.rooms.get(room_name)
+        created = room.created_at if room is not None else 0
+        if raw_room is not None:
+            rstate = _decode_room(_as_bytes(raw_room))
+            created = rstate.created_at
+            rooms.put_remote_room(room_name, created, _config(rstate), set(rstate.banned))
+        elif room is None:
+            # Nobody has shared this room's state yet: start from the stored settings.
+            record = await self.server.store.load_room(room_name)
+            if record is not None:
+                created = record.created_at
+                rooms.put_remote_room(
+                    room_name,
+                    created,
+                    RoomConfig(
+                        record.locked, record.lobby, record.password_hash, record.max_participants
+                    ),
+                    set(),
+                )
+        seen: set[str] = set()
+        for raw in raw_members.values():
+            state = _decode_member(_as_bytes(raw))
+            seen.add(state.info.id)
+            if state.node == self.node and state.info.id in rooms.members:
+                continue  # ours: our memory is the newer truth
+            rooms.put_remote_member(_member(state), created)
+        room = rooms.rooms.get(room_name)
+        if room is not None:
+            for pid, member in [*room.members.items(), *room.lobby.items()]:
+                if member.node != self.node and pid not in seen:
+                    rooms.drop_remote_member(room_name, pid)
+            rooms.forget_if_unused(room_name)
+        self._recount(room_name)
+
+    @contextlib.asynccontextmanager
+    async def room_lock(self, room_name: str, patience: float = 5.0) -> AsyncIterator[None]:
+        """Serialise admissions to a room across nodes (and load its fresh state)."""
+        key = "parley:lock:" + room_name
+        token = secrets.token_hex(8)
+        deadline = time.monotonic() + patience
+        locked = False
+        try:
+            while time.monotonic() < deadline:
+                if await self.redis.set(key, token, nx=True, px=int(patience * 1000)):
+                    locked = True
+                    break
+                await asyncio.sleep(0.01)
+            if not locked:
+                log.warning("room lock %s not acquired in %.1f s; going ahead", room_name, patience)
+            await self.enter(room_name)
+        except (RedisError, OSError) as exc:
+            # Redis is away: admit on the local view rather than refuse everyone.
+            log.warning("room lock %s unavailable (%s); using the local view", room_name, exc)
+            yield
+            return
+        try:
+            yield
+        finally:
+            if locked:
+                with contextlib.suppress(RedisError, OSError):
+                    await self.redis.eval(_UNLOCK, 1, key, token)
+
+    # -- liveness ----------------------------------------------------------------------------
+
+    async def _heartbeat(self) -> None:
+        while True:
+            try:
+                await self.redis.set(node_key(self.node), b"1", ex=max(1, int(self.node_ttl)))
+            except (RedisError, OSError):
+                pass  # the broker logs the outage
+            await asyncio.sleep(self.node_ttl / 3)
+
+    async def _reaper(self) -> None:
+        while True:
+            await asyncio.sleep(min(3.0, self.reap_after / 3))
+            try:
+                await self.reap_once()
+                await self.sweep()
+            except (RedisError, OSError):
+                pass
+            except Exception:
+                log.exception("reaper failed")
+
+    async def reap_once(self) -> None:
+        """Announce as left the participants of nodes that stopped, after a resume window."""
+        rooms = self.server.rooms
+        remote = [m for m in list(rooms.members.values()) if m.node != self.node]
+        nodes = sorted({m.node for m in remote})
+        if not nodes:
+            self._orphans.clear()
+            return
+        alive = await self.redis.exists(*[node_key(n) for n in nodes]) if nodes else 0
+        if alive == len(nodes):
+            self._orphans.clear()
+            return
+        states = await asyncio.gather(*[self.redis.exists(node_key(n)) for n in nodes])
+        dead = {n for n, up in zip(nodes, states, strict=True) if not up}
+        now = time.monotonic()
+        due: list[Member] = []
+        current: dict[str, float] = {}
+        for member in remote:
+            if member.node in dead:
+                since = self._orphans.get(member.info.id, now)
+                current[member.info.id] = since
+                if now - since >= self.reap_after:
+                    due.append(member)
+        self._orphans = current
+        for member in due:
+            await self._reap(member)
+
+    async def _reap(self, member: Member) -> None:
+        room_name, pid = member.room, member.info.id
+        async with self.room_lock(room_name):
+            # Someone may have resumed it elsewhere, or another survivor reaped it.
+            fresh = self.server.rooms.members.get(pid)
+            if fresh is None or fresh.node != member.node:
+                return
+            log.info("%s of stopped node %s announced as left", pid, member.node)
+            await self.server.apply(self.server.rooms.leave(pid, reason="disconnected"))
+
+    async def sweep(self) -> None:
+        """Stop following rooms this node no longer serves anyone in."""
+        rooms = self.server.rooms
+        for room_name in list(self.broker.watched):
+            room = rooms.rooms.get(room_name)
+            if room is None or not any(
+                m.node == self.node for m in (*room.members.values(), *room.lobby.values())
+            ):
+                if room is not None:
+                    rooms.drop_room(room_name)
+                await self.broker.unwatch(room_name)
+                self._remote_rooms.discard(room_name)
+
+    async def resync(self) -> None:
+        """After a Redis outage (or restart): rewrite our participants, reload the others."""
+        rooms = self.server.rooms
+        for member in list(rooms.members.values()):
+            if member.node == self.node:
+                rooms.journal.append(("member", member.room, member.info.id))
+        for room_name, room in list(rooms.rooms.items()):
+            if any(m.node == self.node for m in room.members.values()):
+                rooms.journal.append(("room", room_name, None))
+        self.flush()
+        for room_name in list(self.broker.watched):
+            with contextlib.suppress(RedisError, OSError):
+                await self.refresh(room_name)
+
+
+def _as_bytes(raw: bytes | str) -> bytes:
+    return raw.encode() if isinstance(raw, str) else raw
+
+
+def _member_state(member: Member) -> MemberState:
+    return MemberState(
+        member.info, member.room, member.node, member.waiting, member.subject, member.address
+    )
+
+
+def _member(state: MemberState) -> Member:
+    return Member(
+        info=state.info,
+        room=state.room,
+        waiting=state.waiting,
+        subject=state.subject,
+        address=state.address,
+        node=state.node,
+    )
+
+
+def _room_state(created_at: int, config: RoomConfig, banned: set[str]) -> RoomState:
+    return RoomState(
+        created_at,
+        config.locked,
+        config.lobby,
+        config.password_hash,
+        config.max_participants,
+        sorted(banned),
+    )
+
+
+def _config(state: RoomState) -> RoomConfig:
+    return RoomConfig(
+        locked=state.locked,
+        lobby=state.lobby,
+        password_hash=state.password_hash,
+        max_participants=state.max_participants,
+    )
