@@ -549,8 +549,18 @@ class Rooms:
     def remove(self, pid: str, msg: p.Remove) -> list[Effect]:
         host = self.require_host(pid, msg.ref)
         target = self._peer(host, msg.to, msg.ref)
-        room = self.rooms[host.room]
-        if msg.ban:
+        return self._remove(self.rooms[host.room], target, msg.ban, pid, host.info.name)
+
+    def admin_remove(self, room_name: str, pid: str) -> list[Effect] | None:
+        """The operator removes a participant (admin API); None if not there."""
+        room = self.rooms.get(room_name)
+        target = room.members.get(pid) if room is not None else None
+        if room is None or target is None:
+            return None
+        return self._remove(room, target, False, "admin", "An administrator")
+
+    def _remove(self, room: Room, target: Member, ban: bool, by: str, by_name: str) -> list[Effect]:
+        if ban:
             room.banned.add(f"pid:{target.info.id}")
             if target.subject:
                 room.banned.add(f"sub:{target.subject}")
@@ -558,13 +568,13 @@ class Rooms:
                 room.banned.add(f"addr:{target.address}")
             self.journal.append(("room", room.name, None))
         tid = target.info.id
-        verb = "removed and barred" if msg.ban else "removed"
+        verb = "removed and barred" if ban else "removed"
         effects: list[Effect] = [
-            Deliver(room.name, p.Removed(by=pid, ban=msg.ban), to=(tid,)),
+            Deliver(room.name, p.Removed(by=by, ban=ban), to=(tid,)),
             Disconnect(tid, CloseCode.REMOVED, "removed by a host"),
         ]
         effects += self.leave(tid, reason="removed")
-        effects.append(Note(room.name, f"{host.info.name} {verb} {target.info.name}"))
+        effects.append(Note(room.name, f"{by_name} {verb} {target.info.name}"))
         return effects
 
     def set_role(self, pid: str, msg: p.SetRole) -> list[Effect]:
@@ -691,10 +701,17 @@ class Rooms:
 
     def end_meeting(self, pid: str, msg: p.EndMeeting) -> list[Effect]:
         host = self.require_host(pid, msg.ref)
-        room = self.rooms[host.room]
-        effects: list[Effect] = [Note(room.name, f"{host.info.name} ended the meeting")]
-        effects.append(Deliver(room.name, p.MeetingEnded(by=pid)))
-        effects.append(Deliver(lobby_key(room.name), p.MeetingEnded(by=pid)))
+        return self._end(self.rooms[host.room], pid, host.info.name)
+
+    def admin_end(self, room_name: str) -> list[Effect] | None:
+        """The operator ends a meeting (admin API); None if no such room."""
+        room = self.rooms.get(room_name)
+        return None if room is None else self._end(room, "admin", "An administrator")
+
+    def _end(self, room: Room, by: str, by_name: str) -> list[Effect]:
+        effects: list[Effect] = [Note(room.name, f"{by_name} ended the meeting")]
+        effects.append(Deliver(room.name, p.MeetingEnded(by=by)))
+        effects.append(Deliver(lobby_key(room.name), p.MeetingEnded(by=by)))
         for other in list(room.members) + list(room.lobby):
             effects.append(Disconnect(other, CloseCode.ENDED, "the meeting ended"))
             self.members.pop(other, None)

@@ -27,6 +27,7 @@ from ..rooms import (
     Deliver,
     Disconnect,
     Effect,
+    Member,
     Note,
     RoomConfig,
     Rooms,
@@ -316,6 +317,40 @@ class Server:
                 self._address_buckets.pop(address, None)
             session.on_close()
         return ws
+
+    # -- the operator's admin API (parley.ops.admin) -----------------------------------
+
+    def admin_rooms(self) -> list[dict[str, Any]]:
+        def person(m: Member) -> dict[str, Any]:
+            return {"id": m.info.id, "name": m.info.name, "role": m.info.role, "node": m.node}
+
+        return [
+            {
+                "room": room.name,
+                "created_at": room.created_at,
+                "participants": [person(m) for m in room.members.values()],
+                "lobby": [person(m) for m in room.lobby.values()],
+            }
+            for room in self.rooms.rooms.values()
+        ]
+
+    async def admin_end(self, room: str) -> bool:
+        async with self.room_guard(room):
+            effects = self.rooms.admin_end(room)
+            if effects is None:
+                return False
+            await self.apply(effects)
+        return True
+
+    async def admin_remove(self, room: str, pid: str) -> bool:
+        effects = self.rooms.admin_remove(room, pid)
+        if effects is None:
+            return False
+        await self.apply(effects)
+        return True
+
+    async def admin_drain(self) -> None:
+        self.spawn(self.drain())
 
     def health(self) -> dict[str, Any]:
         return {
