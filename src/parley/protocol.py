@@ -11,7 +11,7 @@ This module does no I/O.
 
 from __future__ import annotations
 
-from typing import Final, Literal
+from typing import Annotated, Final, Literal
 
 import msgspec
 
@@ -84,15 +84,21 @@ class CloseCode:
 # Client -> server
 
 
+#: A correlation id: at most 64 characters.
+Ref = Annotated[str, msgspec.Meta(max_length=64)]
+#: Integers the store can hold (signed 64-bit), e.g. message ids.
+Int64 = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
+
+
 class _Client(msgspec.Struct, tag_field="type", forbid_unknown_fields=False):
     #: Optional client-chosen correlation id, echoed in the answer or error.
-    ref: str | None = None
+    ref: Ref | None = None
 
 
 class Join(_Client, tag="join"):
     room: str = ""
     name: str = ""
-    v: int = PROTOCOL_VERSION
+    v: Int64 = PROTOCOL_VERSION
     #: Resume token from an earlier ``welcome``: keeps the same identity.
     resume: str | None = None
     #: Room password, when the room has one.
@@ -132,8 +138,8 @@ class Rename(_Client, tag="rename"):
 
 
 class History(_Client, tag="history"):
-    before: int | None = None
-    limit: int | None = None
+    before: Int64 | None = None
+    limit: Int64 | None = None
 
 
 class Ping(_Client, tag="ping"):
@@ -185,7 +191,7 @@ class RoomSettingsUpdate(_Client, tag="room-settings"):
     lobby: bool | None = None
     #: New password; "" clears it.
     password: str | None = None
-    max_participants: int | None = None
+    max_participants: Int64 | None = None
 
 
 class Admit(_Client, tag="admit"):

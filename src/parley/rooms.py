@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 import secrets
 import time
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -163,7 +164,7 @@ def check_display_name(name: str, limits: Limits) -> str:
             ErrorCode.BAD_NAME,
             f"display names are at most {limits.display_name_max} characters",
         )
-    if any(ch < " " or ch == "\x7f" for ch in name):
+    if any(unicodedata.category(ch) == "Cc" for ch in name):
         raise ProtocolError(ErrorCode.BAD_NAME, "display names cannot contain control characters")
     return name
 

@@ -57,7 +57,7 @@ class ResumeTokens:
 
     def verify(self, token: str, now: float) -> ResumeClaims | None:
         """The claims of a genuine, unexpired token; None for anything else."""
-        if len(token) > 1024 or token.count(".") != 1:
+        if len(token) > 1024 or not token.isascii() or token.count(".") != 1:
             return None
         body, sig = token.split(".")
         if not hmac.compare_digest(sig, self._sign(body)):

@@ -29,7 +29,10 @@ def _int_param(request: web.Request, name: str) -> int | None:
     if raw is None or raw == "":
         return None
     try:
-        return int(raw)
+        value = int(raw)
+        if not -(2**63) <= value < 2**63:
+            raise ValueError(raw)
+        return value
     except ValueError:
         raise web.HTTPBadRequest(
             body=msgspec.json.encode(

@@ -295,7 +295,8 @@ class Server:
             raise web.HTTPTooManyRequests(text="too many connections from your address")
         ws = web.WebSocketResponse(
             heartbeat=limits.heartbeat,
-            max_msg_size=limits.max_frame_bytes,
+            # aiohttp refuses frames of max_msg_size bytes and more; ours is inclusive.
+            max_msg_size=limits.max_frame_bytes + 1,
             compress=False,
         )
         await ws.prepare(request)

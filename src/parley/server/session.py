@@ -66,12 +66,17 @@ class Session:
     async def run(self) -> None:
         limits = self.server.settings.limits
         ws = self.ws
-        try:
-            msg = await ws.receive(timeout=limits.join_timeout)
-        except TimeoutError:
-            await self.close(CloseCode.POLICY, "join timeout")
-            return
+        join_by = time.monotonic() + limits.join_timeout
         while True:
+            if self.pid is None:
+                # Until a join succeeds, every wait counts against the join timeout.
+                try:
+                    msg = await ws.receive(timeout=max(0.001, join_by - time.monotonic()))
+                except TimeoutError:
+                    await self.close(CloseCode.POLICY, "join timeout")
+                    return
+            else:
+                msg = await ws.receive()
             if msg.type == WSMsgType.TEXT:
                 await self.on_message(msg.data)
                 if self.conn.closed:
@@ -85,9 +90,9 @@ class Session:
                 break
             else:  # CLOSE, CLOSING, CLOSED
                 break
-            msg = await ws.receive()
 
     async def on_message(self, data: str) -> None:
+        message: p.ClientMessage | None = None
         try:
             if self.buckets is not None and not self.server.address_allows(self.address):
                 raise ProtocolError(
@@ -116,7 +121,8 @@ class Session:
             self.refuse(exc)
         except Exception:
             log.exception("internal error handling a message from %s", self.pid or self.address)
-            self.refuse(ProtocolError(ErrorCode.INTERNAL, "internal server error"))
+            ref = message.ref if message is not None else None
+            self.refuse(ProtocolError(ErrorCode.INTERNAL, "internal server error", ref))
 
     async def dispatch(self, message: p.ClientMessage) -> None:
         pid = self.pid

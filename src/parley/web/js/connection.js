@@ -4,12 +4,21 @@
 //   conn.on("welcome", (msg) => …);           // any server message type
 //   conn.on(":state", ({ state }) => …);      // "connecting" | "open" | "reconnecting" | "closed"
 //   conn.on(":join-failed", ({ code, message }) => …);
+//   conn.on(":ended", ({ closeCode, message }) => …);   // removed, meeting ended, …
 //   conn.start();
 //
 // After a drop the connection retries with backoff (0.5 s, 1 s, 2 s, 4 s, then every 5 s)
 // and joins again with the resume token of the last welcome, so the participant keeps its id.
 
 import { backoffDelay } from "./core/rules.js";
+
+/** Close codes after which reconnecting is pointless (see docs/protocol.md). */
+export const FINAL_CLOSE = {
+  4000: "You joined this meeting from another tab or device.",
+  4001: "You were removed from the meeting.",
+  4002: "The meeting has ended.",
+  4003: "Your request to join was declined.",
+};
 
 const PING_EVERY_MS = 10_000;
 const DEAD_AFTER_MS = 25_000;
@@ -19,7 +28,8 @@ export function wsUrl(loc = window.location) {
 }
 
 export class Connection {
-  constructor({ url, room, name, WebSocketImpl = globalThis.WebSocket }) {
+  constructor({ url, room, name, WebSocketImpl = globalThis.WebSocket, now = () => Date.now() }) {
+    this.now = now;
     this.url = url;
     this.room = room;
     this.name = name;
@@ -138,7 +148,7 @@ export class Connection {
     }
     this.ws = ws;
     ws.onopen = () => {
-      this.lastSeen = Date.now();
+      this.lastSeen = this.now();
       this._sendJoin();
     };
     ws.onmessage = (ev) => this._onMessage(ev);
@@ -157,7 +167,7 @@ export class Connection {
   }
 
   _onMessage(ev) {
-    this.lastSeen = Date.now();
+    this.lastSeen = this.now();
     let msg;
     try {
       msg = JSON.parse(ev.data);
@@ -190,6 +200,12 @@ export class Connection {
   _dropped(ev) {
     this.ws = null;
     if (this.closed) return;
+    const final = ev && FINAL_CLOSE[ev.code];
+    if (final) {
+      this.close();
+      this._emit(":ended", { closeCode: ev.code, message: ev.reason || final, text: final });
+      return;
+    }
     if (!this.everJoined) {
       this._emit(":join-failed", {
         code: "network",
@@ -215,7 +231,7 @@ export class Connection {
     if (this.closed) return;
     const ws = this.ws;
     if (!ws || ws.readyState !== 1) return;
-    if (Date.now() - this.lastSeen > DEAD_AFTER_MS) {
+    if (this.now() - this.lastSeen > DEAD_AFTER_MS) {
       // The socket looks dead (no pong, no traffic): drop it and reconnect now.
       ws.onclose = null;
       ws.onmessage = null;

@@ -14,6 +14,14 @@ function roomFromPath(pathname) {
   }
 }
 
+function debugging() {
+  try {
+    return Boolean(localStorage.getItem("parley.debug"));
+  } catch {
+    return false;
+  }
+}
+
 const room = roomFromPath(window.location.pathname);
 const left = $("#left");
 let last = { micOn: true, camOn: true };
@@ -27,6 +35,7 @@ async function join(choice) {
   await m.join(); // throws { code, message } when the server refuses
   meeting = m;
   prejoin.close();
+  if (debugging()) window.parleyMeeting = m; // for poking around in the console
 }
 
 function showLeft({ title, detail }) {

@@ -32,14 +32,31 @@ export function pickSpeaker(levels, current, threshold = 0.04) {
   return best;
 }
 
-/** Grid shape for n tiles in a w×h box: the columns count that makes tiles largest (16:9). */
-export function gridShape(n, width, height, aspect = 16 / 9) {
-  if (n <= 0) return { cols: 1, rows: 1 };
-  let best = { cols: 1, rows: n, size: 0 };
+/**
+ * Smooth audio levels over time: a level jumps up at once and decays slowly (by `decay`
+ * per sample), so the active-speaker highlight does not flicker between syllables.
+ */
+export function smoothLevels(previous, current, decay = 0.8) {
+  const out = {};
+  for (const [id, level] of Object.entries(current)) {
+    out[id] = Math.max(level, (previous[id] ?? 0) * decay);
+  }
+  return out;
+}
+
+/**
+ * Grid shape for n tiles of ratio `aspect` in a width×height box with `gap` between them:
+ * the column count that makes tiles largest, and that tile size.
+ */
+export function gridShape(n, width, height, aspect = 16 / 9, gap = 0) {
+  if (n <= 0) return { cols: 1, rows: 1, tileWidth: 0, tileHeight: 0 };
+  let best = { cols: 1, rows: n, tileWidth: -1 };
   for (let cols = 1; cols <= n; cols += 1) {
     const rows = Math.ceil(n / cols);
-    const tileW = Math.min(width / cols, (height / rows) * aspect);
-    if (tileW >= best.size) best = { cols, rows, size: tileW }; // ties: more columns
+    const cellW = (width - gap * (cols - 1)) / cols;
+    const cellH = (height - gap * (rows - 1)) / rows;
+    const tileW = Math.max(0, Math.min(cellW, cellH * aspect));
+    if (tileW >= best.tileWidth) best = { cols, rows, tileWidth: tileW }; // ties: more columns
   }
-  return { cols: best.cols, rows: best.rows };
+  return { cols: best.cols, rows: best.rows, tileWidth: Math.floor(best.tileWidth), tileHeight: Math.floor(best.tileWidth / aspect) };
 }

@@ -18,6 +18,19 @@
 //   { streams: { camera: "<stream id>", screen: "<stream id>" | null } }   which stream is which
 
 const DISCONNECTED_GRACE_MS = 4000;
+// The polite side waits this long for the first offer before offering itself.
+const POLITE_WAIT_MS = 1500;
+// A connection not up after this long gets an ICE restart.
+const WATCHDOG_MS = 8000;
+
+// Set localStorage["parley.debug"] = "1" to log signalling in the console.
+const debug = (() => {
+  try {
+    return globalThis.localStorage?.getItem("parley.debug") ? (...a) => console.log("[mesh]", ...a) : () => {};
+  } catch {
+    return () => {};
+  }
+})();
 
 class Peer {
   constructor(session, id, polite) {
@@ -31,8 +44,11 @@ class Peer {
     this.senders = { audio: null, video: null, screen: null };
     this.remoteStreams = new Map(); // stream id -> MediaStream
     this.mapping = null; // { camera, screen } stream ids announced by the remote side
-    this.lastView = { camera: null, screen: null };
+    this.lastSignature = "";
     this.disconnectTimer = null;
+    this.attachTimer = null;
+    this.watchdog = null;
+    this.attached = false;
     this.closed = false;
 
     const pc = new RTCPeerConnection({ iceServers: session.iceServers });
@@ -45,10 +61,12 @@ class Peer {
       if (pc.iceConnectionState === "failed") pc.restartIce();
     };
     pc.onconnectionstatechange = () => this._connectionState();
+    pc.onsignalingstatechange = () => debug("signaling", id, pc.signalingState);
     pc.ontrack = (ev) => this._onTrack(ev);
   }
 
   _send(payload) {
+    debug("send", this.id, Object.keys(payload)[0], payload.description?.type ?? "", this.pc.signalingState);
     if (!this.closed) this.session.sendSignal(this.id, payload);
   }
 
@@ -87,6 +105,7 @@ class Peer {
 
   async _handle({ description, candidate, streams } = {}) {
     if (this.closed) return;
+    debug("recv", this.id, description ? `description ${description.type}` : candidate ? "candidate" : "streams", this.pc.signalingState, "polite", this.polite);
     if (streams) {
       this.mapping = { camera: streams.camera ?? null, screen: streams.screen ?? null };
       this._publish();
@@ -104,6 +123,7 @@ class Peer {
         this.settingRemoteAnswer = false;
       }
       if (description.type === "offer") {
+        this.attachLocal(); // the polite side's tracks go into this very answer
         await pc.setLocalDescription();
         this._send({ description: pc.localDescription.toJSON() });
       }
@@ -121,6 +141,7 @@ class Peer {
     for (const stream of streams) {
       if (!this.remoteStreams.has(stream.id)) {
         this.remoteStreams.set(stream.id, stream);
+        stream.addEventListener("addtrack", () => this._publish());
         stream.addEventListener("removetrack", () => {
           if (stream.getTracks().length === 0) this.remoteStreams.delete(stream.id);
           this._publish();
@@ -128,10 +149,11 @@ class Peer {
       }
     }
     ev.track.addEventListener("ended", () => this._publish());
+    ev.track.addEventListener("unmute", () => this._publish());
     this._publish();
   }
 
-  /** Work out which remote stream is the camera and which the screen; emit on change. */
+  /** Work out which remote stream is the camera and which the screen; emit on any change. */
   _publish() {
     let camera = null;
     let screen = null;
@@ -142,8 +164,10 @@ class Peer {
     } else {
       camera = this.remoteStreams.values().next().value ?? null;
     }
-    if (camera === this.lastView.camera && screen === this.lastView.screen) return;
-    this.lastView = { camera, screen };
+    const sig = (s) => (s ? `${s.id}:${s.getTracks().map((t) => `${t.id}/${t.readyState}`).join(",")}` : "-");
+    const signature = `${sig(camera)}|${sig(screen)}`;
+    if (signature === this.lastSignature) return;
+    this.lastSignature = signature;
     this.session._emit("peer-media", { id: this.id, camera, screen });
   }
 
@@ -152,7 +176,36 @@ class Peer {
     this._send({ streams: { camera: s.localStream ? s.localStream.id : null, screen: s.screenStream ? s.screenStream.id : null } });
   }
 
+  /**
+   * Start sending our tracks.  The impolite side does so at once; the polite side waits
+   * for the first offer and adds its tracks before answering (no initial offer glare),
+   * or offers itself if no offer comes (the other side may have nothing to send).
+   */
+  start() {
+    this.announceStreams();
+    if (this.polite) this.attachTimer = setTimeout(() => this.attachLocal(), POLITE_WAIT_MS);
+    else this.attachLocal();
+    this._armWatchdog();
+  }
+
+  _armWatchdog() {
+    clearTimeout(this.watchdog);
+    this.watchdog = setTimeout(() => {
+      if (this.closed) return;
+      const st = this.pc.connectionState;
+      if (st === "connected" || st === "closed") return;
+      if (this.attached || this.pc.getTransceivers().length) {
+        debug("watchdog: restart ICE", this.id, st, this.pc.signalingState);
+        this.pc.restartIce();
+      }
+      this._armWatchdog();
+    }, WATCHDOG_MS);
+  }
+
   attachLocal() {
+    clearTimeout(this.attachTimer);
+    if (this.attached || this.closed) return;
+    this.attached = true;
     const s = this.session;
     for (const track of s.localStream ? s.localStream.getTracks() : []) {
       this.senders[track.kind] = this.pc.addTrack(track, s.localStream);
@@ -161,6 +214,7 @@ class Peer {
   }
 
   async replaceTrack(kind, track) {
+    if (!this.attached) return; // attachLocal() will pick up the current tracks
     const sender = this.senders[kind];
     if (sender) {
       await sender.replaceTrack(track);
@@ -170,6 +224,7 @@ class Peer {
   }
 
   addScreen(stream) {
+    if (!this.attached) return;
     const track = stream.getVideoTracks()[0];
     if (track) this.senders.screen = this.pc.addTrack(track, stream);
   }
@@ -185,14 +240,27 @@ class Peer {
     }
   }
 
-  restartIfBroken() {
-    const st = this.pc.connectionState;
-    if (st === "failed" || st === "disconnected") this.pc.restartIce();
+  /**
+   * After the signalling channel was down, an offer or answer may have been lost: roll a
+   * pending offer back (negotiation starts over) and restart ICE unless connected.
+   */
+  async recover() {
+    const pc = this.pc;
+    if (pc.signalingState === "have-local-offer") {
+      try {
+        await pc.setLocalDescription({ type: "rollback" });
+      } catch {
+        /* already moved on */
+      }
+    }
+    if (pc.connectionState !== "connected" && pc.connectionState !== "closed") pc.restartIce();
   }
 
   close() {
     this.closed = true;
     clearTimeout(this.disconnectTimer);
+    clearTimeout(this.attachTimer);
+    clearTimeout(this.watchdog);
     this.pc.onnegotiationneeded = null;
     this.pc.onicecandidate = null;
     this.pc.ontrack = null;
@@ -241,8 +309,7 @@ export class MeshSession extends EventTarget {
     if (this.peers.has(id)) return this.peers.get(id);
     const peer = new Peer(this, id, polite);
     this.peers.set(id, peer);
-    peer.announceStreams();
-    peer.attachLocal();
+    peer.start();
     return peer;
   }
 
@@ -293,7 +360,7 @@ export class MeshSession extends EventTarget {
   refresh() {
     for (const p of this.peers.values()) {
       p.announceStreams();
-      p.restartIfBroken();
+      p.recover().catch(() => {});
     }
   }
 

@@ -195,5 +195,7 @@ export class ChatView {
     this.emptyEl.hidden = false;
     this.releasePending();
     this.clearError();
+    while (this.toSelect.options.length > 1) this.toSelect.remove(1);
+    this.toSelect.value = "";
   }
 }

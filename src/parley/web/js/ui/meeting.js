@@ -2,7 +2,7 @@
 import { Connection, wsUrl } from "../connection.js";
 import { isFromOthers, mergeMessages, oldestId } from "../core/chat.js";
 import * as R from "../core/roster.js";
-import { isPolite, pickSpeaker } from "../core/rules.js";
+import { isPolite, pickSpeaker, smoothLevels } from "../core/rules.js";
 import { errorText, initials } from "../core/text.js";
 import { canShareScreen, describeError, getCameraTrack, getMicTrack, getScreen } from "../media/devices.js";
 import { AudioLevels } from "../media/levels.js";
@@ -102,6 +102,10 @@ export class Meeting {
       conn.on("error", (m) => this.onError(m));
       conn.on(":state", ({ state }) => this.onConnState(state));
       conn.on(":join-failed", (e) => this.onJoinFailed(e));
+      conn.on(":ended", (e) => {
+        if (!this.joined) this.onJoinFailed({ code: "ended", message: e.text });
+        else this.end({ title: e.closeCode === 4002 ? "The meeting has ended" : "You are no longer in the meeting", detail: e.text });
+      });
       conn.start();
     });
   }
@@ -320,22 +324,25 @@ export class Meeting {
   onJoined(p) {
     this.roster = R.upsert(this.roster, p);
     if (p.id !== this.selfId && this.session) this.session.addPeer(p.id, isPolite(this.selfId, p.id));
-    this.toasts.show(`${p.name} joined`);
+    this.toasts.show(`${this.labels()[p.id] ?? p.name} joined`);
     this.render();
   }
 
   onUpdated(p) {
     const before = this.roster.get(p.id);
     this.roster = R.upsert(this.roster, p);
-    if (p.id !== this.selfId && p.hand && before && !before.hand) this.toasts.show(`${p.name} raised a hand`);
+    if (p.id !== this.selfId && p.hand && before && !before.hand) {
+      this.toasts.show(`${this.labels()[p.id] ?? p.name} raised a hand`);
+    }
     this.render();
   }
 
   onLeft({ id }) {
     const p = this.roster.get(id);
+    const label = this.labels()[id];
     this.roster = R.remove(this.roster, id);
     this.dropPeer(id);
-    if (p) this.toasts.show(`${p.name} left`);
+    if (p) this.toasts.show(`${label ?? p.name} left`);
     this.render();
   }
 
@@ -521,7 +528,8 @@ export class Meeting {
       const micOn = p.id === this.selfId ? this.local.micOn : p.mic;
       if (micOn) levels[p.id] = this.levels.level(p.id);
     }
-    const next = pickSpeaker(levels, this.speaker);
+    this.smoothed = smoothLevels(this.smoothed || {}, levels);
+    const next = pickSpeaker(this.smoothed, this.speaker);
     if (next !== this.speaker) {
       this.speaker = next;
       this.stage.setSpeaking(next);

@@ -2,6 +2,8 @@
 import { gridShape } from "../core/rules.js";
 import { h, icon } from "./dom.js";
 
+const GAP = 10; // px, as .grid's gap in parley.css
+
 export class Stage {
   /**
    * @param {{ stage: HTMLElement, main: HTMLElement, grid: HTMLElement, onAutoplayBlocked?: () => void }} opts
@@ -136,14 +138,14 @@ export class Stage {
     const n = this.grid.children.length;
     this.grid.dataset.count = String(n);
     if (screens > 0) {
-      this.grid.style.removeProperty("--cols");
-      this.grid.style.removeProperty("--rows");
+      this.grid.style.removeProperty("--tile-w");
+      this.grid.style.removeProperty("--tile-h");
       return;
     }
     const rect = this.grid.getBoundingClientRect();
-    const { cols, rows } = gridShape(n, rect.width || 800, rect.height || 450);
-    this.grid.style.setProperty("--cols", String(cols));
-    this.grid.style.setProperty("--rows", String(rows));
+    const { tileWidth, tileHeight } = gridShape(n, rect.width || 800, rect.height || 450, 16 / 9, GAP);
+    this.grid.style.setProperty("--tile-w", `${tileWidth}px`);
+    this.grid.style.setProperty("--tile-h", `${tileHeight}px`);
   }
 
   destroy() {

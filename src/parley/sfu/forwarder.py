@@ -1,0 +1,609 @@
+"""The forwarding core of the SFU: no I/O, no aiortc, plain objects and callbacks.
+
+A :class:`Router` holds one room's media.  Each participant may be a
+:class:`Publisher` (its incoming tracks are :class:`Source` objects) and a
+:class:`Subscriber` (a fixed set of outgoing :class:`Slot` streams negotiated once:
+``last_n`` video slots and some audio slots).  The router assigns sources to slots
+(last-N by speaking activity, screen shares first, audio of the most recent speakers);
+when a slot changes source its :class:`~parley.sfu.rtp.StreamRewriter` keeps the
+outgoing sequence numbers and timestamps continuous and video waits for a key frame.
+
+All callbacks take *plaintext* RTP/RTCP; the caller's send function protects (SRTP)
+and sends.  Time is passed in explicitly (seconds, monotonic), which keeps the class
+deterministic in tests.
+
+Hot path per incoming RTP packet: one ``dict`` lookup by SSRC, a cache store, and per
+assigned slot one :meth:`StreamRewriter.rewrite` and one send call.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import struct
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from .rtp import (
+    RetransmitCache,
+    StreamRewriter,
+    audio_level,
+    build_nack,
+    build_pli,
+    build_remb,
+    build_rr,
+    build_sr,
+    parse_rtcp,
+    rtx_unwrap,
+    rtx_wrap,
+    vp8_is_keyframe,
+)
+
+__all__ = ["Publisher", "Router", "Slot", "SlotSpec", "Source", "Subscriber", "SendFn"]
+
+SendFn = Callable[[bytes | bytearray], None]
+LayoutFn = Callable[[str, list[dict[str, str | None]]], None]
+SpeakerFn = Callable[[str | None], None]
+
+_H = struct.Struct("!H")
+_I = struct.Struct("!I")
+_join_counter = itertools.count()
+
+
+def _random_ssrc() -> int:
+    return int.from_bytes(os.urandom(4), "big") or 1
+
+
+class Source:
+    """One published track (one SSRC, plus its RTX SSRC when negotiated)."""
+
+    __slots__ = (
+        "publisher",
+        "track_id",
+        "kind",
+        "ssrc",
+        "payload_type",
+        "codec",
+        "clock_rate",
+        "rtx_ssrc",
+        "audio_level_ext",
+        "screen",
+        "cache",
+        "sinks",
+        "is_vp8",
+        "last_pli",
+        "pli_sent",
+        "pli_suppressed",
+        "received",
+        "duplicates",
+        "hi_seq",
+        "cycles",
+        "base_seq",
+        "expected_prior",
+        "received_prior",
+        "nacks_sent",
+        "nacked",
+        "loud",
+        "energy",
+        "sr_ntp",
+        "sr_rtp",
+        "sr_time",
+        "remb",
+    )
+
+    def __init__(
+        self,
+        publisher: Publisher,
+        track_id: str,
+        kind: str,
+        ssrc: int,
+        payload_type: int,
+        codec: str,
+        clock_rate: int,
+        *,
+        rtx_ssrc: int | None = None,
+        audio_level_ext: int = 0,
+        screen: bool = False,
+        cache_size: int = 512,
+    ) -> None:
+        self.publisher = publisher
+        self.track_id = track_id
+        self.kind = kind
+        self.ssrc = ssrc
+        self.payload_type = payload_type
+        self.codec = codec.upper()
+        self.clock_rate = clock_rate
+        self.rtx_ssrc = rtx_ssrc
+        self.audio_level_ext = audio_level_ext if kind == "audio" else 0
+        self.screen = screen
+        self.cache = RetransmitCache(cache_size)
+        self.sinks: list[Slot] = []
+        self.is_vp8 = self.codec == "VP8"
+        self.last_pli = float("-inf")
+        self.pli_sent = 0
+        self.pli_suppressed = 0
+        self.received = 0
+        self.duplicates = 0
+        self.hi_seq = 0
+        self.cycles = 0
+        self.base_seq = 0
+        self.expected_prior = 0
+        self.received_prior = 0
+        self.nacks_sent = 0
+        self.nacked: dict[int, float] = {}  # seq -> time of the NACK (upstream)
+        self.loud = 0
+        self.energy = 0
+        self.sr_ntp = 0
+        self.sr_rtp = 0
+        self.sr_time = -1.0
+        self.remb = 0
+
+    # -- hot path ---------------------------------------------------------
+    def receive(self, data: bytes, now: float) -> None:
+        """Handle one plaintext RTP packet of this source."""
+        seq = _H.unpack_from(data, 2)[0]
+        if self.received:
+            d = (seq - self.hi_seq) & 0xFFFF
+            if d == 0:
+                self.duplicates += 1
+                return
+            if d < 0x8000:
+                if d > 1 and self.kind == "video":
+                    self.publisher.router._nack_upstream(self, seq, d - 1, now)
+                if seq < self.hi_seq:
+                    self.cycles += 0x10000
+                self.hi_seq = seq
+            else:
+                if seq in self.cache:
+                    self.duplicates += 1
+                    return
+                if self.nacked:
+                    self.nacked.pop(seq, None)
+        else:
+            self.hi_seq = self.base_seq = seq
+        self.received += 1
+        self.cache.put(seq, data)
+        if self.audio_level_ext:
+            level = audio_level(data, self.audio_level_ext)
+            if 0 <= level <= self.publisher.router.speech_level:
+                self.loud += 1
+                self.energy += 127 - level
+        keyframe = -1
+        for slot in self.sinks:
+            if slot.waiting_key:
+                if keyframe < 0:
+                    keyframe = 1 if vp8_is_keyframe(data) else 0
+                if not keyframe:
+                    continue
+                slot.waiting_key = False
+            out = slot.rewriter.rewrite(data, now)
+            if out is not None:
+                slot.send(out)
+
+    # -- control ----------------------------------------------------------
+    def request_keyframe(self, now: float) -> bool:
+        """Send a PLI to the publisher unless one was sent less than ``pli_interval`` ago."""
+        router = self.publisher.router
+        if now - self.last_pli < router.pli_interval:
+            self.pli_suppressed += 1
+            return False
+        self.last_pli = now
+        self.pli_sent += 1
+        self.publisher.send_rtcp(build_pli(router.rtcp_ssrc, self.ssrc))
+        return True
+
+    def receiver_report_block(self, now: float) -> tuple[int, int, int, int, int, int, int]:
+        ext_hi = self.cycles + self.hi_seq
+        expected = ext_hi - self.base_seq + 1
+        lost = expected - self.received
+        exp_i = expected - self.expected_prior
+        rec_i = self.received - self.received_prior
+        self.expected_prior = expected
+        self.received_prior = self.received
+        lost_i = exp_i - rec_i
+        fraction = (lost_i << 8) // exp_i if exp_i > 0 and lost_i > 0 else 0
+        lsr = (self.sr_ntp >> 16) & 0xFFFFFFFF if self.sr_time >= 0 else 0
+        dlsr = int((now - self.sr_time) * 65536) if self.sr_time >= 0 else 0
+        return (self.ssrc, min(fraction, 255), lost, ext_hi, 0, lsr, dlsr)
+
+    def __repr__(self) -> str:
+        return f"Source({self.publisher.pid}/{self.track_id} {self.kind} ssrc={self.ssrc})"
+
+
+class Publisher:
+    """The incoming side of one participant's publishing connection."""
+
+    def __init__(self, router: Router, pid: str, send_rtcp: SendFn) -> None:
+        self.router = router
+        self.pid = pid
+        self.send_rtcp = send_rtcp
+        self.sources: dict[str, Source] = {}
+        self.by_ssrc: dict[int, Source] = {}
+        self.by_rtx: dict[int, Source] = {}
+        self.unknown_ssrc = 0
+        self.last_active = float("-inf")
+        self.order = next(_join_counter)
+
+    def add_source(
+        self,
+        track_id: str,
+        kind: str,
+        ssrc: int,
+        payload_type: int,
+        codec: str,
+        clock_rate: int,
+        *,
+        rtx_ssrc: int | None = None,
+        audio_level_ext: int = 0,
+        screen: bool = False,
+    ) -> Source:
+        if track_id in self.sources:
+            self.remove_source(track_id, relayout=False)
+        src = Source(
+            self,
+            track_id,
+            kind,
+            ssrc,
+            payload_type,
+            codec,
+            clock_rate,
+            rtx_ssrc=rtx_ssrc,
+            audio_level_ext=audio_level_ext,
+            screen=screen,
+            cache_size=self.router.cache_size,
+        )
+        self.sources[track_id] = src
+        self.by_ssrc[ssrc] = src
+        if rtx_ssrc is not None:
+            self.by_rtx[rtx_ssrc] = src
+        self.router.relayout()
+        return src
+
+    def remove_source(self, track_id: str, *, relayout: bool = True) -> None:
+        src = self.sources.pop(track_id, None)
+        if src is None:
+            return
+        self.by_ssrc.pop(src.ssrc, None)
+        if src.rtx_ssrc is not None:
+            self.by_rtx.pop(src.rtx_ssrc, None)
+        for slot in list(src.sinks):
+            slot.assign(None, 0.0)
+        if relayout:
+            self.router.relayout()
+
+    def on_rtp(self, data: bytes, now: float) -> None:
+        """Plaintext RTP from this publisher (the hot path's entry point)."""
+        src = self.by_ssrc.get(_I.unpack_from(data, 8)[0])
+        if src is None:
+            src = self.by_rtx.get(_I.unpack_from(data, 8)[0])
+            if src is None:
+                self.unknown_ssrc += 1
+                return
+            unwrapped = rtx_unwrap(data, src.ssrc, src.payload_type)
+            if unwrapped is None:
+                return
+            data = unwrapped
+        src.receive(data, now)
+
+    def on_rtcp(self, data: bytes, now: float) -> None:
+        """Plaintext RTCP from this publisher: sender reports are passed on per slot."""
+        for fb in parse_rtcp(data):
+            if fb.kind != "sr":
+                continue
+            src = self.by_ssrc.get(fb.sender_ssrc)
+            if src is None:
+                continue
+            src.sr_ntp, src.sr_rtp, src.sr_time = fb.ntp, fb.rtp_ts, now
+            for slot in src.sinks:
+                rw = slot.rewriter
+                if rw.synced and not slot.waiting_key:
+                    slot.send(
+                        build_sr(rw.ssrc, fb.ntp, rw.output_ts(fb.rtp_ts), rw.packets, rw.octets)
+                    )
+
+
+@dataclass(frozen=True, slots=True)
+class SlotSpec:
+    """One negotiated outgoing stream of a subscriber connection."""
+
+    mid: str
+    kind: str
+    ssrc: int
+    payload_type: int
+    codec: str
+    clock_rate: int
+    rtx_ssrc: int | None = None
+    rtx_payload_type: int | None = None
+
+
+class Slot:
+    """One outgoing stream of a subscriber; shows one source at a time."""
+
+    __slots__ = (
+        "subscriber",
+        "spec",
+        "kind",
+        "codec",
+        "rewriter",
+        "source",
+        "waiting_key",
+        "send",
+        "rtx_seq",
+        "retransmitted",
+        "remb",
+    )
+
+    def __init__(self, subscriber: Subscriber, spec: SlotSpec) -> None:
+        self.subscriber = subscriber
+        self.spec = spec
+        self.kind = spec.kind
+        self.codec = spec.codec.upper()
+        self.rewriter = StreamRewriter(spec.ssrc, spec.payload_type, spec.clock_rate)
+        self.source: Source | None = None
+        self.waiting_key = False
+        self.send = subscriber.send
+        self.rtx_seq = int.from_bytes(os.urandom(2), "big")
+        self.retransmitted = 0
+        self.remb = 0
+
+    def assign(self, source: Source | None, now: float) -> None:
+        old = self.source
+        if old is source:
+            return
+        if old is not None and self in old.sinks:
+            old.sinks.remove(self)
+        self.source = source
+        self.rewriter.resync()
+        self.waiting_key = False
+        if source is not None:
+            source.sinks.append(self)
+            if source.is_vp8:
+                self.waiting_key = True
+                source.request_keyframe(now)
+
+
+class Subscriber:
+    """The outgoing side of one participant's subscribing connection."""
+
+    def __init__(self, router: Router, pid: str, send: SendFn, specs: Sequence[SlotSpec]) -> None:
+        self.router = router
+        self.pid = pid
+        self.send = send
+        self.slots = [Slot(self, s) for s in specs]
+        self.by_ssrc: dict[int, Slot] = {s.spec.ssrc: s for s in self.slots}
+        self.by_ssrc.update({s.spec.rtx_ssrc: s for s in self.slots if s.spec.rtx_ssrc})
+        self.layout: list[dict[str, str | None]] = []
+
+    def on_rtcp(self, data: bytes, now: float) -> None:
+        """Plaintext RTCP from this subscriber: keyframe requests, NACKs, REMB."""
+        for fb in parse_rtcp(data):
+            kind = fb.kind
+            if kind == "pli" or kind == "fir":
+                for ssrc in fb.media_ssrcs:
+                    slot = self.by_ssrc.get(ssrc)
+                    if slot is not None and slot.source is not None:
+                        slot.source.request_keyframe(now)
+            elif kind == "nack":
+                slot = self.by_ssrc.get(fb.media_ssrcs[0])
+                if slot is not None:
+                    self._retransmit(slot, fb.lost)
+            elif kind == "remb":
+                for ssrc in fb.media_ssrcs:
+                    slot = self.by_ssrc.get(ssrc)
+                    if slot is not None:
+                        slot.remb = fb.bitrate
+
+    def _retransmit(self, slot: Slot, lost: list[int]) -> None:
+        src = slot.source
+        if src is None:
+            return
+        spec = slot.spec
+        for out_seq in lost:
+            seq = slot.rewriter.input_seq(out_seq)
+            if seq < 0:
+                continue
+            pkt = src.cache.get(seq)
+            if pkt is None:
+                continue
+            out: bytes | bytearray | None = slot.rewriter.retransmit(pkt)
+            if out is None:
+                continue
+            if spec.rtx_ssrc is not None and spec.rtx_payload_type is not None:
+                out = rtx_wrap(out, spec.rtx_ssrc, spec.rtx_payload_type, slot.rtx_seq)
+                slot.rtx_seq = (slot.rtx_seq + 1) & 0xFFFF
+            slot.retransmitted += 1
+            self.send(out)
+
+
+class Router:
+    """One room's forwarding table.  See the module docstring."""
+
+    def __init__(
+        self,
+        *,
+        last_n: int = 9,
+        pli_interval: float = 0.5,
+        speech_level: int = 70,
+        speech_packets: int = 3,
+        cache_size: int = 512,
+        max_video_bitrate: int = 2_500_000,
+        min_video_bitrate: int = 150_000,
+        nack_retry: float = 0.1,
+        on_layout: LayoutFn | None = None,
+        on_speaker: SpeakerFn | None = None,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        self.last_n = last_n
+        # clock: time for membership changes (keyframe requests); None = time of last tick
+        self.clock = clock
+        self.pli_interval = pli_interval
+        self.speech_level = speech_level  # RFC 6464 level (dBov below 0) counting as speech
+        self.speech_packets = speech_packets  # loud packets per tick to count as speaking
+        self.cache_size = cache_size
+        self.max_video_bitrate = max_video_bitrate
+        self.min_video_bitrate = min_video_bitrate
+        self.nack_retry = nack_retry
+        self.on_layout = on_layout
+        self.on_speaker = on_speaker
+        self.rtcp_ssrc = _random_ssrc()
+        self.publishers: dict[str, Publisher] = {}
+        self.subscribers: dict[str, Subscriber] = {}
+        self.speaker: str | None = None
+        self._now = 0.0
+
+    # -- membership -------------------------------------------------------
+    def add_publisher(self, pid: str, send_rtcp: SendFn) -> Publisher:
+        self.remove_publisher(pid)
+        pub = Publisher(self, pid, send_rtcp)
+        self.publishers[pid] = pub
+        return pub
+
+    def remove_publisher(self, pid: str) -> None:
+        pub = self.publishers.pop(pid, None)
+        if pub is None:
+            return
+        for track_id in list(pub.sources):
+            pub.remove_source(track_id, relayout=False)
+        if self.speaker == pid:
+            self.speaker = None
+            if self.on_speaker:
+                self.on_speaker(None)
+        self.relayout()
+
+    def add_subscriber(self, pid: str, send: SendFn, slots: Sequence[SlotSpec]) -> Subscriber:
+        self.remove_subscriber(pid)
+        sub = Subscriber(self, pid, send, slots)
+        self.subscribers[pid] = sub
+        self.relayout()
+        return sub
+
+    def remove_subscriber(self, pid: str) -> None:
+        sub = self.subscribers.pop(pid, None)
+        if sub is None:
+            return
+        for slot in sub.slots:
+            slot.assign(None, self._now)
+
+    def source(self, pid: str, track_id: str) -> Source | None:
+        pub = self.publishers.get(pid)
+        return None if pub is None else pub.sources.get(track_id)
+
+    # -- periodic work ----------------------------------------------------
+    def tick(self, now: float) -> None:
+        """Call every ~200 ms: speaker detection, last-N, keyframe retries, RTCP upstream."""
+        self._now = now
+        best: tuple[int, str] | None = None
+        for pub in self.publishers.values():
+            for src in pub.sources.values():
+                if src.kind != "audio":
+                    continue
+                if src.loud >= self.speech_packets:
+                    pub.last_active = now
+                    if best is None or src.energy > best[0]:
+                        best = (src.energy, pub.pid)
+                src.loud = 0
+                src.energy = 0
+        if best is not None and best[1] != self.speaker:
+            self.speaker = best[1]
+            if self.on_speaker:
+                self.on_speaker(self.speaker)
+        self.relayout(now)
+        for sub in self.subscribers.values():
+            for slot in sub.slots:
+                if slot.waiting_key and slot.source is not None:
+                    slot.source.request_keyframe(now)
+        self._retry_nacks(now)
+
+    def send_receiver_reports(self, now: float) -> None:
+        """RR and REMB to every publisher (call about once a second)."""
+        for pub in self.publishers.values():
+            blocks = [s.receiver_report_block(now) for s in pub.sources.values() if s.received]
+            pkt = build_rr(self.rtcp_ssrc, blocks[:31])
+            video = [s for s in pub.sources.values() if s.kind == "video"]
+            if video:
+                rate = self.max_video_bitrate
+                rembs = [slot.remb for s in video for slot in s.sinks if slot.remb]
+                if rembs:
+                    rate = max(self.min_video_bitrate, min(rate, min(rembs)))
+                pkt += build_remb(self.rtcp_ssrc, rate, [s.ssrc for s in video])
+            pub.send_rtcp(pkt)
+
+    # -- NACK towards publishers ------------------------------------------
+    def _nack_upstream(self, src: Source, seq: int, missing: int, now: float) -> None:
+        if missing > 64:  # a jump, not loss: do not flood the publisher
+            return
+        lost = [(seq - i) & 0xFFFF for i in range(missing, 0, -1)]
+        for s in lost:
+            src.nacked[s] = now
+        if len(src.nacked) > 256:
+            for s in list(src.nacked)[: len(src.nacked) - 256]:
+                del src.nacked[s]
+        src.nacks_sent += 1
+        src.publisher.send_rtcp(build_nack(self.rtcp_ssrc, src.ssrc, lost))
+
+    def _retry_nacks(self, now: float) -> None:
+        for pub in self.publishers.values():
+            for src in pub.sources.values():
+                if not src.nacked:
+                    continue
+                again = []
+                for s, t in list(src.nacked.items()):
+                    if s in src.cache or now - t > 1.0:
+                        del src.nacked[s]
+                    elif now - t >= self.nack_retry:
+                        again.append(s)
+                if again:
+                    src.nacks_sent += 1
+                    pub.send_rtcp(build_nack(self.rtcp_ssrc, src.ssrc, again[:64]))
+
+    # -- last-N -----------------------------------------------------------
+    def _ranked(self, kind: str, exclude: str) -> list[Source]:
+        pubs = sorted(
+            (p for p in self.publishers.values() if p.pid != exclude),
+            key=lambda p: (-p.last_active, p.order),
+        )
+        ranked = [s for p in pubs for s in p.sources.values() if s.kind == kind]
+        if kind == "video":
+            ranked.sort(key=lambda s: not s.screen)  # stable: screen shares first
+        return ranked
+
+    def relayout(self, now: float | None = None) -> None:
+        """Recompute which sources each subscriber's slots show (last-N, audio first-N)."""
+        if now is None:
+            now = self.clock() if self.clock is not None else self._now
+        for sub in self.subscribers.values():
+            changed = False
+            for kind in ("audio", "video"):
+                slots = [s for s in sub.slots if s.kind == kind]
+                limit = len(slots) if kind == "audio" else min(len(slots), self.last_n)
+                wanted: list[Source] = []
+                for src in self._ranked(kind, sub.pid):
+                    if len(wanted) >= limit:
+                        break
+                    if any(s.codec == src.codec for s in slots):
+                        wanted.append(src)
+                keep = {id(s.source) for s in slots if s.source in wanted}
+                todo = [src for src in wanted if id(src) not in keep]
+                for slot in slots:
+                    if slot.source is not None and id(slot.source) in keep:
+                        continue
+                    new = None
+                    for i, src in enumerate(todo):
+                        if src.codec == slot.codec:
+                            new = todo.pop(i)
+                            break
+                    if new is not slot.source:
+                        slot.assign(new, now)
+                        changed = True
+            if changed or not sub.layout:
+                sub.layout = [
+                    {
+                        "mid": s.spec.mid,
+                        "kind": s.kind,
+                        "pid": s.source.publisher.pid if s.source else None,
+                        "track": s.source.track_id if s.source else None,
+                    }
+                    for s in sub.slots
+                ]
+                if self.on_layout:
+                    self.on_layout(sub.pid, sub.layout)
