@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import logging
 import os
@@ -84,6 +85,25 @@ def build_parser() -> argparse.ArgumentParser:
         help="PEM public key for RS256/ES256 join tokens",
     )
     serve.add_argument(
+        "--media",
+        choices=["mesh", "sfu"],
+        default=_env("media", "mesh"),
+        help="media path: mesh (browser to browser, up to ~6) or sfu (the server forwards"
+        " media: rooms of up to 50)",
+    )
+    serve.add_argument(
+        "--media-ip",
+        action="append",
+        default=None,
+        help="address the SFU offers for media (repeatable; default: all of this host's)",
+    )
+    serve.add_argument(
+        "--last-n",
+        type=int,
+        default=int(_env("last_n", 9)),
+        help="video streams the SFU forwards to each participant (most recent speakers)",
+    )
+    serve.add_argument(
         "--broker",
         default=_env("broker"),
         help="redis://HOST:PORT/DB to run as one node of a cluster (shared rooms across nodes;"
@@ -120,6 +140,14 @@ def settings_from(args: argparse.Namespace) -> Settings:
     if bool(args.certfile) != bool(args.keyfile):
         raise SystemExit("--certfile and --keyfile go together")
     origins = tuple(o.strip() for o in args.allowed_origins.split(",") if o.strip())
+    limits = limits_from(vars(args))
+    if (
+        args.media == "sfu"
+        and args.max_participants is None
+        and not os.environ.get("PARLEY_MAX_PARTICIPANTS")
+    ):
+        # The SFU uploads each stream once: rooms can be far bigger than a mesh.
+        limits = dataclasses.replace(limits, max_participants=50)
     return Settings(
         host=args.host,
         port=args.port,
@@ -134,8 +162,11 @@ def settings_from(args: argparse.Namespace) -> Settings:
         certfile=args.certfile,
         keyfile=args.keyfile,
         broker_url=args.broker,
+        media=args.media,
+        media_ips=tuple(args.media_ip) if args.media_ip else None,
+        last_n=args.last_n,
         node_id=args.node_id,
-        limits=limits_from(vars(args)),
+        limits=limits,
     )
 
 

@@ -86,6 +86,12 @@ class Settings:
     require_token: bool = False
     jwt_secret: str | None = None
     jwt_public_key: Path | None = None
+    #: Media path: "mesh" (browser to browser) or "sfu" (forwarded by this server).
+    media: str = "mesh"
+    #: Addresses the SFU gathers ICE candidates on (None: all of this host's).
+    media_ips: tuple[str, ...] | None = None
+    #: Video streams the SFU forwards to each subscriber (the most recent speakers).
+    last_n: int = 9
     #: Redis URL: join a cluster of nodes (None: this process is the whole server).
     broker_url: str | None = None
     node_id: str | None = None

@@ -305,7 +305,7 @@ class RoomSettings(msgspec.Struct):
 class RoomInfo(msgspec.Struct):
     name: str
     created_at: int
-    media: Literal["mesh"] = "mesh"
+    media: Literal["mesh", "sfu"] = "mesh"
     max_participants: int = 6
     settings: RoomSettings = msgspec.field(default_factory=RoomSettings)
 
@@ -404,6 +404,12 @@ class MeetingEnded(_Server, tag="meeting-ended"):
     by: str
 
 
+class ActiveSpeaker(_Server, tag="speaker", omit_defaults=False):
+    """The SFU's dominant speaker changed (null: nobody is speaking)."""
+
+    id: str | None
+
+
 class Pong(_Server, tag="pong"):
     ref: str | None = None
 
@@ -430,6 +436,7 @@ ServerMessage = (
     | Muted
     | Removed
     | MeetingEnded
+    | ActiveSpeaker
     | Pong
     | Error
 )

@@ -34,7 +34,12 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import TypedDict, cast
 
 from aiohttp import web
-from prometheus_client import CollectorRegistry, ProcessCollector
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    ProcessCollector,
+    generate_latest,
+)
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import (
     CounterMetricFamily,
@@ -317,9 +322,15 @@ class Metrics(Collector):
         yield info
 
     def exposition(self, accept: str = "") -> tuple[bytes, str]:
-        """The current metrics encoded for ``accept`` (text format unless OpenMetrics asked)."""
-        encoder, content_type = choose_encoder(accept)
-        return encoder(self.registry), content_type
+        """The current metrics and their content type.
+
+        The Prometheus text format (``CONTENT_TYPE_LATEST``), or OpenMetrics when
+        the scraper's ``Accept`` header asks for it (as Prometheus itself does).
+        """
+        if "application/openmetrics-text" in accept:
+            encoder, content_type = choose_encoder(accept)
+            return encoder(self.registry), content_type
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST
 
 
 Handler = Callable[[web.Request], Awaitable[web.Response]]

@@ -70,7 +70,7 @@ def add_routes(app: web.Application, server: Server) -> None:
                 "created_at": created,
                 "participant_count": len(participants),
                 "participants": [{"id": x.id, "name": x.name} for x in participants],
-                "media": "mesh",
+                "media": "sfu" if server.media is not None else "mesh",
             }
         )
 

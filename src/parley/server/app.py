@@ -38,6 +38,7 @@ from ..tokens import ResumeTokens, load_secret
 from . import api, pages
 from .frames import text_frame
 from .hub import Connection, Hub
+from .media import MediaRooms
 from .origin import origin_allowed
 from .session import Session
 
@@ -74,6 +75,13 @@ class Server:
             self.replicator = Replicator(self, redis_broker)
             broker = redis_broker
         self.broker: Broker = broker or InProcessBroker()
+        self.media: MediaRooms | None = None
+        if settings.media == "sfu":
+            self.media = MediaRooms(
+                self,
+                last_n=settings.last_n,
+                host_addresses=list(settings.media_ips) if settings.media_ips else None,
+            )
         self.store: Store = store or open_store(settings.effective_database_url)
         self.tokens = ResumeTokens(load_secret(settings.data_dir))
         self.password_throttle = AttemptThrottle(
@@ -110,6 +118,8 @@ class Server:
             await asyncio.wait(list(self._tasks), timeout=5)
         if self.replicator is not None:
             await self.replicator.close()
+        if self.media is not None:
+            await self.media.close()
         await self.broker.close()
         await self.store.close()
 
@@ -180,9 +190,16 @@ class Server:
         for effect in effects:
             match effect:
                 case Deliver():
+                    message = effect.message
                     self.broker.publish(
-                        effect.room, text_frame(p.encode(effect.message)), effect.to, effect.exclude
+                        effect.room, text_frame(p.encode(message)), effect.to, effect.exclude
                     )
+                    if self.media is not None:
+                        # Whoever leaves the room stops being forwarded.
+                        if isinstance(message, p.ParticipantLeft):
+                            await self.media.left(effect.room, message.id)
+                        elif isinstance(message, p.MeetingEnded):
+                            await self.media.ended(effect.room)
                 case Note():
                     await self.note(effect.room, effect.text)
                 case Disconnect():

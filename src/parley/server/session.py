@@ -22,6 +22,7 @@ from ..protocol import CloseCode, ErrorCode, ProtocolError
 from ..ratelimit import TokenBucket
 from ..rooms import RoomConfig, lobby_key
 from .hub import Connection
+from .media import SFU_ID
 
 if TYPE_CHECKING:
     from .app import Server
@@ -132,6 +133,9 @@ class Session:
         match message:
             case p.Chat():
                 await self.on_chat(message)
+            case p.Signal() if message.to == SFU_ID and self.server.media is not None:
+                member = rooms.member(pid)
+                await self.server.media.signal(pid, member.room, member.info.role, message)
             case p.Signal():
                 await apply(rooms.signal(pid, message))
             case p.Media():
@@ -294,6 +298,7 @@ class Session:
             resumed=resumed,
             room=p.RoomInfo(
                 name=room_name,
+                media="sfu" if server.media is not None else "mesh",
                 created_at=room.created_at,
                 max_participants=server.rooms.capacity(room),
                 settings=server.rooms.settings_of(room),

@@ -2,19 +2,22 @@
 //
 //   const conn = new Connection({ url, room, name });
 //   conn.on("welcome", (msg) => …);           // any server message type
-//   conn.on(":state", ({ state }) => …);      // "connecting" | "open" | "reconnecting" | "closed"
+//   conn.on(":state", ({ state }) => …);      // "connecting" | "waiting" (lobby) | "open" | "reconnecting" | "closed"
 //   conn.on(":join-failed", ({ code, message }) => …);
 //   conn.on(":ended", ({ closeCode, message }) => …);   // removed, meeting ended, …
 //   conn.start();
 //
 // After a drop the connection retries with backoff (0.5 s, 1 s, 2 s, 4 s, then every 5 s)
 // and joins again with the resume token of the last welcome, so the participant keeps its id.
+// The room password and join token given to the constructor go into every join (reconnects
+// included).  In the lobby ("lobby-wait") the state is "waiting" until the welcome comes;
+// a host's denial (`error denied`) or the meeting ending there counts as a failed join.
 
 import { backoffDelay } from "./core/rules.js";
 
 /** Close codes after which reconnecting is pointless (see docs/protocol.md). */
 export const FINAL_CLOSE = {
-  4000: "You joined this meeting from another tab or device.",
+  4000: "You joined from another tab/window.",
   4001: "You were removed from the meeting.",
   4002: "The meeting has ended.",
   4003: "Your request to join was declined.",
@@ -28,8 +31,11 @@ export function wsUrl(loc = window.location) {
 }
 
 export class Connection {
-  constructor({ url, room, name, WebSocketImpl = globalThis.WebSocket, now = () => Date.now() }) {
+  constructor({ url, room, name, password = null, token = null, WebSocketImpl = globalThis.WebSocket, now = () => Date.now() }) {
     this.now = now;
+    this.password = password;
+    this.token = token;
+    this.waiting = false;
     this.url = url;
     this.room = room;
     this.name = name;
@@ -108,7 +114,7 @@ export class Connection {
 
   /** Leave the room (best effort) and close for good. */
   leave() {
-    if (this.ws && this.ws.readyState === 1 && this.everJoined) {
+    if (this.ws && this.ws.readyState === 1 && (this.everJoined || this.waiting)) {
       try {
         this.ws.send(JSON.stringify({ type: "leave" }));
       } catch {
@@ -163,6 +169,8 @@ export class Connection {
   _sendJoin() {
     const msg = { type: "join", room: this.room, name: this.name, v: 1, ref: "join" };
     if (this.resumeToken) msg.resume = this.resumeToken;
+    if (this.password) msg.password = this.password;
+    if (this.token) msg.token = this.token;
     this.ws.send(JSON.stringify(msg));
   }
 
@@ -175,7 +183,18 @@ export class Connection {
       return;
     }
     if (!msg || typeof msg.type !== "string") return;
-    if (msg.type === "welcome") {
+    if (msg.type === "lobby-wait") {
+      this.waiting = true;
+      this.attempt = 0;
+      this._setState("waiting");
+    } else if (!this.everJoined && (msg.type === "meeting-ended" || (msg.type === "error" && msg.code === "denied"))) {
+      // Turned away from the lobby: a failed join, not a reason to knock again.
+      const code = msg.type === "meeting-ended" ? "ended" : "denied";
+      this._emit(":join-failed", { code, message: msg.message || "" });
+      this.close();
+      return;
+    } else if (msg.type === "welcome") {
+      this.waiting = false;
       this.resumeToken = msg.resume;
       this.selfId = msg.id;
       this.everJoined = true;
@@ -206,7 +225,7 @@ export class Connection {
       this._emit(":ended", { closeCode: ev.code, message: ev.reason || final, text: final });
       return;
     }
-    if (!this.everJoined) {
+    if (!this.everJoined && !this.waiting) {
       this._emit(":join-failed", {
         code: "network",
         message: "Could not reach the server. Check your connection and try again.",
@@ -243,7 +262,7 @@ export class Connection {
       this._dropped(null);
       return;
     }
-    if (this.state === "open") {
+    if (this.state === "open" || this.state === "waiting") {
       try {
         ws.send(JSON.stringify({ type: "ping" }));
       } catch {

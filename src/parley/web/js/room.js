@@ -1,4 +1,5 @@
 // Entry point of /r/<room>: pre-join, then the meeting, then the "you left" screen.
+import { pageOptions, peekTokenClaims } from "./core/moderation.js";
 import { isValidRoom } from "./core/text.js";
 import { $ } from "./ui/dom.js";
 import { Meeting } from "./ui/meeting.js";
@@ -23,31 +24,73 @@ function debugging() {
 }
 
 const room = roomFromPath(window.location.pathname);
+// ?token= (a join token, sent with every join) and ?relay=1 (test/diagnostic only).
+const options = pageOptions(window.location.search);
+const invite = options.token ? peekTokenClaims(options.token) : null;
 const left = $("#left");
+const waitScreen = $("#lobby-wait");
 let last = { micOn: true, camOn: true };
 let meeting = null;
 
 document.title = room ? `${room} · Parley` : "Parley";
 
+let knocking = null; // the Meeting waiting in the lobby
+
 async function join(choice) {
   last = { micOn: choice.micOn, camOn: choice.camOn };
-  const m = new Meeting({ room, choice, onEnd: showLeft });
-  await m.join(); // throws { code, message } when the server refuses
+  const m = new Meeting({
+    room,
+    choice,
+    token: options.token,
+    relay: options.relay,
+    onEnd: showLeft,
+    onWaiting: (waiting) => showWaiting(waiting ? m : null),
+  });
+  try {
+    await m.join(); // throws { code, message } when the server refuses
+  } finally {
+    showWaiting(null);
+  }
   meeting = m;
   prejoin.close();
   if (debugging()) window.parleyMeeting = m; // for poking around in the console
 }
 
-function showLeft({ title, detail }) {
+/** The lobby's waiting screen (m: the knocking meeting) or back to the pre-join screen (null). */
+function showWaiting(m) {
+  if (m === knocking) return;
+  knocking = m;
+  waitScreen.hidden = !m;
+  $("#prejoin").hidden = Boolean(m);
+  if (m) {
+    $("#wait-status").textContent = "Waiting for a host to let you in";
+    $("#wait-detail").textContent = `You asked to join ${room}. A host will let you in soon.`;
+    document.title = `Waiting · ${room} · Parley`;
+    $("#btn-wait-cancel").focus();
+  } else {
+    $("#wait-status").textContent = "";
+    document.title = `${room} · Parley`;
+  }
+}
+
+$("#btn-wait-cancel").addEventListener("click", () => knocking?.cancelWaiting());
+
+function showLeft({ title, detail, rejoin = true }) {
   meeting = null;
   $("#left-title").textContent = title;
   $("#left-detail").textContent = detail || "";
+  $("#btn-rejoin").hidden = !rejoin;
   left.hidden = false;
-  document.title = `Left ${room} · Parley`;
-  $("#btn-rejoin").focus();
+  document.title = `${title} · Parley`;
+  if (rejoin) {
+    $("#btn-rejoin").focus();
+  } else {
+    $("#left-title").setAttribute("tabindex", "-1");
+    $("#left-title").focus();
+  }
 }
 
-const prejoin = new PreJoin({ room, onJoin: join });
+const prejoin = new PreJoin({ room, onJoin: join, invite });
 
 $("#btn-rejoin").addEventListener("click", () => {
   left.hidden = true;
@@ -87,4 +130,5 @@ if (!isValidRoom(room)) {
 // Back from the back/forward cache after pagehide sent `leave`: show that we left.
 window.addEventListener("pageshow", (ev) => {
   if (ev.persisted && meeting) meeting.end({ title: "You left the meeting", detail: "" });
+  else if (ev.persisted && knocking) knocking.cancelWaiting();
 });

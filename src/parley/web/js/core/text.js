@@ -145,7 +145,52 @@ export function errorText(code, fallback) {
       return "The message could not be saved. Try again.";
     case "bad_version":
       return "This page is out of date. Reload it.";
+    case "forbidden":
+      return "Only hosts can do that.";
+    case "locked":
+      return "This room is locked. No one else can join right now.";
+    case "password_required":
+      return "This room has a password. Enter it to join.";
+    case "bad_password":
+      return "That password is not right. Check it and try again.";
+    case "token_required":
+      return "This meeting is invitation only. Open the invitation link you were sent (it contains a join token).";
+    case "banned":
+      return "A host removed you from this meeting. You can't rejoin it.";
+    case "denied":
+      return "A host declined your request";
+    case "too_many":
+      return fallback || "The server is busy. Try again later.";
     default:
       return fallback || "Something went wrong.";
   }
+}
+
+/** Messages for a refused `join` (the pre-join screen); the server's detail where it helps. */
+export function joinErrorText(code, message) {
+  switch (code) {
+    case "rate_limited":
+      return `Too many attempts. ${message ? `${capitalize(message)}.` : "Wait a minute and try again."}`;
+    case "bad_token":
+      return `Your invitation link is not valid${message ? ` (${message})` : ""}. Ask the organiser for a new one.`;
+    case "token_required":
+    case "password_required":
+    case "bad_password":
+    case "locked":
+    case "banned":
+    case "denied":
+    case "room_full":
+    case "bad_name":
+    case "bad_room":
+    case "bad_version":
+    case "too_many":
+      return errorText(code, message);
+    default:
+      return message || errorText(code, "Could not join the meeting.");
+  }
+}
+
+function capitalize(s) {
+  const t = String(s).trim().replace(/[.]+$/, "");
+  return t.charAt(0).toUpperCase() + t.slice(1);
 }

@@ -1,7 +1,7 @@
 // WebRTC mesh: one RTCPeerConnection per remote participant, perfect negotiation.
 //
 // The UI talks to this object only (a later SFU session can implement the same API):
-//   const s = new MeshSession({ iceServers, sendSignal: (to, payload) => … });
+//   const s = new MeshSession({ iceServers, sendSignal: (to, payload) => …, iceTransportPolicy? });
 //   s.start(localStream)                      // camera/mic carrier stream (tracks may be absent)
 //   s.addPeer(id, polite) / s.removePeer(id) / s.hasPeer(id)
 //   s.handleSignal(from, payload)
@@ -51,7 +51,9 @@ class Peer {
     this.attached = false;
     this.closed = false;
 
-    const pc = new RTCPeerConnection({ iceServers: session.iceServers });
+    const config = { iceServers: session.iceServers };
+    if (session.iceTransportPolicy) config.iceTransportPolicy = session.iceTransportPolicy;
+    const pc = new RTCPeerConnection(config);
     this.pc = pc;
     pc.onnegotiationneeded = () => this._negotiate();
     pc.onicecandidate = ({ candidate }) => {
@@ -271,9 +273,11 @@ class Peer {
 }
 
 export class MeshSession extends EventTarget {
-  constructor({ iceServers = [], sendSignal }) {
+  /** `iceTransportPolicy: "relay"` (test/diagnostic only: `?relay=1`) forces TURN. */
+  constructor({ iceServers = [], sendSignal, iceTransportPolicy = null }) {
     super();
     this.iceServers = iceServers;
+    this.iceTransportPolicy = iceTransportPolicy;
     this.sendSignal = sendSignal;
     this.peers = new Map();
     this.localStream = null;

@@ -164,6 +164,16 @@ export class ChatView {
   }
 
   entry(msg) {
+    if (msg.system) {
+      // A line written by the server (moderation, host changes): no sender bubble.
+      const time = new Date(msg.ts);
+      return h(
+        "div",
+        { class: "msg msg--system", dataset: { id: String(msg.id) } },
+        h("span", { class: "msg-system-text" }, String(msg.text ?? "")),
+        h("time", { class: "msg-time", datetime: time.toISOString(), title: time.toLocaleString() }, formatTime(msg.ts)),
+      );
+    }
     const mine = msg.sender === this.selfId;
     const privacy = describePrivacy(msg, this.selfId, this.labels);
     const body = h("div", { class: "msg-text" });

@@ -3,13 +3,15 @@ import { Connection, wsUrl } from "../connection.js";
 import { isFromOthers, mergeMessages, oldestId } from "../core/chat.js";
 import * as R from "../core/roster.js";
 import { isPolite, pickSpeaker, smoothLevels } from "../core/rules.js";
+import { finalScreen, isHost, isObserver, mutedText, newlyWaiting, raisedHands, roomSettings } from "../core/moderation.js";
 import { errorText, initials } from "../core/text.js";
 import { canShareScreen, describeError, getCameraTrack, getMicTrack, getScreen } from "../media/devices.js";
 import { AudioLevels } from "../media/levels.js";
 import { MeshSession } from "../media/mesh-session.js";
 import { ChatView } from "./chat-view.js";
-import { $, setIcon, setPressed } from "./dom.js";
-import { renderPeople } from "./people.js";
+import { confirmDialog, closeConfirm, SettingsDialog } from "./dialogs.js";
+import { $, clear, h, icon, setIcon, setPressed } from "./dom.js";
+import { renderHands, renderLobby, renderPeople } from "./people.js";
 import { buildReactionMenu, floatReaction } from "./reactions.js";
 import { Stage } from "./stage.js";
 import { Toasts } from "./toast.js";
@@ -19,13 +21,23 @@ const WIDE = "(min-width: 900px)";
 export class Meeting {
   /**
    * @param {{ room: string, choice: { name, audio, video, micOn, camOn, speakerId, prefs },
-   *           onEnd: (info: { title: string, detail: string }) => void }} opts
+   *           onEnd: (info: { title: string, detail: string, rejoin?: boolean }) => void,
+   *           onWaiting?: (waiting: boolean) => void, token?: string, relay?: boolean }} opts
+   * `choice.password` is the room password (if any); `token` a join token from `?token=`;
+   * `relay` (test/diagnostic only) forces TURN relaying on every RTCPeerConnection.
    */
-  constructor({ room, choice, onEnd }) {
+  constructor({ room, choice, onEnd, onWaiting = () => {}, token = null, relay = false }) {
     this.room = room;
     this.name = choice.name;
+    this.password = choice.password || null;
+    this.token = token;
+    this.relay = relay;
     this.prefs = choice.prefs || {};
     this.onEnd = onEnd;
+    this.onWaiting = onWaiting;
+    this.settings = roomSettings(null);
+    this.lobby = []; // hosts: who waits in the lobby
+    this.settingsDialog = null;
     this.abort = new AbortController();
     this.toasts = new Toasts($("#toasts"));
 
@@ -79,6 +91,14 @@ export class Meeting {
       roomTitle: $("#room-title"),
       layer: $("#reactions-layer"),
       enableSound: $("#enable-sound"),
+      muteAll: $("#btn-mute-all"),
+      settingsBtn: $("#btn-settings"),
+      roomFlags: $("#room-flags"),
+      observerNote: $("#observer-note"),
+      lobbySection: $("#lobby-section"),
+      lobbyList: $("#lobby-list"),
+      handsSection: $("#hands-section"),
+      handsList: $("#hands-list"),
     };
   }
 
@@ -88,7 +108,7 @@ export class Meeting {
   join() {
     return new Promise((resolve, reject) => {
       this.joinWaiter = { resolve, reject };
-      const conn = new Connection({ url: wsUrl(), room: this.room, name: this.name });
+      const conn = new Connection({ url: wsUrl(), room: this.room, name: this.name, password: this.password, token: this.token });
       this.conn = conn;
       conn.on("welcome", (m) => this.onWelcome(m));
       conn.on("participant-joined", (m) => this.onJoined(m.participant));
@@ -100,18 +120,33 @@ export class Meeting {
       conn.on("signal", (m) => this.onSignal(m));
       conn.on("reaction", (m) => this.onReaction(m));
       conn.on("error", (m) => this.onError(m));
+      conn.on("room-updated", (m) => this.onRoomUpdated(m.settings));
+      conn.on("lobby", (m) => this.onLobby(m.waiting || []));
+      conn.on("muted", (m) => this.onMuted(m.kind));
+      conn.on("removed", (m) => this.end(finalScreen("removed", { ban: Boolean(m.ban) })));
+      conn.on("meeting-ended", () => {
+        if (this.joined) this.end(finalScreen("meeting-ended"));
+      });
       conn.on(":state", ({ state }) => this.onConnState(state));
       conn.on(":join-failed", (e) => this.onJoinFailed(e));
       conn.on(":ended", (e) => {
-        if (!this.joined) this.onJoinFailed({ code: "ended", message: e.text });
-        else this.end({ title: e.closeCode === 4002 ? "The meeting has ended" : "You are no longer in the meeting", detail: e.text });
+        if (!this.joined) this.onJoinFailed({ code: e.closeCode === 4003 ? "denied" : "ended", message: e.text });
+        else this.end(finalScreen(e.closeCode));
       });
       conn.start();
     });
   }
 
+  /** Give up waiting in the lobby (the "Cancel" button): leave, and the join fails quietly. */
+  cancelWaiting() {
+    if (this.joined) return;
+    this.conn?.leave();
+    this.onJoinFailed({ code: "cancelled", message: "" });
+  }
+
   onJoinFailed(err) {
     if (!this.joined) {
+      this.onWaiting(false);
       this.teardown({ stopTracks: false });
       this.joinWaiter?.reject(err);
       return;
@@ -122,9 +157,14 @@ export class Meeting {
   onWelcome(msg) {
     this.limits = { ...this.limits, ...(msg.limits || {}) };
     const sameIdentity = this.joined && msg.id === this.selfId;
+    this.settings = roomSettings(msg.room?.settings);
+    const me = (msg.participants || []).find((p) => p.id === msg.id);
+    if (isObserver(me)) this.releaseMedia(); // observers publish nothing
+    if (!isHost(me)) this.lobby = [];
     if (!this.joined) {
       this.selfId = msg.id;
       this.joined = true;
+      this.onWaiting(false);
       this.mountUi();
       this.startSession(msg);
       this.joinWaiter?.resolve();
@@ -149,6 +189,7 @@ export class Meeting {
     this.roster = R.rosterFrom(msg.participants);
     this.session = new MeshSession({
       iceServers: msg.ice_servers || [],
+      iceTransportPolicy: this.relay ? "relay" : null,
       sendSignal: (to, payload) => this.conn.send({ type: "signal", to, payload, ref: "sig" }),
     });
     this.session.addEventListener("peer-media", (e) => this.onPeerMedia(e.detail));
@@ -182,6 +223,10 @@ export class Meeting {
 
   /** Tell the server our real microphone/camera/screen/hand state if it differs. */
   syncSelfStateToServer(serverSelf) {
+    if (isObserver(serverSelf)) {
+      if (serverSelf.hand !== this.hand) this.conn.send({ type: "hand", raised: this.hand, ref: "k" });
+      return; // the server refuses media state from observers
+    }
     const mine = { mic: this.local.micOn, cam: this.local.camOn, screen: Boolean(this.local.screen) };
     if (!serverSelf || serverSelf.mic !== mine.mic || serverSelf.cam !== mine.cam || serverSelf.screen !== mine.screen) {
       this.sendMedia();
@@ -254,6 +299,15 @@ export class Meeting {
     for (const b of document.querySelectorAll(".panel-close")) {
       b.addEventListener("click", () => this.setPanel(b.dataset.close, false), o);
     }
+
+    setIcon(el.settingsBtn, "settings");
+    this.settingsDialog = new SettingsDialog({
+      send: (msg) => this.moderate(msg),
+      onEndMeeting: () => this.confirmEndMeeting(),
+      signal: this.abort.signal,
+    });
+    el.settingsBtn.addEventListener("click", () => this.settingsDialog.open(), o);
+    el.muteAll.addEventListener("click", () => this.moderate({ type: "mute-all", kind: "mic" }), o);
 
     el.reactMenu.replaceChildren();
     buildReactionMenu(el.reactMenu, (emoji) => {
@@ -331,10 +385,138 @@ export class Meeting {
   onUpdated(p) {
     const before = this.roster.get(p.id);
     this.roster = R.upsert(this.roster, p);
+    if (p.id === this.selfId) {
+      if (before && before.role !== p.role) this.onOwnRole(before.role, p.role);
+      // A host lowered our hand (our own changes come back the same way).
+      if (!p.hand && this.hand) this.hand = false;
+    }
     if (p.id !== this.selfId && p.hand && before && !before.hand) {
       this.toasts.show(`${this.labels()[p.id] ?? p.name} raised a hand`);
     }
     this.render();
+  }
+
+  /** A host changed our role. */
+  onOwnRole(before, now) {
+    if (now === "observer") {
+      this.releaseMedia();
+      this.toasts.show("A host made you an observer: you can watch, listen and chat");
+    } else if (now === "host") {
+      this.toasts.show("You are now a host");
+    } else if (before === "observer") {
+      this.toasts.show("You can now turn on your microphone and camera");
+    } else if (before === "host") {
+      this.toasts.show("You are no longer a host");
+    }
+    if (now !== "host") {
+      this.lobby = [];
+      this.settingsDialog?.close();
+    }
+  }
+
+  onRoomUpdated(settings) {
+    this.settings = roomSettings(settings);
+    this.settingsDialog?.update(this.settings);
+    this.render();
+  }
+
+  onLobby(waiting) {
+    const fresh = newlyWaiting(this.lobby, waiting);
+    this.lobby = waiting;
+    if (this.selfIsHost()) {
+      for (const w of fresh) this.toasts.show(`${w.name} is waiting to join`, { timeout: 8000 });
+    }
+    this.render();
+  }
+
+  /** A host turned one of our devices off: obey; only we can turn it back on. */
+  async onMuted(kind) {
+    const L = this.local;
+    if (kind === "mic") {
+      L.micOn = false;
+      if (L.audio) L.audio.enabled = false;
+    } else if (kind === "cam") {
+      await this.cameraOff();
+    } else if (kind === "screen") {
+      this.stopScreen();
+    }
+    this.toasts.show(mutedText(kind));
+    this.render();
+  }
+
+  /** Observers publish nothing: stop and drop every local track. */
+  releaseMedia() {
+    const L = this.local;
+    for (const kind of ["audio", "video"]) {
+      const track = L[kind];
+      L[kind] = null;
+      if (!track) continue;
+      track.stop();
+      if (this.session) this.session.replaceTrack(kind, null);
+      else L.stream.removeTrack(track);
+    }
+    L.micOn = false;
+    L.camOn = false;
+    if (L.screen) {
+      const stream = L.screen;
+      L.screen = null;
+      this.session?.setScreen(null);
+      stream.getTracks().forEach((t) => t.stop());
+      this.stage?.remove(`${this.selfId}:screen`);
+    }
+    this.levels.unwatch(this.selfId);
+    this.render();
+  }
+
+  selfRole() {
+    return this.roster.get(this.selfId)?.role ?? "participant";
+  }
+
+  selfIsHost() {
+    return this.selfRole() === "host";
+  }
+
+  /** Send a host request; a refusal comes back as an error toast. */
+  moderate(msg) {
+    const ok = this.conn.send({ ...msg, ref: this.conn.nextRef("x") });
+    if (!ok) this.toasts.show("Not connected right now.");
+    return ok;
+  }
+
+  async hostAction(pid, action) {
+    if (!action.confirm) {
+      this.moderate(action.message);
+      return;
+    }
+    const p = this.roster.get(pid);
+    if (!p) return;
+    const label = this.labels()[pid] ?? p.name;
+    const choice = await confirmDialog({
+      title: `Remove ${label}?`,
+      text: `${label} will leave the meeting. "Remove and bar" also keeps them from coming back while the meeting lasts.`,
+      actions: [
+        { label: "Remove", value: "remove", kind: "danger" },
+        { label: "Remove and bar", value: "ban", kind: "danger" },
+      ],
+    });
+    if (choice && !this.ended && this.roster.has(pid)) this.moderate({ type: "remove", to: pid, ban: choice === "ban" });
+  }
+
+  async confirmEndMeeting() {
+    const ok = await confirmDialog({
+      title: "End the meeting for everyone?",
+      text: "Everyone will be disconnected, including you.",
+      actions: [{ label: "End meeting", value: true, kind: "danger" }],
+    });
+    if (ok && !this.ended) this.moderate({ type: "end-meeting" });
+  }
+
+  admit(w) {
+    this.moderate({ type: "admit", to: w.id });
+  }
+
+  deny(w) {
+    this.moderate({ type: "deny", to: w.id });
   }
 
   onLeft({ id }) {
@@ -392,7 +574,10 @@ export class Meeting {
   }
 
   onConnState(state) {
-    if (!this.joined) return;
+    if (!this.joined) {
+      if (state === "waiting") this.onWaiting(true);
+      return;
+    }
     const banner = this.el.banner;
     if (state === "reconnecting") {
       banner.textContent = "Reconnecting…";
@@ -431,6 +616,7 @@ export class Meeting {
 
   async toggleMic() {
     const L = this.local;
+    if (isObserver(this.roster.get(this.selfId))) return;
     if (!L.audio) {
       try {
         L.audio = await getMicTrack(this.prefs.mic);
@@ -448,14 +634,21 @@ export class Meeting {
     this.render();
   }
 
+  async cameraOff() {
+    const L = this.local;
+    L.camOn = false;
+    if (!L.video) return;
+    const old = L.video;
+    L.video = null;
+    await this.session?.replaceTrack("video", null);
+    old.stop();
+  }
+
   async toggleCam() {
     const L = this.local;
+    if (isObserver(this.roster.get(this.selfId))) return;
     if (L.camOn && L.video) {
-      const old = L.video;
-      L.video = null;
-      L.camOn = false;
-      await this.session.replaceTrack("video", null);
-      old.stop();
+      await this.cameraOff();
     } else {
       this.el.cam.disabled = true;
       try {
@@ -475,6 +668,7 @@ export class Meeting {
   }
 
   async toggleScreen() {
+    if (isObserver(this.roster.get(this.selfId)) && !this.local.screen) return;
     if (this.local.screen) {
       this.stopScreen();
       return;
@@ -486,7 +680,7 @@ export class Meeting {
       if (err && err.name !== "NotAllowedError" && err.name !== "AbortError") this.toasts.show("Screen sharing could not start.");
       return;
     }
-    if (this.ended) {
+    if (this.ended || isObserver(this.roster.get(this.selfId))) {
       stream.getTracks().forEach((t) => t.stop());
       return;
     }
@@ -597,7 +791,17 @@ export class Meeting {
     const people = this.people();
     const labels = this.labels();
     const handPos = R.handQueue(this.roster);
-    renderPeople(this.el.people, people, { selfId: this.selfId, labels, handPos });
+    const selfRole = this.selfRole();
+    renderPeople(this.el.people, people, {
+      selfId: this.selfId,
+      selfRole,
+      labels,
+      handPos,
+      onAction: (pid, action) => this.hostAction(pid, action),
+    });
+    renderHands(this.el.handsSection, this.el.handsList, raisedHands(people), labels);
+    this.renderHostUi(selfRole === "host");
+    this.renderRoomFlags();
     this.el.peopleCount.textContent = String(people.length);
     this.renderChatRecipients();
     this.renderControls();
@@ -638,9 +842,39 @@ export class Meeting {
     return this._selfView;
   }
 
+  renderHostUi(host) {
+    const el = this.el;
+    el.muteAll.hidden = !host;
+    el.settingsBtn.hidden = !host;
+    const waiting = host ? this.lobby : [];
+    renderLobby(el.lobbySection, el.lobbyList, waiting, { onAdmit: (w) => this.admit(w), onDeny: (w) => this.deny(w) });
+    el.peopleBtn.classList.toggle("knock", waiting.length > 0);
+    el.peopleBtn.title = waiting.length ? `Participants (${waiting.length} waiting to join)` : "Participants";
+    if (!host && this.settingsDialog?.isOpen) this.settingsDialog.close();
+  }
+
+  renderRoomFlags() {
+    const box = this.el.roomFlags;
+    const s = this.settings;
+    const key = `${s.locked}|${s.lobby}|${s.has_password}`;
+    if (box.dataset.key === key) return;
+    box.dataset.key = key;
+    clear(box);
+    if (s.locked) box.append(h("span", { class: "room-flag locked", role: "img", "aria-label": "Room locked", title: "Room locked" }, icon("lock", "icon tiny")));
+    if (s.lobby) box.append(h("span", { class: "room-flag", title: "New people wait in the lobby" }, "Lobby on"));
+    if (s.has_password) box.append(h("span", { class: "room-flag", title: "The room has a password" }, "Password"));
+  }
+
   renderControls() {
     const { mic, cam, screen, hand } = this.el;
     const L = this.local;
+    const observer = isObserver(this.roster.get(this.selfId));
+    this.el.observerNote.hidden = !observer;
+    for (const b of [mic, cam, screen]) {
+      b.disabled = observer;
+      if (observer) b.setAttribute("aria-describedby", "observer-note");
+      else b.removeAttribute("aria-describedby");
+    }
     setPressed(mic, L.micOn);
     setIcon(mic, L.micOn ? "mic" : "micOff");
     mic.classList.toggle("off", !L.micOn);
@@ -655,6 +889,11 @@ export class Meeting {
     setPressed(hand, this.hand);
     hand.classList.toggle("on", this.hand);
     hand.title = this.hand ? "Lower hand" : "Raise hand";
+    if (observer) {
+      mic.title = "Observers can't use a microphone";
+      cam.title = "Observers can't use a camera";
+      screen.title = "Observers can't share their screen";
+    }
   }
 
   // ---------------------------------------------------------------- leaving
@@ -693,6 +932,16 @@ export class Meeting {
     this.el.banner.classList.remove("banner--show");
     this.el.enableSound.hidden = true;
     this.setReactMenu(false);
+    this.settingsDialog?.close();
+    closeConfirm();
+    this.el.muteAll.hidden = true;
+    this.el.settingsBtn.hidden = true;
+    this.el.lobbySection.hidden = true;
+    this.el.handsSection.hidden = true;
+    this.el.observerNote.hidden = true;
+    clear(this.el.roomFlags);
+    delete this.el.roomFlags.dataset.key;
+    for (const b of [this.el.mic, this.el.cam, this.el.screen]) b.disabled = false;
     if (stopTracks) {
       for (const t of [this.local.audio, this.local.video]) t?.stop();
       this.local.screen?.getTracks().forEach((t) => t.stop());

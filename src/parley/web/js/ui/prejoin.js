@@ -1,5 +1,6 @@
 // Pre-join screen: camera preview, microphone meter, device pickers, toggles, name, "Join meeting".
-import { checkName, errorText } from "../core/text.js";
+import { needsPassword, roleLabel } from "../core/moderation.js";
+import { checkName, joinErrorText } from "../core/text.js";
 import { acquire, canPickSpeaker, describeError, getCameraTrack, getMicTrack, listDevices } from "../media/devices.js";
 import { AudioLevels, unlockAudio } from "../media/levels.js";
 import { $, setIcon, setPressed } from "./dom.js";
@@ -40,10 +41,16 @@ function rememberName(name) {
 }
 
 export class PreJoin {
-  /** @param {{ room: string, onJoin: (choice) => Promise<void> }} opts */
-  constructor({ room, onJoin }) {
+  /**
+   * @param {{ room: string, onJoin: (choice) => Promise<void>,
+   *           invite?: { name, role } | null }} opts  invite: the (unverified) join-token claims
+   */
+  constructor({ room, onJoin, invite = null }) {
     this.room = room;
     this.onJoin = onJoin;
+    this.invite = invite;
+    // Observers publish nothing: don't even ask for the camera or microphone.
+    this.observer = invite?.role === "observer";
     this.root = $("#prejoin");
     this.video = $("#preview-video");
     this.off = $("#preview-off");
@@ -59,6 +66,8 @@ export class PreJoin {
     this.nameInput = $("#name-input");
     this.error = $("#join-error");
     this.joinBtn = $("#join-btn");
+    this.passwordField = $("#password-field");
+    this.passwordInput = $("#password-input");
 
     this.prefs = loadPrefs();
     this.audio = null; // MediaStreamTrack
@@ -72,7 +81,13 @@ export class PreJoin {
     this.active = false;
 
     $("#pj-room").textContent = room;
-    this.nameInput.value = rememberedName();
+    this.nameInput.value = invite?.name || rememberedName();
+    if (invite) {
+      const line = $("#pj-invite");
+      const role = roleLabel(invite.role);
+      line.textContent = `You have an invitation${invite.name ? ` for ${invite.name}` : ""}${role ? ` (${role.toLowerCase()})` : ""}.`;
+      line.hidden = false;
+    }
     if (!canPickSpeaker()) $("#speaker-field").hidden = true;
 
     this.micBtn.addEventListener("click", () => this.toggleMic());
@@ -90,6 +105,7 @@ export class PreJoin {
     this.nameInput.addEventListener("input", () => {
       if (!this.error.hidden && this.nameInput.value.trim()) this.hideError();
     });
+    this.passwordInput.addEventListener("input", () => this.passwordInput.removeAttribute("aria-invalid"));
     for (const type of ["pointerdown", "keydown"]) document.addEventListener(type, () => unlockAudio(), { once: true });
     if (navigator.mediaDevices && navigator.mediaDevices.addEventListener) {
       navigator.mediaDevices.addEventListener("devicechange", () => this.active && this.fillDevices());
@@ -108,6 +124,18 @@ export class PreJoin {
     this.joinBtn.disabled = false;
     this.hideError();
     this.renderButtons();
+    if (this.observer) {
+      this.micOn = false;
+      this.camOn = false;
+      this.micBtn.disabled = true;
+      this.camBtn.disabled = true;
+      this.off.hidden = false;
+      this.offText.textContent = "Observers don't use a camera";
+      this.status.textContent = "You'll join as an observer: you can watch, listen and chat.";
+      this.renderButtons();
+      if (!this.nameInput.value) this.nameInput.focus();
+      return;
+    }
     this.status.textContent = "Starting camera and microphone…";
     const got = await acquire({
       audio: true,
@@ -185,6 +213,7 @@ export class PreJoin {
   }
 
   async toggleMic() {
+    if (this.observer) return;
     if (!this.audio) {
       try {
         this.audio = await getMicTrack(this.selMic.value || undefined);
@@ -205,6 +234,7 @@ export class PreJoin {
   }
 
   async toggleCam() {
+    if (this.observer) return;
     if (this.camOn && this.video_) {
       this.video_.stop();
       this.video_ = null;
@@ -277,6 +307,16 @@ export class PreJoin {
     this.error.textContent = "";
   }
 
+  /** Ask for the room password (the server said it needs one, or it was wrong). */
+  askPassword(code) {
+    this.passwordField.hidden = false;
+    if (code === "bad_password") {
+      this.passwordInput.setAttribute("aria-invalid", "true");
+      this.passwordInput.select();
+    }
+    this.passwordInput.focus();
+  }
+
   async submit() {
     unlockAudio();
     const check = checkName(this.nameInput.value);
@@ -301,9 +341,13 @@ export class PreJoin {
         camOn: this.camOn,
         speakerId: this.selSpeaker.value || "",
         prefs: { ...this.prefs },
+        password: this.passwordField.hidden ? null : this.passwordInput.value || null,
       });
     } catch (err) {
-      this.showError(errorText(err?.code, err?.message || "Could not join the meeting."));
+      if (err?.code !== "cancelled") {
+        this.showError(joinErrorText(err?.code, err?.message || "Could not join the meeting."));
+        if (needsPassword(err?.code)) this.askPassword(err.code);
+      }
     } finally {
       this.joinBtn.disabled = false;
       this.joinBtn.textContent = "Join meeting";

@@ -1,0 +1,101 @@
+"""The server's media path: which rooms forward media through the SFU, and the glue.
+
+In ``sfu`` mode every room gets an :class:`parley.sfu.peer.SfuRoom` when its
+first participant signals to the pseudo participant ``"sfu"``.  Signalling
+travels in the protocol's ``signal`` messages (to and from ``"sfu"``); the
+SFU's unsolicited messages (layouts) and the active speaker go out through
+the broker like everything else.  ``mesh`` mode has no server media at all.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from .. import protocol as p
+from ..protocol import ErrorCode, ProtocolError
+from ..rooms import Deliver
+
+if TYPE_CHECKING:
+    from ..sfu.peer import SfuRoom
+    from .app import Server
+
+log = logging.getLogger(__name__)
+
+SFU_ID = "sfu"
+
+
+class MediaRooms:
+    """The SFU rooms of this process."""
+
+    def __init__(
+        self, server: Server, *, last_n: int = 9, host_addresses: list[str] | None
+    ) -> None:
+        from ..sfu import aiortc_hooks
+
+        self.server = server
+        self.last_n = last_n
+        self.rooms: dict[str, SfuRoom] = {}
+        if host_addresses:
+            aiortc_hooks.restrict_host_addresses(host_addresses)
+
+    def _room(self, room: str) -> SfuRoom:
+        sfu = self.rooms.get(room)
+        if sfu is None:
+            from ..sfu.peer import SfuRoom
+
+            sfu = self.rooms[room] = SfuRoom(
+                lambda pid, payload: self._send(room, pid, payload),
+                last_n=self.last_n,
+                on_speaker=lambda pid: self._speaker(room, pid),
+            )
+        return sfu
+
+    def _send(self, room: str, pid: str, payload: dict[str, Any]) -> None:
+        out = p.SignalOut(sender=SFU_ID, payload=msgspec.Raw(msgspec.json.encode(payload)))
+        self.server.publish([Deliver(room, out, to=(pid,))])
+
+    def _speaker(self, room: str, pid: str | None) -> None:
+        self.server.publish([Deliver(room, p.ActiveSpeaker(id=pid))])
+
+    async def signal(self, pid: str, room: str, role: str, msg: p.Signal) -> None:
+        """A participant's signalling for the SFU; the answers go back to it."""
+        try:
+            payload = msgspec.json.decode(msg.payload)
+        except msgspec.DecodeError:
+            payload = None
+        if not isinstance(payload, dict) or not isinstance(payload.get("sfu"), str):
+            raise ProtocolError(
+                ErrorCode.BAD_MESSAGE, 'SFU signals are objects with an "sfu" field', msg.ref
+            )
+        if payload["sfu"] == "publish" and role == "observer":
+            raise ProtocolError(ErrorCode.FORBIDDEN, "observers cannot send media", msg.ref)
+        try:
+            replies = await self._room(room).handle_signal(pid, payload)
+        except Exception:
+            log.exception("SFU signalling failed for %s", pid)
+            raise ProtocolError(
+                ErrorCode.BAD_MESSAGE, "the media server could not use that offer", msg.ref
+            ) from None
+        for reply in replies:
+            self._send(room, pid, reply)
+
+    async def left(self, room: str, pid: str) -> None:
+        sfu = self.rooms.get(room)
+        if sfu is None:
+            return
+        await sfu.remove_participant(pid)
+        if not sfu.peers:
+            del self.rooms[room]
+            await sfu.close()
+
+    async def ended(self, room: str) -> None:
+        sfu = self.rooms.pop(room, None)
+        if sfu is not None:
+            await sfu.close()
+
+    async def close(self) -> None:
+        for room in list(self.rooms):
+            await self.ended(room)

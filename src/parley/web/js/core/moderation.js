@@ -1,0 +1,162 @@
+// Pure logic for roles, host controls, the lobby, join options and final screens. No DOM.
+
+export const ROLE_LABELS = { host: "Host", observer: "Observer" };
+
+/** The badge shown next to a participant's name ("Host", "Observer"), or null. */
+export function roleLabel(role) {
+  return ROLE_LABELS[role] ?? null;
+}
+
+export const isHost = (p) => Boolean(p && p.role === "host");
+export const isObserver = (p) => Boolean(p && p.role === "observer");
+
+/**
+ * What a host may do to `target`, as menu entries:
+ * { id, label, message } where `message` is the protocol message to send (without ref),
+ * or { id: "remove", label, confirm: true } for the removal that asks first.
+ * Empty when the viewer is not a host or the target is the viewer.
+ */
+export function hostActions(target, { selfId, selfRole, label }) {
+  if (selfRole !== "host" || !target || target.id === selfId) return [];
+  const name = label ?? target.name;
+  const to = target.id;
+  const out = [];
+  if (target.mic) out.push({ id: "mute-mic", label: `Mute ${name}`, message: { type: "mute", to, kind: "mic" } });
+  if (target.cam) out.push({ id: "mute-cam", label: `Turn off camera of ${name}`, message: { type: "mute", to, kind: "cam" } });
+  if (target.screen) {
+    out.push({ id: "mute-screen", label: `Stop screen sharing of ${name}`, message: { type: "mute", to, kind: "screen" } });
+  }
+  if (target.hand) out.push({ id: "lower-hand", label: `Lower hand of ${name}`, message: { type: "lower-hand", to } });
+  if (target.role !== "host") {
+    out.push({ id: "make-host", label: `Make ${name} host`, message: { type: "set-role", to, role: "host" } });
+  }
+  if (target.role === "observer") {
+    out.push({ id: "make-participant", label: `Make ${name} participant`, message: { type: "set-role", to, role: "participant" } });
+  } else {
+    out.push({ id: "make-observer", label: `Make ${name} observer`, message: { type: "set-role", to, role: "observer" } });
+  }
+  if (target.role === "host") {
+    out.push({ id: "make-participant", label: `Make ${name} participant`, message: { type: "set-role", to, role: "participant" } });
+  }
+  out.push({ id: "remove", label: `Remove ${name}`, confirm: true });
+  return out;
+}
+
+/** Raised hands in the order they went up (by hand_at, then id). */
+export function raisedHands(people) {
+  return [...people]
+    .filter((p) => p.hand)
+    .sort((a, b) => (a.hand_at ?? 0) - (b.hand_at ?? 0) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+}
+
+/** Lobby entries in `next` that were not in `prev` (someone new knocked). */
+export function newlyWaiting(prev, next) {
+  const known = new Set((prev || []).map((e) => e.id));
+  return (next || []).filter((e) => !known.has(e.id));
+}
+
+/** Normalise room settings from welcome.room.settings / room-updated. */
+export function roomSettings(s) {
+  return {
+    locked: Boolean(s && s.locked),
+    lobby: Boolean(s && s.lobby),
+    has_password: Boolean(s && s.has_password),
+    max_participants: s && Number.isInteger(s.max_participants) ? s.max_participants : null,
+  };
+}
+
+/** The short state line for the header ("Locked · Lobby on · Password"), or "". */
+export function settingsSummary(settings) {
+  const s = roomSettings(settings);
+  const parts = [];
+  if (s.locked) parts.push("Locked");
+  if (s.lobby) parts.push("Lobby on");
+  if (s.has_password) parts.push("Password");
+  return parts.join(" · ");
+}
+
+/** Join errors for which the pre-join screen asks for the room password. */
+export function needsPassword(code) {
+  return code === "password_required" || code === "bad_password";
+}
+
+/** Options the page takes from its URL: `?token=` (join token) and `?relay=1` (test only). */
+export function pageOptions(search) {
+  const params = new URLSearchParams(search || "");
+  const token = params.get("token");
+  const relay = params.get("relay");
+  return {
+    token: token && token.trim() ? token.trim() : null,
+    relay: relay === "1" || relay === "true",
+  };
+}
+
+function base64UrlDecode(part) {
+  let s = part.replace(/-/g, "+").replace(/_/g, "/");
+  while (s.length % 4) s += "=";
+  const bin = atob(s);
+  const bytes = Uint8Array.from(bin, (c) => c.charCodeAt(0));
+  return new TextDecoder().decode(bytes);
+}
+
+/**
+ * The claims of a join token, read WITHOUT verifying it (only the server can): used to
+ * prefill the name and to skip the camera for observers.  null if it is not a JWT.
+ */
+export function peekTokenClaims(token) {
+  if (typeof token !== "string") return null;
+  const parts = token.split(".");
+  if (parts.length !== 3) return null;
+  try {
+    const claims = JSON.parse(base64UrlDecode(parts[1]));
+    if (!claims || typeof claims !== "object" || Array.isArray(claims)) return null;
+    return {
+      name: typeof claims.name === "string" ? claims.name : null,
+      role: ["host", "participant", "observer"].includes(claims.role) ? claims.role : "participant",
+      room: typeof claims.room === "string" ? claims.room : null,
+      exp: typeof claims.exp === "number" ? claims.exp : null,
+    };
+  } catch {
+    return null;
+  }
+}
+
+/** The final screen after the meeting ends for us: { title, detail, rejoin }. */
+export function finalScreen(reason, { ban = false } = {}) {
+  switch (reason) {
+    case "removed":
+    case 4001:
+      return {
+        title: "You were removed from the meeting",
+        detail: ban ? "A host removed you. You can't rejoin this meeting." : "A host removed you from the meeting.",
+        rejoin: false,
+      };
+    case "meeting-ended":
+    case 4002:
+      return { title: "The host ended the meeting", detail: "The meeting has ended for everyone.", rejoin: false };
+    case 4000:
+      return {
+        title: "You joined from another tab/window",
+        detail: "This meeting is open in another tab or window, so this one was disconnected.",
+        rejoin: true,
+      };
+    case 4003:
+      return { title: "A host declined your request", detail: "", rejoin: true };
+    default:
+      return { title: "You are no longer in the meeting", detail: "", rejoin: true };
+  }
+}
+
+/** Toast text when a host turned one of our devices off. */
+export function mutedText(kind) {
+  switch (kind) {
+    case "mic":
+      return "A host turned off your microphone";
+    case "cam":
+      return "A host turned off your camera";
+    case "screen":
+      return "A host stopped your screen sharing";
+    default:
+      return "A host turned off one of your devices";
+  }
+}

@@ -1,0 +1,148 @@
+// Modal dialogs: a confirmation ("Remove" / "Remove and bar" / "Cancel") and the hosts'
+// room settings (lock, lobby, password, end the meeting).  Native <dialog>: focus is
+// trapped and Escape cancels; all text goes in as text.
+import { roomSettings } from "../core/moderation.js";
+import { $, clear, h } from "./dom.js";
+
+function openModal(dialog) {
+  if (dialog.open) return;
+  if (typeof dialog.showModal === "function") dialog.showModal();
+  else dialog.setAttribute("open", "");
+}
+
+function closeModal(dialog) {
+  if (!dialog.open) return;
+  if (typeof dialog.close === "function") dialog.close();
+  else dialog.removeAttribute("open");
+}
+
+/**
+ * Ask for confirmation.  `actions`: [{ label, value, kind: "danger" | "primary" }]; a
+ * "Cancel" button is added.  Resolves with the chosen value, or null if cancelled.
+ */
+export function confirmDialog({ title, text, actions }) {
+  const dialog = $("#confirm-dialog");
+  const box = $("#confirm-actions");
+  $("#confirm-title").textContent = title;
+  $("#confirm-text").textContent = text || "";
+  clear(box);
+  return new Promise((resolve) => {
+    let done = false;
+    const finish = (value) => {
+      if (done) return;
+      done = true;
+      dialog.removeEventListener("close", onClose);
+      closeModal(dialog);
+      resolve(value);
+    };
+    const onClose = () => finish(null);
+    dialog.addEventListener("close", onClose);
+    for (const a of actions) {
+      box.append(
+        h("button", { type: "button", class: `btn btn-small btn-${a.kind || "primary"}`, onclick: () => finish(a.value) }, a.label),
+      );
+    }
+    const cancel = h("button", { type: "button", class: "btn btn-small btn-ghost", onclick: () => finish(null) }, "Cancel");
+    box.append(cancel);
+    openModal(dialog);
+    cancel.focus();
+  });
+}
+
+export function closeConfirm() {
+  closeModal($("#confirm-dialog"));
+}
+
+/** The room settings dialog.  `send(msg)` sends a protocol message; `onEnd()` ends the meeting. */
+export class SettingsDialog {
+  constructor({ send, onEndMeeting, signal }) {
+    this.send = send;
+    this.onEndMeeting = onEndMeeting;
+    this.dialog = $("#settings-dialog");
+    this.locked = $("#set-locked");
+    this.lobby = $("#set-lobby");
+    this.password = $("#set-password");
+    this.passwordState = $("#password-state");
+    this.setBtn = $("#btn-set-password");
+    this.clearBtn = $("#btn-clear-password");
+    this.error = $("#settings-error");
+    this.settings = roomSettings(null);
+    const o = { signal };
+    this.locked.addEventListener("change", () => this.change({ locked: this.locked.checked }), o);
+    this.lobby.addEventListener("change", () => this.change({ lobby: this.lobby.checked }), o);
+    this.setBtn.addEventListener("click", () => this.setPassword(), o);
+    this.clearBtn.addEventListener("click", () => this.change({ password: "" }), o);
+    $("#settings-form").addEventListener(
+      "submit",
+      (ev) => {
+        ev.preventDefault(); // Enter in the password box sets it
+        this.setPassword();
+      },
+      o,
+    );
+    $("#btn-settings-close").addEventListener("click", () => this.close(), o);
+    $("#btn-end-all").addEventListener("click", () => this.onEndMeeting(), o);
+    this.password.addEventListener("input", () => this.hideError(), o);
+  }
+
+  open() {
+    this.hideError();
+    this.render();
+    openModal(this.dialog);
+    this.locked.focus();
+  }
+
+  close() {
+    closeModal(this.dialog);
+  }
+
+  get isOpen() {
+    return this.dialog.open;
+  }
+
+  update(settings) {
+    this.settings = roomSettings(settings);
+    this.render();
+  }
+
+  render() {
+    const s = this.settings;
+    this.locked.checked = s.locked;
+    this.lobby.checked = s.lobby;
+    this.passwordState.textContent = s.has_password ? "This room has a password." : "This room has no password.";
+    this.clearBtn.disabled = !s.has_password;
+  }
+
+  change(fields) {
+    this.hideError();
+    if (!this.send({ type: "room-settings", ...fields })) {
+      this.showError("Not connected right now; try again in a moment.");
+      this.render();
+    }
+  }
+
+  setPassword() {
+    const value = this.password.value;
+    if (!value) {
+      this.showError("Type a password first.");
+      this.password.focus();
+      return;
+    }
+    if ([...value].length > 128) {
+      this.showError("A room password can be at most 128 characters.");
+      return;
+    }
+    this.change({ password: value });
+    this.password.value = "";
+  }
+
+  showError(text) {
+    this.error.textContent = text;
+    this.error.hidden = false;
+  }
+
+  hideError() {
+    this.error.hidden = true;
+    this.error.textContent = "";
+  }
+}
