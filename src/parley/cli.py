@@ -10,7 +10,6 @@ import logging
 import os
 import signal
 import ssl
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ from . import __version__
 from .auth import JoinTokenVerifier
 from .auth.cli import add_token_parser, run_token
 from .config import LIMIT_OPTIONS, Settings, env_name, limits_from
+from .ops.jsonlog import configure_logging
 
 log = logging.getLogger("parley")
 
@@ -110,6 +110,37 @@ def build_parser() -> argparse.ArgumentParser:
         " needs the same PARLEY_SECRET on every node and a shared --database-url)",
     )
     serve.add_argument("--node-id", default=_env("node_id"), help="this node's name in a cluster")
+    serve.add_argument(
+        "--admin-token", default=_env("admin_token"), help="bearer token for /api/v1/admin/"
+    )
+    serve.add_argument(
+        "--metrics-token", default=_env("metrics_token"), help="bearer token for /metrics"
+    )
+    serve.add_argument(
+        "--log-json",
+        action="store_true",
+        default=_env("log_json", "") in ("1", "true", "yes"),
+        help="structured JSON log lines",
+    )
+    serve.add_argument(
+        "--turn-secret",
+        default=_env("turn_secret"),
+        help="coturn static-auth-secret: hand out short-lived TURN credentials in welcome",
+    )
+    serve.add_argument(
+        "--turn-urls",
+        default=_env("turn_urls", ""),
+        help="comma-separated TURN URLs, e.g. turn:turn.example.com:3478?transport=udp",
+    )
+    serve.add_argument(
+        "--turn-ttl", type=int, default=int(_env("turn_ttl", 12 * 3600)), help="seconds"
+    )
+    serve.add_argument(
+        "--trusted-proxies",
+        default=_env("trusted_proxies", ""),
+        help="comma-separated proxy addresses/CIDRs whose X-Forwarded-For is believed"
+        " (e.g. 127.0.0.1 behind a local nginx)",
+    )
     serve.add_argument("--certfile", type=Path, default=_env("certfile"), help="TLS certificate")
     serve.add_argument("--keyfile", type=Path, default=_env("keyfile"), help="TLS private key")
     serve.add_argument(
@@ -122,6 +153,10 @@ def build_parser() -> argparse.ArgumentParser:
         serve.add_argument("--" + name.replace("_", "-"), type=typ, default=None, help=help_text)
     add_token_parser(sub)
     return parser
+
+
+def _csv(text: str | None) -> tuple[str, ...]:
+    return tuple(x.strip() for x in (text or "").split(",") if x.strip())
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -139,7 +174,9 @@ def settings_from(args: argparse.Namespace) -> Settings:
         )
     if bool(args.certfile) != bool(args.keyfile):
         raise SystemExit("--certfile and --keyfile go together")
-    origins = tuple(o.strip() for o in args.allowed_origins.split(",") if o.strip())
+    origins = _csv(args.allowed_origins)
+    if args.turn_secret and not _csv(args.turn_urls):
+        raise SystemExit("--turn-secret needs --turn-urls")
     limits = limits_from(vars(args))
     if (
         args.media == "sfu"
@@ -162,6 +199,13 @@ def settings_from(args: argparse.Namespace) -> Settings:
         certfile=args.certfile,
         keyfile=args.keyfile,
         broker_url=args.broker,
+        admin_token=args.admin_token,
+        metrics_token=args.metrics_token,
+        log_json=args.log_json,
+        turn_secret=args.turn_secret,
+        turn_urls=_csv(args.turn_urls),
+        turn_ttl=args.turn_ttl,
+        trusted_proxies=_csv(args.trusted_proxies),
         media=args.media,
         media_ips=tuple(args.media_ip) if args.media_ip else None,
         last_n=args.last_n,
@@ -221,13 +265,8 @@ def main(argv: list[str] | None = None) -> int:
         return run_token(args)
     if args.command == "serve":
         settings = settings_from(args)
-        logging.basicConfig(
-            level=settings.log_level.upper(),
-            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-            stream=sys.stderr,
-        )
-        logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
-        logging.getLogger("alembic").setLevel(logging.WARNING)
+        fields = {"node": settings.node_id} if settings.node_id else None
+        configure_logging(settings.log_level, settings.log_json, fields=fields)
         run(serve(settings))
     return 0
 

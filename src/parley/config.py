@@ -92,6 +92,18 @@ class Settings:
     media_ips: tuple[str, ...] | None = None
     #: Video streams the SFU forwards to each subscriber (the most recent speakers).
     last_n: int = 9
+    #: Bearer token for /api/v1/admin (None: the admin API is off).
+    admin_token: str | None = None
+    #: Bearer token for /metrics (None: open, for a scraper on a private network).
+    metrics_token: str | None = None
+    #: JSON log lines instead of text.
+    log_json: bool = False
+    #: TURN REST API (coturn ``use-auth-secret``): shared secret, URLs, credential lifetime.
+    turn_secret: str | None = None
+    turn_urls: tuple[str, ...] = ()
+    turn_ttl: int = 12 * 3600
+    #: Proxies (addresses or CIDR ranges) whose X-Forwarded-For names the client.
+    trusted_proxies: tuple[str, ...] = ()
     #: Redis URL: join a cluster of nodes (None: this process is the whole server).
     broker_url: str | None = None
     node_id: str | None = None

@@ -20,6 +20,10 @@ from ..broker import Broker, InProcessBroker
 from ..cluster import RedisBroker, Replicator, new_node_id
 from ..cluster.replication import AdmitOp, DisconnectOp
 from ..config import Settings
+from ..ops.admin import add_admin_routes
+from ..ops.metrics import Metrics, StatsSnapshot, add_metrics_route
+from ..ops.proxy import TrustedProxies
+from ..ops.turn import TurnConfig
 from ..protocol import CloseCode
 from ..ratelimit import TokenBucket
 from ..rooms import (
@@ -65,6 +69,7 @@ class Server:
         self.join_tokens = join_tokens
         self.join_tokens_required = settings.require_token
         self.node = settings.node_id or new_node_id()
+        self.metrics = Metrics(self.stats, version=__version__, node=self.node)
         # With required tokens, roles come from the tokens; otherwise the first
         # participant of a room becomes its host.
         self.rooms = Rooms(limits, auto_host=not settings.require_token, node=self.node)
@@ -72,6 +77,7 @@ class Server:
         self.replicator: Replicator | None = None
         if broker is None and settings.broker_url:
             redis_broker = RedisBroker(settings.broker_url, self.node)
+            redis_broker.on_lag = lambda seconds: self.metrics.observe_broker_lag(seconds)
             self.replicator = Replicator(self, redis_broker)
             broker = redis_broker
         self.broker: Broker = broker or InProcessBroker()
@@ -90,6 +96,12 @@ class Server:
         self.sessions: dict[Connection, Session] = {}
         self.connections_by_address: Counter[str] = Counter()
         self._address_buckets: dict[str, TokenBucket] = {}
+        self.turn = (
+            TurnConfig(settings.turn_secret, settings.turn_urls, settings.turn_ttl)
+            if settings.turn_secret
+            else None
+        )
+        self.proxies = TrustedProxies(settings.trusted_proxies)
         self.stopping = False
         self.draining = False
         self.started = time.monotonic()
@@ -307,7 +319,8 @@ class Server:
         if not origin_allowed(request, self.settings.allowed_origins):
             log.warning("refused WebSocket from origin %r", request.headers.get("Origin"))
             raise web.HTTPForbidden(text="origin not allowed")
-        address = throttle_key(request.remote or "?")
+        remote = self.proxies.client_address(request.remote, request.headers.get("X-Forwarded-For"))
+        address = throttle_key(remote or "?")
         if self.connections_by_address[address] >= limits.max_connections_per_address:
             raise web.HTTPTooManyRequests(text="too many connections from your address")
         ws = web.WebSocketResponse(
@@ -370,6 +383,29 @@ class Server:
     async def admin_drain(self) -> None:
         self.spawn(self.drain())
 
+    def ice_servers(self, pid: str) -> list[dict[str, Any]]:
+        """What a participant's RTCPeerConnections use: static servers, plus TURN credentials."""
+        servers: list[dict[str, Any]] = list(self.settings.ice_servers)
+        if self.turn is not None:
+            servers.append(self.turn.ice_server(pid))
+        return servers
+
+    def stats(self) -> StatsSnapshot:
+        """Gauges and counters for /metrics (read only when scraped)."""
+        snapshot: StatsSnapshot = {
+            "rooms": len(self.rooms.rooms),
+            "participants": sum(
+                1 for m in self.rooms.members.values() if m.node == self.node and not m.waiting
+            ),
+            "connections": len(self.hub.connections),
+            "draining": int(self.stopping or self.draining),
+            "frames_out": self.hub.frames_out,
+            "chat_stored": self.messages_stored,
+        }
+        if isinstance(self.broker, RedisBroker):
+            snapshot["broker_up"] = int(self.broker.connected)
+        return snapshot
+
     def health(self) -> dict[str, Any]:
         return {
             "status": "ok" if not self.stopping else "stopping",
@@ -384,6 +420,8 @@ def make_app(server: Server) -> web.Application:
     app[SERVER_KEY] = server
     app.router.add_get("/ws", server.websocket)
     api.add_routes(app, server)
+    add_admin_routes(app, server, server.settings.admin_token)
+    add_metrics_route(app, server.metrics, "/metrics", token=server.settings.metrics_token)
     pages.add_routes(app, Path(__file__).parent.parent / "web")
 
     async def on_startup(_app: web.Application) -> None:

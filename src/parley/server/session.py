@@ -100,6 +100,7 @@ class Session:
                     ErrorCode.RATE_LIMITED, "too many messages from your address; slow down"
                 )
             message = p.decode(data)
+            self.server.metrics.message_in(message.__struct_config__.tag)  # type: ignore[arg-type]
             if self.pid is None:
                 if isinstance(message, p.Join):
                     await self.on_join(message)
@@ -306,7 +307,7 @@ class Session:
             participants=room.participants(),
             history=history,
             history_more=more,
-            ice_servers=list(server.settings.ice_servers),
+            ice_servers=server.ice_servers(pid),
             limits={
                 "chat_max_chars": limits.chat_max_chars,
                 "display_name_max": limits.display_name_max,
@@ -321,6 +322,7 @@ class Session:
     async def on_chat(self, msg: p.Chat) -> None:
         assert self.pid is not None
         server = self.server
+        received = time.perf_counter()
         member, text, to = server.rooms.check_chat(self.pid, msg)
         try:
             record = await server.store.append_chat(
@@ -331,9 +333,13 @@ class Session:
             raise ProtocolError(
                 ErrorCode.UNAVAILABLE, "the message could not be saved; try again", msg.ref
             ) from None
+        stored = time.perf_counter()
         server.messages_stored += 1
         self.send(p.encode(p.ChatAck(id=record.id, ts=record.ts, ref=msg.ref)))
         server.publish(server.rooms.chat_stored(record))
+        metrics = server.metrics
+        metrics.observe_store_write(stored - received)
+        metrics.observe_fanout(time.perf_counter() - received)
 
     async def on_history(self, msg: p.History) -> None:
         assert self.pid is not None
@@ -374,6 +380,7 @@ class Session:
 
     def refuse(self, exc: ProtocolError) -> None:
         """Answer a refused request; too many refusals in a window close the socket."""
+        self.server.metrics.error(exc.code)
         self.send(p.error(exc))
         now = time.monotonic()
         errors = self.errors

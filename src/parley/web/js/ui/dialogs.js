@@ -58,6 +58,8 @@ export class SettingsDialog {
   constructor({ send, onEndMeeting, signal }) {
     this.send = send;
     this.onEndMeeting = onEndMeeting;
+    $("#settings-dialog")?.remove();
+    document.body.append($("#settings-template").content.cloneNode(true));
     this.dialog = $("#settings-dialog");
     this.locked = $("#set-locked");
     this.lobby = $("#set-lobby");
@@ -94,6 +96,12 @@ export class SettingsDialog {
 
   close() {
     closeModal(this.dialog);
+  }
+
+  /** Take the dialog out of the page (the meeting is over). */
+  destroy() {
+    closeModal(this.dialog);
+    this.dialog.remove();
   }
 
   get isOpen() {

@@ -158,6 +158,7 @@ export class Meeting {
     this.limits = { ...this.limits, ...(msg.limits || {}) };
     const sameIdentity = this.joined && msg.id === this.selfId;
     this.settings = roomSettings(msg.room?.settings);
+    this.settingsDialog?.update(this.settings);
     const me = (msg.participants || []).find((p) => p.id === msg.id);
     if (isObserver(me)) this.releaseMedia(); // observers publish nothing
     if (!isHost(me)) this.lobby = [];
@@ -306,6 +307,7 @@ export class Meeting {
       onEndMeeting: () => this.confirmEndMeeting(),
       signal: this.abort.signal,
     });
+    this.settingsDialog.update(this.settings);
     el.settingsBtn.addEventListener("click", () => this.settingsDialog.open(), o);
     el.muteAll.addEventListener("click", () => this.moderate({ type: "mute-all", kind: "mic" }), o);
 
@@ -932,7 +934,8 @@ export class Meeting {
     this.el.banner.classList.remove("banner--show");
     this.el.enableSound.hidden = true;
     this.setReactMenu(false);
-    this.settingsDialog?.close();
+    this.settingsDialog?.destroy();
+    this.settingsDialog = null;
     closeConfirm();
     this.el.muteAll.hidden = true;
     this.el.settingsBtn.hidden = true;

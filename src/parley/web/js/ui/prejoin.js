@@ -121,6 +121,8 @@ export class PreJoin {
   async _open({ micOn = true, camOn = true } = {}) {
     this.active = true;
     this.root.hidden = false;
+    // The password box is only in the page while this screen is (see close()).
+    if (!this.passwordField.isConnected) this.error.before(this.passwordField);
     this.joinBtn.disabled = false;
     this.hideError();
     this.renderButtons();
@@ -363,5 +365,7 @@ export class PreJoin {
     this.audio = null;
     this.video_ = null;
     this.root.hidden = true;
+    // In the meeting, a host's "Room password" (room settings) is the only one.
+    this.passwordField.remove();
   }
 }
