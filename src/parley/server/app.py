@@ -416,7 +416,8 @@ class Server:
 
 
 def make_app(server: Server) -> web.Application:
-    app = web.Application(middlewares=[pages.security_headers])
+    app = web.Application()
+    app.on_response_prepare.append(pages.security_headers)
     app[SERVER_KEY] = server
     app.router.add_get("/ws", server.websocket)
     api.add_routes(app, server)

@@ -29,25 +29,21 @@ def content_security_policy(host: str) -> str:
     )
 
 
-@web.middleware
-async def security_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
-    try:
-        response = await handler(request)
-    except web.HTTPException as exc:
-        response = exc
-    if not response.prepared:
-        headers = response.headers
-        headers.setdefault("X-Content-Type-Options", "nosniff")
-        headers.setdefault("Referrer-Policy", "no-referrer")
-        headers.setdefault("X-Frame-Options", "DENY")
-        headers.setdefault(
-            "Permissions-Policy", "camera=(self), microphone=(self), display-capture=(self)"
-        )
-        # Harmless on non-HTML responses, and FileResponse only learns its type later.
-        headers.setdefault("Content-Security-Policy", content_security_policy(request.host))
-    if isinstance(response, web.HTTPException) and response.status >= 400:
-        raise response
-    return response
+async def security_headers(request: web.BaseRequest, response: web.StreamResponse) -> None:
+    """``on_response_prepare``: headers on every response, errors included.
+
+    A signal rather than a middleware: a middleware's coroutine frame would stay
+    alive for the whole life of every WebSocket and be resumed on each message.
+    """
+    headers = response.headers
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("Referrer-Policy", "no-referrer")
+    headers.setdefault("X-Frame-Options", "DENY")
+    headers.setdefault(
+        "Permissions-Policy", "camera=(self), microphone=(self), display-capture=(self)"
+    )
+    # Harmless on non-HTML responses, and FileResponse only learns its type later.
+    headers.setdefault("Content-Security-Policy", content_security_policy(request.host))
 
 
 def add_routes(app: web.Application, web_dir: Path) -> None:

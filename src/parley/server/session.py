@@ -36,6 +36,18 @@ ERROR_WINDOW = 10.0
 class Session:
     """Drives one connection through the protocol."""
 
+    __slots__ = (
+        "server",
+        "ws",
+        "conn",
+        "address",
+        "pid",
+        "room",
+        "final",
+        "buckets",
+        "errors",
+    )
+
     def __init__(
         self, server: Server, ws: web.WebSocketResponse, conn: Connection, address: str
     ) -> None:
@@ -60,7 +72,8 @@ class Session:
             for kind in p.ClientMessage.__args__:
                 if kind is not p.Join and kind is not p.Leave:
                     self.buckets.setdefault(kind, other)
-        self.errors: deque[float] = deque()
+        #: Times of recent refusals (created on the first one: most clients have none).
+        self.errors: deque[float] | None = None
 
     # -- the loop ----------------------------------------------------------------
 
@@ -384,6 +397,8 @@ class Session:
         self.send(p.error(exc))
         now = time.monotonic()
         errors = self.errors
+        if errors is None:
+            errors = self.errors = deque()
         errors.append(now)
         while errors and errors[0] < now - ERROR_WINDOW:
             errors.popleft()

@@ -8,6 +8,7 @@ import { errorText, initials } from "../core/text.js";
 import { canShareScreen, describeError, getCameraTrack, getMicTrack, getScreen } from "../media/devices.js";
 import { AudioLevels } from "../media/levels.js";
 import { MeshSession } from "../media/mesh-session.js";
+import { SfuSession } from "../media/sfu-session.js";
 import { ChatView } from "./chat-view.js";
 import { confirmDialog, closeConfirm, SettingsDialog } from "./dialogs.js";
 import { $, clear, h, icon, setIcon, setPressed } from "./dom.js";
@@ -188,7 +189,8 @@ export class Meeting {
 
   startSession(msg) {
     this.roster = R.rosterFrom(msg.participants);
-    this.session = new MeshSession({
+    const Session = msg.room?.media === "sfu" ? SfuSession : MeshSession;
+    this.session = new Session({
       iceServers: msg.ice_servers || [],
       iceTransportPolicy: this.relay ? "relay" : null,
       sendSignal: (to, payload) => this.conn.send({ type: "signal", to, payload, ref: "sig" }),

@@ -1,0 +1,434 @@
+// SFU media session: two RTCPeerConnections with the server, whatever the room size.
+//
+// Same API and events as MeshSession (the UI cannot tell them apart):
+//   const s = new SfuSession({ iceServers, sendSignal: (to, payload) => …, iceTransportPolicy? });
+//   s.start(localStream) / s.addPeer(id) / s.removePeer(id) / s.hasPeer(id) / s.connectionState(id)
+//   s.handleSignal(from, payload)           // only signals from "sfu" are used
+//   s.replaceTrack("audio" | "video", track | null) / s.setScreen(stream | null)
+//   s.refresh() / s.close() / s.stats()
+//   events "peer-media" { id, camera: MediaStream|null, screen: MediaStream|null }, "peer-state" { id, state }
+//
+// * publish connection (we offer, sendonly): one transceiver for the microphone, one for
+//   the camera (created even without a track, so turning a device on later needs no
+//   renegotiation), one for the screen while shared (stopping sets it "inactive").
+//   The offer goes as {"sfu":"publish","sdp","labels":{mid:"mic"|"camera"|"screen"}}.
+// * subscribe connection (the server offers, we answer recvonly): a fixed set of slots
+//   (N audio + last-N video m-lines).  The server says which participant's track each
+//   slot shows with {"sfu":"layout","slots":[{mid,kind,pid,track}]}; from that this
+//   session builds each participant's MediaStreams: camera = their camera video + their
+//   audio, screen = their screen video.
+//
+// No trickle ICE: every SDP is sent once ICE gathering is complete.
+
+const SFU = "sfu";
+const GATHER_TIMEOUT_MS = 10000;
+const ANSWER_TIMEOUT_MS = 15000;
+// A connection that is not up this long after negotiating is started over.
+const WATCHDOG_MS = 10000;
+
+const debug = (() => {
+  try {
+    return globalThis.localStorage?.getItem("parley.debug") ? (...a) => console.log("[sfu]", ...a) : () => {};
+  } catch {
+    return () => {};
+  }
+})();
+
+/** Resolve once `pc` has gathered all its ICE candidates (or after a timeout). */
+function gathered(pc) {
+  if (pc.iceGatheringState === "complete") return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      pc.removeEventListener("icegatheringstatechange", check);
+      resolve();
+    };
+    const check = () => {
+      if (pc.iceGatheringState === "complete") done();
+    };
+    const timer = setTimeout(done, GATHER_TIMEOUT_MS);
+    pc.addEventListener("icegatheringstatechange", check);
+  });
+}
+
+export class SfuSession extends EventTarget {
+  constructor({ iceServers = [], sendSignal, iceTransportPolicy = null }) {
+    super();
+    this.iceServers = iceServers;
+    this.iceTransportPolicy = iceTransportPolicy;
+    this.sendSignal = sendSignal;
+    this.localStream = null;
+    this.screenStream = null;
+    this.peers = new Set(); // participant ids the UI told us about
+    this.gone = new Set(); // removed by the UI: never shown again, whatever a layout says
+    this.closed = false;
+
+    this.pub = null; // { pc, mic, camera, screen } transceivers
+    this.pubWanted = false; // a (re)negotiation is due
+    this.pubRunning = null; // the running negotiation loop (a promise)
+    this.pubWaiter = null; // { resolve, reject } for the publish answer
+    this.pubWatchdog = null;
+
+    this.sub = null; // RTCPeerConnection
+    this.subTracks = new Map(); // mid -> MediaStreamTrack
+    this.subQueue = Promise.resolve();
+    this.subWatchdog = null;
+    this.layout = [];
+
+    this.media = new Map(); // pid -> { camera, screen, sig }
+  }
+
+  _emit(type, detail) {
+    this.dispatchEvent(new CustomEvent(type, { detail }));
+  }
+
+  _config() {
+    const config = { iceServers: this.iceServers, bundlePolicy: "max-bundle" };
+    if (this.iceTransportPolicy) config.iceTransportPolicy = this.iceTransportPolicy;
+    return config;
+  }
+
+  _send(payload) {
+    if (this.closed) return false;
+    debug("send", payload.sfu);
+    return this.sendSignal(SFU, payload);
+  }
+
+  // ------------------------------------------------------------------ the seam
+
+  /** The local camera/mic stream; subscribing starts at once, publishing once there is media. */
+  start(localStream) {
+    this.localStream = localStream;
+    this._subscribe();
+    if (this._hasMedia()) this._publish();
+  }
+
+  setIceServers(iceServers) {
+    this.iceServers = iceServers || [];
+  }
+
+  hasPeer(id) {
+    return this.peers.has(id);
+  }
+
+  peerIds() {
+    return [...this.peers];
+  }
+
+  connectionState(id) {
+    return this.peers.has(id) ? (this.sub?.connectionState ?? "new") : null;
+  }
+
+  addPeer(id) {
+    if (this.peers.has(id)) return;
+    this.peers.add(id);
+    this.gone.delete(id);
+    if (this.sub) this._emit("peer-state", { id, state: this.sub.connectionState });
+    this._applyLayout();
+  }
+
+  removePeer(id) {
+    if (!this.peers.has(id)) return;
+    this.peers.delete(id);
+    this.gone.add(id);
+    this.media.delete(id);
+    this._emit("peer-media", { id, camera: null, screen: null });
+    this._emit("peer-state", { id, state: "closed" });
+  }
+
+  handleSignal(from, payload) {
+    if (from !== SFU || !payload || typeof payload !== "object") return;
+    debug("recv", payload.sfu);
+    switch (payload.sfu) {
+      case "publish-answer":
+        this.pubWaiter?.resolve(payload.sdp);
+        break;
+      case "subscribe-offer":
+        this.subQueue = this.subQueue.then(() => this._answerSubscribe(payload.sdp)).catch((err) => {
+          console.warn("parley: subscribing failed", err);
+        });
+        break;
+      case "layout":
+        this.layout = Array.isArray(payload.slots) ? payload.slots : [];
+        this._applyLayout();
+        break;
+      case "error":
+        console.warn("parley: media server:", payload.message);
+        this.pubWaiter?.reject(new Error(payload.message || "media server error"));
+        break;
+      default:
+        break;
+    }
+  }
+
+  /** Swap the outgoing camera ("video") or microphone ("audio") track. */
+  async replaceTrack(kind, track) {
+    const stream = this.localStream;
+    if (stream) {
+      for (const old of kind === "audio" ? stream.getAudioTracks() : stream.getVideoTracks()) {
+        if (old !== track) stream.removeTrack(old);
+      }
+      if (track && !stream.getTracks().includes(track)) stream.addTrack(track);
+    }
+    const t = this.pub?.[kind === "audio" ? "mic" : "camera"];
+    if (t) {
+      await t.sender.replaceTrack(track);
+    } else if (track) {
+      this._publish();
+    }
+  }
+
+  /** Start (stream) or stop (null) sharing a screen. */
+  setScreen(stream) {
+    if (this.screenStream === stream) return;
+    this.screenStream = stream;
+    if (!this.pub) {
+      if (stream) this._publish();
+      return;
+    }
+    const track = stream ? stream.getVideoTracks()[0] || null : null;
+    const t = this.pub.screen;
+    if (track) {
+      if (t) {
+        t.sender.replaceTrack(track).catch(() => {});
+        t.direction = "sendonly";
+        t.sender.setStreams?.(stream);
+      } else {
+        this.pub.screen = this.pub.pc.addTransceiver(track, { direction: "sendonly", streams: [stream] });
+      }
+    } else if (t) {
+      t.sender.replaceTrack(null).catch(() => {});
+      t.direction = "inactive";
+    }
+    this._renegotiate();
+  }
+
+  /** After the signalling channel came back: start over whatever is not connected. */
+  refresh() {
+    const bad = (pc) => !pc || ["failed", "closed", "disconnected", "new"].includes(pc.connectionState);
+    if (this.pub && (bad(this.pub.pc) || this.pubWaiter)) this._restartPublish();
+    if (bad(this.sub) || this.sub?.signalingState !== "stable") this._subscribe();
+  }
+
+  /** Stats of both connections: { publish: RTCStatsReport, subscribe: RTCStatsReport }. */
+  async stats() {
+    const out = {};
+    if (this.pub) out.publish = await this.pub.pc.getStats();
+    if (this.sub) out.subscribe = await this.sub.getStats();
+    return out;
+  }
+
+  close() {
+    for (const id of [...this.peers]) this.removePeer(id);
+    if (this.pub) this._send({ sfu: "unpublish" });
+    if (this.sub) this._send({ sfu: "unsubscribe" });
+    this.closed = true;
+    this._closePublish();
+    this._closeSubscribe();
+    this.screenStream = null;
+    this.localStream = null;
+  }
+
+  // ------------------------------------------------------------------ publishing
+
+  _hasMedia() {
+    return Boolean(this.localStream?.getTracks().length || this.screenStream);
+  }
+
+  _publish() {
+    if (this.closed || this.pub) return;
+    const pc = new RTCPeerConnection(this._config());
+    const stream = this.localStream || new MediaStream();
+    const init = { direction: "sendonly", streams: [stream] };
+    const pub = {
+      pc,
+      mic: pc.addTransceiver(stream.getAudioTracks()[0] || "audio", init),
+      camera: pc.addTransceiver(stream.getVideoTracks()[0] || "video", init),
+      screen: null,
+    };
+    const screen = this.screenStream?.getVideoTracks()[0];
+    if (screen) pub.screen = pc.addTransceiver(screen, { direction: "sendonly", streams: [this.screenStream] });
+    this.pub = pub;
+    pc.onconnectionstatechange = () => {
+      if (this.pub?.pc !== pc) return;
+      debug("publish", pc.connectionState);
+      if (pc.connectionState === "failed") this._restartPublish();
+    };
+    this._renegotiate();
+  }
+
+  /** Offer (again) on the publish connection; runs one negotiation at a time. */
+  _renegotiate() {
+    this.pubWanted = true;
+    if (this.pubRunning) return;
+    this.pubRunning = (async () => {
+      while (this.pubWanted && this.pub && !this.closed) {
+        this.pubWanted = false;
+        const pub = this.pub;
+        try {
+          await this._offer(pub);
+        } catch (err) {
+          if (this.pub !== pub || this.closed) break;
+          console.warn("parley: publishing failed", err);
+          if (pub.pc.signalingState === "have-local-offer") {
+            await pub.pc.setLocalDescription({ type: "rollback" }).catch(() => {});
+          }
+        }
+      }
+    })().finally(() => {
+      this.pubRunning = null;
+      if (this.pubWanted && this.pub && !this.closed) this._renegotiate();
+    });
+  }
+
+  async _offer(pub) {
+    const pc = pub.pc;
+    await pc.setLocalDescription(await pc.createOffer());
+    await gathered(pc);
+    if (this.pub !== pub) return;
+    const labels = {};
+    if (pub.mic.mid != null) labels[pub.mic.mid] = "mic";
+    if (pub.camera.mid != null) labels[pub.camera.mid] = "camera";
+    if (pub.screen?.mid != null) labels[pub.screen.mid] = "screen";
+    const answer = new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error("no answer from the media server")), ANSWER_TIMEOUT_MS);
+      this.pubWaiter = {
+        resolve: (sdp) => {
+          clearTimeout(timer);
+          resolve(sdp);
+        },
+        reject: (err) => {
+          clearTimeout(timer);
+          reject(err);
+        },
+      };
+    });
+    this._send({ sfu: "publish", sdp: pc.localDescription.sdp, labels });
+    let sdp;
+    try {
+      sdp = await answer;
+    } finally {
+      this.pubWaiter = null;
+    }
+    if (this.pub !== pub || pc.signalingState !== "have-local-offer") return;
+    await pc.setRemoteDescription({ type: "answer", sdp });
+    this._armWatchdog("pubWatchdog", () => pub.pc, () => this._restartPublish());
+  }
+
+  _restartPublish() {
+    if (this.closed) return;
+    this._closePublish();
+    this._send({ sfu: "unpublish" });
+    if (this._hasMedia()) this._publish();
+  }
+
+  _closePublish() {
+    clearTimeout(this.pubWatchdog);
+    this.pubWaiter?.reject(new Error("closed"));
+    const pub = this.pub;
+    this.pub = null;
+    if (pub) {
+      pub.pc.onconnectionstatechange = null;
+      pub.pc.close();
+    }
+  }
+
+  _armWatchdog(key, getPc, restart) {
+    clearTimeout(this[key]);
+    this[key] = setTimeout(() => {
+      const pc = getPc();
+      if (this.closed || !pc) return;
+      if (pc.connectionState !== "connected" && pc.connectionState !== "closed") {
+        debug("watchdog: starting over", key, pc.connectionState);
+        restart();
+      }
+    }, WATCHDOG_MS);
+  }
+
+  // ------------------------------------------------------------------ subscribing
+
+  _subscribe() {
+    if (this.closed) return;
+    this._closeSubscribe();
+    const pc = new RTCPeerConnection(this._config());
+    this.sub = pc;
+    pc.ontrack = (ev) => {
+      const mid = ev.transceiver?.mid;
+      if (mid == null) return;
+      this.subTracks.set(String(mid), ev.track);
+      this._applyLayout();
+    };
+    pc.onconnectionstatechange = () => {
+      if (this.sub !== pc) return;
+      const state = pc.connectionState;
+      debug("subscribe", state);
+      for (const id of this.peers) this._emit("peer-state", { id, state });
+      if (state === "failed") this._subscribe();
+    };
+    this._send({ sfu: "subscribe" });
+    this._armWatchdog("subWatchdog", () => this.sub, () => this._subscribe());
+  }
+
+  async _answerSubscribe(sdp) {
+    const pc = this.sub;
+    if (!pc || this.closed) return;
+    if (pc.signalingState !== "stable" || pc.remoteDescription) {
+      // an offer for a connection we already answered: the server started over
+      this._subscribe();
+      return;
+    }
+    await pc.setRemoteDescription({ type: "offer", sdp });
+    await pc.setLocalDescription(await pc.createAnswer());
+    await gathered(pc);
+    if (this.sub !== pc) return;
+    this._send({ sfu: "subscribe-answer", sdp: pc.localDescription.sdp });
+    this._armWatchdog("subWatchdog", () => this.sub, () => this._subscribe());
+  }
+
+  _closeSubscribe() {
+    clearTimeout(this.subWatchdog);
+    const pc = this.sub;
+    this.sub = null;
+    this.subTracks = new Map();
+    this.layout = [];
+    if (pc) {
+      pc.ontrack = null;
+      pc.onconnectionstatechange = null;
+      pc.close();
+    }
+    this._applyLayout();
+  }
+
+  /** Turn the latest layout into per-participant streams; emit what changed. */
+  _applyLayout() {
+    const want = new Map(); // pid -> { camera: [tracks], screen: [tracks] }
+    for (const slot of this.layout) {
+      if (!slot || !slot.pid || slot.mid == null || this.gone.has(slot.pid)) continue;
+      const track = this.subTracks.get(String(slot.mid));
+      if (!track) continue;
+      let entry = want.get(slot.pid);
+      if (!entry) want.set(slot.pid, (entry = { camera: [], screen: [] }));
+      if (slot.kind === "video" && slot.track === "screen") entry.screen.push(track);
+      else entry.camera.push(track);
+    }
+    const sig = (tracks) => tracks.map((t) => t.id).sort().join(",");
+    const ids = new Set([...this.media.keys(), ...want.keys()]);
+    for (const id of ids) {
+      const entry = want.get(id) || { camera: [], screen: [] };
+      const signature = `${sig(entry.camera)}|${sig(entry.screen)}`;
+      const old = this.media.get(id);
+      if (old && old.sig === signature) continue;
+      if (!entry.camera.length && !entry.screen.length) {
+        this.media.delete(id);
+        if (old) this._emit("peer-media", { id, camera: null, screen: null });
+        continue;
+      }
+      // keep a stream object while its tracks stay the same (no <video> reload)
+      const keep = (name) => (old && sig(old[name] ? old[name].getTracks() : []) === sig(entry[name]) ? old[name] : null);
+      const camera = keep("camera") ?? (entry.camera.length ? new MediaStream(entry.camera) : null);
+      const screen = keep("screen") ?? (entry.screen.length ? new MediaStream(entry.screen) : null);
+      this.media.set(id, { camera, screen, sig: signature });
+      this._emit("peer-media", { id, camera, screen });
+    }
+  }
+}
