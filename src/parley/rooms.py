@@ -59,6 +59,7 @@ class Disconnect:
     """Close this participant's socket (after the effects before it went out)."""
 
     pid: str
+    room: str
     code: int
     reason: str
 
@@ -251,6 +252,28 @@ class Rooms:
             return None
         return room.config.password_hash
 
+    def check_barred(
+        self,
+        room_name: str,
+        config: RoomConfig | None,
+        *,
+        resume_id: str | None,
+        role: str | None,
+        subject: str | None,
+        address: str | None,
+        ref: str | None = None,
+    ) -> None:
+        """Refuse a barred joiner, or a locked room, before any password is checked."""
+        if resume_id is not None and self.is_known(resume_id, room_name):
+            return
+        room = self.rooms.get(room_name)
+        banned = room.banned if room is not None else set()
+        if banned & {f"pid:{resume_id}", f"sub:{subject}", f"addr:{address}"}:
+            raise ProtocolError(ErrorCode.BANNED, "you were removed from this meeting", ref)
+        locked = room.config.locked if room is not None else bool(config and config.locked)
+        if locked and role != "host":
+            raise ProtocolError(ErrorCode.LOCKED, "the room is locked", ref)
+
     def open_room(self, room_name: str, created_at: int, config: RoomConfig | None) -> Room:
         """The room, loaded into memory (with its stored settings) if it was not."""
         room = self.rooms.get(room_name)
@@ -373,7 +396,7 @@ class Rooms:
         if not room.members:
             # Nobody left to admit anyone: the lobby goes too.
             for waiting in list(room.lobby):
-                effects.append(Disconnect(waiting, CloseCode.ENDED, "no host is left"))
+                effects.append(Disconnect(waiting, room.name, CloseCode.ENDED, "no host is left"))
                 self._drop_waiting(waiting)
         self._forget_if_empty(room)
         return effects
@@ -572,7 +595,7 @@ class Rooms:
         verb = "removed and barred" if ban else "removed"
         effects: list[Effect] = [
             Deliver(room.name, p.Removed(by=by, ban=ban), to=(tid,)),
-            Disconnect(tid, CloseCode.REMOVED, "removed by a host"),
+            Disconnect(tid, room.name, CloseCode.REMOVED, "removed by a host"),
         ]
         effects += self.leave(tid, reason="removed")
         effects.append(Note(room.name, f"{by_name} {verb} {target.info.name}"))
@@ -692,7 +715,7 @@ class Rooms:
                 p.Error(code=ErrorCode.DENIED, message="a host declined your request to join"),
                 to=(msg.to,),
             ),
-            Disconnect(msg.to, CloseCode.DENIED, "denied"),
+            Disconnect(msg.to, room.name, CloseCode.DENIED, "denied"),
         ]
         self._drop_waiting(msg.to)
         return effects + [
@@ -714,7 +737,7 @@ class Rooms:
         effects.append(Deliver(room.name, p.MeetingEnded(by=by)))
         effects.append(Deliver(lobby_key(room.name), p.MeetingEnded(by=by)))
         for other in list(room.members) + list(room.lobby):
-            effects.append(Disconnect(other, CloseCode.ENDED, "the meeting ended"))
+            effects.append(Disconnect(other, room.name, CloseCode.ENDED, "the meeting ended"))
             self.members.pop(other, None)
         room.members.clear()
         room.lobby.clear()

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import msgspec
@@ -51,8 +51,13 @@ _decode = msgspec.msgpack.Decoder(Envelope).decode
 OpHandler = Callable[[Envelope], None]
 
 
+def base_room(room: str) -> str:
+    """The room of a fan-out address (a room's lobby shares its channel)."""
+    return room.partition("#")[0]
+
+
 def channel(room: str) -> str:
-    return CHANNEL_PREFIX + room
+    return CHANNEL_PREFIX + base_room(room)
 
 
 class RedisBroker:
@@ -65,17 +70,24 @@ class RedisBroker:
         self.max_queue = max_queue
         self._deliver: DeliverFn | None = None
         self.on_op: OpHandler | None = None
-        self.on_reconnect: Callable[[], Awaitable[None]] | None = None
+        self.on_reconnect: Callable[[], Coroutine[Any, Any, None]] | None = None
         self.on_lag: Callable[[float], None] | None = None
         #: Rooms that need publishing to Redis (another node serves someone there).
         self.remote_rooms: Callable[[str], bool] = lambda room: True
+        #: Whether a participant's socket is on this node.
+        self.is_local: Callable[[str], bool] = lambda pid: False
         self.watched: set[str] = set()
         self._queue: list[tuple[str, bytes] | tuple[str, Any]] = []
         self._wakeup = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._pubsub: Any = None
-        self._sub_changed = asyncio.Event()
+        self._in_flight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+        #: Whether the subscription reader is up (only the reader changes it).
         self.connected = False
+        #: A write failed: state must be rewritten once Redis answers again.
+        self._needs_resync = False
         self.dropped = 0
         self._closing = False
 
@@ -115,7 +127,11 @@ class RedisBroker:
     ) -> None:
         if self._deliver is not None:
             self._deliver(room, frame, to, exclude)
-        if self.remote_rooms(room):
+        if to is not None:
+            # Addressed: go through Redis unless every addressee is served here.
+            if not all(map(self.is_local, to)):
+                self.send(FRAME, room, frame, to, exclude)
+        elif self.remote_rooms(base_room(room)):
             self.send(FRAME, room, frame, to, exclude)
 
     def send(
@@ -136,26 +152,51 @@ class RedisBroker:
             self.dropped += 1
             return
         self._queue.append((name, args))
+        self._idle.clear()
         self._wakeup.set()
+
+    async def drain(self) -> None:
+        """Wait until everything queued so far has been sent to Redis (or dropped)."""
+        while self._queue or self._in_flight:
+            self._idle.clear()
+            await self._idle.wait()
+
+    async def _execute(self, batch: list[Any]) -> None:
+        pipe = self.redis.pipeline(transaction=False)
+        for name, args in batch:
+            getattr(pipe, name)(*args)
+        await pipe.execute()
 
     async def _writer(self) -> None:
         while not self._closing:
             if not self._queue:
+                self._idle.set()
                 self._wakeup.clear()
                 await self._wakeup.wait()
                 continue
             batch, self._queue = self._queue, []
+            self._in_flight = len(batch)
             try:
-                pipe = self.redis.pipeline(transaction=False)
-                for name, args in batch:
-                    getattr(pipe, name)(*args)
-                await pipe.execute()
+                try:
+                    await self._execute(batch)
+                except (RedisError, OSError):
+                    # After a Redis restart the pool's first connection is stale: one
+                    # retry goes out on a fresh connection.
+                    await self._execute(batch)
+                if self._needs_resync:
+                    self._needs_resync = False
+                    log.warning("redis writes work again; resynchronising")
+                    if self.on_reconnect is not None:
+                        asyncio.get_running_loop().create_task(self.on_reconnect())
             except (RedisError, OSError) as exc:
                 self.dropped += len(batch)
-                if self.connected:
+                if not self._needs_resync:
                     log.error("redis unavailable: %s; cross-node delivery paused", exc)
-                self.connected = False
+                self._needs_resync = True
                 await asyncio.sleep(0.5)
+            finally:
+                self._in_flight = 0
+        self._idle.set()
 
     # -- subscriptions --------------------------------------------------------------------
 
@@ -163,18 +204,18 @@ class RedisBroker:
         if room in self.watched:
             return
         self.watched.add(room)
-        if self._pubsub is not None and self.connected:
+        if self._pubsub is not None:
+            # If this fails, the reader subscribes to every watched room when it reconnects.
             try:
                 await self._pubsub.subscribe(channel(room))
             except (RedisError, OSError) as exc:
                 log.warning("subscribe %s failed: %s", room, exc)
-        self._sub_changed.set()
 
     async def unwatch(self, room: str) -> None:
         if room not in self.watched:
             return
         self.watched.discard(room)
-        if self._pubsub is not None and self.connected:
+        if self._pubsub is not None:
             try:
                 await self._pubsub.unsubscribe(channel(room))
             except (RedisError, OSError):

@@ -29,6 +29,7 @@ from redis.exceptions import RedisError
 
 from .. import protocol as p
 from ..rooms import Member, RoomConfig
+from ..server.frames import text_frame
 from .broker import CONTROL, STATE, Envelope, RedisBroker
 
 if TYPE_CHECKING:
@@ -218,16 +219,12 @@ class Replicator:
             case EndedOp():
                 rooms.drop_room(room_name)
             case DisconnectOp(pid=pid, code=code, reason=reason):
-                if self._is_local(pid):
-                    self.server.disconnect(pid, code, reason)
+                if self.server.session_of(pid) is not None:
+                    self.server.disconnect(pid, code, reason, room_name)
             case AdmitOp(pid=pid):
-                if self._is_local(pid):
+                if self.server.session_of(pid) is not None:
                     self.server.admit(pid)
         self._recount(room_name)
-
-    def _is_local(self, pid: str) -> bool:
-        member = self.server.rooms.members.get(pid)
-        return member is not None and member.node == self.node
 
     # -- snapshots and admission ------------------------------------------------------------
 
@@ -244,6 +241,7 @@ class Replicator:
         rooms = self.server.rooms
         room = rooms.rooms.get(room_name)
         created = room.created_at if room is not None else 0
+        before = self._remote_members(room_name)
         if raw_room is not None:
             rstate = _decode_room(_as_bytes(raw_room))
             created = rstate.created_at
@@ -275,6 +273,31 @@ class Replicator:
                     rooms.drop_remote_member(room_name, pid)
             rooms.forget_if_unused(room_name)
         self._recount(room_name)
+        self._announce_differences(room_name, before, self._remote_members(room_name))
+
+    def _remote_members(self, room_name: str) -> dict[str, p.Participant]:
+        room = self.server.rooms.rooms.get(room_name)
+        if room is None:
+            return {}
+        return {pid: m.info for pid, m in room.members.items() if m.node != self.node}
+
+    def _announce_differences(
+        self, room_name: str, before: dict[str, p.Participant], after: dict[str, p.Participant]
+    ) -> None:
+        """Tell our clients about joins and leaves they missed (e.g. during an outage)."""
+        deliver = self.server.hub.deliver
+        for pid in before.keys() - after.keys():
+            frame = text_frame(p.encode(p.ParticipantLeft(id=pid, reason="disconnected")))
+            deliver(room_name, frame, None, None)
+        for pid in after.keys() - before.keys():
+            frame = text_frame(p.encode(p.ParticipantJoined(participant=after[pid])))
+            deliver(room_name, frame, None, None)
+
+    async def members_of(self, room_name: str) -> list[p.Participant]:
+        """Everyone in a room, from Redis's record (for nodes that serve nobody there)."""
+        raw = await self.redis.hgetall(members_key(room_name))
+        states = [_decode_member(_as_bytes(v)) for v in raw.values()]
+        return [s.info for s in states if not s.waiting]
 
     @contextlib.asynccontextmanager
     async def room_lock(self, room_name: str, patience: float = 5.0) -> AsyncIterator[None]:
@@ -300,6 +323,9 @@ class Replicator:
         try:
             yield
         finally:
+            # The next admission must see what this one wrote: send it before unlocking.
+            self.server.sync()
+            await self.broker.drain()
             if locked:
                 with contextlib.suppress(RedisError, OSError):
                     await self.redis.eval(_UNLOCK, 1, key, token)
@@ -311,7 +337,7 @@ class Replicator:
             try:
                 await self.redis.set(node_key(self.node), b"1", ex=max(1, int(self.node_ttl)))
             except (RedisError, OSError):
-                pass  # the broker logs the outage
+                self.broker._needs_resync = True  # rewrite our state when Redis is back
             await asyncio.sleep(self.node_ttl / 3)
 
     async def _reaper(self) -> None:

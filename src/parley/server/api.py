@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -12,6 +13,8 @@ from ..rooms import check_room_name
 
 if TYPE_CHECKING:
     from .app import Server
+
+log = logging.getLogger(__name__)
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
@@ -64,6 +67,12 @@ def add_routes(app: web.Application, server: Server) -> None:
         if created is None:
             return _error(404, "not_found", f"no room {name!r}")
         participants = room.participants() if room else []
+        if server.replicator is not None:
+            # This node may serve nobody there: the cluster's record is the whole room.
+            try:
+                participants = await server.replicator.members_of(name)
+            except Exception:
+                log.warning("room %s: cluster record unavailable; local view only", name)
         return _json(
             {
                 "name": name,

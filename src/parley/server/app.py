@@ -78,6 +78,7 @@ class Server:
         if broker is None and settings.broker_url:
             redis_broker = RedisBroker(settings.broker_url, self.node)
             redis_broker.on_lag = lambda seconds: self.metrics.observe_broker_lag(seconds)
+            redis_broker.is_local = self.hub.by_pid.__contains__
             self.replicator = Replicator(self, redis_broker)
             broker = redis_broker
         self.broker: Broker = broker or InProcessBroker()
@@ -198,7 +199,12 @@ class Server:
             self.broker.publish(d.room, text_frame(p.encode(d.message)), d.to, d.exclude)
 
     async def apply(self, effects: list[Effect]) -> None:
-        """Carry out the core's effects, in order."""
+        """Carry out the core's effects, in order.
+
+        What the core changed is shared first, so other nodes know the new state
+        before any frame mentions it and before anything here awaits the store.
+        """
+        self.sync()
         for effect in effects:
             match effect:
                 case Deliver():
@@ -215,7 +221,7 @@ class Server:
                 case Note():
                     await self.note(effect.room, effect.text)
                 case Disconnect():
-                    self.disconnect(effect.pid, effect.code, effect.reason)
+                    self.disconnect(effect.pid, effect.code, effect.reason, effect.room)
                 case Admit():
                     self.admit(effect.pid)
                 case SaveSettings():
@@ -254,11 +260,11 @@ class Server:
             return None
         return member.room
 
-    def disconnect(self, pid: str, code: int, reason: str) -> None:
+    def disconnect(self, pid: str, code: int, reason: str, room: str) -> None:
         session = self.session_of(pid)
         if session is None:
-            room = self._remote(pid)
-            if room is not None and self.replicator is not None:
+            # Served by another node (or gone): the node that has its socket acts.
+            if self.replicator is not None:
                 self.replicator.control(room, DisconnectOp(pid, code, reason))
             return
         session.final = True

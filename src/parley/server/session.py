@@ -209,6 +209,15 @@ class Session:
             resume_id = claims.pid
         async with server.room_guard(room_name):
             config = await server.room_config(room_name, rooms.now_ms())
+            rooms.check_barred(
+                room_name,
+                config[1],
+                resume_id=resume_id,
+                role=role,
+                subject=subject,
+                address=self.address,
+                ref=msg.ref,
+            )
             password_verified = await self.check_password(msg, room_name, config, resume_id, role)
             joined = rooms.join(
                 room_name,

@@ -153,8 +153,10 @@ export class SfuSession extends EventTarget {
         this._applyLayout();
         break;
       case "error":
+        // "bad publish: …" / "publish failed": the pending offer is lost (subscribe
+        // troubles are left to the subscribe watchdog)
         console.warn("parley: media server:", payload.message);
-        this.pubWaiter?.reject(new Error(payload.message || "media server error"));
+        if (/publish/.test(String(payload.message))) this.pubWaiter?.reject(new Error(String(payload.message)));
         break;
       default:
         break;

@@ -1,0 +1,43 @@
+"""Fixtures for the multi-node tests: each module gets its own redis-server.
+
+Nodes share the PostgreSQL database named by PARLEY_TEST_POSTGRES_URL (skipped
+locally when unset, a failure when CI is set); every test uses rooms with unique
+names, so tests and runs sharing that database do not meet.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from cluster_harness import Clients, Cluster, RedisProc, free_port, postgres_url  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """This module's Redis (started, on a free port) and a node launcher around it."""
+    url = postgres_url()
+    base = tmp_path_factory.mktemp("cluster")
+    redis = RedisProc(port=free_port(), log_path=base / "redis.log").start()
+    c = Cluster(base=base, redis=redis, database_url=url)
+    try:
+        yield c
+    finally:
+        c.stop_all()
+        redis.stop()
+
+
+@pytest.fixture
+async def clients() -> AsyncIterator[Clients]:
+    async with aiohttp.ClientSession() as session:
+        c = Clients(session)
+        try:
+            yield c
+        finally:
+            await c.close_all()
