@@ -15,8 +15,6 @@ def test_client_unit_tests_pass() -> None:
         pytest.fail("node is required for the web client's unit tests (apt-get install nodejs)")
     files = sorted(str(p) for p in JS_TESTS.glob("*.test.mjs"))
     assert files, "no client unit tests found in tests/js"
-    result = subprocess.run(
-        [node, "--test", *files], capture_output=True, text=True, timeout=120
-    )
+    result = subprocess.run([node, "--test", *files], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
     assert "# fail 0" in result.stdout

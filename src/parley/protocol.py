@@ -248,13 +248,15 @@ def decode(data: str | bytes) -> ClientMessage:
         raise ProtocolError(ErrorCode.BAD_MESSAGE, text, ref) from None
     except msgspec.DecodeError as exc:
         raise ProtocolError(ErrorCode.BAD_JSON, f"malformed JSON: {exc}") from None
+    except RecursionError:
+        raise ProtocolError(ErrorCode.BAD_JSON, "JSON nested too deeply") from None
 
 
 def _peek_ref(data: str | bytes) -> str | None:
     """Best effort: the ``ref`` of a message that failed validation."""
     try:
         obj = msgspec.json.decode(data)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):
         return None
     if isinstance(obj, dict):
         ref = obj.get("ref")

@@ -17,7 +17,7 @@ import secrets
 import time
 import unicodedata
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from . import protocol as p
 from .config import Limits
@@ -73,7 +73,11 @@ class Admit:
 
 @dataclass(frozen=True, slots=True)
 class SaveSettings:
+    """Persist a room's settings (given here: the room may be gone from memory)."""
+
     room: str
+    created_at: int
+    config: RoomConfig
 
 
 Effect = Deliver | Note | Disconnect | Admit | SaveSettings
@@ -274,6 +278,13 @@ class Rooms:
         if locked and role != "host":
             raise ProtocolError(ErrorCode.LOCKED, "the room is locked", ref)
 
+    def check_room_count(self, room_name: str, ref: str | None = None) -> None:
+        """Refuse to open one room more than the server allows (before touching the store)."""
+        if room_name not in self.rooms and len(self.rooms) >= self.limits.max_rooms:
+            raise ProtocolError(
+                ErrorCode.TOO_MANY, "this server has too many open rooms; try later", ref
+            )
+
     def open_room(self, room_name: str, created_at: int, config: RoomConfig | None) -> Room:
         """The room, loaded into memory (with its stored settings) if it was not."""
         room = self.rooms.get(room_name)
@@ -374,9 +385,17 @@ class Rooms:
             self._forget_if_empty(room)
         return member
 
-    def _forget_if_empty(self, room: Room) -> None:
-        if not room.members and not room.lobby:
-            self.rooms.pop(room.name, None)
+    def _forget_if_empty(self, room: Room) -> list[Effect]:
+        """Drop an empty room from memory; its lock ends with the meeting."""
+        if room.members or room.lobby:
+            return []
+        self.rooms.pop(room.name, None)
+        if not room.config.locked:
+            return []
+        # Nobody is left to unlock it: a locked room must not stay shut for good.
+        room.config.locked = False
+        self.journal.append(("room", room.name, None))
+        return [SaveSettings(room.name, room.created_at, replace(room.config))]
 
     def leave(self, pid: str, reason: str = "left") -> list[Effect]:
         """Remove a participant now and tell the others."""
@@ -398,7 +417,7 @@ class Rooms:
             for waiting in list(room.lobby):
                 effects.append(Disconnect(waiting, room.name, CloseCode.ENDED, "no host is left"))
                 self._drop_waiting(waiting)
-        self._forget_if_empty(room)
+        effects += self._forget_if_empty(room)
         return effects
 
     def _hand_over(self, room: Room) -> list[Effect]:
@@ -444,12 +463,12 @@ class Rooms:
 
     # -- requests from a joined participant -----------------------------------
 
-    def member(self, pid: str) -> Member:
+    def member(self, pid: str, ref: str | None = None) -> Member:
         member = self.members.get(pid)
         if member is None:
-            raise ProtocolError(ErrorCode.NOT_JOINED, "join a room first")
+            raise ProtocolError(ErrorCode.NOT_JOINED, "join a room first", ref)
         if member.waiting:
-            raise ProtocolError(ErrorCode.WAITING, "wait until a host admits you")
+            raise ProtocolError(ErrorCode.WAITING, "wait until a host admits you", ref)
         return member
 
     def _peer(self, member: Member, target: str, ref: str | None) -> Member:
@@ -462,7 +481,7 @@ class Rooms:
 
     def check_chat(self, pid: str, msg: p.Chat) -> tuple[Member, str, str | None]:
         """Validate a chat message before it is stored; return sender, text and recipient."""
-        member = self.member(pid)
+        member = self.member(pid, msg.ref)
         text = msg.text
         if not text.strip():
             raise ProtocolError(ErrorCode.EMPTY, "chat text is empty", msg.ref)
@@ -485,12 +504,12 @@ class Rooms:
         return [Deliver(record.room, out, to=to)]
 
     def signal(self, pid: str, msg: p.Signal) -> list[Effect]:
-        member = self.member(pid)
+        member = self.member(pid, msg.ref)
         self._peer(member, msg.to, msg.ref)
         return [Deliver(member.room, p.SignalOut(sender=pid, payload=msg.payload), to=(msg.to,))]
 
     def reaction(self, pid: str, msg: p.Reaction) -> list[Effect]:
-        member = self.member(pid)
+        member = self.member(pid, msg.ref)
         if msg.emoji not in p.REACTIONS:
             raise ProtocolError(
                 ErrorCode.BAD_REACTION,
@@ -504,7 +523,7 @@ class Rooms:
         return Deliver(member.room, p.ParticipantUpdated(participant=member.info))
 
     def media(self, pid: str, msg: p.Media) -> list[Effect]:
-        member = self.member(pid)
+        member = self.member(pid, msg.ref)
         info = member.info
         if info.role == "observer" and (msg.mic or msg.cam or msg.screen):
             raise ProtocolError(ErrorCode.FORBIDDEN, "observers cannot send media", msg.ref)
@@ -515,7 +534,7 @@ class Rooms:
         return [self._updated(member)]
 
     def hand(self, pid: str, msg: p.Hand) -> list[Effect]:
-        member = self.member(pid)
+        member = self.member(pid, msg.ref)
         self._set_hand(member, msg.raised)
         return [self._updated(member)]
 
@@ -526,7 +545,7 @@ class Rooms:
             info.hand_at = self.now_ms() if raised else None
 
     def rename(self, pid: str, msg: p.Rename) -> list[Effect]:
-        member = self.member(pid)
+        member = self.member(pid, msg.ref)
         try:
             member.info.name = check_display_name(msg.name, self.limits)
         except ProtocolError as exc:
@@ -537,7 +556,7 @@ class Rooms:
     # -- moderation -------------------------------------------------------------------
 
     def require_host(self, pid: str, ref: str | None = None) -> Member:
-        member = self.member(pid)
+        member = self.member(pid, ref)
         if member.info.role != "host":
             raise ProtocolError(ErrorCode.FORBIDDEN, "only hosts can do that", ref)
         return member
@@ -669,12 +688,23 @@ class Rooms:
             config.lobby = msg.lobby
             notes.append(f"{name} turned the lobby {'on' if msg.lobby else 'off'}")
             if not msg.lobby:
-                # Nobody waits once the lobby is off.
+                # Nobody waits once the lobby is off: in if there is room, else told so.
                 for waiting in list(room.lobby):
-                    effects += self._admit(room, waiting)
+                    if len(room.members) < self.capacity(room):
+                        effects += self._admit(room, waiting)
+                        continue
+                    effects.append(
+                        Deliver(
+                            lobby_key(room.name),
+                            p.Error(code=ErrorCode.ROOM_FULL, message="the room is full"),
+                            to=(waiting,),
+                        )
+                    )
+                    effects.append(Disconnect(waiting, room.name, CloseCode.DENIED, "room full"))
+                    self._drop_waiting(waiting)
         self.journal.append(("room", room.name, None))
         effects.insert(0, Deliver(room.name, p.RoomUpdated(settings=self.settings_of(room))))
-        effects.insert(1, SaveSettings(room.name))
+        effects.insert(1, SaveSettings(room.name, room.created_at, replace(room.config)))
         effects += [Note(room.name, text) for text in notes]
         return effects
 
@@ -734,6 +764,11 @@ class Rooms:
 
     def _end(self, room: Room, by: str, by_name: str) -> list[Effect]:
         effects: list[Effect] = [Note(room.name, f"{by_name} ended the meeting")]
+        if room.config.locked:
+            # The lock ends with the meeting; saved before anyone is sent away, so that
+            # whoever comes straight back finds the room open.
+            room.config.locked = False
+            effects.append(SaveSettings(room.name, room.created_at, replace(room.config)))
         effects.append(Deliver(room.name, p.MeetingEnded(by=by)))
         effects.append(Deliver(lobby_key(room.name), p.MeetingEnded(by=by)))
         for other in list(room.members) + list(room.lobby):

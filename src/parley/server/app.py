@@ -216,6 +216,11 @@ class Server:
                         # Whoever leaves the room stops being forwarded.
                         if isinstance(message, p.ParticipantLeft):
                             await self.media.left(effect.room, message.id)
+                        elif (
+                            isinstance(message, p.ParticipantUpdated)
+                            and message.participant.role == "observer"
+                        ):
+                            await self.media.unpublish(effect.room, message.participant.id)
                         elif isinstance(message, p.MeetingEnded):
                             await self.media.ended(effect.room)
                 case Note():
@@ -225,7 +230,17 @@ class Server:
                 case Admit():
                     self.admit(effect.pid)
                 case SaveSettings():
-                    await self.save_settings(effect.room)
+                    c = effect.config
+                    await self.store.save_room_settings(
+                        effect.room,
+                        RoomRecord(
+                            effect.created_at,
+                            c.locked,
+                            c.lobby,
+                            c.password_hash,
+                            c.max_participants,
+                        ),
+                    )
         self.sync()
 
     async def note(self, room: str, text: str) -> None:
@@ -238,16 +253,6 @@ class Server:
             log.exception("could not store a system line in %s", room)
             return
         self.publish(self.rooms.chat_stored(record))
-
-    async def save_settings(self, room_name: str) -> None:
-        room = self.rooms.rooms.get(room_name)
-        if room is None:
-            return
-        c = room.config
-        await self.store.save_room_settings(
-            room_name,
-            RoomRecord(room.created_at, c.locked, c.lobby, c.password_hash, c.max_participants),
-        )
 
     def session_of(self, pid: str) -> Session | None:
         conn = self.hub.by_pid.get(pid)

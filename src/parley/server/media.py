@@ -82,6 +82,15 @@ class MediaRooms:
         for reply in replies:
             self._send(room, pid, reply)
 
+    async def unpublish(self, room: str, pid: str) -> None:
+        """Stop forwarding what ``pid`` sends (made an observer)."""
+        sfu = self.rooms.get(room)
+        if sfu is not None and pid in sfu.peers:
+            try:
+                await sfu.handle_signal(pid, {"sfu": "unpublish"})
+            except Exception:
+                log.exception("could not stop %s's media", pid)
+
     async def left(self, room: str, pid: str) -> None:
         sfu = self.rooms.get(room)
         if sfu is None:

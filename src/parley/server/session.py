@@ -208,6 +208,7 @@ class Session:
                 )
             resume_id = claims.pid
         async with server.room_guard(room_name):
+            rooms.check_room_count(room_name, msg.ref)
             config = await server.room_config(room_name, rooms.now_ms())
             rooms.check_barred(
                 room_name,
@@ -292,9 +293,11 @@ class Session:
             raise ProtocolError(
                 ErrorCode.RATE_LIMITED, f"too many wrong passwords; retry in {wait:.0f} s", msg.ref
             )
+        # Counted as a failure before the (slow) check, so that guesses sent at once on
+        # many connections cannot all slip in under the throttle; a right one clears it.
+        server.password_throttle.failure(self.address, now)
         # Argon2 is deliberately slow: keep it off the event loop.
         if not await asyncio.to_thread(verify_password, needed, msg.password):
-            server.password_throttle.failure(self.address, now)
             raise ProtocolError(ErrorCode.BAD_PASSWORD, "wrong room password", msg.ref)
         server.password_throttle.success(self.address)
         return True

@@ -572,7 +572,6 @@ class Router:
         if now is None:
             now = self.clock() if self.clock is not None else self._now
         for sub in self.subscribers.values():
-            changed = False
             for kind in ("audio", "video"):
                 slots = [s for s in sub.slots if s.kind == kind]
                 limit = len(slots) if kind == "audio" else min(len(slots), self.last_n)
@@ -594,16 +593,18 @@ class Router:
                             break
                     if new is not slot.source:
                         slot.assign(new, now)
-                        changed = True
-            if changed or not sub.layout:
-                sub.layout = [
-                    {
-                        "mid": s.spec.mid,
-                        "kind": s.kind,
-                        "pid": s.source.publisher.pid if s.source else None,
-                        "track": s.source.track_id if s.source else None,
-                    }
-                    for s in sub.slots
-                ]
+            # Compared with what the subscriber was last told, not with the slots'
+            # previous sources: a removed source empties its slots before this runs.
+            layout = [
+                {
+                    "mid": s.spec.mid,
+                    "kind": s.kind,
+                    "pid": s.source.publisher.pid if s.source else None,
+                    "track": s.source.track_id if s.source else None,
+                }
+                for s in sub.slots
+            ]
+            if layout != sub.layout:
+                sub.layout = layout
                 if self.on_layout:
                     self.on_layout(sub.pid, sub.layout)

@@ -1,0 +1,486 @@
+"""Helpers for the moderation/access-control/hardening end-to-end tests (and the fuzz tests).
+
+Self-contained (modelled on ``tests/server/server_harness.py``, not importing it):
+
+* :class:`ModServer`: the real ``parley serve`` as a subprocess, stopped by PID,
+  optionally over TLS (``--certfile``), launched and awaited separately so several
+  start in parallel;
+* :class:`Client`: an aiohttp WebSocket whose frames a background task collects;
+* :class:`Net`: WebSocket clients from a chosen loopback *source address*
+  (``127.0.0.2`` …), so per-address state (bans, password throttling, rate and
+  connection limits) hit only the client under test, and with chosen headers;
+* small assertions for system chat lines and error replies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+TIMEOUT = 10.0  # generous bound for any single expected event
+CLOSED = "__closed__"
+LOCAL = "127.0.0.1"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Client:
+    """One WebSocket client; a background task collects every text frame as JSON.
+
+    ``expect`` takes the first pending message that matches and leaves the others
+    pending, so waiting for one message never loses another.  ``received`` keeps
+    everything (parsed), ``raw`` the frames as text.
+    """
+
+    ws: aiohttp.ClientWebSocketResponse
+    pending: list[dict[str, Any]] = field(default_factory=list)
+    received: list[dict[str, Any]] = field(default_factory=list)
+    raw: list[str] = field(default_factory=list)
+    close_code: int | None = None
+    close_reason: str | None = None
+    closed: asyncio.Event = field(default_factory=asyncio.Event)
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    task: asyncio.Task[None] | None = None
+    welcome: dict[str, Any] | None = None
+
+    def start(self) -> Client:
+        self.task = asyncio.get_running_loop().create_task(self._read())
+        return self
+
+    def _push(self, data: dict[str, Any]) -> None:
+        self.pending.append(data)
+        self.arrived.set()
+
+    async def _read(self) -> None:
+        try:
+            while True:
+                msg = await self.ws.receive()
+                if msg.type == aiohttp.WSMsgType.TEXT:
+                    self.raw.append(msg.data)
+                    data = json.loads(msg.data)
+                    self.received.append(data)
+                    self._push(data)
+                elif msg.type == aiohttp.WSMsgType.CLOSE:
+                    self.close_code = msg.data
+                    self.close_reason = msg.extra
+                elif msg.type in (aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR):
+                    break
+                else:  # a binary frame from the server: record it, it should not happen
+                    self.received.append({"type": "__binary__", "data": repr(msg.data)[:200]})
+        except Exception:  # noqa: BLE001 - the socket died; record it as closed
+            pass
+        finally:
+            if self.close_code is None:
+                self.close_code = self.ws.close_code
+            self.closed.set()
+            self._push({"type": CLOSED})
+
+    @property
+    def id(self) -> str:
+        assert self.welcome is not None
+        return str(self.welcome["id"])
+
+    async def send(self, obj: Any) -> None:
+        await self.ws.send_str(json.dumps(obj))
+
+    async def send_raw(self, text: str) -> None:
+        await self.ws.send_str(text)
+
+    async def take(
+        self, pred: Callable[[dict[str, Any]], bool], what: str, within: float
+    ) -> dict[str, Any]:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        while True:
+            for i, msg in enumerate(self.pending):
+                if pred(msg):
+                    return self.pending.pop(i)
+            if self.closed.is_set() and what != CLOSED:
+                raise AssertionError(
+                    f"socket closed ({self.close_code} {self.close_reason!r}) while waiting "
+                    f"for {what}; pending {[m['type'] for m in self.pending]}"
+                )
+            left = deadline - loop.time()
+            if left <= 0:
+                raise AssertionError(
+                    f"no {what} within {within}s; pending {[m['type'] for m in self.pending]}"
+                )
+            self.arrived.clear()
+            try:
+                await asyncio.wait_for(self.arrived.wait(), left)
+            except TimeoutError:
+                pass
+
+    async def recv(self, within: float = TIMEOUT) -> dict[str, Any]:
+        """The next message, in order."""
+        return await self.take(lambda m: True, "message", within)
+
+    async def expect(
+        self,
+        type_: str,
+        pred: Callable[[dict[str, Any]], bool] | None = None,
+        within: float = TIMEOUT,
+    ) -> dict[str, Any]:
+        """The first pending message of ``type_`` (matching ``pred``); others stay pending."""
+        return await self.take(
+            lambda m: m["type"] == type_ and (pred is None or pred(m)), repr(type_), within
+        )
+
+    async def wait_closed(self, within: float = TIMEOUT) -> int | None:
+        await asyncio.wait_for(self.closed.wait(), within)
+        return self.close_code
+
+    async def roundtrip(self, ref: str = "rt") -> None:
+        """Prove the connection still works: a ping gets its pong."""
+        await self.send({"type": "ping", "ref": ref})
+        pong = await self.expect("pong", lambda m: m.get("ref") == ref)
+        assert pong == {"type": "pong", "ref": ref}
+
+    async def chat(self, text: str, ref: str | None = None, **extra: Any) -> dict[str, Any]:
+        """Send a chat and return its ``chat-ack``."""
+        ref = ref or uuid.uuid4().hex[:8]
+        await self.send({"type": "chat", "text": text, "ref": ref, **extra})
+        return await self.expect("chat-ack", lambda m: m.get("ref") == ref)
+
+    def of_type(self, type_: str) -> list[dict[str, Any]]:
+        """Every message of ``type_`` received so far (pending or not)."""
+        return [m for m in self.received if m["type"] == type_]
+
+    async def close(self) -> None:
+        if not self.ws.closed:
+            try:
+                await asyncio.wait_for(self.ws.close(), 5)
+            except Exception:  # noqa: BLE001
+                pass
+        if self.task is not None:
+            self.task.cancel()
+            try:
+                await self.task
+            except BaseException:  # noqa: BLE001
+                pass
+
+
+def assert_clean(msg: dict[str, Any]) -> None:
+    """No traceback or internal detail in what the server tells a client."""
+    text = json.dumps(msg)
+    for needle in ("Traceback", 'File \\"', "Exception", "sqlalchemy", "aiohttp", "/src/parley"):
+        assert needle not in text, f"internal detail {needle!r} leaked to a client: {msg}"
+
+
+@dataclass
+class ModServer:
+    """``parley serve`` as a subprocess (stopped by PID), optionally with TLS (``tls=True``)."""
+
+    port: int
+    data_dir: Path
+    args: tuple[str, ...]
+    log_path: Path
+    tls: bool = False
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"{'wss' if self.tls else 'ws'}://127.0.0.1:{self.port}/ws"
+
+    @property
+    def origin(self) -> str:
+        return self.url
+
+    def start(self, timeout: float = 180.0) -> ModServer:
+        return self.launch().wait_ready(timeout)
+
+    def launch(self) -> ModServer:
+        """Start the process without waiting (see :meth:`wait_ready`)."""
+        assert self.proc is None or self.proc.poll() is not None, "already running"
+        argv = [
+            sys.executable, "-m", "parley", "serve",
+            "--host", "127.0.0.1", "--port", str(self.port),
+            "--data-dir", str(self.data_dir), *self.args,
+        ]  # fmt: skip
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PARLEY_")}
+        env["PYTHONUNBUFFERED"] = "1"
+        with self.log_path.open("ab") as log:
+            log.write(f"\n===== {' '.join(argv)}\n".encode())
+            log.flush()
+            self.proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=self.data_dir.parent,
+                env=env,
+            )
+        return self
+
+    def wait_ready(self, timeout: float = 180.0) -> ModServer:
+        """Wait until ``/healthz`` answers (the machine may be busy: be patient)."""
+        assert self.proc is not None
+        context = None
+        if self.tls:
+            context = ssl.create_default_context()
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc.poll() is not None:
+                pytest.fail(f"parley serve exited with {self.proc.returncode}:\n{self.log()}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/healthz", timeout=2, context=context) as r:
+                    if r.status == 200:
+                        return self
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                self.kill()
+                pytest.fail(f"parley serve not healthy after {timeout}s:\n{self.log()}")
+            time.sleep(0.05)
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int | None:
+        """Signal the server by PID and wait; SIGKILL if it does not exit."""
+        proc = self.proc
+        if proc is None:
+            return None
+        if proc.poll() is None:
+            proc.send_signal(sig)
+            try:
+                proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
+        return proc.returncode
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+
+    def log(self) -> str:
+        return self.full_log()[-6000:]
+
+    def full_log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+
+@dataclass
+class Fleet:
+    """The servers the moderation tests share (see conftest.fleet)."""
+
+    main: ModServer
+    hs256: ModServer  # --require-token --jwt-secret
+    rs256: ModServer  # --require-token --jwt-public-key
+    limits: ModServer  # --max-connections-per-address 3 --max-rooms 2
+    tls: ModServer  # --certfile --keyfile
+    plain: ModServer  # restarted by the persistence test
+    jwt_secret: str
+    rsa_private_pem: bytes
+    rsa_public_pem: bytes
+    certfile: Path
+
+
+@dataclass
+class Net:
+    """WebSocket clients from chosen loopback source addresses; all closed at teardown."""
+
+    sessions: dict[tuple[str, bool], aiohttp.ClientSession] = field(default_factory=dict)
+    opened: list[Client] = field(default_factory=list)
+
+    def session(self, addr: str = LOCAL, tls: bool = False) -> aiohttp.ClientSession:
+        key = (addr, tls)
+        s = self.sessions.get(key)
+        if s is None:
+            connector = aiohttp.TCPConnector(local_addr=(addr, 0), force_close=True, limit=0)
+            s = self.sessions[key] = aiohttp.ClientSession(connector=connector)
+        return s
+
+    async def connect(
+        self,
+        server: ModServer,
+        addr: str = LOCAL,
+        headers: dict[str, str] | None = None,
+        **kwargs: Any,
+    ) -> Client:
+        kwargs.setdefault("max_msg_size", 0)
+        if server.tls:
+            kwargs.setdefault("ssl", False)
+        ws = await self.session(addr, server.tls).ws_connect(
+            server.ws_url, headers=headers, **kwargs
+        )
+        client = Client(ws).start()
+        self.opened.append(client)
+        return client
+
+    async def send_join(
+        self, server: ModServer, room: str, name: str, addr: str = LOCAL, **extra: Any
+    ) -> Client:
+        """Connect and send ``join``; the caller reads the answer."""
+        client = await self.connect(server, addr)
+        await client.send({"type": "join", "room": room, "name": name, "v": 1, **extra})
+        return client
+
+    async def join(
+        self, server: ModServer, room: str, name: str, addr: str = LOCAL, **extra: Any
+    ) -> Client:
+        """Connect, join and return the client with its ``welcome`` read."""
+        client = await self.send_join(server, room, name, addr, **extra)
+        client.welcome = await client.expect("welcome")
+        return client
+
+    async def refused(
+        self, server: ModServer, room: str, name: str, code: str, addr: str = LOCAL, **extra: Any
+    ) -> Client:
+        """Join and expect ``error code`` (and no welcome); returns the still-open client."""
+        client = await self.send_join(server, room, name, addr, **extra)
+        msg = await client.expect("error")
+        assert msg["code"] == code, msg
+        assert_clean(msg)
+        assert not client.of_type("welcome"), client.received
+        return client
+
+    async def close(self) -> None:
+        for client in self.opened:
+            await client.close()
+        for s in self.sessions.values():
+            await s.close()
+
+
+async def quiet(*clients: Client, ref: str | None = None) -> None:
+    """A ping round trip on each client: everything the server sent before is in."""
+    ref = ref or "q" + uuid.uuid4().hex[:8]
+    for c in clients:
+        await c.roundtrip(ref)
+
+
+def system_lines(client: Client) -> list[str]:
+    """Texts of the system chat lines this client has received so far."""
+    return [
+        m["message"]["text"]
+        for m in client.received
+        if m["type"] == "chat" and m["message"].get("system")
+    ]
+
+
+async def expect_system(clients: list[Client], *fragments: str) -> list[dict[str, Any]]:
+    """Each client receives a system chat line containing all ``fragments``."""
+    out = []
+    for c in clients:
+        msg = await c.expect(
+            "chat",
+            lambda m: (
+                bool(m["message"].get("system"))
+                and all(f in m["message"]["text"] for f in fragments)
+            ),
+        )
+        record = msg["message"]
+        assert record["system"] is True
+        assert record["sender"] == "system", record
+        assert "to" not in record, record
+        out.append(record)
+    # The very same line (same stored id) for everyone.
+    assert len({r["id"] for r in out}) == 1, out
+    return out
+
+
+async def rest(server: ModServer, path: str) -> tuple[int, Any]:
+    async with aiohttp.ClientSession() as s:
+        async with s.get(server.url + path, ssl=False if server.tls else None) as r:
+            body = await r.read()
+            try:
+                return r.status, json.loads(body)
+            except ValueError:
+                return r.status, body.decode(errors="replace")
+
+
+async def stored_system_lines(server: ModServer, room: str) -> list[str]:
+    status, body = await rest(server, f"/api/v1/rooms/{room}/messages?limit=200")
+    assert status == 200, body
+    return [m["text"] for m in body["messages"] if m.get("system")]
+
+
+# -- key material -------------------------------------------------------------------------
+
+
+def rsa_keypair_pem() -> tuple[bytes, bytes]:
+    """A fresh RSA-2048 key pair as (private PEM, public PEM)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    public = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return private, public
+
+
+def self_signed_cert(directory: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1/localhost; returns (certfile, keyfile)."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    certfile, keyfile = directory / "cert.pem", directory / "key.pem"
+    certfile.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    keyfile.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return certfile, keyfile

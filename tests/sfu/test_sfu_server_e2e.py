@@ -1,0 +1,377 @@
+"""The SFU through the real server: ``parley serve --media sfu --media-ip 127.0.0.1`` as a
+subprocess, WebSocket clients for signalling and aiortc peers for media.
+
+Three participants each publish VP8 + Opus over the protocol's ``signal`` messages (to
+``"sfu"``) and subscribe with ONE RTCPeerConnection (the server's fixed slots); each
+decodes the other two participants' video.  A participant who leaves stops being
+forwarded (layouts drop them, their slot is freed); an observer cannot publish.
+
+All ICE candidates are 127.0.0.1 on both sides (the server by ``--media-ip``, this
+process by ``aiortc_hooks.restrict_host_addresses``): no STUN, no other interface.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fractions
+import json
+import sys
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import av
+import pytest
+from aiortc import (
+    MediaStreamTrack,
+    RTCBundlePolicy,
+    RTCConfiguration,
+    RTCPeerConnection,
+    RTCSessionDescription,
+)
+from aiortc.mediastreams import AudioStreamTrack
+
+from parley.sfu import aiortc_hooks
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "server"))
+from server_harness import Client, Clients, ServerProc, free_port  # noqa: E402
+
+pytestmark = pytest.mark.timeout(70)  # includes starting the server on a loaded box
+
+WAIT = 20.0  # generous bound for any one media event on a loaded 2-core box
+
+
+class SmallVideo(MediaStreamTrack):
+    """A small moving synthetic picture (cheap to encode), 30 fps (as in test_sfu_loopback)."""
+
+    kind = "video"
+
+    def __init__(self, width: int = 160, height: int = 120) -> None:
+        super().__init__()
+        self.width, self.height = width, height
+        self.n = 0
+        self.t0: float | None = None
+
+    async def recv(self) -> av.VideoFrame:
+        if self.t0 is None:
+            self.t0 = time.monotonic()
+        delay = self.t0 + self.n / 30 - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        frame = av.VideoFrame(self.width, self.height, "yuv420p")
+        for plane in frame.planes:
+            plane.update(bytes([(self.n * 7) % 256]) * plane.buffer_size)
+        frame.pts = self.n * 3000
+        frame.time_base = fractions.Fraction(1, 90000)
+        self.n += 1
+        return frame
+
+
+async def wait_for(cond: Callable[[], bool], seconds: float, what: Callable[[], str]) -> None:
+    deadline = time.monotonic() + seconds
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {seconds}s: {what()}")
+        await asyncio.sleep(0.05)
+
+
+def client_pc() -> RTCPeerConnection:
+    # max-bundle: with aiortc's default ("balanced"), answering an offer with several
+    # video m-lines leaves the 2nd..nth video transceivers on an orphan transport that
+    # never connects (aiortc 1.16 bundles them to the first *video* transport before
+    # applying the offer's BUNDLE group).  Browsers follow the offer's group.
+    return RTCPeerConnection(
+        RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
+    )
+
+
+class Person:
+    """A participant: a WebSocket client plus a publish and ONE subscribe connection."""
+
+    def __init__(self, name: str, ws: Client) -> None:
+        self.name = name
+        self.ws = ws
+        self.pub: RTCPeerConnection | None = None
+        self.sub: RTCPeerConnection | None = None
+        self.frames: dict[str, int] = {}  # mid -> decoded frames (video and audio)
+        self.kinds: dict[str, str] = {}  # mid -> kind
+        self.sizes: dict[str, tuple[int, int]] = {}
+        self.layouts: list[list[dict[str, Any]]] = []
+        self.tasks: list[asyncio.Task[None]] = []
+        self._reader = asyncio.get_running_loop().create_task(self._collect_layouts())
+
+    @property
+    def id(self) -> str:
+        return self.ws.id
+
+    async def _collect_layouts(self) -> None:
+        """Take every ``layout`` signal from the sfu as it arrives (others stay pending)."""
+        while True:
+            msg = await self.ws.take(
+                lambda m: (
+                    m["type"] == "signal"
+                    and m.get("from") == "sfu"
+                    and m["payload"].get("sfu") == "layout"
+                ),
+                "layout",
+                3600,
+            )
+            self.layouts.append(msg["payload"]["slots"])
+
+    async def signal(self, payload: dict[str, Any], ref: str = "sfu") -> None:
+        await self.ws.send({"type": "signal", "to": "sfu", "payload": payload, "ref": ref})
+
+    async def sfu_reply(self, kind: str) -> dict[str, Any]:
+        msg = await self.ws.expect(
+            "signal",
+            lambda m: m.get("from") == "sfu" and m["payload"].get("sfu") in (kind, "error"),
+            within=WAIT,
+        )
+        assert msg["payload"]["sfu"] == kind, msg
+        return dict(msg["payload"])
+
+    async def publish(self) -> None:
+        pc = self.pub = client_pc()
+        pc.addTransceiver(AudioStreamTrack(), direction="sendonly")
+        pc.addTransceiver(SmallVideo(), direction="sendonly")
+        await pc.setLocalDescription(await pc.createOffer())  # aiortc gathers all candidates
+        labels = {t.mid: ("mic" if t.kind == "audio" else "camera") for t in pc.getTransceivers()}
+        await self.signal({"sfu": "publish", "sdp": pc.localDescription.sdp, "labels": labels})
+        answer = await self.sfu_reply("publish-answer")
+        candidates = [ln for ln in answer["sdp"].splitlines() if ln.startswith("a=candidate")]
+        assert candidates and all(ln.split()[4] == "127.0.0.1" for ln in candidates), candidates
+        await pc.setRemoteDescription(RTCSessionDescription(answer["sdp"], "answer"))
+
+    async def subscribe(self) -> None:
+        pc = self.sub = client_pc()
+
+        @pc.on("track")
+        def on_track(track: MediaStreamTrack) -> None:
+            mid = next(t.mid for t in pc.getTransceivers() if t.receiver.track is track)
+            self.kinds[str(mid)] = track.kind
+            self.tasks.append(asyncio.ensure_future(self._consume(str(mid), track)))
+
+        await self.signal({"sfu": "subscribe"})
+        offer = await self.sfu_reply("subscribe-offer")
+        await pc.setRemoteDescription(RTCSessionDescription(offer["sdp"], "offer"))
+        await pc.setLocalDescription(await pc.createAnswer())
+        await self.signal({"sfu": "subscribe-answer", "sdp": pc.localDescription.sdp})
+
+    async def _consume(self, mid: str, track: MediaStreamTrack) -> None:
+        try:
+            while True:
+                frame = await track.recv()
+                self.frames[mid] = self.frames.get(mid, 0) + 1
+                if isinstance(frame, av.VideoFrame):
+                    self.sizes[mid] = (frame.width, frame.height)
+        except Exception:
+            return
+
+    def layout(self) -> list[dict[str, Any]]:
+        return self.layouts[-1] if self.layouts else []
+
+    def shown(self, kind: str) -> dict[str, str]:
+        """pid -> mid of the slots of ``kind`` that show someone, per the latest layout."""
+        return {s["pid"]: s["mid"] for s in self.layout() if s["kind"] == kind and s["pid"]}
+
+    def decoded(self, pid: str, kind: str = "video") -> int:
+        mid = self.shown(kind).get(pid)
+        return self.frames.get(mid, 0) if mid is not None else 0
+
+    async def close(self) -> None:
+        self._reader.cancel()
+        for t in self.tasks:
+            t.cancel()
+        for pc in (self.pub, self.sub):
+            if pc is not None:
+                await pc.close()
+
+
+@pytest.fixture(scope="module")
+def sfu_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProc]:
+    base = tmp_path_factory.mktemp("parley-sfu")
+    srv = ServerProc(
+        port=free_port(),
+        data_dir=base / "data",
+        args=("--media", "sfu", "--media-ip", "127.0.0.1", "--no-rate-limits"),
+        log_path=base / "server.log",
+    )
+    srv.start()
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+@pytest.fixture
+def loopback_only() -> Iterator[None]:
+    aiortc_hooks.restrict_host_addresses(["127.0.0.1"])  # this process's aiortc peers
+    yield
+    aiortc_hooks.restrict_host_addresses(None)
+
+
+@pytest.fixture
+async def clients() -> AsyncIterator[Clients]:
+    async with aiohttp.ClientSession() as session:
+        c = Clients(session)
+        yield c
+        for client in c.opened:
+            await client.close()
+
+
+def _report(people: list[Person]) -> str:
+    return json.dumps(
+        {
+            p.name: {
+                "id": p.id,
+                "layout": [s for s in p.layout() if s["pid"]],
+                "frames": p.frames,
+            }
+            for p in people
+        }
+    )
+
+
+async def test_three_participants_through_the_server_sfu(
+    sfu_server: ServerProc, clients: Clients, loopback_only: None, room: str
+) -> None:
+    t0 = time.monotonic()
+    people: list[Person] = []
+    try:
+        for name in ("Ada", "Bob", "Cy"):
+            ws = await clients.join(sfu_server, room, name)
+            assert ws.welcome is not None and ws.welcome["room"]["media"] == "sfu"
+            people.append(Person(name, ws))
+        ada, bob, cy = people
+        # publish and subscribe concurrently, as browsers would
+        await asyncio.gather(*(p.publish() for p in people))
+        await asyncio.gather(*(p.subscribe() for p in people))
+        for p in people:
+            assert p.sub is not None
+            kinds = [t.kind for t in p.sub.getTransceivers()]
+            assert kinds.count("video") >= 2 and kinds.count("audio") >= 2, kinds
+
+        def everyone_decodes(minimum: int) -> bool:
+            return all(p.decoded(o.id) >= minimum for p in people for o in people if o is not p)
+
+        await wait_for(lambda: everyone_decodes(10), WAIT, lambda: _report(people))
+        # each sees exactly the two others (video and audio), never themself
+        for p in people:
+            others = {o.id for o in people if o is not p}
+            assert set(p.shown("video")) == others, _report(people)
+            assert set(p.shown("audio")) == others, _report(people)
+            for pid in others:
+                assert p.sizes[p.shown("video")[pid]] == (160, 120)
+        # frames keep increasing, for every (viewer, publisher) pair; audio decodes too
+        before = {(p.name, o.id): p.decoded(o.id) for p in people for o in people if o is not p}
+        audio_before = {
+            (p.name, o.id): p.decoded(o.id, "audio") for p in people for o in people if o is not p
+        }
+        await wait_for(
+            lambda: all(
+                p.decoded(o.id) > before[(p.name, o.id)]
+                and p.decoded(o.id, "audio") > audio_before[(p.name, o.id)]
+                for p in people
+                for o in people
+                if o is not p
+            ),
+            WAIT,
+            lambda: _report(people),
+        )
+        # ONE subscribe connection per participant (plus the publish one), all connected
+        for p in people:
+            assert p.sub is not None and p.sub.connectionState == "connected"
+            assert p.pub is not None and p.pub.connectionState == "connected"
+
+        # -- Cy leaves: the others' layouts drop Cy, Cy's slots are freed, no more frames
+        cy_slots = {p.name: (p.shown("video")[cy.id], p.shown("audio")[cy.id]) for p in (ada, bob)}
+        cy_id = cy.id
+        await cy.ws.send({"type": "leave"})
+        for p in (ada, bob):
+            await p.ws.expect("participant-left", lambda m: m["id"] == cy_id, within=WAIT)
+        await asyncio.sleep(0.5)  # packets in flight
+        stopped = {
+            (p.name, mid): p.frames.get(mid, 0) for p in (ada, bob) for mid in cy_slots[p.name]
+        }
+        alive = {p.name: p.decoded(o.id) for p, o in ((ada, bob), (bob, ada))}
+        await asyncio.sleep(1.0)
+        for (name, mid), n in stopped.items():
+            person = ada if name == "Ada" else bob
+            assert person.frames.get(mid, 0) == n, f"{name} still gets Cy's stream on mid {mid}"
+        # ... while Ada and Bob still see each other
+        assert ada.decoded(bob.id) > alive["Ada"] and bob.decoded(ada.id) > alive["Bob"]
+
+        # the layouts drop Cy: Cy's slots are announced free
+        def cy_gone() -> bool:
+            return all(cy_id not in {s["pid"] for s in p.layout()} for p in (ada, bob))
+
+        # (Once a bug: a removed source emptied its slots before relayout, so no new
+        # layout was sent and subscribers kept naming the leaver.)
+        await wait_for(cy_gone, 10.0, lambda: _report(people))
+        for p in (ada, bob):
+            vmid, amid = cy_slots[p.name]
+            freed = {s["mid"]: s for s in p.layout()}
+            assert freed[vmid]["pid"] is None and freed[amid]["pid"] is None, p.layout()
+    finally:
+        for p in people:
+            await p.close()
+    elapsed = time.monotonic() - t0
+    print(f"3-party SFU test through the server: {elapsed:.1f} s")
+    assert elapsed < 40, f"took {elapsed:.1f} s"
+
+
+async def test_observer_cannot_publish(
+    sfu_server: ServerProc, clients: Clients, loopback_only: None, room: str
+) -> None:
+    host = await clients.join(sfu_server, room, "Host")
+    assert host.welcome is not None
+    [me] = [p for p in host.welcome["participants"] if p["id"] == host.id]
+    assert me["role"] == "host"
+    watcher = await clients.join(sfu_server, room, "Watcher")
+    await host.send({"type": "set-role", "to": watcher.id, "role": "observer", "ref": "r"})
+    await watcher.expect(
+        "participant-updated",
+        lambda m: m["participant"]["id"] == watcher.id and m["participant"]["role"] == "observer",
+    )
+    pc = client_pc()
+    try:
+        pc.addTransceiver(SmallVideo(), direction="sendonly")
+        await pc.setLocalDescription(await pc.createOffer())
+        mid = pc.getTransceivers()[0].mid
+        await watcher.send(
+            {
+                "type": "signal",
+                "to": "sfu",
+                "payload": {
+                    "sfu": "publish",
+                    "sdp": pc.localDescription.sdp,
+                    "labels": {mid: "camera"},
+                },
+                "ref": "pub",
+            }
+        )
+        err = await watcher.error("forbidden")
+        assert err.get("ref") == "pub"
+        # no answer came, and the observer may still watch (subscribe works)
+        await watcher.send(
+            {"type": "signal", "to": "sfu", "payload": {"sfu": "subscribe"}, "ref": "s"}
+        )
+        offer = await watcher.expect(
+            "signal", lambda m: m.get("from") == "sfu" and m["payload"].get("sfu") != "layout"
+        )
+        assert offer["payload"]["sfu"] == "subscribe-offer", offer
+        assert not [
+            m
+            for m in watcher.received
+            if m["type"] == "signal" and m["payload"].get("sfu") == "publish-answer"
+        ]
+    finally:
+        await pc.close()
+
+
+@pytest.fixture
+def room(request: pytest.FixtureRequest) -> str:
+    base = "".join(c if c.isalnum() else "-" for c in request.node.name)[:40].strip("-")
+    return f"{base}-{int(time.time() * 1000) % 10**8}"
