@@ -72,6 +72,9 @@ class RedisBroker:
         self.on_op: OpHandler | None = None
         self.on_reconnect: Callable[[], Coroutine[Any, Any, None]] | None = None
         self.on_lag: Callable[[float], None] | None = None
+        #: Counters for /metrics: envelopes published, and received from other nodes.
+        self.published = 0
+        self.received = 0
         #: Rooms that need publishing to Redis (another node serves someone there).
         self.remote_rooms: Callable[[str], bool] = lambda room: True
         #: Whether a participant's socket is on this node.
@@ -144,6 +147,7 @@ class RedisBroker:
     ) -> None:
         """Queue an envelope for the room's channel (in order with everything else)."""
         env = Envelope(kind, self.node, time.time(), room, to, exclude, body)
+        self.published += 1
         self.command("publish", channel(room), _encode(env))
 
     def command(self, name: str, *args: Any) -> None:
@@ -266,6 +270,7 @@ class RedisBroker:
             return
         if env.node == self.node:
             return
+        self.received += 1
         if self.on_lag is not None:
             self.on_lag(max(0.0, time.time() - env.sent))
         if env.kind == FRAME:

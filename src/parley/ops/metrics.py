@@ -102,6 +102,8 @@ class StatsSnapshot(TypedDict, total=False):
     broker_up: int
     frames_out: int
     chat_stored: int
+    broker_published: int
+    broker_received: int
     sfu_packets_received: int
     sfu_packets_forwarded: int
     sfu_bytes_forwarded: int
@@ -295,11 +297,11 @@ class Metrics(Collector):
         yield errs
         yield CounterMetricFamily(
             "parley_broker_published", "Messages published to other nodes",
-            value=self.broker_published,
+            value=self.broker_published + snap.get("broker_published", 0),
         )  # fmt: skip
         yield CounterMetricFamily(
             "parley_broker_received", "Messages received from other nodes",
-            value=self.broker_received,
+            value=self.broker_received + snap.get("broker_received", 0),
         )  # fmt: skip
 
         yield self.fanout.family(

@@ -415,6 +415,8 @@ class Server:
         }
         if isinstance(self.broker, RedisBroker):
             snapshot["broker_up"] = int(self.broker.connected)
+            snapshot["broker_published"] = self.broker.published
+            snapshot["broker_received"] = self.broker.received
         return snapshot
 
     def health(self) -> dict[str, Any]:
