@@ -121,8 +121,10 @@ class Server:
     async def shutdown(self) -> None:
         """Tell every client the server is going away, with pending writes flushed."""
         self.stopping = True
-        sessions = list(self.sessions.values())
-        closing = [s.close(CloseCode.GOING_AWAY, "server shutting down") for s in sessions]
+        await self._close_all(CloseCode.GOING_AWAY, "server shutting down")
+
+    async def _close_all(self, code: int, reason: str) -> None:
+        closing = [s.close(code, reason) for s in list(self.sessions.values())]
         if closing:
             await asyncio.wait_for(asyncio.gather(*closing, return_exceptions=True), timeout=5)
 
@@ -149,10 +151,7 @@ class Server:
     async def drain(self) -> None:
         """Stop taking joins and send every client elsewhere (they resume there)."""
         self.draining = True
-        sessions = list(self.sessions.values())
-        closing = [s.close(CloseCode.SERVICE_RESTART, "node draining; reconnect") for s in sessions]
-        if closing:
-            await asyncio.wait_for(asyncio.gather(*closing, return_exceptions=True), timeout=5)
+        await self._close_all(CloseCode.SERVICE_RESTART, "node draining; reconnect")
 
     # -- rooms in the store and across nodes --------------------------------------------
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -387,6 +387,16 @@ async def _sqlite_insert_many(conn: AsyncConnection, rows: list[dict[str, Any]])
     parameter order.
     """
     ids: list[int] = []
+    for sql, params in _sqlite_insert_statements(rows):
+        result = await conn.exec_driver_sql(sql, params)
+        ids.extend(sorted(int(r[0]) for r in result.all()))
+    return ids
+
+
+def _sqlite_insert_statements(
+    rows: list[dict[str, Any]],
+) -> Iterator[tuple[str, tuple[Any, ...]]]:
+    """Multi-row INSERT .. RETURNING id statements for ``rows``, in chunks."""
     placeholders = "(" + ", ".join("?" * len(_SQLITE_COLS)) + ")"
     for start in range(0, len(rows), _SQLITE_ROWS_PER_STMT):
         chunk = rows[start : start + _SQLITE_ROWS_PER_STMT]
@@ -395,10 +405,7 @@ async def _sqlite_insert_many(conn: AsyncConnection, rows: list[dict[str, Any]])
             + ", ".join([placeholders] * len(chunk))
             + " RETURNING id"
         )
-        params = tuple(row[c] for row in chunk for c in _SQLITE_COLS)
-        result = await conn.exec_driver_sql(sql, params)
-        ids.extend(sorted(int(r[0]) for r in result.all()))
-    return ids
+        yield sql, tuple(row[c] for row in chunk for c in _SQLITE_COLS)
 
 
 def _sqlite_file(database: str) -> str | None:
@@ -433,18 +440,10 @@ class _SqliteWriter:
         if self._conn is None:
             self._conn = self._connect()
         conn = self._conn
-        placeholders = "(" + ", ".join("?" * len(_SQLITE_COLS)) + ")"
         ids: list[int] = []
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for start in range(0, len(rows), _SQLITE_ROWS_PER_STMT):
-                chunk = rows[start : start + _SQLITE_ROWS_PER_STMT]
-                sql = (
-                    f"INSERT INTO messages ({', '.join(_SQLITE_COLS)}) VALUES "
-                    + ", ".join([placeholders] * len(chunk))
-                    + " RETURNING id"
-                )
-                params = tuple(row[c] for row in chunk for c in _SQLITE_COLS)
+            for sql, params in _sqlite_insert_statements(rows):
                 # See _sqlite_insert_many: sorted ids are in parameter order.
                 ids.extend(sorted(int(r[0]) for r in conn.execute(sql, params).fetchall()))
             conn.execute("COMMIT")
