@@ -285,6 +285,17 @@ async def test_three_participants_through_the_server_sfu(
             assert p.sub is not None and p.sub.connectionState == "connected"
             assert p.pub is not None and p.pub.connectionState == "connected"
 
+        # -- the operator sees the forwarding in /metrics
+        async with aiohttp.ClientSession() as http:
+            async with http.get(sfu_server.url + "/metrics") as resp:
+                metrics = await resp.text()
+        received = [
+            float(line.split()[-1])
+            for line in metrics.splitlines()
+            if line.startswith("parley_sfu_packets_received_total ")
+        ]
+        assert received and received[0] > 0, metrics[-2000:]
+
         # -- Cy leaves: the others' layouts drop Cy, Cy's slots are freed, no more frames
         cy_slots = {p.name: (p.shown("video")[cy.id], p.shown("audio")[cy.id]) for p in (ada, bob)}
         cy_id = cy.id

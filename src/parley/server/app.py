@@ -412,6 +412,8 @@ class Server:
             "frames_out": self.hub.frames_out,
             "chat_stored": self.messages_stored,
         }
+        if self.media is not None:
+            snapshot.update(self.media.stats())  # type: ignore[typeddict-item]
         if isinstance(self.broker, RedisBroker):
             snapshot["broker_up"] = int(self.broker.connected)
             snapshot["broker_published"] = self.broker.published

@@ -105,6 +105,29 @@ class MediaRooms:
         if sfu is not None:
             await sfu.close()
 
+    def stats(self) -> dict[str, int]:
+        """SFU counters for /metrics, summed over live rooms (read when scraped).
+
+        Counters of publishers that have left are not kept, so these can go down;
+        they describe the forwarding going on now.
+        """
+        received = nacks = plis = retransmitted = 0
+        for sfu in self.rooms.values():
+            router = sfu.router
+            for pub in router.publishers.values():
+                for src in pub.sources.values():
+                    received += src.received
+                    nacks += src.nacks_sent
+                    plis += src.pli_sent
+            for sub in router.subscribers.values():
+                retransmitted += sum(slot.retransmitted for slot in sub.slots)
+        return {
+            "sfu_packets_received": received,
+            "sfu_nacks_sent": nacks,
+            "sfu_plis_sent": plis,
+            "sfu_retransmitted": retransmitted,
+        }
+
     async def close(self) -> None:
         for room in list(self.rooms):
             await self.ended(room)
