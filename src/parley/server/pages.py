@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -10,6 +11,7 @@ from aiohttp import web
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+@functools.lru_cache(maxsize=64)
 def content_security_policy(host: str) -> str:
     # connect-src names the WebSocket origins explicitly: older browsers do not let
     # 'self' cover ws:/wss:.
