@@ -32,6 +32,12 @@ log = logging.getLogger(__name__)
 #: Window over which refused messages are counted for ``Limits.max_errors``.
 ERROR_WINDOW = 10.0
 
+#: Per-connection rate limits: the ``Limits`` field of each class, and the class of
+#: each message type (every other type after a join shares the last one).
+RATE_LIMITS = ("chat_rate", "signal_rate", "reaction_rate", "other_rate")
+RATE_CLASS: dict[type, int] = {p.Chat: 0, p.Signal: 1, p.Reaction: 2}
+OTHER = 3
+
 
 class Session:
     """Drives one connection through the protocol."""
@@ -59,19 +65,11 @@ class Session:
         self.room: str | None = None
         #: The socket's end needs no resume: left, removed, replaced, meeting ended.
         self.final = False
-        limits = server.settings.limits
-        now = time.monotonic()
-        self.buckets: dict[type, TokenBucket] | None = None
-        if limits.rate_limits:
-            other = TokenBucket(limits.other_rate, now)
-            self.buckets = {
-                p.Chat: TokenBucket(limits.chat_rate, now),
-                p.Signal: TokenBucket(limits.signal_rate, now),
-                p.Reaction: TokenBucket(limits.reaction_rate, now),
-            }
-            for kind in p.ClientMessage.__args__:
-                if kind is not p.Join and kind is not p.Leave:
-                    self.buckets.setdefault(kind, other)
+        #: Rate-limit buckets by class (RATE_CLASS), each made on first use: an idle
+        #: participant carries none.  None when rate limits are off.
+        self.buckets: list[TokenBucket | None] | None = (
+            [None] * len(RATE_LIMITS) if server.settings.limits.rate_limits else None
+        )
         #: Times of recent refusals (created on the first one: most clients have none).
         self.errors: deque[float] | None = None
 
@@ -122,9 +120,15 @@ class Session:
                 else:
                     raise ProtocolError(ErrorCode.NOT_JOINED, "join a room first", message.ref)
                 return
-            if self.buckets is not None:
-                bucket = self.buckets.get(type(message))
-                if bucket is not None and not bucket.allow(time.monotonic()):
+            buckets = self.buckets
+            if buckets is not None and type(message) is not p.Leave:
+                now = time.monotonic()
+                index = RATE_CLASS.get(type(message), OTHER)
+                bucket = buckets[index]
+                if bucket is None:
+                    limit = getattr(self.server.settings.limits, RATE_LIMITS[index])
+                    bucket = buckets[index] = TokenBucket(limit, now)
+                if not bucket.allow(now):
                     raise ProtocolError(
                         ErrorCode.RATE_LIMITED,
                         f"too many {message.__struct_config__.tag} messages; "
