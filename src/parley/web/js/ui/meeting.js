@@ -2,6 +2,7 @@
 import { Connection, wsUrl } from "../connection.js";
 import { isFromOthers, mergeMessages, oldestId } from "../core/chat.js";
 import * as R from "../core/roster.js";
+import { mediaMode, mediaModeInfo } from "../core/media-mode.js";
 import { isPolite, pickSpeaker, smoothLevels } from "../core/rules.js";
 import { finalScreen, isHost, isObserver, mutedText, newlyWaiting, raisedHands, roomSettings } from "../core/moderation.js";
 import { errorText, initials } from "../core/text.js";
@@ -95,6 +96,7 @@ export class Meeting {
       muteAll: $("#btn-mute-all"),
       settingsBtn: $("#btn-settings"),
       roomFlags: $("#room-flags"),
+      mediaMode: $("#media-mode"),
       observerNote: $("#observer-note"),
       lobbySection: $("#lobby-section"),
       lobbyList: $("#lobby-list"),
@@ -189,7 +191,9 @@ export class Meeting {
 
   startSession(msg) {
     this.roster = R.rosterFrom(msg.participants);
-    const Session = msg.room?.media === "sfu" ? SfuSession : MeshSession;
+    const mode = mediaMode(msg.room);
+    const Session = mode === "sfu" ? SfuSession : MeshSession;
+    this.renderMediaMode(mode);
     this.session = new Session({
       iceServers: msg.ice_servers || [],
       iceTransportPolicy: this.relay ? "relay" : null,
@@ -869,6 +873,17 @@ export class Meeting {
     if (s.has_password) box.append(h("span", { class: "room-flag", title: "The room has a password" }, "Password"));
   }
 
+  /** The meeting bar's "Media: peer-to-peer" / "Media: via server" badge (the session in use). */
+  renderMediaMode(mode) {
+    const box = this.el.mediaMode;
+    if (!box) return;
+    const info = mediaModeInfo(mode);
+    box.dataset.mode = info.mode;
+    box.title = info.title;
+    box.replaceChildren(h("span", { class: "visually-hidden" }, info.prefix), info.text);
+    box.hidden = false;
+  }
+
   renderControls() {
     const { mic, cam, screen, hand } = this.el;
     const L = this.local;
@@ -946,6 +961,11 @@ export class Meeting {
     this.el.observerNote.hidden = true;
     clear(this.el.roomFlags);
     delete this.el.roomFlags.dataset.key;
+    if (this.el.mediaMode) {
+      this.el.mediaMode.hidden = true;
+      clear(this.el.mediaMode);
+      delete this.el.mediaMode.dataset.mode;
+    }
     for (const b of [this.el.mic, this.el.cam, this.el.screen]) b.disabled = false;
     if (stopTracks) {
       for (const t of [this.local.audio, this.local.video]) t?.stop();

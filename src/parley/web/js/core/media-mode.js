@@ -1,0 +1,34 @@
+// Which way a room's media travels, as the meeting bar shows it. Pure logic, no DOM.
+
+/** The texts of each mode: `text` is shown, `label` is what assistive technology reads
+ * (the visible text with a hidden "Media: " prefix), `title` the tooltip. */
+export const MEDIA_MODES = Object.freeze({
+  mesh: Object.freeze({
+    mode: "mesh",
+    prefix: "Media: ",
+    text: "Peer-to-peer",
+    label: "Media: peer-to-peer",
+    title: "Video goes directly between browsers",
+  }),
+  sfu: Object.freeze({
+    mode: "sfu",
+    prefix: "Media: ",
+    text: "Via server",
+    label: "Media: via server",
+    title: "Video is forwarded by the server",
+  }),
+});
+
+/**
+ * The room's media mode from `welcome.room`: "sfu" only when the server says so; anything
+ * else (missing, an older server, an unknown value) is "mesh", because that is the session
+ * the client then builds. The indicator and the session choice both come from here.
+ */
+export function mediaMode(room) {
+  return room && room.media === "sfu" ? "sfu" : "mesh";
+}
+
+/** The texts for a mode name ("sfu" or anything else: mesh). */
+export function mediaModeInfo(mode) {
+  return mode === "sfu" ? MEDIA_MODES.sfu : MEDIA_MODES.mesh;
+}
