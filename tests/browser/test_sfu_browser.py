@@ -8,8 +8,8 @@ stops decoding); a late joiner decodes video within 10 s of clicking "Join meeti
 
 from __future__ import annotations
 
-import sys
 import time
+import types
 from typing import Any
 
 import pytest
@@ -110,7 +110,9 @@ def wait_until(predicate: Any, timeout_ms: int, message: Any) -> None:
 
 def open_small(meeting: Meeting, name: str, room: str) -> Participant:
     """Like ``Meeting.open`` (the pre-join page of ``room``), with a small fake camera."""
-    conf = sys.modules[type(meeting).__module__]  # tests/browser/conftest.py, as pytest loaded it
+    # tests/browser/conftest.py as pytest loaded it: several conftest modules share the
+    # name "conftest", so reach it through a function it defines, not sys.modules.
+    conf = types.SimpleNamespace(**type(meeting).open.__globals__)
     context = meeting.browser.new_context(viewport={"width": 960, "height": 600})
     context.set_default_timeout(STEP_MS)
     context.add_init_script(conf.INIT_SCRIPT_RECORD_PCS)

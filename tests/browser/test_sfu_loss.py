@@ -29,9 +29,9 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
+import types
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -115,8 +115,16 @@ METRIC_RE = re.compile(r"^parley_(sfu_\w+)_total\s+([0-9.eE+-]+)\s*$", re.MULTIL
 
 
 def _conftest(obj: Any) -> Any:
-    """tests/browser/conftest.py as pytest loaded it (the module defining ``obj``'s type)."""
-    return sys.modules[type(obj).__module__]
+    """tests/browser/conftest.py as pytest loaded it (the module defining ``obj``'s type).
+
+    Reached through a method's globals: several conftest modules share the name
+    "conftest", so sys.modules may hold another one.
+    """
+    for value in vars(type(obj)).values():
+        code = getattr(value, "__code__", None)
+        if code is not None and code.co_filename.endswith("conftest.py"):
+            return types.SimpleNamespace(**value.__globals__)
+    raise RuntimeError(f"no method of {type(obj).__name__} defined in conftest.py")
 
 
 @dataclass(frozen=True)

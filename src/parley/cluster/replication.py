@@ -58,10 +58,14 @@ class RoomState(msgspec.Struct, array_like=True):
 
 class MemberOp(msgspec.Struct, tag="member", array_like=True):
     member: MemberState
+    #: Sent while resynchronising after a Redis outage: nobody announced it, so a node
+    #: that did not know this participant tells its clients.
+    announce: bool = False
 
 
 class GoneOp(msgspec.Struct, tag="gone", array_like=True):
     pid: str
+    announce: bool = False
 
 
 class RoomOp(msgspec.Struct, tag="room", array_like=True):
@@ -203,14 +207,19 @@ class Replicator:
         rooms = self.server.rooms
         room_name = env.room
         match op:
-            case MemberOp(member=state):
+            case MemberOp(member=state, announce=announce):
                 local = rooms.members.get(state.info.id)
+                if announce and local is None and not state.waiting:
+                    self._tell_clients(room_name, p.ParticipantJoined(participant=state.info))
                 if local is not None and local.node == self.node and state.node != self.node:
                     # Resumed on another node: retire our socket without a leave.
                     self.server.replace(state.info.id)
                 created = rooms.rooms[room_name].created_at if room_name in rooms.rooms else 0
                 rooms.put_remote_member(_member(state), created)
-            case GoneOp(pid=pid):
+            case GoneOp(pid=pid, announce=announce):
+                known = rooms.members.get(pid)
+                if announce and known is not None and not known.waiting:
+                    self._tell_clients(room_name, p.ParticipantLeft(id=pid, reason="disconnected"))
                 rooms.drop_remote_member(room_name, pid)
             case RoomOp(state=rstate):
                 rooms.put_remote_room(
@@ -280,6 +289,10 @@ class Replicator:
         if room is None:
             return {}
         return {pid: m.info for pid, m in room.members.items() if m.node != self.node}
+
+    def _tell_clients(self, room_name: str, message: p.ServerMessage) -> None:
+        """A frame for this node's clients in the room only (the others get their own)."""
+        self.server.hub.deliver(room_name, text_frame(p.encode(message)), None, None)
 
     def _announce_differences(
         self, room_name: str, before: dict[str, p.Participant], after: dict[str, p.Participant]
@@ -402,11 +415,27 @@ class Replicator:
                 self._remote_rooms.discard(room_name)
 
     async def resync(self) -> None:
-        """After a Redis outage (or restart): rewrite our participants, reload the others."""
+        """After a Redis outage (or restart): rewrite our participants, reload the others.
+
+        What changed here meanwhile was never announced to the other nodes, so these
+        operations ask them to tell their clients (``announce``): our participants that
+        joined, and those that left (still in Redis's record under our name).
+        """
         rooms = self.server.rooms
-        for member in list(rooms.members.values()):
-            if member.node == self.node:
-                rooms.journal.append(("member", member.room, member.info.id))
+        ours = {pid: m for pid, m in rooms.members.items() if m.node == self.node}
+        for pid, member in ours.items():
+            state = _member_state(member)
+            self.broker.command("hset", members_key(member.room), pid, _encode(state))
+            self.broker.send(STATE, member.room, _encode(MemberOp(state, announce=True)))
+        for room_name in list(self.broker.watched):
+            with contextlib.suppress(RedisError, OSError):
+                raw = await self.redis.hgetall(members_key(room_name))
+                for pid_raw, value in raw.items():
+                    state = _decode_member(_as_bytes(value))
+                    if state.node == self.node and state.info.id not in ours:
+                        self.broker.command("hdel", members_key(room_name), pid_raw)
+                        gone = GoneOp(state.info.id, announce=True)
+                        self.broker.send(STATE, room_name, _encode(gone))
         for room_name, room in list(rooms.rooms.items()):
             if any(m.node == self.node for m in room.members.values()):
                 rooms.journal.append(("room", room_name, None))
