@@ -3,35 +3,7 @@ import assert from "node:assert/strict";
 import { afterEach, beforeEach, mock, test } from "node:test";
 
 import { Connection } from "../../src/parley/web/js/connection.js";
-
-class FakeSocket {
-  static all = [];
-  constructor(url) {
-    this.url = url;
-    this.readyState = 0;
-    this.sent = [];
-    FakeSocket.all.push(this);
-  }
-  send(data) {
-    this.sent.push(JSON.parse(data));
-  }
-  close(code = 1000) {
-    this.readyState = 3;
-    this.closedWith = code;
-  }
-  // test helpers
-  open() {
-    this.readyState = 1;
-    this.onopen?.();
-  }
-  receive(msg) {
-    this.onmessage?.({ data: JSON.stringify(msg) });
-  }
-  drop(code = 1006, reason = "") {
-    this.readyState = 3;
-    this.onclose?.({ code, reason });
-  }
-}
+import { FakeSocket } from "./fake-socket.mjs";
 
 let clock = 0;
 const tick = (ms) => {

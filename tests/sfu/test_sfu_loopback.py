@@ -6,7 +6,6 @@ aiortc subscribers receive and DECODE them.  All ICE candidates are 127.0.0.1
 from __future__ import annotations
 
 import asyncio
-import fractions
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -21,37 +20,12 @@ from aiortc import (
     RTCSessionDescription,
 )
 from aiortc.mediastreams import AudioStreamTrack
+from sfu_media import SmallVideo
 
 from parley.sfu import aiortc_hooks
 from parley.sfu.peer import SfuRoom
 
 pytestmark = pytest.mark.timeout(60)
-
-
-class SmallVideo(MediaStreamTrack):
-    """A small moving synthetic picture (cheap to encode), 30 fps."""
-
-    kind = "video"
-
-    def __init__(self, width: int = 160, height: int = 120) -> None:
-        super().__init__()
-        self.width, self.height = width, height
-        self.n = 0
-        self.t0: float | None = None
-
-    async def recv(self) -> av.VideoFrame:
-        if self.t0 is None:
-            self.t0 = time.monotonic()
-        delay = self.t0 + self.n / 30 - time.monotonic()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        frame = av.VideoFrame(self.width, self.height, "yuv420p")
-        for plane in frame.planes:
-            plane.update(bytes([(self.n * 7) % 256]) * plane.buffer_size)
-        frame.pts = self.n * 3000
-        frame.time_base = fractions.Fraction(1, 90000)
-        self.n += 1
-        return frame
 
 
 def client_pc() -> RTCPeerConnection:

@@ -13,7 +13,6 @@ process by ``aiortc_hooks.restrict_host_addresses``): no STUN, no other interfac
 from __future__ import annotations
 
 import asyncio
-import fractions
 import json
 import sys
 import time
@@ -32,6 +31,7 @@ from aiortc import (
     RTCSessionDescription,
 )
 from aiortc.mediastreams import AudioStreamTrack
+from sfu_media import SmallVideo
 
 from parley.sfu import aiortc_hooks
 
@@ -41,32 +41,6 @@ from server_harness import Client, Clients, ServerProc, free_port  # noqa: E402
 pytestmark = pytest.mark.timeout(70)  # includes starting the server on a loaded box
 
 WAIT = 20.0  # generous bound for any one media event on a loaded 2-core box
-
-
-class SmallVideo(MediaStreamTrack):
-    """A small moving synthetic picture (cheap to encode), 30 fps (as in test_sfu_loopback)."""
-
-    kind = "video"
-
-    def __init__(self, width: int = 160, height: int = 120) -> None:
-        super().__init__()
-        self.width, self.height = width, height
-        self.n = 0
-        self.t0: float | None = None
-
-    async def recv(self) -> av.VideoFrame:
-        if self.t0 is None:
-            self.t0 = time.monotonic()
-        delay = self.t0 + self.n / 30 - time.monotonic()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        frame = av.VideoFrame(self.width, self.height, "yuv420p")
-        for plane in frame.planes:
-            plane.update(bytes([(self.n * 7) % 256]) * plane.buffer_size)
-        frame.pts = self.n * 3000
-        frame.time_base = fractions.Fraction(1, 90000)
-        self.n += 1
-        return frame
 
 
 async def wait_for(cond: Callable[[], bool], seconds: float, what: Callable[[], str]) -> None:
