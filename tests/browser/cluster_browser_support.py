@@ -19,6 +19,7 @@ import signal
 import socket
 import struct
 import subprocess
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -26,6 +27,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+# One port picker for coturn in every test that runs it (tests/ops/ops_procs.py).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "ops"))
+from ops_procs import free_udp_tcp_port  # noqa: E402
 
 
 def _ci() -> bool:
@@ -82,21 +87,6 @@ class InNamespace:
 
     def close(self) -> None:
         self.pool.shutdown(wait=True)
-
-
-def _free_udp_tcp_port() -> int:
-    """A port free for both TCP and UDP on 127.0.0.1 (of the calling thread's namespace)."""
-    for _ in range(50):
-        with socket.socket() as t:
-            t.bind(("127.0.0.1", 0))
-            port = int(t.getsockname()[1])
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
-                try:
-                    u.bind(("127.0.0.1", port))
-                except OSError:
-                    continue
-            return port
-    raise RuntimeError("no free port")
 
 
 def _redis_ping(port: int) -> bool:
@@ -196,7 +186,7 @@ class Redis(NsProc):
 def start_redis(netns: Any, inside: InNamespace, base: Path) -> Redis:
     """redis-server on the namespace's 127.0.0.1 (no persistence)."""
     binary = require_binary("redis-server")
-    port = int(inside.call(_free_udp_tcp_port))
+    port = int(inside.call(free_udp_tcp_port))
     argv = [
         binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
         "--appendonly", "no", "--protected-mode", "no", "--dir", str(base),
@@ -222,7 +212,7 @@ def start_coturn(netns: Any, inside: InNamespace, base: Path, secret: str, realm
     """coturn on the namespace's 127.0.0.1 with the TURN REST API scheme
     (``use-auth-secret``), relaying on 127.0.0.1 to loopback peers, plain UDP/TCP only."""
     binary = require_binary("turnserver")
-    port = int(inside.call(_free_udp_tcp_port))
+    port = int(inside.call(free_udp_tcp_port))
     turn_log = base / "turn.log"
     config = base / "turnserver.conf"
     config.write_text(

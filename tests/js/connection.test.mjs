@@ -1,35 +1,10 @@
 // The WebSocket wrapper: join, dispatch, reconnect with resume, final close codes.
 import assert from "node:assert/strict";
-import { afterEach, beforeEach, mock, test } from "node:test";
+import { test } from "node:test";
 
-import { Connection } from "../../src/parley/web/js/connection.js";
-import { FakeSocket } from "./fake-socket.mjs";
+import { FakeSocket, WELCOME, connectionHarness } from "./fake-socket.mjs";
 
-let clock = 0;
-const tick = (ms) => {
-  clock += ms;
-  mock.timers.tick(ms);
-};
-
-const WELCOME = { type: "welcome", id: "p_1", resume: "tok1", resumed: false, participants: [], history: [] };
-
-function connect() {
-  const conn = new Connection({ url: "ws://x/ws", room: "team", name: "Ada", WebSocketImpl: FakeSocket, now: () => clock });
-  const seen = [];
-  for (const t of ["welcome", "chat", "error", ":state", ":join-failed", ":ended"]) conn.on(t, (m) => seen.push([t, m]));
-  conn.start();
-  return { conn, seen, ws: () => FakeSocket.all[FakeSocket.all.length - 1] };
-}
-
-beforeEach(() => {
-  FakeSocket.all = [];
-  clock = 0;
-  mock.timers.enable({ apis: ["setTimeout", "setInterval"] });
-});
-
-afterEach(() => {
-  mock.timers.reset();
-});
+const { connect, tick } = connectionHarness(["welcome", "chat", "error", ":state", ":join-failed", ":ended"]);
 
 test("sends join on open and dispatches by type", () => {
   const { conn, seen, ws } = connect();

@@ -207,10 +207,8 @@ class Server:
         for effect in effects:
             match effect:
                 case Deliver():
+                    self.publish([effect])
                     message = effect.message
-                    self.broker.publish(
-                        effect.room, text_frame(p.encode(message)), effect.to, effect.exclude
-                    )
                     if self.media is not None:
                         # Whoever leaves the room stops being forwarded.
                         if isinstance(message, p.ParticipantLeft):
