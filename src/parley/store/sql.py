@@ -76,13 +76,14 @@ def _upgrade(connection: Connection) -> None:
 
 def _set_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cur = dbapi_connection.cursor()
+    # Rooms are written from other connections than the chat writer; wait
+    # for the lock rather than fail with "database is locked".  First: switching
+    # to WAL takes a lock too (two servers starting on a new file race for it).
+    cur.execute("PRAGMA busy_timeout=10000")
     # WAL + synchronous=NORMAL: a commit survives a process kill (not power
     # loss), and readers do not block the writer.
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
-    # Rooms are written from other connections than the chat writer; wait
-    # for the lock rather than fail with "database is locked".
-    cur.execute("PRAGMA busy_timeout=10000")
     cur.close()
 
 
@@ -431,9 +432,9 @@ class _SqliteWriter:
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA busy_timeout=10000")  # before WAL: see _set_sqlite_pragmas
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("PRAGMA busy_timeout=10000")
         return conn
 
     def _insert(self, rows: list[dict[str, Any]]) -> list[int]:
