@@ -41,6 +41,7 @@ async def main_async(args: argparse.Namespace) -> None:
 
     from parley.config import Limits, Settings
     from parley.server.app import Server, make_app
+    from parley.server.site import ParleySite
 
     harness = Path(
         args.harness
@@ -70,7 +71,7 @@ async def main_async(args: argparse.Namespace) -> None:
     server = Server(settings)
     runner = web.AppRunner(make_app(server))
     await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", args.port).start()
+    await ParleySite(runner, "127.0.0.1", args.port).start()
 
     adapter = (
         str(HERE / "adapters" / "join_chat_ws_own_room.json")

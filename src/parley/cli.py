@@ -226,6 +226,7 @@ async def serve(settings: Settings) -> None:
     from aiohttp import web
 
     from .server.app import Server, make_app
+    from .server.site import ParleySite
 
     server = Server(settings, join_tokens=join_token_verifier(settings))
     runner = web.AppRunner(make_app(server), handle_signals=False, shutdown_timeout=10)
@@ -234,7 +235,7 @@ async def serve(settings: Settings) -> None:
     if settings.certfile and settings.keyfile:
         ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         ssl_context.load_cert_chain(settings.certfile, settings.keyfile)
-    site = web.TCPSite(
+    site = ParleySite(
         runner, settings.host, settings.port, reuse_address=True, ssl_context=ssl_context
     )
     await site.start()

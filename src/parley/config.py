@@ -62,7 +62,7 @@ class Limits:
     max_join_failures: int = 5
     join_attempt_window: float = 60.0
     #: Seconds between server pings; a peer silent for 1.5x this is dropped.
-    heartbeat: float = 10.0
+    heartbeat: float = 8.0
     #: Seconds a dropped participant keeps its identity for a resume.
     resume_grace: float = 30.0
     #: Seconds the client has to send ``join`` after connecting.
@@ -130,7 +130,7 @@ LIMIT_OPTIONS: dict[str, tuple[type, str]] = {
     "max_connections_per_address": (int, "WebSocket connections from one client address"),
     "max_lobby": (int, "people waiting in one room's lobby"),
     "max_join_failures": (int, "wrong room passwords per address per minute"),
-    "heartbeat": (float, "seconds between server pings"),
+    "heartbeat": (float, "silent seconds before a ping (no answer in half that: dropped)"),
     "resume_grace": (float, "seconds a dropped participant may resume"),
     "join_timeout": (float, "seconds a new connection has to send join"),
 }

@@ -68,7 +68,9 @@ class CloseCode:
 
     NORMAL: Final = 1000
     GOING_AWAY: Final = 1001  # server shutting down or draining
+    PROTOCOL_ERROR: Final = 1002  # a malformed WebSocket frame (unmasked, bad opcode...)
     UNSUPPORTED_DATA: Final = 1003  # binary frame
+    INVALID_DATA: Final = 1007  # a text frame that is not UTF-8
     POLICY: Final = 1008  # join timeout, too many errors, too slow
     TOO_BIG: Final = 1009  # frame over max_frame_bytes
     INTERNAL: Final = 1011

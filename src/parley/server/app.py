@@ -7,9 +7,9 @@ import contextlib
 import logging
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Coroutine, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from aiohttp import web
 
@@ -39,18 +39,26 @@ from ..rooms import (
 )
 from ..store import RoomRecord, Store, open_store
 from ..tokens import ResumeTokens, load_secret
-from . import api, pages
+from . import aiohttp_socket, api, pages
+from .aiohttp_socket import AiohttpSocket
 from .frames import text_frame
 from .hub import Connection, Hub
 from .media import MediaRooms
 from .origin import origin_allowed
-from .session import Session
+from .session import Session, Socket
 
 log = logging.getLogger(__name__)
 
 SERVER_KEY: web.AppKey[Server] = web.AppKey("server")
 SYSTEM_SENDER = "system"
 SYSTEM_NAME = "Parley"
+
+
+class Refusal(NamedTuple):
+    """Why a WebSocket handshake is refused, as an HTTP status and a sentence."""
+
+    status: int
+    text: str
 
 
 class Server:
@@ -320,17 +328,59 @@ class Server:
 
     # -- the WebSocket endpoint ---------------------------------------------------------
 
-    async def websocket(self, request: web.Request) -> web.StreamResponse:
-        limits = self.settings.limits
+    def check_socket(
+        self, headers: Mapping[str, str], *, scheme: str, host: str, peer: str | None
+    ) -> str | Refusal:
+        """The throttle address of a WebSocket handshake we accept, or why we refuse it.
+
+        ``headers`` is looked up by lower-case name.
+        """
         if self.stopping or self.draining:
-            raise web.HTTPServiceUnavailable(text="server shutting down")
-        if not origin_allowed(request, self.settings.allowed_origins):
-            log.warning("refused WebSocket from origin %r", request.headers.get("Origin"))
-            raise web.HTTPForbidden(text="origin not allowed")
-        remote = self.proxies.client_address(request.remote, request.headers.get("X-Forwarded-For"))
+            return Refusal(503, "server shutting down")
+        if not origin_allowed(
+            headers.get("origin"),
+            scheme=scheme,
+            host=host,
+            forwarded_proto=headers.get("x-forwarded-proto"),
+            allowed=self.settings.allowed_origins,
+        ):
+            return Refusal(403, "origin not allowed")
+        remote = self.proxies.client_address(peer, headers.get("x-forwarded-for"))
         address = throttle_key(remote or "?")
-        if self.connections_by_address[address] >= limits.max_connections_per_address:
-            raise web.HTTPTooManyRequests(text="too many connections from your address")
+        if self.connections_by_address[address] >= self.settings.limits.max_connections_per_address:
+            return Refusal(429, "too many connections from your address")
+        return address
+
+    def open_session(self, socket: Socket, transport: asyncio.Transport, address: str) -> Session:
+        """A WebSocket opened: its connection and session join the server's books."""
+        conn = Connection(transport, address)
+        session = Session(self, socket, conn, address)
+        conn.on_overflow = lambda c: self.spawn(session.close(CloseCode.POLICY, "too slow"))
+        self.sessions[conn] = session
+        self.hub.connections.add(conn)
+        self.connections_by_address[address] += 1
+        return session
+
+    def end_session(self, session: Session) -> None:
+        """A WebSocket closed (by either side, or dropped)."""
+        address = session.address
+        del self.sessions[session.conn]
+        self.connections_by_address[address] -= 1
+        if self.connections_by_address[address] <= 0:
+            del self.connections_by_address[address]
+            self._address_buckets.pop(address, None)
+        session.on_close()
+
+    async def websocket(self, request: web.Request) -> web.StreamResponse:
+        """``GET /ws`` through aiohttp: refusals, and upgrades on kept-alive connections."""
+        verdict = self.check_socket(
+            request.headers, scheme=request.scheme, host=request.host, peer=request.remote
+        )
+        if isinstance(verdict, Refusal):
+            if verdict.status == 403:
+                log.warning("refused WebSocket from origin %r", request.headers.get("Origin"))
+            return web.Response(status=verdict.status, text=verdict.text)
+        limits = self.settings.limits
         ws = web.WebSocketResponse(
             heartbeat=limits.heartbeat,
             # aiohttp refuses frames of max_msg_size bytes and more; ours is inclusive.
@@ -338,23 +388,12 @@ class Server:
             compress=False,
         )
         await ws.prepare(request)
-        transport = request.transport
-        assert transport is not None
-        conn = Connection(ws, transport, address)
-        session = Session(self, ws, conn, address)
-        conn.on_overflow = lambda c: self.spawn(session.close(CloseCode.POLICY, "too slow"))
-        self.sessions[conn] = session
-        self.hub.connections.add(conn)
-        self.connections_by_address[address] += 1
+        assert request.transport is not None
+        session = self.open_session(AiohttpSocket(ws), request.transport, verdict)
         try:
-            await session.run()
+            await aiohttp_socket.serve(session, ws, limits.join_timeout)
         finally:
-            del self.sessions[conn]
-            self.connections_by_address[address] -= 1
-            if self.connections_by_address[address] <= 0:
-                del self.connections_by_address[address]
-                self._address_buckets.pop(address, None)
-            session.on_close()
+            self.end_session(session)
         return ws
 
     # -- the operator's admin API (parley.ops.admin) -----------------------------------

@@ -1,25 +1,183 @@
-"""WebSocket frames built by hand, once per fan-out.
+"""WebSocket frames (RFC 6455 §5), sans-I/O: built once per fan-out, parsed per client.
 
-Server-to-client frames are never masked (RFC 6455 §5.1), so one frame's
-bytes serve every recipient: the fan-out writes the same ``bytes`` object to
-each transport instead of re-framing per client.
+Server-to-client frames are never masked (§5.1), so one frame's bytes serve
+every recipient: the fan-out writes the same ``bytes`` object to each
+transport instead of re-framing per client.  Client-to-server frames are
+always masked; :class:`FrameReader` unmasks them, reassembles fragmented
+messages, and reports a violation as the close code it calls for.
 """
 
 from __future__ import annotations
 
 import struct
+from typing import Final
 
 _SHORT = struct.Struct("!BB")
 _MEDIUM = struct.Struct("!BBH")
 _LONG = struct.Struct("!BBQ")
+_U16 = struct.Struct("!H")
+_U64 = struct.Struct("!Q")
 _FIN_TEXT = 0x81
+
+CONTINUATION: Final = 0x0
+TEXT: Final = 0x1
+BINARY: Final = 0x2
+CLOSE: Final = 0x8
+PING: Final = 0x9
+PONG: Final = 0xA
+#: Not an opcode: the event :class:`FrameReader` reports for a protocol violation.
+VIOLATION: Final = -1
+
+#: A ping with no payload, and the pong that answers one with none.
+PING_FRAME: Final = b"\x89\x00"
+
+#: What a reader reports: ``(opcode, payload)`` where the payload is ``str`` for TEXT,
+#: ``bytes`` for BINARY/PING/PONG, ``(code, reason)`` for CLOSE and VIOLATION.
+Event = tuple[int, object]
+
+
+def _frame(first: int, payload: bytes) -> bytes:
+    n = len(payload)
+    if n < 126:
+        return _SHORT.pack(first, n) + payload
+    if n < 65536:
+        return _MEDIUM.pack(first, 126, n) + payload
+    return _LONG.pack(first, 127, n) + payload
 
 
 def text_frame(payload: bytes) -> bytes:
     """One unfragmented, unmasked text frame carrying ``payload`` (UTF-8 JSON)."""
-    n = len(payload)
-    if n < 126:
-        return _SHORT.pack(_FIN_TEXT, n) + payload
-    if n < 65536:
-        return _MEDIUM.pack(_FIN_TEXT, 126, n) + payload
-    return _LONG.pack(_FIN_TEXT, 127, n) + payload
+    return _frame(_FIN_TEXT, payload)
+
+
+def close_frame(code: int, reason: str = "") -> bytes:
+    """A close frame; the reason is cut to fit a control frame (125 bytes)."""
+    data = reason.encode()[:123]
+    while True:  # never cut a character in half
+        try:
+            data.decode()
+            break
+        except UnicodeDecodeError:
+            data = data[:-1]
+    return _frame(0x80 | CLOSE, _U16.pack(code) + data)
+
+
+def pong_frame(payload: bytes) -> bytes:
+    return _frame(0x80 | PONG, payload)
+
+
+def unmask(mask: bytes, data: bytes) -> bytes:
+    """XOR ``data`` with the 4-byte ``mask`` repeated (one big-integer XOR, in C)."""
+    n = len(data)
+    if n == 0:
+        return data
+    key = (mask * ((n >> 2) + 1))[:n]
+    return (int.from_bytes(data, "little") ^ int.from_bytes(key, "little")).to_bytes(n, "little")
+
+
+class FrameReader:
+    """Client frames from a byte stream: feed bytes, get complete messages.
+
+    A message of more than ``max_size`` bytes (one frame or the sum of its
+    fragments) is refused from its header, before its payload is buffered, so a
+    connection never holds more than one frame of ``max_size`` plus a header.
+    After a CLOSE or a VIOLATION the reader ignores everything that follows.
+    """
+
+    __slots__ = ("max_size", "_buffer", "_parts", "_opcode", "_done")
+
+    def __init__(self, max_size: int) -> None:
+        self.max_size = max_size
+        self._buffer = b""
+        #: The fragments of a message in progress (None outside one).
+        self._parts: list[bytes] | None = None
+        self._opcode = 0
+        self._done = False
+
+    def feed(self, data: bytes) -> list[Event]:
+        if self._done:
+            return []
+        if self._buffer:
+            data = self._buffer + data
+            self._buffer = b""
+        events: list[Event] = []
+        pos, end = 0, len(data)
+        while end - pos >= 2:
+            b0, b1 = data[pos], data[pos + 1]
+            opcode, length, head = b0 & 0x0F, b1 & 0x7F, pos + 2
+            if b0 & 0x70:
+                return self._violation(events, 1002, "reserved bits set")
+            if not b1 & 0x80:
+                return self._violation(events, 1002, "client frames must be masked")
+            if length == 126:
+                if end - pos < 4:
+                    break
+                length, head = _U16.unpack_from(data, head)[0], head + 2
+            elif length == 127:
+                if end - pos < 10:
+                    break
+                length, head = _U64.unpack_from(data, head)[0], head + 8
+            if opcode >= CLOSE:
+                if length > 125 or not b0 & 0x80:
+                    return self._violation(events, 1002, "bad control frame")
+            elif opcode > BINARY:
+                return self._violation(events, 1002, f"unknown opcode {opcode}")
+            else:
+                so_far = sum(map(len, self._parts)) if self._parts is not None else 0
+                if so_far + length > self.max_size:
+                    return self._violation(events, 1009, f"message over {self.max_size} bytes")
+            stop = head + 4 + length
+            if stop > end:
+                break
+            payload = unmask(data[head : head + 4], data[head + 4 : stop])
+            pos = stop
+            if opcode >= CLOSE:
+                if opcode == CLOSE:
+                    return self._close(events, payload)
+                events.append((opcode, payload))
+                continue
+            if opcode == CONTINUATION:
+                if self._parts is None:
+                    return self._violation(events, 1002, "continuation outside a message")
+                self._parts.append(payload)
+                if not b0 & 0x80:
+                    continue
+                payload, opcode = b"".join(self._parts), self._opcode
+                self._parts = None
+            elif self._parts is not None:
+                return self._violation(events, 1002, "expected a continuation frame")
+            elif not b0 & 0x80:
+                self._parts, self._opcode = [payload], opcode
+                continue
+            if opcode == TEXT:
+                try:
+                    events.append((TEXT, payload.decode()))
+                except UnicodeDecodeError:
+                    return self._violation(events, 1007, "text frame is not UTF-8")
+            else:
+                events.append((BINARY, payload))
+        if pos < end:
+            self._buffer = data[pos:]
+        return events
+
+    def _close(self, events: list[Event], payload: bytes) -> list[Event]:
+        self._done = True
+        if len(payload) == 0:
+            events.append((CLOSE, (1005, "")))
+        elif len(payload) == 1:
+            events.append((VIOLATION, (1002, "close frame of one byte")))
+        else:
+            try:
+                reason = payload[2:].decode()
+            except UnicodeDecodeError:
+                events.append((VIOLATION, (1007, "close reason is not UTF-8")))
+            else:
+                events.append((CLOSE, (_U16.unpack_from(payload)[0], reason)))
+        return events
+
+    def _violation(self, events: list[Event], code: int, reason: str) -> list[Event]:
+        self._done = True
+        self._buffer = b""
+        self._parts = None
+        events.append((VIOLATION, (code, reason)))
+        return events

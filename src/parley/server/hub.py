@@ -14,8 +14,6 @@ import asyncio
 import logging
 from collections.abc import Callable
 
-from aiohttp import web
-
 log = logging.getLogger(__name__)
 
 
@@ -23,7 +21,6 @@ class Connection:
     """One WebSocket client as the fan-out sees it."""
 
     __slots__ = (
-        "ws",
         "transport",
         "pid",
         "room",
@@ -34,8 +31,7 @@ class Connection:
         "peer",
     )
 
-    def __init__(self, ws: web.WebSocketResponse, transport: asyncio.Transport, peer: str) -> None:
-        self.ws = ws
+    def __init__(self, transport: asyncio.Transport, peer: str) -> None:
         self.transport = transport
         self.peer = peer
         self.pid: str | None = None

@@ -10,22 +10,23 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from aiohttp import web
 
-
-def own_origin(request: web.Request) -> str:
-    return f"{request.scheme}://{request.host}".lower()
-
-
-def origin_allowed(request: web.Request, allowed: Iterable[str]) -> bool:
-    origin = request.headers.get("Origin")
+def origin_allowed(
+    origin: str | None,
+    *,
+    scheme: str,
+    host: str,
+    forwarded_proto: str | None,
+    allowed: Iterable[str],
+) -> bool:
+    """Whether a handshake with ``origin`` may open, on a server reached as ``scheme://host``."""
     if origin is None:
         return True
     origin = origin.rstrip("/").lower()
-    if origin == own_origin(request):
+    host = host.lower()
+    if origin == f"{scheme}://{host}":
         return True
     # Behind a TLS-terminating proxy the server sees http:// while the page is https://.
-    forwarded = request.headers.get("X-Forwarded-Proto")
-    if forwarded and origin == f"{forwarded}://{request.host}".lower():
+    if forwarded_proto and origin == f"{forwarded_proto.lower()}://{host}":
         return True
     return any(origin == a.rstrip("/").lower() or a == "*" for a in allowed)

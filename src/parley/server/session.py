@@ -12,9 +12,7 @@ import asyncio
 import logging
 import time
 from collections import deque
-from typing import TYPE_CHECKING
-
-from aiohttp import WSMsgType, web
+from typing import TYPE_CHECKING, Protocol
 
 from .. import protocol as p
 from ..auth import TokenError, hash_password, verify_password
@@ -38,13 +36,30 @@ RATE_LIMITS = ("chat_rate", "signal_rate", "reaction_rate", "other_rate")
 RATE_CLASS: dict[type, int] = {p.Chat: 0, p.Signal: 1, p.Reaction: 2}
 OTHER = 3
 
+#: Messages waiting behind the one being handled before the socket stops reading.
+MAX_BACKLOG = 32
+
+
+class Socket(Protocol):
+    """What a session needs from its WebSocket (Parley's own, or aiohttp's)."""
+
+    @property
+    def timed_out(self) -> bool:
+        """The peer stopped answering pings (rather than closing or dropping)."""
+        ...
+
+    async def close(self, code: int, reason: str) -> None: ...
+
+    def pause_reading(self) -> None: ...
+
+    def resume_reading(self) -> None: ...
+
 
 class Session:
     """Drives one connection through the protocol."""
 
     __slots__ = (
         "server",
-        "ws",
         "conn",
         "address",
         "pid",
@@ -52,13 +67,14 @@ class Session:
         "final",
         "buckets",
         "errors",
+        "socket",
+        "busy",
+        "backlog",
     )
 
-    def __init__(
-        self, server: Server, ws: web.WebSocketResponse, conn: Connection, address: str
-    ) -> None:
+    def __init__(self, server: Server, socket: Socket, conn: Connection, address: str) -> None:
         self.server = server
-        self.ws = ws
+        self.socket = socket
         self.conn = conn
         self.address = address
         self.pid: str | None = None
@@ -72,36 +88,41 @@ class Session:
         )
         #: Times of recent refusals (created on the first one: most clients have none).
         self.errors: deque[float] | None = None
+        #: A message is being handled; those that arrive meanwhile wait in the backlog.
+        self.busy = False
+        self.backlog: deque[str] | None = None
 
-    # -- the loop ----------------------------------------------------------------
+    # -- incoming messages ------------------------------------------------------------
 
-    async def run(self) -> None:
-        limits = self.server.settings.limits
-        ws = self.ws
-        join_by = time.monotonic() + limits.join_timeout
-        while True:
-            if self.pid is None:
-                # Until a join succeeds, every wait counts against the join timeout.
-                try:
-                    msg = await ws.receive(timeout=max(0.001, join_by - time.monotonic()))
-                except TimeoutError:
-                    await self.close(CloseCode.POLICY, "join timeout")
-                    return
-            else:
-                msg = await ws.receive()
-            if msg.type == WSMsgType.TEXT:
-                await self.on_message(msg.data)
-                if self.conn.closed:
-                    break
-            elif msg.type == WSMsgType.BINARY:
-                await self.close(CloseCode.UNSUPPORTED_DATA, "binary frames are not supported")
-                break
-            elif msg.type == WSMsgType.ERROR:
-                # aiohttp has already closed the socket (1009 for a frame over the limit).
-                log.info("connection %s error: %s", self.address, ws.exception())
-                break
-            else:  # CLOSE, CLOSING, CLOSED
-                break
+    def received(self, text: str) -> None:
+        """A text message from the socket: handled in arrival order, one at a time.
+
+        No task waits on an idle connection: one is started when a message
+        arrives and ends when the backlog is empty.  Past ``MAX_BACKLOG``
+        waiting messages the socket stops reading until the backlog drains.
+        """
+        if self.busy:
+            backlog = self.backlog
+            if backlog is None:
+                backlog = self.backlog = deque()
+            backlog.append(text)
+            if len(backlog) == MAX_BACKLOG:
+                self.socket.pause_reading()
+            return
+        self.busy = True
+        self.server.spawn(self._handle(text))
+
+    async def _handle(self, text: str) -> None:
+        try:
+            await self.on_message(text)
+            backlog = self.backlog
+            while backlog and not self.conn.closed:
+                if len(backlog) == MAX_BACKLOG:
+                    self.socket.resume_reading()
+                await self.on_message(backlog.popleft())
+        finally:
+            self.busy = False
+            self.backlog = None
 
     async def on_message(self, data: str) -> None:
         message: p.ClientMessage | None = None
@@ -425,7 +446,7 @@ class Session:
         conn = self.conn
         self.server.hub.flush_one(conn)
         conn.closed = True
-        await self.ws.close(code=code, message=reason.encode())
+        await self.socket.close(code, reason)
 
     # -- end -------------------------------------------------------------------------
 
@@ -437,7 +458,7 @@ class Session:
         pid = self.pid
         if pid is None or self.final or server.stopping:
             return
-        if isinstance(self.ws.exception(), asyncio.TimeoutError):
+        if self.socket.timed_out:
             # No pong: the peer is dead, not reconnecting; tell the others now.
             server.spawn(server.apply(server.rooms.leave(pid, reason="timeout")))
             return
