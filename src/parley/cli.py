@@ -27,6 +27,8 @@ def _env(name: str, default: Any = None) -> Any:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .sfu.ports import parse_port_range, parse_public_ip  # no aiortc import
+
     parser = argparse.ArgumentParser(prog="parley", description="Self-hosted online meetings.")
     parser.add_argument("--version", action="version", version=f"parley {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -96,6 +98,22 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=None,
         help="address the SFU offers for media (repeatable; default: all of this host's)",
+    )
+    serve.add_argument(
+        "--media-port",
+        type=parse_port_range,
+        default=_env("media_port"),
+        metavar="PORT[-PORT]",
+        help="SFU: UDP port, or range like 40000-40099, of all media (sockets are shared:"
+        " one port is enough; open it in the firewall). Default: any port",
+    )
+    serve.add_argument(
+        "--media-public-ip",
+        type=parse_public_ip,
+        default=_env("media_public_ip"),
+        metavar="IP",
+        help="SFU behind 1:1 NAT (cloud VM): public address offered to clients, besides the"
+        " private one (use with --media-port)",
     )
     serve.add_argument(
         "--last-n",
@@ -178,6 +196,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
     if args.turn_secret and not _csv(args.turn_urls):
         raise SystemExit("--turn-secret needs --turn-urls")
     limits = limits_from(vars(args))
+    if (args.media_port or args.media_public_ip) and args.media != "sfu":
+        raise SystemExit("--media-port and --media-public-ip need --media sfu")
     if (
         args.media == "sfu"
         and args.max_participants is None
@@ -208,6 +228,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
         trusted_proxies=_csv(args.trusted_proxies),
         media=args.media,
         media_ips=tuple(args.media_ip) if args.media_ip else None,
+        media_ports=args.media_port,
+        media_public_ip=args.media_public_ip,
         last_n=args.last_n,
         node_id=args.node_id,
         limits=limits,

@@ -90,6 +90,12 @@ class Settings:
     media: str = "mesh"
     #: Addresses the SFU gathers ICE candidates on (None: all of this host's).
     media_ips: tuple[str, ...] | None = None
+    #: UDP ports (first, last) of the SFU's ICE host candidates; sockets are shared, so
+    #: one port serves every peer connection (None: any port, one socket per connection).
+    media_ports: tuple[int, int] | None = None
+    #: Public address of a host behind 1:1 NAT: the SFU offers it as a server-reflexive
+    #: candidate (same port) besides its private host candidates.
+    media_public_ip: str | None = None
     #: Video streams the SFU forwards to each subscriber (the most recent speakers).
     last_n: int = 9
     #: Bearer token for /api/v1/admin (None: the admin API is off).

@@ -5,6 +5,11 @@ first participant signals to the pseudo participant ``"sfu"``.  Signalling
 travels in the protocol's ``signal`` messages (to and from ``"sfu"``); the
 SFU's unsolicited messages (layouts) and the active speaker go out through
 the broker like everything else.  ``mesh`` mode has no server media at all.
+
+``--media-port`` / ``--media-public-ip`` (``settings.media_ports`` /
+``settings.media_public_ip``) give every SFU room one shared
+:class:`parley.sfu.aiortc_hooks.MediaSockets`: candidates on those UDP ports, sockets
+shared by the process's peer connections, the public address advertised too.
 """
 
 from __future__ import annotations
@@ -40,6 +45,13 @@ class MediaRooms:
         self.rooms: dict[str, SfuRoom] = {}
         if host_addresses:
             aiortc_hooks.restrict_host_addresses(host_addresses)
+        settings = server.settings
+        ports, public_ip = settings.media_ports, settings.media_public_ip
+        self.sockets: aiortc_hooks.MediaSockets | None = None
+        if ports is not None or public_ip is not None:
+            # checks the aiortc/aioice internals it needs now: fails at start, not per call
+            self.sockets = aiortc_hooks.MediaSockets(ports, public_ip)
+            log.info("sfu: media on %s", self.sockets.describe())
 
     def _room(self, room: str) -> SfuRoom:
         sfu = self.rooms.get(room)
@@ -50,6 +62,7 @@ class MediaRooms:
                 lambda pid, payload: self._send(room, pid, payload),
                 last_n=self.last_n,
                 on_speaker=lambda pid: self._speaker(room, pid),
+                media_sockets=self.sockets,
             )
         return sfu
 
@@ -131,3 +144,5 @@ class MediaRooms:
     async def close(self) -> None:
         for room in list(self.rooms):
             await self.ended(room)
+        if self.sockets is not None:
+            self.sockets.close()

@@ -133,6 +133,15 @@ class SfuPeer:
             if kind == "unsubscribe":
                 await self._close_subscribe()
                 return []
+        except hooks.MediaPortsUnavailable as exc:
+            # the server keeps running; this connection is dropped, a retry may succeed
+            log.error("sfu: %s for %s failed: %s", kind, self.pid, exc)
+            with contextlib.suppress(Exception):
+                if kind == "publish":
+                    await self._close_publish()
+                else:
+                    await self._close_subscribe()
+            return [{"sfu": "error", "message": f"{kind} failed: no UDP media port is free"}]
         except (KeyError, ValueError, TypeError) as exc:
             log.info("sfu: bad %s from %s: %s", kind, self.pid, exc)
             return [{"sfu": "error", "message": f"bad {kind}: {exc}"}]
@@ -163,6 +172,7 @@ class SfuPeer:
         transceivers = pc.getTransceivers()
         if not transceivers:
             raise ValueError("offer has no media")
+        self.room._attach_sockets(pc)
         if self._pub_transport is None:
             self._pub_transport = hooks.RawMediaTransport(
                 transceivers[0].receiver.transport,
@@ -279,6 +289,7 @@ class SfuPeer:
         self._sub_transport = hooks.RawMediaTransport(
             pc.getTransceivers()[0].sender.transport, self._ignore, self._on_subscriber_rtcp
         )
+        self.room._attach_sockets(pc)
         offer = await pc.createOffer()
         await pc.setLocalDescription(offer)
 
@@ -370,7 +381,9 @@ class SfuRoom:
     ``send_signal(pid, payload)`` delivers unsolicited payloads (``layout``) to a
     participant as ``signal`` from ``"sfu"``.  ``on_speaker(pid | None)`` reports the
     dominant speaker, ``on_tracks(pid, [{"track", "kind"}])`` a publisher's tracks
-    (empty list: stopped publishing).
+    (empty list: stopped publishing).  ``media_sockets`` (optional) puts the ICE
+    candidates of every peer connection on fixed UDP ports / a public address
+    (``--media-port``, ``--media-public-ip``).
     """
 
     TICK = 0.2
@@ -384,8 +397,10 @@ class SfuRoom:
         audio_slots: int = 16,
         on_speaker: Callable[[str | None], None] | None = None,
         on_tracks: Callable[[str, list[dict[str, Any]]], None] | None = None,
+        media_sockets: hooks.MediaSockets | None = None,
     ) -> None:
         hooks.check_compat()
+        self.media_sockets = media_sockets
         self.send_signal = send_signal
         self.video_slots = last_n
         self.audio_slots = audio_slots
@@ -421,6 +436,11 @@ class SfuRoom:
             self._task = None
         for pid in list(self.peers):
             await self.remove_participant(pid)
+
+    def _attach_sockets(self, pc: RTCPeerConnection) -> None:
+        """Before gathering: candidates on the configured ports / public address."""
+        if self.media_sockets is not None:
+            self.media_sockets.attach(pc)
 
     def _layout(self, pid: str, layout: list[dict[str, str | None]]) -> None:
         self.send_signal(pid, {"sfu": "layout", "slots": layout})
