@@ -12,6 +12,13 @@ rule, the lobby, passwords and bans hold across nodes.
 Liveness: each node refreshes ``parley:node:<id>`` (with expiry).  A node
 that disappears leaves orphans; after ``reap_after`` seconds without a
 resume elsewhere, a surviving node announces them as left.
+
+Media (``--media sfu``): a room's media is forwarded by one node, its media
+owner (``parley:sfu:<room>``), the node that handled the room's first SFU
+signal.  Participants connected to other nodes reach it through the room
+channel (:class:`SfuSignalOp`); its answers come back as ordinary deliveries.
+When the owner stops, its key is taken over by the next node that handles an
+SFU signal for the room (clients re-publish when their connections fail).
 """
 
 from __future__ import annotations
@@ -86,7 +93,17 @@ class AdmitOp(msgspec.Struct, tag="admit", array_like=True):
     pid: str
 
 
-Op = MemberOp | GoneOp | RoomOp | EndedOp | DisconnectOp | AdmitOp
+class SfuSignalOp(msgspec.Struct, tag="sfu-signal", array_like=True):
+    """A participant's ``signal`` to ``"sfu"``, for the room's media owner."""
+
+    owner: str
+    pid: str
+    role: str
+    payload: bytes  # the signal's JSON payload, as received
+    ref: str | None
+
+
+Op = MemberOp | GoneOp | RoomOp | EndedOp | DisconnectOp | AdmitOp | SfuSignalOp
 _encode = msgspec.msgpack.Encoder().encode
 _decode_op = msgspec.msgpack.Decoder(Op).decode
 _decode_member = msgspec.msgpack.Decoder(MemberState).decode
@@ -97,6 +114,18 @@ _UNLOCK = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
 return 0
 """
+# Take a room's media over from a stopped node (only if it still names that node).
+_TAKE_OVER = """
+if redis.call('get', KEYS[1]) == ARGV[1] then redis.call('set', KEYS[1], ARGV[2], 'EX', ARGV[3]) end
+return redis.call('get', KEYS[1])
+"""
+# Keep our media ownership from expiring (only if it is still ours).
+_KEEP = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('expire', KEYS[1], ARGV[2]) end
+return 0
+"""
+#: Seconds a media owner's key lives without a refresh (refreshed with the node's key).
+MEDIA_TTL = 30
 
 
 def members_key(room: str) -> str:
@@ -105,6 +134,10 @@ def members_key(room: str) -> str:
 
 def room_key(room: str) -> str:
     return "parley:roomstate:" + room
+
+
+def media_key(room: str) -> str:
+    return f"parley:sfu:{room}"
 
 
 def node_key(node: str) -> str:
@@ -182,7 +215,7 @@ class Replicator:
         for room_name in touched:
             self._recount(room_name)
 
-    def control(self, room: str, op: DisconnectOp | AdmitOp) -> None:
+    def control(self, room: str, op: DisconnectOp | AdmitOp | SfuSignalOp) -> None:
         """Ask the node serving ``op.pid`` to act on it."""
         self.broker.send(CONTROL, room, _encode(op))
 
@@ -233,7 +266,50 @@ class Replicator:
             case AdmitOp(pid=pid):
                 if self.server.session_of(pid) is not None:
                     self.server.admit(pid)
+            case SfuSignalOp(owner=owner):
+                if owner == self.node:
+                    self.server.spawn(self.server.remote_media_signal(room_name, op))
+        self._media_follows(op, room_name)
         self._recount(room_name)
+
+    def _media_follows(self, op: Op, room_name: str) -> None:
+        """Forward no more for whom left, became an observer, or whose meeting ended."""
+        media = self.server.media
+        if media is None or room_name not in media.rooms:
+            return
+        match op:
+            case GoneOp(pid=pid):
+                self.server.spawn(media.left(room_name, pid))
+            case MemberOp(member=state) if state.info.role == "observer":
+                self.server.spawn(media.unpublish(room_name, state.info.id))
+            case EndedOp():
+                self.server.spawn(media.ended(room_name))
+
+    # -- media ownership ------------------------------------------------------------------
+
+    async def media_owner(self, room_name: str) -> str:
+        """The node that forwards ``room_name``'s media (this one if none does yet)."""
+        key = media_key(room_name)
+        try:
+            if await self.redis.set(key, self.node, nx=True, ex=MEDIA_TTL):
+                return self.node
+            owner = _text(await self.redis.get(key))
+            if owner is None:  # expired just now
+                return await self.media_owner(room_name)
+            if owner != self.node and not await self.redis.exists(node_key(owner)):
+                log.info("taking over the media of %s from stopped node %s", room_name, owner)
+                owner = _text(
+                    await self.redis.eval(_TAKE_OVER, 1, key, owner, self.node, MEDIA_TTL)
+                )
+            return owner or self.node
+        except (RedisError, OSError) as exc:
+            log.warning("media owner of %s unknown (%s): forwarding here", room_name, exc)
+            return self.node
+
+    async def release_media(self, room_name: str) -> None:
+        """This node stopped forwarding ``room_name``: let the next signal choose anew."""
+        with contextlib.suppress(RedisError, OSError):
+            await self.redis.eval(_UNLOCK, 1, media_key(room_name), self.node)
 
     # -- snapshots and admission ------------------------------------------------------------
 
@@ -349,6 +425,9 @@ class Replicator:
         while True:
             try:
                 await self.redis.set(node_key(self.node), b"1", ex=max(1, int(self.node_ttl)))
+                media = self.server.media
+                for room_name in list(media.rooms) if media is not None else ():
+                    await self.redis.eval(_KEEP, 1, media_key(room_name), self.node, MEDIA_TTL)
             except (RedisError, OSError):
                 self.broker._needs_resync = True  # rewrite our state when Redis is back
             await asyncio.sleep(self.node_ttl / 3)
@@ -404,7 +483,10 @@ class Replicator:
     async def sweep(self) -> None:
         """Stop following rooms this node no longer serves anyone in."""
         rooms = self.server.rooms
+        media = self.server.media
         for room_name in list(self.broker.watched):
+            if media is not None and room_name in media.rooms:
+                continue  # its media is forwarded here: signals still arrive on its channel
             room = rooms.rooms.get(room_name)
             if room is None or not any(
                 m.node == self.node for m in (*room.members.values(), *room.lobby.values())
@@ -443,6 +525,10 @@ class Replicator:
         for room_name in list(self.broker.watched):
             with contextlib.suppress(RedisError, OSError):
                 await self.refresh(room_name)
+
+
+def _text(raw: bytes | str | None) -> str | None:
+    return raw.decode() if isinstance(raw, bytes) else raw
 
 
 def _as_bytes(raw: bytes | str) -> bytes:

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Coroutine, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import msgspec
 from aiohttp import web
 
 from .. import __version__
@@ -18,13 +19,13 @@ from .. import protocol as p
 from ..auth import AttemptThrottle, JoinTokenVerifier, throttle_key
 from ..broker import Broker, InProcessBroker
 from ..cluster import RedisBroker, Replicator, new_node_id
-from ..cluster.replication import AdmitOp, DisconnectOp
+from ..cluster.replication import AdmitOp, DisconnectOp, SfuSignalOp
 from ..config import Settings
 from ..ops.admin import add_admin_routes
 from ..ops.metrics import Metrics, StatsSnapshot, add_metrics_route
 from ..ops.proxy import TrustedProxies
 from ..ops.turn import TurnConfig
-from ..protocol import CloseCode
+from ..protocol import CloseCode, ProtocolError
 from ..ratelimit import TokenBucket
 from ..rooms import (
     Admit,
@@ -43,7 +44,7 @@ from . import aiohttp_socket, api, pages
 from .aiohttp_socket import AiohttpSocket
 from .frames import text_frame
 from .hub import Connection, Hub
-from .media import MediaRooms
+from .media import SFU_ID, MediaRooms
 from .origin import origin_allowed
 from .session import Session, Socket
 
@@ -297,6 +298,31 @@ class Server:
         self.hub.attach(conn, session.room, pid)
         self.hub.connections.add(conn)
         self.spawn(session.welcome(resumed=False))
+
+    # -- media --------------------------------------------------------------------------
+
+    async def media_signal(self, pid: str, room: str, role: str, msg: p.Signal) -> None:
+        """A ``signal`` to ``"sfu"``: for this node's SFU, or the room's media owner's."""
+        assert self.media is not None
+        if self.replicator is not None:
+            owner = await self.replicator.media_owner(room)
+            if owner != self.node:
+                op = SfuSignalOp(owner, pid, role, bytes(msg.payload), msg.ref)
+                self.replicator.control(room, op)
+                return
+        await self.media.signal(pid, room, role, msg)
+
+    async def remote_media_signal(self, room: str, op: SfuSignalOp) -> None:
+        """Another node's participant signals our SFU; a refusal goes back to them."""
+        member = self.rooms.members.get(op.pid)
+        if self.media is None or member is None or member.room != room:
+            return
+        msg = p.Signal(to=SFU_ID, payload=msgspec.Raw(op.payload), ref=op.ref)
+        try:
+            await self.media.signal(op.pid, room, op.role, msg)
+        except ProtocolError as exc:
+            error = p.Error(code=exc.code, message=exc.message, ref=exc.ref)
+            self.publish([Deliver(room, error, to=(op.pid,))])
 
     # -- participants whose socket changed --------------------------------------------
 

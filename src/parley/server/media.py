@@ -109,14 +109,21 @@ class MediaRooms:
         if sfu is None:
             return
         await sfu.remove_participant(pid)
-        if not sfu.peers:
+        if not sfu.peers and self.rooms.get(room) is sfu:
             del self.rooms[room]
             await sfu.close()
+            await self._released(room)
 
     async def ended(self, room: str) -> None:
         sfu = self.rooms.pop(room, None)
         if sfu is not None:
             await sfu.close()
+            await self._released(room)
+
+    async def _released(self, room: str) -> None:
+        """No more media here for ``room``: in a cluster, another node may take it."""
+        if self.server.replicator is not None:
+            await self.server.replicator.release_media(room)
 
     def stats(self) -> dict[str, int]:
         """SFU counters for /metrics, summed over live rooms (read when scraped).

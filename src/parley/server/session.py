@@ -174,7 +174,7 @@ class Session:
                 await self.on_chat(message)
             case p.Signal() if message.to == SFU_ID and self.server.media is not None:
                 member = rooms.member(pid)
-                await self.server.media.signal(pid, member.room, member.info.role, message)
+                await self.server.media_signal(pid, member.room, member.info.role, message)
             case p.Signal():
                 await apply(rooms.signal(pid, message))
             case p.Media():
