@@ -126,6 +126,33 @@ def test_restrict_host_addresses() -> None:
     assert "127.0.0.1" not in aioice.ice.get_host_addresses(True, False)
 
 
+def test_include_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``parley serve`` without --media-ip: aioice's addresses, looked up at each
+    gathering, plus 127.0.0.1 (IPv4 asked for only)."""
+    found = [["192.0.2.7", "2001:db8::7"]]
+
+    def aioice_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
+        return [a for a in found[0] if (":" in a and use_ipv6) or (":" not in a and use_ipv4)]
+
+    monkeypatch.setattr(hooks, "_original_get_host_addresses", aioice_addresses)
+    try:
+        hooks.include_loopback()
+        assert aioice.ice.get_host_addresses(True, True) == [
+            "192.0.2.7",
+            "2001:db8::7",
+            "127.0.0.1",
+        ]
+        assert aioice.ice.get_host_addresses(False, True) == ["2001:db8::7"]
+        found[0] = []  # no interface up but lo: still a candidate
+        assert aioice.ice.get_host_addresses(True, True) == ["127.0.0.1"]
+        found[0] = ["127.0.0.1"]  # not twice
+        assert aioice.ice.get_host_addresses(True, False) == ["127.0.0.1"]
+    finally:
+        monkeypatch.undo()
+        hooks.restrict_host_addresses(None)
+    assert aioice.ice.get_host_addresses is hooks._original_get_host_addresses
+
+
 async def test_raw_transport_drops_before_connected() -> None:
     pc = RTCPeerConnection()
     t = pc.addTransceiver("audio")

@@ -135,7 +135,7 @@ class MediaRooms:
         for sfu in self.rooms.values():
             router = sfu.router
             for pub in router.publishers.values():
-                for src in pub.sources.values():
+                for src in pub.all_sources():  # every simulcast layer, not just the top
                     received += src.received
                     nacks += src.nacks_sent
                     plis += src.pli_sent

@@ -23,7 +23,9 @@ What is hooked, and why (see ``bench/sfu`` RESULTS, "How aiortc's pieces fit an 
   (:func:`restrict_negotiated_codecs` keeps VP8/Opus whatever the offer's order).
 * ``RTCRtpSender._ssrc`` / ``_rtx_ssrc``: the SSRCs announced in our SDP.
 * ``aioice.ice.get_host_addresses`` (module function): which local addresses ICE
-  gathers (aioice skips 127.0.0.1 and otherwise uses every interface).
+  gathers (aioice skips 127.0.0.1 and otherwise uses every interface): only
+  ``--media-ip``'s (:func:`restrict_host_addresses`), or aioice's plus 127.0.0.1
+  (:func:`include_loopback`, what ``parley serve`` does without ``--media-ip``).
 * ``aioice.ice.Connection.get_component_candidates`` (instance override, only on the
   SFU's own connections, see :class:`MediaSockets`) + ``Connection._protocols`` +
   ``StunProtocol.receiver``/``transactions``/``local_candidate``: host candidates on
@@ -61,6 +63,7 @@ __all__ = [
     "SUPPORTED_AIORTC",
     "check_compat",
     "fast_rtp_protect",
+    "include_loopback",
     "make_receiver_passive",
     "make_sender_passive",
     "restrict_host_addresses",
@@ -137,6 +140,31 @@ def restrict_host_addresses(addresses: list[str] | None) -> None:
 
     def get_host_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
         return [a for a in fixed if (":" in a and use_ipv6) or (":" not in a and use_ipv4)]
+
+    aioice.ice.get_host_addresses = get_host_addresses
+
+
+#: The loopback address :func:`include_loopback` adds to aioice's host addresses.
+LOOPBACK = "127.0.0.1"
+
+
+def include_loopback() -> None:
+    """Gather ICE host candidates on 127.0.0.1 too, besides aioice's own (process-wide).
+
+    aioice leaves loopback out, so on a machine with no other interface up (a laptop
+    offline, a container or network namespace with only ``lo``) the SFU would offer no
+    candidate at all, and browsers on that machine (``parley serve``, two tabs on
+    ``http://127.0.0.1:8000``) could not reach it.  The price is one more socket and
+    candidate per ICE connection; remote browsers' checks towards it simply fail.  The
+    other addresses are still looked up at each gathering, as aioice does.
+    ``restrict_host_addresses(None)`` undoes it.
+    """
+
+    def get_host_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
+        addresses = list(_original_get_host_addresses(use_ipv4, use_ipv6))
+        if use_ipv4 and LOOPBACK not in addresses:
+            addresses.append(LOOPBACK)
+        return addresses
 
     aioice.ice.get_host_addresses = get_host_addresses
 

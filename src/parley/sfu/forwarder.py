@@ -14,6 +14,15 @@ deterministic in tests.
 
 Hot path per incoming RTP packet: one ``dict`` lookup by SSRC, a cache store, and per
 assigned slot one :meth:`StreamRewriter.rewrite` and one send call.
+
+Simulcast: a published video track may come as 2-3 *layers* (RFC 8853, one SSRC each,
+told apart by the rtp-stream-id header extension of their first packets).  Each layer is
+a :class:`Source` of its own (cache, NACK, receiver reports); the track is represented in
+``Publisher.sources`` and in last-N by its top layer (``Source.main``).  A slot shows one
+layer of a track; the router picks it every tick (:meth:`Router.tick`) from the size the
+subscriber renders the slot at (``Subscriber.set_view``) and a simple bandwidth rule
+(:meth:`Router._bandwidth`), and switches only at a key frame of the target layer (asked
+for with a PLI on that layer's SSRC), with the same continuity as a source switch.
 """
 
 from __future__ import annotations
@@ -33,13 +42,24 @@ from .rtp import (
     build_remb,
     build_rr,
     build_sr,
+    extension_value,
     parse_rtcp,
     rtx_unwrap,
     rtx_wrap,
     vp8_is_keyframe,
+    vp8_keyframe_size,
 )
 
 __all__ = ["Publisher", "Router", "Slot", "SlotSpec", "Source", "Subscriber", "SendFn"]
+
+#: Bandwidth rule (see Router._bandwidth): RR fraction lost above this (of 256) is loss.
+LOSS_FRACTION = 25  # ~10 %
+#: REMB below this share of what is being forwarded to the subscriber counts as congestion.
+REMB_SHARE = 0.7
+#: A layer covers a tile when its width or height is at least this share of the tile's.
+COVER = 0.75
+#: A layer is live while it sent packets this recently (seconds).
+LIVE_FOR = 1.5
 
 SendFn = Callable[[bytes | bytearray], None]
 LayoutFn = Callable[[str, list[dict[str, str | None]]], None]
@@ -89,6 +109,20 @@ class Source:
         "sr_rtp",
         "sr_time",
         "remb",
+        "main",
+        "layers",
+        "layer",
+        "rid",
+        "mid",
+        "pending",
+        "octets",
+        "rate",
+        "rate_octets",
+        "rate_time",
+        "seen_at",
+        "seen_count",
+        "width",
+        "height",
     )
 
     def __init__(
@@ -137,6 +171,21 @@ class Source:
         self.sr_rtp = 0
         self.sr_time = -1.0
         self.remb = 0
+        # simulcast: the track's layers (lowest first), shared by them; None otherwise
+        self.main: Source = self  # the track's representative (its top layer)
+        self.layers: list[Source] | None = None
+        self.layer = 0
+        self.rid = ""
+        self.mid = ""
+        self.pending: list[Slot] = []  # slots switching to this layer at its next key frame
+        self.octets = 0
+        self.rate = 0.0  # bit/s over the last second (Router.tick)
+        self.rate_octets = 0
+        self.rate_time = -1.0
+        self.seen_at = float("-inf")  # last tick at which packets had arrived
+        self.seen_count = 0
+        self.width = 0  # from the latest VP8 key frame (simulcast layers only)
+        self.height = 0
 
     # -- hot path ---------------------------------------------------------
     def receive(self, data: bytes, now: float) -> None:
@@ -162,7 +211,10 @@ class Source:
         else:
             self.hi_seq = self.base_seq = seq
         self.received += 1
+        self.octets += len(data)
         self.cache.put(seq, data)
+        if self.layers is not None and vp8_is_keyframe(data):
+            self._layer_keyframe(data, now)
         if self.audio_level_ext:
             level = audio_level(data, self.audio_level_ext)
             if 0 <= level <= self.publisher.router.speech_level:
@@ -180,10 +232,22 @@ class Source:
             if out is not None:
                 slot.send(out)
 
+    def _layer_keyframe(self, data: bytes, now: float) -> None:
+        """A simulcast layer's key frame starts: note its size, switch the waiting slots."""
+        size = vp8_keyframe_size(data)
+        if size is not None:
+            self.width, self.height = size
+        if self.pending:
+            pending, self.pending = self.pending, []
+            for slot in pending:
+                slot.switch_to(self)
+
     # -- control ----------------------------------------------------------
     def request_keyframe(self, now: float) -> bool:
         """Send a PLI to the publisher unless one was sent less than ``pli_interval`` ago."""
         router = self.publisher.router
+        if not self.ssrc:
+            return False  # a simulcast layer not seen yet
         if now - self.last_pli < router.pli_interval:
             self.pli_suppressed += 1
             return False
@@ -206,8 +270,13 @@ class Source:
         dlsr = int((now - self.sr_time) * 65536) if self.sr_time >= 0 else 0
         return (self.ssrc, min(fraction, 255), lost, ext_hi, 0, lsr, dlsr)
 
+    def streams(self) -> list[Source]:
+        """This track's streams: its layers, or itself."""
+        return self.layers if self.layers is not None else [self]
+
     def __repr__(self) -> str:
-        return f"Source({self.publisher.pid}/{self.track_id} {self.kind} ssrc={self.ssrc})"
+        rid = f" rid={self.rid}" if self.rid else ""
+        return f"Source({self.publisher.pid}/{self.track_id} {self.kind} ssrc={self.ssrc}{rid})"
 
 
 class Publisher:
@@ -223,6 +292,11 @@ class Publisher:
         self.unknown_ssrc = 0
         self.last_active = float("-inf")
         self.order = next(_join_counter)
+        # simulcast layers by (mid, rid), bound to SSRCs by their first packets
+        self.rids: dict[tuple[str, str], Source] = {}
+        self.rid_ext = 0
+        self.rrid_ext = 0
+        self.mid_ext = 0
 
     def add_source(
         self,
@@ -236,9 +310,22 @@ class Publisher:
         rtx_ssrc: int | None = None,
         audio_level_ext: int = 0,
         screen: bool = False,
+        rids: Sequence[str] | None = None,
+        mid: str = "",
+        rid_ext: int = 0,
+        rrid_ext: int = 0,
+        mid_ext: int = 0,
     ) -> Source:
+        """Add a track; with ``rids`` (lowest quality first) a simulcast video track whose
+        layers' SSRCs are learnt from the rtp-stream-id extension ``rid_ext`` (and their
+        RTX SSRCs from repaired-rtp-stream-id ``rrid_ext``); ``ssrc`` is then ignored."""
         if track_id in self.sources:
             self.remove_source(track_id, relayout=False)
+        if rids:
+            return self._add_simulcast(
+                track_id, list(rids), mid, payload_type, codec, clock_rate, screen,
+                rid_ext, rrid_ext, mid_ext,
+            )  # fmt: skip
         src = Source(
             self,
             track_id,
@@ -259,24 +346,105 @@ class Publisher:
         self.router.relayout()
         return src
 
+    def _add_simulcast(
+        self,
+        track_id: str,
+        rids: list[str],
+        mid: str,
+        payload_type: int,
+        codec: str,
+        clock_rate: int,
+        screen: bool,
+        rid_ext: int,
+        rrid_ext: int,
+        mid_ext: int,
+    ) -> Source:
+        layers = [
+            Source(
+                self,
+                track_id,
+                "video",
+                0,
+                payload_type,
+                codec,
+                clock_rate,
+                screen=screen,
+                cache_size=self.router.cache_size,
+            )
+            for _ in rids
+        ]
+        for i, (layer, rid) in enumerate(zip(layers, rids, strict=True)):
+            layer.layers = layers
+            layer.layer = i
+            layer.rid = rid
+            layer.mid = mid
+            layer.main = layers[-1]
+            self.rids[(mid, rid)] = layer
+        self.rid_ext, self.rrid_ext, self.mid_ext = rid_ext, rrid_ext, mid_ext
+        self.sources[track_id] = layers[-1]
+        self.router.relayout()
+        return layers[-1]
+
     def remove_source(self, track_id: str, *, relayout: bool = True) -> None:
-        src = self.sources.pop(track_id, None)
-        if src is None:
+        main = self.sources.pop(track_id, None)
+        if main is None:
             return
-        self.by_ssrc.pop(src.ssrc, None)
-        if src.rtx_ssrc is not None:
-            self.by_rtx.pop(src.rtx_ssrc, None)
-        for slot in list(src.sinks):
-            slot.assign(None, 0.0)
+        for src in main.streams():
+            if self.by_ssrc.get(src.ssrc) is src:
+                del self.by_ssrc[src.ssrc]
+            if src.rtx_ssrc is not None and self.by_rtx.get(src.rtx_ssrc) is src:
+                del self.by_rtx[src.rtx_ssrc]
+            if self.rids.get((src.mid, src.rid)) is src:
+                del self.rids[(src.mid, src.rid)]
+            for slot in list(src.sinks) + list(src.pending):
+                slot.assign(None, 0.0)
         if relayout:
             self.router.relayout()
+
+    def all_sources(self) -> list[Source]:
+        """Every stream: plain sources and each simulcast layer."""
+        return [s for main in self.sources.values() for s in main.streams()]
+
+    def _bind_layer(self, data: bytes, ssrc: int) -> bool:
+        """An unknown SSRC: bind it to a simulcast layer by its rid extension, if it has one."""
+        mid = b""
+        if self.mid_ext:
+            mid = extension_value(data, self.mid_ext) or b""
+        for ext, repaired in ((self.rid_ext, False), (self.rrid_ext, True)):
+            if not ext:
+                continue
+            value = extension_value(data, ext)
+            if not value:
+                continue
+            rid = value.decode("ascii", "replace")
+            layer = self.rids.get((mid.decode("ascii", "replace"), rid))
+            if layer is None:
+                layer = next((s for (_, r), s in self.rids.items() if r == rid), None)
+            if layer is None:
+                return False
+            if repaired:
+                if layer.rtx_ssrc is not None and self.by_rtx.get(layer.rtx_ssrc) is layer:
+                    del self.by_rtx[layer.rtx_ssrc]
+                layer.rtx_ssrc = ssrc
+                self.by_rtx[ssrc] = layer
+            else:
+                if layer.ssrc and self.by_ssrc.get(layer.ssrc) is layer:
+                    del self.by_ssrc[layer.ssrc]
+                layer.ssrc = ssrc
+                self.by_ssrc[ssrc] = layer
+            return True
+        return False
 
     def on_rtp(self, data: bytes, now: float) -> None:
         """Plaintext RTP from this publisher (the hot path's entry point)."""
         src = self.by_ssrc.get(_I.unpack_from(data, 8)[0])
         if src is None:
-            src = self.by_rtx.get(_I.unpack_from(data, 8)[0])
+            ssrc = _I.unpack_from(data, 8)[0]
+            src = self.by_rtx.get(ssrc)
             if src is None:
+                if self.rids and self._bind_layer(data, ssrc):
+                    self.on_rtp(data, now)
+                    return
                 self.unknown_ssrc += 1
                 return
             unwrapped = rtx_unwrap(data, src.ssrc, src.payload_type)
@@ -331,6 +499,8 @@ class Slot:
         "rtx_seq",
         "retransmitted",
         "remb",
+        "pending",
+        "view",
     )
 
     def __init__(self, subscriber: Subscriber, spec: SlotSpec) -> None:
@@ -345,11 +515,18 @@ class Slot:
         self.rtx_seq = int.from_bytes(os.urandom(2), "big")
         self.retransmitted = 0
         self.remb = 0
+        self.pending: Source | None = None  # simulcast layer to switch to at its key frame
+        self.view: tuple[int, int] | None = None  # rendered size (device pixels), if told
 
     def assign(self, source: Source | None, now: float) -> None:
+        """Show track ``source`` (a plain source or a simulcast track's ``main``), or none."""
         old = self.source
-        if old is source:
+        if old is source or (old is not None and source is not None and old.main is source):
             return
+        if source is not None and source.layers is not None:
+            layers = source.layers
+            source = layers[self.subscriber.router.wanted_layer(self, layers, now)]
+        self._cancel_pending()
         if old is not None and self in old.sinks:
             old.sinks.remove(self)
         self.source = source
@@ -360,6 +537,44 @@ class Slot:
             if source.is_vp8:
                 self.waiting_key = True
                 source.request_keyframe(now)
+
+    def _cancel_pending(self) -> None:
+        if self.pending is not None:
+            if self in self.pending.pending:
+                self.pending.pending.remove(self)
+            self.pending = None
+
+    def switch_to(self, layer: Source) -> None:
+        """Forward ``layer`` from its current packet on (a key frame of it starts)."""
+        old = self.source
+        if old is not None and self in old.sinks:
+            old.sinks.remove(self)
+        self.pending = None
+        self.source = layer
+        layer.sinks.append(self)
+        self.waiting_key = False
+        self.rewriter.resync()
+
+    def select_layer(self, target: Source, now: float) -> None:
+        """Move to simulcast layer ``target`` of the current track, at its next key frame."""
+        if self.source is target:
+            self._cancel_pending()
+            return
+        if self.pending is target:
+            target.request_keyframe(now)
+            return
+        self._cancel_pending()
+        if self.waiting_key or self.source is None:  # nothing forwarded yet: move now
+            if self.source is not None and self in self.source.sinks:
+                self.source.sinks.remove(self)
+            self.source = target
+            target.sinks.append(self)
+            self.rewriter.resync()
+            self.waiting_key = True
+        else:
+            self.pending = target
+            target.pending.append(self)
+        target.request_keyframe(now)
 
 
 class Subscriber:
@@ -372,7 +587,27 @@ class Subscriber:
         self.slots = [Slot(self, s) for s in specs]
         self.by_ssrc: dict[int, Slot] = {s.spec.ssrc: s for s in self.slots}
         self.by_ssrc.update({s.spec.rtx_ssrc: s for s in self.slots if s.spec.rtx_ssrc})
+        self.by_mid: dict[str, Slot] = {s.spec.mid: s for s in self.slots}
         self.layout: list[dict[str, str | None]] = []
+        # bandwidth rule state (Router._bandwidth)
+        self.remb = 0
+        self.remb_time = float("-inf")
+        self.loss = 0  # highest RR fraction lost (of 256) of its video slots, latest report
+        self.loss_time = float("-inf")
+        self.penalty = 0  # simulcast layers below what the tile size asks for
+        self.penalty_time = float("-inf")
+        self.upgrade_time = float("-inf")
+        self.backoff = 8.0
+        self.strikes = 0
+        self.checked = float("-inf")
+
+    def set_view(self, mid: str, width: int, height: int) -> bool:
+        """The size (device pixels) the subscriber renders slot ``mid`` at; 0 = not shown."""
+        slot = self.by_mid.get(mid)
+        if slot is None or slot.kind != "video":
+            return False
+        slot.view = (max(0, int(width)), max(0, int(height)))
+        return True
 
     def on_rtcp(self, data: bytes, now: float) -> None:
         """Plaintext RTCP from this subscriber: keyframe requests, NACKs, REMB."""
@@ -383,6 +618,16 @@ class Subscriber:
                     slot = self.by_ssrc.get(ssrc)
                     if slot is not None and slot.source is not None:
                         slot.source.request_keyframe(now)
+                        if slot.pending is not None:
+                            slot.pending.request_keyframe(now)
+            elif kind == "rr":
+                worst = -1
+                for ssrc, fraction in zip(fb.media_ssrcs, fb.fractions, strict=False):
+                    slot = self.by_ssrc.get(ssrc)
+                    if slot is not None and slot.kind == "video" and fraction > worst:
+                        worst = fraction
+                if worst >= 0:
+                    self.loss, self.loss_time = worst, now
             elif kind == "nack":
                 slot = self.by_ssrc.get(fb.media_ssrcs[0])
                 if slot is not None:
@@ -392,6 +637,7 @@ class Subscriber:
                     slot = self.by_ssrc.get(ssrc)
                     if slot is not None:
                         slot.remb = fb.bitrate
+                        self.remb, self.remb_time = fb.bitrate, now
 
     def _retransmit(self, slot: Slot, lost: list[int]) -> None:
         src = slot.source
@@ -507,22 +753,134 @@ class Router:
             self.speaker = best[1]
             if self.on_speaker:
                 self.on_speaker(self.speaker)
+        simulcast = self._update_rates(now)
         self.relayout(now)
         for sub in self.subscribers.values():
+            if simulcast:
+                self._select_layers(sub, now)
             for slot in sub.slots:
                 if slot.waiting_key and slot.source is not None:
                     slot.source.request_keyframe(now)
         self._retry_nacks(now)
 
+    # -- simulcast layer selection ------------------------------------------
+    def _update_rates(self, now: float) -> bool:
+        """Per-stream bit rates and liveness (video); True if any track is simulcast."""
+        simulcast = False
+        for pub in self.publishers.values():
+            for main in pub.sources.values():
+                if main.kind != "video":
+                    continue
+                if main.layers is not None:
+                    simulcast = True
+                for src in main.streams():
+                    if src.received != src.seen_count:
+                        src.seen_count = src.received
+                        src.seen_at = now
+                    if src.rate_time < 0:
+                        src.rate_time, src.rate_octets = now, src.octets
+                    elif now - src.rate_time >= 1.0:
+                        src.rate = (src.octets - src.rate_octets) * 8 / (now - src.rate_time)
+                        src.rate_time, src.rate_octets = now, src.octets
+        return simulcast
+
+    def wanted_layer(self, slot: Slot, layers: list[Source], now: float) -> int:
+        """Index of the layer ``slot`` should show: tile size, then bandwidth, then liveness.
+
+        Size: the lowest layer whose width or height is at least ``COVER`` of the tile's
+        (sizes from the layers' key frames; a layer not measured yet counts as half/double
+        its neighbour); no ``view`` known: the top layer; a tile of size 0: the lowest.
+        Bandwidth: ``Subscriber.penalty`` layers lower.  Liveness: a layer the publisher
+        is not sending (e.g. its encoder dropped it) is replaced by the nearest live one,
+        lower first.
+        """
+        n = len(layers)
+        want = n - 1
+        view = slot.view
+        if view is not None:
+            w, h = view
+            if w <= 0 or h <= 0:
+                want = 0
+            else:
+                sizes = _layer_sizes(layers)
+                if sizes is not None:
+                    want = next(
+                        (
+                            i
+                            for i, (lw, lh) in enumerate(sizes)
+                            if lw >= COVER * w or lh >= COVER * h
+                        ),
+                        n - 1,
+                    )
+        want = max(0, want - slot.subscriber.penalty)
+        live = [i for i, s in enumerate(layers) if s.ssrc and now - s.seen_at <= LIVE_FOR]
+        if live and want not in live:
+            lower = [i for i in live if i < want]
+            want = lower[-1] if lower else live[0]
+        return want
+
+    def _select_layers(self, sub: Subscriber, now: float) -> None:
+        self._bandwidth(sub, now)
+        for slot in sub.slots:
+            src = slot.source
+            if src is None or src.layers is None:
+                continue
+            target = src.layers[self.wanted_layer(slot, src.layers, now)]
+            if target is not src or slot.pending is not None:
+                slot.select_layer(target, now)
+
+    def _bandwidth(self, sub: Subscriber, now: float) -> None:
+        """Once a second: lower (or raise back) the subscriber's simulcast layers.
+
+        Congested = its latest receiver report (< 2 s old) says more than ~10 % loss
+        (``LOSS_FRACTION``), or its latest REMB is below ``REMB_SHARE`` of the video bit
+        rate being forwarded to it (REMBs from the first 4 s after a change are not
+        trusted: the browser's estimate lags).  Two congested checks in a row: one layer
+        lower for all its simulcast slots (``penalty``, at most 2).  Not congested for
+        ``backoff`` seconds (8 s, doubling when a raise is followed by a drop within 15 s,
+        up to 64 s): one layer back up.  This is not a bandwidth estimator: it does not
+        probe, and a REMB only ever lowers layers.
+        """
+        if now - sub.checked < 1.0:
+            return
+        sub.checked = now
+        forwarded = sum(
+            s.source.rate for s in sub.slots if s.source is not None and s.kind == "video"
+        )
+        lossy = now - sub.loss_time < 2.0 and sub.loss > LOSS_FRACTION
+        low_remb = (
+            sub.remb > 0
+            and sub.remb_time - sub.penalty_time > 4.0
+            and now - sub.remb_time < 3.0
+            and sub.remb < REMB_SHARE * forwarded
+        )
+        if lossy or low_remb:
+            sub.strikes += 1
+            if sub.strikes >= 2 and sub.penalty < 2:
+                sub.penalty += 1
+                sub.backoff = min(64.0, 2 * sub.backoff) if now - sub.upgrade_time < 15 else 8.0
+                sub.penalty_time = now
+                sub.strikes = 0
+        else:
+            sub.strikes = 0
+            if sub.penalty > 0 and now - sub.penalty_time >= sub.backoff:
+                sub.penalty -= 1
+                sub.penalty_time = sub.upgrade_time = now
+
     def send_receiver_reports(self, now: float) -> None:
         """RR and REMB to every publisher (call about once a second)."""
         for pub in self.publishers.values():
-            blocks = [s.receiver_report_block(now) for s in pub.sources.values() if s.received]
+            streams = pub.all_sources()
+            blocks = [s.receiver_report_block(now) for s in streams if s.received]
             pkt = build_rr(self.rtcp_ssrc, blocks[:31])
-            video = [s for s in pub.sources.values() if s.kind == "video"]
+            video = [s for s in streams if s.kind == "video" and s.ssrc]
             if video:
                 rate = self.max_video_bitrate
-                rembs = [slot.remb for s in video for slot in s.sinks if slot.remb]
+                # simulcast layers are not held back by one slow subscriber: it gets a
+                # lower layer instead
+                rembs = [
+                    slot.remb for s in video if s.layers is None for slot in s.sinks if slot.remb
+                ]
                 if rembs:
                     rate = max(self.min_video_bitrate, min(rate, min(rembs)))
                 pkt += build_remb(self.rtcp_ssrc, rate, [s.ssrc for s in video])
@@ -543,7 +901,7 @@ class Router:
 
     def _retry_nacks(self, now: float) -> None:
         for pub in self.publishers.values():
-            for src in pub.sources.values():
+            for src in pub.all_sources():
                 if not src.nacked:
                     continue
                 again = []
@@ -581,17 +939,17 @@ class Router:
                         break
                     if any(s.codec == src.codec for s in slots):
                         wanted.append(src)
-                keep = {id(s.source) for s in slots if s.source in wanted}
+                keep = {id(s.source.main) for s in slots if s.source and s.source.main in wanted}
                 todo = [src for src in wanted if id(src) not in keep]
                 for slot in slots:
-                    if slot.source is not None and id(slot.source) in keep:
+                    if slot.source is not None and id(slot.source.main) in keep:
                         continue
                     new = None
                     for i, src in enumerate(todo):
                         if src.codec == slot.codec:
                             new = todo.pop(i)
                             break
-                    if new is not slot.source:
+                    if new is not (slot.source.main if slot.source else None):
                         slot.assign(new, now)
             # Compared with what the subscriber was last told, not with the slots'
             # previous sources: a removed source empties its slots before this runs.
@@ -608,3 +966,19 @@ class Router:
                 sub.layout = layout
                 if self.on_layout:
                     self.on_layout(sub.pid, sub.layout)
+
+
+def _layer_sizes(layers: list[Source]) -> list[tuple[int, int]] | None:
+    """Each layer's (width, height): measured, or derived (x2 per layer) from a neighbour."""
+    known = [i for i, s in enumerate(layers) if s.width and s.height]
+    if not known:
+        return None
+    sizes = []
+    for i, s in enumerate(layers):
+        if s.width and s.height:
+            sizes.append((s.width, s.height))
+            continue
+        j = min(known, key=lambda k: abs(k - i))
+        f = 2.0 ** (i - j)
+        sizes.append((int(layers[j].width * f), int(layers[j].height * f)))
+    return sizes

@@ -20,13 +20,17 @@ client → server                                      server → client
 ``{"sfu":"subscribe"}``                               ``{"sfu":"subscribe-offer","sdp":…}``
 ``{"sfu":"subscribe-answer","sdp":ANSWER}``           (nothing)
 ``{"sfu":"unpublish"}`` / ``{"sfu":"unsubscribe"}``     (nothing)
+``{"sfu":"view","slots":{mid:{"w":W,"h":H}}}``         (nothing)
 (unsolicited)                                        ``{"sfu":"layout","slots":[…]}``,
                                                      ``{"sfu":"error","message":…}``
 
 No trickle ICE: the SDP carries all candidates (aiortc gathers before answering; a
 browser must wait for ``iceGatheringState == "complete"``).  ``labels`` names a
 published track (e.g. ``"camera"``, ``"screen"``, ``"mic"``); a label ``"screen"``
-gives that video priority in last-N.
+gives that video priority in last-N.  A video published with simulcast (``a=simulcast``,
+2-3 rids) is accepted through :mod:`parley.sfu.simulcast` (aiortc itself ignores it);
+``view`` tells the size (device pixels) each subscribe slot is rendered at, which picks
+the simulcast layer forwarded to it.
 """
 
 from __future__ import annotations
@@ -49,6 +53,7 @@ from aiortc import (
 from aiortc.sdp import MediaDescription, SessionDescription
 
 from . import aiortc_hooks as hooks
+from . import simulcast
 from .forwarder import Publisher, Router, SlotSpec, Subscriber
 
 __all__ = ["SfuPeer", "SfuRoom", "SignalFn"]
@@ -113,6 +118,7 @@ class SfuPeer:
         self._sub_transport: hooks.RawMediaTransport | None = None
         self._pending_sources: list[dict[str, Any]] = []
         self._pending_slots: list[SlotSpec] = []
+        self._views: dict[str, tuple[int, int]] = {}  # the latest "view" per slot mid
         self.tracks: list[dict[str, Any]] = []
 
     # -- signalling -------------------------------------------------------
@@ -132,6 +138,9 @@ class SfuPeer:
                 return []
             if kind == "unsubscribe":
                 await self._close_subscribe()
+                return []
+            if kind == "view":
+                self._view(payload.get("slots"))
                 return []
         except hooks.MediaPortsUnavailable as exc:
             # the server keeps running; this connection is dropped, a retry may succeed
@@ -182,6 +191,8 @@ class SfuPeer:
         answer = await pc.createAnswer()
         await pc.setLocalDescription(answer)
         local = pc.localDescription
+        offered = simulcast.parse_offer(offer_sdp)
+        answer_sdp = simulcast.accept_in_answer(local.sdp, offered)
         remote = SessionDescription.parse(offer_sdp)
         ours = SessionDescription.parse(local.sdp)
         self._pending_sources = []
@@ -195,6 +206,27 @@ class SfuPeer:
                 continue
             pt, codec, rate, _ = _primary_codec(lmedia)
             ssrcs = [s.ssrc for s in rmedia.ssrc]
+            mid = str(rmedia.rtp.muxId)
+            label = str(labels.get(mid, mid))
+            sim = offered.get(mid) if rmedia.kind == "video" else None
+            if sim is not None:
+                self._pending_sources.append(
+                    dict(
+                        track_id=label,
+                        kind="video",
+                        ssrc=0,
+                        payload_type=pt,
+                        codec=codec,
+                        clock_rate=rate,
+                        screen=label == "screen",
+                        rids=sim.rids,
+                        mid=mid,
+                        rid_ext=sim.rid_ext,
+                        rrid_ext=sim.rrid_ext,
+                        mid_ext=sim.mid_ext,
+                    )
+                )
+                continue
             if not ssrcs:
                 log.info(
                     "sfu: %s published mid %s without a=ssrc; ignored", self.pid, rmedia.rtp.muxId
@@ -205,8 +237,6 @@ class SfuPeer:
             for group in rmedia.ssrc_group:
                 if group.semantic == "FID" and len(group.items) >= 2:
                     primary, rtx_ssrc = int(group.items[0]), int(group.items[1])
-            mid = str(rmedia.rtp.muxId)
-            label = str(labels.get(mid, mid))
             self._pending_sources.append(
                 dict(
                     track_id=label,
@@ -223,7 +253,7 @@ class SfuPeer:
         self.tracks = [{"track": s["track_id"], "kind": s["kind"]} for s in self._pending_sources]
         if renegotiate:
             self._update_sources()
-            return {"sfu": "publish-answer", "sdp": local.sdp}
+            return {"sfu": "publish-answer", "sdp": answer_sdp}
 
         @pc.on("connectionstatechange")
         async def on_state() -> None:
@@ -234,7 +264,7 @@ class SfuPeer:
             elif pc.connectionState in ("failed", "closed"):
                 self._stop_publishing()
 
-        return {"sfu": "publish-answer", "sdp": local.sdp}
+        return {"sfu": "publish-answer", "sdp": answer_sdp}
 
     def _update_sources(self) -> None:
         """After a renegotiation (e.g. screen share added/removed): diff the sources."""
@@ -244,7 +274,12 @@ class SfuPeer:
         wanted = {s["track_id"]: s for s in self._pending_sources}
         for track_id, src in list(pub.sources.items()):
             spec = wanted.get(track_id)
-            if spec is None or spec["ssrc"] != src.ssrc or spec["codec"].upper() != src.codec:
+            if (
+                spec is None
+                or spec["codec"].upper() != src.codec
+                or (src.layers is None and spec["ssrc"] != src.ssrc)
+                or [s.rid for s in src.streams() if s.rid] != list(spec.get("rids") or [])
+            ):
                 pub.remove_source(track_id)
         for track_id, spec in wanted.items():
             if track_id not in pub.sources:
@@ -334,6 +369,21 @@ class SfuPeer:
         if pc.connectionState == "connected":
             self._start_subscribing()
 
+    def _view(self, slots: Any) -> None:
+        """``{"sfu":"view","slots":{mid:{"w":W,"h":H}}}``: rendered sizes of video slots."""
+        if not isinstance(slots, dict):
+            raise ValueError("view needs slots: {mid: {w, h}}")
+        sub = self.subscriber
+        for mid, size in list(slots.items())[:256]:
+            if not isinstance(size, dict):
+                raise ValueError("view sizes are {w, h} objects")
+            w, h = size.get("w", 0), size.get("h", 0)
+            if not all(isinstance(v, int | float) and 0 <= v <= 100_000 for v in (w, h)):
+                raise ValueError("view sizes are numbers of pixels")
+            self._views[str(mid)] = (int(w), int(h))
+            if sub is not None:
+                sub.set_view(str(mid), int(w), int(h))
+
     def _start_subscribing(self) -> None:
         transport = self._sub_transport
         if transport is None or self.subscriber is not None or not self._pending_slots:
@@ -341,6 +391,8 @@ class SfuPeer:
         self.subscriber = self.room.router.add_subscriber(
             self.pid, transport.send, self._pending_slots
         )
+        for mid, (w, h) in self._views.items():
+            self.subscriber.set_view(mid, w, h)
 
     def _stop_subscribing(self) -> None:
         if self.subscriber is not None:

@@ -30,6 +30,7 @@ __all__ = [
     "build_remb",
     "build_rr",
     "build_sr",
+    "extension_value",
     "find_extension",
     "is_rtcp",
     "nack_pairs",
@@ -39,6 +40,7 @@ __all__ = [
     "rtx_wrap",
     "seq_newer",
     "vp8_is_keyframe",
+    "vp8_keyframe_size",
 ]
 
 RTCP_SR = 200
@@ -116,6 +118,20 @@ def find_extension(data: bytes | bytearray, ext_id: int) -> int:
     return -1
 
 
+def extension_value(data: bytes | bytearray, ext_id: int) -> bytes | None:
+    """Value of header extension ``ext_id`` (e.g. an RFC 8852 rtp-stream-id), or None."""
+    pos = find_extension(data, ext_id)
+    if pos < 0:
+        return None
+    if data[12 + 4 * (data[0] & 0x0F)] == 0xBE:  # one-byte profile: length - 1 in low nibble
+        n = (data[pos - 1] & 0x0F) + 1
+    else:
+        n = data[pos - 1]
+    if pos + n > len(data):
+        return None
+    return bytes(data[pos : pos + n])
+
+
 def audio_level(data: bytes | bytearray, ext_id: int) -> int:
     """RFC 6464 audio level of an RTP packet: 0 (loudest) .. 127 (silence), -1 if absent.
 
@@ -153,6 +169,36 @@ def vp8_is_keyframe(data: bytes | bytearray, offset: int | None = None) -> bool:
     if pos >= n:
         return False
     return not data[pos] & 0x01  # P bit of the VP8 payload header: 0 = key frame
+
+
+def vp8_keyframe_size(data: bytes | bytearray) -> tuple[int, int] | None:
+    """(width, height) if the RTP packet starts a VP8 key frame (RFC 6386 9.1), else None."""
+    pos = payload_offset(data)
+    n = len(data)
+    if pos >= n:
+        return None
+    b = data[pos]
+    if not b & 0x10 or b & 0x07:
+        return None
+    pos += 1
+    if b & 0x80:
+        if pos >= n:
+            return None
+        x = data[pos]
+        pos += 1
+        if x & 0x80:
+            if pos >= n:
+                return None
+            pos += 2 if data[pos] & 0x80 else 1
+        if x & 0x40:
+            pos += 1
+        if x & 0x30:
+            pos += 1
+    # 3-byte frame tag, start code 9d 01 2a, then 14-bit width and height (+2 scale bits)
+    if pos + 10 > n or data[pos] & 0x01 or data[pos + 3 : pos + 6] != b"\x9d\x01\x2a":
+        return None
+    w, h = struct.unpack_from("<HH", data, pos + 6)
+    return w & 0x3FFF, h & 0x3FFF
 
 
 _HDR12 = struct.Struct("!BBHII")
@@ -389,7 +435,8 @@ class RtcpFeedback:
     ``kind``: "sr", "rr", "pli", "fir", "nack", "remb", "sdes", "bye" or "other".
     ``media_ssrcs``: the SSRCs the packet is about (PLI/NACK: the media SSRC; FIR: the
     requested SSRCs; REMB: the listed SSRCs; RR: the report blocks' SSRCs).
-    ``lost``: NACKed sequence numbers.  ``bitrate``: REMB in bit/s.  SR: ``ntp`` and
+    ``lost``: NACKed sequence numbers.  ``fractions``: RR/SR report blocks' fraction
+    lost (0..255, same order as ``media_ssrcs``).  ``bitrate``: REMB in bit/s.  SR: ``ntp`` and
     ``rtp_ts``.  ``offset``/``length``: where the packet sits in the compound.
     """
 
@@ -397,6 +444,7 @@ class RtcpFeedback:
     sender_ssrc: int
     media_ssrcs: list[int] = field(default_factory=list)
     lost: list[int] = field(default_factory=list)
+    fractions: list[int] = field(default_factory=list)
     bitrate: int = 0
     ntp: int = 0
     rtp_ts: int = 0
@@ -453,12 +501,17 @@ def parse_rtcp(data: bytes | bytearray) -> list[RtcpFeedback]:
             )
         elif pt == RTCP_RR and length >= 8:
             sender = _I.unpack_from(data, pos + 4)[0]
-            ssrcs = [
-                _I.unpack_from(data, pos + 8 + 24 * i)[0]
-                for i in range(count)
-                if pos + 8 + 24 * (i + 1) <= end
-            ]
-            out.append(RtcpFeedback("rr", sender, ssrcs, offset=pos, length=length))
+            blocks = [pos + 8 + 24 * i for i in range(count) if pos + 8 + 24 * (i + 1) <= end]
+            out.append(
+                RtcpFeedback(
+                    "rr",
+                    sender,
+                    [_I.unpack_from(data, b)[0] for b in blocks],
+                    fractions=[data[b + 4] for b in blocks],
+                    offset=pos,
+                    length=length,
+                )
+            )
         elif pt in (RTCP_RTPFB, RTCP_PSFB) and length >= 12:
             _, _, _, sender, media = _FB_HDR.unpack_from(data, pos)
             fb: RtcpFeedback | None = None

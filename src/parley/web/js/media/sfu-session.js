@@ -12,11 +12,17 @@
 //   the camera (created even without a track, so turning a device on later needs no
 //   renegotiation), one for the screen while shared (stopping sets it "inactive").
 //   The offer goes as {"sfu":"publish","sdp","labels":{mid:"mic"|"camera"|"screen"}}.
+//   The camera is sent with simulcast: encodings "l"/"m"/"h" (1/4, 1/2 and full
+//   resolution; "l"/"h" only for cameras below 540 lines); the server forwards to each
+//   viewer the layer that fits the tile it is shown in.
 // * subscribe connection (the server offers, we answer recvonly): a fixed set of slots
 //   (N audio + last-N video m-lines).  The server says which participant's track each
 //   slot shows with {"sfu":"layout","slots":[{mid,kind,pid,track}]}; from that this
 //   session builds each participant's MediaStreams: camera = their camera video + their
 //   audio, screen = their screen video.
+//   Once a second the size each video slot is rendered at (largest <video> showing its
+//   track, in device pixels; 0x0 when not shown) goes to the server when it changed:
+//   {"sfu":"view","slots":{mid:{w,h}}}.
 //
 // No trickle ICE: every SDP is sent once ICE gathering is complete.
 
@@ -25,6 +31,37 @@ const GATHER_TIMEOUT_MS = 10000;
 const ANSWER_TIMEOUT_MS = 15000;
 // A connection that is not up this long after negotiating is started over.
 const WATCHDOG_MS = 10000;
+const VIEW_EVERY_MS = 1000;
+
+/** Simulcast encodings for a camera track (lowest first; rids as the server ranks them). */
+function cameraEncodings(track) {
+  const height = track?.getSettings?.().height || 720;
+  if (height < 540) {
+    return [
+      { rid: "l", scaleResolutionDownBy: 2, maxBitrate: 250_000 },
+      { rid: "h", scaleResolutionDownBy: 1, maxBitrate: 900_000 },
+    ];
+  }
+  return [
+    { rid: "l", scaleResolutionDownBy: 4, maxBitrate: 150_000 },
+    { rid: "m", scaleResolutionDownBy: 2, maxBitrate: 500_000 },
+    { rid: "h", scaleResolutionDownBy: 1, maxBitrate: 1_500_000 },
+  ];
+}
+
+/** {w, h} in device pixels of the largest visible <video> showing `track` ({0, 0}: none). */
+function renderedSize(track) {
+  let best = { w: 0, h: 0 };
+  const dpr = globalThis.devicePixelRatio || 1;
+  for (const v of globalThis.document?.querySelectorAll?.("video") || []) {
+    const src = v.srcObject;
+    if (!src || typeof src.getVideoTracks !== "function" || !src.getVideoTracks().includes(track)) continue;
+    const w = Math.round(v.clientWidth * dpr);
+    const h = Math.round(v.clientHeight * dpr);
+    if (w * h > best.w * best.h) best = { w, h };
+  }
+  return best;
+}
 
 const debug = (() => {
   try {
@@ -74,6 +111,8 @@ export class SfuSession extends EventTarget {
     this.subQueue = Promise.resolve();
     this.subWatchdog = null;
     this.layout = [];
+    this.views = {}; // mid -> {w, h} last sent
+    this.viewTimer = null;
 
     this.media = new Map(); // pid -> { camera, screen, sig }
   }
@@ -242,10 +281,11 @@ export class SfuSession extends EventTarget {
     const pc = new RTCPeerConnection(this._config());
     const stream = this.localStream || new MediaStream();
     const init = { direction: "sendonly", streams: [stream] };
+    const cam = stream.getVideoTracks()[0];
     const pub = {
       pc,
       mic: pc.addTransceiver(stream.getAudioTracks()[0] || "audio", init),
-      camera: pc.addTransceiver(stream.getVideoTracks()[0] || "video", init),
+      camera: pc.addTransceiver(cam || "video", { ...init, sendEncodings: cameraEncodings(cam) }),
       screen: null,
     };
     const screen = this.screenStream?.getVideoTracks()[0];
@@ -369,6 +409,28 @@ export class SfuSession extends EventTarget {
     };
     this._send({ sfu: "subscribe" });
     this._armWatchdog("subWatchdog", () => this.sub, () => this._subscribe());
+    this.views = {};
+    clearInterval(this.viewTimer);
+    this.viewTimer = setInterval(() => this._sendViews(), VIEW_EVERY_MS);
+  }
+
+  /** Tell the server the rendered size of each video slot, when one changed (>10 %). */
+  _sendViews() {
+    if (!this.sub || this.closed || this.sub.connectionState !== "connected") return;
+    const slots = {};
+    let changed = false;
+    for (const t of this.sub.getTransceivers()) {
+      const track = t.receiver?.track;
+      if (t.mid == null || !track || track.kind !== "video") continue;
+      const size = renderedSize(track);
+      const old = this.views[t.mid];
+      const differs = (a, b) => Math.abs(a - b) > 0.1 * Math.max(a, b);
+      if (!old || differs(old.w, size.w) || differs(old.h, size.h)) changed = true;
+      slots[t.mid] = size;
+    }
+    if (!changed) return;
+    this.views = slots;
+    this._send({ sfu: "view", slots });
   }
 
   async _answerSubscribe(sdp) {
@@ -389,6 +451,8 @@ export class SfuSession extends EventTarget {
 
   _closeSubscribe() {
     clearTimeout(this.subWatchdog);
+    clearInterval(this.viewTimer);
+    this.viewTimer = null;
     const pc = this.sub;
     this.sub = null;
     this.subTracks = new Map();

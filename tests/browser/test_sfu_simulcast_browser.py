@@ -1,0 +1,149 @@
+"""Simulcast through the SFU in Chromium: each viewer gets the layer that fits its tile.
+
+Three people, cameras at 640x360 (Chromium then sends two layers, 320x180 and 640x360).
+Bob's window is small, so his tiles are small: he receives the low layer.  Cy's window is
+big: he receives the high layer.  When Bob enlarges his window, he gets the high layer.
+Resolutions are read from getStats (``frameWidth`` of inbound video), as a user would see
+a sharper or blurrier picture.
+"""
+
+from __future__ import annotations
+
+import time
+import types
+from typing import Any
+
+import pytest
+from playwright.sync_api import expect
+
+Meeting = Participant = ParleyServer = Any
+TIMEOUT_MS = 45_000
+STEP_MS = 45_000
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
+
+INIT_SCRIPT_CAMERA_360P = """
+(() => {
+  const md = navigator.mediaDevices;
+  if (!md || md.__parley360) return;
+  const gum = md.getUserMedia.bind(md);
+  md.getUserMedia = (c) => {
+    if (c && c.video) {
+      const v = typeof c.video === "object" ? c.video : {};
+      const size = { width: { exact: 640 }, height: { exact: 360 }, frameRate: { ideal: 15 } };
+      c = { ...c, video: { ...v, ...size } };
+    }
+    return gum(c);
+  };
+  md.__parley360 = true;
+})();
+"""
+
+# Video inbound streams of the subscribe connection that are decoding, with their width.
+JS_VIDEO_IN = """
+async () => {
+  const out = [];
+  for (const pc of window.__pcs || []) {
+    if (pc.connectionState === 'closed') continue;
+    const report = await pc.getStats();
+    report.forEach((s) => {
+      if (s.type === 'inbound-rtp' && s.kind === 'video' && s.framesDecoded > 0) {
+        out.push({ mid: s.mid, width: s.frameWidth || 0, decoded: s.framesDecoded });
+      }
+    });
+  }
+  return out;
+}
+"""
+
+# Active simulcast layers this page sends: rid -> frameWidth.
+JS_LAYERS_OUT = """
+async () => {
+  const out = {};
+  for (const pc of window.__pcs || []) {
+    if (pc.connectionState === 'closed') continue;
+    const report = await pc.getStats();
+    report.forEach((s) => {
+      if (s.type === 'outbound-rtp' && s.kind === 'video' && s.rid && s.framesEncoded > 0) {
+        out[s.rid] = s.frameWidth || 0;
+      }
+    });
+  }
+  return out;
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def server(parley_server: Any) -> ParleyServer:
+    return parley_server("--media", "sfu", "--media-ip", "127.0.0.1")
+
+
+def join(meeting: Meeting, name: str, room: str, viewport: dict[str, int]) -> Participant:
+    conf = types.SimpleNamespace(**type(meeting).open.__globals__)
+    context = meeting.browser.new_context(viewport=viewport)
+    context.set_default_timeout(STEP_MS)
+    context.add_init_script(conf.INIT_SCRIPT_RECORD_PCS)
+    context.add_init_script(INIT_SCRIPT_CAMERA_360P)
+    page = context.new_page()
+    person = conf.Participant(name=name, room=room, context=context, page=page)
+    page.on("console", lambda m: person.console.append(f"[{m.type}] {m.text}"))
+    page.on("pageerror", lambda e: person.console.append(f"[pageerror] {e}"))
+    meeting.participants.append(person)
+    page.goto(meeting.server.room_url(room))
+    page.get_by_role("textbox", name="Your name").fill(name)
+    page.get_by_role("button", name="Join meeting").click()
+    expect(person.button("Leave")).to_be_visible(timeout=STEP_MS)
+    return person
+
+
+def widths(person: Participant) -> list[int]:
+    """Widths of the remote videos being decoded now (framesDecoded rising)."""
+    before = {s["mid"]: s["decoded"] for s in person.page.evaluate(JS_VIDEO_IN)}
+    person.page.wait_for_timeout(1000)
+    return sorted(
+        s["width"]
+        for s in person.page.evaluate(JS_VIDEO_IN)
+        if s["decoded"] > before.get(s["mid"], s["decoded"])
+    )
+
+
+def wait_widths(person: Participant, count: int, ok: Any, what: str) -> list[int]:
+    seen: list[int] = []
+    deadline = time.monotonic() + TIMEOUT_MS / 1000
+    while True:
+        seen = widths(person)
+        if len(seen) == count and all(ok(w) for w in seen):
+            return seen
+        if time.monotonic() > deadline:
+            pytest.fail(f"{person.name}: want {count} videos {what}, see widths {seen}")
+        time.sleep(0.5)
+
+
+def test_each_viewer_gets_the_layer_that_fits_its_tile(meeting: Meeting, room: str) -> None:
+    ada = join(meeting, "Ada", room, {"width": 1280, "height": 800})
+    bob = join(meeting, "Bob", room, {"width": 360, "height": 300})
+    cy = join(meeting, "Cy", room, {"width": 1600, "height": 1000})
+
+    # Ada's browser sends simulcast: two layers (or more) of different sizes
+    layers: dict[str, int] = {}
+    deadline = time.monotonic() + TIMEOUT_MS / 1000
+    while len(set(layers.values())) < 2 and time.monotonic() < deadline:
+        ada.page.wait_for_timeout(500)
+        layers = ada.page.evaluate(JS_LAYERS_OUT)
+    assert len(set(layers.values())) >= 2, f"Ada does not send simulcast: {layers}"
+    low, high = min(layers.values()), max(layers.values())
+    print(f"\nAda's layers: {layers}")
+
+    # small tiles: the low layer; big tiles: the high layer (Ada's and the other's camera)
+    got_bob = wait_widths(bob, 2, lambda w: 0 < w <= low, f"at most {low} wide (small tiles)")
+    got_cy = wait_widths(cy, 2, lambda w: w >= high, f"{high} wide (big tiles)")
+    print(f"Bob (small window) receives widths {got_bob}; Cy (big window) {got_cy}")
+
+    # Bob enlarges his window: his tiles grow, he gets the high layer
+    bob.page.set_viewport_size({"width": 1600, "height": 1000})
+    got = wait_widths(bob, 2, lambda w: w >= high, f"{high} wide after enlarging the window")
+    print(f"Bob after enlarging his window: {got}")
+    # and back: the low layer again
+    bob.page.set_viewport_size({"width": 360, "height": 300})
+    wait_widths(bob, 2, lambda w: 0 < w <= low, f"at most {low} wide after shrinking again")
