@@ -135,9 +135,15 @@ def parley_cmd(python: str, data_dir: str, max_participants: int, port: str = "{
         f"--data-dir {shlex.quote(data_dir)} --no-rate-limits "
         f"--max-participants {max_participants} --log-level warning"
     )
+    flags = serve_flags(python)
+    # Chat fan-out only: no media. The SFU (the default media mode since issue 6) would
+    # import aiortc at start, tens of MB of RSS in every figure of the server, for nothing
+    # here; mesh is what this benchmark has always measured.
+    if "--media" in flags:
+        cmd += " --media mesh"
     # Every generator connection comes from 127.0.0.1: lift the per-address cap (if this
     # version of the server has one) above the connection count, as for any load balancer.
-    if "--max-connections-per-address" in serve_flags(python):
+    if "--max-connections-per-address" in flags:
         cmd += f" --max-connections-per-address {max_participants + 100}"
     return cmd
 

@@ -66,6 +66,9 @@ async def main_async(args: argparse.Namespace) -> None:
         port=args.port,
         data_dir=data_dir,
         log_level="warning",
+        # Idle WebSocket connections only, no media: mesh, as always measured here (the SFU,
+        # the default since issue 6, would load aiortc into the very process measured).
+        media="mesh",
         limits=Limits(**lim),
     )  # type: ignore[arg-type]
     server = Server(settings)

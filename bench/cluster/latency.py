@@ -91,6 +91,9 @@ class Procs:
             sys.executable, "-m", "parley", "serve", "--host", "127.0.0.1", "--port", str(port),
             "--data-dir", str(d / "data"), "--node-id", name, "--log-level", "warning",
             "--no-rate-limits", "--max-participants", "200",
+            # Chat latency only: no media. Mesh, as always measured here, so the nodes do
+            # not load aiortc at start (the SFU, the default media mode since issue 6).
+            "--media", "mesh",
         ]  # fmt: skip
         if database_url:
             argv += ["--database-url", database_url]

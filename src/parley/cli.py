@@ -21,6 +21,9 @@ from .ops.jsonlog import configure_logging
 
 log = logging.getLogger("parley")
 
+#: ``--media`` values; the first is the default.
+MEDIA_MODES = ("sfu", "mesh")
+
 
 def _env(name: str, default: Any = None) -> Any:
     return os.environ.get(env_name(name), default)
@@ -88,16 +91,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--media",
-        choices=["mesh", "sfu"],
-        default=_env("media", "mesh"),
-        help="media path: mesh (browser to browser, up to ~6) or sfu (the server forwards"
-        " media: rooms of up to 50)",
+        choices=MEDIA_MODES,
+        default=_env("media", "sfu"),
+        help="media path: sfu (the default: the server forwards media, rooms of up to 50) or"
+        " mesh (browser to browser, no media through the server, rooms of up to 6)",
     )
     serve.add_argument(
         "--media-ip",
         action="append",
         default=None,
-        help="address the SFU offers for media (repeatable; default: all of this host's)",
+        help="address the SFU offers for media (repeatable; default: all of this host's,"
+        " 127.0.0.1 included)",
     )
     serve.add_argument(
         "--media-port",
@@ -196,6 +200,10 @@ def settings_from(args: argparse.Namespace) -> Settings:
     if args.turn_secret and not _csv(args.turn_urls):
         raise SystemExit("--turn-secret needs --turn-urls")
     limits = limits_from(vars(args))
+    if args.media not in MEDIA_MODES:  # argparse checks the flag, not PARLEY_MEDIA
+        raise SystemExit(
+            f"PARLEY_MEDIA must be one of {', '.join(MEDIA_MODES)}, not {args.media!r}"
+        )
     if (args.media_port or args.media_public_ip) and args.media != "sfu":
         raise SystemExit("--media-port and --media-public-ip need --media sfu")
     if (
@@ -203,7 +211,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
         and args.max_participants is None
         and not os.environ.get("PARLEY_MAX_PARTICIPANTS")
     ):
-        # The SFU uploads each stream once: rooms can be far bigger than a mesh.
+        # The SFU (the default) uploads each stream once: rooms can be far bigger than a
+        # mesh, whose 6 stays the Limits default (``--media mesh``).
         limits = dataclasses.replace(limits, max_participants=50)
     return Settings(
         host=args.host,
@@ -250,6 +259,12 @@ async def serve(settings: Settings) -> None:
     from .server.app import Server, make_app
     from .server.site import ParleySite
 
+    if settings.media == "sfu" and settings.media_ips is None:
+        # Every address of this host, as aioice finds them, plus 127.0.0.1, which aioice
+        # leaves out: browsers on this machine reach the SFU even with no other interface up.
+        from .sfu.aiortc_hooks import include_loopback
+
+        include_loopback()
     server = Server(settings, join_tokens=join_token_verifier(settings))
     runner = web.AppRunner(make_app(server), handle_signals=False, shutdown_timeout=10)
     await runner.setup()

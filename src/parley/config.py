@@ -34,7 +34,8 @@ class Limits:
     display_name_max: int = 64
     #: Chat text: 1..N characters.
     chat_max_chars: int = 4000
-    #: Participants in one room (a WebRTC mesh degrades past ~6).
+    #: Participants in one room (a WebRTC mesh degrades past ~6; ``parley serve`` makes it
+    #: 50 for the SFU, its default media mode, unless set).
     max_participants: int = 6
     #: Chat messages returned per history page (welcome and ``history``).
     history_page: int = 50
@@ -86,9 +87,11 @@ class Settings:
     require_token: bool = False
     jwt_secret: str | None = None
     jwt_public_key: Path | None = None
-    #: Media path: "mesh" (browser to browser) or "sfu" (forwarded by this server).
-    media: str = "mesh"
-    #: Addresses the SFU gathers ICE candidates on (None: all of this host's).
+    #: Media path: "sfu" (forwarded by this server, the default) or "mesh" (browser to
+    #: browser, no media through the server).
+    media: str = "sfu"
+    #: Addresses the SFU gathers ICE candidates on (None: all of this host's; ``parley
+    #: serve`` adds 127.0.0.1, which aioice leaves out).
     media_ips: tuple[str, ...] | None = None
     #: UDP ports (first, last) of the SFU's ICE host candidates; sockets are shared, so
     #: one port serves every peer connection (None: any port, one socket per connection).

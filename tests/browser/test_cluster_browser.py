@@ -92,7 +92,10 @@ def nodes(
     # Read by conftest's server env at start time (os.environ); undone after the test.
     monkeypatch.setenv("PARLEY_SECRET", secrets.token_hex(32))
     db = tmp_path / "shared.db"
+    # A mesh call: its signalling is what crosses the nodes here (the SFU across nodes is
+    # tests/cluster/test_cluster_sfu.py's).
     common = ("--broker", redis.url, "--database-url", f"sqlite+aiosqlite:///{db}")
+    common += ("--media", "mesh")
     a = parley_server(*common, "--node-id", "node-a")
     b = parley_server(*common, "--node-id", "node-b")
     yield a, b
@@ -166,7 +169,12 @@ def test_call_through_turn_relay(
     coturn: Coturn, parley_server: Callable[..., ParleyServer], meeting: Meeting, room: str
 ) -> None:
     turn_url = f"turn:127.0.0.1:{coturn.port}?transport=udp"
-    srv = parley_server("--turn-secret", TURN_SECRET, "--turn-urls", turn_url, "--turn-ttl", "600")
+    # A mesh: both ends of each page's selected pair are relay candidates (through an SFU
+    # the remote end would be the server's host candidate).
+    srv = parley_server(
+        "--media", "mesh",
+        "--turn-secret", TURN_SECRET, "--turn-urls", turn_url, "--turn-ttl", "600",
+    )  # fmt: skip
     relay = RelayPages(srv)
 
     ada = meeting.join("Ada", room, server=relay)

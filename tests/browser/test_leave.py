@@ -8,6 +8,12 @@ from playwright.sync_api import expect
 pytestmark = pytest.mark.browser
 
 
+@pytest.fixture(scope="module")
+def server(parley_server):
+    """``--media mesh``: this module checks the browser-to-browser (peer-to-peer) path."""
+    return parley_server("--media", "mesh")
+
+
 def test_leave_button_and_tab_close(new_participant, room):
     ada = new_participant("Ada", room)
     bob = new_participant("Bob", room)

@@ -1,4 +1,9 @@
-"""Three people meet: everyone sees and hears the two others (and the README screenshot)."""
+"""Three people meet: everyone sees and hears the two others (and the README screenshot).
+
+The three-person check runs in a mesh (``--media mesh``, browser to browser); two tabs on
+a plain ``parley serve`` check the default, the SFU, with the host candidates the server
+picks by itself (no ``--media-ip``); the README screenshot shows the default too.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,19 @@ pytestmark = pytest.mark.browser
 
 NAMES = ("Ada Lovelace", "Grace Hopper", "Alan Turing")
 SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "screenshot.png"
+
+
+@pytest.fixture(scope="module")
+def server(parley_server):
+    """``--media mesh``: the peer-to-peer path, every page connected to both others."""
+    return parley_server("--media", "mesh")
+
+
+@pytest.fixture(scope="module")
+def default_server(parley_server):
+    """Plain ``parley serve``: SFU media, host candidates of the server's own choosing (in
+    this loopback-only namespace that is 127.0.0.1, which aioice alone leaves out)."""
+    return parley_server()
 
 
 def test_three_participants_exchange_audio_and_video(new_participant, room):
@@ -32,11 +50,25 @@ def test_three_participants_exchange_audio_and_video(new_participant, room):
         person.wait_remote_videos(2)
 
 
-def test_screenshot_of_three_person_meeting(new_participant):
-    # This module's server is fresh, so a readable room name is still unique.
+def test_two_tabs_on_a_plain_server_meet_through_the_sfu(new_participant, default_server, room):
+    """What a laptop user gets from ``parley serve`` and two tabs on http://127.0.0.1:8000."""
+    ada = new_participant("Ada", room, server=default_server)
+    bob = new_participant("Bob", room, server=default_server)
+    for person in (ada, bob):
+        expect(person.page.locator("#media-mode")).to_have_attribute("data-mode", "sfu")
+        expect(person.page.get_by_text("Media: via server")).to_be_visible()
+    for person in (ada, bob):
+        person.wait_media_flowing(video_streams=1, audio_streams=1)
+        person.wait_remote_videos(1)
+
+
+def test_screenshot_of_three_person_meeting(new_participant, default_server):
+    # This module's default server is fresh, so a readable room name is still unique.
     room = "weekly-sync"
     viewport = {"width": 1280, "height": 800}
-    people = [new_participant(name, room, viewport=viewport) for name in NAMES]
+    people = [
+        new_participant(name, room, viewport=viewport, server=default_server) for name in NAMES
+    ]
     ada = people[0]
     for person in people:
         expect(person.participants.get_by_role("listitem")).to_have_count(3)

@@ -7,6 +7,12 @@ import pytest
 pytestmark = pytest.mark.browser
 
 
+@pytest.fixture(scope="module")
+def server(parley_server):
+    """``--media mesh``: this module checks the browser-to-browser (peer-to-peer) path."""
+    return parley_server("--media", "mesh")
+
+
 def test_screen_share_start_and_stop(new_participant, room):
     ada = new_participant("Ada", room)
     bob = new_participant("Bob", room)

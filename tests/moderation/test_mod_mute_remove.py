@@ -167,7 +167,7 @@ async def test_lock_refuses_new_joins_and_unlock(mserver: ModServer, net: Net, r
             "locked": True,
             "lobby": False,
             "has_password": False,
-            "max_participants": 6,
+            "max_participants": 50,  # the default media, the SFU: rooms of 50
         }
     await expect_system([ada, bob], "Ada", "locked the room")
     cy = await net.refused(mserver, room, "Cy", "locked")

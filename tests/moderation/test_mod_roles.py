@@ -108,7 +108,7 @@ async def test_non_host_gets_forbidden_for_every_action_and_nothing_changes(
         "locked": False,
         "lobby": False,
         "has_password": False,
-        "max_participants": 6,
+        "max_participants": 50,  # the default media, the SFU: rooms of 50
     }
     people = {p["id"]: p for p in w["participants"]}
     assert set(people) == {ada.id, bob.id, cy.id, dan.id}

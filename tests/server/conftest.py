@@ -44,8 +44,15 @@ def parley_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable
 
 @pytest.fixture(scope="session")
 def server(parley_server: Callable[..., ServerProc]) -> ServerProc:
-    """A shared default server for tests that need no special flags."""
+    """A shared default server (plain ``parley serve``: SFU media) for tests that need no
+    special flags."""
     return parley_server()
+
+
+@pytest.fixture(scope="session")
+def mesh_server(parley_server: Callable[..., ServerProc]) -> ServerProc:
+    """``--media mesh``: browser-to-browser media, the server only relays signalling."""
+    return parley_server("--media", "mesh")
 
 
 @pytest.fixture(scope="session")

@@ -25,8 +25,8 @@ async def test_join_welcome_fields(server: ServerProc, clients: Clients, room: s
     assert isinstance(w["resume"], str) and w["resume"]
     assert w["resumed"] is False
     assert w["room"]["name"] == room
-    assert w["room"]["media"] == "mesh"
-    assert w["room"]["max_participants"] == 6
+    assert w["room"]["media"] == "sfu"  # the default: the server forwards media
+    assert w["room"]["max_participants"] == 50  # rooms of an SFU can be bigger than a mesh
     assert isinstance(w["room"]["created_at"], int)
     assert w["room"]["created_at"] > 1_600_000_000_000
     assert len(w["participants"]) == 1
@@ -47,9 +47,28 @@ async def test_join_welcome_fields(server: ServerProc, clients: Clients, room: s
         "chat_max_chars": 4000,
         "display_name_max": 64,
         "max_frame_bytes": 65536,
-        "max_participants": 6,
+        "max_participants": 50,
     }
     await ada.roundtrip()
+
+
+async def test_media_mode_sfu_by_default_mesh_on_request(
+    server: ServerProc, mesh_server: ServerProc, clients: Clients, room: str
+) -> None:
+    """Plain ``parley serve`` forwards media through its SFU; ``--media mesh`` opts out.
+
+    Both say so in ``welcome.room.media`` (what the client's badge shows) and in the
+    room's REST info; the room size follows the mode (50 for the SFU, 6 for a mesh).
+    """
+    for srv, media, size in ((server, "sfu", 50), (mesh_server, "mesh", 6)):
+        ada = await clients.join(srv, room, "Ada")
+        assert ada.welcome is not None
+        assert ada.welcome["room"]["media"] == media, srv.args
+        assert ada.welcome["room"]["max_participants"] == size, srv.args
+        assert ada.welcome["limits"]["max_participants"] == size, srv.args
+        status, info = await get_json(srv, f"/api/v1/rooms/{room}")
+        assert status == 200 and info["media"] == media, srv.args
+    assert server.args == () and mesh_server.args == ("--media", "mesh")
 
 
 async def test_presence_joined_updated_left(
@@ -246,7 +265,7 @@ async def test_room_info_rest(server: ServerProc, clients: Clients, room: str) -
     assert info["participant_count"] == 2
     assert sorted(p["name"] for p in info["participants"]) == ["Ada", "Bob"]
     assert ada.id in {p["id"] for p in info["participants"]}
-    assert info["media"] == "mesh"
+    assert info["media"] == "sfu"
     # the room is remembered after everyone left
     for c in list(clients.opened):
         await c.send({"type": "leave"})
@@ -256,11 +275,12 @@ async def test_room_info_rest(server: ServerProc, clients: Clients, room: str) -
 
 
 async def test_signal_relay_byte_exact_and_unknown_target(
-    server: ServerProc, clients: Clients, room: str
+    mesh_server: ServerProc, clients: Clients, room: str
 ) -> None:
-    ada = await clients.join(server, room, "Ada")
-    bob = await clients.join(server, room, "Bob")
-    cat = await clients.join(server, room, "Cat")
+    """Mesh signalling: participants negotiate with each other through the server."""
+    ada = await clients.join(mesh_server, room, "Ada")
+    bob = await clients.join(mesh_server, room, "Bob")
+    cat = await clients.join(mesh_server, room, "Cat")
     payload = '{"sdp" : "v=0\\r\\no=- 1 2 IN IP4 127.0.0.1", "n":[1, 2.50, null] }'
     await ada.send_raw(
         '{"type":"signal","to":"' + bob.id + '","payload":' + payload + ',"ref":"s1"}'
@@ -282,10 +302,10 @@ async def test_signal_relay_byte_exact_and_unknown_target(
 
 
 async def test_signal_to_participant_of_another_room_is_refused(
-    server: ServerProc, clients: Clients, room: str
+    mesh_server: ServerProc, clients: Clients, room: str
 ) -> None:
-    ada = await clients.join(server, room, "Ada")
-    other = await clients.join(server, room + "-other", "Other")
+    ada = await clients.join(mesh_server, room, "Ada")
+    other = await clients.join(mesh_server, room + "-other", "Other")
     await ada.send({"type": "signal", "to": other.id, "payload": {"x": 1}})
     await ada.error("no_such_participant")
     await ada.send({"type": "chat", "text": "hi", "to": other.id, "ref": "pc"})

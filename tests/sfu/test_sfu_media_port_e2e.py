@@ -38,6 +38,7 @@ from aiortc.mediastreams import AudioStreamTrack
 from sfu_media import SmallVideo
 
 from parley import cli
+from parley.config import Settings
 from parley.sfu import aiortc_hooks
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "server"))
@@ -329,10 +330,38 @@ def test_bad_media_public_ip(capsys: pytest.CaptureFixture[str]) -> None:
     )
 
 
-def test_media_flags_need_the_sfu() -> None:
-    args = cli.build_parser().parse_args(["serve", "--media-port", "40000"])
+def test_media_flags_need_the_sfu(monkeypatch: pytest.MonkeyPatch) -> None:
+    args = cli.build_parser().parse_args(["serve", "--media", "mesh", "--media-port", "40000"])
     with pytest.raises(SystemExit, match="need --media sfu"):
         cli.settings_from(args)
+    monkeypatch.setenv("PARLEY_MEDIA", "mesh")
+    args = cli.build_parser().parse_args(["serve", "--media-public-ip", "203.0.113.7"])
+    with pytest.raises(SystemExit, match="need --media sfu"):
+        cli.settings_from(args)
+
+
+def test_media_is_the_sfu_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Plain ``parley serve`` forwards media (rooms of 50); ``--media mesh`` or
+    ``PARLEY_MEDIA=mesh`` opts out (rooms of 6); --max-participants wins over both."""
+    for name in ("PARLEY_MEDIA", "PARLEY_MAX_PARTICIPANTS", "PARLEY_MEDIA_PORT"):
+        monkeypatch.delenv(name, raising=False)
+
+    def settings(*argv: str) -> Settings:  # the parser reads PARLEY_* when it is built
+        return cli.settings_from(cli.build_parser().parse_args(["serve", *argv]))
+
+    assert Settings().media == "sfu"
+    s = settings()
+    assert (s.media, s.limits.max_participants, s.media_ips) == ("sfu", 50, None)
+    assert settings("--max-participants", "8").limits.max_participants == 8
+    s = settings("--media", "mesh")
+    assert (s.media, s.limits.max_participants) == ("mesh", 6)
+    monkeypatch.setenv("PARLEY_MEDIA", "mesh")
+    s = settings()
+    assert (s.media, s.limits.max_participants) == ("mesh", 6)
+    assert settings("--media", "sfu").media == "sfu"  # the flag wins
+    monkeypatch.setenv("PARLEY_MEDIA", "p2p")
+    with pytest.raises(SystemExit, match="PARLEY_MEDIA"):
+        settings()
 
 
 def test_media_settings(monkeypatch: pytest.MonkeyPatch) -> None:

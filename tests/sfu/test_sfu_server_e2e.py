@@ -21,6 +21,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from aiortc import RTCSessionDescription
 from sfu_media import WAIT, Person, SmallVideo, client_pc, wait_for
 
 from parley.sfu import aiortc_hooks
@@ -222,6 +223,40 @@ async def test_observer_cannot_publish(
         ]
     finally:
         await pc.close()
+
+
+async def test_plain_server_offers_loopback(
+    tmp_path: Path, clients: Clients, loopback_only: None, room: str
+) -> None:
+    """Plain ``parley serve`` (no --media, no --media-ip): SFU rooms, and the SFU's host
+    candidates include 127.0.0.1 (aioice alone leaves it out), so a peer that has nothing
+    but loopback -- a browser tab on a machine with no other interface up -- connects."""
+    srv = ServerProc(
+        port=free_port(), data_dir=tmp_path / "data", args=(), log_path=tmp_path / "server.log"
+    ).start()
+    pc = client_pc()
+    try:
+        ws = await clients.join(srv, room, "Ada")
+        assert ws.welcome is not None and ws.welcome["room"]["media"] == "sfu"
+        pc.addTransceiver(SmallVideo(), direction="sendonly")
+        await pc.setLocalDescription(await pc.createOffer())
+        mid = pc.getTransceivers()[0].mid
+        payload = {"sfu": "publish", "sdp": pc.localDescription.sdp, "labels": {mid: "camera"}}
+        await ws.send({"type": "signal", "to": "sfu", "payload": payload})
+        answer = await ws.expect(
+            "signal",
+            lambda m: m.get("from") == "sfu" and m["payload"].get("sfu") != "layout",
+            within=WAIT,
+        )
+        assert answer["payload"]["sfu"] == "publish-answer", answer
+        sdp = answer["payload"]["sdp"]
+        hosts = [ln.split()[4] for ln in sdp.splitlines() if ln.startswith("a=candidate")]
+        assert "127.0.0.1" in hosts, hosts
+        await pc.setRemoteDescription(RTCSessionDescription(sdp, "answer"))
+        await wait_for(lambda: pc.connectionState == "connected", WAIT, lambda: pc.connectionState)
+    finally:
+        await pc.close()
+        srv.stop()
 
 
 @pytest.fixture
