@@ -16,6 +16,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+import redis.asyncio
 from cluster_harness import Clients, Cluster, NodeProc, unique_room
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "sfu"))
@@ -90,6 +91,52 @@ async def test_media_of_one_room_meets_on_one_node(
             WAIT,
             report,
         )
+    finally:
+        for p in people:
+            await p.close()
+
+
+async def test_media_moves_to_a_surviving_node_when_its_owner_dies(
+    cluster: Cluster, clients: Clients, loopback_only: None
+) -> None:
+    """The owner is SIGKILLed: a participant on the other node publishes again, and that
+    node takes the room's media over once the dead node's liveness key has expired."""
+    a, b = cluster.start(
+        "SC", "SD", args=("--media", "sfu", "--media-ip", "127.0.0.1", "--no-rate-limits")
+    )
+    room = unique_room("sfu-owner")
+    people: list[Person] = []
+    try:
+        ada = Person("Ada", await clients.join(a, room, "Ada"))
+        bob = Person("Bob", await clients.join(b, room, "Bob"))
+        cy = Person("Cy", await clients.join(b, room, "Cy"))
+        people = [ada, bob, cy]
+        await ada.publish()  # A owns the room's media
+        await bob.publish()
+        a.kill()  # SIGKILL: no goodbye, the ownership key still names A
+        for p in (bob, cy):  # their peer connections (and layout readers) are done
+            await p.close()
+        # Until A's liveness key expires (10 s) the room's media is still A's.
+        r = redis.asyncio.Redis.from_url(cluster.redis.url)
+        try:
+            deadline = asyncio.get_running_loop().time() + 30
+            while await r.exists("parley:node:SC"):
+                assert asyncio.get_running_loop().time() < deadline, "A's key never expired"
+                await asyncio.sleep(0.2)
+        finally:
+            await r.aclose()
+        # Bob and Cy (on B) publish and subscribe again, as the web client does when its
+        # peer connections fail; B answers once it has taken the room's media over.
+        bob, cy = Person("Bob", bob.ws), Person("Cy", cy.ws)
+        people = [ada, bob, cy]
+        await asyncio.gather(bob.publish(), cy.publish())
+        await asyncio.gather(bob.subscribe(), cy.subscribe())
+        await wait_for(
+            lambda: bob.decoded(cy.id) >= 10 and cy.decoded(bob.id) >= 10,
+            WAIT + 15,
+            lambda: str({p.name: p.frames for p in (bob, cy)}),
+        )
+        assert await forwarded(b) > 0
     finally:
         for p in people:
             await p.close()
