@@ -61,8 +61,9 @@ def srtp_session(key: bytes, outbound: bool) -> pylibsrtp.Session:
     return pylibsrtp.Session(policy)
 
 
-def make_packets(n: int, key: bytes) -> list[bytes]:
-    """SRTP packets of one VP8 publisher (key frame first, ~4 packets per frame)."""
+def make_packets(n: int, key: bytes, codec: str = "VP8") -> list[bytes]:
+    """SRTP packets of one VP8 (or H.264: FU-A fragments) publisher (key frame first,
+    ~4 packets per frame)."""
     tx = srtp_session(key, outbound=True)
     out = []
     for i in range(n):
@@ -73,6 +74,11 @@ def make_packets(n: int, key: bytes) -> list[bytes]:
         )
         hdr += struct.pack("!HH", 0xBEDE, len(ext) // 4) + ext
         key_frame = i == 0
+        if codec == "H264":  # FU-A: indicator, FU header (S bit on a frame's first packet)
+            nal = 0x65 if key_frame else 0x41
+            desc = bytes([(nal & 0xE0) | 28, (0x80 if i % 4 == 0 else 0) | (nal & 0x1F), 0x88])
+            out.append(tx.protect(hdr + desc + os.urandom(1100 - len(hdr) - len(desc))))
+            continue
         desc = bytes([0x90 if i % 4 == 0 else 0x80, 0x80]) + struct.pack("!H", 0x8000 | (i // 4))
         vp8 = bytes([0x00 if key_frame else 0x01]) + os.urandom(1100 - len(hdr) - len(desc) - 1)
         out.append(tx.protect(hdr + desc + vp8))
@@ -117,7 +123,12 @@ def fake_dtls(tx: pylibsrtp.Session, protocol: Any, addr: tuple[str, int]) -> An
 
 
 async def run_parley(
-    packets: list[bytes], key: bytes, fanout: int, send: bool, simulcast: bool = False
+    packets: list[bytes],
+    key: bytes,
+    fanout: int,
+    send: bool,
+    simulcast: bool = False,
+    codec: str = "VP8",
 ) -> tuple[float, int]:
     protocol = await udp_protocol()
     real_transport = protocol.transport
@@ -136,7 +147,9 @@ async def run_parley(
         main.ssrc = PUB_SSRC
         publisher.by_ssrc[PUB_SSRC] = main
     else:
-        publisher.add_source("cam", "video", PUB_SSRC, 96, "VP8", 90000)
+        publisher.add_source("cam", "video", PUB_SSRC, 96, codec, 90000)
+    # subscriber slots as negotiated with browsers: VP8 and H.264 (payload type 102)
+    accepted = (("H264", 102, None),) if codec == "H264" else ()
     raws = []
     for i in range(fanout):
         raw = RawMediaTransport(
@@ -146,7 +159,9 @@ async def run_parley(
         )
         raws.append(raw)
         router.add_subscriber(
-            f"s{i}", raw.send, [SlotSpec("1", "video", 0x5000 + i, 96, "VP8", 90000)]
+            f"s{i}",
+            raw.send,
+            [SlotSpec("1", "video", 0x5000 + i, 96, "VP8", 90000, codecs=accepted)],
         )
     unprotect = rx.unprotect
     on_rtp = publisher.on_rtp
@@ -213,20 +228,29 @@ async def main() -> None:
         action="store_true",
         help="also time the parley loop with the stream as a simulcast layer",
     )
+    ap.add_argument(
+        "--h264",
+        action="store_true",
+        help="also time the parley loop with an H.264 publisher (FU-A packets)",
+    )
     args = ap.parse_args()
     key = os.urandom(30)
     packets = make_packets(args.packets, key)
+    h264_packets = make_packets(args.packets, key, "H264") if args.h264 else []
     rows = []
     for fanout in args.fanout:
         for send in (True, False):
             loops: list[tuple[str, Any]] = [("parley", run_parley), ("naive", run_naive)]
             if args.simulcast:
                 loops.append(("parley simulcast", functools.partial(run_parley, simulcast=True)))
+            if args.h264:
+                loops.append(("parley h264", functools.partial(run_parley, codec="H264")))
             for name, fn in loops:
                 us = []
+                stream = h264_packets if name == "parley h264" else packets
                 for _ in range(args.repeats):
                     # fresh inbound session each run: SRTP replay protection
-                    cpu, sent = await fn(packets, key, fanout, send)
+                    cpu, sent = await fn(stream, key, fanout, send)
                     assert sent == len(packets) * fanout, (name, sent)
                     us.append(cpu / sent * 1e6)
                 rows.append(

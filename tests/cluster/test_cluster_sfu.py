@@ -140,3 +140,20 @@ async def test_media_moves_to_a_surviving_node_when_its_owner_dies(
     finally:
         for p in people:
             await p.close()
+
+
+async def test_a_status_question_claims_no_media(
+    sfu_nodes: tuple[NodeProc, NodeProc], cluster: Cluster, clients: Clients
+) -> None:
+    """After a reconnect the client asks what the SFU still has; asking takes nothing."""
+    a, _ = sfu_nodes
+    room = unique_room("sfu-status")
+    ws = await clients.join(a, room, "Ada")
+    await ws.send({"type": "signal", "to": "sfu", "payload": {"sfu": "status", "id": 7}})
+    reply = await ws.expect("signal", lambda m: m.get("from") == "sfu")
+    assert reply["payload"] == {"sfu": "status", "id": 7, "publish": False, "subscribe": False}
+    r = redis.asyncio.Redis.from_url(cluster.redis.url)
+    try:
+        assert await r.get(f"parley:sfu:{room}") is None
+    finally:
+        await r.aclose()

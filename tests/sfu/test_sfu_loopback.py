@@ -151,7 +151,7 @@ async def test_two_subscribers_decode_forwarded_vp8_and_opus(loopback_only: None
         await room.close()
 
 
-async def test_screen_share_renegotiation_and_vp8_enforced(loopback_only: None) -> None:
+async def test_screen_share_renegotiation_and_publisher_codec_choice(loopback_only: None) -> None:
     signals: list[tuple[str, dict[str, Any]]] = []
     room = SfuRoom(lambda pid, p: signals.append((pid, p)), last_n=2, audio_slots=0)
     viewer = Viewer()
@@ -159,7 +159,8 @@ async def test_screen_share_renegotiation_and_vp8_enforced(loopback_only: None) 
     try:
         cam = pc.addTransceiver(SmallVideo(), direction="sendonly")
         caps = RTCRtpSender.getCapabilities("video").codecs
-        # the publisher prefers H.264: the SFU must still answer VP8
+        # the publisher prefers H.264: the SFU answers H.264 only (the first forwarded
+        # codec in the offer's order), and subscribers still decode it
         cam.setCodecPreferences(
             [c for c in caps if c.mimeType == "video/H264"]
             + [c for c in caps if c.mimeType == "video/VP8"]
@@ -170,7 +171,8 @@ async def test_screen_share_renegotiation_and_vp8_enforced(loopback_only: None) 
             "alice",
             {"sfu": "publish", "sdp": pc.localDescription.sdp, "labels": {cam.mid: "camera"}},
         )
-        assert "H264" not in ans["sdp"]
+        video = ans["sdp"].split("m=video")[1]
+        assert "H264/90000" in video and "VP8" not in video
         await pc.setRemoteDescription(RTCSessionDescription(ans["sdp"], "answer"))
         await viewer.join(room, "bob")
         await wait_for(lambda: viewer.frames["video"] >= 10, 20)
@@ -192,7 +194,8 @@ async def test_screen_share_renegotiation_and_vp8_enforced(loopback_only: None) 
         layout = [p["slots"] for pid, p in signals if pid == "bob" and p["sfu"] == "layout"][-1]
         assert {s["track"] for s in layout} == {"camera", "screen"}
         src = room.router.source("alice", "camera")
-        assert src is not None and src.codec == "VP8"
+        assert src is not None and src.codec == "H264"
+        assert room.router.source("alice", "screen").codec == "VP8"  # aiortc's default order
         before = viewer.frames["video"]
         await asyncio.sleep(0.5)
         assert viewer.frames["video"] > before

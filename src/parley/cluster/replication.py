@@ -287,10 +287,19 @@ class Replicator:
 
     # -- media ownership ------------------------------------------------------------------
 
-    async def media_owner(self, room_name: str) -> str:
-        """The node that forwards ``room_name``'s media (this one if none does yet)."""
+    async def media_owner(self, room_name: str, *, claim: bool = True) -> str | None:
+        """The node that forwards ``room_name``'s media (this one if none does yet).
+
+        With ``claim=False`` (a question, not a negotiation) nothing is taken: None
+        when no live node forwards the room's media.
+        """
         key = media_key(room_name)
         try:
+            if not claim:
+                owner = _text(await self.redis.get(key))
+                if owner is None or owner == self.node:
+                    return owner
+                return owner if await self.redis.exists(node_key(owner)) else None
             if await self.redis.set(key, self.node, nx=True, ex=MEDIA_TTL):
                 return self.node
             owner = _text(await self.redis.get(key))

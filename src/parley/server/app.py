@@ -55,6 +55,14 @@ SYSTEM_SENDER = "system"
 SYSTEM_NAME = "Parley"
 
 
+def _is_status_question(payload: bytes) -> bool:
+    try:
+        decoded = msgspec.json.decode(payload)
+    except msgspec.DecodeError:
+        return False
+    return isinstance(decoded, dict) and decoded.get("sfu") == "status"
+
+
 class Refusal(NamedTuple):
     """Why a WebSocket handshake is refused, as an HTTP status and a sentence."""
 
@@ -305,8 +313,10 @@ class Server:
         """A ``signal`` to ``"sfu"``: for this node's SFU, or the room's media owner's."""
         assert self.media is not None
         if self.replicator is not None:
-            owner = await self.replicator.media_owner(room)
-            if owner != self.node:
+            # A status question (after a reconnect) must not make this node the owner.
+            claim = not _is_status_question(msg.payload)
+            owner = await self.replicator.media_owner(room, claim=claim)
+            if owner is not None and owner != self.node:
                 op = SfuSignalOp(owner, pid, role, bytes(msg.payload), msg.ref)
                 self.replicator.control(room, op)
                 return

@@ -83,6 +83,17 @@ class MediaRooms:
             raise ProtocolError(
                 ErrorCode.BAD_MESSAGE, 'SFU signals are objects with an "sfu" field', msg.ref
             )
+        if payload["sfu"] == "status":
+            # "do you still have my connections?" (a resumed client asks; after a server
+            # restart the answer is no): answered without creating a room or a peer
+            from ..sfu.peer import status_reply
+
+            sfu = self.rooms.get(room)
+            if sfu is not None:
+                self._send(room, pid, sfu.status(pid, payload))
+            else:
+                self._send(room, pid, status_reply(payload, publish=False, subscribe=False))
+            return
         if payload["sfu"] == "publish" and role == "observer":
             raise ProtocolError(ErrorCode.FORBIDDEN, "observers cannot send media", msg.ref)
         try:

@@ -20,7 +20,7 @@ What is hooked, and why (see ``bench/sfu`` RESULTS, "How aiortc's pieces fit an 
 * pylibsrtp ``Session._srtp``/``_cdata``/``_buffer`` + ``pylibsrtp._binding.lib``:
   :func:`fast_rtp_protect` calls ``srtp_protect`` without the per-call wrapper.
 * ``RTCRtpTransceiver._codecs``: the codecs negotiated by ``setRemoteDescription``
-  (:func:`restrict_negotiated_codecs` keeps VP8/Opus whatever the offer's order).
+  (:func:`restrict_negotiated_codecs` keeps VP8 or H.264 / Opus, nothing else).
 * ``RTCRtpSender._ssrc`` / ``_rtx_ssrc``: the SSRCs announced in our SDP.
 * ``aioice.ice.get_host_addresses`` (module function): which local addresses ICE
   gathers (aioice skips 127.0.0.1 and otherwise uses every interface): only
@@ -204,19 +204,29 @@ def make_sender_passive(sender: RTCRtpSender) -> None:
     sender._run_rtcp = run_rtcp  # type: ignore[method-assign]
 
 
-def restrict_negotiated_codecs(transceiver: RTCRtpTransceiver, mime_types: tuple[str, ...]) -> None:
+def restrict_negotiated_codecs(
+    transceiver: RTCRtpTransceiver, mime_types: tuple[str, ...], *, offer_order: bool = False
+) -> None:
     """Keep only ``mime_types`` (+ their RTX) among a transceiver's negotiated codecs.
 
     For the answering side: aiortc negotiates in the remote offer's order inside
-    ``setRemoteDescription``, before ``setCodecPreferences`` could apply, so the answer
-    would otherwise pick e.g. H.264 when the browser lists it first.
+    ``setRemoteDescription``, before ``setCodecPreferences`` could apply.  By default
+    the answer lists them in the order of ``mime_types`` (so it would not pick e.g.
+    H.264 just because the browser lists it first).  With ``offer_order`` only the
+    first of them in the offer's order is kept (one payload type, + its RTX): the
+    publisher's own preference among the codecs the SFU forwards decides, and the
+    publisher can send no other.  aiortc has already left out what it cannot match
+    (e.g. H.264 other than packetization-mode 1 baseline/constrained baseline).
     """
     allowed = [m.lower() for m in mime_types]
     codecs = list(transceiver._codecs)
     main = [c for c in codecs if c.mimeType.lower() in allowed]
-    main.sort(key=lambda c: allowed.index(c.mimeType.lower()))
+    if not offer_order:
+        main.sort(key=lambda c: allowed.index(c.mimeType.lower()))
     if not main:
         raise ValueError(f"no {'/'.join(mime_types)} in the offer for {transceiver.kind}")
+    if offer_order:
+        main = main[:1]
     pts = {c.payloadType for c in main}
     rtx = [
         c for c in codecs if c.mimeType.lower().endswith("/rtx") and c.parameters.get("apt") in pts

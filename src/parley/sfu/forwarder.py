@@ -23,6 +23,14 @@ layer of a track; the router picks it every tick (:meth:`Router.tick`) from the 
 subscriber renders the slot at (``Subscriber.set_view``) and a simple bandwidth rule
 (:meth:`Router._bandwidth`), and switches only at a key frame of the target layer (asked
 for with a PLI on that layer's SSRC), with the same continuity as a source switch.
+
+Codecs: a video source is VP8 or H.264 (each publisher's own choice); a subscriber slot
+may accept several codecs (``SlotSpec.codecs``: each with the subscriber's payload type
+and RTX payload type), and carries any source whose codec it accepts: the slot's
+rewriter takes the payload type of the source's codec when the source is assigned, so
+the per-packet path is the same for every codec.  Key frames are recognised per codec
+(:func:`~parley.sfu.rtp.keyframe_functions`); a source whose codec no slot of a
+subscriber accepts gets no slot there.
 """
 
 from __future__ import annotations
@@ -43,11 +51,10 @@ from .rtp import (
     build_rr,
     build_sr,
     extension_value,
+    keyframe_functions,
     parse_rtcp,
     rtx_unwrap,
     rtx_wrap,
-    vp8_is_keyframe,
-    vp8_keyframe_size,
 )
 
 __all__ = ["Publisher", "Router", "Slot", "SlotSpec", "Source", "Subscriber", "SendFn"]
@@ -74,6 +81,14 @@ def _random_ssrc() -> int:
     return int.from_bytes(os.urandom(4), "big") or 1
 
 
+def _never_key(data: bytes | bytearray) -> bool:
+    return False
+
+
+def _no_size(data: bytes | bytearray) -> tuple[int, int] | None:
+    return None
+
+
 class Source:
     """One published track (one SSRC, plus its RTX SSRC when negotiated)."""
 
@@ -90,7 +105,9 @@ class Source:
         "screen",
         "cache",
         "sinks",
-        "is_vp8",
+        "needs_key",
+        "is_key",
+        "key_size",
         "last_pli",
         "pli_sent",
         "pli_suppressed",
@@ -152,7 +169,10 @@ class Source:
         self.screen = screen
         self.cache = RetransmitCache(cache_size)
         self.sinks: list[Slot] = []
-        self.is_vp8 = self.codec == "VP8"
+        # video of a known codec: slots start (and switch layers) at its key frames
+        functions = keyframe_functions(self.codec) if kind == "video" else None
+        self.needs_key = functions is not None
+        self.is_key, self.key_size = functions or (_never_key, _no_size)
         self.last_pli = float("-inf")
         self.pli_sent = 0
         self.pli_suppressed = 0
@@ -184,7 +204,7 @@ class Source:
         self.rate_time = -1.0
         self.seen_at = float("-inf")  # last tick at which packets had arrived
         self.seen_count = 0
-        self.width = 0  # from the latest VP8 key frame (simulcast layers only)
+        self.width = 0  # from the latest key frame (simulcast layers only)
         self.height = 0
 
     # -- hot path ---------------------------------------------------------
@@ -213,7 +233,7 @@ class Source:
         self.received += 1
         self.octets += len(data)
         self.cache.put(seq, data)
-        if self.layers is not None and vp8_is_keyframe(data):
+        if self.layers is not None and self.is_key(data):
             self._layer_keyframe(data, now)
         if self.audio_level_ext:
             level = audio_level(data, self.audio_level_ext)
@@ -224,7 +244,7 @@ class Source:
         for slot in self.sinks:
             if slot.waiting_key:
                 if keyframe < 0:
-                    keyframe = 1 if vp8_is_keyframe(data) else 0
+                    keyframe = 1 if self.is_key(data) else 0
                 if not keyframe:
                     continue
                 slot.waiting_key = False
@@ -234,7 +254,7 @@ class Source:
 
     def _layer_keyframe(self, data: bytes, now: float) -> None:
         """A simulcast layer's key frame starts: note its size, switch the waiting slots."""
-        size = vp8_keyframe_size(data)
+        size = self.key_size(data)
         if size is not None:
             self.width, self.height = size
         if self.pending:
@@ -482,6 +502,15 @@ class SlotSpec:
     clock_rate: int
     rtx_ssrc: int | None = None
     rtx_payload_type: int | None = None
+    #: more codecs the slot accepts: (codec name, payload type, RTX payload type or None)
+    codecs: tuple[tuple[str, int, int | None], ...] = ()
+
+    def payload_types(self) -> dict[str, tuple[int, int | None]]:
+        """Codec name (upper case) -> (payload type, RTX payload type) for this slot."""
+        pts = {self.codec.upper(): (self.payload_type, self.rtx_payload_type)}
+        for codec, pt, rtx_pt in self.codecs:
+            pts.setdefault(codec.upper(), (pt, rtx_pt))
+        return pts
 
 
 class Slot:
@@ -492,6 +521,8 @@ class Slot:
         "spec",
         "kind",
         "codec",
+        "pts",
+        "rtx_payload_type",
         "rewriter",
         "source",
         "waiting_key",
@@ -507,7 +538,9 @@ class Slot:
         self.subscriber = subscriber
         self.spec = spec
         self.kind = spec.kind
-        self.codec = spec.codec.upper()
+        self.codec = spec.codec.upper()  # the first codec negotiated
+        self.pts = spec.payload_types()  # every codec it accepts
+        self.rtx_payload_type = spec.rtx_payload_type
         self.rewriter = StreamRewriter(spec.ssrc, spec.payload_type, spec.clock_rate)
         self.source: Source | None = None
         self.waiting_key = False
@@ -533,8 +566,12 @@ class Slot:
         self.rewriter.resync()
         self.waiting_key = False
         if source is not None:
+            # the subscriber's payload types for this source's codec (the layers of a
+            # simulcast track share it, so layer switches keep them)
+            pt, self.rtx_payload_type = self.pts.get(source.codec, (self.spec.payload_type, None))
+            self.rewriter.payload_type = pt
             source.sinks.append(self)
-            if source.is_vp8:
+            if source.needs_key:
                 self.waiting_key = True
                 source.request_keyframe(now)
 
@@ -654,8 +691,8 @@ class Subscriber:
             out: bytes | bytearray | None = slot.rewriter.retransmit(pkt)
             if out is None:
                 continue
-            if spec.rtx_ssrc is not None and spec.rtx_payload_type is not None:
-                out = rtx_wrap(out, spec.rtx_ssrc, spec.rtx_payload_type, slot.rtx_seq)
+            if spec.rtx_ssrc is not None and slot.rtx_payload_type is not None:
+                out = rtx_wrap(out, spec.rtx_ssrc, slot.rtx_payload_type, slot.rtx_seq)
                 slot.rtx_seq = (slot.rtx_seq + 1) & 0xFFFF
             slot.retransmitted += 1
             self.send(out)
@@ -937,7 +974,7 @@ class Router:
                 for src in self._ranked(kind, sub.pid):
                     if len(wanted) >= limit:
                         break
-                    if any(s.codec == src.codec for s in slots):
+                    if any(src.codec in s.pts for s in slots):
                         wanted.append(src)
                 keep = {id(s.source.main) for s in slots if s.source and s.source.main in wanted}
                 todo = [src for src in wanted if id(src) not in keep]
@@ -946,7 +983,7 @@ class Router:
                         continue
                     new = None
                     for i, src in enumerate(todo):
-                        if src.codec == slot.codec:
+                        if src.codec in slot.pts:
                             new = todo.pop(i)
                             break
                     if new is not (slot.source.main if slot.source else None):

@@ -21,6 +21,8 @@ client → server                                      server → client
 ``{"sfu":"subscribe-answer","sdp":ANSWER}``           (nothing)
 ``{"sfu":"unpublish"}`` / ``{"sfu":"unsubscribe"}``     (nothing)
 ``{"sfu":"view","slots":{mid:{"w":W,"h":H}}}``         (nothing)
+``{"sfu":"status","id":ID}``                          ``{"sfu":"status","id":ID,``
+                                                     ``"publish":B,"subscribe":B}``
 (unsolicited)                                        ``{"sfu":"layout","slots":[…]}``,
                                                      ``{"sfu":"error","message":…}``
 
@@ -30,7 +32,10 @@ published track (e.g. ``"camera"``, ``"screen"``, ``"mic"``); a label ``"screen"
 gives that video priority in last-N.  A video published with simulcast (``a=simulcast``,
 2-3 rids) is accepted through :mod:`parley.sfu.simulcast` (aiortc itself ignores it);
 ``view`` tells the size (device pixels) each subscribe slot is rendered at, which picks
-the simulcast layer forwarded to it.
+the simulcast layer forwarded to it.  ``status`` asks whether the server still has this
+participant's publish / subscribe connection (not failed or closed): after a server
+restart it has neither, and a client resuming on the new process must publish and
+subscribe again (:meth:`SfuRoom.status`; answered without creating anything).
 """
 
 from __future__ import annotations
@@ -46,23 +51,23 @@ from aiortc import (
     RTCBundlePolicy,
     RTCConfiguration,
     RTCPeerConnection,
-    RTCRtpSender,
     RTCRtpTransceiver,
     RTCSessionDescription,
 )
 from aiortc.sdp import MediaDescription, SessionDescription
 
 from . import aiortc_hooks as hooks
+from . import codecs as sfu_codecs
 from . import simulcast
 from .forwarder import Publisher, Router, SlotSpec, Subscriber
 
-__all__ = ["SfuPeer", "SfuRoom", "SignalFn"]
+__all__ = ["SfuPeer", "SfuRoom", "SignalFn", "status_reply"]
 
 log = logging.getLogger(__name__)
 
 SignalFn = Callable[[str, dict[str, Any]], None]
 AUDIO_LEVEL_URI = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
-FORWARDED_CODECS = {"video": ("video/VP8",), "audio": ("audio/opus",)}
+FORWARDED_CODECS = sfu_codecs.FORWARDED_CODECS  # video: VP8 or H.264 (see parley.sfu.codecs)
 
 
 def _new_pc() -> RTCPeerConnection:
@@ -74,11 +79,7 @@ def _new_pc() -> RTCPeerConnection:
 
 def _prefer(transceiver: RTCRtpTransceiver) -> None:
     """Restrict a transceiver to the codecs the forwarder handles (+ RTX for video)."""
-    wanted = FORWARDED_CODECS[transceiver.kind]
-    caps = RTCRtpSender.getCapabilities(transceiver.kind).codecs
-    prefs = [c for c in caps if c.mimeType in wanted]
-    prefs += [c for c in caps if c.mimeType.endswith("/rtx")]
-    transceiver.setCodecPreferences(prefs)
+    transceiver.setCodecPreferences(sfu_codecs.subscribe_preferences(transceiver.kind))
 
 
 def _primary_codec(media: MediaDescription) -> tuple[int, str, int, int | None]:
@@ -104,6 +105,15 @@ def _ext_id(media: MediaDescription, uri: str) -> int:
     return 0
 
 
+def status_reply(payload: dict[str, Any], *, publish: bool, subscribe: bool) -> dict[str, Any]:
+    """``{"sfu":"status","id":…,"publish":…,"subscribe":…}`` answering ``payload``."""
+    reply: dict[str, Any] = {"sfu": "status", "publish": publish, "subscribe": subscribe}
+    ident = payload.get("id")
+    if isinstance(ident, str | int) and not isinstance(ident, bool) and len(str(ident)) <= 64:
+        reply["id"] = ident
+    return reply
+
+
 class SfuPeer:
     """One participant's media connections with the server."""
 
@@ -122,6 +132,14 @@ class SfuPeer:
         self.tracks: list[dict[str, Any]] = []
 
     # -- signalling -------------------------------------------------------
+    def status(self) -> tuple[bool, bool]:
+        """(has a live publish connection, has a live subscribe connection)."""
+
+        def live(pc: RTCPeerConnection | None) -> bool:
+            return pc is not None and pc.connectionState not in ("failed", "closed")
+
+        return live(self.publish_pc), live(self.subscribe_pc)
+
     async def handle_signal(self, payload: dict[str, Any]) -> list[dict[str, Any]]:
         """Handle one signalling payload from the client; returns the replies to send."""
         kind = payload.get("sfu") if isinstance(payload, dict) else None
@@ -142,6 +160,8 @@ class SfuPeer:
             if kind == "view":
                 self._view(payload.get("slots"))
                 return []
+            if kind == "status":
+                return [self.room.status(self.pid, payload)]
         except hooks.MediaPortsUnavailable as exc:
             # the server keeps running; this connection is dropped, a retry may succeed
             log.error("sfu: %s for %s failed: %s", kind, self.pid, exc)
@@ -175,7 +195,8 @@ class SfuPeer:
         # make every (new) transceiver passive before that
         for t in pc.getTransceivers():
             if t.kind in FORWARDED_CODECS:
-                hooks.restrict_negotiated_codecs(t, FORWARDED_CODECS[t.kind])
+                # the first forwarded codec in the publisher's order (VP8 or H.264)
+                hooks.restrict_negotiated_codecs(t, FORWARDED_CODECS[t.kind], offer_order=True)
                 hooks.make_receiver_passive(t.receiver)
                 hooks.make_sender_passive(t.sender)
         transceivers = pc.getTransceivers()
@@ -353,6 +374,7 @@ class SfuPeer:
                 continue
             pt, codec, rate, rtx_pt = _primary_codec(media)
             ssrc, rtx_ssrc = hooks.sender_ssrcs(t.sender)
+            accepted = sfu_codecs.slot_codecs(media)  # e.g. VP8 and H.264: either can be sent
             slots.append(
                 SlotSpec(
                     mid=str(t.mid),
@@ -363,6 +385,7 @@ class SfuPeer:
                     clock_rate=rate,
                     rtx_ssrc=rtx_ssrc if rtx_pt is not None else None,
                     rtx_payload_type=rtx_pt,
+                    codecs=accepted,
                 )
             )
         self._pending_slots = slots
@@ -475,6 +498,12 @@ class SfuRoom:
         peer = self.peers.pop(pid, None)
         if peer is not None:
             await peer.close()
+
+    def status(self, pid: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """The reply to ``{"sfu":"status","id":ID}`` from ``pid`` (``id`` echoed if given)."""
+        peer = self.peers.get(pid)
+        publish, subscribe = peer.status() if peer is not None else (False, False)
+        return status_reply(payload, publish=publish, subscribe=subscribe)
 
     async def handle_signal(self, pid: str, payload: dict[str, Any]) -> list[dict[str, Any]]:
         """Shortcut: ``add_participant(pid).handle_signal(payload)``."""

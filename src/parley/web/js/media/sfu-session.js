@@ -25,6 +25,19 @@
 //   {"sfu":"view","slots":{mid:{w,h}}}.
 //
 // No trickle ICE: every SDP is sent once ICE gathering is complete.
+//
+// Video codec: `videoCodec` ("h264" | "vp8"; default: the page's `?codec=`, else null =
+// the browser's order, VP8 first) is put first in the camera's and screen's codec
+// preferences; the server publishes the first of VP8 / H.264 in the offer, and forwards
+// either to every subscriber (whose slots accept both).
+//
+// After a signalling outage (refresh(), on a resumed welcome) the connections that look
+// fine may still be unknown to the server: a restarted server process (or another node
+// of a cluster) has no SFU state.  The session asks {"sfu":"status","id"} and starts over
+// (publish / subscribe again) whatever the answer says the server no longer has; after a
+// mere WebSocket drop the server still has both, and nothing is renegotiated.
+
+import { preferCodec, videoCodecOption } from "../core/codec.js";
 
 const SFU = "sfu";
 const GATHER_TIMEOUT_MS = 10000;
@@ -89,10 +102,16 @@ function gathered(pc) {
 }
 
 export class SfuSession extends EventTarget {
-  constructor({ iceServers = [], sendSignal, iceTransportPolicy = null }) {
+  constructor({
+    iceServers = [],
+    sendSignal,
+    iceTransportPolicy = null,
+    videoCodec = videoCodecOption(globalThis.location?.search),
+  }) {
     super();
     this.iceServers = iceServers;
     this.iceTransportPolicy = iceTransportPolicy;
+    this.videoCodec = videoCodec;
     this.sendSignal = sendSignal;
     this.localStream = null;
     this.screenStream = null;
@@ -113,6 +132,11 @@ export class SfuSession extends EventTarget {
     this.layout = [];
     this.views = {}; // mid -> {w, h} last sent
     this.viewTimer = null;
+
+    this.subAnswered = false; // the current subscribe connection was answered
+
+    this.probe = null; // { id, pub, sub }: the pending {"sfu":"status"} question
+    this.probeSeq = 0;
 
     this.media = new Map(); // pid -> { camera, screen, sig }
   }
@@ -187,6 +211,9 @@ export class SfuSession extends EventTarget {
           console.warn("parley: subscribing failed", err);
         });
         break;
+      case "status":
+        this._onStatus(payload);
+        break;
       case "layout":
         this.layout = Array.isArray(payload.slots) ? payload.slots : [];
         this._applyLayout();
@@ -236,6 +263,7 @@ export class SfuSession extends EventTarget {
         t.sender.setStreams?.(stream);
       } else {
         this.pub.screen = this.pub.pc.addTransceiver(track, { direction: "sendonly", streams: [stream] });
+        this._preferCodec(this.pub.screen);
       }
     } else if (t) {
       t.sender.replaceTrack(null).catch(() => {});
@@ -244,11 +272,35 @@ export class SfuSession extends EventTarget {
     this._renegotiate();
   }
 
-  /** After the signalling channel came back: start over whatever is not connected. */
+  /** After the signalling channel came back: start over whatever is not connected, and
+   *  ask the server whether it still has the rest (it does not after a restart). */
   refresh() {
+    if (this.closed) return;
     const bad = (pc) => !pc || ["failed", "closed", "disconnected", "new"].includes(pc.connectionState);
     if (this.pub && (bad(this.pub.pc) || this.pubWaiter)) this._restartPublish();
     if (bad(this.sub) || this.sub?.signalingState !== "stable") this._subscribe();
+    // only connections negotiated before now: one just started over is not known yet
+    const pub = this.pub?.negotiated ? this.pub : null;
+    const sub = this.subAnswered ? this.sub : null;
+    if (!pub && !sub) return;
+    this.probeSeq += 1;
+    this.probe = { id: `s${this.probeSeq}`, pub, sub };
+    this._send({ sfu: "status", id: this.probe.id });
+  }
+
+  /** The server's answer to {"sfu":"status"}: start over what it does not have. */
+  _onStatus(payload) {
+    const probe = this.probe;
+    if (!probe || payload.id !== probe.id) return; // an older question
+    this.probe = null;
+    if (probe.pub && this.pub === probe.pub && payload.publish === false) {
+      debug("the server has no publish connection of ours: publishing again");
+      this._restartPublish();
+    }
+    if (probe.sub && this.sub === probe.sub && payload.subscribe === false) {
+      debug("the server has no subscribe connection of ours: subscribing again");
+      this._subscribe();
+    }
   }
 
   /** Stats of both connections: { publish: RTCStatsReport, subscribe: RTCStatsReport }. */
@@ -287,9 +339,12 @@ export class SfuSession extends EventTarget {
       mic: pc.addTransceiver(stream.getAudioTracks()[0] || "audio", init),
       camera: pc.addTransceiver(cam || "video", { ...init, sendEncodings: cameraEncodings(cam) }),
       screen: null,
+      negotiated: false, // an answer was applied (the server knows this connection)
     };
     const screen = this.screenStream?.getVideoTracks()[0];
     if (screen) pub.screen = pc.addTransceiver(screen, { direction: "sendonly", streams: [this.screenStream] });
+    this._preferCodec(pub.camera);
+    this._preferCodec(pub.screen);
     this.pub = pub;
     pc.onconnectionstatechange = () => {
       if (this.pub?.pc !== pc) return;
@@ -354,7 +409,25 @@ export class SfuSession extends EventTarget {
     }
     if (this.pub !== pub || pc.signalingState !== "have-local-offer") return;
     await pc.setRemoteDescription({ type: "answer", sdp });
+    pub.negotiated = true;
     this._armWatchdog("pubWatchdog", () => pub.pc, () => this._restartPublish());
+  }
+
+  /** Put `this.videoCodec` (?codec=h264) first in a video transceiver's codec preferences. */
+  _preferCodec(transceiver) {
+    if (!this.videoCodec || typeof transceiver?.setCodecPreferences !== "function") return;
+    // receiver capabilities first (what older Chromium checks against), then sender ones
+    for (const Cls of [globalThis.RTCRtpReceiver, globalThis.RTCRtpSender]) {
+      const codecs = preferCodec(Cls?.getCapabilities?.("video")?.codecs, this.videoCodec);
+      if (!codecs) continue;
+      try {
+        transceiver.setCodecPreferences(codecs);
+        return;
+      } catch (err) {
+        debug("setCodecPreferences", this.videoCodec, err);
+      }
+    }
+    console.warn(`parley: cannot prefer ${this.videoCodec}; publishing with the default codec`);
   }
 
   _restartPublish() {
@@ -446,6 +519,7 @@ export class SfuSession extends EventTarget {
     await gathered(pc);
     if (this.sub !== pc) return;
     this._send({ sfu: "subscribe-answer", sdp: pc.localDescription.sdp });
+    this.subAnswered = true;
     this._armWatchdog("subWatchdog", () => this.sub, () => this._subscribe());
   }
 
@@ -455,6 +529,7 @@ export class SfuSession extends EventTarget {
     this.viewTimer = null;
     const pc = this.sub;
     this.sub = null;
+    this.subAnswered = false;
     this.subTracks = new Map();
     this.layout = [];
     if (pc) {
