@@ -11,6 +11,8 @@ extensions, as aiortc/Chrome send them) go through, per incoming packet:
   of ../shared/bench/sfu, without aiortc's coroutine chain, so a *generous* baseline).
 
 Both also run with ``sendto`` replaced by a no-op ("cpu only": rewrite + protect).
+``--twcc``: the packets carry a transport-wide sequence number, and "parley twcc" also
+records it and sends transport-cc feedback (``parley.sfu.twcc``) every 32 packets.
 Subscribers are UDP sockets on 127.0.0.1 that are never read (the kernel drops the
 datagrams).  Every run has a fixed packet count; the script ends by itself.
 
@@ -61,13 +63,19 @@ def srtp_session(key: bytes, outbound: bool) -> pylibsrtp.Session:
     return pylibsrtp.Session(policy)
 
 
-def make_packets(n: int, key: bytes, codec: str = "VP8") -> list[bytes]:
+TWCC_EXT = 5
+
+
+def make_packets(n: int, key: bytes, codec: str = "VP8", twcc: bool = False) -> list[bytes]:
     """SRTP packets of one VP8 (or H.264: FU-A fragments) publisher (key frame first,
-    ~4 packets per frame)."""
+    ~4 packets per frame); with ``twcc`` a transport-wide sequence number (extension
+    ``TWCC_EXT``, last) as well."""
     tx = srtp_session(key, outbound=True)
     out = []
     for i in range(n):
         ext = bytes([0x10 | 0, ord("0")]) + bytes([0x32, 1, 2, 3])  # mid "0", abs-send-time
+        if twcc:
+            ext += bytes([(TWCC_EXT << 4) | 1]) + struct.pack("!H", i & 0xFFFF)
         ext += b"\x00" * (-len(ext) % 4)
         hdr = struct.pack(
             "!BBHII", 0x90, (0x80 if i % 4 == 3 else 0) | 96, i & 0xFFFF, 3000 * (i // 4), PUB_SSRC
@@ -129,6 +137,7 @@ async def run_parley(
     send: bool,
     simulcast: bool = False,
     codec: str = "VP8",
+    twcc: bool = False,
 ) -> tuple[float, int]:
     protocol = await udp_protocol()
     real_transport = protocol.transport
@@ -148,6 +157,8 @@ async def run_parley(
         publisher.by_ssrc[PUB_SSRC] = main
     else:
         publisher.add_source("cam", "video", PUB_SSRC, 96, codec, 90000)
+    if twcc:
+        publisher.enable_twcc(TWCC_EXT)
     # subscriber slots as negotiated with browsers: VP8 and H.264 (payload type 102)
     accepted = (("H264", 102, None),) if codec == "H264" else ()
     raws = []
@@ -167,8 +178,15 @@ async def run_parley(
     on_rtp = publisher.on_rtp
     clock = time.monotonic
     t0 = time.process_time()
-    for p in packets:
-        on_rtp(unprotect(p), clock())
+    if twcc:  # recorder per packet + a feedback packet every 32 packets (SRTCP + sendto)
+        feedback = router.send_transport_feedback
+        for i, p in enumerate(packets):
+            on_rtp(unprotect(p), clock())
+            if not i & 31:
+                feedback(clock())
+    else:
+        for p in packets:
+            on_rtp(unprotect(p), clock())
     cpu = time.process_time() - t0
     sent = sum(r.sent for r in raws)
     real_transport.close()
@@ -233,9 +251,15 @@ async def main() -> None:
         action="store_true",
         help="also time the parley loop with an H.264 publisher (FU-A packets)",
     )
+    ap.add_argument(
+        "--twcc",
+        action="store_true",
+        help="packets carry a transport-wide sequence number; also time the parley loop "
+        "with the transport-cc recorder on (and feedback every 32 packets)",
+    )
     args = ap.parse_args()
     key = os.urandom(30)
-    packets = make_packets(args.packets, key)
+    packets = make_packets(args.packets, key, twcc=args.twcc)
     h264_packets = make_packets(args.packets, key, "H264") if args.h264 else []
     rows = []
     for fanout in args.fanout:
@@ -245,6 +269,8 @@ async def main() -> None:
                 loops.append(("parley simulcast", functools.partial(run_parley, simulcast=True)))
             if args.h264:
                 loops.append(("parley h264", functools.partial(run_parley, codec="H264")))
+            if args.twcc:
+                loops.append(("parley twcc", functools.partial(run_parley, twcc=True)))
             for name, fn in loops:
                 us = []
                 stream = h264_packets if name == "parley h264" else packets

@@ -111,6 +111,7 @@ class StatsSnapshot(TypedDict, total=False):
     sfu_nacks_sent: int
     sfu_plis_sent: int
     sfu_retransmitted: int
+    sfu_twcc_feedback_sent: int
 
 
 _SFU_COUNTERS: tuple[tuple[str, str], ...] = (
@@ -121,6 +122,7 @@ _SFU_COUNTERS: tuple[tuple[str, str], ...] = (
     ("sfu_nacks_sent", "RTCP NACKs sent to publishers"),
     ("sfu_plis_sent", "RTCP PLIs sent to publishers"),
     ("sfu_retransmitted", "RTP packets retransmitted from the cache"),
+    ("sfu_twcc_feedback_sent", "RTCP transport-wide congestion control feedback packets sent"),
 )
 
 

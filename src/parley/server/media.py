@@ -142,10 +142,12 @@ class MediaRooms:
         Counters of publishers that have left are not kept, so these can go down;
         they describe the forwarding going on now.
         """
-        received = nacks = plis = retransmitted = 0
+        received = nacks = plis = retransmitted = twcc = 0
         for sfu in self.rooms.values():
             router = sfu.router
             for pub in router.publishers.values():
+                if pub.twcc is not None:
+                    twcc += pub.twcc.packets_sent
                 for src in pub.all_sources():  # every simulcast layer, not just the top
                     received += src.received
                     nacks += src.nacks_sent
@@ -157,6 +159,7 @@ class MediaRooms:
             "sfu_nacks_sent": nacks,
             "sfu_plis_sent": plis,
             "sfu_retransmitted": retransmitted,
+            "sfu_twcc_feedback_sent": twcc,
         }
 
     async def close(self) -> None:

@@ -13,7 +13,10 @@ and sends.  Time is passed in explicitly (seconds, monotonic), which keeps the c
 deterministic in tests.
 
 Hot path per incoming RTP packet: one ``dict`` lookup by SSRC, a cache store, and per
-assigned slot one :meth:`StreamRewriter.rewrite` and one send call.
+assigned slot one :meth:`StreamRewriter.rewrite` and one send call.  A publisher that
+negotiated transport-cc also records each packet's transport-wide sequence number
+(:class:`~parley.sfu.twcc.TwccRecorder`); :meth:`Router.send_transport_feedback` reports
+them every 100 ms, and such a publisher gets no fixed REMB.
 
 Simulcast: a published video track may come as 2-3 *layers* (RFC 8853, one SSRC each,
 told apart by the rtp-stream-id header extension of their first packets).  Each layer is
@@ -36,6 +39,7 @@ subscriber accepts gets no slot there.
 from __future__ import annotations
 
 import itertools
+import logging
 import os
 import struct
 from collections.abc import Callable, Sequence
@@ -56,6 +60,7 @@ from .rtp import (
     rtx_unwrap,
     rtx_wrap,
 )
+from .twcc import TwccRecorder
 
 __all__ = ["Publisher", "Router", "Slot", "SlotSpec", "Source", "Subscriber", "SendFn"]
 
@@ -74,6 +79,8 @@ SpeakerFn = Callable[[str | None], None]
 
 _H = struct.Struct("!H")
 _I = struct.Struct("!I")
+_FIRST_FEEDBACK_LOG = 10  # transport-cc: logged after this many, then every 1000
+log = logging.getLogger(__name__)
 _join_counter = itertools.count()
 
 
@@ -317,6 +324,16 @@ class Publisher:
         self.rid_ext = 0
         self.rrid_ext = 0
         self.mid_ext = 0
+        # transport-wide congestion control: arrival times reported to the browser
+        self.twcc: TwccRecorder | None = None
+
+    def enable_twcc(self, ext_id: int) -> None:
+        """Record transport-wide sequence numbers (header extension ``ext_id``) and send
+        transport-cc feedback instead of REMB (``ext_id`` 0: back to REMB)."""
+        if ext_id <= 0:
+            self.twcc = None
+        elif self.twcc is None or self.twcc.ext_id != ext_id:
+            self.twcc = TwccRecorder(ext_id)
 
     def add_source(
         self,
@@ -457,13 +474,16 @@ class Publisher:
 
     def on_rtp(self, data: bytes, now: float) -> None:
         """Plaintext RTP from this publisher (the hot path's entry point)."""
+        twcc = self.twcc
+        if twcc is not None:  # every packet: RTX and padding probes count too
+            twcc.on_rtp(data, now)
         src = self.by_ssrc.get(_I.unpack_from(data, 8)[0])
         if src is None:
             ssrc = _I.unpack_from(data, 8)[0]
             src = self.by_rtx.get(ssrc)
             if src is None:
                 if self.rids and self._bind_layer(data, ssrc):
-                    self.on_rtp(data, now)
+                    self.on_rtp(data, now)  # (recorded twice for TWCC: the same entry)
                     return
                 self.unknown_ssrc += 1
                 return
@@ -905,7 +925,12 @@ class Router:
                 sub.penalty_time = sub.upgrade_time = now
 
     def send_receiver_reports(self, now: float) -> None:
-        """RR and REMB to every publisher (call about once a second)."""
+        """RR and REMB to every publisher (call about once a second).
+
+        REMB: ``max_video_bitrate``, or less when a subscriber of a non-simulcast video
+        says less (its REMB).  A publisher with transport-cc feedback (``Publisher.twcc``)
+        estimates its bandwidth itself: it gets no fixed REMB, only the subscribers' cap.
+        """
         for pub in self.publishers.values():
             streams = pub.all_sources()
             blocks = [s.receiver_report_block(now) for s in streams if s.received]
@@ -920,8 +945,33 @@ class Router:
                 ]
                 if rembs:
                     rate = max(self.min_video_bitrate, min(rate, min(rembs)))
-                pkt += build_remb(self.rtcp_ssrc, rate, [s.ssrc for s in video])
+                if pub.twcc is None or rate < self.max_video_bitrate:
+                    pkt += build_remb(self.rtcp_ssrc, rate, [s.ssrc for s in video])
             pub.send_rtcp(pkt)
+
+    def send_transport_feedback(self, now: float) -> int:
+        """Transport-cc feedback to every publisher that negotiated it (call every
+        50-100 ms); returns the number of feedback packets sent."""
+        sent = 0
+        for pub in self.publishers.values():
+            twcc = pub.twcc
+            if twcc is None:
+                continue
+            media = next((s.ssrc for s in pub.all_sources() if s.ssrc), 0)
+            before = twcc.packets_sent
+            for pkt in twcc.build(now, self.rtcp_ssrc, media):
+                pub.send_rtcp(pkt)
+                sent += 1
+            if before < _FIRST_FEEDBACK_LOG <= twcc.packets_sent or (
+                before // 1000 != twcc.packets_sent // 1000
+            ):
+                log.info(
+                    "sfu: %s: %d transport-cc feedback packets sent (%d RTP packets reported)",
+                    pub.pid,
+                    twcc.packets_sent,
+                    twcc.received,
+                )
+        return sent
 
     # -- NACK towards publishers ------------------------------------------
     def _nack_upstream(self, src: Source, seq: int, missing: int, now: float) -> None:

@@ -58,7 +58,7 @@ from aiortc.sdp import MediaDescription, SessionDescription
 
 from . import aiortc_hooks as hooks
 from . import codecs as sfu_codecs
-from . import simulcast
+from . import simulcast, twcc
 from .forwarder import Publisher, Router, SlotSpec, Subscriber
 
 __all__ = ["SfuPeer", "SfuRoom", "SignalFn", "status_reply"]
@@ -128,6 +128,7 @@ class SfuPeer:
         self._sub_transport: hooks.RawMediaTransport | None = None
         self._pending_sources: list[dict[str, Any]] = []
         self._pending_slots: list[SlotSpec] = []
+        self._twcc_ext = 0  # transport-cc negotiated with the publisher: its extension id
         self._views: dict[str, tuple[int, int]] = {}  # the latest "view" per slot mid
         self.tracks: list[dict[str, Any]] = []
 
@@ -214,6 +215,8 @@ class SfuPeer:
         local = pc.localDescription
         offered = simulcast.parse_offer(offer_sdp)
         answer_sdp = simulcast.accept_in_answer(local.sdp, offered)
+        # transport-cc (aiortc leaves it out of its answers): the browser estimates
+        answer_sdp, self._twcc_ext = twcc.accept_in_answer(answer_sdp, twcc.parse_offer(offer_sdp))
         remote = SessionDescription.parse(offer_sdp)
         ours = SessionDescription.parse(local.sdp)
         self._pending_sources = []
@@ -273,6 +276,8 @@ class SfuPeer:
             )
         self.tracks = [{"track": s["track_id"], "kind": s["kind"]} for s in self._pending_sources]
         if renegotiate:
+            if self.publisher is not None:
+                self.publisher.enable_twcc(self._twcc_ext)
             self._update_sources()
             return {"sfu": "publish-answer", "sdp": answer_sdp}
 
@@ -313,6 +318,13 @@ class SfuPeer:
             return
         router = self.room.router
         self.publisher = router.add_publisher(self.pid, transport.send)
+        self.publisher.enable_twcc(self._twcc_ext)
+        if self._twcc_ext:
+            log.info(
+                "sfu: %s publishes with transport-cc feedback (extension id %d)",
+                self.pid,
+                self._twcc_ext,
+            )
         for spec in self._pending_sources:
             self.publisher.add_source(**spec)
         self.room._tracks_changed(self.pid, self.tracks)
@@ -463,6 +475,7 @@ class SfuRoom:
 
     TICK = 0.2
     REPORT_EVERY = 5  # ticks: RR + REMB to publishers once a second
+    FEEDBACK_PER_TICK = 2  # transport-cc feedback to publishers every 100 ms
 
     def __init__(
         self,
@@ -532,13 +545,17 @@ class SfuRoom:
 
     async def _run(self) -> None:
         n = 0
+        per_tick = self.FEEDBACK_PER_TICK
         while True:
-            await asyncio.sleep(self.TICK)
+            await asyncio.sleep(self.TICK / per_tick)
             now = time.monotonic()
             try:
-                self.router.tick(now)
+                self.router.send_transport_feedback(now)
                 n += 1
-                if n % self.REPORT_EVERY == 0:
+                if n % per_tick:
+                    continue
+                self.router.tick(now)
+                if n % (self.REPORT_EVERY * per_tick) == 0:
                     self.router.send_receiver_reports(now)
             except Exception:
                 log.exception("sfu: tick failed")
