@@ -13,6 +13,7 @@ import types
 from typing import Any
 
 import pytest
+from browser_camera import init_script_camera
 from playwright.sync_api import expect
 
 # The fixtures (netns, parley_server, meeting, new_participant) come from conftest.py;
@@ -27,22 +28,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
 LATE_JOIN_BOUND_S = 10.0
 
 # Six pages on a 2-core box: keep the fake camera small (the client asks for 720p).
-INIT_SCRIPT_SMALL_VIDEO = """
-(() => {
-  const md = navigator.mediaDevices;
-  if (!md || md.__parleySmall) return;
-  const gum = md.getUserMedia.bind(md);
-  md.getUserMedia = (c) => {
-    if (c && c.video) {
-      const v = typeof c.video === "object" ? c.video : {};
-      const small = { width: { ideal: 320 }, height: { ideal: 180 }, frameRate: { ideal: 15 } };
-      c = { ...c, video: { ...v, ...small } };
-    }
-    return gum(c);
-  };
-  md.__parleySmall = true;
-})();
-"""
+INIT_SCRIPT_SMALL_VIDEO = init_script_camera(320, 180, 15)
 
 JS_PCS = """
 () => (window.__pcs || []).map((pc) => ({

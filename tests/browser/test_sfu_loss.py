@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from browser_camera import init_script_camera
 from playwright.sync_api import expect
 
 # Fixtures (netns, parley_server, meeting) come from conftest.py; its helpers are reached
@@ -53,21 +54,7 @@ SAMPLE_S = 1.5  # framesDecoded must rise between consecutive samples this far a
 FREEZE_BOUND_S = WINDOW_S / 2  # total freeze time allowed during the window
 
 # One small camera (the client asks for 720p; 640x360 still spans several packets a frame).
-INIT_SCRIPT_CAMERA_360P = """
-(() => {
-  const md = navigator.mediaDevices;
-  if (!md || md.__parleySmall) return;
-  const gum = md.getUserMedia.bind(md);
-  md.getUserMedia = (c) => {
-    if (c && c.video) {
-      const v = typeof c.video === "object" ? c.video : {};
-      c = { ...c, video: { ...v, width: { ideal: 640 }, height: { ideal: 360 } } };
-    }
-    return gum(c);
-  };
-  md.__parleySmall = true;
-})();
-"""
+INIT_SCRIPT_CAMERA_360P = init_script_camera(640, 360)
 
 # Video RTP stats of every recorded RTCPeerConnection; a field Chromium does not report
 # is null (so "not reported" is told apart from 0).

@@ -22,6 +22,7 @@ import types
 from typing import Any
 
 import pytest
+from browser_camera import init_script_camera
 from playwright.sync_api import expect
 
 # Fixtures (netns, parley_server, meeting) come from conftest.py; its helpers are reached
@@ -34,22 +35,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 STEP_MS = 60_000
 
 # Several pages on a 2-core box: keep the fake camera small (the client asks for 720p).
-INIT_SCRIPT_SMALL_VIDEO = """
-(() => {
-  const md = navigator.mediaDevices;
-  if (!md || md.__parleySmall) return;
-  const gum = md.getUserMedia.bind(md);
-  md.getUserMedia = (c) => {
-    if (c && c.video) {
-      const v = typeof c.video === "object" ? c.video : {};
-      const small = { width: { ideal: 320 }, height: { ideal: 180 }, frameRate: { ideal: 15 } };
-      c = { ...c, video: { ...v, ...small } };
-    }
-    return gum(c);
-  };
-  md.__parleySmall = true;
-})();
-"""
+INIT_SCRIPT_SMALL_VIDEO = init_script_camera(320, 180, 15)
 
 # Every WebSocket the page opens, so a test can drop the current one.
 INIT_SCRIPT_RECORD_SOCKETS = """

@@ -14,6 +14,7 @@ import types
 from typing import Any
 
 import pytest
+from browser_camera import init_script_camera
 from playwright.sync_api import expect
 
 Meeting = Participant = ParleyServer = Any
@@ -22,22 +23,7 @@ STEP_MS = 45_000
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
-INIT_SCRIPT_CAMERA_360P = """
-(() => {
-  const md = navigator.mediaDevices;
-  if (!md || md.__parley360) return;
-  const gum = md.getUserMedia.bind(md);
-  md.getUserMedia = (c) => {
-    if (c && c.video) {
-      const v = typeof c.video === "object" ? c.video : {};
-      const size = { width: { exact: 640 }, height: { exact: 360 }, frameRate: { ideal: 15 } };
-      c = { ...c, video: { ...v, ...size } };
-    }
-    return gum(c);
-  };
-  md.__parley360 = true;
-})();
-"""
+INIT_SCRIPT_CAMERA_360P = init_script_camera(640, 360, 15, exact=True)
 
 # Video inbound streams of the subscribe connection that are decoding, with their width.
 JS_VIDEO_IN = """

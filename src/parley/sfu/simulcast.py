@@ -22,6 +22,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .sdp import section_mid, sections
+
 __all__ = ["MID_URI", "RID_URI", "RRID_URI", "SimulcastOffer", "accept_in_answer", "parse_offer"]
 
 MID_URI = "urn:ietf:params:rtp-hdrext:sdes:mid"
@@ -53,20 +55,10 @@ def rank_rids(rids: list[str]) -> list[str]:
     return list(reversed(rids))
 
 
-def _sections(sdp: str) -> list[list[str]]:
-    """The SDP's lines split at ``m=`` lines (first item: the session section)."""
-    out: list[list[str]] = [[]]
-    for line in sdp.splitlines():
-        if line.startswith("m="):
-            out.append([])
-        out[-1].append(line)
-    return out
-
-
 def parse_offer(sdp: str) -> dict[str, SimulcastOffer]:
     """Simulcast media sections of an offer, by mid (sections without it are left out)."""
     found: dict[str, SimulcastOffer] = {}
-    for section in _sections(sdp)[1:]:
+    for section in sections(sdp)[1:]:
         mid = ""
         send_rids: set[str] = set()
         order: list[str] = []
@@ -120,9 +112,9 @@ def accept_in_answer(answer: str, offers: dict[str, SimulcastOffer]) -> str:
     if not offers:
         return answer
     eol = "\r\n" if "\r\n" in answer else "\n"
-    sections = _sections(answer)
-    for section in sections[1:]:
-        mid = next((ln[6:].strip() for ln in section if ln.startswith("a=mid:")), "")
+    parts = sections(answer)
+    for section in parts[1:]:
+        mid = section_mid(section)
         offer = offers.get(mid)
         if offer is None or section[0].split()[1:2] == ["0"]:
             continue
@@ -140,7 +132,7 @@ def accept_in_answer(answer: str, offers: dict[str, SimulcastOffer]) -> str:
         section[1:1] = [ln for ln in extra if ln not in section]
         # (inserted right after the m= line: attribute order is free in a media section)
         _move_after_c_line(section)
-    lines = [ln for section in sections for ln in section]
+    lines = [ln for section in parts for ln in section]
     return eol.join(lines) + eol
 
 

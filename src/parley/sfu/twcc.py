@@ -45,6 +45,7 @@ import struct
 from dataclasses import dataclass, field
 
 from .rtp import RTCP_RTPFB, find_extension
+from .sdp import section_mid, sections
 
 __all__ = [
     "FMT_TWCC",
@@ -294,19 +295,6 @@ class TwccOffer:
     feedback_pts: set[str] = field(default_factory=set)  # payload types; "*" = all
 
 
-def _sections(sdp: str) -> list[list[str]]:
-    out: list[list[str]] = [[]]
-    for line in sdp.splitlines():
-        if line.startswith("m="):
-            out.append([])
-        out[-1].append(line)
-    return out
-
-
-def _mid(section: list[str]) -> str:
-    return next((ln[6:].strip() for ln in section if ln.startswith("a=mid:")), "")
-
-
 def parse_offer(sdp: str) -> dict[str, TwccOffer]:
     """Media sections of an offer that offer transport-cc (the extension), by mid.
 
@@ -314,8 +302,8 @@ def parse_offer(sdp: str) -> dict[str, TwccOffer]:
     into its answers; this reads them from the SDP text.
     """
     found: dict[str, TwccOffer] = {}
-    for section in _sections(sdp)[1:]:
-        mid = _mid(section)
+    for section in sections(sdp)[1:]:
+        mid = section_mid(section)
         offer = TwccOffer(mid, 0)
         for line in section:
             if line.startswith("a=extmap:"):
@@ -344,10 +332,10 @@ def accept_in_answer(answer: str, offers: dict[str, TwccOffer]) -> tuple[str, in
     if not offers:
         return answer, 0
     eol = "\r\n" if "\r\n" in answer else "\n"
-    sections = _sections(answer)
+    parts = sections(answer)
     negotiated = 0
-    for section in sections[1:]:
-        offer = offers.get(_mid(section))
+    for section in parts[1:]:
+        offer = offers.get(section_mid(section))
         if offer is None or section[0].split()[1:2] == ["0"]:
             continue
         if not any(ln in ("a=recvonly", "a=sendrecv") for ln in section):
@@ -379,5 +367,5 @@ def accept_in_answer(answer: str, offers: dict[str, TwccOffer]) -> tuple[str, in
             section.insert(at + 1, line)
         if feedback and not negotiated:
             negotiated = offer.ext_id
-    lines = [ln for section in sections for ln in section]
+    lines = [ln for section in parts for ln in section]
     return eol.join(lines) + eol, negotiated
