@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import fractions
+import socket
 import time
 from collections.abc import Callable
 from typing import Any
@@ -170,3 +171,43 @@ class Person:
         for pc in (self.pub, self.sub):
             if pc is not None:
                 await pc.close()
+
+
+# -- UDP ports and ICE candidates (the --media-port tests) ------------------------------
+
+
+def free_udp_ports(count: int) -> int:
+    """First of ``count`` consecutive UDP ports free on 127.0.0.1 right now."""
+    for _ in range(200):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.bind(("127.0.0.1", 0))
+            first = int(probe.getsockname()[1])
+        if first + count > 65535:
+            continue
+        socks: list[socket.socket] = []
+        try:
+            for port in range(first, first + count):
+                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                socks.append(s)
+                s.bind(("127.0.0.1", port))
+            return first
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise RuntimeError("no free UDP port range")
+
+
+def candidates(sdp: str) -> list[list[str]]:
+    """``a=candidate`` lines split: [4] address, [5] port, [7] type."""
+    return [ln.split() for ln in sdp.splitlines() if ln.startswith("a=candidate")]
+
+
+def loopback_only(sdp: str) -> str:
+    """The SDP without candidates naming anything but 127.0.0.1."""
+    return "".join(
+        ln
+        for ln in sdp.splitlines(keepends=True)
+        if not ln.startswith("a=candidate") or ln.split()[4] == "127.0.0.1"
+    )

@@ -19,8 +19,7 @@ import os
 import socket
 import subprocess
 import sys
-import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,13 +28,11 @@ import av
 import pytest
 from aiortc import (
     MediaStreamTrack,
-    RTCBundlePolicy,
-    RTCConfiguration,
     RTCPeerConnection,
     RTCSessionDescription,
 )
 from aiortc.mediastreams import AudioStreamTrack
-from sfu_media import SmallVideo
+from sfu_media import SmallVideo, candidates, client_pc, free_udp_ports, loopback_only, wait_for
 
 from parley import cli
 from parley.config import Settings
@@ -48,56 +45,6 @@ pytestmark = pytest.mark.timeout(90)
 
 WAIT = 20.0
 PUBLIC = "203.0.113.7"  # TEST-NET-3: written into SDP by the server, never sent to
-
-
-def free_udp_ports(count: int) -> int:
-    """First of ``count`` consecutive UDP ports free on 127.0.0.1 right now."""
-    for _ in range(200):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-            probe.bind(("127.0.0.1", 0))
-            first = int(probe.getsockname()[1])
-        if first + count > 65535:
-            continue
-        socks: list[socket.socket] = []
-        try:
-            for port in range(first, first + count):
-                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-                socks.append(s)
-                s.bind(("127.0.0.1", port))
-            return first
-        except OSError:
-            continue
-        finally:
-            for s in socks:
-                s.close()
-    raise RuntimeError("no free UDP port range")
-
-
-def candidates(sdp: str) -> list[list[str]]:
-    """``a=candidate`` lines split: [4] address, [5] port, [7] type."""
-    return [ln.split() for ln in sdp.splitlines() if ln.startswith("a=candidate")]
-
-
-def loopback_only(sdp: str) -> str:
-    return "".join(
-        ln
-        for ln in sdp.splitlines(keepends=True)
-        if not ln.startswith("a=candidate") or ln.split()[4] == "127.0.0.1"
-    )
-
-
-async def wait_for(cond: Callable[[], bool], seconds: float, what: Callable[[], str]) -> None:
-    deadline = time.monotonic() + seconds
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {seconds}s: {what()}")
-        await asyncio.sleep(0.05)
-
-
-def client_pc() -> RTCPeerConnection:
-    return RTCPeerConnection(
-        RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
-    )
 
 
 class Person:

@@ -18,48 +18,13 @@ import aioice.ice
 import aioice.stun
 import pytest
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from sfu_media import candidates, free_udp_ports, loopback_only
 
 from parley.sfu import aiortc_hooks as hooks
 
 pytestmark = pytest.mark.timeout(60)
 
 PUBLIC = "203.0.113.7"  # TEST-NET-3: only ever written into SDP, never sent to
-
-
-def free_udp_ports(count: int) -> int:
-    """First of ``count`` consecutive UDP ports free on 127.0.0.1 right now."""
-    for _ in range(200):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-            probe.bind(("127.0.0.1", 0))
-            first = int(probe.getsockname()[1])
-        if first + count > 65535:
-            continue
-        socks: list[socket.socket] = []
-        try:
-            for port in range(first, first + count):
-                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-                socks.append(s)
-                s.bind(("127.0.0.1", port))
-            return first
-        except OSError:
-            continue
-        finally:
-            for s in socks:
-                s.close()
-    raise RuntimeError("no free UDP port range")
-
-
-def candidates(sdp: str) -> list[list[str]]:
-    return [ln.split() for ln in sdp.splitlines() if ln.startswith("a=candidate")]
-
-
-def loopback_only(sdp: str) -> str:
-    """The SDP without candidates naming anything but 127.0.0.1."""
-    return "".join(
-        ln
-        for ln in sdp.splitlines(keepends=True)
-        if not ln.startswith("a=candidate") or ln.split()[4] == "127.0.0.1"
-    )
 
 
 @pytest.fixture(autouse=True)
