@@ -743,20 +743,30 @@ class Meeting:
         camera: bool = True,
         server: ParleyServer | None = None,
         viewport: dict[str, int] | None = None,
+        init_scripts: tuple[str, ...] = (),
+        timeout_ms: int = TIMEOUT_MS,
+        query: str = "",
     ) -> Participant:
-        """A new person on the pre-join screen of ``room`` (not joined yet)."""
+        """A new person on the pre-join screen of ``room`` (not joined yet).
+
+        ``init_scripts`` run in the page before its own scripts (after the recorder of
+        RTCPeerConnections); ``timeout_ms`` bounds each Playwright step; ``query`` is
+        appended to the page's URL (``?codec=h264``).
+        """
         srv = server or self.server
         context = self.browser.new_context(viewport=viewport or {"width": 1280, "height": 800})
-        context.set_default_timeout(TIMEOUT_MS)
+        context.set_default_timeout(timeout_ms)
         context.add_init_script(INIT_SCRIPT_RECORD_PCS)
         if not camera:
             context.add_init_script(INIT_SCRIPT_NO_CAMERA)
+        for script in init_scripts:
+            context.add_init_script(script)
         page = context.new_page()
         person = Participant(name=name, room=room, context=context, page=page)
         page.on("console", lambda m: person.console.append(f"[{m.type}] {m.text}"))
         page.on("pageerror", lambda e: person.console.append(f"[pageerror] {e}"))
         self.participants.append(person)
-        page.goto(srv.room_url(room))
+        page.goto(srv.room_url(room) + query)
         return person
 
     def join(

@@ -6,7 +6,6 @@ video, while the first one decodes the second one's VP8 (one room, both codecs).
 from __future__ import annotations
 
 import time
-import types
 from typing import Any
 
 import pytest
@@ -51,18 +50,9 @@ def server(parley_server: Any) -> ParleyServer:
 
 def join(meeting: Meeting, name: str, room: str, query: str = "") -> Participant:
     """Open ``/r/<room><query>`` in a fresh context, join as ``name``."""
-    conf = types.SimpleNamespace(**type(meeting).open.__globals__)  # tests/browser/conftest.py
-    context = meeting.browser.new_context(viewport={"width": 1280, "height": 800})
-    context.set_default_timeout(STEP_MS)
-    context.add_init_script(conf.INIT_SCRIPT_RECORD_PCS)
-    page = context.new_page()
-    person = conf.Participant(name=name, room=room, context=context, page=page)
-    page.on("console", lambda m: person.console.append(f"[{m.type}] {m.text}"))
-    page.on("pageerror", lambda e: person.console.append(f"[pageerror] {e}"))
-    meeting.participants.append(person)
-    page.goto(meeting.server.room_url(room) + query)
-    page.get_by_role("textbox", name="Your name").fill(name)
-    page.get_by_role("button", name="Join meeting").click()
+    person: Participant = meeting.open(name, room, timeout_ms=STEP_MS, query=query)
+    person.page.get_by_role("textbox", name="Your name").fill(name)
+    person.page.get_by_role("button", name="Join meeting").click()
     expect(person.button("Leave")).to_be_visible(timeout=STEP_MS)
     return person
 

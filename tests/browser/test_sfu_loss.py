@@ -212,19 +212,16 @@ def lossy_lo(netns: NetNS, loss: Loss, percent: int) -> Iterator[str]:
 
 def join(meeting: Meeting, name: str, room: str, *, camera: bool) -> Participant:
     """Open ``/r/<room>`` in a fresh context and join like a user (a 360p camera or none)."""
-    conf = _conftest(meeting)
-    context = meeting.browser.new_context(viewport={"width": 960, "height": 600})
-    context.set_default_timeout(STEP_MS)
-    context.add_init_script(conf.INIT_SCRIPT_RECORD_PCS)
-    context.add_init_script(INIT_SCRIPT_CAMERA_360P if camera else conf.INIT_SCRIPT_NO_CAMERA)
-    page = context.new_page()
-    person = conf.Participant(name=name, room=room, context=context, page=page)
-    page.on("console", lambda m: person.console.append(f"[{m.type}] {m.text}"))
-    page.on("pageerror", lambda e: person.console.append(f"[pageerror] {e}"))
-    meeting.participants.append(person)
-    page.goto(meeting.server.room_url(room))
-    page.get_by_role("textbox", name="Your name").fill(name)
-    page.get_by_role("button", name="Join meeting").click()
+    person: Participant = meeting.open(
+        name,
+        room,
+        camera=camera,
+        viewport={"width": 960, "height": 600},
+        init_scripts=(INIT_SCRIPT_CAMERA_360P,) if camera else (),
+        timeout_ms=STEP_MS,
+    )
+    person.page.get_by_role("textbox", name="Your name").fill(name)
+    person.page.get_by_role("button", name="Join meeting").click()
     expect(person.button("Leave")).to_be_visible(timeout=STEP_MS)
     return person
 

@@ -18,7 +18,6 @@ each page with one publish and one subscribe RTCPeerConnection to the server.
 from __future__ import annotations
 
 import time
-import types
 from typing import Any
 
 import pytest
@@ -94,21 +93,13 @@ def wait_until(predicate: Any, timeout_ms: int, message: Any) -> None:
 
 def open_page(meeting: Meeting, name: str, room: str) -> Participant:
     """Like ``Meeting.open`` (the pre-join page of ``room``), with a small fake camera."""
-    # tests/browser/conftest.py as pytest loaded it: several conftest modules share the
-    # name "conftest", so reach it through a function it defines, not sys.modules.
-    conf = types.SimpleNamespace(**type(meeting).open.__globals__)
-    context = meeting.browser.new_context(viewport={"width": 960, "height": 600})
-    context.set_default_timeout(STEP_MS)
-    context.add_init_script(conf.INIT_SCRIPT_RECORD_PCS)
-    context.add_init_script(INIT_SCRIPT_RECORD_SOCKETS)
-    context.add_init_script(INIT_SCRIPT_SMALL_VIDEO)
-    page = context.new_page()
-    person = conf.Participant(name=name, room=room, context=context, page=page)
-    page.on("console", lambda m: person.console.append(f"[{m.type}] {m.text}"))
-    page.on("pageerror", lambda e: person.console.append(f"[pageerror] {e}"))
-    meeting.participants.append(person)
-    page.goto(meeting.server.room_url(room))
-    return person
+    return meeting.open(  # type: ignore[no-any-return]
+        name,
+        room,
+        viewport={"width": 960, "height": 600},
+        init_scripts=(INIT_SCRIPT_RECORD_SOCKETS, INIT_SCRIPT_SMALL_VIDEO),
+        timeout_ms=STEP_MS,
+    )
 
 
 def click_join(person: Participant) -> None:

@@ -10,7 +10,6 @@ a sharper or blurrier picture.
 from __future__ import annotations
 
 import time
-import types
 from typing import Any
 
 import pytest
@@ -66,19 +65,15 @@ def server(parley_server: Any) -> ParleyServer:
 
 
 def join(meeting: Meeting, name: str, room: str, viewport: dict[str, int]) -> Participant:
-    conf = types.SimpleNamespace(**type(meeting).open.__globals__)
-    context = meeting.browser.new_context(viewport=viewport)
-    context.set_default_timeout(STEP_MS)
-    context.add_init_script(conf.INIT_SCRIPT_RECORD_PCS)
-    context.add_init_script(INIT_SCRIPT_CAMERA_360P)
-    page = context.new_page()
-    person = conf.Participant(name=name, room=room, context=context, page=page)
-    page.on("console", lambda m: person.console.append(f"[{m.type}] {m.text}"))
-    page.on("pageerror", lambda e: person.console.append(f"[pageerror] {e}"))
-    meeting.participants.append(person)
-    page.goto(meeting.server.room_url(room))
-    page.get_by_role("textbox", name="Your name").fill(name)
-    page.get_by_role("button", name="Join meeting").click()
+    person: Participant = meeting.open(
+        name,
+        room,
+        viewport=viewport,
+        init_scripts=(INIT_SCRIPT_CAMERA_360P,),
+        timeout_ms=STEP_MS,
+    )
+    person.page.get_by_role("textbox", name="Your name").fill(name)
+    person.page.get_by_role("button", name="Join meeting").click()
     expect(person.button("Leave")).to_be_visible(timeout=STEP_MS)
     return person
 
