@@ -337,6 +337,12 @@ class Welcome(_Server, tag="welcome"):
     limits: dict[str, int]
 
 
+class ResumeToken(_Server, tag="resume-token"):
+    """A fresh resume token for this participant (its role changed since the last one)."""
+
+    token: str
+
+
 class ParticipantJoined(_Server, tag="participant-joined"):
     participant: Participant
 
@@ -426,6 +432,7 @@ class Error(_Server, tag="error"):
 
 ServerMessage = (
     Welcome
+    | ResumeToken
     | ParticipantJoined
     | ParticipantLeft
     | ParticipantUpdated

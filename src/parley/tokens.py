@@ -23,6 +23,7 @@ class _Claims(msgspec.Struct, array_like=True):
     room: str
     name: str
     iat: int  # seconds since the epoch
+    role: str = ""  # the role when issued ("": a token from before roles were kept)
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,7 @@ class ResumeClaims:
     room: str
     name: str
     issued_at: int
+    role: str = ""
 
 
 def _b64(data: bytes) -> str:
@@ -51,8 +53,8 @@ class ResumeTokens:
     def _sign(self, body: str) -> str:
         return _b64(hmac.new(self._secret, body.encode(), hashlib.sha256).digest()[:18])
 
-    def issue(self, pid: str, room: str, name: str, now: float) -> str:
-        body = _b64(msgspec.json.encode(_Claims(pid, room, name, int(now))))
+    def issue(self, pid: str, room: str, name: str, now: float, role: str = "") -> str:
+        body = _b64(msgspec.json.encode(_Claims(pid, room, name, int(now), role)))
         return f"{body}.{self._sign(body)}"
 
     def verify(self, token: str, now: float) -> ResumeClaims | None:
@@ -68,7 +70,7 @@ class ResumeTokens:
             return None
         if not 0 <= now - claims.iat <= self.max_age:
             return None
-        return ResumeClaims(claims.pid, claims.room, claims.name, claims.iat)
+        return ResumeClaims(claims.pid, claims.room, claims.name, claims.iat, claims.role)
 
 
 def load_secret(data_dir: Path) -> bytes:

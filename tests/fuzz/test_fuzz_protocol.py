@@ -70,7 +70,7 @@ CLIENT_TYPES = [
 SERVER_TYPES = [
     "welcome", "participant-joined", "participant-left", "participant-updated", "chat-ack",
     "pong", "error", "room-updated", "lobby", "lobby-wait", "muted", "removed",
-    "meeting-ended",
+    "meeting-ended", "resume-token",
 ]  # fmt: skip
 RELAYED = ["chat", "signal", "reaction", "history"]
 REACTIONS = ["👍", "👏", "❤️", "😂", "😮", "🎉", "🤔", "👋"]

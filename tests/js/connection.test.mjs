@@ -120,3 +120,16 @@ test("a silent socket is dropped and replaced", () => {
   tick(500);
   assert.equal(FakeSocket.all.length, 2);
 });
+
+test("a renewed resume token (new role) is the one the next reconnect uses", () => {
+  const { conn, seen, ws } = connect();
+  ws().open();
+  ws().receive(WELCOME);
+  ws().receive({ type: "resume-token", token: "tok-host" });
+  assert.equal(conn.resumeToken, "tok-host");
+  assert.ok(!seen.some(([t]) => t === "resume-token"), "not an event for the UI");
+  ws().drop(1001, "server shutting down");
+  tick(500);
+  ws().open();
+  assert.equal(ws().sent[0].resume, "tok-host");
+});

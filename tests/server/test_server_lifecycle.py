@@ -256,3 +256,40 @@ async def test_slow_reader_is_dropped_room_keeps_flowing(
     # the room still works for the others, and the slow one is gone from it
     ack = await sender.chat("after")
     await bystander.expect("chat", lambda m: m["message"]["id"] == ack["id"])
+
+
+async def test_roles_survive_a_restart(
+    parley_server: Callable[..., ServerProc], clients: Clients, room: str
+) -> None:
+    """After a restart the host is still the host, whoever reconnects first."""
+    srv = parley_server()
+    ada = await clients.join(srv, room, "Ada")  # the first in: host
+    bob = await clients.join(srv, room, "Bob")
+    cy = await clients.join(srv, room, "Cy")
+    assert ada.welcome is not None and bob.welcome is not None and cy.welcome is not None
+    # Ada makes Cy a host as well: Cy is handed a resume token that says so.
+    await ada.send({"type": "set-role", "to": cy.id, "role": "host"})
+    renewed = await cy.expect("resume-token")
+    assert renewed["token"] != cy.welcome["resume"]
+    assert not bob.of_type("resume-token")  # nobody else's role changed
+    assert srv.proc is not None
+    srv.proc.send_signal(signal.SIGTERM)
+    for c in (ada, bob, cy):
+        assert await c.wait_closed(within=15) == 1001
+    assert await asyncio.to_thread(srv.proc.wait, 15) == 0
+    await asyncio.to_thread(srv.start)
+
+    def roles(c: Client) -> dict[str, str]:
+        assert c.welcome is not None
+        return {x["name"]: x["role"] for x in c.welcome["participants"]}
+
+    # Bob is back first; before, the first one back became the host.
+    bob2 = await clients.join(srv, room, "Bob", resume=bob.welcome["resume"])
+    assert bob2.id == bob.id and roles(bob2) == {"Bob": "participant"}
+    cy2 = await clients.join(srv, room, "Cy", resume=renewed["token"])
+    ada2 = await clients.join(srv, room, "Ada", resume=ada.welcome["resume"])
+    assert roles(ada2) == {"Bob": "participant", "Cy": "host", "Ada": "host"}
+    # and the host's powers are real: Ada can mute Bob
+    await ada2.send({"type": "mute", "to": bob2.id})
+    await bob2.expect("muted")
+    assert cy2.id == cy.id

@@ -249,6 +249,9 @@ class Replicator:
                     self.server.replace(state.info.id)
                 created = rooms.rooms[room_name].created_at if room_name in rooms.rooms else 0
                 rooms.put_remote_member(_member(state), created)
+                session = self.server.session_of(state.info.id)
+                if session is not None:  # ours, changed by another node (a new role)
+                    session.renew_token(state.info.role)
             case GoneOp(pid=pid, announce=announce):
                 known = rooms.members.get(pid)
                 if announce and known is not None and not known.waiting:

@@ -226,6 +226,10 @@ class Server:
                 case Deliver():
                     self.publish([effect])
                     message = effect.message
+                    if isinstance(message, p.ParticipantUpdated):
+                        session = self.session_of(message.participant.id)
+                        if session is not None:
+                            session.renew_token(message.participant.role)
                     if self.media is not None:
                         # Whoever leaves the room stops being forwarded.
                         if isinstance(message, p.ParticipantLeft):

@@ -18,7 +18,7 @@ from .. import protocol as p
 from ..auth import TokenError, hash_password, verify_password
 from ..protocol import CloseCode, ErrorCode, ProtocolError
 from ..ratelimit import TokenBucket
-from ..rooms import RoomConfig, lobby_key
+from ..rooms import ROLES, RoomConfig, lobby_key
 from .hub import Connection
 from .media import SFU_ID
 
@@ -70,6 +70,7 @@ class Session:
         "socket",
         "busy",
         "backlog",
+        "token_role",
     )
 
     def __init__(self, server: Server, socket: Socket, conn: Connection, address: str) -> None:
@@ -91,6 +92,8 @@ class Session:
         #: A message is being handled; those that arrive meanwhile wait in the backlog.
         self.busy = False
         self.backlog: deque[str] | None = None
+        #: The role named by the resume token this client holds (see ``renew_token``).
+        self.token_role = ""
 
     # -- incoming messages ------------------------------------------------------------
 
@@ -224,17 +227,26 @@ class Session:
         role, subject = None, None
         if msg.token is not None or server.join_tokens_required:
             role, subject, display_name = self.check_join_token(msg, room_name, display_name)
-        resume_id = None
+        resume_id, resume_role = None, ""
         if msg.resume is not None:
             claims = server.tokens.verify(msg.resume, time.time())
             if claims is None or claims.room != room_name:
                 raise ProtocolError(
                     ErrorCode.BAD_RESUME, "resume token invalid or expired; join afresh", msg.ref
                 )
-            resume_id = claims.pid
+            resume_id, resume_role = claims.pid, claims.role
         async with server.room_guard(room_name):
             rooms.check_room_count(room_name, msg.ref)
             config = await server.room_config(room_name, rooms.now_ms())
+            if (
+                resume_id is not None
+                and role is None
+                and resume_role in ROLES
+                and not rooms.is_known(resume_id, room_name)
+            ):
+                # The server lost this participant (it restarted): back in the role it had,
+                # so the host is still the host, whoever reconnects first.
+                role = resume_role
             rooms.check_barred(
                 room_name,
                 config[1],
@@ -345,7 +357,9 @@ class Session:
         welcome = p.Welcome(
             v=p.PROTOCOL_VERSION,
             id=pid,
-            resume=server.tokens.issue(pid, room_name, member.info.name, time.time()),
+            resume=server.tokens.issue(
+                pid, room_name, member.info.name, time.time(), member.info.role
+            ),
             resumed=resumed,
             room=p.RoomInfo(
                 name=room_name,
@@ -365,6 +379,7 @@ class Session:
                 "max_participants": server.rooms.capacity(room),
             },
         )
+        self.token_role = member.info.role
         server.hub.release(self.conn, server.frame(p.encode(welcome)))
         if member.info.role == "host" and room.lobby:
             await server.apply([server.rooms.lobby_state(room_name, to=(pid,))])
@@ -427,6 +442,17 @@ class Session:
             # Not joined: nothing else is queued, so write it now.  (Between join and
             # welcome it waits, so that the welcome goes first.)
             self.server.hub.flush_one(conn)
+
+    def renew_token(self, role: str) -> None:
+        """The participant's role changed: give it a resume token that says so."""
+        if self.pid is None or self.room is None or role == self.token_role:
+            return
+        member = self.server.rooms.members.get(self.pid)
+        if member is None:
+            return
+        self.token_role = role
+        token = self.server.tokens.issue(self.pid, self.room, member.info.name, time.time(), role)
+        self.send(p.encode(p.ResumeToken(token=token)))
 
     def refuse(self, exc: ProtocolError) -> None:
         """Answer a refused request; too many refusals in a window close the socket."""

@@ -200,6 +200,10 @@ export class Connection {
       this.everJoined = true;
       this.attempt = 0;
       this._setState("open");
+    } else if (msg.type === "resume-token") {
+      // Our role changed: this token brings us back in the new one after a server restart.
+      this.resumeToken = msg.token;
+      return;
     } else if (msg.type === "error" && msg.ref === "join") {
       if (msg.code === "bad_resume" && this.resumeToken) {
         // The identity is gone (grace over, or another server): join as a new participant.
