@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
-from server_harness import Clients, ServerProc
+from server_harness import Clients, ServerProc, get_json
 from test_server_frames import masked
 
 from parley.server import frames
@@ -231,3 +231,25 @@ async def test_unfinished_handshake_is_dropped(
     ws = await raw(srv)
     ws.send(b"GET /ws HTTP/1.1\r\nHost: x\r\n")  # and never the blank line
     assert await asyncio.wait_for(ws.reader.read(), 10) == b""
+
+
+async def test_a_socket_gone_during_its_join_leaves_no_ghost(
+    quick_server: ServerProc, clients: Clients, raw: Any, room: str
+) -> None:
+    """The join is still checking the password when the socket drops: once it has been
+    admitted, the participant is held for a resume and then announced as gone (grace 2 s)."""
+    host = await clients.join(quick_server, room, "Host")
+    await host.send({"type": "room-settings", "password": "swordfish"})
+    await host.expect("room-updated")
+    ws = await raw(quick_server)
+    assert await ws.upgrade(quick_server) == 101
+    ws.send_json({**join(room, "Ghost"), "password": "swordfish"})
+    await ws.writer.drain()
+    ws.writer.transport.abort()  # gone while the server checks the password (Argon2)
+    # The join goes through (the password was right), then the socket's end catches up.
+    joined = await host.expect("participant-joined")
+    left = await host.expect("participant-left", within=10)
+    assert left == {"type": "participant-left", "id": joined["participant"]["id"],
+                    "reason": "disconnected"}  # fmt: skip
+    _, info = await get_json(quick_server, f"/api/v1/rooms/{room}")
+    assert [x["name"] for x in info["participants"]] == ["Host"]

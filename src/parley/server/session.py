@@ -71,6 +71,7 @@ class Session:
         "busy",
         "backlog",
         "token_role",
+        "gone",
     )
 
     def __init__(self, server: Server, socket: Socket, conn: Connection, address: str) -> None:
@@ -94,6 +95,8 @@ class Session:
         self.backlog: deque[str] | None = None
         #: The role named by the resume token this client holds (see ``renew_token``).
         self.token_role = ""
+        #: The socket has closed (``on_close`` ran, or waits for the message in hand).
+        self.gone = False
 
     # -- incoming messages ------------------------------------------------------------
 
@@ -126,6 +129,8 @@ class Session:
         finally:
             self.busy = False
             self.backlog = None
+            if self.gone:  # the socket closed meanwhile: finish what on_close put off
+                self.on_close()
 
     async def on_message(self, data: str) -> None:
         message: p.ClientMessage | None = None
@@ -477,10 +482,18 @@ class Session:
     # -- end -------------------------------------------------------------------------
 
     def on_close(self) -> None:
-        """The socket is gone: hold the identity for a resume, or announce a timeout."""
+        """The socket is gone: hold the identity for a resume, or announce a timeout.
+
+        While a message is still being handled (a join waiting for the store or a
+        password check), the rest waits for it: the join may yet make this socket a
+        participant, who must then be held for a resume or announced as gone too.
+        """
         server = self.server
         server.hub.detach(self.conn)
         self.conn.closed = True
+        self.gone = True
+        if self.busy:
+            return
         pid = self.pid
         if pid is None or self.final or server.stopping:
             return
