@@ -10,6 +10,7 @@ import logging
 import os
 import signal
 import ssl
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -133,6 +134,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--node-id", default=_env("node_id"), help="this node's name in a cluster")
     serve.add_argument(
+        "--workers",
+        type=int,
+        default=int(_env("workers", 1)),
+        help="server processes on this port, e.g. one per core (needs --broker: they share"
+        " rooms through Redis, as the nodes of a cluster do)",
+    )
+    serve.add_argument(
+        "--reuse-port",
+        action="store_true",
+        default=bool(_env("reuse_port", "")),
+        help="listen with SO_REUSEPORT (several processes on one port; --workers sets it)",
+    )
+    serve.add_argument(
         "--admin-token", default=_env("admin_token"), help="bearer token for /api/v1/admin/"
     )
     serve.add_argument(
@@ -241,6 +255,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         media_public_ip=args.media_public_ip,
         last_n=args.last_n,
         node_id=args.node_id,
+        reuse_port=args.reuse_port,
         limits=limits,
     )
 
@@ -273,7 +288,12 @@ async def serve(settings: Settings) -> None:
         ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         ssl_context.load_cert_chain(settings.certfile, settings.keyfile)
     site = ParleySite(
-        runner, settings.host, settings.port, reuse_address=True, ssl_context=ssl_context
+        runner,
+        settings.host,
+        settings.port,
+        reuse_address=True,
+        reuse_port=settings.reuse_port or None,
+        ssl_context=ssl_context,
     )
     await site.start()
     scheme = "https" if ssl_context else "http"
@@ -301,6 +321,13 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "token":
         return run_token(args)
+    if args.command == "serve" and args.workers != 1:
+        from .workers import run_workers
+
+        if args.workers < 1:
+            raise SystemExit("--workers must be at least 1")
+        configure_logging(args.log_level, args.log_json)
+        return run_workers(args, list(sys.argv[1:] if argv is None else argv))
     if args.command == "serve":
         settings = settings_from(args)
         fields = {"node": settings.node_id} if settings.node_id else None

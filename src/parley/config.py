@@ -116,6 +116,8 @@ class Settings:
     #: Redis URL: join a cluster of nodes (None: this process is the whole server).
     broker_url: str | None = None
     node_id: str | None = None
+    #: Listen with SO_REUSEPORT (``--workers``: several processes share the port).
+    reuse_port: bool = False
     certfile: Path | None = None
     keyfile: Path | None = None
     limits: Limits = field(default_factory=Limits)

@@ -427,6 +427,7 @@ class Server:
             max_msg_size=limits.max_frame_bytes + 1,
             compress=False,
         )
+        ws.headers["X-Parley-Node"] = self.node
         await ws.prepare(request)
         assert request.transport is not None
         session = self.open_session(AiohttpSocket(ws), request.transport, verdict)

@@ -26,8 +26,16 @@ class ParleySite(web.TCPSite):
         *,
         ssl_context: ssl.SSLContext | None = None,
         reuse_address: bool | None = None,
+        reuse_port: bool | None = None,
     ) -> None:
-        super().__init__(runner, host, port, ssl_context=ssl_context, reuse_address=reuse_address)
+        super().__init__(
+            runner,
+            host,
+            port,
+            ssl_context=ssl_context,
+            reuse_address=reuse_address,
+            reuse_port=reuse_port,
+        )
         self._door: FrontDoor | None = None
 
     async def start(self) -> None:

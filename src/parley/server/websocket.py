@@ -24,6 +24,7 @@ import base64
 import binascii
 import hashlib
 import logging
+import re
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, cast
@@ -114,6 +115,13 @@ class FrontDoor:
         self.heartbeat = limits.heartbeat
         self.join_timeout = limits.join_timeout
         self.max_frame = limits.max_frame_bytes
+        # The 101 answer's fixed part; it names the node (which worker or cluster node
+        # took the socket: for operators, and for tests of --workers).
+        node = server.node if re.fullmatch(r"[A-Za-z0-9._-]{1,64}", server.node) else "-"
+        self.switching = (
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"X-Parley-Node: " + node.encode() + b"\r\nSec-WebSocket-Accept: "
+        )
         #: Sockets the sweep watches: in their handshake, open, or closing.
         self.sockets: set[WebSocket] = set()
         self._sweep: asyncio.TimerHandle | None = None
@@ -278,10 +286,7 @@ class WebSocket(asyncio.Protocol):
         if not isinstance(verdict, str):  # refused: aiohttp's endpoint says why
             self._to_http(data)
             return
-        transport.write(
-            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            b"Sec-WebSocket-Accept: " + accept_key(key).encode() + b"\r\n\r\n"
-        )
+        transport.write(self.door.switching + accept_key(key).encode() + b"\r\n\r\n")
         self.state = OPEN
         self.last_in = time.monotonic()
         self.reader = FrameReader(self.door.max_frame)

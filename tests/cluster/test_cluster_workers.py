@@ -1,0 +1,123 @@
+"""``parley serve --workers 2``: two processes on one port, one meeting.
+
+The parent starts two workers (nodes ``<id>-w0`` and ``<id>-w1``) on the same port with
+SO_REUSEPORT and this module's redis-server as their broker; they share the default
+SQLite store in the data dir.  The kernel spreads connections over the workers; every
+WebSocket's ``101`` names the worker that took it (``X-Parley-Node``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+from cluster_harness import Cluster, free_port, unique_room
+
+pytestmark = pytest.mark.timeout(120)
+
+
+class Workers:
+    def __init__(self, proc: subprocess.Popen[bytes], port: int, log: Path) -> None:
+        self.proc, self.port, self.log = proc, port, log
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+@pytest.fixture
+def workers(cluster: Cluster, tmp_path: Path) -> Iterator[Workers]:
+    port = free_port()
+    log = tmp_path / "workers.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PARLEY_")}
+    argv = [
+        sys.executable, "-m", "parley", "serve", "--host", "127.0.0.1", "--port", str(port),
+        "--data-dir", str(tmp_path / "data"), "--broker", cluster.redis.url,
+        "--node-id", "wk", "--workers", "2", "--media", "mesh",
+    ]  # fmt: skip
+    with log.open("wb") as out:
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env)
+    w = Workers(proc, port, log)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, log.read_text()
+            try:
+                with urllib.request.urlopen(f"{w.url}/healthz", timeout=2):
+                    break
+            except OSError:
+                assert time.monotonic() < deadline, log.read_text()
+                time.sleep(0.1)
+        yield w
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+async def test_two_workers_share_one_port_and_one_meeting(workers: Workers) -> None:
+    room = unique_room("workers")
+    async with aiohttp.ClientSession() as session:
+        # Open sockets until both workers have one (the kernel picks: by the client port).
+        by_node: dict[str, aiohttp.ClientWebSocketResponse] = {}
+        opened = []
+        for _ in range(60):
+            ws = await session.ws_connect(f"{workers.url}/ws")
+            opened.append(ws)
+            node = ws._response.headers["X-Parley-Node"]  # noqa: SLF001
+            by_node.setdefault(node, ws)
+            if len(by_node) == 2:
+                break
+        assert sorted(by_node) == ["wk-w0", "wk-w1"], workers.log.read_text()[-3000:]
+        ada, bob = by_node["wk-w0"], by_node["wk-w1"]
+        await ada.send_json({"type": "join", "room": room, "name": "Ada", "v": 1})
+        assert (await ada.receive_json(timeout=15))["type"] == "welcome"
+        await bob.send_json({"type": "join", "room": room, "name": "Bob", "v": 1})
+        welcome = await bob.receive_json(timeout=15)
+        assert welcome["type"] == "welcome"
+        assert [p["name"] for p in welcome["participants"]] == ["Ada", "Bob"]
+        await bob.send_json({"type": "chat", "text": "from worker 1"})
+
+        async def next_chat(ws: aiohttp.ClientWebSocketResponse) -> str:
+            while True:
+                msg = await ws.receive_json(timeout=15)
+                if msg["type"] == "chat":
+                    return str(msg["message"]["text"])
+
+        assert await next_chat(ada) == "from worker 1"  # crossed from w1 to w0 via Redis
+        # Stopping the parent stops both workers, and every client hears why.
+        workers.proc.send_signal(signal.SIGTERM)
+        for ws in (ada, bob):
+            while True:
+                msg = await ws.receive(timeout=30)
+                if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED):
+                    break
+            assert ws.close_code == 1001
+        assert await asyncio.to_thread(workers.proc.wait, 30) == 0
+        for ws in opened:
+            await ws.close()
+
+
+def test_workers_need_a_broker(tmp_path: Path) -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "parley", "serve", "--workers", "2", "--data-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={k: v for k, v in os.environ.items() if not k.startswith("PARLEY_")},
+    )
+    assert out.returncode != 0
+    assert "--workers needs --broker" in out.stderr
