@@ -16,6 +16,12 @@ from collections.abc import Callable
 
 log = logging.getLogger(__name__)
 
+#: Under load (this many flushes within BUSY_WINDOW seconds, i.e. 4,000 flushes/s and
+#: more), a flush waits GATHER seconds for more frames instead of running this turn.
+BUSY_FLUSHES = 16
+BUSY_WINDOW = 0.004
+GATHER = 0.001
+
 
 class Connection:
     """One WebSocket client as the fan-out sees it."""
@@ -56,6 +62,9 @@ class Hub:
         self._loop: asyncio.AbstractEventLoop | None = None
         #: Frames written to clients (a delivery = one frame to one client).
         self.frames_out = 0
+        #: When the last BUSY_FLUSHES flushes ran (a ring; ``_next`` is the oldest).
+        self._recent = [float("-inf")] * BUSY_FLUSHES
+        self._next = 0
 
     # -- membership ------------------------------------------------------------
 
@@ -122,13 +131,22 @@ class Hub:
     def _schedule(self) -> None:
         if not self._flush_scheduled and self._dirty:
             self._flush_scheduled = True
-            if self._loop is None:
-                self._loop = asyncio.get_running_loop()
-            self._loop.call_soon(self.flush)
+            loop = self._loop
+            if loop is None:
+                loop = self._loop = asyncio.get_running_loop()
+            # Busy (BUSY_FLUSHES flushes within BUSY_WINDOW): let frames gather for a
+            # moment, so that each write carries several; otherwise write this turn.
+            if loop.time() - self._recent[self._next] < BUSY_WINDOW:
+                loop.call_later(GATHER, self.flush)
+            else:
+                loop.call_soon(self.flush)
 
     def flush(self) -> None:
         """Write every pending outbox with one ``transport.write`` each."""
         self._flush_scheduled = False
+        if self._loop is not None:
+            self._recent[self._next] = self._loop.time()
+            self._next = (self._next + 1) % BUSY_FLUSHES
         dirty, self._dirty = self._dirty, []
         limit = self.max_outgoing_buffer
         frames = 0
