@@ -2,8 +2,9 @@
 
 Writes are coalesced: a frame for a connection is appended to its outbox,
 and all outboxes are flushed once per event-loop turn (under load, 1 ms
-later, so that more frames gather), each with a single ``transport.write``.  A burst of N messages to a client therefore costs one
-system call, and the fan-out loop itself never awaits.  A client whose
+later, so that more frames gather), each with a single ``transport.write``.
+A burst of N messages to a client therefore costs one system call, and the
+fan-out loop itself never awaits.  A client whose
 kernel buffer stays full accumulates bytes in the transport; past the
 configured limit it is dropped, so one slow reader never stalls the room.
 """
