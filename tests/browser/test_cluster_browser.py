@@ -8,6 +8,8 @@
   namespace, a server handing out its ephemeral credentials (``--turn-secret``), two
   pages with ``?relay=1`` (``iceTransportPolicy: "relay"``): media flows, the selected
   ICE candidate pair is a relay one on both pages, and coturn logged the allocations.
+* ``test_sfu_call_through_turn_relay``: the same coturn, the SFU, one relay-only page:
+  both its connections to the SFU run over its relay candidate.
 
 Everything (redis-server, nodes, coturn, Chromium) runs inside the loopback-only
 namespace of conftest.py, and every process started here is stopped by its PID.
@@ -221,3 +223,30 @@ def test_call_through_turn_relay(
     assert re.search(
         r"(CREATE_PERMISSION|CHANNEL_BIND) processed, success", coturn.turn_log_text()
     ), coturn.text()
+
+
+def test_sfu_call_through_turn_relay(
+    coturn: Coturn, parley_server: Callable[..., ParleyServer], meeting: Meeting, room: str
+) -> None:
+    """A page that may not send UDP to the server (``?relay=1``) reaches the SFU through
+    coturn: its publish and subscribe connections both run over a relay candidate."""
+    turn_url = f"turn:127.0.0.1:{coturn.port}?transport=udp"
+    srv = parley_server(
+        "--media", "sfu", "--media-ip", "127.0.0.1",
+        "--turn-secret", TURN_SECRET, "--turn-urls", turn_url, "--turn-ttl", "600",
+    )  # fmt: skip
+    ada = meeting.join("Ada", room, server=RelayPages(srv))  # through TURN only
+    bob = meeting.join("Bob", room, server=srv)  # straight to the SFU
+    assert ada.page.url.endswith("?relay=1")
+    _both_see_each_other(ada, bob)
+    _media_both_ways(ada, bob)
+    pairs = selected_pairs(ada.page)
+    assert len(pairs) == 2, f"Ada: not one publish and one subscribe connection: {pairs}"
+    for pair in pairs:
+        assert pair["policy"] == "relay", pair
+        # Ada's end is her relay on our coturn; the SFU's end is its own host candidate.
+        assert pair["local"] == "relay" and pair["localUrl"] == turn_url, pair
+        assert pair["remote"] == "host", pair
+        assert pair["bytesReceived"] > 0 and pair["bytesSent"] > 0, pair
+    for pair in selected_pairs(bob.page):
+        assert pair["local"] != "relay", pair  # Bob was not asked to relay
