@@ -31,6 +31,9 @@ from typing import Any
 import aiohttp
 import pytest
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
+from ws_client import CLOSED, Client, assert_clean  # noqa: E402, F401 - re-exported to tests
+
 TIMEOUT = 15.0  # bound for any single expected event (generous: CI machines are busy)
 
 
@@ -363,154 +366,6 @@ class NginxProc:
 
 # -- WebSocket clients ---------------------------------------------------------------------
 
-CLOSED = "__closed__"
-
-
-@dataclass
-class Client:
-    """One WebSocket client; a background task collects every text frame as JSON.
-
-    ``expect`` takes the first pending message that matches and leaves the others
-    pending, so waiting for one message never loses another.  ``received`` keeps
-    everything (with the loop time of arrival in ``arrivals``).
-    """
-
-    ws: aiohttp.ClientWebSocketResponse
-    label: str = ""
-    upstream: str | None = None
-    pending: list[dict[str, Any]] = field(default_factory=list)
-    received: list[dict[str, Any]] = field(default_factory=list)
-    close_code: int | None = None
-    close_reason: str | None = None
-    closed: asyncio.Event = field(default_factory=asyncio.Event)
-    arrived: asyncio.Event = field(default_factory=asyncio.Event)
-    task: asyncio.Task[None] | None = None
-    welcome: dict[str, Any] | None = None
-    joined_name: str = ""
-
-    def start(self) -> Client:
-        self.task = asyncio.get_running_loop().create_task(self._read())
-        return self
-
-    def _push(self, data: dict[str, Any]) -> None:
-        self.pending.append(data)
-        self.arrived.set()
-
-    async def _read(self) -> None:
-        try:
-            while True:
-                msg = await self.ws.receive()
-                if msg.type == aiohttp.WSMsgType.TEXT:
-                    data = json.loads(msg.data)
-                    self.received.append(data)
-                    self._push(data)
-                elif msg.type == aiohttp.WSMsgType.CLOSE:
-                    self.close_code = msg.data
-                    self.close_reason = msg.extra
-                elif msg.type in (aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR):
-                    break
-        except Exception:  # noqa: BLE001 - the socket died; record it as closed
-            pass
-        finally:
-            if self.close_code is None:
-                self.close_code = self.ws.close_code
-            self.closed.set()
-            self._push({"type": CLOSED})
-
-    @property
-    def id(self) -> str:
-        assert self.welcome is not None
-        return str(self.welcome["id"])
-
-    @property
-    def resume_token(self) -> str:
-        assert self.welcome is not None
-        return str(self.welcome["resume"])
-
-    async def send(self, obj: Any) -> None:
-        await self.ws.send_str(json.dumps(obj))
-
-    async def take(
-        self, pred: Callable[[dict[str, Any]], bool], what: str, within: float
-    ) -> dict[str, Any]:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + within
-        while True:
-            for i, msg in enumerate(self.pending):
-                if pred(msg):
-                    return self.pending.pop(i)
-            if self.closed.is_set() and what != CLOSED:
-                raise AssertionError(
-                    f"{self.label}: socket closed ({self.close_code} {self.close_reason!r}) while "
-                    f"waiting for {what}; pending {[m['type'] for m in self.pending]}"
-                )
-            left = deadline - loop.time()
-            if left <= 0:
-                raise AssertionError(
-                    f"{self.label}: no {what} within {within}s; "
-                    f"pending {json.dumps(self.pending)[:600]}"
-                )
-            self.arrived.clear()
-            try:
-                await asyncio.wait_for(self.arrived.wait(), left)
-            except TimeoutError:
-                pass
-
-    async def expect(
-        self,
-        type_: str,
-        pred: Callable[[dict[str, Any]], bool] | None = None,
-        within: float = TIMEOUT,
-    ) -> dict[str, Any]:
-        return await self.take(
-            lambda m: m["type"] == type_ and (pred is None or pred(m)), repr(type_), within
-        )
-
-    async def error(self, code: str, within: float = TIMEOUT) -> dict[str, Any]:
-        msg = await self.expect("error", within=within)
-        assert msg["code"] == code, f"{self.label}: expected error {code}, got {msg}"
-        return msg
-
-    async def wait_closed(self, within: float = TIMEOUT) -> int | None:
-        await asyncio.wait_for(self.closed.wait(), within)
-        return self.close_code
-
-    async def chat(self, text: str, ref: str | None = None, **extra: Any) -> dict[str, Any]:
-        """Send a chat and return its ``chat-ack``."""
-        ref = ref or uuid.uuid4().hex[:8]
-        await self.send({"type": "chat", "text": text, "ref": ref, **extra})
-        return await self.expect("chat-ack", lambda m: m.get("ref") == ref)
-
-    async def roundtrip(self) -> None:
-        ref = uuid.uuid4().hex[:8]
-        await self.send({"type": "ping", "ref": ref})
-        await self.expect("pong", lambda m: m.get("ref") == ref)
-
-    def of_type(self, type_: str) -> list[dict[str, Any]]:
-        return [m for m in self.received if m["type"] == type_]
-
-    def saw_chat(self, text: str) -> bool:
-        return any(m["message"]["text"] == text for m in self.of_type("chat"))
-
-    def left_ids(self) -> list[str]:
-        return [m["id"] for m in self.of_type("participant-left")]
-
-    def joined_ids(self) -> list[str]:
-        return [m["participant"]["id"] for m in self.of_type("participant-joined")]
-
-    async def close(self) -> None:
-        if not self.ws.closed:
-            try:
-                await asyncio.wait_for(self.ws.close(), 5)
-            except Exception:  # noqa: BLE001
-                pass
-        if self.task is not None:
-            self.task.cancel()
-            try:
-                await self.task
-            except BaseException:  # noqa: BLE001
-                pass
-
 
 @dataclass
 class Clients:
@@ -521,7 +376,7 @@ class Clients:
         """Open a WebSocket to ``target`` (anything with ``ws_url``)."""
         ws = await self.session.ws_connect(target.ws_url, max_msg_size=0, heartbeat=None)
         upstream = ws._response.headers.get("X-Parley-Upstream")  # noqa: SLF001
-        client = Client(ws, label=label, upstream=upstream).start()
+        client = Client(ws, timeout=TIMEOUT, label=label, upstream=upstream).start()
         self.opened.append(client)
         return client
 

@@ -14,7 +14,6 @@ Self-contained (modelled on ``tests/server/server_harness.py``, not importing it
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import signal
@@ -25,7 +24,6 @@ import sys
 import time
 import urllib.request
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,8 +31,10 @@ from typing import Any
 import aiohttp
 import pytest
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
+from ws_client import CLOSED, Client, assert_clean  # noqa: E402, F401 - re-exported to tests
+
 TIMEOUT = 10.0  # generous bound for any single expected event
-CLOSED = "__closed__"
 LOCAL = "127.0.0.1"
 
 
@@ -42,150 +42,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-@dataclass
-class Client:
-    """One WebSocket client; a background task collects every text frame as JSON.
-
-    ``expect`` takes the first pending message that matches and leaves the others
-    pending, so waiting for one message never loses another.  ``received`` keeps
-    everything (parsed), ``raw`` the frames as text.
-    """
-
-    ws: aiohttp.ClientWebSocketResponse
-    pending: list[dict[str, Any]] = field(default_factory=list)
-    received: list[dict[str, Any]] = field(default_factory=list)
-    raw: list[str] = field(default_factory=list)
-    close_code: int | None = None
-    close_reason: str | None = None
-    closed: asyncio.Event = field(default_factory=asyncio.Event)
-    arrived: asyncio.Event = field(default_factory=asyncio.Event)
-    task: asyncio.Task[None] | None = None
-    welcome: dict[str, Any] | None = None
-
-    def start(self) -> Client:
-        self.task = asyncio.get_running_loop().create_task(self._read())
-        return self
-
-    def _push(self, data: dict[str, Any]) -> None:
-        self.pending.append(data)
-        self.arrived.set()
-
-    async def _read(self) -> None:
-        try:
-            while True:
-                msg = await self.ws.receive()
-                if msg.type == aiohttp.WSMsgType.TEXT:
-                    self.raw.append(msg.data)
-                    data = json.loads(msg.data)
-                    self.received.append(data)
-                    self._push(data)
-                elif msg.type == aiohttp.WSMsgType.CLOSE:
-                    self.close_code = msg.data
-                    self.close_reason = msg.extra
-                elif msg.type in (aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR):
-                    break
-                else:  # a binary frame from the server: record it, it should not happen
-                    self.received.append({"type": "__binary__", "data": repr(msg.data)[:200]})
-        except Exception:  # noqa: BLE001 - the socket died; record it as closed
-            pass
-        finally:
-            if self.close_code is None:
-                self.close_code = self.ws.close_code
-            self.closed.set()
-            self._push({"type": CLOSED})
-
-    @property
-    def id(self) -> str:
-        assert self.welcome is not None
-        return str(self.welcome["id"])
-
-    async def send(self, obj: Any) -> None:
-        await self.ws.send_str(json.dumps(obj))
-
-    async def send_raw(self, text: str) -> None:
-        await self.ws.send_str(text)
-
-    async def take(
-        self, pred: Callable[[dict[str, Any]], bool], what: str, within: float
-    ) -> dict[str, Any]:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + within
-        while True:
-            for i, msg in enumerate(self.pending):
-                if pred(msg):
-                    return self.pending.pop(i)
-            if self.closed.is_set() and what != CLOSED:
-                raise AssertionError(
-                    f"socket closed ({self.close_code} {self.close_reason!r}) while waiting "
-                    f"for {what}; pending {[m['type'] for m in self.pending]}"
-                )
-            left = deadline - loop.time()
-            if left <= 0:
-                raise AssertionError(
-                    f"no {what} within {within}s; pending {[m['type'] for m in self.pending]}"
-                )
-            self.arrived.clear()
-            try:
-                await asyncio.wait_for(self.arrived.wait(), left)
-            except TimeoutError:
-                pass
-
-    async def recv(self, within: float = TIMEOUT) -> dict[str, Any]:
-        """The next message, in order."""
-        return await self.take(lambda m: True, "message", within)
-
-    async def expect(
-        self,
-        type_: str,
-        pred: Callable[[dict[str, Any]], bool] | None = None,
-        within: float = TIMEOUT,
-    ) -> dict[str, Any]:
-        """The first pending message of ``type_`` (matching ``pred``); others stay pending."""
-        return await self.take(
-            lambda m: m["type"] == type_ and (pred is None or pred(m)), repr(type_), within
-        )
-
-    async def wait_closed(self, within: float = TIMEOUT) -> int | None:
-        await asyncio.wait_for(self.closed.wait(), within)
-        return self.close_code
-
-    async def roundtrip(self, ref: str = "rt") -> None:
-        """Prove the connection still works: a ping gets its pong."""
-        await self.send({"type": "ping", "ref": ref})
-        pong = await self.expect("pong", lambda m: m.get("ref") == ref)
-        assert pong == {"type": "pong", "ref": ref}
-
-    async def chat(self, text: str, ref: str | None = None, **extra: Any) -> dict[str, Any]:
-        """Send a chat and return its ``chat-ack``."""
-        ref = ref or uuid.uuid4().hex[:8]
-        await self.send({"type": "chat", "text": text, "ref": ref, **extra})
-        return await self.expect("chat-ack", lambda m: m.get("ref") == ref)
-
-    def of_type(self, type_: str) -> list[dict[str, Any]]:
-        """Every message of ``type_`` received so far (pending or not)."""
-        return [m for m in self.received if m["type"] == type_]
-
-    async def close(self) -> None:
-        if not self.ws.closed:
-            try:
-                await asyncio.wait_for(self.ws.close(), 5)
-            except Exception:  # noqa: BLE001
-                pass
-        if self.task is not None:
-            self.task.cancel()
-            try:
-                await self.task
-            except BaseException:  # noqa: BLE001
-                pass
-
-
-def assert_clean(msg: dict[str, Any]) -> None:
-    """No traceback or internal detail in what the server tells a client."""
-    text = json.dumps(msg)
-    for needle in ("Traceback", 'File \\"', "Exception", "sqlalchemy", "aiohttp", "/src/parley"):
-        assert needle not in text, f"internal detail {needle!r} leaked to a client: {msg}"
 
 
 @dataclass

@@ -253,3 +253,21 @@ async def test_a_socket_gone_during_its_join_leaves_no_ghost(
                     "reason": "disconnected"}  # fmt: skip
     _, info = await get_json(quick_server, f"/api/v1/rooms/{room}")
     assert [x["name"] for x in info["participants"]] == ["Host"]
+
+
+async def test_leave_and_a_bad_frame_in_one_packet(
+    server: ServerProc, clients: Clients, raw: Any, room: str
+) -> None:
+    """The leave is still being handled when the bad frame closes the socket: the close
+    the leave asks for must not write to the half-closed connection (fuzz found this)."""
+    bob = await clients.join(server, room, "Bob")
+    ws = await raw(server)
+    assert await ws.upgrade(server) == 101
+    ws.send_json(join(room, "Mallory"))
+    await ws.message("welcome")
+    ws.send(masked(frames.TEXT, b'{"type":"leave"}') + bytes([0x81, 0x02]) + b"{}")
+    assert (await ws.closed_with())[0] == 1002
+    left = await bob.expect("participant-left")
+    assert left["reason"] == "left"
+    await bob.roundtrip()
+    assert "Traceback" not in server.log()

@@ -185,6 +185,7 @@ class WebSocket(asyncio.Protocol):
         "last_in",
         "ping_at",
         "timed_out",
+        "close_sent",
         "_closed",
     )
 
@@ -200,6 +201,9 @@ class WebSocket(asyncio.Protocol):
         self.ping_at: float | None = None
         #: Dropped by the heartbeat (the session announces a timeout, not a disconnect).
         self.timed_out = False
+        #: Our close frame is out (nothing may follow it; after a violation, not even
+        #: the transport's writes: it is half-closed).
+        self.close_sent = False
         self._closed: asyncio.Future[None] | None = None
 
     # -- asyncio.Protocol ------------------------------------------------------------
@@ -229,8 +233,7 @@ class WebSocket(asyncio.Protocol):
                 self._fail(CloseCode.UNSUPPORTED_DATA, "binary frames are not supported")
             elif opcode == frames.CLOSE:
                 code = cast(tuple[int, str], payload)[0]
-                if self.state == OPEN:  # the peer closes: answer in kind
-                    self.transport_write(close_frame(1000 if code == _NO_STATUS else code))
+                self._send_close(1000 if code == _NO_STATUS else code)  # answer in kind
                 self.state = CLOSING
                 self.transport.close()  # type: ignore[union-attr]
             else:  # frames.VIOLATION
@@ -328,13 +331,19 @@ class WebSocket(asyncio.Protocol):
         """Send a close frame, wait (a little) for the peer's, then drop the connection."""
         if self.state == CLOSED:
             return
+        self._send_close(code, reason)
         if self._closed is None:  # the first close: later calls wait for the same end
             loop = asyncio.get_running_loop()
             self._closed = loop.create_future()
-            self.state = CLOSING
-            self.transport_write(close_frame(code, reason))
             loop.call_later(CLOSE_TIMEOUT, self.abort)
         await self._closed
+
+    def _send_close(self, code: int, reason: str = "") -> None:
+        """Our close frame, once (whoever closes first, and however)."""
+        if not self.close_sent:
+            self.close_sent = True
+            self.state = CLOSING
+            self.transport_write(close_frame(code, reason))
 
     def _fail(self, code: int, reason: str) -> None:
         """A protocol violation: a close frame, then our end of the connection.
@@ -346,10 +355,9 @@ class WebSocket(asyncio.Protocol):
         if self.session is not None:
             self.session.conn.closed = True
         transport = self.transport
-        if self.state != OPEN or transport is None or transport.is_closing():
+        if self.close_sent or transport is None or transport.is_closing():
             return
-        self.state = CLOSING
-        transport.write(close_frame(code, reason))
+        self._send_close(code, reason)
         if transport.can_write_eof():
             transport.write_eof()
             asyncio.get_running_loop().call_later(CLOSE_TIMEOUT, self.abort)
