@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import struct
 
+from parley.sfu import rtp as R
+
 
 def rtp(
     seq: int,
@@ -44,3 +46,24 @@ def parse(pkt: bytes | bytearray) -> tuple[int, int, int, int]:
     """(payload type, seq, ts, ssrc)."""
     seq, ts, ssrc = struct.unpack_from("!HII", pkt, 2)
     return pkt[1] & 0x7F, seq, ts, ssrc
+
+
+class Wire:
+    """Collects what the router sends to one peer (the send function of a publisher or
+    subscriber), and sorts it into RTP, RTCP feedback and PLIs."""
+
+    def __init__(self) -> None:
+        self.out: list[bytes] = []
+
+    def __call__(self, data: bytes | bytearray) -> None:
+        self.out.append(bytes(data))
+
+    def rtp(self) -> list[bytes]:
+        return [p for p in self.out if not R.is_rtcp(p)]
+
+    def rtcp(self) -> list[R.RtcpFeedback]:
+        return [fb for p in self.out if R.is_rtcp(p) for fb in R.parse_rtcp(p)]
+
+    def plis(self) -> list[int]:
+        """The media SSRC of every PLI sent, in order."""
+        return [fb.media_ssrcs[0] for fb in self.rtcp() if fb.kind == "pli"]

@@ -4,26 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sfu_packets import audio, parse, rtp, vp8_payload
+from sfu_packets import Wire, audio, parse, rtp, vp8_payload
 
 from parley.sfu import rtp as R
 from parley.sfu.forwarder import Router, SlotSpec
-
-
-class Wire:
-    """Collects what the router sends to one peer."""
-
-    def __init__(self) -> None:
-        self.out: list[bytes] = []
-
-    def __call__(self, data: bytes | bytearray) -> None:
-        self.out.append(bytes(data))
-
-    def rtp(self) -> list[bytes]:
-        return [p for p in self.out if not R.is_rtcp(p)]
-
-    def rtcp(self) -> list[R.RtcpFeedback]:
-        return [fb for p in self.out if R.is_rtcp(p) for fb in R.parse_rtcp(p)]
 
 
 def video_slots(n: int, base_ssrc: int, rtx: bool = False) -> list[SlotSpec]:

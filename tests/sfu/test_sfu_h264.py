@@ -12,7 +12,7 @@ import av
 import pytest
 from aiortc.codecs.h264 import H264Encoder
 from aiortc.sdp import SessionDescription
-from sfu_packets import parse, rtp, vp8_payload
+from sfu_packets import Wire, parse, rtp, vp8_payload
 
 from parley.sfu import codecs
 from parley.sfu import rtp as R
@@ -112,26 +112,6 @@ def test_keyframe_functions_per_codec() -> None:
 
 
 # ------------------------------------------------------------------ forwarding
-
-
-class Wire:
-    def __init__(self) -> None:
-        self.out: list[bytes] = []
-
-    def __call__(self, data: bytes | bytearray) -> None:
-        self.out.append(bytes(data))
-
-    def rtp(self) -> list[bytes]:
-        return [p for p in self.out if not R.is_rtcp(p)]
-
-    def plis(self) -> list[int]:
-        return [
-            fb.media_ssrcs[0]
-            for p in self.out
-            if R.is_rtcp(p)
-            for fb in R.parse_rtcp(p)
-            if fb.kind == "pli"
-        ]
 
 
 VP8_PT, VP8_RTX, H264_PT, H264_RTX = 96, 97, 102, 103

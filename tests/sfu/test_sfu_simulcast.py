@@ -5,7 +5,7 @@ from __future__ import annotations
 import struct
 from typing import Any
 
-from sfu_packets import parse, rtp, vp8_payload
+from sfu_packets import Wire, parse, rtp, vp8_payload
 
 from parley.sfu import rtp as R
 from parley.sfu import simulcast
@@ -107,26 +107,6 @@ def test_answer_is_accepted_by_aiortcs_parser() -> None:
 # ---------------------------------------------------------------- forwarding
 
 RID_EXT, RRID_EXT, MID_EXT = 10, 11, 4
-
-
-class Wire:
-    def __init__(self) -> None:
-        self.out: list[bytes] = []
-
-    def __call__(self, data: bytes | bytearray) -> None:
-        self.out.append(bytes(data))
-
-    def rtp(self) -> list[bytes]:
-        return [p for p in self.out if not R.is_rtcp(p)]
-
-    def plis(self) -> list[int]:
-        return [
-            fb.media_ssrcs[0]
-            for p in self.out
-            if R.is_rtcp(p)
-            for fb in R.parse_rtcp(p)
-            if fb.kind == "pli"
-        ]
 
 
 def key_payload(width: int, height: int) -> bytes:
