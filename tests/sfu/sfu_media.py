@@ -204,7 +204,7 @@ def candidates(sdp: str) -> list[list[str]]:
     return [ln.split() for ln in sdp.splitlines() if ln.startswith("a=candidate")]
 
 
-def loopback_only(sdp: str) -> str:
+def loopback_candidates(sdp: str) -> str:
     """The SDP without candidates naming anything but 127.0.0.1."""
     return "".join(
         ln

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import av
@@ -26,7 +26,6 @@ from aiortc import (
 from aiortc.mediastreams import AudioStreamTrack
 from sfu_media import SmallVideo, client_pc
 
-from parley.sfu import aiortc_hooks
 from parley.sfu.peer import SfuRoom
 
 pytestmark = pytest.mark.timeout(90)
@@ -40,13 +39,6 @@ def libx264() -> None:
         av.codec.Codec("libx264", "w")
     except Exception:  # pragma: no cover - PyAV built without libx264
         pytest.skip("PyAV has no libx264 encoder")
-
-
-@pytest.fixture
-async def loopback_only() -> AsyncIterator[None]:
-    aiortc_hooks.restrict_host_addresses(["127.0.0.1"])
-    yield
-    aiortc_hooks.restrict_host_addresses(None)
 
 
 def video_pts(sdp: str) -> dict[str, list[int]]:

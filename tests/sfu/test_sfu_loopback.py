@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import av
@@ -22,7 +21,6 @@ from aiortc import (
 from aiortc.mediastreams import AudioStreamTrack
 from sfu_media import SmallVideo
 
-from parley.sfu import aiortc_hooks
 from parley.sfu.peer import SfuRoom
 
 pytestmark = pytest.mark.timeout(60)
@@ -30,13 +28,6 @@ pytestmark = pytest.mark.timeout(60)
 
 def client_pc() -> RTCPeerConnection:
     return RTCPeerConnection(RTCConfiguration(iceServers=[]))
-
-
-@pytest.fixture
-async def loopback_only() -> AsyncIterator[None]:
-    aiortc_hooks.restrict_host_addresses(["127.0.0.1"])
-    yield
-    aiortc_hooks.restrict_host_addresses(None)
 
 
 async def publish(room: SfuRoom, pid: str) -> RTCPeerConnection:

@@ -19,7 +19,6 @@ import os
 import socket
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,11 +31,17 @@ from aiortc import (
     RTCSessionDescription,
 )
 from aiortc.mediastreams import AudioStreamTrack
-from sfu_media import SmallVideo, candidates, client_pc, free_udp_ports, loopback_only, wait_for
+from sfu_media import (
+    SmallVideo,
+    candidates,
+    client_pc,
+    free_udp_ports,
+    loopback_candidates,
+    wait_for,
+)
 
 from parley import cli
 from parley.config import Settings
-from parley.sfu import aiortc_hooks
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "server"))
 from server_harness import Client, Clients, ServerProc, free_port  # noqa: E402
@@ -81,7 +86,7 @@ class Person:
         if answer["sfu"] == "publish-answer":
             self.sdps.append(answer["sdp"])
             await pc.setRemoteDescription(
-                RTCSessionDescription(loopback_only(answer["sdp"]), "answer")
+                RTCSessionDescription(loopback_candidates(answer["sdp"]), "answer")
             )
         return answer
 
@@ -97,7 +102,9 @@ class Person:
         offer = await self.reply("subscribe-offer")
         assert offer["sfu"] == "subscribe-offer", offer
         self.sdps.append(offer["sdp"])
-        await pc.setRemoteDescription(RTCSessionDescription(loopback_only(offer["sdp"]), "offer"))
+        await pc.setRemoteDescription(
+            RTCSessionDescription(loopback_candidates(offer["sdp"]), "offer")
+        )
         await pc.setLocalDescription(await pc.createAnswer())
         await self.signal({"sfu": "subscribe-answer", "sdp": pc.localDescription.sdp})
 
@@ -127,22 +134,6 @@ def start_server(base: Path, *args: str) -> ServerProc:
     return srv.start()
 
 
-@pytest.fixture
-def loopback_only_peers() -> Iterator[None]:
-    aiortc_hooks.restrict_host_addresses(["127.0.0.1"])  # this process's aiortc peers
-    yield
-    aiortc_hooks.restrict_host_addresses(None)
-
-
-@pytest.fixture
-async def clients() -> AsyncIterator[Clients]:
-    async with aiohttp.ClientSession() as session:
-        c = Clients(session)
-        yield c
-        for client in c.opened:
-            await client.close()
-
-
 async def healthy(srv: ServerProc) -> bool:
     async with aiohttp.ClientSession() as http:
         async with http.get(srv.url + "/healthz") as resp:
@@ -166,9 +157,7 @@ async def meet(srv: ServerProc, clients: Clients, room: str) -> list[Person]:
     return people
 
 
-async def test_single_media_port(
-    tmp_path: Path, clients: Clients, loopback_only_peers: None
-) -> None:
+async def test_single_media_port(tmp_path: Path, clients: Clients, loopback_only: None) -> None:
     port = free_udp_ports(1)
     squatter = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     squatter.bind(("127.0.0.1", port))  # another program holds the port at first
@@ -207,7 +196,7 @@ async def test_single_media_port(
 
 
 async def test_media_port_range_and_public_ip(
-    tmp_path: Path, clients: Clients, loopback_only_peers: None
+    tmp_path: Path, clients: Clients, loopback_only: None
 ) -> None:
     first = free_udp_ports(2)
     ports = {first, first + 1}

@@ -12,13 +12,12 @@ from __future__ import annotations
 import asyncio
 import inspect
 import socket
-from collections.abc import Iterator
 
 import aioice.ice
 import aioice.stun
 import pytest
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
-from sfu_media import candidates, free_udp_ports, loopback_only
+from sfu_media import candidates, free_udp_ports, loopback_candidates
 
 from parley.sfu import aiortc_hooks as hooks
 
@@ -28,10 +27,8 @@ PUBLIC = "203.0.113.7"  # TEST-NET-3: only ever written into SDP, never sent to
 
 
 @pytest.fixture(autouse=True)
-def loopback() -> Iterator[None]:
-    hooks.restrict_host_addresses(["127.0.0.1"])
-    yield
-    hooks.restrict_host_addresses(None)
+def loopback(loopback_only: None) -> None:
+    """Every test here: this process's peers on 127.0.0.1 (conftest's ``loopback_only``)."""
 
 
 class Pair:
@@ -68,7 +65,7 @@ class Pair:
         await self.server.setLocalDescription(await self.server.createAnswer())
         self.answer = self.server.localDescription.sdp
         await self.client.setRemoteDescription(
-            RTCSessionDescription(loopback_only(self.answer), "answer")
+            RTCSessionDescription(loopback_candidates(self.answer), "answer")
         )
 
     def host_ports(self) -> set[int]:

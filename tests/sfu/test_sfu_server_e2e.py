@@ -16,15 +16,13 @@ import asyncio
 import json
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
 import pytest
 from aiortc import RTCSessionDescription
 from sfu_media import WAIT, Person, SmallVideo, client_pc, wait_for
-
-from parley.sfu import aiortc_hooks
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "server"))
 from server_harness import Clients, ServerProc, free_port  # noqa: E402
@@ -46,22 +44,6 @@ def sfu_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProc]
         yield srv
     finally:
         srv.stop()
-
-
-@pytest.fixture
-def loopback_only() -> Iterator[None]:
-    aiortc_hooks.restrict_host_addresses(["127.0.0.1"])  # this process's aiortc peers
-    yield
-    aiortc_hooks.restrict_host_addresses(None)
-
-
-@pytest.fixture
-async def clients() -> AsyncIterator[Clients]:
-    async with aiohttp.ClientSession() as session:
-        c = Clients(session)
-        yield c
-        for client in c.opened:
-            await client.close()
 
 
 def _report(people: list[Person]) -> str:
