@@ -32,6 +32,7 @@ import aiohttp
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
+from processes import kill_process, stop_process  # noqa: E402
 from ws_client import CLOSED, Client, assert_clean  # noqa: E402, F401 - re-exported to tests
 
 TIMEOUT = 15.0  # bound for any single expected event (generous: CI machines are busy)
@@ -83,16 +84,8 @@ def _wait_port(port: int, timeout: float, proc: subprocess.Popen[bytes], what: s
 
 
 def _stop_proc(proc: subprocess.Popen[bytes] | None, sig: int, timeout: float) -> int | None:
-    if proc is None:
-        return None
-    if proc.poll() is None:
-        proc.send_signal(sig)
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-    return proc.returncode
+    stop_process(proc, sig, timeout)
+    return proc.returncode if proc is not None else None
 
 
 # -- Redis ---------------------------------------------------------------------------
@@ -207,10 +200,7 @@ class NodeProc:
         return _stop_proc(self.proc, sig, timeout)
 
     def kill(self) -> None:
-        if self.alive():
-            assert self.proc is not None
-            self.proc.kill()
-            self.proc.wait(timeout=10)
+        kill_process(self.proc)
 
     def log(self) -> str:
         try:

@@ -32,6 +32,7 @@ import aiohttp
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
+from processes import kill_process, stop_process  # noqa: E402
 from ws_client import CLOSED, Client, assert_clean  # noqa: E402, F401 - re-exported to tests
 
 TIMEOUT = 10.0  # generous bound for any single expected event
@@ -118,22 +119,11 @@ class ModServer:
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int | None:
         """Signal the server by PID and wait; SIGKILL if it does not exit."""
-        proc = self.proc
-        if proc is None:
-            return None
-        if proc.poll() is None:
-            proc.send_signal(sig)
-            try:
-                proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
-        return proc.returncode
+        stop_process(self.proc, sig, timeout)
+        return self.proc.returncode if self.proc is not None else None
 
     def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
+        kill_process(self.proc)
 
     def log(self) -> str:
         return self.full_log()[-6000:]

@@ -24,6 +24,7 @@ import aiohttp
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
+from processes import kill_process, stop_process  # noqa: E402
 from ws_client import CLOSED, Client, assert_clean  # noqa: E402, F401 - re-exported to tests
 
 TIMEOUT = 10.0  # generous bound for any single expected event
@@ -97,13 +98,7 @@ class ServerProc:
             return None
         if proc.poll() is None:
             t0 = time.monotonic()
-            proc.send_signal(sig)
-            try:
-                proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
-                self.hung = True
+            self.hung = stop_process(proc, sig, timeout) or self.hung
             self.stop_seconds = time.monotonic() - t0
         return proc.returncode
 
@@ -112,9 +107,7 @@ class ServerProc:
             self.proc.send_signal(sig)
 
     def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
+        kill_process(self.proc)
 
     def log(self) -> str:
         try:
