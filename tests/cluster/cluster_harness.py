@@ -32,7 +32,7 @@ import aiohttp
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
-from processes import kill_process, stop_process  # noqa: E402
+from processes import kill_process, launch_parley, stop_process  # noqa: E402
 from ws_client import CLOSED, Client, assert_clean  # noqa: E402, F401 - re-exported to tests
 
 TIMEOUT = 15.0  # bound for any single expected event (generous: CI machines are busy)
@@ -146,22 +146,10 @@ class NodeProc:
     def launch(self) -> NodeProc:
         assert self.proc is None or self.proc.poll() is not None, "already running"
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        argv = [
-            sys.executable, "-m", "parley", "serve",
-            "--host", "127.0.0.1", "--port", str(self.port),
-            "--data-dir", str(self.data_dir), "--node-id", self.node_id, *self.args,
-        ]  # fmt: skip
-        with self.log_path.open("ab") as log:
-            log.write(f"\n===== {' '.join(argv)}\n".encode())
-            log.flush()
-            self.proc = subprocess.Popen(
-                argv,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=self.data_dir.parent,
-                env=self.env,
-            )
+        self.proc = launch_parley(
+            self.port, self.data_dir, ("--node-id", self.node_id, *self.args), self.log_path,
+            env=self.env,
+        )  # fmt: skip
         return self
 
     def wait_healthy(self, timeout: float = 60.0) -> NodeProc:

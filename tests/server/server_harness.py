@@ -10,7 +10,6 @@ answer heartbeat pings even while a test is not reading.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
 import subprocess
@@ -24,7 +23,7 @@ import aiohttp
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
-from processes import kill_process, stop_process  # noqa: E402
+from processes import kill_process, launch_parley, stop_process  # noqa: E402
 from ws_client import CLOSED, Client, assert_clean  # noqa: E402, F401 - re-exported to tests
 
 TIMEOUT = 10.0  # generous bound for any single expected event
@@ -56,24 +55,7 @@ class ServerProc:
 
     def start(self, timeout: float = 20.0) -> ServerProc:
         assert self.proc is None or self.proc.poll() is not None, "already running"
-        argv = [
-            sys.executable, "-m", "parley", "serve",
-            "--host", "127.0.0.1", "--port", str(self.port),
-            "--data-dir", str(self.data_dir), *self.args,
-        ]  # fmt: skip
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PARLEY_")}
-        env["PYTHONUNBUFFERED"] = "1"
-        with self.log_path.open("ab") as log:
-            log.write(f"\n===== {' '.join(argv)}\n".encode())
-            log.flush()
-            self.proc = subprocess.Popen(
-                argv,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=self.data_dir.parent,
-                env=env,
-            )
+        self.proc = launch_parley(self.port, self.data_dir, self.args, self.log_path)
         deadline = time.monotonic() + timeout
         import urllib.request
 
