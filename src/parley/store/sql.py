@@ -272,6 +272,8 @@ class SqlStore:
             if not self._queue:
                 if self._closing:
                     return
+                if self._sqlite_writer is not None:
+                    self._sqlite_writer.idle()
                 self._wakeup.clear()
                 await self._wakeup.wait()
                 continue
@@ -423,12 +425,37 @@ class _SqliteWriter:
     statement (begin, inserts, fetches, commit: about six hops); here a whole
     batch is one hop.  With WAL and synchronous=NORMAL the commit does not wait
     for the disk, so a batch takes tens of microseconds.
+
+    The one step that does wait for the disk is the WAL checkpoint (it syncs
+    the database file).  SQLite would run it inside every commit that takes
+    the WAL past 1,000 pages, holding up the chat messages queued behind that
+    commit for as long as the sync takes (the p99 of chat at 800 msgs/s was
+    3.5 ms with it, 0.8-1.3 ms without).  Here it runs on a second connection
+    and thread when the writer is idle.  Under a sustained flood the writer
+    is never idle, and a checkpoint that overlaps commits cannot let the WAL
+    start over, so then the writer checkpoints inline now and then (as
+    SQLite would): the WAL stays bounded.
     """
+
+    #: Commits after which a background checkpoint starts, when the writer is idle.
+    CHECKPOINT_EVERY = 200
+    #: Commits without a complete checkpoint after which the writer runs one itself.
+    CHECKPOINT_INLINE = 1000
+    #: A WAL file that grew past this is truncated back when it starts over.
+    WAL_SIZE_LIMIT = 64 * 1024 * 1024
 
     def __init__(self, path: str) -> None:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="parley-sqlite")
+        self._checkpointer = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="parley-sqlite-checkpoint"
+        )
         self._path = path
         self._conn: sqlite3.Connection | None = None
+        self._checkpoint_conn: sqlite3.Connection | None = None
+        #: Commits in all, and commits the WAL may hold that no checkpoint has copied.
+        self.commits = 0
+        self.uncheckpointed = 0
+        self._checkpoint: asyncio.Future[None] | None = None
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
@@ -440,7 +467,15 @@ class _SqliteWriter:
     def _insert(self, rows: list[dict[str, Any]]) -> list[int]:
         if self._conn is None:
             self._conn = self._connect()
+            self._conn.execute("PRAGMA wal_autocheckpoint=0")  # see the class docstring
+            self._conn.execute(f"PRAGMA journal_size_limit={self.WAL_SIZE_LIMIT}")
         conn = self._conn
+        if self.uncheckpointed >= self.CHECKPOINT_INLINE:
+            # No write runs now, so this copies the whole WAL and the next write starts it
+            # over, unless the background checkpoint holds the lock: then retry next time.
+            busy, log_frames, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            if not busy and log_frames == copied:
+                self.uncheckpointed = 0
         ids: list[int] = []
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -451,21 +486,57 @@ class _SqliteWriter:
         except BaseException:
             conn.execute("ROLLBACK")
             raise
+        self.commits += 1
+        self.uncheckpointed += 1
         return ids
+
+    def _run_checkpoint(self) -> None:
+        if self._checkpoint_conn is None:
+            self._checkpoint_conn = self._connect()
+        commits = self.commits
+        # PASSIVE: copy what it can without blocking the writer or any reader.
+        busy, log_frames, copied = self._checkpoint_conn.execute(
+            "PRAGMA wal_checkpoint(PASSIVE)"
+        ).fetchone()
+        if not busy and log_frames == copied and self.commits == commits:
+            # All copied and nothing committed since: the next write starts the WAL over.
+            self.uncheckpointed = 0
 
     async def insert(self, rows: list[dict[str, Any]]) -> list[int]:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, self._insert, rows)
+
+    def idle(self) -> None:
+        """The writer has nothing queued: a good moment for a background checkpoint."""
+        if self.uncheckpointed >= self.CHECKPOINT_EVERY and (
+            self._checkpoint is None or self._checkpoint.done()
+        ):
+            loop = asyncio.get_running_loop()
+            self._checkpoint = loop.run_in_executor(self._checkpointer, self._run_checkpoint)
+            self._checkpoint.add_done_callback(_log_checkpoint_failure)
 
     def _close(self) -> None:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
 
+    def _close_checkpointer(self) -> None:
+        if self._checkpoint_conn is not None:
+            self._checkpoint_conn.close()
+            self._checkpoint_conn = None
+
     async def close(self) -> None:
         loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._checkpointer, self._close_checkpointer)
+        self._checkpointer.shutdown(wait=True)
         await loop.run_in_executor(self._executor, self._close)
         self._executor.shutdown(wait=True)
+
+
+def _log_checkpoint_failure(fut: asyncio.Future[None]) -> None:
+    # A failed checkpoint loses nothing (the WAL keeps every commit); the next one retries.
+    if not fut.cancelled() and fut.exception() is not None:
+        log.warning("SQLite checkpoint failed: %s", fut.exception())
 
 
 def _fail(batch: list[_Pending], exc: BaseException) -> None:
