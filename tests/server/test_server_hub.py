@@ -1,0 +1,137 @@
+"""The hub's write path on real sockets: coalescing, gathering under load, overflow.
+
+Each client is one end of a socket pair with an asyncio transport on it; the test
+reads what the hub wrote from the other end, as a browser would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator
+
+import pytest
+
+from parley.server.hub import GATHER_FROM_RATE, GATHER_MAX, Connection, Hub, gather_delay
+
+
+class _Sink(asyncio.Protocol):
+    pass
+
+
+class Peer:
+    """A hub connection and the far end of its socket."""
+
+    def __init__(self, conn: Connection, far: socket.socket) -> None:
+        self.conn, self.far = conn, far
+
+    def received(self) -> bytes:
+        chunks = []
+        while True:
+            try:
+                chunk = self.far.recv(1 << 20)
+            except BlockingIOError:
+                return b"".join(chunks)
+            chunks.append(chunk)
+
+
+@pytest.fixture
+async def room() -> AsyncIterator[tuple[Hub, list[Peer]]]:
+    loop = asyncio.get_running_loop()
+    hub = Hub(max_outgoing_buffer=1 << 20)
+    peers: list[Peer] = []
+    for i in range(3):
+        near, far = socket.socketpair()
+        far.setblocking(False)
+        transport, _ = await loop.create_connection(_Sink, sock=near)
+        conn = Connection(transport, peer=f"peer{i}")  # type: ignore[arg-type]
+        conn.ready = True
+        hub.attach(conn, "r", f"p{i}")
+        peers.append(Peer(conn, far))
+    yield hub, peers
+    for p in peers:
+        p.conn.transport.close()
+        p.far.close()
+
+
+async def _turns(n: int) -> None:
+    for _ in range(n):
+        await asyncio.sleep(0)
+
+
+def test_gather_delay_grows_with_load_and_is_capped() -> None:
+    assert gather_delay(0) == 0
+    assert gather_delay(GATHER_FROM_RATE - 1) == 0  # a quiet server adds no latency
+    busy, busier = gather_delay(2 * GATHER_FROM_RATE), gather_delay(4 * GATHER_FROM_RATE)
+    assert 0 < busy < busier <= GATHER_MAX
+    assert gather_delay(1e12) == GATHER_MAX
+
+
+async def test_a_quiet_room_is_written_in_the_same_loop_turn(
+    room: tuple[Hub, list[Peer]],
+) -> None:
+    hub, peers = room
+    hub.deliver("r", b"one", None, exclude="p0")
+    hub.deliver("r", b"two", None, exclude=None)
+    await _turns(2)
+    # Both frames went out at once, in order, to everyone but the excluded sender.
+    assert [p.received() for p in peers] == [b"two", b"onetwo", b"onetwo"]
+    assert hub.frames_out == 5
+
+
+async def test_a_busy_hub_gathers_frames_for_a_moment(room: tuple[Hub, list[Peer]]) -> None:
+    hub, peers = room
+    hub.rate = 4 * GATHER_FROM_RATE  # as measured under a flood
+    hub._window_start = asyncio.get_running_loop().time()  # keep that estimate this window
+    hub.deliver("r", b"a", None, None)
+    await _turns(2)
+    assert peers[1].received() == b""  # not yet: more frames may come
+    hub.deliver("r", b"b", None, None)
+    await asyncio.sleep(gather_delay(hub.rate) + 0.05)
+    assert [p.received() for p in peers] == [b"ab"] * 3  # one write each, nothing lost
+
+
+async def test_the_rate_is_measured_from_queued_frames(room: tuple[Hub, list[Peer]]) -> None:
+    hub, peers = room
+    loop = asyncio.get_running_loop()
+    # 3 recipients x 40,000 messages within one window: 120,000 frames.
+    hub._window_start = loop.time()
+    for _ in range(40_000):
+        hub._queued += 3
+    hub._window_start -= 1.0  # ...queued over the last second
+    hub.deliver("r", b"x", None, None)  # the next flush re-estimates the rate
+    assert hub.rate == pytest.approx(120_003, rel=0.01)
+    await asyncio.sleep(gather_delay(hub.rate) + 0.05)
+    assert peers[2].received() == b"x"
+
+
+async def test_a_reader_that_never_reads_is_dropped_not_the_room() -> None:
+    loop = asyncio.get_running_loop()
+    hub = Hub(max_outgoing_buffer=64 * 1024)
+    dropped: list[str | None] = []
+    pairs = []
+    for i in range(2):
+        near, far = socket.socketpair()
+        far.setblocking(False)
+        transport, _ = await loop.create_connection(_Sink, sock=near)
+        conn = Connection(transport, peer=f"peer{i}")  # type: ignore[arg-type]
+        conn.ready = True
+        conn.on_overflow = lambda c: dropped.append(c.pid)
+        hub.attach(conn, "r", f"p{i}")
+        pairs.append((conn, far))
+    frame = b"x" * 1000
+    got = bytearray()
+    for _ in range(2000):  # 2 MB: far past the kernel buffers and the 64 KiB limit
+        hub.deliver("r", frame, None, None)
+        await _turns(2)
+        try:
+            while chunk := pairs[1][1].recv(1 << 20):  # p1 keeps reading; p0 never does
+                got += chunk
+        except BlockingIOError:
+            pass
+    assert dropped == ["p0"]
+    assert pairs[0][0].closed
+    assert len(got) == 2000 * 1000  # the reader got every frame
+    for conn, far in pairs:
+        conn.transport.close()
+        far.close()
