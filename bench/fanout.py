@@ -58,6 +58,11 @@ RATCHET = {
 }
 AIOHTTP_THEN = 119186  # aiohttp's sustained figure in the same RESULTS.md table
 RATCHET_OVER_AIOHTTP = RATCHET["sustained"] / AIOHTTP_THEN  # 3.2
+# RESULTS.md's "later rerun" on a quieter machine: Ratchet 895k, aiohttp 171k in one session.
+RATCHET_OVER_AIOHTTP_RERUN = 5.2
+# The generator's rate sweep: the harness default stops at 25,600 msgs/s in, which Parley
+# now sustains, so the sweep goes one doubling further (then bisects as usual).
+RATES = "100,200,400,800,1600,3200,6400,12800,25600,51200"
 
 # Targets from issue 2 ("Fast fan-out").
 TARGET_SUSTAINED = 1.5 * RATCHET["sustained"]  # 572,238 deliveries/s
@@ -196,6 +201,8 @@ def run_harness(
         str(args.nice),
     ]
     gen_args = args.gen_args
+    if scenario == "A" and "--rates" not in gen_args:
+        gen_args = f"--rates {RATES} {gen_args}".strip()
     if gen_args:
         cmd += ["--gen-args", gen_args]
     cmd += extra
@@ -522,6 +529,12 @@ def summarize(dirs: list[Path], cmdline: str) -> str:
             f"| same, scaled to today's machine (1.5 × 3.2 × today's aiohttp {b_sus:.0f} = "
             f"{1.5 * today_ratchet:.0f}) | {o_sus:.0f} ({o_sus / b_sus:.2f}× aiohttp) "
             f"| {'yes' if o_sus >= 1.5 * today_ratchet else 'no'} |"
+        )
+        rerun = 1.5 * RATCHET_OVER_AIOHTTP_RERUN * b_sus
+        w(
+            f"| same with RESULTS.md's later rerun (Ratchet 5.2 × aiohttp): 1.5 × 5.2 × "
+            f"{b_sus:.0f} = {rerun:.0f} | {o_sus:.0f} ({o_sus / rerun:.2f}× that) "
+            f"| {'yes' if o_sus >= rerun else 'no'} |"
         )
     low = [s for r in LOW_RATES for s in ours["by_rate"].get(r, [])]
     if low:
