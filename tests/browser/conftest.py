@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from polling import wait_until
 
 try:  # Playwright is a test dependency; without it the suite skips (fails in CI).
     from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
@@ -596,6 +597,12 @@ class Participant:
     def open_participants(self) -> Any:
         return _open_panel(self.page, self.participants, "Participants")
 
+    def click_join(self, timeout_ms: int = TIMEOUT_MS) -> None:
+        """On the pre-join screen: type the name, click "Join meeting", wait until in."""
+        self.page.get_by_role("textbox", name="Your name").fill(self.name)
+        self.page.get_by_role("button", name="Join meeting").click()
+        expect(self.button("Leave")).to_be_visible(timeout=timeout_ms)
+
     def open_chat(self) -> Any:
         # An empty log has no size (Playwright calls it hidden): wait on the input.
         _open_panel(self.page, self.message_box, "Chat")
@@ -716,17 +723,6 @@ class Participant:
         )
 
 
-def wait_until(predicate: Callable[[], bool], timeout_ms: int, message: Callable[[], str]) -> None:
-    """Poll ``predicate`` until true; fail with ``message()`` after ``timeout_ms``."""
-    deadline = time.monotonic() + timeout_ms / 1000
-    while True:
-        if predicate():
-            return
-        if time.monotonic() > deadline:
-            pytest.fail(message(), pytrace=False)
-        time.sleep(0.25)
-
-
 @dataclass
 class Meeting:
     """Opens pages and joins participants; closes its contexts at the end."""
@@ -780,10 +776,7 @@ class Meeting:
     ) -> Participant:
         """Open ``/r/<room>``, type the name, click "Join meeting", wait until in."""
         person = self.open(name, room, camera=camera, server=server, viewport=viewport)
-        page = person.page
-        page.get_by_role("textbox", name="Your name").fill(name)
-        page.get_by_role("button", name="Join meeting").click()
-        expect(person.button("Leave")).to_be_visible(timeout=TIMEOUT_MS)
+        person.click_join()
         person.open_participants()
         expect(person.entry(name)).to_have_count(1, timeout=TIMEOUT_MS)
         return person

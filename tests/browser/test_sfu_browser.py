@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from browser_camera import init_script_camera
 from playwright.sync_api import expect
+from polling import wait_until
 
 # The fixtures (netns, parley_server, meeting, new_participant) come from conftest.py;
 # its helper classes are only used through them (no `import conftest`: several exist).
@@ -85,14 +86,6 @@ def wait_exactly_decoding(person: Participant, video: int, audio: int) -> None:
     )
 
 
-def wait_until(predicate: Any, timeout_ms: int, message: Any) -> None:
-    deadline = time.monotonic() + timeout_ms / 1000
-    while not predicate():
-        if time.monotonic() > deadline:
-            pytest.fail(message(), pytrace=False)
-        time.sleep(0.25)
-
-
 def open_small(meeting: Meeting, name: str, room: str) -> Participant:
     """Like ``Meeting.open`` (the pre-join page of ``room``), with a small fake camera."""
     return meeting.open(  # type: ignore[no-any-return]
@@ -106,9 +99,7 @@ def open_small(meeting: Meeting, name: str, room: str) -> Participant:
 
 def join(meeting: Meeting, name: str, room: str) -> Participant:
     person = open_small(meeting, name, room)
-    person.page.get_by_role("textbox", name="Your name").fill(name)
-    person.page.get_by_role("button", name="Join meeting").click()
-    expect(person.button("Leave")).to_be_visible(timeout=STEP_MS)
+    person.click_join(STEP_MS)
     return person
 
 

@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 from browser_camera import init_script_camera
 from playwright.sync_api import expect
+from polling import wait_until
 
 # Fixtures (netns, parley_server, meeting) come from conftest.py; its helpers are reached
 # through the module pytest loaded (no `import conftest`: several conftest.py exist).
@@ -83,14 +84,6 @@ def server(parley_server: Any) -> ParleyServer:
     return parley_server("--media", "sfu", "--media-ip", "127.0.0.1")
 
 
-def wait_until(predicate: Any, timeout_ms: int, message: Any) -> None:
-    deadline = time.monotonic() + timeout_ms / 1000
-    while not predicate():
-        if time.monotonic() > deadline:
-            pytest.fail(message(), pytrace=False)
-        time.sleep(0.25)
-
-
 def open_page(meeting: Meeting, name: str, room: str) -> Participant:
     """Like ``Meeting.open`` (the pre-join page of ``room``), with a small fake camera."""
     return meeting.open(  # type: ignore[no-any-return]
@@ -102,17 +95,9 @@ def open_page(meeting: Meeting, name: str, room: str) -> Participant:
     )
 
 
-def click_join(person: Participant) -> None:
-    """On the pre-join screen: type the name, click "Join meeting", wait until in."""
-    page = person.page
-    page.get_by_role("textbox", name="Your name").fill(person.name)
-    page.get_by_role("button", name="Join meeting").click()
-    expect(person.button("Leave")).to_be_visible(timeout=STEP_MS)
-
-
 def join(meeting: Meeting, name: str, room: str) -> Participant:
     person = open_page(meeting, name, room)
-    click_join(person)
+    person.click_join(STEP_MS)
     return person
 
 
@@ -218,7 +203,7 @@ def test_sfu_reloaded_page_rejoins_with_media(
     ada, bob = people
 
     bob.page.reload()
-    click_join(bob)
+    bob.click_join(STEP_MS)
     bob.open_participants()
 
     # Ada sees one Bob, not two, and both see each other's live video again.
