@@ -70,8 +70,11 @@ LOSS_FRACTION = 25  # ~10 %
 REMB_SHARE = 0.7
 #: A layer covers a tile when its width or height is at least this share of the tile's.
 COVER = 0.75
-#: A layer is live while it sent packets this recently (seconds).
-LIVE_FOR = 1.5
+#: A layer is live while it sent packets this recently (seconds).  A browser that drops a
+#: layer (short of CPU or bandwidth) just stops sending it; its subscribers see a frozen
+#: picture until the SFU notices and moves them to a live layer, so this is short: a few
+#: frames even at a degraded 5-10 fps.
+LIVE_FOR = 0.5
 
 SendFn = Callable[[bytes | bytearray], None]
 LayoutFn = Callable[[str, list[dict[str, str | None]]], None]
