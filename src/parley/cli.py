@@ -17,7 +17,7 @@ from typing import Any
 from . import __version__
 from .auth import JoinTokenVerifier
 from .auth.cli import add_token_parser, run_token
-from .config import LIMIT_OPTIONS, Settings, env_name, limits_from
+from .config import LIMIT_OPTIONS, Settings, env_flag, env_name, env_value, limits_from
 from .ops.jsonlog import configure_logging
 
 log = logging.getLogger("parley")
@@ -28,6 +28,11 @@ MEDIA_MODES = ("sfu", "mesh")
 
 def _env(name: str, default: Any = None) -> Any:
     return os.environ.get(env_name(name), default)
+
+
+def _env_int(name: str, default: int) -> int:
+    value = env_value(name, int)
+    return default if value is None else int(value)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -43,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run the meeting server. Every option can also be set as PARLEY_<OPTION>.",
     )
     serve.add_argument("--host", default=_env("host", "127.0.0.1"), help="address to listen on")
-    serve.add_argument("--port", type=int, default=int(_env("port", 8000)), help="TCP port")
+    serve.add_argument("--port", type=int, default=_env_int("port", 8000), help="TCP port")
     serve.add_argument(
         "--data-dir",
         type=Path,
@@ -76,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--require-token",
         action="store_true",
-        default=_env("require_token", "") in ("1", "true", "yes"),
+        default=env_flag("require_token"),
         help="admit only holders of a signed join token (see `parley token`)",
     )
     serve.add_argument(
@@ -123,7 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--last-n",
         type=int,
-        default=int(_env("last_n", 9)),
+        default=_env_int("last_n", 9),
         help="video streams the SFU forwards to each participant (most recent speakers)",
     )
     serve.add_argument(
@@ -136,14 +141,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--workers",
         type=int,
-        default=int(_env("workers", 1)),
+        default=_env_int("workers", 1),
         help="server processes on this port, e.g. one per core (needs --broker: they share"
         " rooms through Redis, as the nodes of a cluster do)",
     )
     serve.add_argument(
         "--reuse-port",
         action="store_true",
-        default=bool(_env("reuse_port", "")),
+        default=env_flag("reuse_port"),
         help="listen with SO_REUSEPORT (several processes on one port; --workers sets it)",
     )
     serve.add_argument(
@@ -155,7 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--log-json",
         action="store_true",
-        default=_env("log_json", "") in ("1", "true", "yes"),
+        default=env_flag("log_json"),
         help="structured JSON log lines",
     )
     serve.add_argument(
@@ -169,7 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="comma-separated TURN URLs, e.g. turn:turn.example.com:3478?transport=udp",
     )
     serve.add_argument(
-        "--turn-ttl", type=int, default=int(_env("turn_ttl", 12 * 3600)), help="seconds"
+        "--turn-ttl", type=int, default=_env_int("turn_ttl", 12 * 3600), help="seconds"
     )
     serve.add_argument(
         "--trusted-proxies",

@@ -151,20 +151,45 @@ def env_name(option: str) -> str:
     return "PARLEY_" + option.upper()
 
 
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("", "0", "false", "no", "off")
+
+
+def env_flag(option: str) -> bool:
+    """The on/off variable of ``--option`` (``PARLEY_OPTION``); unset is off.
+
+    1/true/yes/on and 0/false/no/off (any case); anything else stops the
+    server with a message, rather than guessing what the operator meant.
+    """
+    var = env_name(option)
+    text = os.environ.get(var, "").strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise SystemExit(f"{var}={os.environ[var]!r}: use 1/true/yes/on or 0/false/no/off")
+
+
+def env_value(option: str, typ: type) -> Any:
+    """``PARLEY_OPTION`` converted by ``typ`` (None if unset); a bad value stops the server."""
+    var = env_name(option)
+    if var not in os.environ:
+        return None
+    try:
+        return typ(os.environ[var])
+    except ValueError:
+        raise SystemExit(f"{var}={os.environ[var]!r}: not a valid {typ.__name__}") from None
+
+
 def limits_from(values: dict[str, Any]) -> Limits:
     """``Limits`` from parsed values (None = unset), else PARLEY_* variables, else defaults."""
     kwargs: dict[str, Any] = {}
     for name, (typ, _help) in LIMIT_OPTIONS.items():
         value = values.get(name)
-        if value is None and env_name(name) in os.environ:
-            value = typ(os.environ[env_name(name)])
+        if value is None:
+            value = env_value(name, typ)
         if value is not None:
             kwargs[name] = value
-    no_rate = values.get("no_rate_limits") or os.environ.get("PARLEY_NO_RATE_LIMITS", "") in (
-        "1",
-        "true",
-        "yes",
-    )
-    if no_rate:
+    if values.get("no_rate_limits") or env_flag("no_rate_limits"):
         kwargs["rate_limits"] = False
     return dataclasses.replace(Limits(), **kwargs)

@@ -9,6 +9,7 @@ import hmac
 import msgspec
 import pytest
 
+from parley.cli import build_parser
 from parley.config import Limits, RateLimit, limits_from
 from parley.ratelimit import TokenBucket
 from parley.tokens import ResumeTokens, load_secret
@@ -66,6 +67,44 @@ def test_limits_from_flags_env_and_no_rate_limits(monkeypatch: pytest.MonkeyPatc
     assert limits_from({"no_rate_limits": True}).rate_limits is False
     monkeypatch.setenv("PARLEY_NO_RATE_LIMITS", "1")
     assert limits_from({}).rate_limits is False
+
+
+@pytest.mark.parametrize(
+    ("text", "on"),
+    [("1", True), ("TRUE", True), (" yes ", True), ("on", True)]
+    + [("", False), ("0", False), ("False", False), ("no", False), ("off", False)],
+)
+def test_on_off_variables_read_one_way(
+    monkeypatch: pytest.MonkeyPatch, text: str, on: bool
+) -> None:
+    # PARLEY_NO_RATE_LIMITS=0 must not turn the limits off (nor PARLEY_REUSE_PORT=0 on).
+    monkeypatch.setenv("PARLEY_NO_RATE_LIMITS", text)
+    assert limits_from({}).rate_limits is not on
+    monkeypatch.setenv("PARLEY_REUSE_PORT", text)
+    monkeypatch.setenv("PARLEY_LOG_JSON", text)
+    monkeypatch.setenv("PARLEY_REQUIRE_TOKEN", text)
+    args = build_parser().parse_args(["serve"])
+    assert (args.reuse_port, args.log_json, args.require_token) == (on, on, on)
+
+
+@pytest.mark.parametrize(
+    ("var", "text"),
+    [
+        ("PARLEY_NO_RATE_LIMITS", "maybe"),
+        ("PARLEY_REUSE_PORT", "2"),
+        ("PARLEY_CHAT_MAX_CHARS", "lots"),
+        ("PARLEY_HEARTBEAT", "8s"),
+        ("PARLEY_PORT", "http"),
+    ],
+)
+def test_a_bad_variable_stops_with_its_name(
+    monkeypatch: pytest.MonkeyPatch, var: str, text: str
+) -> None:
+    monkeypatch.setenv(var, text)
+    with pytest.raises(SystemExit) as stop:
+        limits_from({})
+        build_parser().parse_args(["serve"])
+    assert f"{var}={text!r}" in str(stop.value)
 
 
 # -- ResumeTokens --------------------------------------------------------------------------
