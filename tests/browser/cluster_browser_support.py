@@ -20,7 +20,6 @@ import socket
 import struct
 import subprocess
 import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,9 +27,11 @@ from typing import Any
 
 import pytest
 
-# One port picker for coturn in every test that runs it (tests/ops/ops_procs.py).
+# One port picker and config for coturn in every test that runs it (tests/ops/ops_procs.py).
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "ops"))
-from ops_procs import free_udp_tcp_port  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
+from ops_procs import free_udp_tcp_port, write_coturn_config  # noqa: E402
+from processes import spawn_logged, stop_process, wait_ready  # noqa: E402
 
 
 def _ci() -> bool:
@@ -123,32 +124,16 @@ class NsProc:
     extra_logs: list[Path] = field(default_factory=list)
 
     def spawn(self) -> NsProc:
-        with self.log.open("ab") as out:
-            out.write(f"\n===== {' '.join(self.argv)}\n".encode())
-            out.flush()
-            self.proc = subprocess.Popen(
-                self.argv,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                cwd=self.log.parent,
-                preexec_fn=_die_with_parent,
-            )
+        self.proc = spawn_logged(
+            self.argv, self.log, cwd=self.log.parent, preexec_fn=_die_with_parent
+        )
         return self
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
     def stop(self, timeout: float = 10) -> None:
-        proc = self.proc
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        stop_process(self.proc, signal.SIGTERM, timeout)
 
     def text(self, limit: int = 6000) -> str:
         parts = []
@@ -160,18 +145,12 @@ class NsProc:
         return "\n".join(parts) or "(no log)"
 
     def wait_ready(self, probe: Any, timeout: float = 15) -> NsProc:
-        deadline = time.monotonic() + timeout
-        while True:
-            if not self.alive():
-                pytest.fail(f"{self.name} exited while starting:\n{self.text()}", pytrace=False)
-            if probe():
-                return self
-            if time.monotonic() > deadline:
-                self.stop()
-                pytest.fail(
-                    f"{self.name} not ready after {timeout}s:\n{self.text()}", pytrace=False
-                )
-            time.sleep(0.05)
+        assert self.proc is not None, "spawn() first"
+        why = wait_ready(self.proc, probe, timeout)
+        if why is not None:
+            self.stop()
+            pytest.fail(f"{self.name} {why} while starting:\n{self.text()}", pytrace=False)
+        return self
 
 
 @dataclass
@@ -213,32 +192,8 @@ def start_coturn(netns: Any, inside: InNamespace, base: Path, secret: str, realm
     (``use-auth-secret``), relaying on 127.0.0.1 to loopback peers, plain UDP/TCP only."""
     binary = require_binary("turnserver")
     port = int(inside.call(free_udp_tcp_port))
-    turn_log = base / "turn.log"
-    config = base / "turnserver.conf"
-    config.write_text(
-        "\n".join(
-            [
-                "listening-ip=127.0.0.1",
-                "relay-ip=127.0.0.1",
-                f"listening-port={port}",
-                "use-auth-secret",
-                f"static-auth-secret={secret}",
-                f"realm={realm}",
-                "no-tls",
-                "no-dtls",
-                "no-cli",
-                "fingerprint",
-                # Peers (the browsers' relay addresses) are on loopback too.
-                "allow-loopback-peers",
-                f"userdb={base / 'turndb'}",
-                f"pidfile={base / 'turnserver.pid'}",
-                f"log-file={turn_log}",
-                "simple-log",
-                "verbose",
-                "",
-            ]
-        )
-    )
+    turn_log = base / "turn.log"  # written by coturn, see write_coturn_config
+    config = write_coturn_config(base, port, secret, realm, "verbose")
     coturn = Coturn(
         name="turnserver",
         argv=netns.cmd(binary, "-c", str(config)),

@@ -45,6 +45,7 @@ from typing import Any
 
 import pytest
 from polling import wait_until
+from stats_js import js_each_stat
 
 try:  # Playwright is a test dependency; without it the suite skips (fails in CI).
     from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
@@ -117,16 +118,9 @@ INIT_SCRIPT_NO_CAMERA = """
 
 # Media as the page sees it: inbound RTP streams of every recorded peer connection,
 # and the <video> elements that play a remote track (a track some receiver owns).
-JS_INBOUND_STATS = """
-async () => {
-  const out = [];
-  const pcs = window.__pcs || [];
-  for (let i = 0; i < pcs.length; i++) {
-    const pc = pcs[i];
-    if (pc.connectionState === 'closed') continue;
-    let report;
-    try { report = await pc.getStats(); } catch (e) { continue; }
-    report.forEach((s) => {
+JS_INBOUND_STATS = js_each_stat(
+    "[]",
+    """
       if (s.type !== 'inbound-rtp') return;
       out.push({
         key: i + ':' + s.kind + ':' + s.ssrc,
@@ -135,11 +129,8 @@ async () => {
         framesDecoded: s.framesDecoded || 0,
         packetsReceived: s.packetsReceived || 0,
       });
-    });
-  }
-  return out;
-}
-"""
+""",
+)
 
 # The chat entry holding ``text``: from the deepest element containing it, walk up
 # (inside the log) to the first element whose text also names the sender.  An entry

@@ -40,6 +40,7 @@ from typing import Any
 import pytest
 from browser_camera import init_script_camera
 from playwright.sync_api import expect
+from stats_js import js_each_stat
 
 # Fixtures (netns, parley_server, meeting) come from conftest.py; its helpers are reached
 # through the module pytest loaded (no `import conftest`: several conftest.py exist).
@@ -58,17 +59,10 @@ INIT_SCRIPT_CAMERA_360P = init_script_camera(640, 360)
 
 # Video RTP stats of every recorded RTCPeerConnection; a field Chromium does not report
 # is null (so "not reported" is told apart from 0).
-JS_VIDEO_RTP_STATS = """
-async () => {
-  const num = (s, k) => (typeof s[k] === 'number' ? s[k] : null);
-  const out = { inbound: [], outbound: [] };
-  const pcs = window.__pcs || [];
-  for (let i = 0; i < pcs.length; i++) {
-    const pc = pcs[i];
-    if (pc.connectionState === 'closed') continue;
-    let report;
-    try { report = await pc.getStats(); } catch (e) { continue; }
-    report.forEach((s) => {
+JS_VIDEO_RTP_STATS = js_each_stat(
+    "{ inbound: [], outbound: [] }",
+    prelude="  const num = (s, k) => (typeof s[k] === 'number' ? s[k] : null);\n",
+    visit="""
       if (s.kind !== 'video') return;
       if (s.type === 'inbound-rtp') {
         out.inbound.push({
@@ -92,11 +86,8 @@ async () => {
           pliCount: num(s, 'pliCount'),
         });
       }
-    });
-  }
-  return out;
-}
-"""
+""",
+)
 
 METRIC_RE = re.compile(r"^parley_(sfu_\w+)_total\s+([0-9.eE+-]+)\s*$", re.MULTILINE)
 

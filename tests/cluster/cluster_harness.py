@@ -32,16 +32,18 @@ import aiohttp
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
-from processes import kill_process, launch_parley, stop_process  # noqa: E402
-from ws_client import CLOSED, Client, assert_clean  # noqa: E402, F401 - re-exported to tests
+from processes import (  # noqa: E402
+    LoopbackUrls,
+    free_port,
+    kill_process,
+    launch_parley,
+    log_tail,
+    stop_returncode,
+    wait_ready,
+)
+from ws_client import CLOSED, Client, assert_clean, fetch_json  # noqa: E402, F401 - re-exported
 
 TIMEOUT = 15.0  # bound for any single expected event (generous: CI machines are busy)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def unique_room(prefix: str) -> str:
@@ -83,11 +85,6 @@ def _wait_port(port: int, timeout: float, proc: subprocess.Popen[bytes], what: s
     raise RuntimeError(f"{what} not listening on {port} after {timeout}s")
 
 
-def _stop_proc(proc: subprocess.Popen[bytes] | None, sig: int, timeout: float) -> int | None:
-    stop_process(proc, sig, timeout)
-    return proc.returncode if proc is not None else None
-
-
 # -- Redis ---------------------------------------------------------------------------
 
 
@@ -116,7 +113,7 @@ class RedisProc:
         return self
 
     def stop(self, sig: int = signal.SIGTERM) -> int | None:
-        return _stop_proc(self.proc, sig, 10)
+        return stop_returncode(self.proc, sig, 10)
 
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
@@ -126,7 +123,7 @@ class RedisProc:
 
 
 @dataclass
-class NodeProc:
+class NodeProc(LoopbackUrls):
     node_id: str
     port: int
     data_dir: Path
@@ -134,14 +131,6 @@ class NodeProc:
     log_path: Path
     env: dict[str, str]
     proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def ws_url(self) -> str:
-        return f"{self.url}/ws"
 
     def launch(self) -> NodeProc:
         assert self.proc is None or self.proc.poll() is not None, "already running"
@@ -154,18 +143,11 @@ class NodeProc:
 
     def wait_healthy(self, timeout: float = 60.0) -> NodeProc:
         assert self.proc is not None
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.proc.poll() is not None:
-                pytest.fail(
-                    f"node {self.node_id} exited with {self.proc.returncode}:\n{self.log()}"
-                )
-            if self.health() is not None:
-                return self
-            if time.monotonic() > deadline:
-                self.kill()
-                pytest.fail(f"node {self.node_id} not healthy after {timeout}s:\n{self.log()}")
-            time.sleep(0.05)
+        why = wait_ready(self.proc, lambda: self.health() is not None, timeout)
+        if why is not None:
+            self.kill()
+            pytest.fail(f"node {self.node_id} {why}:\n{self.log()}")
+        return self
 
     def health(self) -> dict[str, Any] | None:
         try:
@@ -185,16 +167,13 @@ class NodeProc:
             self.proc.send_signal(sig)
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> int | None:
-        return _stop_proc(self.proc, sig, timeout)
+        return stop_returncode(self.proc, sig, timeout)
 
     def kill(self) -> None:
         kill_process(self.proc)
 
     def log(self) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")[-8000:]
-        except OSError:
-            return "(no log)"
+        return log_tail(self.log_path, 8000)
 
 
 @dataclass
@@ -291,19 +270,11 @@ http {{
 
 
 @dataclass
-class NginxProc:
+class NginxProc(LoopbackUrls):
     prefix: Path
     port: int
     upstreams: list[int]
     proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def ws_url(self) -> str:
-        return f"{self.url}/ws"
 
     def start(self) -> NginxProc:
         binary = need_binary("nginx")
@@ -333,13 +304,10 @@ class NginxProc:
 
     def stop(self) -> int | None:
         # SIGQUIT is nginx's graceful stop, SIGTERM its fast one: fast is what we want.
-        return _stop_proc(self.proc, signal.SIGTERM, 10)
+        return stop_returncode(self.proc, signal.SIGTERM, 10)
 
     def error_log(self) -> str:
-        try:
-            return (self.prefix / "error.log").read_text(errors="replace")[-4000:]
-        except OSError:
-            return "(no log)"
+        return log_tail(self.prefix / "error.log", 4000)
 
 
 # -- WebSocket clients ---------------------------------------------------------------------
@@ -369,6 +337,10 @@ class Clients:
             client.welcome = await client.expect("welcome")
         return client
 
+    async def join_all(self, room: str, *seats: tuple[Any, str]) -> list[Client]:
+        """:meth:`join` ``room`` once per (target, name), one after the other."""
+        return [await self.join(target, room, name) for target, name in seats]
+
     async def resume(self, target: Any, old: Client, room: str, *, retries: float = 10.0) -> Client:
         """Reconnect ``old``'s identity to ``target`` with its resume token."""
         loop = asyncio.get_running_loop()
@@ -394,13 +366,7 @@ class Clients:
 
 
 async def get_json(base_url: str, path: str) -> tuple[int, Any]:
-    async with aiohttp.ClientSession() as s:
-        async with s.get(base_url + path) as r:
-            body = await r.read()
-            try:
-                return r.status, json.loads(body)
-            except ValueError:
-                return r.status, body.decode(errors="replace")
+    return await fetch_json(base_url + path)
 
 
 async def eventually(check: Callable[[], Any], within: float, what: str, every: float = 0.1) -> Any:

@@ -40,6 +40,16 @@ async def roster(node: NodeProc, room: str) -> set[str]:
     return {p["id"] for p in info["participants"]}
 
 
+async def three_in_a_room(
+    clients: Clients, nodes: tuple[NodeProc, NodeProc], prefix: str
+) -> tuple[str, Client, Client, Client]:
+    """A fresh room: A1 and A2 join it on node A, then B1 on node B."""
+    a_node, b_node = nodes
+    room = unique_room(prefix)
+    a1, a2, b1 = await clients.join_all(room, (a_node, "A1"), (a_node, "A2"), (b_node, "B1"))
+    return room, a1, a2, b1
+
+
 async def chat_until_delivered(sender: Client, receiver: Client, within: float) -> float:
     """Send chats every 0.25 s until ``receiver`` gets one; return how long it took."""
     loop = asyncio.get_running_loop()
@@ -62,11 +72,8 @@ async def chat_until_delivered(sender: Client, receiver: Client, within: float) 
 async def test_redis_restart_no_crash_local_rooms_work_delivery_resumes(
     cluster: Cluster, nodes: tuple[NodeProc, NodeProc], clients: Clients
 ) -> None:
-    a_node, b_node = nodes
-    room = unique_room("outage")
-    a1 = await clients.join(a_node, room, "A1")
-    a2 = await clients.join(a_node, room, "A2")
-    b1 = await clients.join(b_node, room, "B1")
+    b_node = nodes[1]
+    room, a1, a2, b1 = await three_in_a_room(clients, nodes, "outage")
     await a1.chat("before")
     await b1.expect("chat", lambda m: m["message"]["text"] == "before")
 
@@ -119,8 +126,7 @@ async def test_room_first_used_after_restart_works_across_nodes(
 ) -> None:
     a_node, b_node = nodes
     old_room = unique_room("before-restart")
-    a1 = await clients.join(a_node, old_room, "A1")
-    b1 = await clients.join(b_node, old_room, "B1")
+    a1, b1 = await clients.join_all(old_room, (a_node, "A1"), (b_node, "B1"))
     assert cluster.redis.stop() is not None
     await asyncio.sleep(OUTAGE)
     cluster.redis.start()
@@ -128,8 +134,7 @@ async def test_room_first_used_after_restart_works_across_nodes(
     await chat_until_delivered(b1, a1, RESUME_WITHIN)
 
     room = unique_room("after-restart")
-    x = await clients.join(a_node, room, "X")
-    y = await clients.join(b_node, room, "Y")
+    x, y = await clients.join_all(room, (a_node, "X"), (b_node, "Y"))
     assert {p["id"] for p in y.welcome["participants"]} == {x.id, y.id}  # type: ignore[index]
     await x.expect("participant-joined", lambda m: m["participant"]["id"] == y.id, within=5)
     await y.chat("from B in a new room")
@@ -139,11 +144,8 @@ async def test_room_first_used_after_restart_works_across_nodes(
 async def test_presence_resynchronised_after_outage(
     cluster: Cluster, nodes: tuple[NodeProc, NodeProc], clients: Clients
 ) -> None:
-    a_node, b_node = nodes
-    room = unique_room("outage-presence")
-    a1 = await clients.join(a_node, room, "A1")
-    a2 = await clients.join(a_node, room, "A2")
-    b1 = await clients.join(b_node, room, "B1")
+    b_node = nodes[1]
+    room, a1, a2, b1 = await three_in_a_room(clients, nodes, "outage-presence")
     await a1.expect("participant-joined", lambda m: m["participant"]["id"] == b1.id)
 
     assert cluster.redis.stop() is not None

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-from cluster_harness import Clients, Cluster, NodeProc, eventually, get_json, unique_room
+from cluster_harness import Client, Clients, Cluster, NodeProc, eventually, get_json, unique_room
 
 pytestmark = pytest.mark.postgres
 
@@ -44,6 +45,19 @@ async def settled(host: Any) -> None:
     """Wait for the system line a settings change writes (the change is shared after it)."""
     await host.expect("chat", lambda m: m["message"].get("system") is True)
     await asyncio.sleep(0.2)
+
+
+async def change_settings(
+    host: Client,
+    settings: dict[str, Any],
+    pred: Callable[[dict[str, Any]], bool] | None = None,
+) -> dict[str, Any]:
+    """Send ``room-settings``, read the ``room-updated`` (matching ``pred``) and wait until
+    the change is shared (:func:`settled`); return the updated settings."""
+    await host.send({"type": "room-settings", **settings})
+    upd = await host.expect("room-updated", pred)
+    await settled(host)
+    return dict(upd["settings"])
 
 
 def ids(participants: list[dict[str, Any]]) -> set[str]:
@@ -172,10 +186,7 @@ async def test_password_set_on_a_applies_on_b(
     room = unique_room("password")
     host = await clients.join(a_node, room, "Host")
     assert host.welcome["participants"][0]["role"] == "host"  # type: ignore[index]
-    await host.send({"type": "room-settings", "password": "open sesame"})
-    upd = await host.expect("room-updated")
-    assert upd["settings"]["has_password"] is True
-    await settled(host)
+    assert (await change_settings(host, {"password": "open sesame"}))["has_password"] is True
     no_pw = await clients.join(b_node, room, "Eve", expect="none")
     await no_pw.error("password_required")
     wrong = await clients.join(b_node, room, "Eve", expect="none", password="nope")
@@ -194,14 +205,10 @@ async def test_lock_set_on_a_refuses_joiner_on_b(
     a_node, b_node = nodes
     room = unique_room("lock")
     host = await clients.join(a_node, room, "Host")
-    await host.send({"type": "room-settings", "locked": True})
-    assert (await host.expect("room-updated"))["settings"]["locked"] is True
-    await settled(host)
+    assert (await change_settings(host, {"locked": True}))["locked"] is True
     eve = await clients.join(b_node, room, "Eve", expect="none")
     await eve.error("locked")
-    await host.send({"type": "room-settings", "locked": False})
-    await host.expect("room-updated", lambda m: m["settings"]["locked"] is False)
-    await settled(host)
+    await change_settings(host, {"locked": False}, lambda m: m["settings"]["locked"] is False)
     bob = await clients.join(b_node, room, "Bob")
     assert bob.welcome["room"]["settings"]["locked"] is False  # type: ignore[index]
 
@@ -212,9 +219,7 @@ async def test_lobby_on_a_joiner_on_b_admitted_across_nodes(
     a_node, b_node = nodes
     room = unique_room("lobby")
     host = await clients.join(a_node, room, "Host")
-    await host.send({"type": "room-settings", "lobby": True})
-    await host.expect("room-updated", lambda m: m["settings"]["lobby"] is True)
-    await settled(host)
+    await change_settings(host, {"lobby": True}, lambda m: m["settings"]["lobby"] is True)
     guest = await clients.join(b_node, room, "Guest", expect="none")
     assert (await guest.expect("lobby-wait"))["room"] == room
     lobby = await host.expect("lobby", lambda m: bool(m["waiting"]))

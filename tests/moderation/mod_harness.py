@@ -1,6 +1,6 @@
 """Helpers for the moderation/access-control/hardening end-to-end tests (and the fuzz tests).
 
-Self-contained (modelled on ``tests/server/server_harness.py``, not importing it):
+Modelled on ``tests/server/server_harness.py`` (not importing it; both build on tests/support):
 
 * :class:`ModServer`: the real ``parley serve`` as a subprocess, stopped by PID,
   optionally over TLS (``--certfile``), launched and awaited separately so several
@@ -14,14 +14,10 @@ Self-contained (modelled on ``tests/server/server_harness.py``, not importing it
 
 from __future__ import annotations
 
-import json
 import signal
-import socket
 import ssl
 import subprocess
 import sys
-import time
-import urllib.request
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,17 +27,18 @@ import aiohttp
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
-from processes import kill_process, launch_parley, stop_process  # noqa: E402
-from ws_client import CLOSED, Client, assert_clean  # noqa: E402, F401 - re-exported to tests
+from processes import (  # noqa: E402
+    free_port,  # noqa: F401 - re-exported to tests
+    healthz_ok,
+    kill_process,
+    launch_parley,
+    stop_returncode,
+    wait_ready,
+)
+from ws_client import CLOSED, Client, assert_clean, fetch_json  # noqa: E402, F401 - re-exported
 
 TIMEOUT = 10.0  # generous bound for any single expected event
 LOCAL = "127.0.0.1"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -84,25 +81,15 @@ class ModServer:
             context = ssl.create_default_context()
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.proc.poll() is not None:
-                pytest.fail(f"parley serve exited with {self.proc.returncode}:\n{self.log()}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/healthz", timeout=2, context=context) as r:
-                    if r.status == 200:
-                        return self
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                self.kill()
-                pytest.fail(f"parley serve not healthy after {timeout}s:\n{self.log()}")
-            time.sleep(0.05)
+        why = wait_ready(self.proc, lambda: healthz_ok(self.url, 2, context), timeout)
+        if why is not None:
+            self.kill()
+            pytest.fail(f"parley serve {why}:\n{self.log()}")
+        return self
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int | None:
         """Signal the server by PID and wait; SIGKILL if it does not exit."""
-        stop_process(self.proc, sig, timeout)
-        return self.proc.returncode if self.proc is not None else None
+        return stop_returncode(self.proc, sig, timeout)
 
     def kill(self) -> None:
         kill_process(self.proc)
@@ -237,13 +224,7 @@ async def expect_system(clients: list[Client], *fragments: str) -> list[dict[str
 
 
 async def rest(server: ModServer, path: str) -> tuple[int, Any]:
-    async with aiohttp.ClientSession() as s:
-        async with s.get(server.url + path, ssl=False if server.tls else None) as r:
-            body = await r.read()
-            try:
-                return r.status, json.loads(body)
-            except ValueError:
-                return r.status, body.decode(errors="replace")
+    return await fetch_json(server.url + path, ssl=False if server.tls else None)
 
 
 async def stored_system_lines(server: ModServer, room: str) -> list[str]:

@@ -14,12 +14,21 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from ops_stun import TurnClient, build, parse
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
+from processes import (  # noqa: E402
+    LoopbackUrls,
+    free_port,  # noqa: F401 - re-exported to tests
+    healthz_ok,
+    spawn_logged,
+    stop_process,
+    wait_ready,
+)
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 DEPLOY = ROOT / "deploy"
@@ -36,12 +45,6 @@ def require_binary(name: str) -> str:
             pytest.fail(message)
         pytest.skip(message)
     return path
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def free_udp_tcp_port() -> int:
@@ -76,6 +79,38 @@ def self_signed_cert(directory: Path) -> tuple[Path, Path]:
     return cert, key
 
 
+def write_coturn_config(base: Path, port: int, secret: str, realm: str, *extra: str) -> Path:
+    """``base``/turnserver.conf: coturn on 127.0.0.1:``port`` with the TURN REST API scheme
+    (``use-auth-secret``), relaying on 127.0.0.1 to loopback peers, plain UDP/TCP only,
+    logging to ``base``/turn.log; ``extra`` lines are added at the end."""
+    config = base / "turnserver.conf"
+    config.write_text(
+        "\n".join(
+            [
+                "listening-ip=127.0.0.1",
+                "relay-ip=127.0.0.1",
+                f"listening-port={port}",
+                "use-auth-secret",
+                f"static-auth-secret={secret}",
+                f"realm={realm}",
+                "no-tls",
+                "no-dtls",
+                "no-cli",
+                "fingerprint",
+                # Peers (the TURN clients' relay addresses) are on loopback too.
+                "allow-loopback-peers",
+                f"userdb={base / 'turndb'}",
+                f"pidfile={base / 'turnserver.pid'}",
+                f"log-file={base / 'turn.log'}",
+                "simple-log",
+                *extra,
+                "",
+            ]
+        )
+    )
+    return config
+
+
 def adapt(text: str, replacements: list[tuple[str, str]]) -> str:
     """Apply exact replacements, each of which must match (so config drift fails the test)."""
     for old, new in replacements:
@@ -95,31 +130,13 @@ class Proc:
     proc: subprocess.Popen[bytes] | None = None
 
     def spawn(self) -> None:
-        with self.log.open("ab") as out:
-            out.write(f"\n===== {' '.join(self.argv)}\n".encode())
-            out.flush()
-            self.proc = subprocess.Popen(
-                self.argv,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                env=self.env,
-                cwd=self.cwd,
-            )
+        self.proc = spawn_logged(self.argv, self.log, env=self.env, cwd=self.cwd)
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> None:
-        proc = self.proc
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(sig)
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        stop_process(self.proc, sig, timeout)
 
     def text(self) -> str:
         try:
@@ -160,7 +177,7 @@ class Coturn(Proc):
                 raise AssertionError(f"turnserver not answering:\n{self.text()}")
 
 
-class ParleyNode(Proc):
+class ParleyNode(LoopbackUrls, Proc):
     """``python -m parley serve`` on 127.0.0.1:``port``; ready once /healthz answers."""
 
     def __init__(self, port: int, data_dir: Path, log: Path, *args: str) -> None:
@@ -173,23 +190,11 @@ class ParleyNode(Proc):
         super().__init__(argv, log, env=env, cwd=data_dir.parent)
         self.port = port
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
     def start(self, timeout: float = 30.0) -> ParleyNode:
         self.spawn()
-        deadline = time.monotonic() + timeout
-        while True:
-            if not self.alive():
-                raise AssertionError(f"parley serve exited:\n{self.text()}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/healthz", timeout=1) as r:
-                    if r.status == 200:
-                        return self
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                self.stop(signal.SIGKILL)
-                raise AssertionError(f"parley serve not healthy:\n{self.text()}")
-            time.sleep(0.05)
+        assert self.proc is not None
+        why = wait_ready(self.proc, lambda: healthz_ok(self.url), timeout)
+        if why is not None:
+            self.stop(signal.SIGKILL)
+            raise AssertionError(f"parley serve {why}:\n{self.text()}")
+        return self

@@ -10,7 +10,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from ops_procs import Coturn, free_udp_tcp_port, require_binary
+from ops_procs import Coturn, free_udp_tcp_port, require_binary, write_coturn_config
 from ops_stun import REALM, XOR_MAPPED_ADDRESS, XOR_RELAYED_ADDRESS, TurnClient, integrity_ok
 
 from parley.ops.turn import TurnConfig, turn_credentials, turn_password
@@ -80,29 +80,7 @@ def coturn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Coturn]:
     require_binary("turnserver")
     base = tmp_path_factory.mktemp("coturn")
     port = free_udp_tcp_port()
-    config = base / "turnserver.conf"
-    config.write_text(
-        "\n".join(
-            [
-                "listening-ip=127.0.0.1",
-                "relay-ip=127.0.0.1",
-                f"listening-port={port}",
-                "use-auth-secret",
-                f"static-auth-secret={SECRET}",
-                f"realm={REALM_NAME}",
-                "no-tls",
-                "no-dtls",
-                "no-cli",
-                "fingerprint",
-                "allow-loopback-peers",
-                f"userdb={base / 'turndb'}",
-                f"pidfile={base / 'turnserver.pid'}",
-                f"log-file={base / 'turn.log'}",
-                "simple-log",
-                "",
-            ]
-        )
-    )
+    config = write_coturn_config(base, port, SECRET, REALM_NAME)
     server = Coturn(config, base / "turnserver.out", port).start()
     yield server
     server.stop()

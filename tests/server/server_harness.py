@@ -9,9 +9,7 @@ answer heartbeat pings even while a test is not reading.
 
 from __future__ import annotations
 
-import json
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,20 +21,23 @@ import aiohttp
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
-from processes import kill_process, launch_parley, stop_process  # noqa: E402
-from ws_client import CLOSED, Client, assert_clean  # noqa: E402, F401 - re-exported to tests
+from processes import (  # noqa: E402
+    LoopbackUrls,
+    free_port,  # noqa: F401 - re-exported to tests
+    healthz_ok,
+    kill_process,
+    launch_parley,
+    log_tail,
+    stop_process,
+    wait_ready,
+)
+from ws_client import CLOSED, Client, assert_clean, fetch_json  # noqa: E402, F401 - re-exported
 
 TIMEOUT = 10.0  # generous bound for any single expected event
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @dataclass
-class ServerProc:
+class ServerProc(LoopbackUrls):
     port: int
     data_dir: Path
     args: tuple[str, ...]
@@ -45,33 +46,14 @@ class ServerProc:
     hung: bool = False
     stop_seconds: float = 0.0
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def ws_url(self) -> str:
-        return f"{self.url}/ws"
-
     def start(self, timeout: float = 20.0) -> ServerProc:
         assert self.proc is None or self.proc.poll() is not None, "already running"
         self.proc = launch_parley(self.port, self.data_dir, self.args, self.log_path)
-        deadline = time.monotonic() + timeout
-        import urllib.request
-
-        while True:
-            if self.proc.poll() is not None:
-                pytest.fail(f"parley serve exited with {self.proc.returncode}:\n{self.log()}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/healthz", timeout=1) as r:
-                    if r.status == 200:
-                        return self
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                self.kill()
-                pytest.fail(f"parley serve not healthy after {timeout}s:\n{self.log()}")
-            time.sleep(0.05)
+        why = wait_ready(self.proc, lambda: healthz_ok(self.url), timeout)
+        if why is not None:
+            self.kill()
+            pytest.fail(f"parley serve {why}:\n{self.log()}")
+        return self
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> int | None:
         """Signal the server by PID and wait; SIGKILL if it does not exit."""
@@ -92,10 +74,7 @@ class ServerProc:
         kill_process(self.proc)
 
     def log(self) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")[-6000:]
-        except OSError:
-            return "(no log)"
+        return log_tail(self.log_path, 6000)
 
 
 @dataclass
@@ -125,10 +104,4 @@ class Clients:
 
 
 async def get_json(server: ServerProc, path: str) -> tuple[int, Any]:
-    async with aiohttp.ClientSession() as s:
-        async with s.get(server.url + path) as r:
-            body = await r.read()
-            try:
-                return r.status, json.loads(body)
-            except ValueError:
-                return r.status, body.decode(errors="replace")
+    return await fetch_json(server.url + path)

@@ -71,6 +71,24 @@ def client_pc() -> RTCPeerConnection:
     )
 
 
+async def count_frames(
+    track: MediaStreamTrack,
+    mid: str,
+    frames: dict[str, int],
+    sizes: dict[str, tuple[int, int]],
+) -> None:
+    """Receive ``track`` until it ends: ``frames[mid]`` counts its decoded frames,
+    ``sizes[mid]`` holds the latest video frame's (width, height)."""
+    try:
+        while True:
+            frame = await track.recv()
+            frames[mid] = frames.get(mid, 0) + 1
+            if isinstance(frame, av.VideoFrame):
+                sizes[mid] = (frame.width, frame.height)
+    except Exception:
+        return
+
+
 class Person:
     """A participant: a WebSocket client plus a publish and ONE subscribe connection."""
 
@@ -135,23 +153,15 @@ class Person:
         def on_track(track: MediaStreamTrack) -> None:
             mid = next(t.mid for t in pc.getTransceivers() if t.receiver.track is track)
             self.kinds[str(mid)] = track.kind
-            self.tasks.append(asyncio.ensure_future(self._consume(str(mid), track)))
+            self.tasks.append(
+                asyncio.ensure_future(count_frames(track, str(mid), self.frames, self.sizes))
+            )
 
         await self.signal({"sfu": "subscribe"})
         offer = await self.sfu_reply("subscribe-offer")
         await pc.setRemoteDescription(RTCSessionDescription(offer["sdp"], "offer"))
         await pc.setLocalDescription(await pc.createAnswer())
         await self.signal({"sfu": "subscribe-answer", "sdp": pc.localDescription.sdp})
-
-    async def _consume(self, mid: str, track: MediaStreamTrack) -> None:
-        try:
-            while True:
-                frame = await track.recv()
-                self.frames[mid] = self.frames.get(mid, 0) + 1
-                if isinstance(frame, av.VideoFrame):
-                    self.sizes[mid] = (frame.width, frame.height)
-        except Exception:
-            return
 
     def layout(self) -> list[dict[str, Any]]:
         return self.layouts[-1] if self.layouts else []

@@ -24,7 +24,7 @@ from aiortc import (
     RTCSessionDescription,
 )
 from aiortc.mediastreams import AudioStreamTrack
-from sfu_media import SmallVideo, client_pc
+from sfu_media import SmallVideo, client_pc, count_frames
 
 from parley.sfu.peer import SfuRoom
 
@@ -101,17 +101,9 @@ class Viewer:
         @self.pc.on("track")
         def on_track(track: MediaStreamTrack) -> None:
             mid = next(t.mid for t in self.pc.getTransceivers() if t.receiver.track is track)
-            self.tasks.append(asyncio.ensure_future(self._consume(str(mid), track)))
-
-    async def _consume(self, mid: str, track: MediaStreamTrack) -> None:
-        try:
-            while True:
-                frame = await track.recv()
-                self.frames[mid] = self.frames.get(mid, 0) + 1
-                if isinstance(frame, av.VideoFrame):
-                    self.sizes[mid] = (frame.width, frame.height)
-        except Exception:
-            return
+            self.tasks.append(
+                asyncio.ensure_future(count_frames(track, str(mid), self.frames, self.sizes))
+            )
 
     def _record_payload_types(self) -> None:
         for t in self.pc.getTransceivers():

@@ -1,4 +1,5 @@
-"""The WebSocket test client the server, moderation and cluster harnesses share.
+"""The WebSocket test client the server, moderation and cluster harnesses share (and
+:func:`fetch_json`, their REST GET).
 
 A background task collects every text frame as JSON.  ``expect`` takes the first
 pending message that matches and leaves the others pending, so waiting for one
@@ -27,6 +28,18 @@ def assert_clean(msg: dict[str, Any]) -> None:
     text = json.dumps(msg)
     for needle in ("Traceback", 'File \\"', "Exception", "sqlalchemy", "aiohttp", "/src/parley"):
         assert needle not in text, f"internal detail {needle!r} leaked to a client: {msg}"
+
+
+async def fetch_json(url: str, **kwargs: Any) -> tuple[int, Any]:
+    """GET ``url`` (``kwargs`` go to ``session.get``): the status and the body as JSON,
+    or as text when it is not JSON."""
+    async with aiohttp.ClientSession() as s:
+        async with s.get(url, **kwargs) as r:
+            body = await r.read()
+            try:
+                return r.status, json.loads(body)
+            except ValueError:
+                return r.status, body.decode(errors="replace")
 
 
 @dataclass
