@@ -230,6 +230,39 @@ def test_last_n_switching_on_audio_level() -> None:
     assert "p2" not in shown() and len(shown() - {None}) == 2
 
 
+def test_a_camera_that_sends_nothing_gives_its_slot_to_one_that_does() -> None:
+    # Ada spoke last but turned her camera off (her client sends no video); Bob's camera
+    # is on. With one video slot, the viewer sees Bob, and Ada again once she sends.
+    router, layouts = make_room(last_n=1)
+    ada, bob = router.add_publisher("ada", Wire()), router.add_publisher("bob", Wire())
+    for n, pub in enumerate((ada, bob)):
+        pub.add_source("cam", "video", 100 + n, 100, "VP8", 90000)
+        pub.add_source("mic", "audio", 200 + n, 111, "opus", 48000, audio_level_ext=1)
+    router.add_subscriber("viewer", Wire(), video_slots(1, 5000) + audio_slots(2, 6000))
+
+    def run(t0: float, ada_video: bool) -> float:
+        t = t0
+        for i in range(50):  # one second: Ada talks; Bob's camera always sends
+            ada.on_rtp(audio(int(t * 50), 0, 200, 20), t)
+            bob.on_rtp(key(int(t * 50), 0, 101), t)
+            if ada_video:
+                ada.on_rtp(key(int(t * 50), 0, 100), t)
+            t += 0.02
+            if i % 10 == 9:
+                router.tick(t)
+        return t
+
+    def shown() -> str | None:
+        return layouts[-1][1][0]["pid"]
+
+    t = run(1.0, ada_video=False)
+    t = run(t, ada_video=False)
+    t = run(t, ada_video=False)
+    assert router.speaker == "ada" and shown() == "bob"
+    run(t, ada_video=True)
+    assert shown() == "ada"
+
+
 def test_screen_share_has_priority_and_leaves_cleanly() -> None:
     router, layouts = make_room(last_n=1)
     a = router.add_publisher("a", Wire())

@@ -210,7 +210,9 @@ def test_slot_switching_codec_changes_payload_type_at_a_key_frame() -> None:
     for i in range(10):
         ada.on_rtp(rtp(100 + i, 3000 * i, 1, pt=100, payload=vp8_payload(i == 0)), now)
         now += 1 / 30
-    # Bob speaks: he takes the single slot; his H.264 starts at its next key frame
+    # Bob's camera sends too; Bob speaks: he takes the single slot, and his H.264 starts
+    # at its next key frame
+    bob.on_rtp(h264(299, 0, 2, NON_IDR, pt=125), now)
     for i in range(10):
         bob.on_rtp(rtp(7 + i, 960 * i, 12, pt=111, ext=[(1, b"\x14")]), now)
     bob_up.out.clear()

@@ -75,6 +75,9 @@ COVER = 0.75
 #: picture until the SFU notices and moves them to a live layer, so this is short: a few
 #: frames even at a degraded 5-10 fps.
 LIVE_FOR = 0.5
+#: A video counts as being sent (for last-N) while any of its layers arrived this recently;
+#: longer than LIVE_FOR, so that a short gap does not hand its slot to someone else.
+SENDING_FOR = 2.0
 
 SendFn = Callable[[bytes | bytearray], None]
 LayoutFn = Callable[[str, list[dict[str, str | None]]], None]
@@ -1005,14 +1008,21 @@ class Router:
                     pub.send_rtcp(build_nack(self.rtcp_ssrc, src.ssrc, again[:64]))
 
     # -- last-N -----------------------------------------------------------
-    def _ranked(self, kind: str, exclude: str) -> list[Source]:
+    def _ranked(self, kind: str, exclude: str, now: float) -> list[Source]:
+        """Sources of ``kind`` by who spoke last; video: screen shares first, then the
+        videos being sent.  A camera turned off sends nothing (the client replaces its
+        track with none), and it must not keep a live camera out of the last N."""
         pubs = sorted(
             (p for p in self.publishers.values() if p.pid != exclude),
             key=lambda p: (-p.last_active, p.order),
         )
         ranked = [s for p in pubs for s in p.sources.values() if s.kind == kind]
         if kind == "video":
-            ranked.sort(key=lambda s: not s.screen)  # stable: screen shares first
+
+            def idle(src: Source) -> bool:
+                return all(now - s.seen_at > SENDING_FOR for s in src.streams())
+
+            ranked.sort(key=lambda s: (not s.screen, idle(s)))  # stable
         return ranked
 
     def relayout(self, now: float | None = None) -> None:
@@ -1024,7 +1034,7 @@ class Router:
                 slots = [s for s in sub.slots if s.kind == kind]
                 limit = len(slots) if kind == "audio" else min(len(slots), self.last_n)
                 wanted: list[Source] = []
-                for src in self._ranked(kind, sub.pid):
+                for src in self._ranked(kind, sub.pid, now):
                     if len(wanted) >= limit:
                         break
                     if any(src.codec in s.pts for s in slots):
