@@ -115,7 +115,7 @@ class Hub:
     # -- sending ---------------------------------------------------------------
 
     def send(self, conn: Connection, frame: bytes) -> None:
-        """Queue ``frame`` for ``conn``; it is written at the end of this loop turn."""
+        """Queue ``frame`` for ``conn``; it is written at the next flush."""
         if conn.closed:
             return
         self._queued += 1

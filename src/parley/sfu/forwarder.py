@@ -1008,14 +1008,11 @@ class Router:
                     pub.send_rtcp(build_nack(self.rtcp_ssrc, src.ssrc, again[:64]))
 
     # -- last-N -----------------------------------------------------------
-    def _ranked(self, kind: str, exclude: str, now: float) -> list[Source]:
+    def _ranked(self, kind: str, now: float) -> list[Source]:
         """Sources of ``kind`` by who spoke last; video: screen shares first, then the
         videos being sent.  A camera turned off sends nothing (the client replaces its
         track with none), and it must not keep a live camera out of the last N."""
-        pubs = sorted(
-            (p for p in self.publishers.values() if p.pid != exclude),
-            key=lambda p: (-p.last_active, p.order),
-        )
+        pubs = sorted(self.publishers.values(), key=lambda p: (-p.last_active, p.order))
         ranked = [s for p in pubs for s in p.sources.values() if s.kind == kind]
         if kind == "video":
 
@@ -1029,14 +1026,17 @@ class Router:
         """Recompute which sources each subscriber's slots show (last-N, audio first-N)."""
         if now is None:
             now = self.clock() if self.clock is not None else self._now
+        ranked = {kind: self._ranked(kind, now) for kind in ("audio", "video")}
         for sub in self.subscribers.values():
             for kind in ("audio", "video"):
                 slots = [s for s in sub.slots if s.kind == kind]
                 limit = len(slots) if kind == "audio" else min(len(slots), self.last_n)
                 wanted: list[Source] = []
-                for src in self._ranked(kind, sub.pid, now):
+                for src in ranked[kind]:
                     if len(wanted) >= limit:
                         break
+                    if src.publisher.pid == sub.pid:
+                        continue  # one's own media is not sent back
                     if any(src.codec in s.pts for s in slots):
                         wanted.append(src)
                 keep = {id(s.source.main) for s in slots if s.source and s.source.main in wanted}
