@@ -117,6 +117,16 @@ async def test_the_rate_is_measured_from_queued_frames(room: tuple[Hub, list[Pee
     assert peers[2].received() == b"x"
 
 
+async def test_a_private_frame_counts_once(room: tuple[Hub, list[Peer]]) -> None:
+    hub, peers = room
+    hub._window_start = asyncio.get_running_loop().time()  # keep counting in this window
+    queued = hub._queued
+    hub.deliver("r", b"psst", ("p1",), None)
+    assert hub._queued == queued + 1
+    await _turns(2)
+    assert [p.received() for p in peers] == [b"", b"psst", b""]
+
+
 async def test_a_reader_that_never_reads_is_dropped_not_the_room() -> None:
     hub = Hub(max_outgoing_buffer=64 * 1024)
     stuck, reader = peers = await _join(hub, 2)

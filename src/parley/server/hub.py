@@ -129,8 +129,7 @@ class Hub:
     ) -> None:
         """The broker's callback: queue ``frame`` for the room's local connections."""
         if to is not None:
-            self._queued += len(to)
-            for pid in to:
+            for pid in to:  # send() counts each queued frame
                 conn = self.by_pid.get(pid)
                 if conn is not None and conn.room == room:
                     self.send(conn, frame)
