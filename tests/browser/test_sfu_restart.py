@@ -101,6 +101,15 @@ def join(meeting: Meeting, name: str, room: str) -> Participant:
     return person
 
 
+def meet(meeting: Meeting, room: str, *names: str) -> list[Participant]:
+    """``names`` join ``room`` one after another; returns once everyone sees everyone."""
+    people = [join(meeting, name, room) for name in names]
+    for person in people:
+        person.open_participants()
+    sees_everyone(people)
+    return people
+
+
 def open_pcs(person: Participant) -> list[dict[str, Any]]:
     return person.page.evaluate(JS_OPEN_PCS)
 
@@ -138,10 +147,7 @@ def sees_everyone(people: list[Participant]) -> None:
 def test_sfu_media_comes_back_after_a_server_restart(
     server: ParleyServer, meeting: Meeting, room: str
 ) -> None:
-    people = [join(meeting, name, room) for name in ("Ada", "Bob", "Cy")]
-    for person in people:
-        person.open_participants()
-    sees_everyone(people)
+    people = meet(meeting, room, "Ada", "Bob", "Cy")
     before = {p.name: {pc["index"] for pc in open_pcs(p)} for p in people}
 
     server.restart()  # SIGTERM: clients get 1001 "server shutting down"
@@ -164,10 +170,7 @@ def test_sfu_media_comes_back_after_a_server_restart(
 def test_sfu_media_survives_a_dropped_websocket(
     server: ParleyServer, meeting: Meeting, room: str
 ) -> None:
-    people = [join(meeting, name, room) for name in ("Ada", "Bob")]
-    for person in people:
-        person.open_participants()
-    sees_everyone(people)
+    people = meet(meeting, room, "Ada", "Bob")
     ada, bob = people
     pcs_before = ada.page.evaluate("() => window.__pcs.length")
     sockets_before = ada.page.evaluate(JS_DROP_SOCKET)
@@ -196,10 +199,7 @@ def test_sfu_media_survives_a_dropped_websocket(
 def test_sfu_reloaded_page_rejoins_with_media(
     server: ParleyServer, meeting: Meeting, room: str
 ) -> None:
-    people = [join(meeting, name, room) for name in ("Ada", "Bob")]
-    for person in people:
-        person.open_participants()
-    sees_everyone(people)
+    people = meet(meeting, room, "Ada", "Bob")
     ada, bob = people
 
     bob.page.reload()
