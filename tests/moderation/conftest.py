@@ -76,7 +76,8 @@ def fleet(
     make = mserver_factory
     fleet = Fleet(
         main=make(*MSERVER_FLAGS, launch_only=True),
-        hs256=make("--require-token", "--jwt-secret", secret, launch_only=True),
+        # "=": a url-safe secret may start with "-", which argparse would take for an option
+        hs256=make("--require-token", f"--jwt-secret={secret}", launch_only=True),
         rs256=make(
             "--require-token", "--jwt-public-key", str(keys / "jwt-public.pem"), launch_only=True
         ),

@@ -111,7 +111,7 @@ async def test_wildcard_token(fleet: Fleet, net: Net, room: str) -> None:
 async def test_cli_token_is_accepted(fleet: Fleet, net: Net, room: str) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PARLEY_")}
     argv = [sys.executable, "-m", "parley", "token", "--room", room, "--name", "Cli Host"]
-    argv += ["--role", "host", "--ttl", "1h", "--jwt-secret", fleet.jwt_secret]
+    argv += ["--role", "host", "--ttl", "1h", f"--jwt-secret={fleet.jwt_secret}"]
     out = await asyncio.to_thread(
         subprocess.run, argv, capture_output=True, text=True, env=env, timeout=60
     )
