@@ -130,6 +130,7 @@ class SfuPeer:
         self._pending_slots: list[SlotSpec] = []
         self._twcc_ext = 0  # transport-cc negotiated with the publisher: its extension id
         self._views: dict[str, tuple[int, int]] = {}  # the latest "view" per slot mid
+        self._video_mids: frozenset[str] = frozenset()  # video slots of the subscribe offer
         self.tracks: list[dict[str, Any]] = []
 
     # -- signalling -------------------------------------------------------
@@ -360,6 +361,9 @@ class SfuPeer:
         self.room._attach_sockets(pc)
         offer = await pc.createOffer()
         await pc.setLocalDescription(offer)
+        self._video_mids = frozenset(
+            str(t.mid) for t in pc.getTransceivers() if t.kind == "video" and t.mid is not None
+        )
 
         @pc.on("connectionstatechange")
         async def on_state() -> None:
@@ -405,19 +409,30 @@ class SfuPeer:
             self._start_subscribing()
 
     def _view(self, slots: Any) -> None:
-        """``{"sfu":"view","slots":{mid:{"w":W,"h":H}}}``: rendered sizes of video slots."""
+        """``{"sfu":"view","slots":{mid:{"w":W,"h":H}}}``: rendered sizes of video slots.
+
+        Only the video slots of this peer's subscribe offer may be named: the sizes are
+        kept per mid until the subscriber starts, so any other name would be state an
+        attacker grows at will.  A view naming anything else is refused whole."""
         if not isinstance(slots, dict):
             raise ValueError("view needs slots: {mid: {w, h}}")
-        sub = self.subscriber
-        for mid, size in list(slots.items())[:256]:
+        if not self._video_mids:
+            raise ValueError("no subscribe connection to view")
+        sizes: dict[str, tuple[int, int]] = {}
+        for mid, size in slots.items():
+            if mid not in self._video_mids:
+                raise ValueError(f"unknown video slot mid {str(mid)[:32]!r}")
             if not isinstance(size, dict):
                 raise ValueError("view sizes are {w, h} objects")
             w, h = size.get("w", 0), size.get("h", 0)
             if not all(isinstance(v, int | float) and 0 <= v <= 100_000 for v in (w, h)):
                 raise ValueError("view sizes are numbers of pixels")
-            self._views[str(mid)] = (int(w), int(h))
-            if sub is not None:
-                sub.set_view(str(mid), int(w), int(h))
+            sizes[mid] = (int(w), int(h))
+        self._views.update(sizes)
+        sub = self.subscriber
+        if sub is not None:
+            for mid, (w, h) in sizes.items():
+                sub.set_view(mid, w, h)
 
     def _start_subscribing(self) -> None:
         transport = self._sub_transport
@@ -454,6 +469,7 @@ class SfuPeer:
         self._stop_subscribing()
         pc, self.subscribe_pc, self._sub_transport = self.subscribe_pc, None, None
         self._pending_slots = []
+        self._views, self._video_mids = {}, frozenset()  # sizes of the old slots
         if pc is not None:
             await pc.close()
 
