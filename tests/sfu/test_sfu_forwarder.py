@@ -324,3 +324,41 @@ def test_sender_report_rewritten_per_slot() -> None:
     srs = [fb for fb in down.rtcp() if fb.kind == "sr"]
     assert len(srs) == 1 and srs[0].sender_ssrc == 6000
     assert srs[0].rtp_ts == (first_ts + 960) & 0xFFFFFFFF and srs[0].ntp == 0xAABBCCDD00000000
+
+
+def test_a_camera_signalled_off_gives_its_slot_even_if_its_browser_keeps_sending() -> None:
+    # Firefox keeps sending the last frame about once a second after its camera track is
+    # replaced by none: arrival alone says "sending". Ada spoke last and said her camera
+    # is off (the room's `cam` state); Bob's camera is on. One video slot: Bob's.
+    cams = {"ada": False, "bob": True}
+    router, layouts = make_room(last_n=1, camera_on=lambda pid: cams.get(pid, True))
+    ada, bob = router.add_publisher("ada", Wire()), router.add_publisher("bob", Wire())
+    for n, pub in enumerate((ada, bob)):
+        pub.add_source("cam", "video", 100 + n, 100, "VP8", 90000)
+        pub.add_source("mic", "audio", 200 + n, 111, "opus", 48000, audio_level_ext=1)
+    router.add_subscriber("viewer", Wire(), video_slots(1, 5000) + audio_slots(2, 6000))
+    seq = {"ada": 0, "bob": 0}
+
+    def run(t0: float) -> float:
+        t = t0
+        for i in range(50):  # one second: Ada talks; Bob's camera sends 50 frames
+            ada.on_rtp(audio(int(t * 50), 0, 200, 20), t)
+            seq["bob"] += 1
+            bob.on_rtp(key(seq["bob"], 0, 101), t)
+            if i == 0:  # Ada's browser: the frozen frame, once a second
+                seq["ada"] += 1
+                ada.on_rtp(key(seq["ada"], 0, 100), t)
+            t += 0.02
+            if i % 10 == 9:
+                router.tick(t)
+        return t
+
+    def shown() -> str | None:
+        return layouts[-1][1][0]["pid"]
+
+    t = run(1.0)
+    t = run(t)
+    assert router.speaker == "ada" and shown() == "bob"
+    cams["ada"] = True  # she turns her camera back on: the speaker is shown again
+    run(t)
+    assert shown() == "ada"

@@ -63,8 +63,15 @@ class MediaRooms:
                 last_n=self.last_n,
                 on_speaker=lambda pid: self._speaker(room, pid),
                 media_sockets=self.sockets,
+                camera_on=lambda pid: self._camera_on(room, pid),
             )
         return sfu
+
+    def _camera_on(self, room: str, pid: str) -> bool:
+        """The ``cam`` state ``pid`` last signalled (``media``/``join``), as the room knows
+        it (replicated from other nodes too); someone the room does not know counts as on."""
+        member = self.server.rooms.members.get(pid)
+        return member is None or member.room != room or member.info.cam
 
     def _send(self, room: str, pid: str, payload: dict[str, Any]) -> None:
         out = p.SignalOut(sender=SFU_ID, payload=msgspec.Raw(msgspec.json.encode(payload)))

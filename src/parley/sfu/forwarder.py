@@ -741,8 +741,11 @@ class Router:
         on_layout: LayoutFn | None = None,
         on_speaker: SpeakerFn | None = None,
         clock: Callable[[], float] | None = None,
+        camera_on: Callable[[str], bool] | None = None,
     ) -> None:
         self.last_n = last_n
+        # camera_on(pid): the participant's signalled camera state (None: not known)
+        self.camera_on = camera_on
         # clock: time for membership changes (keyframe requests); None = time of last tick
         self.clock = clock
         self.pli_interval = pli_interval
@@ -1010,13 +1013,19 @@ class Router:
     # -- last-N -----------------------------------------------------------
     def _ranked(self, kind: str, now: float) -> list[Source]:
         """Sources of ``kind`` by who spoke last; video: screen shares first, then the
-        videos being sent.  A camera turned off sends nothing (the client replaces its
-        track with none), and it must not keep a live camera out of the last N."""
+        videos being sent.  A camera turned off must not keep a live camera out of the
+        last N: it is idle when nothing of it arrived for ``SENDING_FOR`` (Chromium sends
+        nothing once the track is replaced by none) or when its participant said the
+        camera is off (Firefox may keep sending the last frame once a second)."""
         pubs = sorted(self.publishers.values(), key=lambda p: (-p.last_active, p.order))
         ranked = [s for p in pubs for s in p.sources.values() if s.kind == kind]
         if kind == "video":
+            camera_on = self.camera_on
+            off = set() if camera_on is None else {p.pid for p in pubs if not camera_on(p.pid)}
 
             def idle(src: Source) -> bool:
+                if not src.screen and src.publisher.pid in off:
+                    return True
                 return all(now - s.seen_at > SENDING_FOR for s in src.streams())
 
             ranked.sort(key=lambda s: (not s.screen, idle(s)))  # stable

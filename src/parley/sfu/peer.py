@@ -486,7 +486,8 @@ class SfuRoom:
     dominant speaker, ``on_tracks(pid, [{"track", "kind"}])`` a publisher's tracks
     (empty list: stopped publishing).  ``media_sockets`` (optional) puts the ICE
     candidates of every peer connection on fixed UDP ports / a public address
-    (``--media-port``, ``--media-public-ip``).
+    (``--media-port``, ``--media-public-ip``).  ``camera_on(pid)`` (optional) is the
+    participant's signalled camera state, read by last-N ranking every tick.
     """
 
     TICK = 0.2
@@ -502,6 +503,7 @@ class SfuRoom:
         on_speaker: Callable[[str | None], None] | None = None,
         on_tracks: Callable[[str, list[dict[str, Any]]], None] | None = None,
         media_sockets: hooks.MediaSockets | None = None,
+        camera_on: Callable[[str], bool] | None = None,
     ) -> None:
         hooks.check_compat()
         self.media_sockets = media_sockets
@@ -510,7 +512,11 @@ class SfuRoom:
         self.audio_slots = audio_slots
         self.on_tracks = on_tracks
         self.router = Router(
-            last_n=last_n, on_layout=self._layout, on_speaker=on_speaker, clock=time.monotonic
+            last_n=last_n,
+            on_layout=self._layout,
+            on_speaker=on_speaker,
+            clock=time.monotonic,
+            camera_on=camera_on,
         )
         self.peers: dict[str, SfuPeer] = {}
         self._task: asyncio.Task[None] | None = None
