@@ -9,6 +9,7 @@ import {
   generateRoomName,
   initials,
   isValidRoom,
+  joinErrorText,
   slugRoom,
   splitLinks,
 } from "../../src/parley/web/js/core/text.js";
@@ -118,4 +119,10 @@ test("room names", () => {
 test("errorText has a clear room_full message", () => {
   assert.match(errorText("room_full"), /This room is full/);
   assert.equal(errorText("whatever", "fallback"), "fallback");
+});
+
+test("a refused name says why (the server names the character)", () => {
+  const message = "display names cannot contain control, invisible or text-direction characters (U+202E RIGHT-TO-LEFT OVERRIDE)";
+  assert.equal(joinErrorText("bad_name", message), `That name can't be used: ${message}.`);
+  assert.match(joinErrorText("bad_name"), /That name can't be used/);
 });

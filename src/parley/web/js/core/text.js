@@ -181,6 +181,8 @@ export function joinErrorText(code, message) {
     case "denied":
     case "room_full":
     case "bad_name":
+      // the server says which character it refused (e.g. "U+202E RIGHT-TO-LEFT OVERRIDE")
+      return message ? `That name can't be used: ${message}.` : errorText(code);
     case "bad_room":
     case "bad_version":
     case "too_many":
