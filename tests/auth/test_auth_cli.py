@@ -51,7 +51,8 @@ def test_token_alone_on_stdout_and_verifies(capsys: pytest.CaptureFixture[str]) 
     token = out.strip()
     assert token.count(".") == 2 and " " not in token
     claims = JoinTokenVerifier(secret=SECRET).verify(token, "R")
-    assert (claims.room, claims.name, claims.role, claims.subject) == ("R", "N", "host", None)
+    assert (claims.room, claims.name, claims.role) == ("R", "N", "host")
+    assert claims.subject  # a subject by default (see test_subject_by_default)
 
 
 def test_secret_from_environment(
@@ -62,6 +63,29 @@ def test_secret_from_environment(
     assert code == 0
     claims = JoinTokenVerifier(secret=SECRET).verify(out.strip(), "any-room")
     assert (claims.role, claims.subject, claims.name) == ("participant", "u1", None)
+
+
+def subject_of(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str | None:
+    code, out, err = run(["token", "--room", "R", "--jwt-secret", SECRET, *argv], capsys)
+    assert code == 0, err
+    return JoinTokenVerifier(secret=SECRET).verify(out.strip(), "R").subject
+
+
+def test_subject_by_default(capsys: pytest.CaptureFixture[str]) -> None:
+    # A ban under --require-token bars the token's subject: without one it would bar only
+    # the address, and the invitee could come back from another network with the same link.
+    subjects = {subject_of([], capsys) for _ in range(20)}
+    assert None not in subjects and len(subjects) == 20  # a fresh subject per token
+    assert all(isinstance(s, str) and len(s) >= 16 for s in subjects)
+    assert subject_of(["--subject", "ada@example.org"], capsys) == "ada@example.org"
+    assert subject_of(["--no-subject"], capsys) is None  # the explicit way to leave it out
+
+
+def test_subject_and_no_subject_are_exclusive(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        parser().parse_args(["token", "--room", "R", "--subject", "u", "--no-subject"])
+    assert info.value.code == 2
+    assert "not allowed with" in capsys.readouterr().err
 
 
 def test_no_secret_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:

@@ -9,12 +9,17 @@ Wired into :mod:`parley.cli` with::
 
 The token alone goes to stdout (so ``TOKEN=$(parley token ...)`` works);
 errors go to stderr with exit status 2.
+
+Every token gets a ``sub`` (subject) unless ``--no-subject``: ``--subject`` or a fresh random
+one, so that a ban under ``--require-token`` bars the token itself, not only the address it
+was used from.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import sys
 from pathlib import Path
 from typing import Any
@@ -52,7 +57,18 @@ def add_token_parser(subparsers: Any) -> argparse.ArgumentParser:
         metavar="DURATION",
         help="how long the token stays valid: 3600, 45s, 30m, 1h, 2d (default 1h)",
     )
-    token.add_argument("--subject", default=None, help="subject (sub claim), e.g. a user id")
+    subject = token.add_mutually_exclusive_group()
+    subject.add_argument(
+        "--subject",
+        default=None,
+        help="subject (sub claim), e.g. a user id; bans bar it (default: a random subject,"
+        " new for every token)",
+    )
+    subject.add_argument(
+        "--no-subject",
+        action="store_true",
+        help="leave sub out: a ban then bars only the address the token was used from",
+    )
     key = token.add_mutually_exclusive_group()
     key.add_argument(
         "--jwt-secret",
@@ -75,8 +91,16 @@ def _fail(message: str) -> int:
     return 2
 
 
+def random_subject() -> str:
+    """A subject no other token has (128 random bits), for tokens minted without --subject."""
+    return "parley-" + secrets.token_urlsafe(16)
+
+
 def run_token(args: argparse.Namespace) -> int:
     """Mint the token described by ``args`` and print it; the exit status."""
+    subject: str | None = args.subject
+    if subject is None and not getattr(args, "no_subject", False):
+        subject = random_subject()
     try:
         ttl = args.ttl if isinstance(args.ttl, float | int) else parse_ttl(str(args.ttl))
         if args.private_key is not None:
@@ -84,9 +108,7 @@ def run_token(args: argparse.Namespace) -> int:
                 pem = Path(args.private_key).read_bytes()
             except OSError as exc:
                 return _fail(f"cannot read {args.private_key}: {exc.strerror or exc}")
-            token = mint_token_with_key(
-                pem, args.room, args.name, args.role, ttl, subject=args.subject
-            )
+            token = mint_token_with_key(pem, args.room, args.name, args.role, ttl, subject=subject)
         else:
             secret = args.jwt_secret or os.environ.get(SECRET_ENV)
             if not secret:
@@ -94,7 +116,7 @@ def run_token(args: argparse.Namespace) -> int:
                     f"no signing key: pass --jwt-secret, set {SECRET_ENV}, or pass"
                     " --private-key FILE"
                 )
-            token = mint_token(secret, args.room, args.name, args.role, ttl, subject=args.subject)
+            token = mint_token(secret, args.room, args.name, args.role, ttl, subject=subject)
     except ValueError as exc:
         return _fail(str(exc))
     sys.stdout.write(token + "\n")
