@@ -11,6 +11,7 @@ import os
 import signal
 import ssl
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -265,6 +266,34 @@ def settings_from(args: argparse.Namespace) -> Settings:
     )
 
 
+class StartupError(Exception):
+    """``parley serve`` cannot start; ``str(error)`` is the one line printed (no traceback)."""
+
+
+def check_data_dir(data_dir: Path, database_url: str | None) -> None:
+    """Stop with one clear line, before anything starts, when the data dir cannot hold what
+    the server writes there: the secret (unless PARLEY_SECRET or it exists) and the SQLite
+    database with its WAL files (unless --database-url names another database)."""
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StartupError(
+            f"cannot create the data directory {data_dir}: {exc.strerror or exc}"
+        ) from None
+    has_secret = bool(os.environ.get("PARLEY_SECRET")) or (data_dir / "secret").exists()
+    if database_url and has_secret:
+        return
+    try:  # a real write: root passes access() checks, not a read-only mount
+        fd, probe = tempfile.mkstemp(prefix=".parley-write-check-", dir=data_dir)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise StartupError(
+            f"the data directory {data_dir} is not writable ({exc.strerror or exc});"
+            " give --data-dir (PARLEY_DATA_DIR) a directory parley can write to"
+        ) from None
+
+
 def join_token_verifier(settings: Settings) -> JoinTokenVerifier | None:
     if settings.jwt_public_key is not None:
         return JoinTokenVerifier(public_key_pem=settings.jwt_public_key.read_bytes())
@@ -275,6 +304,7 @@ def join_token_verifier(settings: Settings) -> JoinTokenVerifier | None:
 
 async def serve(settings: Settings) -> None:
     from aiohttp import web
+    from sqlalchemy.exc import SQLAlchemyError
 
     from .server.app import Server, make_app
     from .server.site import ParleySite
@@ -285,22 +315,28 @@ async def serve(settings: Settings) -> None:
         from .sfu.aiortc_hooks import include_loopback
 
         include_loopback()
-    server = Server(settings, join_tokens=join_token_verifier(settings))
-    runner = web.AppRunner(make_app(server), handle_signals=False, shutdown_timeout=10)
-    await runner.setup()
-    ssl_context = None
-    if settings.certfile and settings.keyfile:
-        ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        ssl_context.load_cert_chain(settings.certfile, settings.keyfile)
-    site = ParleySite(
-        runner,
-        settings.host,
-        settings.port,
-        reuse_address=True,
-        reuse_port=settings.reuse_port or None,
-        ssl_context=ssl_context,
-    )
-    await site.start()
+    try:
+        server = Server(settings, join_tokens=join_token_verifier(settings))
+        runner = web.AppRunner(make_app(server), handle_signals=False, shutdown_timeout=10)
+        await runner.setup()
+        ssl_context = None
+        if settings.certfile and settings.keyfile:
+            ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            ssl_context.load_cert_chain(settings.certfile, settings.keyfile)
+        site = ParleySite(
+            runner,
+            settings.host,
+            settings.port,
+            reuse_address=True,
+            reuse_port=settings.reuse_port or None,
+            ssl_context=ssl_context,
+        )
+        await site.start()
+    except (OSError, SQLAlchemyError) as exc:
+        # The environment, not a bug (database unreachable or unwritable, port taken,
+        # unreadable certificate): one line; the details are in the exception's first line.
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise StartupError(f"cannot start: {first}") from None
     scheme = "https" if ssl_context else "http"
     log.info("parley %s listening on %s://%s:%d", __version__, scheme, settings.host, settings.port)
     stop = asyncio.Event()
@@ -326,18 +362,24 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "token":
         return run_token(args)
-    if args.command == "serve" and args.workers != 1:
-        from .workers import run_workers
+    try:
+        if args.command == "serve" and args.workers != 1:
+            from .workers import run_workers
 
-        if args.workers < 1:
-            raise SystemExit("--workers must be at least 1")
-        configure_logging(args.log_level, args.log_json)
-        return run_workers(args, list(sys.argv[1:] if argv is None else argv))
-    if args.command == "serve":
-        settings = settings_from(args)
-        fields = {"node": settings.node_id} if settings.node_id else None
-        configure_logging(settings.log_level, settings.log_json, fields=fields)
-        run(serve(settings))
+            if args.workers < 1:
+                raise SystemExit("--workers must be at least 1")
+            configure_logging(args.log_level, args.log_json)
+            check_data_dir(Path(args.data_dir), args.database_url)
+            return run_workers(args, list(sys.argv[1:] if argv is None else argv))
+        if args.command == "serve":
+            settings = settings_from(args)
+            fields = {"node": settings.node_id} if settings.node_id else None
+            configure_logging(settings.log_level, settings.log_json, fields=fields)
+            check_data_dir(settings.data_dir, settings.database_url)
+            run(serve(settings))
+    except StartupError as exc:
+        print(f"parley serve: error: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 
