@@ -23,6 +23,7 @@ are ever signalled, by PID.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import json
 import os
@@ -44,6 +45,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from firefox_support import FIREFOX, FIREFOX_PREFS, FirefoxDriver
+from firefox_support import DriverError as FirefoxDriverError
+from firefox_support import missing as firefox_missing
 from polling import wait_until
 from stats_js import js_each_stat
 
@@ -283,8 +287,11 @@ def _http_get(url: str, timeout: float) -> tuple[int, str]:
         return 0, repr(e)
 
 
-@pytest.fixture(scope="session")
-def netns() -> Iterator[NetNS]:
+#: The veth pair of the Firefox tests' namespace: both ends inside it, private addresses.
+VETH = (("pv0", "10.231.0.1/24"), ("pv1", "10.231.0.2/24"))
+
+
+def _browser_tools_available() -> None:
     if sync_playwright is None:
         _unavailable("Playwright for Python is not installed")
     if not Path(CHROMIUM).exists():
@@ -295,6 +302,10 @@ def netns() -> Iterator[NetNS]:
     if os.geteuid() != 0:
         _unavailable("needs root to create a loopback-only network namespace (unshare --net)")
 
+
+@contextlib.contextmanager
+def _namespace(veth: bool = False) -> Iterator[NetNS]:
+    """A new network namespace with ``lo`` up (and, with ``veth``, the pair ``VETH``)."""
     tmp = Path(tempfile.mkdtemp(prefix="parley-browser-"))
     holder = subprocess.Popen(
         ["unshare", "--net", "--", "sleep", "infinity"],
@@ -317,25 +328,36 @@ def netns() -> Iterator[NetNS]:
             if time.monotonic() > deadline:
                 _unavailable("the unshare holder never entered a new network namespace")
             time.sleep(0.02)
-        up = subprocess.run(
-            ["nsenter", f"--net=/proc/{holder.pid}/ns/net", "ip", "link", "set", "lo", "up"],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if up.returncode != 0:
-            _unavailable(f"cannot bring lo up in the namespace: {up.stderr.strip()}")
-
         wrapper = tmp / "chromium-in-netns"
         wrapper.write_text(
             f'#!/bin/sh\nexec nsenter --net=/proc/{holder.pid}/ns/net -- {CHROMIUM} "$@"\n'
         )
         wrapper.chmod(0o755)
         ns = NetNS(holder=holder, tmp=tmp, chromium=wrapper)
+        steps = [("ip", "link", "set", "lo", "up")]
+        if veth:
+            # Firefox gathers no ICE candidate where only lo exists, nor without a default
+            # route: a veth pair, both ends in this namespace, and a default route into
+            # it give Firefox addresses that reach nothing outside (the namespace does
+            # not forward; nothing else is connected to it).
+            (a, a_addr), (b, b_addr) = VETH
+            steps += [
+                ("ip", "link", "add", a, "type", "veth", "peer", "name", b),
+                ("ip", "addr", "add", a_addr, "dev", a),
+                ("ip", "addr", "add", b_addr, "dev", b),
+                ("ip", "link", "set", a, "up"),
+                ("ip", "link", "set", b, "up"),
+                ("ip", "route", "add", "default", "via", b_addr.split("/")[0], "dev", a),
+            ]
+        for step in steps:
+            done = ns.run(*step)
+            if done.returncode != 0:
+                _unavailable(f"`{' '.join(step)}` in the namespace: {done.stderr.strip()}")
 
         links = ns.run("ip", "-o", "link", "show").stdout.strip().splitlines()
-        names = [ln.split(":")[1].strip().split("@")[0] for ln in links]
-        assert names == ["lo"], f"the test namespace must only have lo, has {names}"
+        names = sorted(ln.split(":")[1].strip().split("@")[0] for ln in links)
+        want = sorted(["lo", *(name for name, _ in VETH)] if veth else ["lo"])
+        assert names == want, f"the test namespace must only have {want}, has {names}"
         yield ns
         if ns.pool is not None:
             ns.pool.shutdown(wait=True)
@@ -344,6 +366,25 @@ def netns() -> Iterator[NetNS]:
             holder.kill()
         holder.wait(timeout=10)
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def netns() -> Iterator[NetNS]:
+    """Server and Chromium: a namespace with only ``lo``."""
+    _browser_tools_available()
+    with _namespace() as ns:
+        yield ns
+
+
+@pytest.fixture(scope="session")
+def veth_netns() -> Iterator[NetNS]:
+    """The Firefox tests' namespace: ``lo`` and a private veth pair (see ``VETH``).
+
+    A Firefox test module overrides ``netns`` with it, so its server, Chromium and
+    Firefox all run there."""
+    _browser_tools_available()
+    with _namespace(veth=True) as ns:
+        yield ns
 
 
 # --------------------------------------------------------------------------- server
@@ -555,8 +596,95 @@ def _open_panel(page: Page, target: Any, button_name: str) -> Any:
     return target
 
 
+class MediaView:
+    """What a page sees of the media (getStats of its recorded peer connections, its
+    <video> elements); the browser-specific part is ``evaluate`` and ``pause``."""
+
+    name: str
+
+    def evaluate(self, fn: str, arg: Any = None) -> Any:
+        raise NotImplementedError
+
+    def pause(self, ms: int) -> None:
+        raise NotImplementedError
+
+    def inbound_stats(self) -> list[dict[str, Any]]:
+        return self.evaluate(JS_INBOUND_STATS)
+
+    def remote_videos(self) -> list[dict[str, Any]]:
+        return self.evaluate(JS_REMOTE_VIDEOS)
+
+    def playing_remote_videos(self) -> list[dict[str, Any]]:
+        return [
+            v
+            for v in self.remote_videos()
+            if v["visible"] and v["live"] and v["width"] > 0 and v["height"] > 0
+        ]
+
+    def wait_remote_videos(self, count: int, timeout_ms: int = TIMEOUT_MS) -> None:
+        """Wait until exactly ``count`` visible <video> elements play a remote track
+        (and no other visible element shows a remote video)."""
+        last: list[dict[str, Any]] = []
+
+        def ok() -> bool:
+            nonlocal last
+            last = self.remote_videos()
+            shown = [v for v in last if v["visible"]]
+            playing = [v for v in shown if v["live"] and v["width"] > 0 and v["height"] > 0]
+            return len(playing) == count and len(shown) == count
+
+        wait_until(
+            ok,
+            timeout_ms,
+            lambda: f"{self.name}: expected {count} remote videos playing, page has {last}",
+        )
+
+    def wait_media_flowing(
+        self, video_streams: int, audio_streams: int, timeout_ms: int = TIMEOUT_MS
+    ) -> None:
+        """Wait until at least ``video_streams`` inbound video streams decode more frames
+        and ``audio_streams`` inbound audio streams receive more packets between two
+        getStats() samples, over all of the page's RTCPeerConnections."""
+        detail = ""
+
+        def ok() -> bool:
+            nonlocal detail
+            before = {s["key"]: s for s in self.inbound_stats()}
+            self.pause(1_000)
+            after = self.inbound_stats()
+            video = [
+                s
+                for s in after
+                if s["kind"] == "video"
+                and s["key"] in before
+                and s["framesDecoded"] > before[s["key"]]["framesDecoded"]
+            ]
+            audio = [
+                s
+                for s in after
+                if s["kind"] == "audio"
+                and s["key"] in before
+                and s["packetsReceived"] > before[s["key"]]["packetsReceived"]
+            ]
+            detail = (
+                f"{len(video)} video streams decoding, {len(audio)} audio streams receiving;"
+                f" pcs={self.evaluate('() => (window.__pcs||[]).map(p=>p.connectionState)')}"
+                f" inbound={after}"
+            )
+            return len(video) >= video_streams and len(audio) >= audio_streams
+
+        wait_until(
+            ok,
+            timeout_ms,
+            lambda: (
+                f"{self.name}: media not flowing (want {video_streams} video and"
+                f" {audio_streams} audio inbound streams increasing): {detail}"
+            ),
+        )
+
+
 @dataclass
-class Participant:
+class Participant(MediaView):
     """One person in a meeting: their own browser context and page."""
 
     name: str
@@ -638,80 +766,12 @@ class Participant:
         )
         return found[0] or ""
 
-    # -- what the page sees of the media
-    def inbound_stats(self) -> list[dict[str, Any]]:
-        return self.page.evaluate(JS_INBOUND_STATS)
+    # -- MediaView: the page's script
+    def evaluate(self, fn: str, arg: Any = None) -> Any:
+        return self.page.evaluate(fn, arg)
 
-    def remote_videos(self) -> list[dict[str, Any]]:
-        return self.page.evaluate(JS_REMOTE_VIDEOS)
-
-    def playing_remote_videos(self) -> list[dict[str, Any]]:
-        return [
-            v
-            for v in self.remote_videos()
-            if v["visible"] and v["live"] and v["width"] > 0 and v["height"] > 0
-        ]
-
-    def wait_remote_videos(self, count: int, timeout_ms: int = TIMEOUT_MS) -> None:
-        """Wait until exactly ``count`` visible <video> elements play a remote track
-        (and no other visible element shows a remote video)."""
-        last: list[dict[str, Any]] = []
-
-        def ok() -> bool:
-            nonlocal last
-            last = self.remote_videos()
-            shown = [v for v in last if v["visible"]]
-            playing = [v for v in shown if v["live"] and v["width"] > 0 and v["height"] > 0]
-            return len(playing) == count and len(shown) == count
-
-        wait_until(
-            ok,
-            timeout_ms,
-            lambda: f"{self.name}: expected {count} remote videos playing, page has {last}",
-        )
-
-    def wait_media_flowing(
-        self, video_streams: int, audio_streams: int, timeout_ms: int = TIMEOUT_MS
-    ) -> None:
-        """Wait until at least ``video_streams`` inbound video streams decode more frames
-        and ``audio_streams`` inbound audio streams receive more packets between two
-        getStats() samples, over all of the page's RTCPeerConnections."""
-        detail = ""
-
-        def ok() -> bool:
-            nonlocal detail
-            before = {s["key"]: s for s in self.inbound_stats()}
-            self.page.wait_for_timeout(1_000)
-            after = self.inbound_stats()
-            video = [
-                s
-                for s in after
-                if s["kind"] == "video"
-                and s["key"] in before
-                and s["framesDecoded"] > before[s["key"]]["framesDecoded"]
-            ]
-            audio = [
-                s
-                for s in after
-                if s["kind"] == "audio"
-                and s["key"] in before
-                and s["packetsReceived"] > before[s["key"]]["packetsReceived"]
-            ]
-            detail = (
-                f"{len(video)} video streams decoding, {len(audio)} audio streams receiving;"
-                f" pcs={self.page.evaluate('(window.__pcs||[]).map(p=>p.connectionState)')}"
-                f" inbound={after}"
-            )
-            return len(video) >= video_streams and len(audio) >= audio_streams
-
-        wait_until(
-            ok,
-            timeout_ms,
-            lambda: (
-                f"{self.name}: media not flowing (want {video_streams} video and"
-                f" {audio_streams} audio inbound streams increasing): {detail}"
-            ),
-        )
+    def pause(self, ms: int) -> None:
+        self.page.wait_for_timeout(ms)
 
 
 @dataclass
@@ -809,5 +869,158 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             report.sections.append(
                 (f"browser console: {person.name}", "\n".join(lines) or "(empty)")
             )
+    ff: FirefoxMeeting | None = getattr(item, "_parley_firefox", None)
+    if ff is not None:
+        for fperson in ff.participants:
+            lines = fperson.console()[-80:]
+            report.sections.append(
+                (f"firefox console: {fperson.name}", "\n".join(lines) or "(empty)")
+            )
+        report.sections.append(("firefox driver log", ff.driver.tail(40)))
     for srv in _SERVERS:
         report.sections.append((f"server log {srv.url}", srv.log_tail(80)))
+
+
+# --------------------------------------------------------------------------- firefox
+
+
+@dataclass
+class FirefoxParticipant(MediaView):
+    """One person in Firefox (its own browser context), driven over WebDriver BiDi.
+
+    Elements are found by the ids of room.html (the driver has no accessibility-tree
+    queries over BiDi); clicks and typing are real input events."""
+
+    name: str
+    room: str
+    driver: FirefoxDriver
+    page_id: str
+
+    def evaluate(self, fn: str, arg: Any = None) -> Any:
+        return self.driver.call("eval", page=self.page_id, fn=fn, arg=arg)
+
+    def pause(self, ms: int) -> None:
+        time.sleep(ms / 1000)
+
+    def click(self, selector: str) -> None:
+        self.driver.call("click", page=self.page_id, selector=selector)
+
+    def console(self) -> list[str]:
+        try:
+            return list(self.driver.call("console", page=self.page_id, timeout=10))
+        except FirefoxDriverError as e:
+            return [f"(console unavailable: {e})"]
+
+    def wait_js(self, fn: str, what: str, arg: Any = None, timeout_ms: int = TIMEOUT_MS) -> None:
+        """Wait until the page function ``fn(arg)`` returns something truthy."""
+        wait_until(lambda: bool(self.evaluate(fn, arg)), timeout_ms, lambda: f"{self.name}: {what}")
+
+    def click_join(self) -> None:
+        self.driver.call("type", page=self.page_id, selector="#name-input", text=self.name)
+        self.click("#join-btn")
+        self.wait_js(
+            "() => { const b = document.getElementById('btn-leave');"
+            " return !!b && b.checkVisibility(); }",
+            "never got into the meeting (no Leave button)",
+        )
+
+    def pressed(self, selector: str) -> str | None:
+        return self.evaluate(
+            "(s) => document.querySelector(s)?.getAttribute('aria-pressed')", selector
+        )
+
+    def toggle(self, selector: str, expect_pressed: bool) -> None:
+        self.click(selector)
+        want = "true" if expect_pressed else "false"
+        wait_until(
+            lambda: self.pressed(selector) == want,
+            TIMEOUT_MS,
+            lambda: f"{self.name}: {selector} aria-pressed is {self.pressed(selector)}",
+        )
+
+    def open_chat(self) -> None:
+        if self.evaluate("() => document.getElementById('chat-input').checkVisibility()"):
+            return
+        self.click("#btn-chat")
+        self.wait_js(
+            "() => document.getElementById('chat-input').checkVisibility()", "chat never opened"
+        )
+
+    def send_chat(self, text: str) -> None:
+        self.open_chat()
+        self.driver.call("type", page=self.page_id, selector="#chat-input", text=text)
+        self.click("#chat-send")
+
+    def wait_chat_entry(self, text: str, sender: str, timeout_ms: int = TIMEOUT_MS) -> str:
+        self.open_chat()
+        fn = f"([t, s]) => ({JS_CHAT_ENTRY})(document.getElementById('chat-log'), [t, s])"
+        found: list[str | None] = [None]
+
+        def ok() -> bool:
+            found[0] = self.evaluate(fn, [text, sender])
+            return found[0] is not None and sender in found[0]
+
+        wait_until(
+            ok, timeout_ms, lambda: f"{self.name}: no chat entry by {sender!r} with {text!r}"
+        )
+        return found[0] or ""
+
+
+@dataclass
+class FirefoxMeeting:
+    """Opens Firefox pages of the module's server; closes them at the end."""
+
+    driver: FirefoxDriver
+    server: ParleyServer
+    participants: list[FirefoxParticipant] = field(default_factory=list)
+
+    def open(
+        self, name: str, room: str, *, server: ParleyServer | None = None, query: str = ""
+    ) -> FirefoxParticipant:
+        srv = server or self.server
+        page_id = self.driver.call(
+            "page", url=srv.room_url(room) + query, scripts=[INIT_SCRIPT_RECORD_PCS]
+        )
+        person = FirefoxParticipant(name=name, room=room, driver=self.driver, page_id=page_id)
+        self.participants.append(person)
+        return person
+
+    def join(
+        self, name: str, room: str, *, server: ParleyServer | None = None, query: str = ""
+    ) -> FirefoxParticipant:
+        person = self.open(name, room, server=server, query=query)
+        person.click_join()
+        return person
+
+    def close(self) -> None:
+        for person in self.participants:
+            try:
+                self.driver.call("close_page", page=person.page_id, timeout=30)
+            except FirefoxDriverError:
+                pass
+
+
+@pytest.fixture(scope="module")
+def firefox(netns: NetNS, tmp_path_factory: pytest.TempPathFactory) -> Iterator[FirefoxDriver]:
+    """Debian's firefox-esr in the module's namespace (a Firefox module overrides ``netns``
+    with ``veth_netns``: Firefox gathers no ICE candidate where only ``lo`` exists)."""
+    reason = firefox_missing()
+    if reason is not None:
+        _unavailable(reason)
+    log = tmp_path_factory.mktemp("firefox") / "driver.log"
+    driver = FirefoxDriver(netns.cmd(), log, preexec=_die_with_parent)
+    try:
+        driver.call("launch", executablePath=FIREFOX, prefs=FIREFOX_PREFS, timeout=120)
+        yield driver
+    finally:
+        driver.close()
+
+
+@pytest.fixture
+def firefox_meeting(
+    firefox: FirefoxDriver, server: ParleyServer, request: pytest.FixtureRequest
+) -> Iterator[FirefoxMeeting]:
+    m = FirefoxMeeting(driver=firefox, server=server)
+    request.node._parley_firefox = m
+    yield m
+    m.close()

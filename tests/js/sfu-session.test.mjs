@@ -36,6 +36,26 @@ class FakeStream {
   }
 }
 
+class FakeSender {
+  constructor(encodings = [{}]) {
+    this.track = null;
+    this.encodings = encodings.map((e) => ({ active: true, ...e }));
+    this.log = []; // what went out, in order: "track:<id|null>", "active:<bools>"
+  }
+  async replaceTrack(track) {
+    this.track = track;
+    this.log.push(`track:${track ? track.id : null}`);
+  }
+  setStreams() {}
+  getParameters() {
+    return { encodings: this.encodings.map((e) => ({ ...e })) };
+  }
+  async setParameters(params) {
+    this.encodings = params.encodings.map((e) => ({ ...e }));
+    this.log.push(`active:${this.encodings.map((e) => e.active).join(",")}`);
+  }
+}
+
 class FakePC extends EventTarget {
   static all = [];
   constructor(config) {
@@ -53,7 +73,7 @@ class FakePC extends EventTarget {
     const t = {
       mid: String(this.transceivers.length),
       direction: init.direction,
-      sender: { replaceTrack: async () => {}, setStreams() {} },
+      sender: new FakeSender(init.sendEncodings),
       receiver: { track: null },
     };
     this.transceivers.push(t);
@@ -190,4 +210,20 @@ test("connections started over by refresh() itself are not asked about", async (
     ["unpublish", "subscribe", "publish"],
   );
   assert.equal(pub.connectionState, "closed");
+});
+
+test("camera off deactivates every simulcast encoding before dropping the track; on reactivates", async () => {
+  await connectedSession();
+  const pc = FakePC.all.find((p) => p.transceivers.length === 2);
+  const sender = pc.transceivers[1].sender; // the camera
+  assert.equal(sender.encodings.length, 2); // a 360-line camera: "l" and "h"
+  await session.replaceTrack("video", null);
+  assert.deepEqual(sender.log, ["active:false,false", "track:null"]);
+  const cam = new FakeTrack("video");
+  await session.replaceTrack("video", cam);
+  assert.deepEqual(sender.log.slice(2), [`track:${cam.id}`, "active:true,true"]);
+  // the microphone is only muted by its track: no encoding change
+  const mic = pc.transceivers[0].sender;
+  await session.replaceTrack("audio", null);
+  assert.deepEqual(mic.log, ["track:null"]);
 });

@@ -17,6 +17,8 @@
 //   { candidate: RTCIceCandidateInit }
 //   { streams: { camera: "<stream id>", screen: "<stream id>" | null } }   which stream is which
 
+import { replaceVideoTrack } from "./sending.js";
+
 const DISCONNECTED_GRACE_MS = 4000;
 // The polite side waits this long for the first offer before offering itself.
 const POLITE_WAIT_MS = 1500;
@@ -219,7 +221,8 @@ class Peer {
     if (!this.attached) return; // attachLocal() will pick up the current tracks
     const sender = this.senders[kind];
     if (sender) {
-      await sender.replaceTrack(track);
+      // camera off: its encoding too (Firefox resends the last frame otherwise)
+      await (kind === "video" ? replaceVideoTrack(sender, track) : sender.replaceTrack(track));
     } else if (track) {
       this.senders[kind] = this.pc.addTrack(track, this.session.localStream);
     }

@@ -38,6 +38,7 @@
 // mere WebSocket drop the server still has both, and nothing is renegotiated.
 
 import { preferCodec, videoCodecOption } from "../core/codec.js";
+import { replaceVideoTrack } from "./sending.js";
 
 const SFU = "sfu";
 const GATHER_TIMEOUT_MS = 10000;
@@ -240,7 +241,8 @@ export class SfuSession extends EventTarget {
     }
     const t = this.pub?.[kind === "audio" ? "mic" : "camera"];
     if (t) {
-      await t.sender.replaceTrack(track);
+      // camera off: its encodings too (Firefox resends the last frame otherwise)
+      await (kind === "video" ? replaceVideoTrack(t.sender, track) : t.sender.replaceTrack(track));
     } else if (track) {
       this._publish();
     }
