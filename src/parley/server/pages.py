@@ -48,12 +48,29 @@ async def security_headers(request: web.BaseRequest, response: web.StreamRespons
     headers.setdefault("Content-Security-Policy", content_security_policy(request.host))
 
 
+def media_mode(app: web.Application) -> str:
+    """The server's media mode ("sfu" or "mesh"); "" if this app has no server."""
+    from .app import SERVER_KEY  # here: app imports this module
+
+    server = app.get(SERVER_KEY)
+    if server is None:
+        return ""
+    return "sfu" if server.media is not None else "mesh"
+
+
 def add_routes(app: web.Application, web_dir: Path) -> None:
     def page(name: str) -> Handler:
         path = web_dir / name
 
-        async def handler(_request: web.Request) -> web.StreamResponse:
-            return web.FileResponse(path, headers={"Cache-Control": "no-cache"})
+        async def handler(request: web.Request) -> web.StreamResponse:
+            # The page states the media mode (<html data-media>), so what it tells people
+            # about where their audio and video go is what this server does.
+            html = path.read_text(encoding="utf-8").replace(
+                'data-media=""', f'data-media="{media_mode(request.app)}"', 1
+            )
+            return web.Response(
+                text=html, content_type="text/html", headers={"Cache-Control": "no-cache"}
+            )
 
         return handler
 

@@ -1,4 +1,5 @@
 // Landing page: start a new room or go to a named one.
+import { MEDIA_CLAIMS, pageMediaMode } from "./core/media-mode.js";
 import { generateRoomName, isValidRoom, slugRoom } from "./core/text.js";
 import { $, h } from "./ui/dom.js";
 
@@ -61,4 +62,12 @@ if (recent.length) {
   for (const room of recent) {
     list.append(h("li", {}, h("a", { href: `/r/${encodeURIComponent(room)}` }, room)));
   }
+}
+
+// Where audio and video go, as this server runs them (its page says which).
+const mode = pageMediaMode(document.documentElement.dataset.media);
+if (mode) {
+  $("#media-heading").textContent = MEDIA_CLAIMS[mode].heading;
+  $("#media-about").textContent = MEDIA_CLAIMS[mode].about;
+  $("#media-claim").hidden = false;
 }

@@ -32,3 +32,25 @@ export function mediaMode(room) {
 export function mediaModeInfo(mode) {
   return mode === "sfu" ? MEDIA_MODES.sfu : MEDIA_MODES.mesh;
 }
+
+/** What the landing and pre-join pages promise about each mode: only what it really does. */
+export const MEDIA_CLAIMS = Object.freeze({
+  mesh: Object.freeze({
+    heading: "Peer-to-peer",
+    about: "Audio and video go directly between browsers (or through a TURN relay, where a network blocks direct paths and this server names one). This server introduces people and keeps the chat; their media does not pass through it.",
+    hint: "Audio and video go directly between participants' browsers.",
+  }),
+  sfu: Object.freeze({
+    heading: "Via server",
+    about: "Audio and video go through this server: each browser sends its streams here once, encrypted in transit, and the server decrypts and forwards them to the others in the meeting.",
+    hint: "Audio and video go through this server, which forwards them to the others in the meeting.",
+  }),
+});
+
+/**
+ * The server's media mode as its page states it (`<html data-media="sfu|mesh">`, filled in
+ * by the server), or null when the page does not say: then no page claims either way.
+ */
+export function pageMediaMode(value) {
+  return value === "sfu" || value === "mesh" ? value : null;
+}

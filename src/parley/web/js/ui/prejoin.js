@@ -1,4 +1,5 @@
 // Pre-join screen: camera preview, microphone meter, device pickers, toggles, name, "Join meeting".
+import { MEDIA_CLAIMS, pageMediaMode } from "../core/media-mode.js";
 import { needsPassword, roleLabel } from "../core/moderation.js";
 import { checkName, joinErrorText } from "../core/text.js";
 import { acquire, canPickSpeaker, describeError, getCameraTrack, getMicTrack, listDevices } from "../media/devices.js";
@@ -81,6 +82,13 @@ export class PreJoin {
     this.active = false;
 
     $("#pj-room").textContent = room;
+    // Where audio and video go in this room: the server runs all its rooms one way and its
+    // page says which; nothing is claimed if it does not.
+    const mode = pageMediaMode(document.documentElement.dataset.media);
+    if (mode) {
+      $("#pj-media").textContent = MEDIA_CLAIMS[mode].hint;
+      $("#pj-media").hidden = false;
+    }
     this.nameInput.value = invite?.name || rememberedName();
     if (invite) {
       const line = $("#pj-invite");
