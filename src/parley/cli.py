@@ -317,7 +317,15 @@ async def serve(settings: Settings) -> None:
         include_loopback()
     try:
         server = Server(settings, join_tokens=join_token_verifier(settings))
-        runner = web.AppRunner(make_app(server), handle_signals=False, shutdown_timeout=10)
+        # An idle kept-alive HTTP connection, or one trickling a request head, is closed
+        # after http_timeout (aiohttp counts both as idle); the first request's head is
+        # timed by the front door (server/websocket.py).
+        runner = web.AppRunner(
+            make_app(server),
+            handle_signals=False,
+            shutdown_timeout=10,
+            keepalive_timeout=settings.limits.http_timeout,
+        )
         await runner.setup()
         ssl_context = None
         if settings.certfile and settings.keyfile:

@@ -28,6 +28,9 @@ class Limits:
 
     #: Largest WebSocket frame accepted; a bigger one closes the socket with 1009.
     max_frame_bytes: int = 64 * 1024
+    #: Frames one message may be split into; more closes the socket with 1008 (empty
+    #: fragments add no bytes, so the byte limit alone does not bound them).
+    max_fragments: int = 128
     #: Room names: 1..N characters of letters, digits, '-', '_', '.'.
     room_name_max: int = 64
     #: Display names: 1..N characters after trimming.
@@ -49,14 +52,19 @@ class Limits:
     signal_rate: RateLimit = RateLimit(400, 10.0)
     reaction_rate: RateLimit = RateLimit(10, 10.0)
     other_rate: RateLimit = RateLimit(60, 10.0)
+    #: WebSocket control frames (pings and pongs) per connection; more closes it (1008).
+    control_rate: RateLimit = RateLimit(30, 10.0)
     #: Messages per client address, all its connections together.
     address_rate: RateLimit = RateLimit(600, 10.0)
     #: Errors answered on one connection within 10 s before it is closed (1008).
     max_errors: int = 100
     #: Rooms open at once on this server.
     max_rooms: int = 1000
-    #: WebSocket connections open at once from one client address.
+    #: Connections (HTTP and WebSocket) open at once from one client address.
     max_connections_per_address: int = 50
+    #: Seconds an HTTP connection may take to send a request head, or sit idle between
+    #: requests, before it is closed (WebSockets have the heartbeat instead).
+    http_timeout: float = 10.0
     #: People waiting in one room's lobby.
     max_lobby: int = 50
     #: Failed room-password attempts per client address within ``join_attempt_window``.
@@ -132,13 +140,15 @@ class Settings:
 #: Limits exposed as flags/env variables: name -> (type, help).
 LIMIT_OPTIONS: dict[str, tuple[type, str]] = {
     "max_frame_bytes": (int, "largest WebSocket frame accepted (bytes)"),
+    "max_fragments": (int, "frames one WebSocket message may be split into"),
     "chat_max_chars": (int, "longest chat message (characters)"),
     "display_name_max": (int, "longest display name (characters)"),
     "max_participants": (int, "participants per room"),
     "history_page": (int, "chat messages per history page"),
     "max_outgoing_buffer": (int, "bytes queued to a slow client before it is dropped"),
     "max_rooms": (int, "rooms open at once"),
-    "max_connections_per_address": (int, "WebSocket connections from one client address"),
+    "max_connections_per_address": (int, "connections (HTTP and WebSocket) from one address"),
+    "http_timeout": (float, "seconds an HTTP connection may idle, or take to send a head"),
     "max_lobby": (int, "people waiting in one room's lobby"),
     "max_join_failures": (int, "wrong room passwords per address per minute"),
     "heartbeat": (float, "silent seconds before a ping (no answer in half that: dropped)"),

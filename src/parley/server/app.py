@@ -426,6 +426,7 @@ class Server:
             # aiohttp refuses frames of max_msg_size bytes and more; ours is inclusive.
             max_msg_size=limits.max_frame_bytes + 1,
             compress=False,
+            autoping=False,  # aiohttp_socket.serve answers pings, under control_rate
         )
         ws.headers["X-Parley-Node"] = self.node
         await ws.prepare(request)

@@ -81,25 +81,33 @@ class FrameReader:
     A message of more than ``max_size`` bytes (one frame or the sum of its
     fragments) is refused from its header, before its payload is buffered, so a
     connection never holds more than one frame of ``max_size`` plus a header.
+    A message of more than ``max_fragments`` frames is refused (1008): empty
+    fragments add no bytes, so only a count bounds them.  Work is linear in the
+    bytes fed however they are cut: the message's length is kept as it grows and
+    the unparsed tail is one ``bytearray`` appended to, never re-joined.
     After a CLOSE or a VIOLATION the reader ignores everything that follows.
     """
 
-    __slots__ = ("max_size", "_buffer", "_parts", "_opcode", "_done")
+    __slots__ = ("max_size", "max_fragments", "_buffer", "_parts", "_size", "_opcode", "_done")
 
-    def __init__(self, max_size: int) -> None:
+    def __init__(self, max_size: int, max_fragments: int = 128) -> None:
         self.max_size = max_size
-        self._buffer = b""
-        #: The fragments of a message in progress (None outside one).
+        self.max_fragments = max_fragments
+        self._buffer = bytearray()
+        #: The fragments of a message in progress (None outside one), and their bytes.
         self._parts: list[bytes] | None = None
+        self._size = 0
         self._opcode = 0
         self._done = False
 
-    def feed(self, data: bytes) -> list[Event]:
+    def feed(self, chunk: bytes) -> list[Event]:
         if self._done:
             return []
-        if self._buffer:
-            data = self._buffer + data
-            self._buffer = b""
+        buffer = self._buffer
+        data: bytes | bytearray = chunk
+        if buffer:
+            buffer += chunk
+            data = buffer
         events: list[Event] = []
         pos, end = 0, len(data)
         while end - pos >= 2:
@@ -122,32 +130,36 @@ class FrameReader:
                     return self._violation(events, 1002, "bad control frame")
             elif opcode > BINARY:
                 return self._violation(events, 1002, f"unknown opcode {opcode}")
-            else:
-                so_far = sum(map(len, self._parts)) if self._parts is not None else 0
-                if so_far + length > self.max_size:
-                    return self._violation(events, 1009, f"message over {self.max_size} bytes")
+            elif self._size + length > self.max_size:
+                return self._violation(events, 1009, f"message over {self.max_size} bytes")
             stop = head + 4 + length
             if stop > end:
                 break
-            payload = unmask(data[head : head + 4], data[head + 4 : stop])
+            payload = unmask(bytes(data[head : head + 4]), bytes(data[head + 4 : stop]))
             pos = stop
             if opcode >= CLOSE:
                 if opcode == CLOSE:
                     return self._close(events, payload)
                 events.append((opcode, payload))
                 continue
+            parts = self._parts
             if opcode == CONTINUATION:
-                if self._parts is None:
+                if parts is None:
                     return self._violation(events, 1002, "continuation outside a message")
-                self._parts.append(payload)
+                if len(parts) >= self.max_fragments:
+                    return self._violation(
+                        events, 1008, f"message in more than {self.max_fragments} fragments"
+                    )
+                parts.append(payload)
+                self._size += length
                 if not b0 & 0x80:
                     continue
-                payload, opcode = b"".join(self._parts), self._opcode
-                self._parts = None
-            elif self._parts is not None:
+                payload, opcode = b"".join(parts), self._opcode
+                self._parts, self._size = None, 0
+            elif parts is not None:
                 return self._violation(events, 1002, "expected a continuation frame")
             elif not b0 & 0x80:
-                self._parts, self._opcode = [payload], opcode
+                self._parts, self._size, self._opcode = [payload], length, opcode
                 continue
             if opcode == TEXT:
                 try:
@@ -156,8 +168,10 @@ class FrameReader:
                     return self._violation(events, 1007, "text frame is not UTF-8")
             else:
                 events.append((BINARY, payload))
-        if pos < end:
-            self._buffer = data[pos:]
+        if data is buffer:
+            del buffer[:pos]  # what is left was fed since the last complete frame
+        elif pos < end:
+            buffer += data[pos:]
         return events
 
     def _close(self, events: list[Event], payload: bytes) -> list[Event]:
@@ -177,7 +191,7 @@ class FrameReader:
 
     def _violation(self, events: list[Event], code: int, reason: str) -> list[Event]:
         self._done = True
-        self._buffer = b""
+        self._buffer = bytearray()
         self._parts = None
         events.append((VIOLATION, (code, reason)))
         return events

@@ -197,11 +197,25 @@ class Hub:
         self.frames_out += frames
 
     def flush_one(self, conn: Connection) -> None:
-        """Write ``conn``'s outbox now (before closing it)."""
-        if conn.outbox and not conn.closed and not conn.transport.is_closing():
-            self.frames_out += len(conn.outbox)
-            conn.transport.write(b"".join(conn.outbox))
-        conn.outbox.clear()
+        """Write ``conn``'s outbox now (before closing it, or before it has joined)."""
+        outbox = conn.outbox
+        if outbox and not conn.closed:
+            self.frames_out += len(outbox)
+            self.write(conn, b"".join(outbox))
+        outbox.clear()
+
+    def write(self, conn: Connection, data: bytes) -> None:
+        """Write ``data`` to ``conn`` now, under the same buffer limit as the fan-out.
+
+        For what bypasses the outbox (pongs, answers before a join): a client that
+        asks for them and never reads is dropped like any slow reader.
+        """
+        transport = conn.transport
+        if conn.closed or transport.is_closing():
+            return
+        transport.write(data)
+        if transport.get_write_buffer_size() > self.max_outgoing_buffer:
+            self._overflow(conn)
 
     def _overflow(self, conn: Connection) -> None:
         log.warning(

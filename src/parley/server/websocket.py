@@ -14,7 +14,17 @@ Liveness is one sweep for all sockets rather than timers per socket: a socket
 silent for ``heartbeat`` seconds is pinged, and dropped when it stays silent
 for ``heartbeat / 2`` more.  The sweep runs every ``heartbeat / 4`` seconds, so
 a dead peer is found within ``1.75 × heartbeat`` (14 s at the default 8).  The
-same sweep closes sockets that have not joined within ``join_timeout``.
+same sweep closes sockets that have not joined within ``join_timeout``, and
+connections whose first request head has not arrived within ``http_timeout``
+(later requests on a connection aiohttp serves are timed by aiohttp's
+keep-alive timeout, which ``parley serve`` sets to the same ``http_timeout``).
+
+Every connection, HTTP or WebSocket, counts against
+``max_connections_per_address`` from the moment it is accepted: one over it is
+answered ``429`` and closed at once, so one address cannot hold the process's
+file descriptors.  Connections from ``--trusted-proxies`` are not counted here
+(they carry many clients; the WebSocket handshake counts those by
+``X-Forwarded-For``).
 """
 
 from __future__ import annotations
@@ -29,7 +39,9 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, cast
 
+from ..auth import throttle_key
 from ..protocol import CloseCode
+from ..ratelimit import TokenBucket
 from . import frames
 from .frames import FrameReader, close_frame, pong_frame
 
@@ -47,6 +59,14 @@ MAX_HEAD = 16 * 1024
 CLOSE_TIMEOUT = 2.0
 
 _NO_STATUS = 1005
+
+_TOO_MANY = b"too many connections from your address\n"
+#: The answer to a connection over the per-address cap, written as soon as it is accepted.
+REFUSED = (
+    b"HTTP/1.1 429 Too Many Requests\r\nContent-Type: text/plain; charset=utf-8\r\n"
+    b"X-Content-Type-Options: nosniff\r\nConnection: close\r\n"
+    b"Content-Length: " + str(len(_TOO_MANY)).encode() + b"\r\n\r\n" + _TOO_MANY
+)
 
 
 def accept_key(key: str) -> str:
@@ -114,7 +134,14 @@ class FrontDoor:
         limits = server.settings.limits
         self.heartbeat = limits.heartbeat
         self.join_timeout = limits.join_timeout
+        #: A socket must finish its handshake head within this (and in time to join).
+        self.head_timeout = min(limits.http_timeout, limits.join_timeout)
         self.max_frame = limits.max_frame_bytes
+        self.max_fragments = limits.max_fragments
+        self.control_rate = limits.control_rate if limits.rate_limits else None
+        self.max_connections = limits.max_connections_per_address
+        #: Open connections (HTTP or WebSocket) by throttle key; trusted proxies uncounted.
+        self.per_address: dict[str, int] = {}
         # The 101 answer's fixed part; it names the node (which worker or cluster node
         # took the socket: for operators, and for tests of --workers).
         node = server.node if re.fullmatch(r"[A-Za-z0-9._-]{1,64}", server.node) else "-"
@@ -136,8 +163,29 @@ class FrontDoor:
             self._sweep.cancel()
             self._sweep = None
 
+    def admit(self, transport: asyncio.BaseTransport) -> tuple[bool, str | None]:
+        """Count a new connection: (allowed, the key it is counted under, if any)."""
+        peer = transport.get_extra_info("peername")
+        ip = peer[0] if isinstance(peer, tuple) and peer else None
+        if not isinstance(ip, str) or self.server.proxies.trusts(ip):
+            return True, None
+        key = throttle_key(ip)
+        count = self.per_address.get(key, 0)
+        if count >= self.max_connections:
+            return False, None
+        self.per_address[key] = count + 1
+        return True, key
+
+    def release(self, key: str | None) -> None:
+        """A connection counted under ``key`` is gone."""
+        if key is None:
+            return
+        count = self.per_address.pop(key, 0) - 1
+        if count > 0:
+            self.per_address[key] = count
+
     def _schedule(self) -> None:
-        interval = max(0.05, min(self.heartbeat / 4, self.join_timeout / 4))
+        interval = max(0.05, min(self.heartbeat, self.join_timeout, self.head_timeout) / 4)
         self._sweep = asyncio.get_running_loop().call_later(interval, self.sweep)
 
     def sweep(self) -> None:
@@ -163,7 +211,7 @@ class FrontDoor:
                 ):
                     ws.state = CLOSING  # once: the close below takes it from here
                     self.server.spawn(session.close(CloseCode.POLICY, "join timeout"))
-            elif ws.state == HANDSHAKE and now - ws.opened >= self.join_timeout:
+            elif ws.state == HANDSHAKE and now - ws.opened >= self.head_timeout:
                 ws.abort()
         self._schedule()
 
@@ -186,6 +234,8 @@ class WebSocket(asyncio.Protocol):
         "ping_at",
         "timed_out",
         "close_sent",
+        "address",
+        "control",
         "_closed",
     )
 
@@ -204,11 +254,22 @@ class WebSocket(asyncio.Protocol):
         #: Our close frame is out (nothing may follow it; after a violation, not even
         #: the transport's writes: it is half-closed).
         self.close_sent = False
+        #: The key this connection is counted under in ``door.per_address`` (None: not).
+        self.address: str | None = None
+        #: Pings and pongs allowed from the peer (made on the first one).
+        self.control: TokenBucket | None = None
         self._closed: asyncio.Future[None] | None = None
 
     # -- asyncio.Protocol ------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        allowed, self.address = self.door.admit(transport)
+        if not allowed:
+            self.state = CLOSED
+            transport = cast(asyncio.Transport, transport)
+            transport.write(REFUSED)
+            transport.close()
+            return
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
         self.door.sockets.add(self)
 
@@ -225,10 +286,15 @@ class WebSocket(asyncio.Protocol):
             if opcode == frames.TEXT:
                 if self.state == OPEN:  # after our close frame, data is ignored
                     session.received(cast(str, payload))
-            elif opcode == frames.PING:
-                self.transport_write(pong_frame(cast(bytes, payload)))
-            elif opcode == frames.PONG:
-                pass
+            elif opcode == frames.PING or opcode == frames.PONG:
+                if not self._control_allowed():
+                    log.info("closing %s: too many control frames", session.address)
+                    self._fail(CloseCode.POLICY, "too many control frames")
+                    self.reader = None  # what follows is not read, as after a violation
+                    return
+                if opcode == frames.PING and not self.close_sent:
+                    # Through the hub's buffer limit: a pinger that never reads is dropped.
+                    self.door.server.hub.write(session.conn, pong_frame(cast(bytes, payload)))
             elif opcode == frames.BINARY:
                 self._fail(CloseCode.UNSUPPORTED_DATA, "binary frames are not supported")
             elif opcode == frames.CLOSE:
@@ -243,6 +309,8 @@ class WebSocket(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.door.sockets.discard(self)
+        self.door.release(self.address)
+        self.address = None
         opened = self.session is not None
         self.state = CLOSED
         if self._closed is not None and not self._closed.done():
@@ -292,7 +360,7 @@ class WebSocket(asyncio.Protocol):
         transport.write(self.door.switching + accept_key(key).encode() + b"\r\n\r\n")
         self.state = OPEN
         self.last_in = time.monotonic()
-        self.reader = FrameReader(self.door.max_frame)
+        self.reader = FrameReader(self.door.max_frame, self.door.max_fragments)
         self.session = server.open_session(self, transport, verdict)
         if end + 4 < len(data):
             self.data_received(data[end + 4 :])
@@ -304,9 +372,21 @@ class WebSocket(asyncio.Protocol):
         assert transport is not None
         self.transport = None
         handler = self.door.http()
-        transport.set_protocol(handler)
+        # The connection stays counted for its address until it closes.
+        transport.set_protocol(HttpConnection(self.door, handler, self.address))
+        self.address = None
         handler.connection_made(transport)
         handler.data_received(data)
+
+    def _control_allowed(self) -> bool:
+        limit = self.door.control_rate
+        if limit is None:
+            return True
+        now = time.monotonic()
+        bucket = self.control
+        if bucket is None:
+            bucket = self.control = TokenBucket(limit, now)
+        return bucket.allow(now)
 
     # -- what the session uses -----------------------------------------------------------
 
@@ -366,3 +446,31 @@ class WebSocket(asyncio.Protocol):
 
     def eof_received(self) -> bool:
         return False  # the peer is done: close our side too
+
+
+class HttpConnection(asyncio.Protocol):
+    """aiohttp's protocol for a connection, wrapped to uncount it when it closes."""
+
+    __slots__ = ("door", "handler", "address")
+
+    def __init__(self, door: FrontDoor, handler: asyncio.Protocol, address: str | None) -> None:
+        self.door = door
+        self.handler = handler
+        self.address = address
+
+    def data_received(self, data: bytes) -> None:
+        self.handler.data_received(data)
+
+    def eof_received(self) -> bool | None:
+        return self.handler.eof_received()
+
+    def pause_writing(self) -> None:
+        self.handler.pause_writing()
+
+    def resume_writing(self) -> None:
+        self.handler.resume_writing()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.door.release(self.address)
+        self.address = None
+        self.handler.connection_lost(exc)
