@@ -60,6 +60,10 @@ class Limits:
     max_errors: int = 100
     #: Rooms open at once on this server.
     max_rooms: int = 1000
+    #: Rooms one client address may open (bring into memory) per window; past it,
+    #: ``rate_limited``.  Off with the other rate limits.
+    rooms_per_address: int = 60
+    rooms_per_address_window: float = 60.0
     #: Connections (HTTP and WebSocket) open at once from one client address.
     max_connections_per_address: int = 50
     #: Seconds an HTTP connection may take to send a request head, or sit idle between
@@ -74,6 +78,9 @@ class Limits:
     heartbeat: float = 8.0
     #: Seconds a dropped participant keeps its identity for a resume.
     resume_grace: float = 30.0
+    #: Seconds a resume token is accepted at all.  It only proves an identity the
+    #: server still holds (see docs/security.md), so it is no key to a room by itself.
+    resume_token_ttl: float = 4 * 3600.0
     #: Seconds the client has to send ``join`` after connecting.
     join_timeout: float = 15.0
 
@@ -155,12 +162,14 @@ LIMIT_OPTIONS: dict[str, tuple[type, str]] = {
     "resume_grace": (float, "seconds a dropped participant may resume"),
     "join_timeout": (float, "seconds a new connection has to send join"),
 }
+    "rooms_per_address": (int, "rooms one client address may open per minute"),
 
 
 def env_name(option: str) -> str:
     return "PARLEY_" + option.upper()
 
 
+    "resume_token_ttl": (float, "seconds a resume token is accepted"),
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("", "0", "false", "no", "off")
 

@@ -5,7 +5,8 @@ request does.  Its methods validate a request against the limits and the
 requester's role, change state, and return the *effects* the transport
 carries out in order: :class:`Deliver` a message (through the broker),
 write a system :class:`Note` into the chat, :class:`Disconnect` a
-participant, :class:`Admit` someone from the lobby, :class:`SaveSettings`.
+participant, :class:`Admit` someone from the lobby, :class:`SaveSettings`,
+:class:`SaveMeeting` (who is in, for a restart) and :class:`RoomEmptied`.
 Nothing here touches a socket, the store or the clock directly, so the
 rules are tested as plain Python.
 """
@@ -25,6 +26,8 @@ from .protocol import CloseCode, ErrorCode, ProtocolError
 
 ROOM_NAME = re.compile(r"[A-Za-z0-9._-]+")
 ROLES = ("host", "participant", "observer")
+#: Longest room password (checked before any hashing).
+MAX_PASSWORD_CHARS = 128
 DEVICE_NAMES = {"mic": "microphone", "cam": "camera", "screen": "screen share"}
 
 
@@ -80,7 +83,29 @@ class SaveSettings:
     config: RoomConfig
 
 
-Effect = Deliver | Note | Disconnect | Admit | SaveSettings
+@dataclass(frozen=True, slots=True)
+class SaveMeeting:
+    """Persist who is in the room and in which role (read when written: see
+    :meth:`Rooms.meeting_record`), so that a restart restores roles from stored state."""
+
+    room: str
+
+
+@dataclass(frozen=True, slots=True)
+class RoomEmptied:
+    """The last person left or the meeting ended: the meeting's stored state goes.
+
+    ``keep`` is the configuration that outlives the meeting (a JWT- or
+    admin-managed room, unlocked); None: the settings expire with the meeting, and
+    a room with no history is forgotten altogether.
+    """
+
+    room: str
+    created_at: int
+    keep: RoomConfig | None
+
+
+Effect = Deliver | Note | Disconnect | Admit | SaveSettings | SaveMeeting | RoomEmptied
 
 
 # -- state ----------------------------------------------------------------------------
@@ -94,6 +119,27 @@ class RoomConfig:
     lobby: bool = False
     password_hash: str | None = None
     max_participants: int | None = None  # None: the server's limit
+    #: Set by a host whose role came from a join token, or by the operator: these
+    #: settings outlive the meeting.  Others expire when the room empties, so that a
+    #: passer-by cannot hold a room name hostage with a password or a size of 1.
+    managed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class MeetingRecord:
+    """Who was in a room (participant id -> role) and who is barred, as stored."""
+
+    members: dict[str, str]
+    banned: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRoom:
+    """A room as the store knows it, before it is open in memory."""
+
+    created_at: int
+    config: RoomConfig | None = None
+    meeting: MeetingRecord | None = None
 
 
 @dataclass(slots=True)
@@ -112,6 +158,8 @@ class Member:
     address: str | None = None
     #: The node whose socket serves this participant (several nodes share a room).
     node: str = "local"
+    #: The role came from a verified join token (its settings changes are "managed").
+    invited: bool = False
 
 
 @dataclass(slots=True)
@@ -123,6 +171,10 @@ class Room:
     lobby: dict[str, Member] = field(default_factory=dict)
     #: Keys barred for this meeting: "pid:…", "sub:…", "addr:…".
     banned: set[str] = field(default_factory=set)
+    #: Members of the meeting before a restart (pid -> role, from the store) who may
+    #: still resume into it, until ``restorable_until`` (monotonic).
+    restorable: dict[str, str] = field(default_factory=dict)
+    restorable_until: float = 0.0
 
     def participants(self) -> list[p.Participant]:
         return [m.info for m in self.members.values()]
@@ -345,16 +397,23 @@ class Rooms:
             raise
 
     def capacity(self, room: Room) -> int:
-        configured = room.config.max_participants
+        return self._capacity(room.config)
+
+    def _capacity(self, config: RoomConfig) -> int:
+        configured = config.max_participants
         cap = self.limits.max_participants
         return cap if configured is None else min(configured, cap)
 
     def settings_of(self, room: Room) -> p.RoomSettings:
+        return self.settings_for(room.config)
+
+    def settings_for(self, config: RoomConfig) -> p.RoomSettings:
+        """The settings as clients see them (``room-updated``)."""
         return p.RoomSettings(
-            locked=room.config.locked,
-            lobby=room.config.lobby,
-            has_password=room.config.password_hash is not None,
-            max_participants=self.capacity(room),
+            locked=config.locked,
+            lobby=config.lobby,
+            has_password=config.password_hash is not None,
+            max_participants=self._capacity(config),
         )
 
     def is_known(self, pid: str, room_name: str) -> bool:
@@ -362,47 +421,103 @@ class Rooms:
         member = self.members.get(pid)
         return member is not None and member.room == room_name and not member.waiting
 
+    def resume_role(
+        self, room_name: str, resume_id: str | None, stored: StoredRoom | None = None
+    ) -> str | None:
+        """The role a resume restores, or None: not an identity this server still holds.
+
+        A resume token only proves who its holder was.  It restores a current member
+        (inside the resume grace) in its *current* role, or, after a restart, a member
+        of the interrupted meeting in the role the store kept for it, until one resume
+        grace after the room is back in memory.  Removed, expired, barred or unknown
+        identities restore nothing: they join afresh, through every check.
+        """
+        if resume_id is None:
+            return None
+        member = self.members.get(resume_id)
+        if member is not None and member.room == room_name and not member.waiting:
+            return member.info.role
+        room = self.rooms.get(room_name)
+        if room is not None:
+            if f"pid:{resume_id}" in room.banned or self._mono() >= room.restorable_until:
+                return None
+            return room.restorable.get(resume_id)
+        meeting = stored.meeting if stored is not None else None
+        if meeting is None or f"pid:{resume_id}" in meeting.banned:
+            return None
+        return meeting.members.get(resume_id)
+
     def password_hash_for(
-        self, room_name: str, *, resume_id: str | None, role: str | None
+        self, room_name: str, stored: StoredRoom | None, *, restoring: bool, role: str | None
     ) -> str | None:
         """The password hash a joiner must match, or None if no check applies."""
         room = self.rooms.get(room_name)
-        if room is None or room.config.password_hash is None:
+        config = room.config if room is not None else (stored.config if stored else None)
+        if config is None or config.password_hash is None or restoring or role == "host":
             return None
-        if role == "host" or (resume_id is not None and self.is_known(resume_id, room_name)):
-            return None
-        return room.config.password_hash
+        return config.password_hash
 
     def check_barred(
         self,
         room_name: str,
-        config: RoomConfig | None,
+        stored: StoredRoom | None,
         *,
         resume_id: str | None,
+        restoring: bool,
         role: str | None,
         subject: str | None,
         address: str | None,
         ref: str | None = None,
     ) -> None:
         """Refuse a barred joiner, or a locked room, before any password is checked."""
-        if resume_id is not None and self.is_known(resume_id, room_name):
-            return
         room = self.rooms.get(room_name)
-        banned = room.banned if room is not None else set()
+        if room is not None:
+            banned: set[str] | frozenset[str] = room.banned
+            config: RoomConfig | None = room.config
+        else:
+            meeting = stored.meeting if stored is not None else None
+            banned = meeting.banned if meeting is not None else frozenset()
+            config = stored.config if stored is not None else None
         if banned & {f"pid:{resume_id}", f"sub:{subject}", f"addr:{address}"}:
             raise ProtocolError(ErrorCode.BANNED, "you were removed from this meeting", ref)
-        locked = room.config.locked if room is not None else bool(config and config.locked)
-        if locked and role != "host":
+        if restoring:
+            return  # a member (or a member before the restart) is already inside
+        if config is not None and config.locked and role != "host":
             raise ProtocolError(ErrorCode.LOCKED, "the room is locked", ref)
 
-    def check_room_count(self, room_name: str, ref: str | None = None) -> None:
-        """Refuse to open one room more than the server allows (before touching the store)."""
-        if room_name not in self.rooms and len(self.rooms) >= self.limits.max_rooms:
+    def make_room_for(self, room_name: str, ref: str | None = None) -> list[Effect]:
+        """Make sure one room more may open (before touching the store).
+
+        At ``max_rooms``, a room held only by the resume grace of people whose
+        sockets dropped gives way (its oldest-dropped first): a flood of joins that
+        hang up at once must not shut everyone else out for the grace period.
+        """
+        if room_name in self.rooms or len(self.rooms) < self.limits.max_rooms:
+            return []
+        idle = [
+            r
+            for r in self.rooms.values()
+            if not r.lobby and r.members and not any(m.connected for m in r.members.values())
+        ]
+        if not idle:
             raise ProtocolError(
                 ErrorCode.TOO_MANY, "this server has too many open rooms; try later", ref
             )
+        oldest = min(
+            idle, key=lambda r: min(m.resume_deadline or 0.0 for m in r.members.values())
+        )
+        effects: list[Effect] = []
+        for pid in list(oldest.members):
+            effects += self.leave(pid, reason="disconnected")
+        return effects
 
-    def open_room(self, room_name: str, created_at: int, config: RoomConfig | None) -> Room:
+    def open_room(
+        self,
+        room_name: str,
+        created_at: int,
+        config: RoomConfig | None,
+        meeting: MeetingRecord | None = None,
+    ) -> Room:
         """The room, loaded into memory (with its stored settings) if it was not."""
         room = self.rooms.get(room_name)
         if room is not None and not room.created_at:
@@ -413,6 +528,12 @@ class Rooms:
                     ErrorCode.TOO_MANY, "this server has too many open rooms; try later"
                 )
             room = self.rooms[room_name] = Room(room_name, created_at, config or RoomConfig())
+            if meeting is not None:
+                # Back after a restart: the interrupted meeting's members may resume in
+                # their roles for one grace period, and its bans still hold.
+                room.restorable = dict(meeting.members)
+                room.restorable_until = self._mono() + self.limits.resume_grace
+                room.banned = set(meeting.banned)
         return room
 
     def join(
@@ -422,8 +543,10 @@ class Rooms:
         created_at: int,
         *,
         config: RoomConfig | None = None,
+        meeting: MeetingRecord | None = None,
         resume_id: str | None = None,
         role: str | None = None,
+        invited: bool = False,
         subject: str | None = None,
         address: str | None = None,
         password_verified: bool = False,
@@ -431,8 +554,9 @@ class Rooms:
     ) -> Joined:
         """Add a participant, or restore ``resume_id`` (taken from a verified token).
 
-        ``role`` comes from a verified join token (None: decided here);
-        ``password_verified`` says the transport checked the room password.
+        ``role`` comes from a verified join token (``invited``; None: decided here);
+        ``password_verified`` says the transport checked the room password.  A resume
+        restores only what :meth:`resume_role` allows; any other joins as someone new.
         """
         if resume_id is not None and self.is_known(resume_id, room_name):
             # Still a member: within the grace period, or its old socket is not yet
@@ -443,15 +567,55 @@ class Rooms:
             existing.node = self.node
             self.journal.append(("member", room_name, resume_id))
             return Joined(existing, True, [])
-        room = self.open_room(room_name, created_at, config)
+        opened = room_name not in self.rooms
+        room = self.open_room(room_name, created_at, config, meeting)
+        try:
+            return self._enter(
+                room,
+                display_name,
+                resume_id=resume_id,
+                role=role,
+                invited=invited,
+                subject=subject,
+                address=address,
+                password_verified=password_verified,
+                ref=ref,
+            )
+        except ProtocolError:
+            if opened and not room.members and not room.lobby:
+                self.rooms.pop(room_name, None)  # a refused join opens nothing
+            raise
+
+    def _enter(
+        self,
+        room: Room,
+        display_name: str,
+        *,
+        resume_id: str | None,
+        role: str | None,
+        invited: bool,
+        subject: str | None,
+        address: str | None,
+        password_verified: bool,
+        ref: str | None,
+    ) -> Joined:
+        room_name = room.name
         keys = {f"pid:{resume_id}", f"sub:{subject}", f"addr:{address}"}
         if room.banned & keys:
             raise ProtocolError(ErrorCode.BANNED, "you were removed from this meeting", ref)
+        restored = self.resume_role(room_name, resume_id)
+        if restored is None:
+            resume_id = None  # nothing to restore: a new identity
+        else:
+            role, invited = restored, False
         is_host = role == "host"
-        if room.config.locked and not is_host:
-            raise ProtocolError(ErrorCode.LOCKED, "the room is locked", ref)
-        if room.config.password_hash is not None and not (is_host or password_verified):
-            raise ProtocolError(ErrorCode.PASSWORD_REQUIRED, "this room needs a password", ref)
+        if restored is None:
+            if room.config.locked and not is_host:
+                raise ProtocolError(ErrorCode.LOCKED, "the room is locked", ref)
+            if room.config.password_hash is not None and not (is_host or password_verified):
+                raise ProtocolError(
+                    ErrorCode.PASSWORD_REQUIRED, "this room needs a password", ref
+                )
         if len(room.members) >= self.capacity(room):
             raise ProtocolError(
                 ErrorCode.ROOM_FULL,
@@ -461,22 +625,40 @@ class Rooms:
         if role is None:
             role = "host" if self.auto_host and not room.hosts() else "participant"
         pid = resume_id if resume_id is not None else new_participant_id()
+        room.restorable.pop(pid, None)
         if pid in self.members:  # a stale lobby entry of the same identity
             self._drop_waiting(pid)
         info = p.Participant(id=pid, name=display_name, role=role, joined_at=self.now_ms())
-        member = Member(info=info, room=room_name, subject=subject, address=address, node=self.node)
+        member = Member(
+            info=info,
+            room=room_name,
+            subject=subject,
+            address=address,
+            node=self.node,
+            invited=invited,
+        )
         self.members[pid] = member
         self.journal.append(("member", room_name, pid))
-        if room.config.lobby and role != "host" and room.hosts():
+        if restored is None and room.config.lobby and role != "host" and room.hosts():
             if len(room.lobby) >= self.limits.max_lobby:
                 del self.members[pid]
                 raise ProtocolError(ErrorCode.TOO_MANY, "the lobby is full; try later", ref)
             member.waiting = True
             room.lobby[pid] = member
-            return Joined(member, resume_id is not None, [self._lobby_update(room)])
+            return Joined(member, False, [self._lobby_update(room)])
         room.members[pid] = member
         announce = Deliver(room_name, p.ParticipantJoined(participant=info), exclude=pid)
-        return Joined(member, resume_id is not None, [announce])
+        return Joined(member, restored is not None, [announce, SaveMeeting(room_name)])
+
+    def meeting_record(self, room_name: str) -> MeetingRecord | None:
+        """What the store keeps of a running meeting (None: the room is not open)."""
+        room = self.rooms.get(room_name)
+        if room is None:
+            return None
+        members = {pid: m.info.role for pid, m in room.members.items()}
+        if self._mono() < room.restorable_until:
+            members = {**room.restorable, **members}  # still welcome back after a restart
+        return MeetingRecord(members, frozenset(room.banned))
 
     def _lobby_update(self, room: Room) -> Deliver:
         waiting = [
@@ -503,16 +685,20 @@ class Rooms:
         return member
 
     def _forget_if_empty(self, room: Room) -> list[Effect]:
-        """Drop an empty room from memory; its lock ends with the meeting."""
+        """Drop an empty room from memory; the meeting, and what it set, ends.
+
+        Nobody is left to unlock the room or change its password: settings that a
+        passer-by chose expire with the meeting, so a name is never held hostage.
+        Those of a managed room (a token-holding host or the operator) stay, unlocked.
+        """
         if room.members or room.lobby:
             return []
         self.rooms.pop(room.name, None)
-        if not room.config.locked:
-            return []
-        # Nobody is left to unlock it: a locked room must not stay shut for good.
-        room.config.locked = False
-        self.journal.append(("room", room.name, None))
-        return [SaveSettings(room.name, room.created_at, replace(room.config))]
+        keep = replace(room.config, locked=False) if room.config.managed else None
+        if keep is not None or room.config != RoomConfig():
+            self.journal.append(("room", room.name, None))
+        room.config = keep or RoomConfig()
+        return [RoomEmptied(room.name, room.created_at, keep)]
 
     def leave(self, pid: str, reason: str = "left") -> list[Effect]:
         """Remove a participant now and tell the others."""
@@ -526,7 +712,10 @@ class Rooms:
         del self.members[pid]
         del room.members[pid]
         self.journal.append(("gone", member.room, pid))
-        effects: list[Effect] = [Deliver(member.room, p.ParticipantLeft(id=pid, reason=reason))]
+        effects: list[Effect] = [
+            Deliver(member.room, p.ParticipantLeft(id=pid, reason=reason)),
+            SaveMeeting(member.room),
+        ]
         if member.info.role == "host" and not room.hosts():
             effects += self._hand_over(room)
         if not room.members:
@@ -746,9 +935,10 @@ class Rooms:
         if target.info.role == "host" and msg.role != "host" and len(room.hosts()) == 1:
             raise ProtocolError(ErrorCode.FORBIDDEN, "a room needs at least one host", msg.ref)
         target.info.role = msg.role
+        target.invited = False  # the role is the host's choice now, not the token's
         if msg.role == "observer":
             target.info.mic = target.info.cam = target.info.screen = False
-        effects: list[Effect] = [self._updated(target)]
+        effects: list[Effect] = [self._updated(target), SaveMeeting(room.name)]
         if msg.role == "host" and room.lobby:
             effects.append(self._lobby_update(room))
         article = "an" if msg.role == "observer" else "a"
@@ -774,16 +964,52 @@ class Rooms:
         """Apply a host's settings change; ``password_hash`` is the hashed ``msg.password``."""
         host = self.require_host(pid, msg.ref)
         room = self.rooms[host.room]
+        # An invited host's settings outlive the meeting, like the operator's.
+        return self._apply_settings(room, msg, password_hash, host.info.name, host.invited)
+
+    def admin_settings(
+        self, room_name: str, msg: p.RoomSettingsUpdate, password_hash: str | None
+    ) -> list[Effect] | None:
+        """The operator sets a room's settings (managed: they outlive its meetings).
+
+        None if the room is not open here (the caller updates the store instead).
+        """
+        room = self.rooms.get(room_name)
+        if room is None:
+            return None
+        return self._apply_settings(room, msg, password_hash, "An administrator", True)
+
+    def check_settings(self, msg: p.RoomSettingsUpdate) -> None:
+        """Refuse out-of-range settings before anything changes."""
+        if msg.max_participants is not None and not (
+            1 <= msg.max_participants <= self.limits.max_participants
+        ):
+            raise ProtocolError(
+                ErrorCode.BAD_MESSAGE,
+                f"max_participants must be 1-{self.limits.max_participants}",
+                msg.ref,
+            )
+        if msg.password is not None and len(msg.password) > MAX_PASSWORD_CHARS:
+            raise ProtocolError(
+                ErrorCode.BAD_MESSAGE,
+                f"passwords are at most {MAX_PASSWORD_CHARS} characters",
+                msg.ref,
+            )
+
+    def _apply_settings(
+        self,
+        room: Room,
+        msg: p.RoomSettingsUpdate,
+        password_hash: str | None,
+        name: str,
+        managed: bool,
+    ) -> list[Effect]:
+        self.check_settings(msg)
         config = room.config
+        if managed:
+            config.managed = True
         notes: list[str] = []
-        name = host.info.name
         if msg.max_participants is not None:
-            if not 1 <= msg.max_participants <= self.limits.max_participants:
-                raise ProtocolError(
-                    ErrorCode.BAD_MESSAGE,
-                    f"max_participants must be 1-{self.limits.max_participants}",
-                    msg.ref,
-                )
             config.max_participants = msg.max_participants
             notes.append(f"{name} limited the room to {msg.max_participants} participants")
         if msg.locked is not None and msg.locked != config.locked:
@@ -794,10 +1020,6 @@ class Rooms:
                 config.password_hash = None
                 notes.append(f"{name} removed the room password")
             else:
-                if len(msg.password) > 128:
-                    raise ProtocolError(
-                        ErrorCode.BAD_MESSAGE, "passwords are at most 128 characters", msg.ref
-                    )
                 config.password_hash = password_hash
                 notes.append(f"{name} set a room password")
         effects: list[Effect] = []
@@ -833,6 +1055,7 @@ class Rooms:
         return [
             Admit(pid),
             Deliver(room.name, p.ParticipantJoined(participant=member.info), exclude=pid),
+            SaveMeeting(room.name),
         ]
 
     def _waiting(self, host: Member, target: str, ref: str | None) -> Room:
@@ -881,11 +1104,11 @@ class Rooms:
 
     def _end(self, room: Room, by: str, by_name: str) -> list[Effect]:
         effects: list[Effect] = [Note(room.name, f"{by_name} ended the meeting")]
-        if room.config.locked:
-            # The lock ends with the meeting; saved before anyone is sent away, so that
-            # whoever comes straight back finds the room open.
-            room.config.locked = False
-            effects.append(SaveSettings(room.name, room.created_at, replace(room.config)))
+        # What the meeting set ends with it (see _forget_if_empty); stored before anyone
+        # is sent away, so that whoever comes straight back finds the room open.
+        keep = replace(room.config, locked=False) if room.config.managed else None
+        room.config = keep or RoomConfig()
+        effects.append(RoomEmptied(room.name, room.created_at, keep))
         effects.append(Deliver(room.name, p.MeetingEnded(by=by)))
         effects.append(Deliver(lobby_key(room.name), p.MeetingEnded(by=by)))
         for other in list(room.members) + list(room.lobby):

@@ -103,5 +103,7 @@ class Clients:
         return client
 
 
-async def get_json(server: ServerProc, path: str) -> tuple[int, Any]:
-    return await fetch_json(server.url + path)
+async def get_json(server: ServerProc, path: str, bearer: str | None = None) -> tuple[int, Any]:
+    """GET a JSON route; ``bearer``: a credential (a member's resume token, a join token)."""
+    headers = {"Authorization": f"Bearer {bearer}"} if bearer is not None else {}
+    return await fetch_json(server.url + path, headers=headers)

@@ -66,7 +66,7 @@ async def test_resume_replaces_a_still_open_socket(
     await again.roundtrip()
 
 
-async def test_after_grace_others_saw_left_disconnected(
+async def test_after_grace_others_saw_left_and_the_token_restores_nothing(
     quick_server: ServerProc, clients: Clients, room: str
 ) -> None:
     ada = await clients.join(quick_server, room, "Ada")
@@ -74,11 +74,13 @@ async def test_after_grace_others_saw_left_disconnected(
     await ada.close()  # a clean close without leave also counts as a drop
     left = await bob.expect("participant-left", within=10)
     assert left == {"type": "participant-left", "id": ada.id, "reason": "disconnected"}
-    # the token still names Ada: she comes back with her id, announced as a join
+    # The token still names Ada, but the server no longer holds her: she joins as
+    # someone new (a new id, not "resumed"), announced as a join.
     again = await rejoin(clients, quick_server, room, ada)
-    assert again.id == ada.id
+    assert again.id != ada.id and again.welcome is not None
+    assert again.welcome["resumed"] is False
     joined = await bob.expect("participant-joined")
-    assert joined["participant"]["id"] == ada.id
+    assert joined["participant"]["id"] == again.id
 
 
 async def test_heartbeat_timeout_announced_as_timeout(
@@ -293,3 +295,38 @@ async def test_roles_survive_a_restart(
     await ada2.send({"type": "mute", "to": bob2.id})
     await bob2.expect("muted")
     assert cy2.id == cy.id
+
+
+async def test_after_a_restart_roles_come_from_stored_state_not_from_tokens(
+    parley_server: Callable[..., ServerProc], clients: Clients, room: str
+) -> None:
+    """A host token outlives a demotion; the stored meeting does not forget it."""
+    srv = parley_server()
+    ada = await clients.join(srv, room, "Ada")  # host: her token says "host"
+    bob = await clients.join(srv, room, "Bob")
+    assert ada.welcome is not None and bob.welcome is not None
+    await ada.send({"type": "set-role", "to": bob.id, "role": "host"})
+    await bob.expect("participant-updated", lambda m: m["participant"]["role"] == "host")
+    await bob.send({"type": "set-role", "to": ada.id, "role": "participant"})
+    await ada.expect("participant-updated", lambda m: m["participant"]["role"] == "participant")
+    await bob.send({"type": "room-settings", "password": "after-restart"})
+    await bob.expect("room-updated")
+    assert srv.proc is not None
+    srv.proc.send_signal(signal.SIGTERM)
+    for c in (ada, bob):
+        assert await c.wait_closed(within=15) == 1001
+    assert await asyncio.to_thread(srv.proc.wait, 15) == 0
+    await asyncio.to_thread(srv.start)
+
+    # Ada's first token (the "host" one) brings her back first, as what she was last:
+    # a participant of the interrupted meeting (no password asked: she was in it).
+    ada2 = await clients.join(srv, room, "Ada", resume=ada.welcome["resume"])
+    assert ada2.id == ada.id and ada2.welcome is not None and ada2.welcome["resumed"]
+    assert {x["name"]: x["role"] for x in ada2.welcome["participants"]} == {"Ada": "participant"}
+    bob2 = await clients.join(srv, room, "Bob", resume=bob.welcome["resume"])
+    assert bob2.welcome is not None
+    assert {x["name"]: x["role"] for x in bob2.welcome["participants"]}["Bob"] == "host"
+    # A stranger still needs the password.
+    stranger = await clients.connect(srv)
+    await stranger.send({"type": "join", "room": room, "name": "Eve", "v": 1})
+    assert (await stranger.expect("error"))["code"] == "password_required"

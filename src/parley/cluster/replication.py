@@ -61,6 +61,7 @@ class RoomState(msgspec.Struct, array_like=True):
     password_hash: str | None
     max_participants: int | None
     banned: list[str]
+    managed: bool = False
 
 
 class MemberOp(msgspec.Struct, tag="member", array_like=True):
@@ -352,7 +353,11 @@ class Replicator:
                     room_name,
                     created,
                     RoomConfig(
-                        record.locked, record.lobby, record.password_hash, record.max_participants
+                        record.locked,
+                        record.lobby,
+                        record.password_hash,
+                        record.max_participants,
+                        record.managed,
                     ),
                     set(),
                 )
@@ -572,6 +577,7 @@ def _room_state(created_at: int, config: RoomConfig, banned: set[str]) -> RoomSt
         config.password_hash,
         config.max_participants,
         sorted(banned),
+        config.managed,
     )
 
 
@@ -581,4 +587,5 @@ def _config(state: RoomState) -> RoomConfig:
         lobby=state.lobby,
         password_hash=state.password_hash,
         max_participants=state.max_participants,
+        managed=state.managed,
     )

@@ -4,6 +4,8 @@
 
     GET    /api/v1/admin/rooms                            rooms and their participants
     POST   /api/v1/admin/rooms/{room}/end                 end the meeting (everyone leaves)
+    POST   /api/v1/admin/rooms/{room}/reset               end it and forget its settings
+    PUT    /api/v1/admin/rooms/{room}/settings            managed settings (outlive meetings)
     DELETE /api/v1/admin/rooms/{room}/participants/{pid}  remove one participant
     POST   /api/v1/admin/drain                            drain this node
 
@@ -27,7 +29,7 @@ from typing import Any, Protocol
 import msgspec
 from aiohttp import web
 
-__all__ = ["PREFIX", "AdminTarget", "add_admin_routes", "describe_rooms"]
+__all__ = ["PREFIX", "AdminRoomSettings", "AdminTarget", "add_admin_routes", "describe_rooms"]
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +58,15 @@ class AdminTarget(Protocol):
         """End the meeting in ``room`` (as a host's ``end`` would); False if no such room."""
         ...
 
+    async def admin_reset(self, room: str) -> bool:
+        """End any meeting in ``room`` and forget its stored settings; False if unknown."""
+        ...
+
+    async def admin_settings(self, room: str, settings: AdminRoomSettings) -> dict[str, Any]:
+        """Set ``room``'s settings as *managed* (they outlive its meetings); the new
+        settings as ``room-updated`` shows them.  Raises ValueError for a bad value."""
+        ...
+
     async def admin_remove(self, room: str, pid: str) -> bool:
         """Remove participant ``pid`` from ``room`` (close 4001); False if not there."""
         ...
@@ -66,6 +77,16 @@ class AdminTarget(Protocol):
         Returns once draining has *started*; it may go on in the background.
         """
         ...
+
+
+class AdminRoomSettings(msgspec.Struct, forbid_unknown_fields=True):
+    """The body of ``PUT .../settings``: each field optional, as in ``room-settings``."""
+
+    locked: bool | None = None
+    lobby: bool | None = None
+    #: "" clears the password.
+    password: str | None = None
+    max_participants: int | None = None
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
@@ -174,6 +195,35 @@ def add_admin_routes(app: web.Application, server: AdminTarget, token: str | Non
             return _error(404, "no_such_room", f"no meeting in room {room}")
         return _json({"ended": room})
 
+    async def reset_room(request: web.Request) -> web.Response:
+        parsed = names(request, "room")
+        if isinstance(parsed, web.Response):
+            return parsed
+        (room,) = parsed
+        audit(request, "reset", room=room)
+        if not await server.admin_reset(room):
+            return _error(404, "no_such_room", f"no room {room}")
+        return _json({"reset": room})
+
+    async def room_settings(request: web.Request) -> web.Response:
+        parsed = names(request, "room")
+        if isinstance(parsed, web.Response):
+            return parsed
+        (room,) = parsed
+        body = await request.content.read(8192 + 1)
+        if len(body) > 8192:
+            return _error(413, "too_large", "the settings body is at most 8 KiB")
+        try:
+            settings = msgspec.json.decode(body, type=AdminRoomSettings)
+        except msgspec.DecodeError as exc:
+            return _error(400, "bad_request", f"bad settings: {exc}")
+        audit(request, "settings", room=room)
+        try:
+            result = await server.admin_settings(room, settings)
+        except ValueError as exc:
+            return _error(400, "bad_request", str(exc))
+        return _json({"room": room, "settings": result})
+
     async def remove_participant(request: web.Request) -> web.Response:
         parsed = names(request, "room", "pid")
         if isinstance(parsed, web.Response):
@@ -192,6 +242,8 @@ def add_admin_routes(app: web.Application, server: AdminTarget, token: str | Non
     router = app.router
     router.add_get(PREFIX + "/rooms", guarded(list_rooms))
     router.add_post(PREFIX + "/rooms/{room}/end", guarded(end_room))
+    router.add_post(PREFIX + "/rooms/{room}/reset", guarded(reset_room))
+    router.add_put(PREFIX + "/rooms/{room}/settings", guarded(room_settings))
     router.add_delete(PREFIX + "/rooms/{room}/participants/{pid}", guarded(remove_participant))
     router.add_post(PREFIX + "/drain", guarded(drain))
 

@@ -1,15 +1,27 @@
-"""REST under /api/v1 and the health check.  Errors are JSON with a stable code."""
+"""REST under /api/v1 and the health check.  Errors are JSON with a stable code.
+
+Who may read what (docs/security.md, "What the REST API reveals"): a room
+anyone may join (no password, lobby or lock, and no ``--require-token``) is
+open to read, as joining it would show the same.  A *protected* room's history
+and participants need the right to be in it: ``Authorization: Bearer`` with the
+resume token of a current member, a join token (JWT) valid for the room, or the
+admin token.  Without one, its room info says only what the pre-join page needs.
+"""
 
 from __future__ import annotations
 
+import hmac
 import logging
+import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 from aiohttp import web
 
+from ..auth import TokenError
 from ..protocol import ProtocolError
-from ..rooms import check_room_name
+from ..rooms import RoomConfig, check_room_name
 
 if TYPE_CHECKING:
     from .app import Server
@@ -45,6 +57,28 @@ def _int_param(request: web.Request, name: str) -> int | None:
         ) from None
 
 
+@dataclass(frozen=True, slots=True)
+class Access:
+    """What a REST caller may see of one room."""
+
+    full: bool
+    #: The member reading (their private messages are included), if a member.
+    viewer: str | None = None
+
+
+def _bearer(request: web.Request) -> str | None:
+    raw = request.headers.get("Authorization", "")
+    if not raw.startswith("Bearer ") or not raw.isascii():
+        return None
+    return raw[len("Bearer ") :].strip() or None
+
+
+def _unauthorized(message: str) -> web.Response:
+    resp = _error(401, "unauthorized", message)
+    resp.headers["WWW-Authenticate"] = 'Bearer realm="parley"'
+    return resp
+
+
 def add_routes(app: web.Application, server: Server) -> None:
     limits = server.settings.limits
 
@@ -60,12 +94,68 @@ def add_routes(app: web.Application, server: Server) -> None:
     async def healthz(_request: web.Request) -> web.Response:
         return _json(server.health())
 
+    async def settings_of(name: str) -> tuple[int, RoomConfig] | None:
+        """Creation time and settings of a room that exists (None: it never did)."""
+        room = server.rooms.rooms.get(name)
+        if room is not None:
+            return room.created_at, room.config
+        record = await server.store.load_room(name)
+        if record is None:
+            return None
+        return record.created_at, RoomConfig(
+            record.locked, record.lobby, record.password_hash, record.max_participants
+        )
+
+    def protected(config: RoomConfig) -> bool:
+        return bool(
+            server.join_tokens_required
+            or config.password_hash is not None
+            or config.lobby
+            or config.locked
+        )
+
+    async def access(request: web.Request, name: str, config: RoomConfig) -> Access | None:
+        """The caller's right to read this room; None: a credential was given but is no good."""
+        token = _bearer(request)
+        if token is None:
+            return Access(full=not protected(config))
+        admin = server.settings.admin_token
+        if admin and hmac.compare_digest(token.encode(), admin.encode()):
+            return Access(full=True)
+        claims = server.tokens.verify(token, time.time())
+        if claims is not None:
+            if claims.room == name and await is_member(claims.pid, name):
+                return Access(full=True, viewer=claims.pid)
+            return None
+        if server.join_tokens is not None:
+            try:
+                server.join_tokens.verify(token, name)
+            except TokenError:
+                return None
+            return Access(full=True)
+        return None
+
+    async def is_member(pid: str, name: str) -> bool:
+        """``pid`` is in the room now (not waiting in its lobby), on any node."""
+        if server.rooms.is_known(pid, name):
+            return True
+        if server.replicator is None:
+            return False
+        try:
+            return any(x.id == pid for x in await server.replicator.members_of(name))
+        except Exception:
+            return False
+
     async def room_info(request: web.Request) -> web.Response:
         name = room_name(request)
-        room = server.rooms.rooms.get(name)
-        created = room.created_at if room else await server.store.room_created_at(name)
-        if created is None:
+        found = await settings_of(name)
+        if found is None:
             return _error(404, "not_found", f"no room {name!r}")
+        created, config = found
+        allowed = await access(request, name, config)
+        if allowed is None:
+            return _unauthorized("that credential does not admit you to this room")
+        room = server.rooms.rooms.get(name)
         participants = room.participants() if room else []
         if server.replicator is not None:
             # This node may serve nobody there: the cluster's record is the whole room.
@@ -73,15 +163,21 @@ def add_routes(app: web.Application, server: Server) -> None:
                 participants = await server.replicator.members_of(name)
             except Exception:
                 log.warning("room %s: cluster record unavailable; local view only", name)
-        return _json(
-            {
-                "name": name,
-                "created_at": created,
-                "participant_count": len(participants),
-                "participants": [{"id": x.id, "name": x.name} for x in participants],
-                "media": "sfu" if server.media is not None else "mesh",
-            }
-        )
+        info: dict[str, Any] = {
+            "name": name,
+            "participant_count": len(participants),
+            "media": "sfu" if server.media is not None else "mesh",
+            # What the pre-join page needs to say before anyone tries to join.
+            "protected": protected(config),
+            "password": config.password_hash is not None,
+            "lobby": config.lobby,
+            "locked": config.locked,
+            "token_required": server.join_tokens_required,
+        }
+        if allowed.full:
+            info["created_at"] = created
+            info["participants"] = [{"id": x.id, "name": x.name} for x in participants]
+        return _json(info)
 
     async def messages(request: web.Request) -> web.Response:
         name = room_name(request)
@@ -91,9 +187,18 @@ def add_routes(app: web.Application, server: Server) -> None:
         if limit < 1:
             return _error(400, "bad_request", "limit must be at least 1")
         limit = min(limit, limits.history_page_max)
-        if await server.store.room_created_at(name) is None:
+        found = await settings_of(name)
+        if found is None:
             return _error(404, "not_found", f"no room {name!r}")
-        page, more = await server.store.history(name, before, limit, None)
+        allowed = await access(request, name, found[1])
+        if allowed is None:
+            return _unauthorized("that credential does not admit you to this room")
+        if not allowed.full:
+            return _unauthorized(
+                "this room is protected: its history needs a member's resume token, "
+                "a join token for the room, or the admin token"
+            )
+        page, more = await server.store.history(name, before, limit, allowed.viewer)
         return _json({"messages": page, "more": more})
 
     app.router.add_get("/healthz", healthz)

@@ -16,35 +16,40 @@ from aiohttp import web
 
 from .. import __version__
 from .. import protocol as p
-from ..auth import AttemptThrottle, JoinTokenVerifier, throttle_key
+from ..auth import AttemptThrottle, JoinTokenVerifier, hash_password, throttle_key
 from ..broker import Broker, InProcessBroker
 from ..cluster import RedisBroker, Replicator, new_node_id
 from ..cluster.replication import AdmitOp, DisconnectOp, SfuSignalOp
 from ..config import Settings
-from ..ops.admin import add_admin_routes
+from ..ops.admin import AdminRoomSettings, add_admin_routes
 from ..ops.metrics import Metrics, StatsSnapshot, add_metrics_route
 from ..ops.proxy import TrustedProxies
 from ..ops.turn import TurnConfig
-from ..protocol import CloseCode, ProtocolError
+from ..protocol import CloseCode, ErrorCode, ProtocolError
 from ..ratelimit import TokenBucket
 from ..rooms import (
     Admit,
     Deliver,
     Disconnect,
     Effect,
+    MeetingRecord,
     Member,
     Note,
     RoomConfig,
+    RoomEmptied,
     Rooms,
+    SaveMeeting,
     SaveSettings,
+    StoredRoom,
 )
-from ..store import RoomRecord, Store, open_store
+from ..store import MeetingState, RoomRecord, Store, open_store
 from ..tokens import ResumeTokens, load_secret
 from . import aiohttp_socket, api, pages
 from .aiohttp_socket import AiohttpSocket
 from .frames import text_frame
 from .hub import Connection, Hub
 from .media import SFU_ID, MediaRooms
+from .meeting_writer import MeetingWriter
 from .origin import origin_allowed
 from .session import Session, Socket
 
@@ -107,7 +112,9 @@ class Server:
                 host_addresses=list(settings.media_ips) if settings.media_ips else None,
             )
         self.store: Store = store or open_store(settings.effective_database_url)
-        self.tokens = ResumeTokens(load_secret(settings.data_dir))
+        self.tokens = ResumeTokens(load_secret(settings.data_dir), limits.resume_token_ttl)
+        self.meetings = MeetingWriter(self.store, self._meeting_state)
+        self.room_opens = AttemptThrottle(limits.rooms_per_address, limits.rooms_per_address_window)
         self.password_throttle = AttemptThrottle(
             limits.max_join_failures, limits.join_attempt_window
         )
@@ -152,6 +159,7 @@ class Server:
             await self.replicator.close()
         if self.media is not None:
             await self.media.close()
+        await self.meetings.close()
         await self.broker.close()
         await self.store.close()
 
@@ -188,20 +196,28 @@ class Server:
         else:
             self.rooms.journal.clear()
 
-    async def room_config(self, room: str, now_ms: int) -> tuple[int, RoomConfig | None]:
-        """Creation time and stored settings of a room (created if new)."""
+    async def room_config(self, room: str, now_ms: int) -> StoredRoom:
+        """Creation time, stored settings and interrupted meeting of a room (created if new)."""
         known = self.rooms.rooms.get(room)
         if known is not None:
-            return known.created_at, known.config
-        record = await self.store.load_room(room)
+            return StoredRoom(known.created_at, known.config)
+        try:
+            record = await self.store.load_room(room)
+            if record is None:
+                return StoredRoom(await self.store.ensure_room(room, now_ms))
+        except Exception:
+            # A full disk or a lost database: say so, rather than "internal error".
+            log.exception("room %s could not be loaded or created", room)
+            raise ProtocolError(
+                ErrorCode.UNAVAILABLE, "the server cannot open this room right now; try later"
+            ) from None
+        return stored_room(record)
+
+    def _meeting_state(self, room: str) -> MeetingState | None:
+        record = self.rooms.meeting_record(room)
         if record is None:
-            return await self.store.ensure_room(room, now_ms), None
-        return record.created_at, RoomConfig(
-            locked=record.locked,
-            lobby=record.lobby,
-            password_hash=record.password_hash,
-            max_participants=record.max_participants,
-        )
+            return None
+        return MeetingState(dict(record.members), tuple(sorted(record.banned)))
 
     # -- effects of the core -----------------------------------------------------------
 
@@ -248,17 +264,20 @@ class Server:
                 case Admit():
                     self.admit(effect.pid)
                 case SaveSettings():
-                    c = effect.config
                     await self.store.save_room_settings(
-                        effect.room,
-                        RoomRecord(
-                            effect.created_at,
-                            c.locked,
-                            c.lobby,
-                            c.password_hash,
-                            c.max_participants,
-                        ),
+                        effect.room, room_record(effect.created_at, effect.config)
                     )
+                case SaveMeeting():
+                    await self.meetings.save(effect.room)
+                case RoomEmptied():
+                    keep = effect.keep
+                    try:
+                        await self.store.room_emptied(
+                            effect.room,
+                            None if keep is None else room_record(effect.created_at, keep),
+                        )
+                    except Exception:
+                        log.exception("could not store that room %s emptied", effect.room)
         self.sync()
 
     async def note(self, room: str, text: str) -> None:
@@ -462,6 +481,50 @@ class Server:
             await self.apply(effects)
         return True
 
+    async def admin_reset(self, room: str) -> bool:
+        async with self.room_guard(room):
+            effects = self.rooms.admin_end(room)
+            if effects is not None:
+                await self.apply(effects)
+            elif await self.store.room_created_at(room) is None:
+                return False
+            # Whatever the meeting set, and a managed room's settings too, go.
+            await self.store.room_emptied(room, None)
+        return True
+
+    async def admin_settings(self, room: str, settings: AdminRoomSettings) -> dict[str, Any]:
+        msg = p.RoomSettingsUpdate(
+            locked=settings.locked,
+            lobby=settings.lobby,
+            password=settings.password,
+            max_participants=settings.max_participants,
+        )
+        try:
+            self.rooms.check_settings(msg)
+        except ProtocolError as exc:
+            raise ValueError(exc.message) from None
+        hashed = None
+        if msg.password:
+            hashed = await asyncio.to_thread(hash_password, msg.password)
+        async with self.room_guard(room):
+            effects = self.rooms.admin_settings(room, msg, hashed)
+            if effects is not None:
+                await self.apply(effects)
+                config = self.rooms.rooms[room].config
+                return settings_dict(self.rooms.settings_for(config))
+            # Not open here: the stored row changes, and takes effect at the next join.
+            stored = await self.room_config(room, self.rooms.now_ms())
+            config = stored.config or RoomConfig()
+            config.managed = True
+            for field in ("locked", "lobby", "max_participants"):
+                value = getattr(msg, field)
+                if value is not None:
+                    setattr(config, field, value)
+            if msg.password is not None:
+                config.password_hash = hashed
+            await self.store.save_room_settings(room, room_record(stored.created_at, config))
+            return settings_dict(self.rooms.settings_for(config))
+
     async def admin_remove(self, room: str, pid: str) -> bool:
         effects = self.rooms.admin_remove(room, pid)
         if effects is None:
@@ -506,6 +569,41 @@ class Server:
             "uptime": round(time.monotonic() - self.started, 3),
             "node": self.node,
         }
+
+
+def settings_dict(settings: p.RoomSettings) -> dict[str, Any]:
+    return {
+        "locked": settings.locked,
+        "lobby": settings.lobby,
+        "has_password": settings.has_password,
+        "max_participants": settings.max_participants,
+    }
+
+
+def room_record(created_at: int, config: RoomConfig) -> RoomRecord:
+    """The store's row for a room's settings."""
+    return RoomRecord(
+        created_at,
+        config.locked,
+        config.lobby,
+        config.password_hash,
+        config.max_participants,
+        config.managed,
+    )
+
+
+def stored_room(record: RoomRecord) -> StoredRoom:
+    """The core's view of a stored room: settings, and the meeting a restart interrupted."""
+    config = RoomConfig(
+        locked=record.locked,
+        lobby=record.lobby,
+        password_hash=record.password_hash,
+        max_participants=record.max_participants,
+        managed=record.managed,
+    )
+    state = record.meeting
+    meeting = None if state is None else MeetingRecord(dict(state.members), frozenset(state.banned))
+    return StoredRoom(record.created_at, config, meeting)
 
 
 def make_app(server: Server) -> web.Application:

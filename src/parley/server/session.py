@@ -18,7 +18,7 @@ from .. import protocol as p
 from ..auth import TokenError, hash_password, verify_password
 from ..protocol import CloseCode, ErrorCode, ProtocolError
 from ..ratelimit import TokenBucket
-from ..rooms import ROLES, RoomConfig, lobby_key
+from ..rooms import lobby_key
 from .hub import Connection
 from .media import SFU_ID
 
@@ -232,50 +232,51 @@ class Session:
         role, subject = None, None
         if msg.token is not None or server.join_tokens_required:
             role, subject, display_name = self.check_join_token(msg, room_name, display_name)
-        resume_id, resume_role = None, ""
+        invited = role is not None
+        resume_id = None
         if msg.resume is not None:
             claims = server.tokens.verify(msg.resume, time.time())
             if claims is None or claims.room != room_name:
                 raise ProtocolError(
                     ErrorCode.BAD_RESUME, "resume token invalid or expired; join afresh", msg.ref
                 )
-            resume_id, resume_role = claims.pid, claims.role
+            # Only who the holder was: the role is whatever the server still holds
+            # for that identity (Rooms.resume_role), never the token's say-so.
+            resume_id = claims.pid
         async with server.room_guard(room_name):
-            rooms.check_room_count(room_name, msg.ref)
-            config = await server.room_config(room_name, rooms.now_ms())
-            if (
-                resume_id is not None
-                and role is None
-                and resume_role in ROLES
-                and not rooms.is_known(resume_id, room_name)
-            ):
-                # The server lost this participant (it restarted): back in the role it had,
-                # so the host is still the host, whoever reconnects first.
-                role = resume_role
+            if room_name not in rooms.rooms:
+                self.check_room_opening(msg.ref)
+            await server.apply(rooms.make_room_for(room_name, msg.ref))
+            stored = await server.room_config(room_name, rooms.now_ms())
+            restoring = rooms.resume_role(room_name, resume_id, stored) is not None
             rooms.check_barred(
                 room_name,
-                config[1],
+                stored,
                 resume_id=resume_id,
+                restoring=restoring,
                 role=role,
                 subject=subject,
                 address=self.address,
                 ref=msg.ref,
             )
-            password_verified = await self.check_password(msg, room_name, config, resume_id, role)
+            needed = rooms.password_hash_for(room_name, stored, restoring=restoring, role=role)
+            password_verified = await self.check_password(msg, needed)
             joined = rooms.join(
                 room_name,
                 display_name,
-                config[0],
-                config=config[1],
+                stored.created_at,
+                config=stored.config,
+                meeting=stored.meeting,
                 resume_id=resume_id,
                 role=role,
+                invited=invited,
                 subject=subject,
                 address=self.address,
                 password_verified=password_verified,
                 ref=msg.ref,
             )
             pid = joined.member.info.id
-            if resume_id is not None:
+            if joined.resumed:
                 server.replace(pid)
             self.pid, self.room = pid, room_name
             if joined.waiting:
@@ -290,6 +291,21 @@ class Session:
             await server.apply(joined.effects)
         await self.welcome(resumed=joined.resumed)
         log.info("%s joined %s (resumed=%s)", pid, room_name, joined.resumed)
+
+    def check_room_opening(self, ref: str | None) -> None:
+        """One address may open only so many rooms a minute (each costs a row and memory)."""
+        server = self.server
+        if not server.settings.limits.rate_limits:
+            return
+        now = time.monotonic()
+        wait = server.room_opens.check(self.address, now)
+        if wait > 0:
+            raise ProtocolError(
+                ErrorCode.RATE_LIMITED,
+                f"too many new rooms from your address; retry in {wait:.0f} s",
+                ref,
+            )
+        server.room_opens.failure(self.address, now)  # counted: an opening, not a failure
 
     def check_join_token(
         self, msg: p.Join, room_name: str, display_name: str
@@ -310,21 +326,9 @@ class Session:
             raise ProtocolError(ErrorCode.BAD_TOKEN, str(exc), msg.ref) from None
         return claims.role, claims.subject, claims.name or display_name
 
-    async def check_password(
-        self,
-        msg: p.Join,
-        room_name: str,
-        config: tuple[int, RoomConfig | None],
-        resume_id: str | None,
-        role: str | None,
-    ) -> bool:
+    async def check_password(self, msg: p.Join, needed: str | None) -> bool:
+        """Check ``msg.password`` against the hash a joiner must match (None: no check)."""
         server = self.server
-        rooms = server.rooms
-        stored = config[1].password_hash if config[1] else None
-        if room_name in rooms.rooms:
-            needed = rooms.password_hash_for(room_name, resume_id=resume_id, role=role)
-        else:
-            needed = stored if role != "host" else None
         if needed is None:
             return False
         if msg.password is None:
@@ -415,7 +419,7 @@ class Session:
         assert self.pid is not None
         server = self.server
         limits = server.settings.limits
-        room = server.rooms.member(self.pid).room
+        room = server.rooms.member(self.pid, msg.ref).room
         limit = limits.history_page if msg.limit is None else msg.limit
         limit = max(1, min(limit, limits.history_page_max))
         messages, more = await server.store.history(room, msg.before, limit, self.pid)
@@ -425,12 +429,9 @@ class Session:
         assert self.pid is not None
         rooms = self.server.rooms
         rooms.require_host(self.pid, msg.ref)  # before spending Argon2 time on a non-host
+        rooms.check_settings(msg)
         hashed = None
         if msg.password:
-            if len(msg.password) > 128:
-                raise ProtocolError(
-                    ErrorCode.BAD_MESSAGE, "passwords are at most 128 characters", msg.ref
-                )
             hashed = await asyncio.to_thread(hash_password, msg.password)
         await self.server.apply(rooms.update_settings(self.pid, msg, hashed))
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .base import RoomRecord, Store
+from .base import MeetingState, RoomRecord, Store
 from .sql import SqlStore
 
 
@@ -12,4 +12,4 @@ def open_store(url: str) -> Store:
     return SqlStore(url)
 
 
-__all__ = ["RoomRecord", "SqlStore", "Store", "open_store"]
+__all__ = ["MeetingState", "RoomRecord", "SqlStore", "Store", "open_store"]

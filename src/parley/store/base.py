@@ -9,6 +9,14 @@ from ..protocol import ChatRecord
 
 
 @dataclass(frozen=True, slots=True)
+class MeetingState:
+    """Who is in a room's running meeting (participant id -> role), who is barred."""
+
+    members: dict[str, str]
+    banned: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class RoomRecord:
     """A room's stored row: creation time and the settings its hosts chose."""
 
@@ -17,6 +25,10 @@ class RoomRecord:
     lobby: bool = False
     password_hash: str | None = None
     max_participants: int | None = None
+    #: Set by a token-holding host or the operator: outlives the meeting.
+    managed: bool = False
+    #: The running meeting (None: no meeting was running when last stored).
+    meeting: MeetingState | None = None
 
 
 class Store(Protocol):
@@ -43,7 +55,17 @@ class Store(Protocol):
         """The stored room, or None if it never existed."""
 
     async def save_room_settings(self, room: str, settings: RoomRecord) -> None:
-        """Persist a room's settings (its creation time is left as it is)."""
+        """Persist a room's settings (its creation time and meeting are left as they are)."""
+
+    async def save_meetings(self, meetings: dict[str, MeetingState | None]) -> None:
+        """Persist the running meetings of several rooms in one transaction."""
+
+    async def room_emptied(self, room: str, keep: RoomRecord | None) -> None:
+        """The meeting ended: forget its state; keep only ``keep``'s settings.
+
+        With ``keep`` None the settings go back to the defaults, and a room with no
+        history at all is deleted (it left nothing worth a row).
+        """
 
     async def append_chat(
         self,

@@ -23,6 +23,9 @@ rooms = Table(
     Column("lobby", Boolean, nullable=False, server_default=false()),
     Column("password_hash", Text, nullable=True),
     Column("max_participants", Integer, nullable=True),
+    Column("managed", Boolean, nullable=False, server_default=false()),
+    # JSON {"members": {pid: role}, "banned": [...]} of the running meeting, or NULL.
+    Column("meeting", Text, nullable=True),
 )
 
 messages = Table(

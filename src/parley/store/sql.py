@@ -18,9 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import msgspec
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event, insert, or_, select, update
+from sqlalchemy import delete, event, exists, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, make_url
@@ -30,7 +31,7 @@ from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql.elements import ColumnElement
 
 from ..protocol import ChatRecord
-from .base import RoomRecord
+from .base import MeetingState, RoomRecord
 from .schema import messages, rooms
 
 log = logging.getLogger(__name__)
@@ -209,9 +210,15 @@ class SqlStore:
 
     async def load_room(self, room: str) -> RoomRecord | None:
         r = rooms.c
-        stmt = select(r.created_at, r.locked, r.lobby, r.password_hash, r.max_participants).where(
-            r.name == room
-        )
+        stmt = select(
+            r.created_at,
+            r.locked,
+            r.lobby,
+            r.password_hash,
+            r.max_participants,
+            r.managed,
+            r.meeting,
+        ).where(r.name == room)
         async with self.engine.connect() as conn:
             row = (await conn.execute(stmt)).one_or_none()
         if row is None:
@@ -254,6 +261,8 @@ class SqlStore:
         fut: asyncio.Future[ChatRecord] = asyncio.get_running_loop().create_future()
         row = {
             "room": room,
+            managed=bool(row.managed),
+            meeting=_decode_meeting(row.meeting),
             "sender": sender,
             "name": name,
             "text": text,
@@ -265,11 +274,49 @@ class SqlStore:
         self._wakeup.set()
         # If the caller is cancelled, so is fut; the writer skips done futures
         # (the row may still be committed, which is harmless).
+                managed=settings.managed,
         return await fut
 
     async def _write_loop(self) -> None:
         while True:
             if not self._queue:
+    async def save_meetings(self, meetings: dict[str, MeetingState | None]) -> None:
+        if not meetings:
+            return
+        async with self.engine.begin() as conn:
+            for room, meeting in meetings.items():
+                await conn.execute(
+                    update(rooms)
+                    .where(rooms.c.name == room)
+                    .values(meeting=_encode_meeting(meeting))
+                )
+
+    async def room_emptied(self, room: str, keep: RoomRecord | None) -> None:
+        async with self.engine.begin() as conn:
+            if keep is None:
+                # A room that left no history is forgotten: join-and-leave must not
+                # grow the table (nor the cache of creation times) without bound.
+                has_history = exists().where(messages.c.room == room)
+                result = await conn.execute(
+                    delete(rooms).where(rooms.c.name == room, ~has_history)
+                )
+                if result.rowcount:
+                    self._room_cache.pop(room, None)
+                    return
+                keep = RoomRecord(0)
+            await conn.execute(
+                update(rooms)
+                .where(rooms.c.name == room)
+                .values(
+                    locked=keep.locked,
+                    lobby=keep.lobby,
+                    password_hash=keep.password_hash,
+                    max_participants=keep.max_participants,
+                    managed=keep.managed,
+                    meeting=None,
+                )
+            )
+
                 if self._closing:
                     return
                 if self._sqlite_writer is not None:
@@ -409,6 +456,28 @@ def _sqlite_insert_statements(
             + " RETURNING id"
         )
         yield sql, tuple(row[c] for row in chunk for c in _SQLITE_COLS)
+
+
+class _MeetingJson(msgspec.Struct):
+    members: dict[str, str]
+    banned: list[str] = []
+
+
+def _encode_meeting(meeting: MeetingState | None) -> str | None:
+    if meeting is None:
+        return None
+    return msgspec.json.encode(_MeetingJson(meeting.members, list(meeting.banned))).decode()
+
+
+def _decode_meeting(text: str | None) -> MeetingState | None:
+    if text is None:
+        return None
+    try:
+        data = msgspec.json.decode(text, type=_MeetingJson)
+    except msgspec.DecodeError:
+        log.warning("unreadable stored meeting state ignored")
+        return None
+    return MeetingState(data.members, tuple(data.banned))
 
 
 def _sqlite_file(database: str) -> str | None:

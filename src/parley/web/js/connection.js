@@ -201,7 +201,7 @@ export class Connection {
       this.attempt = 0;
       this._setState("open");
     } else if (msg.type === "resume-token") {
-      // Our role changed: this token brings us back in the new one after a server restart.
+      // Our role changed: the newest token names us (the server keeps the role itself).
       this.resumeToken = msg.token;
       return;
     } else if (msg.type === "error" && msg.ref === "join") {

@@ -1,0 +1,51 @@
+"""Stores who is in each running meeting, batched like the chat's group commit.
+
+A join, a leave or a role change marks its room; one writer task stores the
+current state of every marked room in one transaction, and everyone who marked
+a room in that batch is answered when it is committed.  The state is read from
+the core when written, so a burst of joins costs one write, not one per join.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from ..store import MeetingState, Store
+
+log = logging.getLogger(__name__)
+
+
+class MeetingWriter:
+    def __init__(self, store: Store, snapshot: Callable[[str], MeetingState | None]) -> None:
+        self._store = store
+        self._snapshot = snapshot
+        self._dirty: set[str] = set()
+        self._next: asyncio.Future[None] | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def save(self, room: str) -> None:
+        """Return once ``room``'s current meeting state is stored (failures are logged:
+        the meeting goes on; a restart would then restore from older state)."""
+        self._dirty.add(room)
+        if self._next is None:
+            self._next = asyncio.get_running_loop().create_future()
+        done = self._next
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._write())
+        await asyncio.shield(done)
+
+    async def _write(self) -> None:
+        while self._next is not None:
+            done, rooms = self._next, self._dirty
+            self._next, self._dirty = None, set()
+            try:
+                await self._store.save_meetings({room: self._snapshot(room) for room in rooms})
+            except Exception:
+                log.exception("could not store the meeting state of %s", ", ".join(sorted(rooms)))
+            done.set_result(None)
+
+    async def close(self) -> None:
+        if self._task is not None:
+            await self._task

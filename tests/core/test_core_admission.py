@@ -1,0 +1,240 @@
+"""Who a resume token restores, and what a room keeps when it empties (issue 11).
+
+A resume token only proves who its holder was.  These are the rules of
+admission the core applies to it, and to the settings of an emptied room, with
+injected clocks and no I/O.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from parley import protocol as p
+from parley.config import Limits
+from parley.protocol import ErrorCode, ProtocolError
+from parley.rooms import (
+    MeetingRecord,
+    RoomConfig,
+    RoomEmptied,
+    Rooms,
+    SaveMeeting,
+    StoredRoom,
+)
+
+
+class Clock:
+    def __init__(self, t: float) -> None:
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+
+@pytest.fixture
+def mono() -> Clock:
+    return Clock(100.0)
+
+
+@pytest.fixture
+def rooms(mono: Clock) -> Rooms:
+    return Rooms(Limits(), monotonic=mono)
+
+
+def join(rooms: Rooms, name: str, **kw: object) -> str:
+    return rooms.join("team", name, 1, **kw).member.info.id  # type: ignore[arg-type]
+
+
+def refused(code: str, fn: object, *args: object, **kw: object) -> None:
+    with pytest.raises(ProtocolError) as info:
+        fn(*args, **kw)  # type: ignore[operator]
+    assert info.value.code == code
+
+
+# -- resume: only an identity the server still holds, in its current role -------------
+
+
+def test_removed_host_with_old_token_comes_back_as_nobody(rooms: Rooms) -> None:
+    """The critical hole: a host's old token after the room was protected."""
+    first = join(rooms, "First")  # host: first in
+    real = join(rooms, "Real host")
+    rooms.set_role(first, p.SetRole(to=real, role="host"))
+    rooms.set_role(real, p.SetRole(to=first, role="participant"))  # demoted...
+    rooms.remove(real, p.Remove(to=first))  # ...and removed
+    rooms.update_settings(real, p.RoomSettingsUpdate(locked=True), None)
+    # The old token names `first`: the server holds no such member now.
+    assert rooms.resume_role("team", first) is None
+    refused(ErrorCode.LOCKED, rooms.join, "team", "First", 1, resume_id=first)
+    assert [m.info.name for m in rooms.rooms["team"].members.values()] == ["Real host"]
+
+
+def test_left_host_resume_goes_through_password_and_lobby(rooms: Rooms) -> None:
+    first = join(rooms, "First")
+    host = join(rooms, "Host")
+    rooms.set_role(first, p.SetRole(to=host, role="host"))
+    rooms.leave(first)
+    rooms.update_settings(host, p.RoomSettingsUpdate(password="pw", lobby=True), "hash")
+    refused(ErrorCode.PASSWORD_REQUIRED, rooms.join, "team", "First", 1, resume_id=first)
+    back = rooms.join("team", "First", 1, resume_id=first, password_verified=True)
+    assert back.waiting and back.member.info.id != first
+    assert back.member.info.role == "participant" and back.resumed is False
+
+
+def test_resume_within_grace_takes_the_current_role(rooms: Rooms, mono: Clock) -> None:
+    host = join(rooms, "Host")
+    bob = join(rooms, "Bob")
+    rooms.set_role(host, p.SetRole(to=bob, role="host"))
+    rooms.set_role(bob, p.SetRole(to=host, role="observer"))
+    rooms.disconnected(host)
+    mono.t += 10
+    rooms.update_settings(bob, p.RoomSettingsUpdate(locked=True, password="x"), "hash")
+    again = rooms.join("team", "Host", 1, resume_id=host)  # still a member: no checks
+    assert again.resumed and again.member.info.id == host
+    assert again.member.info.role == "observer"
+
+
+def test_barred_identity_cannot_resume(rooms: Rooms) -> None:
+    host = join(rooms, "Host")
+    eve = join(rooms, "Eve", address="10.0.0.9")
+    rooms.remove(host, p.Remove(to=eve, ban=True))
+    assert rooms.resume_role("team", eve) is None
+    refused(ErrorCode.BANNED, rooms.join, "team", "Eve", 1, resume_id=eve, address="10.9.9.9")
+
+
+def test_token_for_another_room_restores_nothing(rooms: Rooms) -> None:
+    a = join(rooms, "A")
+    assert rooms.resume_role("other", a) is None
+
+
+# -- after a restart: roles come from the stored meeting, for one grace -------------------
+
+
+def stored_meeting(rooms: Rooms) -> StoredRoom:
+    record = rooms.meeting_record("team")
+    assert record is not None
+    room = rooms.rooms["team"]
+    return StoredRoom(room.created_at, dataclasses.replace(room.config), record)
+
+
+def test_restart_restores_stored_roles_not_token_roles(mono: Clock) -> None:
+    before = Rooms(Limits(), monotonic=mono)
+    host = join(before, "Host")
+    bob = join(before, "Bob")
+    cy = join(before, "Cy")
+    before.set_role(host, p.SetRole(to=cy, role="host"))
+    before.set_role(cy, p.SetRole(to=host, role="participant"))  # Host demoted
+    before.update_settings(cy, p.RoomSettingsUpdate(password="pw", locked=True), "hash")
+    stored = stored_meeting(before)
+    assert stored.meeting == MeetingRecord({host: "participant", bob: "participant", cy: "host"})
+
+    after = Rooms(Limits(), monotonic=mono)  # a new process: nothing in memory
+    assert after.resume_role("team", host, stored) == "participant"
+    kw = {"config": stored.config, "meeting": stored.meeting}
+    back = after.join("team", "Host", 1, resume_id=host, **kw)  # type: ignore[arg-type]
+    # A member of the interrupted meeting: through the lock and password, same id and role.
+    assert back.resumed and back.member.info.id == host
+    assert back.member.info.role == "participant"
+    again = after.join("team", "Cy", 1, resume_id=cy, **kw)  # type: ignore[arg-type]
+    assert again.member.info.role == "host"
+    # A stranger is still stopped by the lock.
+    refused(ErrorCode.LOCKED, after.join, "team", "Mallory", 1, **kw)
+
+
+def test_restored_members_wait_only_one_grace(mono: Clock) -> None:
+    before = Rooms(Limits(), monotonic=mono)
+    host = join(before, "Host")
+    bob = join(before, "Bob")
+    before.update_settings(host, p.RoomSettingsUpdate(password="pw"), "hash")
+    stored = stored_meeting(before)
+    after = Rooms(Limits(), monotonic=mono)
+    kw = {"config": stored.config, "meeting": stored.meeting}
+    after.join("team", "Host", 1, resume_id=host, **kw)  # type: ignore[arg-type]
+    mono.t += Limits().resume_grace
+    assert after.resume_role("team", bob) is None
+    refused(ErrorCode.PASSWORD_REQUIRED, after.join, "team", "Bob", 1, resume_id=bob)
+
+
+def test_stored_bans_hold_after_a_restart(mono: Clock) -> None:
+    before = Rooms(Limits(), monotonic=mono)
+    host = join(before, "Host")
+    eve = join(before, "Eve", address="10.0.0.9")
+    before.remove(host, p.Remove(to=eve, ban=True))
+    stored = stored_meeting(before)
+    assert f"pid:{eve}" in stored.meeting.banned  # type: ignore[union-attr]
+    after = Rooms(Limits(), monotonic=mono)
+    assert after.resume_role("team", eve, stored) is None
+    refused(
+        ErrorCode.BANNED,
+        after.check_barred,
+        "team",
+        stored,
+        resume_id=None,
+        restoring=False,
+        role=None,
+        subject=None,
+        address="10.0.0.9",
+    )
+
+
+def test_membership_changes_are_saved(rooms: Rooms) -> None:
+    joined = rooms.join("team", "A", 1)
+    assert SaveMeeting("team") in joined.effects
+    b = join(rooms, "B")
+    a = joined.member.info.id
+    assert SaveMeeting("team") in rooms.set_role(a, p.SetRole(to=b, role="host"))
+    assert SaveMeeting("team") in rooms.leave(b)
+
+
+# -- an emptied room: settings of a passer-by expire; managed ones stay ---------------------
+
+
+def test_squatter_settings_expire_when_the_room_empties(rooms: Rooms) -> None:
+    squatter = join(rooms, "Squatter")
+    rooms.update_settings(
+        squatter, p.RoomSettingsUpdate(password="pw", max_participants=1, lobby=True), "hash"
+    )
+    effects = rooms.leave(squatter)
+    assert RoomEmptied("team", 1, None) in effects
+    # The next comer finds an ordinary room.
+    assert "team" not in rooms.rooms
+    nxt = rooms.join("team", "Next", 1)
+    assert not nxt.waiting and nxt.member.info.role == "host"
+    assert rooms.rooms["team"].config == RoomConfig()
+
+
+def test_invited_hosts_settings_outlive_the_meeting(rooms: Rooms) -> None:
+    host = join(rooms, "Host", role="host", invited=True)
+    rooms.update_settings(host, p.RoomSettingsUpdate(password="pw", locked=True), "hash")
+    effects = rooms.leave(host)
+    (emptied,) = [e for e in effects if isinstance(e, RoomEmptied)]
+    assert emptied.keep == RoomConfig(locked=False, password_hash="hash", managed=True)
+
+
+def test_ending_the_meeting_expires_unmanaged_settings(rooms: Rooms) -> None:
+    host = join(rooms, "Host")
+    rooms.update_settings(host, p.RoomSettingsUpdate(password="pw", locked=True), "hash")
+    effects = rooms.end_meeting(host, p.EndMeeting())
+    assert effects[1] == RoomEmptied("team", 1, None)
+
+
+# -- room-creation flood: rooms held only by a resume grace give way -------------------------
+
+
+def test_full_server_evicts_a_room_held_only_by_the_grace(mono: Clock) -> None:
+    rooms = Rooms(dataclasses.replace(Limits(), max_rooms=2), monotonic=mono)
+    a = rooms.join("one", "A", 1).member.info.id
+    rooms.join("two", "B", 1)
+    refused(ErrorCode.TOO_MANY, rooms.make_room_for, "three")
+    rooms.disconnected(a)  # "one" is now held only for A's resume
+    effects = rooms.make_room_for("three")
+    assert "one" not in rooms.rooms and a not in rooms.members
+    assert any(isinstance(e, RoomEmptied) for e in effects)
+    rooms.join("three", "C", 1)
+    assert sorted(rooms.rooms) == ["three", "two"]
+
+
+def test_refused_join_opens_no_room(rooms: Rooms) -> None:
+    config = RoomConfig(locked=True)
+    refused(ErrorCode.LOCKED, rooms.join, "team", "A", 1, config=config)
+    assert "team" not in rooms.rooms
