@@ -19,6 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from polling import wait_until
 
 # Fixtures (veth_netns, parley_server, meeting, firefox_meeting) come from conftest.py.
 Meeting = Participant = ParleyServer = FirefoxMeeting = FirefoxParticipant = Any
@@ -40,6 +41,27 @@ async () => {
       if (s.type === 'inbound-rtp') {
         out.decoded += s.framesDecoded || 0;
         out.received += s.packetsReceived || 0;
+      }
+    });
+  }
+  return out;
+}
+"""
+
+
+# The codecs of the page's outbound video streams that encoded frames.
+JS_OUTBOUND_CODECS = """
+async () => {
+  const out = [];
+  for (const pc of window.__pcs || []) {
+    if (pc.connectionState === 'closed') continue;
+    let report;
+    try { report = await pc.getStats(); } catch (e) { continue; }
+    const codecs = {};
+    report.forEach((s) => { if (s.type === 'codec') codecs[s.id] = s.mimeType; });
+    report.forEach((s) => {
+      if (s.type === 'outbound-rtp' && s.kind === 'video' && s.framesEncoded > 0) {
+        out.push(codecs[s.codecId] || null);
       }
     });
   }
@@ -89,6 +111,45 @@ def test_firefox_and_chromium_through_the_sfu(
 ) -> None:
     ada = firefox_meeting.join("Ada", room)
     bob = meeting.join("Bob", room)
+    bob.wait_media_flowing(video_streams=1, audio_streams=1)
+    ada.wait_media_flowing(video_streams=1, audio_streams=1)
+    bob.wait_remote_videos(1)
+    ada.wait_remote_videos(1)
+    chat_both_ways(ada, bob)
+    camera_off_stops(ada, bob)
+
+
+def test_firefox_without_h264_sees_a_chromium_h264_publisher(
+    firefox_meeting: FirefoxMeeting, meeting: Meeting, room: str
+) -> None:
+    cy = meeting.open("Cy", room, query="?codec=h264")
+    cy.click_join()
+    codecs: list[Any] = []
+
+    def sends(mime: str) -> bool:
+        codecs[:] = cy.page.evaluate(JS_OUTBOUND_CODECS)
+        return mime in codecs
+
+    wait_until(lambda: sends("video/H264"), 30_000, lambda: f"Cy never sent H.264: {codecs}")
+    dee = firefox_meeting.join("Dee", room)
+    # Dee's Firefox has no H.264 decoder (OpenH264 disabled): it sees Cy's video only
+    # because Cy now publishes VP8 (the server asked her to offer again)
+    dee.wait_media_flowing(video_streams=1, audio_streams=1)
+    dee.wait_remote_videos(1)
+    wait_until(lambda: sends("video/VP8"), 30_000, lambda: f"Cy never switched: {codecs}")
+    cy.wait_media_flowing(video_streams=1, audio_streams=1)
+
+
+@pytest.fixture(scope="module")
+def mesh_server(parley_server: Any) -> ParleyServer:
+    return parley_server("--media", "mesh")
+
+
+def test_firefox_and_chromium_in_mesh(
+    firefox_meeting: FirefoxMeeting, meeting: Meeting, mesh_server: ParleyServer, room: str
+) -> None:
+    ada = firefox_meeting.join("Ada", room, server=mesh_server)
+    bob = meeting.join("Bob", room, server=mesh_server)
     bob.wait_media_flowing(video_streams=1, audio_streams=1)
     ada.wait_media_flowing(video_streams=1, audio_streams=1)
     bob.wait_remote_videos(1)

@@ -3,8 +3,9 @@ VP8 through the SFU (in-process ``SfuRoom``), aiortc subscribers receive and DEC
 
 What a user notices: a subscriber sees and decodes an H.264 publisher's video, next to
 a VP8 publisher's, each arriving with the payload type the subscriber negotiated for its
-codec; a subscriber that does not accept H.264 still gets the VP8 video and everyone's
-audio, and simply no slot for the H.264 video.
+codec; a subscriber that does not accept H.264 (Firefox without OpenH264) gets the VP8
+video and everyone's audio at once, and the H.264 publisher is asked to publish again
+(``{"sfu":"republish"}``) and answered with VP8, so that subscriber sees it too.
 """
 
 from __future__ import annotations
@@ -215,9 +216,29 @@ async def test_mixed_room_vp8_and_h264_publishers(loopback_only: None) -> None:
             lambda: cy.decoded("ada") > before[0] and cy.decoded("bob") > before[1],
             lambda: f"cy {cy.frames}",
         )
-        # the VP8-only subscriber: no slot for Bob's H.264 video, yet Bob's audio
-        assert dee.mid_of("bob") is None and dee.mid_of("bob", "audio") is not None
+        # the VP8-only subscriber: Bob's audio at once; Bob (and only he) is asked to
+        # publish again, is answered with VP8 although he still prefers H.264, and Dee
+        # decodes his video
+        assert dee.mid_of("bob", "audio") is not None
         await wait_for(lambda: dee.decoded("bob", "audio") > 0, lambda: f"dee {dee.frames}")
+        asked = [pid for pid, p in signals if p["sfu"] == "republish"]
+        assert asked == ["bob"], signals
+        await room.handle_signal("bob", {"sfu": "unpublish"})
+        await pubs.pop().close()
+        pc, answer = await publish(room, "bob", "H264")
+        pubs.append(pc)
+        assert set(video_pts(answer)) == {"VP8", "RTX"}
+        await wait_for(
+            lambda: dee.decoded("bob") >= 10 and cy.decoded("bob") >= 10,
+            lambda: f"dee {dee.frames} {dee.layout()} cy {cy.frames}",
+        )
+        assert room.router.source("bob", "camera").codec == "VP8"  # type: ignore[union-attr]
+        # Dee leaves: new publishes get H.264 again
+        await dee.close()
+        await room.remove_participant("dee")
+        carl, answer = await publish(room, "carl", "H264")
+        pubs.append(carl)
+        assert set(video_pts(answer)) == {"H264", "RTX"}
     finally:
         for v in (cy, dee):
             await v.close()

@@ -205,8 +205,12 @@ def make_sender_passive(sender: RTCRtpSender) -> None:
 
 
 def restrict_negotiated_codecs(
-    transceiver: RTCRtpTransceiver, mime_types: tuple[str, ...], *, offer_order: bool = False
-) -> None:
+    transceiver: RTCRtpTransceiver,
+    mime_types: tuple[str, ...],
+    *,
+    offer_order: bool = False,
+    prefer: str | None = None,
+) -> str:
     """Keep only ``mime_types`` (+ their RTX) among a transceiver's negotiated codecs.
 
     For the answering side: aiortc negotiates in the remote offer's order inside
@@ -217,6 +221,8 @@ def restrict_negotiated_codecs(
     publisher's own preference among the codecs the SFU forwards decides, and the
     publisher can send no other.  aiortc has already left out what it cannot match
     (e.g. H.264 other than packetization-mode 1 baseline/constrained baseline).
+    ``prefer`` (with ``offer_order``): that codec instead of the offer's first, if the offer
+    has it.  Returns the mime type of the (first) codec kept.
     """
     allowed = [m.lower() for m in mime_types]
     codecs = list(transceiver._codecs)
@@ -226,12 +232,14 @@ def restrict_negotiated_codecs(
     if not main:
         raise ValueError(f"no {'/'.join(mime_types)} in the offer for {transceiver.kind}")
     if offer_order:
-        main = main[:1]
+        wanted = [c for c in main if prefer is not None and c.mimeType.lower() == prefer.lower()]
+        main = wanted[:1] or main[:1]
     pts = {c.payloadType for c in main}
     rtx = [
         c for c in codecs if c.mimeType.lower().endswith("/rtx") and c.parameters.get("apt") in pts
     ]
     transceiver._codecs = main + rtx
+    return str(main[0].mimeType)
 
 
 def make_receiver_passive(receiver: RTCRtpReceiver) -> None:

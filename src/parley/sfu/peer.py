@@ -24,6 +24,7 @@ client → server                                      server → client
 ``{"sfu":"status","id":ID}``                          ``{"sfu":"status","id":ID,``
                                                      ``"publish":B,"subscribe":B}``
 (unsolicited)                                        ``{"sfu":"layout","slots":[…]}``,
+                                                     ``{"sfu":"republish","reason":…}``,
                                                      ``{"sfu":"error","message":…}``
 
 No trickle ICE: the SDP carries all candidates (aiortc gathers before answering; a
@@ -195,10 +196,23 @@ class SfuPeer:
         await pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
         # aiortc schedules the start of receivers/senders for after the answer is set:
         # make every (new) transceiver passive before that
+        # someone in the room cannot decode H.264: VP8, if this offer has it
+        blind = sorted(self.room.h264_blind - {self.pid})
         for t in pc.getTransceivers():
             if t.kind in FORWARDED_CODECS:
                 # the first forwarded codec in the publisher's order (VP8 or H.264)
-                hooks.restrict_negotiated_codecs(t, FORWARDED_CODECS[t.kind], offer_order=True)
+                chosen = hooks.restrict_negotiated_codecs(
+                    t,
+                    FORWARDED_CODECS[t.kind],
+                    offer_order=True,
+                    prefer="video/VP8" if blind and t.kind == "video" else None,
+                )
+                if blind and chosen.lower() == "video/h264":
+                    log.warning(
+                        "sfu: %s publishes H.264 without offering VP8; %s cannot decode it",
+                        self.pid,
+                        ", ".join(blind),
+                    )
                 hooks.make_receiver_passive(t.receiver)
                 hooks.make_sender_passive(t.sender)
         transceivers = pc.getTransceivers()
@@ -405,6 +419,7 @@ class SfuPeer:
                 )
             )
         self._pending_slots = slots
+        self.room._subscriber_codecs(self.pid, slots)
         if pc.connectionState == "connected":
             self._start_subscribing()
 
@@ -433,6 +448,13 @@ class SfuPeer:
         if sub is not None:
             for mid, (w, h) in sizes.items():
                 sub.set_view(mid, w, h)
+
+    def publishes_h264(self) -> bool:
+        """Whether this peer's latest publish answer took H.264 for a video."""
+        return any(
+            s["kind"] == "video" and str(s["codec"]).upper() == "H264"
+            for s in self._pending_sources
+        )
 
     def _start_subscribing(self) -> None:
         transport = self._sub_transport
@@ -469,6 +491,7 @@ class SfuPeer:
         self._stop_subscribing()
         pc, self.subscribe_pc, self._sub_transport = self.subscribe_pc, None, None
         self._pending_slots = []
+        self.room.h264_blind.discard(self.pid)
         self._views, self._video_mids = {}, frozenset()  # sizes of the old slots
         if pc is not None:
             await pc.close()
@@ -519,6 +542,9 @@ class SfuRoom:
             camera_on=camera_on,
         )
         self.peers: dict[str, SfuPeer] = {}
+        # subscribers whose answer has no H.264 (Firefox without OpenH264): publishers are
+        # answered with VP8 while any is here
+        self.h264_blind: set[str] = set()
         self._task: asyncio.Task[None] | None = None
 
     def add_participant(self, pid: str) -> SfuPeer:
@@ -557,6 +583,32 @@ class SfuRoom:
         """Before gathering: candidates on the configured ports / public address."""
         if self.media_sockets is not None:
             self.media_sockets.attach(pc)
+
+    def _subscriber_codecs(self, pid: str, slots: list[SlotSpec]) -> None:
+        """A subscriber answered: if it cannot decode H.264, H.264 publishers republish.
+
+        The server forwards, it does not transcode: a video in a codec the subscriber
+        left out of its answer would never reach it (a black tile).  So every publisher
+        sending H.264 gets ``{"sfu":"republish"}`` (offer again) and is answered with VP8
+        while such a subscriber is in the room."""
+        video = [s for s in slots if s.kind == "video"]
+        if not video or any("H264" in s.payload_types() for s in video):
+            self.h264_blind.discard(pid)
+            return
+        if pid in self.h264_blind:
+            return
+        self.h264_blind.add(pid)
+        for peer in self.peers.values():
+            if peer.pid != pid and peer.publishes_h264():
+                log.warning(
+                    "sfu: %s cannot decode H.264: asking %s to publish VP8 instead",
+                    pid,
+                    peer.pid,
+                )
+                self.send_signal(
+                    peer.pid,
+                    {"sfu": "republish", "reason": "a participant cannot decode H.264"},
+                )
 
     def _layout(self, pid: str, layout: list[dict[str, str | None]]) -> None:
         self.send_signal(pid, {"sfu": "layout", "slots": layout})

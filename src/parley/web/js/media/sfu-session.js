@@ -29,7 +29,9 @@
 // Video codec: `videoCodec` ("h264" | "vp8"; default: the page's `?codec=`, else null =
 // the browser's order, VP8 first) is put first in the camera's and screen's codec
 // preferences; the server publishes the first of VP8 / H.264 in the offer, and forwards
-// either to every subscriber (whose slots accept both).
+// either to every subscriber whose slots accept it. While a subscriber that cannot decode
+// H.264 is in the room the server answers with VP8, and asks publishers already sending
+// H.264 to offer again ({"sfu":"republish"}).
 //
 // After a signalling outage (refresh(), on a resumed welcome) the connections that look
 // fine may still be unknown to the server: a restarted server process (or another node
@@ -214,6 +216,12 @@ export class SfuSession extends EventTarget {
         break;
       case "status":
         this._onStatus(payload);
+        break;
+      case "republish":
+        // someone cannot decode our codec (Firefox without H.264): offer again, the
+        // server answers with one they can
+        console.info("parley: media server asks to publish again:", payload.reason);
+        if (this.pub) this._renegotiate();
         break;
       case "layout":
         this.layout = Array.isArray(payload.slots) ? payload.slots : [];
