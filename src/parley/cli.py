@@ -18,7 +18,15 @@ from typing import Any
 from . import __version__
 from .auth import JoinTokenVerifier
 from .auth.cli import add_token_parser, run_token
-from .config import LIMIT_OPTIONS, Settings, env_flag, env_name, env_value, limits_from
+from .config import (
+    DURABILITY_LEVELS,
+    LIMIT_OPTIONS,
+    Settings,
+    env_flag,
+    env_name,
+    env_value,
+    limits_from,
+)
 from .ops.jsonlog import configure_logging
 
 log = logging.getLogger("parley")
@@ -29,6 +37,15 @@ MEDIA_MODES = ("sfu", "mesh")
 
 def _env(name: str, default: Any = None) -> Any:
     return os.environ.get(env_name(name), default)
+
+
+def _env_choice(name: str, choices: tuple[str, ...]) -> str:
+    """``PARLEY_<NAME>`` (any case) if it is one of ``choices``, else the first; a value
+    not among them stops the server with a message naming the variable."""
+    value = _env(name, choices[0]).strip().lower()
+    if value not in choices:
+        raise SystemExit(f"{env_name(name)}={_env(name)!r}: use one of {', '.join(choices)}")
+    return str(value)
 
 
 def _env_int(name: str, default: int) -> int:
@@ -95,6 +112,14 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         default=_env("jwt_public_key"),
         help="PEM public key for RS256/ES256 join tokens",
+    )
+    serve.add_argument(
+        "--durability",
+        choices=DURABILITY_LEVELS,
+        default=None,
+        help="what an acknowledged chat message survives: normal (the default: a crash of"
+        " parley; SQLite synchronous=NORMAL) or full (also a power loss: every commit is"
+        " synced to disk first, slower; PostgreSQL: synchronous_commit=on)",
     )
     serve.add_argument(
         "--media",
@@ -239,6 +264,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         port=args.port,
         data_dir=args.data_dir,
         database_url=args.database_url,
+        durability=args.durability or _env_choice("durability", DURABILITY_LEVELS),
         log_level=args.log_level,
         ice_servers=ice,
         allowed_origins=origins,

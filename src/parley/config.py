@@ -85,6 +85,10 @@ class Limits:
     join_timeout: float = 15.0
 
 
+#: ``--durability`` values; the first is the default (see docs/security.md, "Durability").
+DURABILITY_LEVELS = ("normal", "full")
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything ``parley serve`` needs to run."""
@@ -93,6 +97,9 @@ class Settings:
     port: int = 8000
     data_dir: Path = Path("parley-data")
     database_url: str | None = None
+    #: What an acknowledged chat message survives: "normal" (a process kill) or "full"
+    #: (also a power loss: every commit synced to disk first).
+    durability: str = "normal"
     log_level: str = "info"
     #: ICE servers handed to clients in ``welcome`` (RTCIceServer dicts).
     ice_servers: tuple[dict[str, Any], ...] = ()
@@ -139,9 +146,10 @@ class Settings:
 
     @property
     def effective_database_url(self) -> str:
-        if self.database_url:
-            return self.database_url
-        return f"sqlite+aiosqlite:///{(self.data_dir / 'parley.db').resolve()}"
+        url = self.database_url or f"sqlite+aiosqlite:///{(self.data_dir / 'parley.db').resolve()}"
+        if self.durability != "normal":  # read (and taken off) by the store
+            url += ("&" if "?" in url else "?") + f"durability={self.durability}"
+        return url
 
 
 #: Limits exposed as flags/env variables: name -> (type, help).
@@ -154,22 +162,22 @@ LIMIT_OPTIONS: dict[str, tuple[type, str]] = {
     "history_page": (int, "chat messages per history page"),
     "max_outgoing_buffer": (int, "bytes queued to a slow client before it is dropped"),
     "max_rooms": (int, "rooms open at once"),
+    "rooms_per_address": (int, "rooms one client address may open per minute"),
     "max_connections_per_address": (int, "connections (HTTP and WebSocket) from one address"),
     "http_timeout": (float, "seconds an HTTP connection may idle, or take to send a head"),
     "max_lobby": (int, "people waiting in one room's lobby"),
     "max_join_failures": (int, "wrong room passwords per address per minute"),
     "heartbeat": (float, "silent seconds before a ping (no answer in half that: dropped)"),
     "resume_grace": (float, "seconds a dropped participant may resume"),
+    "resume_token_ttl": (float, "seconds a resume token is accepted"),
     "join_timeout": (float, "seconds a new connection has to send join"),
 }
-    "rooms_per_address": (int, "rooms one client address may open per minute"),
 
 
 def env_name(option: str) -> str:
     return "PARLEY_" + option.upper()
 
 
-    "resume_token_ttl": (float, "seconds a resume token is accepted"),
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("", "0", "false", "no", "off")
 

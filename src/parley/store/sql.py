@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql.elements import ColumnElement
 
+from ..config import DURABILITY_LEVELS
 from ..protocol import ChatRecord
 from .base import MeetingState, RoomRecord
 from .schema import messages, rooms
@@ -75,16 +76,24 @@ def _upgrade(connection: Connection) -> None:
     command.upgrade(cfg, "head")
 
 
-def _set_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+#: ``--durability`` -> SQLite ``synchronous`` (WAL mode).  NORMAL: a commit survives a
+#: process kill, not a power loss or OS crash (the WAL is synced only at checkpoints).
+#: FULL: the WAL is synced at every commit, so an acknowledged message survives both.
+SQLITE_SYNCHRONOUS = {"normal": "NORMAL", "full": "FULL"}
+#: The store URL's query key for it (``Settings.effective_database_url`` adds it); the
+#: store takes it off the URL before the driver sees it.
+DURABILITY_QUERY = "durability"
+
+
+def _set_sqlite_pragmas(dbapi_connection: Any, synchronous: str) -> None:
     cur = dbapi_connection.cursor()
     # Rooms are written from other connections than the chat writer; wait
     # for the lock rather than fail with "database is locked".  First: switching
     # to WAL takes a lock too (two servers starting on a new file race for it).
     cur.execute("PRAGMA busy_timeout=10000")
-    # WAL + synchronous=NORMAL: a commit survives a process kill (not power
-    # loss), and readers do not block the writer.
+    # WAL: readers do not block the writer; synchronous: see SQLITE_SYNCHRONOUS.
     cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute(f"PRAGMA synchronous={synchronous}")
     cur.close()
 
 
@@ -105,8 +114,16 @@ class SqlStore:
         engine_options: Mapping[str, Any] | None = None,
     ) -> None:
         """``engine_options`` go to ``create_async_engine`` (e.g. pool size, or
-        ``connect_args`` with a PostgreSQL ``search_path``)."""
-        self.url = make_url(url)
+        ``connect_args`` with a PostgreSQL ``search_path``).  ``?durability=normal|full``
+        on the URL: what a commit waits for (see :data:`SQLITE_SYNCHRONOUS`)."""
+        parsed = make_url(url)
+        durability = parsed.query.get(DURABILITY_QUERY, "normal")
+        if durability not in DURABILITY_LEVELS:
+            raise ValueError(
+                f"durability={durability!r}: use one of {', '.join(DURABILITY_LEVELS)}"
+            )
+        self.durability: str = str(durability)
+        self.url = parsed.difference_update_query([DURABILITY_QUERY])
         self.max_batch = max_batch
         self._engine_options = dict(engine_options or {})
         # Stats: transactions committed by the chat writer, and rows in them.
@@ -138,9 +155,21 @@ class SqlStore:
                 kwargs.setdefault("poolclass", StaticPool)
             elif not db.startswith("file:"):  # URI filenames are left as given
                 Path(db).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        elif self.durability == "full" and self.url.get_backend_name() == "postgresql":
+            # Commits wait for PostgreSQL's WAL flush even if the database or role says
+            # synchronous_commit=off (on: also for synchronous standbys, if configured).
+            connect_args = dict(kwargs.get("connect_args") or {})
+            server_settings = dict(connect_args.get("server_settings") or {})
+            server_settings["synchronous_commit"] = "on"
+            kwargs["connect_args"] = {**connect_args, "server_settings": server_settings}
         engine = create_async_engine(self.url, **kwargs)
         if is_sqlite:
-            event.listen(engine.sync_engine, "connect", _set_sqlite_pragmas)
+            synchronous = SQLITE_SYNCHRONOUS[self.durability]
+
+            def pragmas(dbapi_connection: Any, _record: Any) -> None:
+                _set_sqlite_pragmas(dbapi_connection, synchronous)
+
+            event.listen(engine.sync_engine, "connect", pragmas)
         return engine
 
     async def start(self) -> None:
@@ -157,7 +186,9 @@ class SqlStore:
         if engine.dialect.name == "sqlite":
             self._sqlite_path = _sqlite_file(self.url.database or "")
         if self._sqlite_path is not None:
-            self._sqlite_writer = _SqliteWriter(self._sqlite_path)
+            self._sqlite_writer = _SqliteWriter(
+                self._sqlite_path, SQLITE_SYNCHRONOUS[self.durability]
+            )
         self._closing = False
         self._wakeup = asyncio.Event()  # bound to the running loop on first use
         self._writer = asyncio.create_task(self._write_loop(), name="parley-store-writer")
@@ -230,6 +261,8 @@ class SqlStore:
             lobby=bool(row.lobby),
             password_hash=row.password_hash,
             max_participants=row.max_participants,
+            managed=bool(row.managed),
+            meeting=_decode_meeting(row.meeting),
         )
 
     async def save_room_settings(self, room: str, settings: RoomRecord) -> None:
@@ -241,45 +274,12 @@ class SqlStore:
                 lobby=settings.lobby,
                 password_hash=settings.password_hash,
                 max_participants=settings.max_participants,
+                managed=settings.managed,
             )
         )
         async with self.engine.begin() as conn:
             await conn.execute(stmt)
 
-    async def append_chat(
-        self,
-        room: str,
-        sender: str,
-        name: str,
-        text: str,
-        to: str | None,
-        ts: int,
-        system: bool = False,
-    ) -> ChatRecord:
-        if self._engine is None or self._closing:
-            raise RuntimeError("store is not open")
-        fut: asyncio.Future[ChatRecord] = asyncio.get_running_loop().create_future()
-        row = {
-            "room": room,
-            managed=bool(row.managed),
-            meeting=_decode_meeting(row.meeting),
-            "sender": sender,
-            "name": name,
-            "text": text,
-            "recipient": to,
-            "ts": ts,
-            "system": system,
-        }
-        self._queue.append(_Pending(row, fut))
-        self._wakeup.set()
-        # If the caller is cancelled, so is fut; the writer skips done futures
-        # (the row may still be committed, which is harmless).
-                managed=settings.managed,
-        return await fut
-
-    async def _write_loop(self) -> None:
-        while True:
-            if not self._queue:
     async def save_meetings(self, meetings: dict[str, MeetingState | None]) -> None:
         if not meetings:
             return
@@ -317,6 +317,37 @@ class SqlStore:
                 )
             )
 
+    async def append_chat(
+        self,
+        room: str,
+        sender: str,
+        name: str,
+        text: str,
+        to: str | None,
+        ts: int,
+        system: bool = False,
+    ) -> ChatRecord:
+        if self._engine is None or self._closing:
+            raise RuntimeError("store is not open")
+        fut: asyncio.Future[ChatRecord] = asyncio.get_running_loop().create_future()
+        row = {
+            "room": room,
+            "sender": sender,
+            "name": name,
+            "text": text,
+            "recipient": to,
+            "ts": ts,
+            "system": system,
+        }
+        self._queue.append(_Pending(row, fut))
+        self._wakeup.set()
+        # If the caller is cancelled, so is fut; the writer skips done futures
+        # (the row may still be committed, which is harmless).
+        return await fut
+
+    async def _write_loop(self) -> None:
+        while True:
+            if not self._queue:
                 if self._closing:
                     return
                 if self._sqlite_writer is not None:
@@ -427,6 +458,28 @@ _SQLITE_COLS = ("room", "sender", "name", "text", "recipient", "ts", "system")
 _SQLITE_ROWS_PER_STMT = 140
 
 
+class _MeetingJson(msgspec.Struct):
+    members: dict[str, str]
+    banned: list[str] = []
+
+
+def _encode_meeting(meeting: MeetingState | None) -> str | None:
+    if meeting is None:
+        return None
+    return msgspec.json.encode(_MeetingJson(meeting.members, list(meeting.banned))).decode()
+
+
+def _decode_meeting(text: str | None) -> MeetingState | None:
+    if text is None:
+        return None
+    try:
+        data = msgspec.json.decode(text, type=_MeetingJson)
+    except msgspec.DecodeError:
+        log.warning("unreadable stored meeting state ignored")
+        return None
+    return MeetingState(data.members, tuple(data.banned))
+
+
 async def _sqlite_insert_many(conn: AsyncConnection, rows: list[dict[str, Any]]) -> list[int]:
     """Multi-row INSERT .. RETURNING on SQLite; ids in the order of ``rows``.
 
@@ -458,28 +511,6 @@ def _sqlite_insert_statements(
         yield sql, tuple(row[c] for row in chunk for c in _SQLITE_COLS)
 
 
-class _MeetingJson(msgspec.Struct):
-    members: dict[str, str]
-    banned: list[str] = []
-
-
-def _encode_meeting(meeting: MeetingState | None) -> str | None:
-    if meeting is None:
-        return None
-    return msgspec.json.encode(_MeetingJson(meeting.members, list(meeting.banned))).decode()
-
-
-def _decode_meeting(text: str | None) -> MeetingState | None:
-    if text is None:
-        return None
-    try:
-        data = msgspec.json.decode(text, type=_MeetingJson)
-    except msgspec.DecodeError:
-        log.warning("unreadable stored meeting state ignored")
-        return None
-    return MeetingState(data.members, tuple(data.banned))
-
-
 def _sqlite_file(database: str) -> str | None:
     """The path of a file database (None for in-memory or URI databases)."""
     if database in ("", ":memory:") or database.startswith("file:") or "mode=memory" in database:
@@ -493,7 +524,8 @@ class _SqliteWriter:
     A group commit through aiosqlite hops to its worker thread for every
     statement (begin, inserts, fetches, commit: about six hops); here a whole
     batch is one hop.  With WAL and synchronous=NORMAL the commit does not wait
-    for the disk, so a batch takes tens of microseconds.
+    for the disk, so a batch takes tens of microseconds (with ``--durability full``,
+    synchronous=FULL, each batch waits for one sync of the WAL).
 
     The one step that does wait for the disk is the WAL checkpoint (it syncs
     the database file).  SQLite would run it inside every commit that takes
@@ -513,7 +545,8 @@ class _SqliteWriter:
     #: A WAL file that grew past this is truncated back when it starts over.
     WAL_SIZE_LIMIT = 64 * 1024 * 1024
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, synchronous: str = "NORMAL") -> None:
+        self._synchronous = synchronous
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="parley-sqlite")
         self._checkpointer = ThreadPoolExecutor(
             max_workers=1, thread_name_prefix="parley-sqlite-checkpoint"
@@ -530,7 +563,7 @@ class _SqliteWriter:
         conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA busy_timeout=10000")  # before WAL: see _set_sqlite_pragmas
         conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute(f"PRAGMA synchronous={self._synchronous}")
         return conn
 
     def _insert(self, rows: list[dict[str, Any]]) -> list[int]:
