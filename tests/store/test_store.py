@@ -368,3 +368,45 @@ async def test_system_lines_are_marked(make_store: StoreFactory) -> None:
     assert rec.system
     page, _ = await store.history("r", None, 10, None)
     assert [(m.text, m.system) for m in page] == [("Ada locked the room", True)]
+
+
+async def test_meeting_state_survives_a_restart(make_store: StoreFactory) -> None:
+    """Who is in a running meeting, and who is barred: what a restart restores roles from."""
+    from parley.store import MeetingState, RoomRecord
+
+    store = await make_store.open()
+    await store.ensure_room("team", 7)
+    await store.ensure_room("other", 8)
+    state = MeetingState({"p_a": "host", "p_b": "observer"}, ("addr:10.0.0.9", "pid:p_x"))
+    await store.save_meetings({"team": state, "other": MeetingState({"p_c": "participant"})})
+    await store.close()
+    again = await make_store.open()
+    assert await again.load_room("team") == RoomRecord(created_at=7, meeting=state)
+    await again.save_meetings({"other": None})
+    room = await again.load_room("other")
+    assert room is not None and room.meeting is None
+
+
+async def test_emptied_room_keeps_only_what_outlives_the_meeting(make_store: StoreFactory) -> None:
+    from parley.store import MeetingState, RoomRecord
+
+    store = await make_store.open()
+    # A passer-by's settings, no history: the room leaves nothing, its row goes.
+    await store.ensure_room("quiet", 1)
+    await store.save_room_settings("quiet", RoomRecord(1, password_hash="h", max_participants=1))
+    await store.room_emptied("quiet", None)
+    assert await store.load_room("quiet") is None
+    assert await store.room_created_at("quiet") is None  # the cache forgot it too
+    # With history, the room stays, back to the default settings.
+    await store.ensure_room("talked", 2)
+    await store.save_room_settings("talked", RoomRecord(2, locked=True, password_hash="h"))
+    await store.save_meetings({"talked": MeetingState({"p_a": "host"})})
+    await store.append_chat("talked", "p_a", "Ada", "hello", None, 3)
+    await store.room_emptied("talked", None)
+    assert await store.load_room("talked") == RoomRecord(created_at=2)
+    # A managed room keeps its settings (unlocked by the caller), and loses its meeting.
+    await store.ensure_room("managed", 4)
+    await store.save_meetings({"managed": MeetingState({"p_a": "host"})})
+    keep = RoomRecord(4, lobby=True, password_hash="h", managed=True)
+    await store.room_emptied("managed", keep)
+    assert await store.load_room("managed") == keep

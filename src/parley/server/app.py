@@ -196,7 +196,7 @@ class Server:
         else:
             self.rooms.journal.clear()
 
-    async def room_config(self, room: str, now_ms: int) -> StoredRoom:
+    async def room_config(self, room: str, now_ms: int, ref: str | None = None) -> StoredRoom:
         """Creation time, stored settings and interrupted meeting of a room (created if new)."""
         known = self.rooms.rooms.get(room)
         if known is not None:
@@ -209,7 +209,7 @@ class Server:
             # A full disk or a lost database: say so, rather than "internal error".
             log.exception("room %s could not be loaded or created", room)
             raise ProtocolError(
-                ErrorCode.UNAVAILABLE, "the server cannot open this room right now; try later"
+                ErrorCode.UNAVAILABLE, "the server cannot open this room right now; try later", ref
             ) from None
         return stored_room(record)
 

@@ -247,7 +247,7 @@ class Session:
             if room_name not in rooms.rooms:
                 self.check_room_opening(msg.ref)
             await server.apply(rooms.make_room_for(room_name, msg.ref))
-            stored = await server.room_config(room_name, rooms.now_ms())
+            stored = await server.room_config(room_name, rooms.now_ms(), msg.ref)
             restoring = rooms.resume_role(room_name, resume_id, stored) is not None
             rooms.check_barred(
                 room_name,
