@@ -1,5 +1,6 @@
 // Entry point of /r/<room>: pre-join, then the meeting, then the "you left" screen.
 import { pageOptions, peekTokenClaims } from "./core/moderation.js";
+import { whoIsHereText } from "./core/room-summary.js";
 import { isValidRoom } from "./core/text.js";
 import { $ } from "./ui/dom.js";
 import { Meeting } from "./ui/meeting.js";
@@ -102,15 +103,11 @@ async function whoIsHere() {
   try {
     const res = await fetch(`/api/v1/rooms/${encodeURIComponent(room)}`, { headers: { accept: "application/json" } });
     if (res.status === 404) {
-      el.textContent = "No one is here yet. You'll be the first.";
+      el.textContent = whoIsHereText(null);
       return;
     }
     if (!res.ok) return;
-    const info = await res.json();
-    const names = (info.participants || []).map((p) => p.name);
-    if (!names.length) el.textContent = "No one is here yet. You'll be the first.";
-    else if (names.length <= 3) el.textContent = `${names.join(", ")} ${names.length === 1 ? "is" : "are"} in this meeting.`;
-    else el.textContent = `${names.slice(0, 2).join(", ")} and ${names.length - 2} more are in this meeting.`;
+    el.textContent = whoIsHereText(await res.json());
   } catch {
     /* informational only */
   }
