@@ -351,7 +351,8 @@ def metrics_handler(metrics: Metrics, token: str | None = None) -> Handler:
 
     async def handle_metrics(request: web.Request) -> web.Response:
         if expected is not None:
-            got = request.headers.get("Authorization", "").encode()
+            # aiohttp keeps undecodable header bytes as surrogates: compare the bytes sent.
+            got = request.headers.get("Authorization", "").encode("utf-8", "surrogateescape")
             if not hmac.compare_digest(got, expected):
                 return web.Response(
                     status=401,

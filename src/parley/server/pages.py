@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -11,10 +12,26 @@ from aiohttp import web
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+#: A Host header CSP can name: DNS labels and a port.  Anything else (a space or ';' would
+#: add directives; IPv6 literals have no CSP syntax) is left out of the policy.
+_CSP_HOST = re.compile(r"(?:[A-Za-z0-9-]+\.)*[A-Za-z0-9-]+\.?(?::[0-9]{1,5})?")
+
+
+def csp_host(host: str) -> str:
+    """``host`` if it can go into the policy as it is, else ""."""
+    return host if _CSP_HOST.fullmatch(host) else ""
+
+
 @functools.lru_cache(maxsize=64)
 def content_security_policy(host: str) -> str:
-    # connect-src names the WebSocket origins explicitly: older browsers do not let
-    # 'self' cover ws:/wss:.
+    """The policy for a page served as ``host`` (already checked by :func:`csp_host`).
+
+    connect-src names the WebSocket origins explicitly: older browsers do not let
+    'self' cover ws:/wss:.  Without a usable host it is 'self' alone, which current
+    browsers apply to ws:/wss: of the page's own origin (a proxy passing the public
+    ``Host``, as deploy/nginx does, keeps the explicit form).
+    """
+    sockets = f" ws://{host} wss://{host}" if host else ""
     return "; ".join(
         [
             "default-src 'self'",
@@ -22,7 +39,7 @@ def content_security_policy(host: str) -> str:
             "style-src 'self'",
             "img-src 'self' data: blob:",
             "media-src 'self' blob: mediastream:",
-            f"connect-src 'self' ws://{host} wss://{host}",
+            f"connect-src 'self'{sockets}",
             "object-src 'none'",
             "base-uri 'none'",
             "frame-ancestors 'none'",
@@ -45,7 +62,7 @@ async def security_headers(request: web.BaseRequest, response: web.StreamRespons
         "Permissions-Policy", "camera=(self), microphone=(self), display-capture=(self)"
     )
     # Harmless on non-HTML responses, and FileResponse only learns its type later.
-    headers.setdefault("Content-Security-Policy", content_security_policy(request.host))
+    headers.setdefault("Content-Security-Policy", content_security_policy(csp_host(request.host)))
 
 
 def media_mode(app: web.Application) -> str:
