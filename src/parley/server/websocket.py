@@ -61,6 +61,8 @@ CLOSE_TIMEOUT = 2.0
 _NO_STATUS = 1005
 
 _TOO_MANY = b"too many connections from your address\n"
+#: Seconds a refused connection is kept (reading and dropping) for its peer to read the 429.
+REFUSED_LINGER = 1.0
 #: The answer to a connection over the per-address cap, written as soon as it is accepted.
 REFUSED = (
     b"HTTP/1.1 429 Too Many Requests\r\nContent-Type: text/plain; charset=utf-8\r\n"
@@ -265,10 +267,16 @@ class WebSocket(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         allowed, self.address = self.door.admit(transport)
         if not allowed:
-            self.state = CLOSED
+            self.state = CLOSED  # what the peer sends is read and dropped
             transport = cast(asyncio.Transport, transport)
             transport.write(REFUSED)
-            transport.close()
+            if transport.can_write_eof():
+                # Half-close, not close: a close with the peer's request unread would
+                # answer it with a reset, which may reach the peer before our 429 does.
+                transport.write_eof()
+                asyncio.get_running_loop().call_later(REFUSED_LINGER, transport.abort)
+            else:  # TLS
+                transport.close()
             return
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
         self.door.sockets.add(self)
