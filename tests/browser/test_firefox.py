@@ -132,11 +132,15 @@ def test_firefox_without_h264_sees_a_chromium_h264_publisher(
 
     wait_until(lambda: sends("video/H264"), 30_000, lambda: f"Cy never sent H.264: {codecs}")
     dee = firefox_meeting.join("Dee", room)
-    # Dee's Firefox has no H.264 decoder (OpenH264 disabled): it sees Cy's video only
-    # because Cy now publishes VP8 (the server asked her to offer again)
+    # Dee's Firefox has no H.264 decoder (OpenH264 disabled): the server asks Cy to offer
+    # again and answers with VP8; Dee sees Cy's video
+    wait_until(
+        lambda: sends("video/VP8"),
+        30_000,
+        lambda: f"Cy never switched: {codecs}; console: {cy.console[-20:]}",
+    )
     dee.wait_media_flowing(video_streams=1, audio_streams=1)
     dee.wait_remote_videos(1)
-    wait_until(lambda: sends("video/VP8"), 30_000, lambda: f"Cy never switched: {codecs}")
     cy.wait_media_flowing(video_streams=1, audio_streams=1)
 
 

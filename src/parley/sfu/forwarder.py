@@ -428,6 +428,31 @@ class Publisher:
         self.router.relayout()
         return layers[-1]
 
+    def layer_ssrcs(self, track_id: str) -> dict[tuple[str, str], tuple[int, int | None]]:
+        """A simulcast track's learnt SSRCs: (mid, rid) -> (SSRC, RTX SSRC)."""
+        main = self.sources.get(track_id)
+        if main is None or main.layers is None:
+            return {}
+        return {(s.mid, s.rid): (s.ssrc, s.rtx_ssrc) for s in main.layers if s.ssrc}
+
+    def bind_layers(
+        self, track_id: str, ssrcs: dict[tuple[str, str], tuple[int, int | None]]
+    ) -> None:
+        """Give a re-added simulcast track the SSRCs its layers had: a browser that changes
+        codec keeps its streams' SSRCs and no longer sends their rid extension."""
+        main = self.sources.get(track_id)
+        if main is None or main.layers is None:
+            return
+        for layer in main.layers:
+            known = ssrcs.get((layer.mid, layer.rid))
+            if known is None or layer.ssrc:
+                continue
+            layer.ssrc, rtx = known
+            self.by_ssrc[layer.ssrc] = layer
+            if rtx is not None:
+                layer.rtx_ssrc = rtx
+                self.by_rtx[rtx] = layer
+
     def remove_source(self, track_id: str, *, relayout: bool = True) -> None:
         main = self.sources.pop(track_id, None)
         if main is None:

@@ -313,6 +313,7 @@ class SfuPeer:
         if pub is None:
             return
         wanted = {s["track_id"]: s for s in self._pending_sources}
+        kept_ssrcs = {}  # simulcast tracks re-added (e.g. a codec change) keep their SSRCs
         for track_id, src in list(pub.sources.items()):
             spec = wanted.get(track_id)
             if (
@@ -321,10 +322,13 @@ class SfuPeer:
                 or (src.layers is None and spec["ssrc"] != src.ssrc)
                 or [s.rid for s in src.streams() if s.rid] != list(spec.get("rids") or [])
             ):
+                kept_ssrcs[track_id] = pub.layer_ssrcs(track_id)
                 pub.remove_source(track_id)
         for track_id, spec in wanted.items():
             if track_id not in pub.sources:
                 pub.add_source(**spec)
+                if kept_ssrcs.get(track_id):
+                    pub.bind_layers(track_id, kept_ssrcs[track_id])
         self.room._tracks_changed(self.pid, self.tracks)
 
     def _start_publishing(self) -> None:
