@@ -254,6 +254,7 @@ async def test_connections_over_the_per_address_cap_are_refused(
             finally:
                 fifth.close()
             assert answer == b"" or answer.startswith(b"HTTP/1.1 429 "), answer[:200]
+        assert "over --max-connections-per-address 4" in srv.log()  # the operator is told
         # Another address is another client: its page loads and its meeting works.
         other = await healthz(srv, "127.0.0.2")
         other.close()

@@ -61,6 +61,8 @@ CLOSE_TIMEOUT = 2.0
 _NO_STATUS = 1005
 
 _TOO_MANY = b"too many connections from your address\n"
+#: At most one warning about refused connections per this many seconds.
+REFUSED_LOG_EVERY = 10.0
 #: Seconds a refused connection is kept (reading and dropping) for its peer to read the 429.
 REFUSED_LINGER = 1.0
 #: The answer to a connection over the per-address cap, written as soon as it is accepted.
@@ -144,6 +146,9 @@ class FrontDoor:
         self.max_connections = limits.max_connections_per_address
         #: Open connections (HTTP or WebSocket) by throttle key; trusted proxies uncounted.
         self.per_address: dict[str, int] = {}
+        #: Connections refused over the cap since the last warning, and when that was.
+        self.refused = 0
+        self._refused_logged = 0.0
         # The 101 answer's fixed part; it names the node (which worker or cluster node
         # took the socket: for operators, and for tests of --workers).
         node = server.node if re.fullmatch(r"[A-Za-z0-9._-]{1,64}", server.node) else "-"
@@ -174,6 +179,17 @@ class FrontDoor:
         key = throttle_key(ip)
         count = self.per_address.get(key, 0)
         if count >= self.max_connections:
+            self.refused += 1
+            now = time.monotonic()
+            if now - self._refused_logged >= REFUSED_LOG_EVERY:  # a flood, not a line each
+                log.warning(
+                    "refused %d connection(s) over --max-connections-per-address %d"
+                    " (latest from %s)",
+                    self.refused,
+                    self.max_connections,
+                    key,
+                )
+                self.refused, self._refused_logged = 0, now
             return False, None
         self.per_address[key] = count + 1
         return True, key
