@@ -17,7 +17,7 @@ from typing import Any
 
 from . import __version__
 from .auth import JoinTokenVerifier
-from .auth.cli import add_token_parser, run_token
+from .auth.token_command import add_token_parser, run_token
 from .config import (
     DURABILITY_LEVELS,
     LIMIT_OPTIONS,

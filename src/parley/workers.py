@@ -24,8 +24,8 @@ import time
 from pathlib import Path
 
 from .cluster import new_node_id
+from .core.resume_tokens import load_secret
 from .sfu.ports import format_ports
-from .tokens import load_secret
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from parley.auth import JoinTokenVerifier
-from parley.auth.cli import SECRET_ENV, add_token_parser, run_token
+from parley.auth.token_command import SECRET_ENV, add_token_parser, run_token
 
 SECRET = "cli-test-secret-0123456789-abcdefghij"
 
@@ -166,7 +166,7 @@ def test_namespace_directly(capsys: pytest.CaptureFixture[str]) -> None:
 def test_in_a_subprocess() -> None:
     code = (
         "import argparse, sys\n"
-        "from parley.auth.cli import add_token_parser, run_token\n"
+        "from parley.auth.token_command import add_token_parser, run_token\n"
         "p = argparse.ArgumentParser(prog='parley')\n"
         "add_token_parser(p.add_subparsers(dest='command', required=True))\n"
         "sys.exit(run_token(p.parse_args(sys.argv[1:])))\n"

@@ -11,10 +11,10 @@ import dataclasses
 
 import pytest
 
-from parley import protocol as p
 from parley.config import Limits
-from parley.protocol import ErrorCode, ProtocolError
-from parley.rooms import (
+from parley.core import protocol as p
+from parley.core.protocol import ErrorCode, ProtocolError
+from parley.core.rooms import (
     MeetingRecord,
     RoomConfig,
     RoomEmptied,

@@ -11,8 +11,8 @@ import pytest
 
 from parley.cli import build_parser
 from parley.config import Limits, RateLimit, limits_from
-from parley.ratelimit import TokenBucket
-from parley.tokens import ResumeTokens, load_secret
+from parley.core.ratelimit import TokenBucket
+from parley.core.resume_tokens import ResumeTokens, load_secret
 
 # -- TokenBucket -------------------------------------------------------------------------
 

@@ -7,8 +7,8 @@ import json
 import msgspec
 import pytest
 
-from parley import protocol as p
-from parley.protocol import ErrorCode, ProtocolError
+from parley.core import protocol as p
+from parley.core.protocol import ErrorCode, ProtocolError
 
 
 def refused(data: str | bytes) -> ProtocolError:

@@ -7,10 +7,10 @@ import dataclasses
 import msgspec
 import pytest
 
-from parley import protocol as p
 from parley.config import Limits
-from parley.protocol import ErrorCode, ProtocolError
-from parley.rooms import Deliver, Rooms, check_display_name, check_room_name
+from parley.core import protocol as p
+from parley.core.protocol import ErrorCode, ProtocolError
+from parley.core.rooms import Deliver, Rooms, check_display_name, check_room_name
 
 
 class Clock:

@@ -213,9 +213,9 @@ def test_short_token_warns(caplog: pytest.LogCaptureFixture) -> None:
 
 
 def test_describe_rooms_from_the_core() -> None:
-    from parley import protocol as p
     from parley.config import Limits
-    from parley.rooms import Member, Rooms
+    from parley.core import protocol as p
+    from parley.core.rooms import Member, Rooms
 
     rooms = Rooms(Limits(), auto_host=True)
     rooms.put_remote_member(

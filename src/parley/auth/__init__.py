@@ -5,15 +5,7 @@ Self-contained (no I/O, no server state); the server and CLI wire these in.
 
 from __future__ import annotations
 
-from .passwords import (
-    MAX_PASSWORD_CHARS,
-    AttemptThrottle,
-    hash_password,
-    password_needs_rehash,
-    throttle_key,
-    verify_password,
-)
-from .tokens import (
+from .join_tokens import (
     ANY_ROOM,
     DEFAULT_AUDIENCE,
     MAX_TOKEN_CHARS,
@@ -25,6 +17,14 @@ from .tokens import (
     mint_token,
     mint_token_with_key,
     parse_ttl,
+)
+from .passwords import (
+    MAX_PASSWORD_CHARS,
+    AttemptThrottle,
+    hash_password,
+    password_needs_rehash,
+    throttle_key,
+    verify_password,
 )
 
 __all__ = [

@@ -1,6 +1,6 @@
 """Shared room state across nodes: Redis is the record, each node keeps a mirror.
 
-Every node's :class:`parley.rooms.Rooms` holds all participants of the rooms
+Every node's :class:`parley.core.rooms.Rooms` holds all participants of the rooms
 it serves, its own (``node`` = this node) and the others' (a mirror).  What
 the core changes is journalled; after each request the journal is written to
 Redis (hash ``parley:members:<room>``, key ``parley:roomstate:<room>``) and
@@ -34,10 +34,10 @@ from typing import TYPE_CHECKING
 import msgspec
 from redis.exceptions import RedisError
 
-from .. import protocol as p
-from ..rooms import Member, RoomConfig
+from ..core import protocol as p
+from ..core.rooms import Member, RoomConfig
 from ..server.frames import text_frame
-from .broker import CONTROL, STATE, Envelope, RedisBroker
+from .redis_broker import CONTROL, STATE, Envelope, RedisBroker
 
 if TYPE_CHECKING:
     from ..server.app import Server

@@ -22,8 +22,8 @@ import time
 
 from aiohttp import WSMsgType, web
 
-from ..protocol import CloseCode
-from ..ratelimit import TokenBucket
+from ..core.protocol import CloseCode
+from ..core.ratelimit import TokenBucket
 from .session import Session
 
 log = logging.getLogger(__name__)

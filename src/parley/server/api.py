@@ -20,8 +20,8 @@ import msgspec
 from aiohttp import web
 
 from ..auth import TokenError
-from ..protocol import ProtocolError
-from ..rooms import RoomConfig, check_room_name
+from ..core.protocol import ProtocolError
+from ..core.rooms import RoomConfig, check_room_name
 
 if TYPE_CHECKING:
     from .app import Server

@@ -15,19 +15,16 @@ import msgspec
 from aiohttp import web
 
 from .. import __version__
-from .. import protocol as p
 from ..auth import AttemptThrottle, JoinTokenVerifier, hash_password, throttle_key
-from ..broker import Broker, InProcessBroker
 from ..cluster import RedisBroker, Replicator, new_node_id
 from ..cluster.replication import AdmitOp, DisconnectOp, SfuSignalOp
 from ..config import Settings
-from ..ops.admin import AdminRoomSettings, add_admin_routes
-from ..ops.metrics import Metrics, StatsSnapshot, add_metrics_route
-from ..ops.proxy import TrustedProxies
-from ..ops.turn import TurnConfig
-from ..protocol import CloseCode, ErrorCode, ProtocolError
-from ..ratelimit import TokenBucket
-from ..rooms import (
+from ..core import protocol as p
+from ..core.broker import Broker, InProcessBroker
+from ..core.protocol import CloseCode, ErrorCode, ProtocolError
+from ..core.ratelimit import TokenBucket
+from ..core.resume_tokens import ResumeTokens, load_secret
+from ..core.rooms import (
     Admit,
     Deliver,
     Disconnect,
@@ -42,8 +39,11 @@ from ..rooms import (
     SaveSettings,
     StoredRoom,
 )
+from ..ops.admin import AdminRoomSettings, add_admin_routes
+from ..ops.metrics import Metrics, StatsSnapshot, add_metrics_route
+from ..ops.proxy import TrustedProxies
+from ..ops.turn import TurnConfig
 from ..store import MeetingState, RoomRecord, Store, open_store
-from ..tokens import ResumeTokens, load_secret
 from . import aiohttp_socket, api, pages
 from .aiohttp_socket import AiohttpSocket
 from .frames import text_frame

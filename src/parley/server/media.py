@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from .. import protocol as p
-from ..protocol import ErrorCode, ProtocolError
-from ..rooms import Deliver
+from ..core import protocol as p
+from ..core.protocol import ErrorCode, ProtocolError
+from ..core.rooms import Deliver
 
 if TYPE_CHECKING:
     from ..sfu.peer import SfuRoom

@@ -14,11 +14,11 @@ import time
 from collections import deque
 from typing import TYPE_CHECKING, Protocol
 
-from .. import protocol as p
 from ..auth import TokenError, hash_password, verify_password
-from ..protocol import CloseCode, ErrorCode, ProtocolError
-from ..ratelimit import TokenBucket
-from ..rooms import lobby_key
+from ..core import protocol as p
+from ..core.protocol import CloseCode, ErrorCode, ProtocolError
+from ..core.ratelimit import TokenBucket
+from ..core.rooms import lobby_key
 from .hub import Connection
 from .media import SFU_ID
 

@@ -40,8 +40,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, cast
 
 from ..auth import throttle_key
-from ..protocol import CloseCode
-from ..ratelimit import TokenBucket
+from ..core.protocol import CloseCode
+from ..core.ratelimit import TokenBucket
 from . import frames
 from .frames import FrameReader, close_frame, pong_frame
 

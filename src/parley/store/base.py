@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from ..protocol import ChatRecord
+from ..core.protocol import ChatRecord
 
 
 @dataclass(frozen=True, slots=True)

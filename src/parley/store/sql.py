@@ -31,7 +31,7 @@ from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql.elements import ColumnElement
 
 from ..config import DURABILITY_LEVELS
-from ..protocol import ChatRecord
+from ..core.protocol import ChatRecord
 from .base import MeetingState, RoomRecord
 from .schema import messages, rooms
 

@@ -23,7 +23,7 @@ import msgspec
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from ..broker import DeliverFn
+from ..core.broker import DeliverFn
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ def channel(room: str) -> str:
 
 
 class RedisBroker:
-    """:class:`parley.broker.Broker` across nodes, plus the replication channel."""
+    """:class:`parley.core.broker.Broker` across nodes, plus the replication channel."""
 
     def __init__(self, url: str, node: str, *, max_queue: int = 100_000) -> None:
         self.url = url

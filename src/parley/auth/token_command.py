@@ -24,7 +24,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .tokens import DEFAULT_ROLE, ROLES, mint_token, mint_token_with_key, parse_ttl
+from .join_tokens import DEFAULT_ROLE, ROLES, mint_token, mint_token_with_key, parse_ttl
 
 SECRET_ENV = "PARLEY_JWT_SECRET"
 

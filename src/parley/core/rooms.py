@@ -20,8 +20,8 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
+from ..config import Limits
 from . import protocol as p
-from .config import Limits
 from .protocol import CloseCode, ErrorCode, ProtocolError
 
 ROOM_NAME = re.compile(r"[A-Za-z0-9._-]+")

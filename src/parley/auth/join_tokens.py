@@ -64,7 +64,7 @@ MAX_TOKEN_CHARS: Final = 8192
 #: Shortest HS256 secret (bytes of its UTF-8 encoding).
 MIN_SECRET_BYTES: Final = 32
 
-# Same rule as parley.rooms.ROOM_NAME (copied, so that parley.rooms may import parley.auth).
+# Same rule as parley.core.rooms.ROOM_NAME (copied: the core imports nothing from auth).
 ROOM_NAME: Final = re.compile(r"[A-Za-z0-9._-]+")
 _EC_ALGORITHMS: Final = {"secp256r1": "ES256", "secp384r1": "ES384", "secp521r1": "ES512"}
 
