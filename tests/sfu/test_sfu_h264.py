@@ -14,8 +14,11 @@ from aiortc.codecs.h264 import H264Encoder
 from aiortc.sdp import SessionDescription
 from sfu_packets import Wire, parse, rtp, vp8_payload
 
-from parley.sfu import codecs
+from parley.sfu import codecs as C
 from parley.sfu import rtp as R
+from parley.sfu import sdp_codecs as codecs
+from parley.sfu.codecs import h264 as H264
+from parley.sfu.codecs import vp8 as VP8
 from parley.sfu.forwarder import Router, SlotSpec
 
 SPS = b"\x67\x42\xc0\x1f\xda\x01\x40\x16\xe8\x06\xd0\xa1\x35"  # any SPS header byte 0x67
@@ -69,10 +72,10 @@ def h264(seq: int, ts: int, ssrc: int, payload: bytes, pt: int = 102) -> bytes:
     ],
 )
 def test_keyframe_detection_in_the_three_packetizations(payload: bytes, key: bool) -> None:
-    assert R.h264_is_keyframe(h264(1, 0, 1, payload)) is key
+    assert H264.is_keyframe(h264(1, 0, 1, payload)) is key
     # header extensions in front of the payload change nothing
     pkt = rtp(1, 0, 1, pt=102, payload=payload, ext=[(3, b"\x01\x02\x03")])
-    assert R.h264_is_keyframe(pkt) is key
+    assert H264.is_keyframe(pkt) is key
 
 
 def encoded(width: int, height: int, frames: int = 3) -> list[list[bytes]]:
@@ -93,22 +96,22 @@ def encoded(width: int, height: int, frames: int = 3) -> list[list[bytes]]:
 def test_real_encoder_output_key_frames_and_sizes() -> None:
     frames = encoded(320, 180)
     key, *deltas = frames
-    starts = [R.h264_is_keyframe(h264(i, 0, 1, p)) for i, p in enumerate(key)]
+    starts = [H264.is_keyframe(h264(i, 0, 1, p)) for i, p in enumerate(key)]
     assert starts[0] is True  # SPS + PPS aggregated in front of the IDR picture
-    assert not any(R.h264_is_keyframe(h264(i, 0, 1, p)) for d in deltas for i, p in enumerate(d))
-    assert R.h264_keyframe_size(h264(0, 0, 1, key[0])) == (320, 180)
-    assert R.h264_keyframe_size(h264(0, 0, 1, deltas[0][0])) is None
+    assert not any(H264.is_keyframe(h264(i, 0, 1, p)) for d in deltas for i, p in enumerate(d))
+    assert H264.keyframe_size(h264(0, 0, 1, key[0])) == (320, 180)
+    assert H264.keyframe_size(h264(0, 0, 1, deltas[0][0])) is None
     # cropping (sizes that are no multiple of 16) and larger pictures
     for w, h in ((642, 362), (1280, 720), (160, 120)):
         first = encoded(w, h, frames=1)[0][0]
-        assert R.h264_keyframe_size(h264(0, 0, 1, first)) == (w, h)
+        assert H264.keyframe_size(h264(0, 0, 1, first)) == (w, h)
 
 
 def test_keyframe_functions_per_codec() -> None:
-    assert R.keyframe_functions("VP8") == (R.vp8_is_keyframe, R.vp8_keyframe_size)
-    assert R.keyframe_functions("h264") == (R.h264_is_keyframe, R.h264_keyframe_size)
-    assert R.keyframe_functions("opus") is None
-    assert R.h264_keyframe_size(h264(0, 0, 1, stap_a(b"\x67\x42"))) is None  # truncated SPS
+    assert C.keyframe_functions("VP8") == (VP8.is_keyframe, VP8.keyframe_size)
+    assert C.keyframe_functions("h264") == (H264.is_keyframe, H264.keyframe_size)
+    assert C.keyframe_functions("opus") is None
+    assert H264.keyframe_size(h264(0, 0, 1, stap_a(b"\x67\x42"))) is None  # truncated SPS
 
 
 # ------------------------------------------------------------------ forwarding
@@ -320,6 +323,6 @@ def test_garbage_never_raises() -> None:
         if payload and rng.random() < 0.5:
             payload = bytes([rng.choice((0x18, 0x7C, 0x67, 0x65))]) + payload
         pkt = h264(1, 0, 1, payload)
-        assert R.h264_is_keyframe(pkt) in (True, False)
-        size = R.h264_keyframe_size(pkt)
+        assert H264.is_keyframe(pkt) in (True, False)
+        size = H264.keyframe_size(pkt)
         assert size is None or (size[0] > 0 and size[1] > 0)

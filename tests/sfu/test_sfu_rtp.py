@@ -7,6 +7,7 @@ import struct
 from sfu_packets import audio, parse, rtp, vp8_payload
 
 from parley.sfu import rtp as R
+from parley.sfu.codecs import vp8 as VP8
 
 
 def test_payload_offset_and_extensions() -> None:
@@ -26,11 +27,11 @@ def test_two_byte_extension_profile() -> None:
 
 
 def test_vp8_keyframe_detection() -> None:
-    assert R.vp8_is_keyframe(rtp(1, 1, 1, payload=vp8_payload(True)))
-    assert not R.vp8_is_keyframe(rtp(1, 1, 1, payload=vp8_payload(False)))
-    assert not R.vp8_is_keyframe(rtp(1, 1, 1, payload=vp8_payload(True, start=False)))
+    assert VP8.is_keyframe(rtp(1, 1, 1, payload=vp8_payload(True)))
+    assert not VP8.is_keyframe(rtp(1, 1, 1, payload=vp8_payload(False)))
+    assert not VP8.is_keyframe(rtp(1, 1, 1, payload=vp8_payload(True, start=False)))
     # with header extensions in front
-    assert R.vp8_is_keyframe(rtp(1, 1, 1, payload=vp8_payload(True), ext=[(2, b"\x01\x02\x03")]))
+    assert VP8.is_keyframe(rtp(1, 1, 1, payload=vp8_payload(True), ext=[(2, b"\x01\x02\x03")]))
 
 
 def test_rewriter_continuity_across_source_switch() -> None:

@@ -9,6 +9,7 @@ from sfu_packets import Wire, parse, rtp, vp8_payload
 
 from parley.sfu import rtp as R
 from parley.sfu import simulcast
+from parley.sfu.codecs import vp8 as VP8
 from parley.sfu.forwarder import Router, SlotSpec
 
 # what Chromium offers for a camera sent with sendEncodings [{rid:"l"}, {rid:"h"}]
@@ -265,8 +266,8 @@ def test_extension_value_and_keyframe_size() -> None:
     pkt = layer_pkt(1, 5, key=(640, 360), rid="h")
     assert R.extension_value(pkt, RID_EXT) == b"h" and R.extension_value(pkt, MID_EXT) == b"1"
     assert R.extension_value(pkt, 3) is None
-    assert R.vp8_keyframe_size(pkt) == (640, 360)
-    assert R.vp8_keyframe_size(layer_pkt(2, 5)) is None
+    assert VP8.keyframe_size(pkt) == (640, 360)
+    assert VP8.keyframe_size(layer_pkt(2, 5)) is None
 
 
 def test_aiortc_passes_packets_of_unannounced_ssrcs_to_the_hook() -> None:

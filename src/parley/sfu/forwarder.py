@@ -32,7 +32,7 @@ may accept several codecs (``SlotSpec.codecs``: each with the subscriber's paylo
 and RTX payload type), and carries any source whose codec it accepts: the slot's
 rewriter takes the payload type of the source's codec when the source is assigned, so
 the per-packet path is the same for every codec.  Key frames are recognised per codec
-(:func:`~parley.sfu.rtp.keyframe_functions`); a source whose codec no slot of a
+(:func:`~parley.sfu.codecs.keyframe_functions`); a source whose codec no slot of a
 subscriber accepts gets no slot there.
 """
 
@@ -45,6 +45,7 @@ import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from .codecs import keyframe_functions
 from .rtp import (
     RetransmitCache,
     StreamRewriter,
@@ -55,7 +56,6 @@ from .rtp import (
     build_rr,
     build_sr,
     extension_value,
-    keyframe_functions,
     parse_rtcp,
     rtx_unwrap,
     rtx_wrap,

@@ -58,8 +58,7 @@ from aiortc import (
 from aiortc.sdp import MediaDescription, SessionDescription
 
 from . import aiortc_hooks as hooks
-from . import codecs as sfu_codecs
-from . import simulcast, twcc
+from . import sdp_codecs, simulcast, twcc
 from .forwarder import Publisher, Router, SlotSpec, Subscriber
 
 __all__ = ["SfuPeer", "SfuRoom", "SignalFn", "status_reply"]
@@ -68,7 +67,7 @@ log = logging.getLogger(__name__)
 
 SignalFn = Callable[[str, dict[str, Any]], None]
 AUDIO_LEVEL_URI = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
-FORWARDED_CODECS = sfu_codecs.FORWARDED_CODECS  # video: VP8 or H.264 (see parley.sfu.codecs)
+FORWARDED_CODECS = sdp_codecs.FORWARDED_CODECS  # video: VP8 or H.264 (see parley.sfu.sdp_codecs)
 
 
 def _new_pc() -> RTCPeerConnection:
@@ -80,7 +79,7 @@ def _new_pc() -> RTCPeerConnection:
 
 def _prefer(transceiver: RTCRtpTransceiver) -> None:
     """Restrict a transceiver to the codecs the forwarder handles (+ RTX for video)."""
-    transceiver.setCodecPreferences(sfu_codecs.subscribe_preferences(transceiver.kind))
+    transceiver.setCodecPreferences(sdp_codecs.subscribe_preferences(transceiver.kind))
 
 
 def _primary_codec(media: MediaDescription) -> tuple[int, str, int, int | None]:
@@ -408,7 +407,7 @@ class SfuPeer:
                 continue
             pt, codec, rate, rtx_pt = _primary_codec(media)
             ssrc, rtx_ssrc = hooks.sender_ssrcs(t.sender)
-            accepted = sfu_codecs.slot_codecs(media)  # e.g. VP8 and H.264: either can be sent
+            accepted = sdp_codecs.slot_codecs(media)  # e.g. VP8 and H.264: either can be sent
             slots.append(
                 SlotSpec(
                     mid=str(t.mid),

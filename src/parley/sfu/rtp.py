@@ -6,15 +6,14 @@ second per stream) is parsed into small :class:`RtcpFeedback` records.
 
 References: RTP RFC 3550, header extensions RFC 8285, audio level RFC 6464,
 RTCP feedback RFC 4585 (generic NACK, PLI), RFC 5104 (FIR), REMB
-draft-alvestrand-rmcat-remb, RTX RFC 4588, VP8 payload RFC 7741, H.264 payload RFC 6184
-(H.264 itself: ITU-T H.264 7.3.2.1 for the SPS).
+draft-alvestrand-rmcat-remb, RTX RFC 4588.  What is inside a payload (VP8 descriptor,
+H.264 NAL units: key frames and picture sizes) is :mod:`parley.sfu.codecs`'.
 """
 
 from __future__ import annotations
 
 import os
 import struct
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 __all__ = [
@@ -34,8 +33,6 @@ __all__ = [
     "build_sr",
     "extension_value",
     "find_extension",
-    "h264_is_keyframe",
-    "h264_keyframe_size",
     "is_rtcp",
     "nack_pairs",
     "parse_rtcp",
@@ -43,9 +40,6 @@ __all__ = [
     "rtx_unwrap",
     "rtx_wrap",
     "seq_newer",
-    "keyframe_functions",
-    "vp8_is_keyframe",
-    "vp8_keyframe_size",
 ]
 
 RTCP_SR = 200
@@ -146,257 +140,6 @@ def audio_level(data: bytes | bytearray, ext_id: int) -> int:
     if pos < 0 or pos >= len(data):
         return -1
     return data[pos] & 0x7F
-
-
-def vp8_is_keyframe(data: bytes | bytearray, offset: int | None = None) -> bool:
-    """True if the RTP packet starts a VP8 key frame (RFC 7741 descriptor + VP8 header)."""
-    pos = payload_offset(data) if offset is None else offset
-    n = len(data)
-    if pos >= n:
-        return False
-    b = data[pos]
-    if not b & 0x10 or b & 0x07:  # S bit (start of partition) and partition index 0
-        return False
-    pos += 1
-    if b & 0x80:  # X: extended control bits
-        if pos >= n:
-            return False
-        x = data[pos]
-        pos += 1
-        if x & 0x80:  # I: picture id
-            if pos >= n:
-                return False
-            pos += 2 if data[pos] & 0x80 else 1
-        if x & 0x40:  # L: TL0PICIDX
-            pos += 1
-        if x & 0x30:  # T or K: TID/KEYIDX byte
-            pos += 1
-    if pos >= n:
-        return False
-    return not data[pos] & 0x01  # P bit of the VP8 payload header: 0 = key frame
-
-
-def vp8_keyframe_size(data: bytes | bytearray) -> tuple[int, int] | None:
-    """(width, height) if the RTP packet starts a VP8 key frame (RFC 6386 9.1), else None."""
-    pos = payload_offset(data)
-    n = len(data)
-    if pos >= n:
-        return None
-    b = data[pos]
-    if not b & 0x10 or b & 0x07:
-        return None
-    pos += 1
-    if b & 0x80:
-        if pos >= n:
-            return None
-        x = data[pos]
-        pos += 1
-        if x & 0x80:
-            if pos >= n:
-                return None
-            pos += 2 if data[pos] & 0x80 else 1
-        if x & 0x40:
-            pos += 1
-        if x & 0x30:
-            pos += 1
-    # 3-byte frame tag, start code 9d 01 2a, then 14-bit width and height (+2 scale bits)
-    if pos + 10 > n or data[pos] & 0x01 or data[pos + 3 : pos + 6] != b"\x9d\x01\x2a":
-        return None
-    w, h = struct.unpack_from("<HH", data, pos + 6)
-    return w & 0x3FFF, h & 0x3FFF
-
-
-# ---------------------------------------------------------------------------- H.264
-
-_NAL_IDR = 5
-_NAL_SPS = 7
-_NAL_STAP_A = 24
-_NAL_FU_A = 28
-
-
-def _h264_key_nal(data: bytes | bytearray, nal_type: int, body: int, n: int) -> bool:
-    """A key-frame start: an SPS, or the first slice (first_mb_in_slice 0) of an IDR.
-
-    ``body`` is the offset of the byte after the NAL header (for IDR: the slice header,
-    whose first field first_mb_in_slice is ue(v): value 0 is the single bit ``1``).
-    """
-    if nal_type == _NAL_SPS:
-        return True
-    return nal_type == _NAL_IDR and body < n and bool(data[body] & 0x80)
-
-
-def h264_is_keyframe(data: bytes | bytearray, offset: int | None = None) -> bool:
-    """True if the RTP packet starts an H.264 key frame (RFC 6184 packetization mode 1).
-
-    Single NAL unit packets, STAP-A (any aggregated unit) and FU-A start fragments are
-    looked at; a key frame starts at its SPS (browsers send SPS and PPS right before each
-    IDR picture) or, without one, at the first slice of the IDR picture.
-    """
-    pos = payload_offset(data) if offset is None else offset
-    n = len(data)
-    if pos >= n:
-        return False
-    nal_type = data[pos] & 0x1F
-    if nal_type < _NAL_STAP_A:
-        return _h264_key_nal(data, nal_type, pos + 1, n)
-    if nal_type == _NAL_STAP_A:
-        pos += 1
-        while pos + 2 < n:
-            size = _H.unpack_from(data, pos)[0]
-            pos += 2
-            if _h264_key_nal(data, data[pos] & 0x1F, pos + 1, min(n, pos + size)):
-                return True
-            pos += size
-        return False
-    if nal_type == _NAL_FU_A and pos + 1 < n:
-        fu = data[pos + 1]
-        return bool(fu & 0x80) and _h264_key_nal(data, fu & 0x1F, pos + 2, n)
-    return False
-
-
-def _h264_nal_units(data: bytes | bytearray) -> list[tuple[int, int]]:
-    """(start, end) of the complete NAL units in a single NAL unit or STAP-A packet."""
-    pos = payload_offset(data)
-    n = len(data)
-    if data[0] & 0x20 and n > pos:  # RTP padding
-        n -= data[n - 1]
-    if pos >= n:
-        return []
-    nal_type = data[pos] & 0x1F
-    if nal_type < _NAL_STAP_A:
-        return [(pos, n)]
-    units = []
-    if nal_type == _NAL_STAP_A:
-        pos += 1
-        while pos + 2 < n:
-            size = _H.unpack_from(data, pos)[0]
-            pos += 2
-            if size == 0 or pos + size > n:
-                break
-            units.append((pos, pos + size))
-            pos += size
-    return units
-
-
-class _Bits:
-    """Exp-Golomb bit reader over an RBSP (emulation prevention bytes removed)."""
-
-    __slots__ = ("data", "pos")
-
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-        self.pos = 0
-
-    def bit(self) -> int:
-        byte = self.pos >> 3
-        if byte >= len(self.data):
-            raise ValueError("SPS too short")
-        b = (self.data[byte] >> (7 - (self.pos & 7))) & 1
-        self.pos += 1
-        return b
-
-    def bits(self, count: int) -> int:
-        v = 0
-        for _ in range(count):
-            v = (v << 1) | self.bit()
-        return v
-
-    def ue(self) -> int:
-        zeros = 0
-        while not self.bit():
-            zeros += 1
-            if zeros > 31:
-                raise ValueError("bad exp-Golomb code")
-        return (1 << zeros) - 1 + self.bits(zeros)
-
-    def se(self) -> int:
-        v = self.ue()
-        return (v + 1) // 2 if v & 1 else -(v // 2)
-
-
-_HIGH_PROFILES = frozenset((100, 110, 122, 244, 44, 83, 86, 118, 128, 138, 139, 134, 135))
-
-
-def h264_sps_size(sps: bytes | bytearray) -> tuple[int, int]:
-    """(width, height) of the pictures an SPS NAL unit (header byte included) describes.
-
-    Raises ValueError on a truncated or malformed SPS.
-    """
-    rbsp = bytes(sps[1:]).replace(b"\x00\x00\x03", b"\x00\x00")
-    r = _Bits(rbsp)
-    profile = r.bits(8)
-    r.bits(16)  # constraint flags, level_idc
-    r.ue()  # seq_parameter_set_id
-    chroma = 1
-    if profile in _HIGH_PROFILES:
-        chroma = r.ue()
-        if chroma == 3:
-            r.bit()  # separate_colour_plane_flag
-        r.ue()  # bit_depth_luma_minus8
-        r.ue()  # bit_depth_chroma_minus8
-        r.bit()  # qpprime_y_zero_transform_bypass_flag
-        if r.bit():  # seq_scaling_matrix_present_flag
-            for i in range(8 if chroma != 3 else 12):
-                if r.bit():  # seq_scaling_list_present_flag[i]
-                    last = scale = 8
-                    for _ in range(16 if i < 6 else 64):
-                        if scale:
-                            scale = (last + r.se()) & 0xFF
-                        last = scale or last
-    r.ue()  # log2_max_frame_num_minus4
-    poc_type = r.ue()
-    if poc_type == 0:
-        r.ue()  # log2_max_pic_order_cnt_lsb_minus4
-    elif poc_type == 1:
-        r.bit()
-        r.se()
-        r.se()
-        for _ in range(r.ue()):
-            r.se()
-    r.ue()  # max_num_ref_frames
-    r.bit()  # gaps_in_frame_num_value_allowed_flag
-    width_mbs = r.ue() + 1
-    height_units = r.ue() + 1
-    frame_mbs_only = r.bit()
-    if not frame_mbs_only:
-        r.bit()  # mb_adaptive_frame_field_flag
-    r.bit()  # direct_8x8_inference_flag
-    width = width_mbs * 16
-    height = (2 - frame_mbs_only) * height_units * 16
-    if r.bit():  # frame_cropping_flag
-        left, right, top, bottom = r.ue(), r.ue(), r.ue(), r.ue()
-        crop_x = 1 if chroma in (0, 3) else 2
-        crop_y = (2 if chroma == 1 else 1) * (2 - frame_mbs_only)
-        width -= crop_x * (left + right)
-        height -= crop_y * (top + bottom)
-    if width <= 0 or height <= 0:
-        raise ValueError("bad SPS picture size")
-    return width, height
-
-
-def h264_keyframe_size(data: bytes | bytearray) -> tuple[int, int] | None:
-    """(width, height) from the SPS an RTP packet carries (single NAL or STAP-A), or None."""
-    for start, end in _h264_nal_units(data):
-        if data[start] & 0x1F == _NAL_SPS:
-            try:
-                return h264_sps_size(data[start:end])
-            except ValueError:
-                return None
-    return None
-
-
-KeyframeFn = Callable[[bytes | bytearray], bool]
-SizeFn = Callable[[bytes | bytearray], tuple[int, int] | None]
-
-_KEYFRAME_FUNCTIONS: dict[str, tuple[KeyframeFn, SizeFn]] = {
-    "VP8": (vp8_is_keyframe, vp8_keyframe_size),
-    "H264": (h264_is_keyframe, h264_keyframe_size),
-}
-
-
-def keyframe_functions(codec: str) -> tuple[KeyframeFn, SizeFn] | None:
-    """(is-key-frame-start, key-frame size) for a video codec name, None if unknown."""
-    return _KEYFRAME_FUNCTIONS.get(codec.upper())
 
 
 _HDR12 = struct.Struct("!BBHII")
