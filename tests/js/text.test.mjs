@@ -126,3 +126,11 @@ test("a refused name says why (the server names the character)", () => {
   assert.equal(joinErrorText("bad_name", message), `That name can't be used: ${message}.`);
   assert.match(joinErrorText("bad_name"), /That name can't be used/);
 });
+
+test("only a refused name reads \"That name can't be used\"; other refusals keep their own text", () => {
+  // the pre-join screen always passes a message (the server's, or a fallback)
+  for (const code of ["token_required", "password_required", "bad_password", "locked", "banned", "denied", "room_full"]) {
+    assert.equal(joinErrorText(code, "a host declined your request to join"), errorText(code), code);
+  }
+  assert.equal(joinErrorText("denied", "Could not join the meeting."), "A host declined your request");
+});

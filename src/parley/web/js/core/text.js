@@ -180,6 +180,7 @@ export function joinErrorText(code, message) {
     case "banned":
     case "denied":
     case "room_full":
+      return errorText(code, message);
     case "bad_name":
       // the server says which character it refused (e.g. "U+202E RIGHT-TO-LEFT OVERRIDE")
       return message ? `That name can't be used: ${message}.` : errorText(code);
