@@ -43,7 +43,7 @@ import pylibsrtp
 from aiortc.rtcrtpparameters import RTCRtpHeaderExtensionParameters, RTCRtpParameters
 from aiortc.rtp import HeaderExtensionsMap, RtpPacket
 
-from parley.sfu.aiortc_hooks import RawMediaTransport
+from parley.sfu.aiortc.hooks import RawMediaTransport
 from parley.sfu.forwarder import Router, SlotSpec
 
 PROFILE = pylibsrtp.Policy.SRTP_PROFILE_AES128_CM_SHA1_80

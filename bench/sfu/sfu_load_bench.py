@@ -88,10 +88,10 @@ def sfu_main(port_q: Any, last_n: int, cpu: int | None) -> None:
         os.sched_setaffinity(0, {cpu})
     import uvloop
 
-    from parley.sfu import aiortc_hooks
+    from parley.sfu.aiortc import host_addresses
     from parley.sfu.peer import SfuRoom
 
-    aiortc_hooks.restrict_host_addresses(["127.0.0.1"])
+    host_addresses.restrict_host_addresses(["127.0.0.1"])
 
     async def serve() -> None:
         room = SfuRoom(lambda pid, payload: None, last_n=last_n, audio_slots=0)
@@ -266,9 +266,9 @@ async def main() -> None:
     if args.sfu_cpu < 0:
         args.sfu_cpu = None
 
-    from parley.sfu import aiortc_hooks
+    from parley.sfu.aiortc import host_addresses
 
-    aiortc_hooks.restrict_host_addresses(["127.0.0.1"])
+    host_addresses.restrict_host_addresses(["127.0.0.1"])
     load_clip()
     sizes = args.subs if args.scenario == "fanout" else args.room
     rows = []

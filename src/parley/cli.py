@@ -338,7 +338,7 @@ async def serve(settings: Settings) -> None:
     if settings.media == "sfu" and settings.media_ips is None:
         # Every address of this host, as aioice finds them, plus 127.0.0.1, which aioice
         # leaves out: browsers on this machine reach the SFU even with no other interface up.
-        from .sfu.aiortc_hooks import include_loopback
+        from .sfu.aiortc.host_addresses import include_loopback
 
         include_loopback()
     try:

@@ -22,7 +22,7 @@ from cluster_harness import Clients, Cluster, NodeProc, unique_room
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "sfu"))
 from sfu_media import WAIT, Person, wait_for  # noqa: E402
 
-from parley.sfu import aiortc_hooks  # noqa: E402
+from parley.sfu.aiortc import host_addresses  # noqa: E402
 
 pytestmark = [pytest.mark.postgres, pytest.mark.timeout(120)]
 
@@ -37,9 +37,9 @@ def sfu_nodes(cluster: Cluster) -> tuple[NodeProc, NodeProc]:
 
 @pytest.fixture
 def loopback_only() -> Iterator[None]:
-    aiortc_hooks.restrict_host_addresses(["127.0.0.1"])  # this process's aiortc peers
+    host_addresses.restrict_host_addresses(["127.0.0.1"])  # this process's aiortc peers
     yield
-    aiortc_hooks.restrict_host_addresses(None)
+    host_addresses.restrict_host_addresses(None)
 
 
 async def forwarded(node: NodeProc) -> int:

@@ -9,7 +9,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from parley.sfu import aiortc_hooks
+from parley.sfu.aiortc import host_addresses
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "server"))
 from server_harness import Clients  # noqa: E402
@@ -18,9 +18,9 @@ from server_harness import Clients  # noqa: E402
 @pytest.fixture
 def loopback_only() -> Iterator[None]:
     """ICE candidates of this process's aiortc peers on 127.0.0.1 only (aioice skips it)."""
-    aiortc_hooks.restrict_host_addresses(["127.0.0.1"])
+    host_addresses.restrict_host_addresses(["127.0.0.1"])
     yield
-    aiortc_hooks.restrict_host_addresses(None)
+    host_addresses.restrict_host_addresses(None)
 
 
 @pytest.fixture

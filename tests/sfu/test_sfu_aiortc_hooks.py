@@ -1,4 +1,4 @@
-"""Fails loudly when an aiortc/aioice upgrade moves what parley.sfu.aiortc_hooks uses."""
+"""Fails loudly when an aiortc/aioice upgrade moves what parley.sfu.aiortc uses."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pylibsrtp
 import pytest
 from aiortc import RTCDtlsTransport, RTCPeerConnection, RTCRtpReceiver, RTCRtpSender
 
-from parley.sfu import aiortc_hooks as hooks
+from parley.sfu.aiortc import hooks, host_addresses
 
 
 def _version(v: str) -> tuple[int, ...]:
@@ -118,11 +118,11 @@ def test_fast_protect_matches_pylibsrtp() -> None:
 
 def test_restrict_host_addresses() -> None:
     try:
-        hooks.restrict_host_addresses(["127.0.0.1", "::1"])
+        host_addresses.restrict_host_addresses(["127.0.0.1", "::1"])
         assert aioice.ice.get_host_addresses(True, False) == ["127.0.0.1"]
         assert aioice.ice.get_host_addresses(True, True) == ["127.0.0.1", "::1"]
     finally:
-        hooks.restrict_host_addresses(None)
+        host_addresses.restrict_host_addresses(None)
     assert "127.0.0.1" not in aioice.ice.get_host_addresses(True, False)
 
 
@@ -134,9 +134,9 @@ def test_include_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
     def aioice_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
         return [a for a in found[0] if (":" in a and use_ipv6) or (":" not in a and use_ipv4)]
 
-    monkeypatch.setattr(hooks, "_original_get_host_addresses", aioice_addresses)
+    monkeypatch.setattr(host_addresses, "_original_get_host_addresses", aioice_addresses)
     try:
-        hooks.include_loopback()
+        host_addresses.include_loopback()
         assert aioice.ice.get_host_addresses(True, True) == [
             "192.0.2.7",
             "2001:db8::7",
@@ -149,8 +149,8 @@ def test_include_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
         assert aioice.ice.get_host_addresses(True, False) == ["127.0.0.1"]
     finally:
         monkeypatch.undo()
-        hooks.restrict_host_addresses(None)
-    assert aioice.ice.get_host_addresses is hooks._original_get_host_addresses
+        host_addresses.restrict_host_addresses(None)
+    assert aioice.ice.get_host_addresses is host_addresses._original_get_host_addresses
 
 
 async def test_raw_transport_drops_before_connected() -> None:

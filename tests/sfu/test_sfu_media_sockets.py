@@ -1,4 +1,4 @@
-"""``aiortc_hooks.MediaSockets``: the SFU's ICE candidates on fixed UDP ports, shared.
+"""``shared_ports.MediaSockets``: the SFU's ICE candidates on fixed UDP ports, shared.
 
 Real aiortc peer connections in this process, all on 127.0.0.1: the "server" side is
 attached to a :class:`MediaSockets`, the "client" side is plain aiortc; each pair
@@ -19,7 +19,7 @@ import pytest
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from sfu_media import candidates, free_udp_ports, loopback_candidates
 
-from parley.sfu import aiortc_hooks as hooks
+from parley.sfu.aiortc import hooks, shared_ports
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -34,7 +34,7 @@ def loopback(loopback_only: None) -> None:
 class Pair:
     """A server-side peer connection on ``sockets`` and a client echoing through it."""
 
-    def __init__(self, sockets: hooks.MediaSockets) -> None:
+    def __init__(self, sockets: shared_ports.MediaSockets) -> None:
         self.sockets = sockets
         self.server = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         self.client = RTCPeerConnection(RTCConfiguration(iceServers=[]))
@@ -78,7 +78,7 @@ class Pair:
 
 async def test_one_port_serves_several_connections() -> None:
     port = free_udp_ports(1)
-    sockets = hooks.MediaSockets((port, port))
+    sockets = shared_ports.MediaSockets((port, port))
     pairs = [Pair(sockets) for _ in range(4)]
     try:
         for p in pairs:
@@ -102,7 +102,7 @@ async def test_one_port_serves_several_connections() -> None:
 
 async def test_a_range_spreads_connections_then_shares() -> None:
     first = free_udp_ports(2)
-    sockets = hooks.MediaSockets((first, first + 1))
+    sockets = shared_ports.MediaSockets((first, first + 1))
     pairs = [Pair(sockets) for _ in range(3)]
     try:
         for p in pairs:
@@ -120,7 +120,7 @@ async def test_a_range_spreads_connections_then_shares() -> None:
 
 async def test_public_ip_is_offered_besides_the_private_address() -> None:
     port = free_udp_ports(1)
-    sockets = hooks.MediaSockets((port, port), PUBLIC)
+    sockets = shared_ports.MediaSockets((port, port), PUBLIC)
     p = Pair(sockets)
     try:
         await p.connect()
@@ -139,7 +139,7 @@ async def test_public_ip_is_offered_besides_the_private_address() -> None:
 
 
 async def test_public_ip_without_fixed_ports() -> None:
-    sockets = hooks.MediaSockets(None, PUBLIC)
+    sockets = shared_ports.MediaSockets(None, PUBLIC)
     p = Pair(sockets)
     try:
         await p.connect()
@@ -157,11 +157,11 @@ async def test_busy_port_fails_gathering_clearly_then_recovers() -> None:
     port = free_udp_ports(1)
     squatter = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     squatter.bind(("127.0.0.1", port))
-    sockets = hooks.MediaSockets((port, port))
+    sockets = shared_ports.MediaSockets((port, port))
     p = Pair(sockets)
     try:
         why = f"--media-port {port} can be bound on 127.0.0.1 .port {port}: Address already in use"
-        with pytest.raises(hooks.MediaPortsUnavailable, match=why):
+        with pytest.raises(shared_ports.MediaPortsUnavailable, match=why):
             await p.connect()
     finally:
         squatter.close()
@@ -179,7 +179,7 @@ async def test_busy_port_fails_gathering_clearly_then_recovers() -> None:
 async def test_strangers_are_not_routed() -> None:
     """A STUN check with a known ufrag but a wrong password reaches no connection."""
     port = free_udp_ports(1)
-    sockets = hooks.MediaSockets((port, port))
+    sockets = shared_ports.MediaSockets((port, port))
     p = Pair(sockets)
     try:
         await p.connect()
@@ -217,7 +217,7 @@ async def test_strangers_are_not_routed() -> None:
 async def test_a_verified_check_teaches_its_address() -> None:
     """A check signed with a connection's password routes its source address there."""
     port = free_udp_ports(1)
-    sockets = hooks.MediaSockets((port, port))
+    sockets = shared_ports.MediaSockets((port, port))
     pairs = [Pair(sockets) for _ in range(2)]
     try:
         for p in pairs:
@@ -289,7 +289,7 @@ def test_missing_gather_hook_is_reported(monkeypatch: pytest.MonkeyPatch) -> Non
     with pytest.raises(hooks.AiortcIncompatible, match="get_component_candidates"):
         hooks.check_compat()
     with pytest.raises(hooks.AiortcIncompatible):
-        hooks.MediaSockets((40000, 40000))
+        shared_ports.MediaSockets((40000, 40000))
 
 
 def test_changed_gather_signature_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -7,7 +7,7 @@ decodes the other two participants' video.  A participant who leaves stops being
 forwarded (layouts drop them, their slot is freed); an observer cannot publish.
 
 All ICE candidates are 127.0.0.1 on both sides (the server by ``--media-ip``, this
-process by ``aiortc_hooks.restrict_host_addresses``): no STUN, no other interface.
+process by ``host_addresses.restrict_host_addresses``): no STUN, no other interface.
 """
 
 from __future__ import annotations

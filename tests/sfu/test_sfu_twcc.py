@@ -512,10 +512,10 @@ async def test_publish_answer_negotiates_transport_cc() -> None:
     from aiortc import RTCConfiguration, RTCPeerConnection
     from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack
 
-    from parley.sfu import aiortc_hooks
+    from parley.sfu.aiortc import host_addresses
     from parley.sfu.peer import SfuRoom
 
-    aiortc_hooks.restrict_host_addresses(["127.0.0.1"])
+    host_addresses.restrict_host_addresses(["127.0.0.1"])
     room = SfuRoom(lambda pid, p: None, last_n=1, audio_slots=0)
     pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
     try:
@@ -545,4 +545,4 @@ async def test_publish_answer_negotiates_transport_cc() -> None:
     finally:
         await pc.close()
         await room.close()
-        aiortc_hooks.restrict_host_addresses(None)
+        host_addresses.restrict_host_addresses(None)

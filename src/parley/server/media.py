@@ -8,7 +8,7 @@ the broker like everything else.  ``mesh`` mode has no server media at all.
 
 ``--media-port`` / ``--media-public-ip`` (``settings.media_ports`` /
 ``settings.media_public_ip``) give every SFU room one shared
-:class:`parley.sfu.aiortc_hooks.MediaSockets`: candidates on those UDP ports, sockets
+:class:`parley.sfu.aiortc.shared_ports.MediaSockets`: candidates on those UDP ports, sockets
 shared by the process's peer connections, the public address advertised too.
 """
 
@@ -38,19 +38,20 @@ class MediaRooms:
     def __init__(
         self, server: Server, *, last_n: int = 9, host_addresses: list[str] | None
     ) -> None:
-        from ..sfu import aiortc_hooks
+        from ..sfu.aiortc.host_addresses import restrict_host_addresses
+        from ..sfu.aiortc.shared_ports import MediaSockets
 
         self.server = server
         self.last_n = last_n
         self.rooms: dict[str, SfuRoom] = {}
         if host_addresses:
-            aiortc_hooks.restrict_host_addresses(host_addresses)
+            restrict_host_addresses(host_addresses)
         settings = server.settings
         ports, public_ip = settings.media_ports, settings.media_public_ip
-        self.sockets: aiortc_hooks.MediaSockets | None = None
+        self.sockets: MediaSockets | None = None
         if ports is not None or public_ip is not None:
             # checks the aiortc/aioice internals it needs now: fails at start, not per call
-            self.sockets = aiortc_hooks.MediaSockets(ports, public_ip)
+            self.sockets = MediaSockets(ports, public_ip)
             log.info("sfu: media on %s", self.sockets.describe())
 
     def _room(self, room: str) -> SfuRoom:

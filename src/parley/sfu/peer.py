@@ -10,7 +10,7 @@ Each participant has up to two ``RTCPeerConnection``s with the server:
   mapping with a ``layout`` message.
 
 aiortc does ICE, DTLS and SRTP key setup only: receivers and senders are made passive
-and the packets go through :mod:`parley.sfu.aiortc_hooks` (no decoding, no encoding).
+and the packets go through :mod:`parley.sfu.aiortc.hooks` (no decoding, no encoding).
 
 Signalling payloads (inside the protocol's ``signal`` messages to/from the ``"sfu"``
 participant id), all JSON objects with a ``"sfu"`` field:
@@ -57,8 +57,9 @@ from aiortc import (
 )
 from aiortc.sdp import MediaDescription, SessionDescription
 
-from . import aiortc_hooks as hooks
 from . import sdp_codecs, simulcast, twcc
+from .aiortc import hooks
+from .aiortc.shared_ports import MediaPortsUnavailable, MediaSockets
 from .forwarder import Publisher, Router, SlotSpec, Subscriber
 
 __all__ = ["SfuPeer", "SfuRoom", "SignalFn", "status_reply"]
@@ -164,7 +165,7 @@ class SfuPeer:
                 return []
             if kind == "status":
                 return [self.room.status(self.pid, payload)]
-        except hooks.MediaPortsUnavailable as exc:
+        except MediaPortsUnavailable as exc:
             # the server keeps running; this connection is dropped, a retry may succeed
             log.error("sfu: %s for %s failed: %s", kind, self.pid, exc)
             with contextlib.suppress(Exception):
@@ -528,7 +529,7 @@ class SfuRoom:
         audio_slots: int = 16,
         on_speaker: Callable[[str | None], None] | None = None,
         on_tracks: Callable[[str, list[dict[str, Any]]], None] | None = None,
-        media_sockets: hooks.MediaSockets | None = None,
+        media_sockets: MediaSockets | None = None,
         camera_on: Callable[[str], bool] | None = None,
     ) -> None:
         hooks.check_compat()
