@@ -1,11 +1,12 @@
-"""The WebSocket test client the server, moderation and cluster harnesses share (and
+"""The WebSocket test client every suite that talks to a server shares (and
 :func:`fetch_json`, their REST GET).
 
-A background task collects every text frame as JSON.  ``expect`` takes the first
-pending message that matches and leaves the others pending, so waiting for one
-message never loses another; ``received`` keeps everything (parsed), ``raw`` the
-frames as text.  Module name is unique across tests/ (there are no ``__init__.py``
-files); each harness puts this folder on ``sys.path``.
+A background task collects every text frame as JSON, so a client answers heartbeat
+pings even while a test is not reading.  ``expect`` takes the first pending message
+that matches and leaves the others pending, so waiting for one message never loses
+another; ``received`` keeps everything (parsed), ``raw`` the frames as text.
+:class:`Clients` opens them (one per test, closed at teardown by the suites' ``clients``
+fixtures); the moderation suite's ``Net`` opens them from chosen source addresses.
 """
 
 from __future__ import annotations
@@ -208,3 +209,63 @@ class Client:
                 await self.task
             except BaseException:  # noqa: BLE001
                 pass
+
+
+@dataclass
+class Clients:
+    """WebSocket clients of one test; :meth:`close_all` at teardown."""
+
+    session: aiohttp.ClientSession
+    #: Bound for any one expected event (the cluster suite's machines are busier).
+    timeout: float = 10.0
+    opened: list[Client] = field(default_factory=list)
+
+    async def connect(self, target: Any, label: str = "", **kwargs: Any) -> Client:
+        """Open a WebSocket to ``target`` (anything with ``ws_url``); ``kwargs`` go to
+        ``ws_connect``."""
+        kwargs.setdefault("max_msg_size", 0)
+        ws = await self.session.ws_connect(target.ws_url, **kwargs)
+        # Which node nginx sent it to (the cluster suite's nginx adds this header).
+        upstream = ws._response.headers.get("X-Parley-Upstream")  # noqa: SLF001
+        client = Client(ws, timeout=self.timeout, label=label, upstream=upstream).start()
+        self.opened.append(client)
+        return client
+
+    async def join(
+        self, target: Any, room: str, name: str = "Ada", *, expect: str = "welcome", **extra: Any
+    ) -> Client:
+        """Connect and join; return the client with its ``welcome`` read (unless ``expect``
+        says otherwise: the caller reads the answer)."""
+        client = await self.connect(target, label=name)
+        client.joined_name = name
+        await client.send({"type": "join", "room": room, "name": name, "v": 1, **extra})
+        if expect == "welcome":
+            client.welcome = await client.expect("welcome")
+        return client
+
+    async def join_all(self, room: str, *seats: tuple[Any, str]) -> list[Client]:
+        """:meth:`join` ``room`` once per (target, name), one after the other."""
+        return [await self.join(target, room, name) for target, name in seats]
+
+    async def resume(self, target: Any, old: Client, room: str, *, retries: float = 10.0) -> Client:
+        """Reconnect ``old``'s identity to ``target`` with its resume token."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + retries
+        while True:
+            try:
+                client = await self.connect(target, label=old.label + "'")
+                break
+            except (aiohttp.ClientError, OSError):
+                if loop.time() > deadline:
+                    raise
+                await asyncio.sleep(0.2)
+        await client.send(
+            {"type": "join", "room": room, "name": old.joined_name or old.label, "v": 1,
+             "resume": old.resume_token}
+        )  # fmt: skip
+        client.joined_name = old.joined_name
+        client.welcome = await client.expect("welcome")
+        return client
+
+    async def close_all(self) -> None:
+        await asyncio.gather(*(c.close() for c in self.opened), return_exceptions=True)

@@ -1,0 +1,53 @@
+"""Fixtures and conventions shared by every suite.
+
+Layout:
+
+* ``tests/`` is a package tree: every folder holding Python has an ``__init__.py``.
+  Under pytest's default ``prepend`` import mode that puts the repository root (the
+  first folder up without an ``__init__.py``) on ``sys.path`` and imports every test
+  module by its dotted name (``tests.moderation.test_lobby``), so file names may repeat
+  across folders and carry no folder prefix.  ``python -m pytest`` from the repository
+  root (what ``.ci/run`` does) runs everything; ``python -m pytest tests/server`` one suite.
+* Helpers are imported absolutely, never by editing ``sys.path``:
+  ``from tests.support.parley_process import ParleyProcess``,
+  ``from tests.server.harness import ...``.  A new folder needs an ``__init__.py``.
+* ``tests/support/`` is what the suites share (see its ``__init__``): the one class that
+  runs ``parley serve`` (:class:`~tests.support.parley_process.ParleyProcess`), one
+  Redis and one coturn helper, the WebSocket client.  Each suite's ``conftest.py``
+  configures them (which flags, TLS, a network namespace, ``--broker`` nodes) in its
+  own fixtures.
+* Everything a test starts is a child process on a free 127.0.0.1 port, stopped by
+  its PID at teardown (SIGTERM, then SIGKILL).
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+
+from tests.support.ws_client import Clients, assert_clean
+
+
+@pytest.fixture
+def room(request: pytest.FixtureRequest) -> str:
+    """A room name unique to this test (letters, digits, '-' only)."""
+    base = re.sub(r"[^A-Za-z0-9-]+", "-", request.node.name.removeprefix("test_"))[:40]
+    return f"{base.strip('-')}-{uuid.uuid4().hex[:6]}"
+
+
+@pytest.fixture
+async def clients() -> AsyncIterator[Clients]:
+    """WebSocket clients of this test, closed at teardown."""
+    async with aiohttp.ClientSession() as session:
+        c = Clients(session)
+        yield c
+        await c.close_all()
+    # whatever happened in the test, no client was ever sent internal details
+    for client in c.opened:
+        for msg in client.received:
+            if msg["type"] == "error":
+                assert_clean(msg)
