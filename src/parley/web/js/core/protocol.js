@@ -1,0 +1,70 @@
+// Types only (JSDoc, checked by `tsc --checkJs`): the server messages the client reads,
+// as docs/protocol.md describes them.  No code: nothing imports this module at run time.
+
+/** @typedef {"host" | "participant" | "observer"} Role */
+
+/**
+ * @typedef {object} Participant
+ * @property {string} id
+ * @property {string} name
+ * @property {Role} [role]
+ * @property {boolean} [mic]
+ * @property {boolean} [cam]
+ * @property {boolean} [screen]
+ * @property {boolean} [hand]
+ * @property {number | null} [hand_at] null unless the hand is raised
+ * @property {number} [joined_at]
+ */
+
+/**
+ * @typedef {object} ChatMessage
+ * @property {number} id
+ * @property {number} ts
+ * @property {string} [room]
+ * @property {string} [sender]
+ * @property {string} [name]
+ * @property {string} text
+ * @property {string | null} [to] set on a private message
+ * @property {boolean} [system] a line written by the server
+ */
+
+/**
+ * @typedef {object} RawRoomSettings
+ * @property {boolean} [locked]
+ * @property {boolean} [lobby]
+ * @property {boolean} [has_password]
+ * @property {number | null} [max_participants]
+ */
+
+/** @typedef {{ id: string, name: string, since?: number }} LobbyEntry */
+
+/**
+ * @typedef {object} Welcome
+ * @property {"welcome"} type
+ * @property {string} id
+ * @property {string} [resume]
+ * @property {boolean} [resumed]
+ * @property {{ name?: string, media?: string, settings?: RawRoomSettings } | null} [room]
+ * @property {Participant[]} participants
+ * @property {ChatMessage[]} [history]
+ * @property {boolean} [history_more]
+ * @property {RTCIceServer[]} [ice_servers]
+ * @property {{ chat_max_chars?: number }} [limits]
+ */
+
+/** @typedef {{ type: "history", messages: ChatMessage[], more?: boolean, ref?: string }} History */
+
+/** @typedef {{ type: "error", code: string, message?: string, ref?: string }} ErrorMessage */
+
+/** @typedef {{ type: "signal", from: string, payload: any }} Signal */
+
+/** @typedef {{ type: "reaction", from: string, emoji: string }} Reaction */
+
+/** @typedef {"mic" | "cam" | "screen"} DeviceKind */
+
+/**
+ * A message the client sends (docs/protocol.md "Client → server"); `ref` correlates errors.
+ * @typedef {{ type: string, ref?: string, [field: string]: unknown }} ClientMessage
+ */
+
+export {};

@@ -1,0 +1,161 @@
+// Chat in the meeting: the messages we hold (from welcome, `chat`, `history`), paging back
+// through older ones, sending, and the unread badge on the "Chat" button.  The panel's
+// widgets are ChatView's (chat-view.js).
+import { isFromOthers, mergeMessages, oldestId } from "../core/chat.js";
+import { $ } from "./dom.js";
+import { ChatView } from "./chat-view.js";
+
+/** @typedef {import("../core/protocol.js").ChatMessage} ChatMessage */
+/** @typedef {import("../core/protocol.js").ClientMessage} ClientMessage */
+/** @typedef {import("../core/protocol.js").Participant} Participant */
+
+/**
+ * What the chat part needs from the meeting.
+ * @typedef {object} ChatPorts
+ * @property {(msg: ClientMessage) => boolean} send false when not connected
+ * @property {(prefix: string) => string} nextRef a fresh request ref ("c12")
+ * @property {() => { selfId: string | null, labels: Record<string, string> }} context who we are, everyone's label
+ * @property {() => Participant[]} recipients the people of the "To" picker, in display order
+ * @property {() => boolean} panelHidden whether the chat panel is closed (messages count as unread)
+ */
+
+export class MeetingChat {
+  /**
+   * @param {{ unread: HTMLElement, chatBtn: HTMLElement }} el the badge and the panel toggle
+   * @param {ChatPorts} ports
+   */
+  constructor(el, ports) {
+    this.el = el;
+    this.ports = ports;
+    /** @type {ChatMessage[]} sorted by id */
+    this.messages = [];
+    this.historyMore = false;
+    this.loadingHistory = false;
+    this.limit = 4000;
+    this.unread = 0;
+    /** @type {ChatView | null} */
+    this.view = null;
+  }
+
+  /** @param {AbortSignal} signal ends every listener with the meeting */
+  mount(signal) {
+    this.view = new ChatView({
+      log: $("#chat-log"),
+      input: /** @type {HTMLTextAreaElement} */ ($("#chat-input")),
+      form: $("#chat-form"),
+      sendBtn: $("#chat-send"),
+      toSelect: /** @type {HTMLSelectElement} */ ($("#chat-to")),
+      errorEl: $("#chat-error"),
+      countEl: $("#chat-count"),
+      moreBtn: $("#chat-more"),
+      emptyEl: $("#chat-empty"),
+      signal,
+      onSend: (text, to) => this.send(text, to),
+      onLoadMore: () => this.loadOlder(),
+    });
+    $("#chat-to").addEventListener("change", () => this.renderRecipients(), { signal });
+  }
+
+  /**
+   * Send a message; returns its ref, or null when not connected.
+   * @param {string} text
+   * @param {string | null} to a participant id for a private message
+   */
+  send(text, to) {
+    const ref = this.ports.nextRef("c");
+    /** @type {ClientMessage} */
+    const msg = { type: "chat", text, ref };
+    if (to) msg.to = to;
+    return this.ports.send(msg) ? ref : null;
+  }
+
+  /** Ask for the page before the oldest message we have (scrolling up, "Load earlier"). */
+  loadOlder() {
+    if (!this.historyMore || this.loadingHistory) return;
+    const before = oldestId(this.messages);
+    if (before === null) return;
+    if (this.ports.send({ type: "history", before, limit: 50, ref: this.ports.nextRef("h") })) this.loadingHistory = true;
+  }
+
+  /**
+   * The latest page from a welcome (a resumed one merges with what we have).
+   * @param {ChatMessage[] | undefined} history
+   * @param {boolean} more older messages exist
+   * @param {number | undefined} limit welcome.limits.chat_max_chars
+   */
+  welcome(history, more, limit) {
+    if (limit !== undefined) this.limit = limit;
+    this.messages = mergeMessages(this.messages, history);
+    this.historyMore = more;
+    this.render();
+  }
+
+  /** @param {ChatMessage} message a `chat` fan-out */
+  received(message) {
+    this.messages = mergeMessages(this.messages, [message]);
+    if (isFromOthers(message, this.ports.context().selfId) && this.ports.panelHidden()) {
+      this.unread += 1;
+      this.renderUnread();
+    }
+    this.render();
+  }
+
+  /** @param {{ messages: ChatMessage[], more?: boolean }} msg a `history` page */
+  history(msg) {
+    this.loadingHistory = false;
+    this.messages = mergeMessages(this.messages, msg.messages);
+    this.historyMore = Boolean(msg.more);
+    this.render();
+  }
+
+  /** A `history` request was refused: scrolling up may ask again. */
+  historyFailed() {
+    this.loadingHistory = false;
+  }
+
+  /** @param {string} ref */
+  acked(ref) {
+    this.view?.acked(ref);
+  }
+
+  /**
+   * @param {string} ref
+   * @param {string} text why
+   */
+  refused(ref, text) {
+    this.view?.refused(ref, text);
+  }
+
+  connectionLost() {
+    this.view?.connectionLost();
+  }
+
+  /** The chat panel was opened: nothing is unread. */
+  markRead() {
+    this.unread = 0;
+    this.renderUnread();
+  }
+
+  render() {
+    if (!this.view) return;
+    const { selfId, labels } = this.ports.context();
+    this.view.setContext({ selfId, labels, limit: this.limit });
+    this.view.render(this.messages);
+    this.view.setMore(this.historyMore);
+  }
+
+  renderRecipients() {
+    this.view?.setRecipients(this.ports.recipients());
+  }
+
+  renderUnread() {
+    const u = this.el.unread;
+    u.hidden = this.unread === 0;
+    u.textContent = this.unread > 99 ? "99+" : String(this.unread);
+    this.el.chatBtn.title = this.unread ? `Chat (${this.unread} unread)` : "Chat";
+  }
+
+  teardown() {
+    this.view?.clear();
+  }
+}
