@@ -1,6 +1,15 @@
 """The forwarding core of the SFU: no I/O, no aiortc, plain objects and callbacks.
 
-A :class:`Router` holds one room's media.  Each participant may be a
+A :class:`Router` holds one room's media, composing the SFU's policies, each a module
+of plain functions or small state with its own unit tests:
+
+* :mod:`.speaker`: the dominant speaker, from audio levels;
+* :mod:`.last_n`: which tracks each subscriber's slots show;
+* :mod:`.layers`: which simulcast layer a slot shows;
+* :mod:`.bandwidth`: the per-subscriber rule lowering layers under loss or a low REMB;
+* :mod:`.upstream`: NACKs, key frame requests, receiver reports and REMB to publishers.
+
+This module is the forwarding table itself and the packet path.  Each participant may be a
 :class:`Publisher` (its incoming tracks are :class:`Source` objects) and a
 :class:`Subscriber` (a fixed set of outgoing :class:`Slot` streams negotiated once:
 ``last_n`` video slots and some audio slots).  The router assigns sources to slots
@@ -24,7 +33,7 @@ a :class:`Source` of its own (cache, NACK, receiver reports); the track is repre
 ``Publisher.sources`` and in last-N by its top layer (``Source.main``).  A slot shows one
 layer of a track; the router picks it every tick (:meth:`Router.tick`) from the size the
 subscriber renders the slot at (``Subscriber.set_view``) and a simple bandwidth rule
-(:meth:`Router._bandwidth`), and switches only at a key frame of the target layer (asked
+(:mod:`.bandwidth`), and switches only at a key frame of the target layer (asked
 for with a PLI on that layer's SSRC), with the same continuity as a source switch.
 
 Codecs: a video source is VP8 or H.264 (each publisher's own choice); a subscriber slot
@@ -45,6 +54,8 @@ import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from . import last_n, layers, upstream
+from .bandwidth import BandwidthRule
 from .codecs import keyframe_functions
 from .rtp import (
     RetransmitCache,
@@ -60,24 +71,10 @@ from .rtp import (
     rtx_unwrap,
     rtx_wrap,
 )
+from .speaker import SpeakerDetector
 from .twcc import TwccRecorder
 
 __all__ = ["Publisher", "Router", "Slot", "SlotSpec", "Source", "Subscriber", "SendFn"]
-
-#: Bandwidth rule (see Router._bandwidth): RR fraction lost above this (of 256) is loss.
-LOSS_FRACTION = 25  # ~10 %
-#: REMB below this share of what is being forwarded to the subscriber counts as congestion.
-REMB_SHARE = 0.7
-#: A layer covers a tile when its width or height is at least this share of the tile's.
-COVER = 0.75
-#: A layer is live while it sent packets this recently (seconds).  A browser that drops a
-#: layer (short of CPU or bandwidth) just stops sending it; its subscribers see a frozen
-#: picture until the SFU notices and moves them to a live layer, so this is short: a few
-#: frames even at a degraded 5-10 fps.
-LIVE_FOR = 0.5
-#: A video counts as being sent (for last-N) while any of its layers arrived this recently;
-#: longer than LIVE_FOR, so that a short gap does not hand its slot to someone else.
-SENDING_FOR = 2.0
 
 SendFn = Callable[[bytes | bytearray], None]
 LayoutFn = Callable[[str, list[dict[str, str | None]]], None]
@@ -107,6 +104,7 @@ class Source:
 
     __slots__ = (
         "publisher",
+        "pid",
         "track_id",
         "kind",
         "ssrc",
@@ -171,6 +169,7 @@ class Source:
         cache_size: int = 512,
     ) -> None:
         self.publisher = publisher
+        self.pid = publisher.pid
         self.track_id = track_id
         self.kind = kind
         self.ssrc = ssrc
@@ -231,7 +230,7 @@ class Source:
                 return
             if d < 0x8000:
                 if d > 1 and self.kind == "video":
-                    self.publisher.router._nack_upstream(self, seq, d - 1, now)
+                    self.publisher.router.nack_upstream(self, seq, d - 1, now)
                 if seq < self.hi_seq:
                     self.cycles += 0x10000
                 self.hi_seq = seq
@@ -250,7 +249,7 @@ class Source:
             self._layer_keyframe(data, now)
         if self.audio_level_ext:
             level = audio_level(data, self.audio_level_ext)
-            if 0 <= level <= self.publisher.router.speech_level:
+            if 0 <= level <= self.publisher.router.speakers.speech_level:
                 self.loud += 1
                 self.energy += 127 - level
         keyframe = -1
@@ -281,7 +280,7 @@ class Source:
         router = self.publisher.router
         if not self.ssrc:
             return False  # a simulcast layer not seen yet
-        if now - self.last_pli < router.pli_interval:
+        if not upstream.pli_allowed(self.last_pli, now, router.pli_interval):
             self.pli_suppressed += 1
             return False
         self.last_pli = now
@@ -289,19 +288,32 @@ class Source:
         self.publisher.send_rtcp(build_pli(router.rtcp_ssrc, self.ssrc))
         return True
 
-    def receiver_report_block(self, now: float) -> tuple[int, int, int, int, int, int, int]:
-        ext_hi = self.cycles + self.hi_seq
-        expected = ext_hi - self.base_seq + 1
-        lost = expected - self.received
-        exp_i = expected - self.expected_prior
-        rec_i = self.received - self.received_prior
-        self.expected_prior = expected
+    def receiver_report_block(self, now: float) -> upstream.ReportBlock:
+        """This stream's RR report block (the counts restart for the next one)."""
+        block, self.expected_prior = upstream.report_block(
+            self.ssrc,
+            received=self.received,
+            base_seq=self.base_seq,
+            ext_highest=self.cycles + self.hi_seq,
+            expected_prior=self.expected_prior,
+            received_prior=self.received_prior,
+            sr_ntp=self.sr_ntp,
+            sr_time=self.sr_time,
+            now=now,
+        )
         self.received_prior = self.received
-        lost_i = exp_i - rec_i
-        fraction = (lost_i << 8) // exp_i if exp_i > 0 and lost_i > 0 else 0
-        lsr = (self.sr_ntp >> 16) & 0xFFFFFFFF if self.sr_time >= 0 else 0
-        dlsr = int((now - self.sr_time) * 65536) if self.sr_time >= 0 else 0
-        return (self.ssrc, min(fraction, 255), lost, ext_hi, 0, lsr, dlsr)
+        return block
+
+    def update_rate(self, now: float) -> None:
+        """Bit rate over the last second and when packets last arrived (every tick)."""
+        if self.received != self.seen_count:
+            self.seen_count = self.received
+            self.seen_at = now
+        if self.rate_time < 0:
+            self.rate_time, self.rate_octets = now, self.octets
+        elif now - self.rate_time >= 1.0:
+            self.rate = (self.octets - self.rate_octets) * 8 / (now - self.rate_time)
+            self.rate_time, self.rate_octets = now, self.octets
 
     def streams(self) -> list[Source]:
         """This track's streams: its layers, or itself."""
@@ -677,17 +689,16 @@ class Subscriber:
         self.by_ssrc.update({s.spec.rtx_ssrc: s for s in self.slots if s.spec.rtx_ssrc})
         self.by_mid: dict[str, Slot] = {s.spec.mid: s for s in self.slots}
         self.layout: list[dict[str, str | None]] = []
-        # bandwidth rule state (Router._bandwidth)
-        self.remb = 0
-        self.remb_time = float("-inf")
-        self.loss = 0  # highest RR fraction lost (of 256) of its video slots, latest report
-        self.loss_time = float("-inf")
-        self.penalty = 0  # simulcast layers below what the tile size asks for
-        self.penalty_time = float("-inf")
-        self.upgrade_time = float("-inf")
-        self.backoff = 8.0
-        self.strikes = 0
-        self.checked = float("-inf")
+        self.bandwidth = BandwidthRule()
+
+    @property
+    def penalty(self) -> int:
+        """Simulcast layers below what the tile sizes ask for (:mod:`.bandwidth`)."""
+        return self.bandwidth.penalty
+
+    def forwarded_rate(self) -> float:
+        """Bit rate of the video being forwarded to this subscriber (its sources' rates)."""
+        return sum(s.source.rate for s in self.slots if s.source is not None and s.kind == "video")
 
     def set_view(self, mid: str, width: int, height: int) -> bool:
         """The size (device pixels) the subscriber renders slot ``mid`` at; 0 = not shown."""
@@ -715,7 +726,7 @@ class Subscriber:
                     if slot is not None and slot.kind == "video" and fraction > worst:
                         worst = fraction
                 if worst >= 0:
-                    self.loss, self.loss_time = worst, now
+                    self.bandwidth.on_loss(worst, now)
             elif kind == "nack":
                 slot = self.by_ssrc.get(fb.media_ssrcs[0])
                 if slot is not None:
@@ -725,7 +736,7 @@ class Subscriber:
                     slot = self.by_ssrc.get(ssrc)
                     if slot is not None:
                         slot.remb = fb.bitrate
-                        self.remb, self.remb_time = fb.bitrate, now
+                        self.bandwidth.on_remb(fb.bitrate, now)
 
     def _retransmit(self, slot: Slot, lost: list[int]) -> None:
         src = slot.source
@@ -774,8 +785,7 @@ class Router:
         # clock: time for membership changes (keyframe requests); None = time of last tick
         self.clock = clock
         self.pli_interval = pli_interval
-        self.speech_level = speech_level  # RFC 6464 level (dBov below 0) counting as speech
-        self.speech_packets = speech_packets  # loud packets per tick to count as speaking
+        self.speakers = SpeakerDetector(speech_level, speech_packets)
         self.cache_size = cache_size
         self.max_video_bitrate = max_video_bitrate
         self.min_video_bitrate = min_video_bitrate
@@ -785,8 +795,12 @@ class Router:
         self.rtcp_ssrc = _random_ssrc()
         self.publishers: dict[str, Publisher] = {}
         self.subscribers: dict[str, Subscriber] = {}
-        self.speaker: str | None = None
         self._now = 0.0
+
+    @property
+    def speaker(self) -> str | None:
+        """The dominant speaker's id (:mod:`.speaker`), None before anyone spoke."""
+        return self.speakers.speaker
 
     # -- membership -------------------------------------------------------
     def add_publisher(self, pid: str, send_rtcp: SendFn) -> Publisher:
@@ -801,10 +815,8 @@ class Router:
             return
         for track_id in list(pub.sources):
             pub.remove_source(track_id, relayout=False)
-        if self.speaker == pid:
-            self.speaker = None
-            if self.on_speaker:
-                self.on_speaker(None)
+        if self.speakers.left(pid) and self.on_speaker:
+            self.on_speaker(None)
         self.relayout()
 
     def add_subscriber(self, pid: str, send: SendFn, slots: Sequence[SlotSpec]) -> Subscriber:
@@ -829,21 +841,7 @@ class Router:
     def tick(self, now: float) -> None:
         """Call every ~200 ms: speaker detection, last-N, keyframe retries, RTCP upstream."""
         self._now = now
-        best: tuple[int, str] | None = None
-        for pub in self.publishers.values():
-            for src in pub.sources.values():
-                if src.kind != "audio":
-                    continue
-                if src.loud >= self.speech_packets:
-                    pub.last_active = now
-                    if best is None or src.energy > best[0]:
-                        best = (src.energy, pub.pid)
-                src.loud = 0
-                src.energy = 0
-        if best is not None and best[1] != self.speaker:
-            self.speaker = best[1]
-            if self.on_speaker:
-                self.on_speaker(self.speaker)
+        self._detect_speaker(now)
         simulcast = self._update_rates(now)
         self.relayout(now)
         for sub in self.subscribers.values():
@@ -853,6 +851,20 @@ class Router:
                 if slot.waiting_key and slot.source is not None:
                     slot.source.request_keyframe(now)
         self._retry_nacks(now)
+
+    def _detect_speaker(self, now: float) -> None:
+        activity = []
+        for pub in self.publishers.values():
+            for src in pub.sources.values():
+                if src.kind == "audio":
+                    activity.append((pub.pid, src.loud, src.energy))
+                    src.loud = 0
+                    src.energy = 0
+        spoke, changed = self.speakers.tick(activity)
+        for pid in spoke:
+            self.publishers[pid].last_active = now
+        if changed and self.on_speaker:
+            self.on_speaker(self.speakers.speaker)
 
     # -- simulcast layer selection ------------------------------------------
     def _update_rates(self, now: float) -> bool:
@@ -865,53 +877,21 @@ class Router:
                 if main.layers is not None:
                     simulcast = True
                 for src in main.streams():
-                    if src.received != src.seen_count:
-                        src.seen_count = src.received
-                        src.seen_at = now
-                    if src.rate_time < 0:
-                        src.rate_time, src.rate_octets = now, src.octets
-                    elif now - src.rate_time >= 1.0:
-                        src.rate = (src.octets - src.rate_octets) * 8 / (now - src.rate_time)
-                        src.rate_time, src.rate_octets = now, src.octets
+                    src.update_rate(now)
         return simulcast
 
-    def wanted_layer(self, slot: Slot, layers: list[Source], now: float) -> int:
-        """Index of the layer ``slot`` should show: tile size, then bandwidth, then liveness.
-
-        Size: the lowest layer whose width or height is at least ``COVER`` of the tile's
-        (sizes from the layers' key frames; a layer not measured yet counts as half/double
-        its neighbour); no ``view`` known: the top layer; a tile of size 0: the lowest.
-        Bandwidth: ``Subscriber.penalty`` layers lower.  Liveness: a layer the publisher
-        is not sending (e.g. its encoder dropped it) is replaced by the nearest live one,
-        lower first.
-        """
-        n = len(layers)
-        want = n - 1
-        view = slot.view
-        if view is not None:
-            w, h = view
-            if w <= 0 or h <= 0:
-                want = 0
-            else:
-                sizes = _layer_sizes(layers)
-                if sizes is not None:
-                    want = next(
-                        (
-                            i
-                            for i, (lw, lh) in enumerate(sizes)
-                            if lw >= COVER * w or lh >= COVER * h
-                        ),
-                        n - 1,
-                    )
-        want = max(0, want - slot.subscriber.penalty)
-        live = [i for i, s in enumerate(layers) if s.ssrc and now - s.seen_at <= LIVE_FOR]
-        if live and want not in live:
-            lower = [i for i in live if i < want]
-            want = lower[-1] if lower else live[0]
-        return want
+    def wanted_layer(self, slot: Slot, track: list[Source], now: float) -> int:
+        """Index of the layer of ``track`` (its layers) ``slot`` should show
+        (:func:`.layers.wanted_layer`)."""
+        return layers.wanted_layer(
+            slot.view,
+            [(s.width, s.height) for s in track],
+            [bool(s.ssrc) and layers.is_live(s.seen_at, now) for s in track],
+            slot.subscriber.bandwidth.penalty,
+        )
 
     def _select_layers(self, sub: Subscriber, now: float) -> None:
-        self._bandwidth(sub, now)
+        sub.bandwidth.update(now, sub.forwarded_rate())
         for slot in sub.slots:
             src = slot.source
             if src is None or src.layers is None:
@@ -920,66 +900,23 @@ class Router:
             if target is not src or slot.pending is not None:
                 slot.select_layer(target, now)
 
-    def _bandwidth(self, sub: Subscriber, now: float) -> None:
-        """Once a second: lower (or raise back) the subscriber's simulcast layers.
-
-        Congested = its latest receiver report (< 2 s old) says more than ~10 % loss
-        (``LOSS_FRACTION``), or its latest REMB is below ``REMB_SHARE`` of the video bit
-        rate being forwarded to it (REMBs from the first 4 s after a change are not
-        trusted: the browser's estimate lags).  Two congested checks in a row: one layer
-        lower for all its simulcast slots (``penalty``, at most 2).  Not congested for
-        ``backoff`` seconds (8 s, doubling when a raise is followed by a drop within 15 s,
-        up to 64 s): one layer back up.  This is not a bandwidth estimator: it does not
-        probe, and a REMB only ever lowers layers.
-        """
-        if now - sub.checked < 1.0:
-            return
-        sub.checked = now
-        forwarded = sum(
-            s.source.rate for s in sub.slots if s.source is not None and s.kind == "video"
-        )
-        lossy = now - sub.loss_time < 2.0 and sub.loss > LOSS_FRACTION
-        low_remb = (
-            sub.remb > 0
-            and sub.remb_time - sub.penalty_time > 4.0
-            and now - sub.remb_time < 3.0
-            and sub.remb < REMB_SHARE * forwarded
-        )
-        if lossy or low_remb:
-            sub.strikes += 1
-            if sub.strikes >= 2 and sub.penalty < 2:
-                sub.penalty += 1
-                sub.backoff = min(64.0, 2 * sub.backoff) if now - sub.upgrade_time < 15 else 8.0
-                sub.penalty_time = now
-                sub.strikes = 0
-        else:
-            sub.strikes = 0
-            if sub.penalty > 0 and now - sub.penalty_time >= sub.backoff:
-                sub.penalty -= 1
-                sub.penalty_time = sub.upgrade_time = now
-
+    # -- RTCP towards publishers (decisions: parley.sfu.upstream) ---------------
     def send_receiver_reports(self, now: float) -> None:
-        """RR and REMB to every publisher (call about once a second).
-
-        REMB: ``max_video_bitrate``, or less when a subscriber of a non-simulcast video
-        says less (its REMB).  A publisher with transport-cc feedback (``Publisher.twcc``)
-        estimates its bandwidth itself: it gets no fixed REMB, only the subscribers' cap.
-        """
+        """RR and REMB to every publisher (call about once a second); the REMB is
+        :func:`.upstream.remb_cap`'s."""
         for pub in self.publishers.values():
             streams = pub.all_sources()
             blocks = [s.receiver_report_block(now) for s in streams if s.received]
             pkt = build_rr(self.rtcp_ssrc, blocks[:31])
             video = [s for s in streams if s.kind == "video" and s.ssrc]
             if video:
-                rate = self.max_video_bitrate
-                # simulcast layers are not held back by one slow subscriber: it gets a
-                # lower layer instead
-                rembs = [
-                    slot.remb for s in video if s.layers is None for slot in s.sinks if slot.remb
-                ]
-                if rembs:
-                    rate = max(self.min_video_bitrate, min(rate, min(rembs)))
-                if pub.twcc is None or rate < self.max_video_bitrate:
+                rate = upstream.remb_cap(
+                    self.max_video_bitrate,
+                    self.min_video_bitrate,
+                    (slot.remb for s in video if s.layers is None for slot in s.sinks),
+                    twcc=pub.twcc is not None,
+                )
+                if rate is not None:
                     pkt += build_remb(self.rtcp_ssrc, rate, [s.ssrc for s in video])
             pub.send_rtcp(pkt)
 
@@ -1007,16 +944,12 @@ class Router:
                 )
         return sent
 
-    # -- NACK towards publishers ------------------------------------------
-    def _nack_upstream(self, src: Source, seq: int, missing: int, now: float) -> None:
-        if missing > 64:  # a jump, not loss: do not flood the publisher
+    def nack_upstream(self, src: Source, seq: int, missing: int, now: float) -> None:
+        """``missing`` packets of ``src`` before ``seq`` did not arrive: NACK them."""
+        lost = upstream.lost_between(seq, missing)
+        if lost is None:
             return
-        lost = [(seq - i) & 0xFFFF for i in range(missing, 0, -1)]
-        for s in lost:
-            src.nacked[s] = now
-        if len(src.nacked) > 256:
-            for s in list(src.nacked)[: len(src.nacked) - 256]:
-                del src.nacked[s]
+        upstream.remember_nacked(src.nacked, lost, now)
         src.nacks_sent += 1
         src.publisher.send_rtcp(build_nack(self.rtcp_ssrc, src.ssrc, lost))
 
@@ -1025,36 +958,32 @@ class Router:
             for src in pub.all_sources():
                 if not src.nacked:
                     continue
-                again = []
-                for s, t in list(src.nacked.items()):
-                    if s in src.cache or now - t > 1.0:
-                        del src.nacked[s]
-                    elif now - t >= self.nack_retry:
-                        again.append(s)
+                again = upstream.due_nacks(src.nacked, now, src.cache, self.nack_retry)
                 if again:
                     src.nacks_sent += 1
-                    pub.send_rtcp(build_nack(self.rtcp_ssrc, src.ssrc, again[:64]))
+                    pub.send_rtcp(build_nack(self.rtcp_ssrc, src.ssrc, again))
 
-    # -- last-N -----------------------------------------------------------
+    # -- last-N (decisions: parley.sfu.last_n) --------------------------------
     def _ranked(self, kind: str, now: float) -> list[Source]:
-        """Sources of ``kind`` by who spoke last; video: screen shares first, then the
-        videos being sent.  A camera turned off must not keep a live camera out of the
-        last N: it is idle when nothing of it arrived for ``SENDING_FOR`` (Chromium sends
-        nothing once the track is replaced by none) or when its participant said the
-        camera is off (Firefox may keep sending the last frame once a second)."""
-        pubs = sorted(self.publishers.values(), key=lambda p: (-p.last_active, p.order))
+        """Tracks of ``kind`` by who spoke last; video: :func:`.last_n.rank_video`, idle
+        by :func:`.last_n.is_idle`."""
+        pubs = last_n.recent_first(self.publishers.values())
         ranked = [s for p in pubs for s in p.sources.values() if s.kind == kind]
-        if kind == "video":
-            camera_on = self.camera_on
-            off = set() if camera_on is None else {p.pid for p in pubs if not camera_on(p.pid)}
-
-            def idle(src: Source) -> bool:
-                if not src.screen and src.publisher.pid in off:
-                    return True
-                return all(now - s.seen_at > SENDING_FOR for s in src.streams())
-
-            ranked.sort(key=lambda s: (not s.screen, idle(s)))  # stable
-        return ranked
+        if kind != "video":
+            return ranked
+        camera_on = self.camera_on
+        off = set() if camera_on is None else {p.pid for p in pubs if not camera_on(p.pid)}
+        idle = {
+            src
+            for src in ranked
+            if last_n.is_idle(
+                screen=src.screen,
+                camera_off=src.pid in off,
+                last_seen=[s.seen_at for s in src.streams()],
+                now=now,
+            )
+        }
+        return last_n.rank_video(ranked, idle)
 
     def relayout(self, now: float | None = None) -> None:
         """Recompute which sources each subscriber's slots show (last-N, audio first-N)."""
@@ -1065,54 +994,30 @@ class Router:
             for kind in ("audio", "video"):
                 slots = [s for s in sub.slots if s.kind == kind]
                 limit = len(slots) if kind == "audio" else min(len(slots), self.last_n)
-                wanted: list[Source] = []
-                for src in ranked[kind]:
-                    if len(wanted) >= limit:
-                        break
-                    if src.publisher.pid == sub.pid:
-                        continue  # one's own media is not sent back
-                    if any(src.codec in s.pts for s in slots):
-                        wanted.append(src)
-                keep = {id(s.source.main) for s in slots if s.source and s.source.main in wanted}
-                todo = [src for src in wanted if id(src) not in keep]
-                for slot in slots:
-                    if slot.source is not None and id(slot.source.main) in keep:
-                        continue
-                    new = None
-                    for i, src in enumerate(todo):
-                        if src.codec in slot.pts:
-                            new = todo.pop(i)
-                            break
-                    if new is not (slot.source.main if slot.source else None):
+                accepted = {codec for s in slots for codec in s.pts}
+                wanted = last_n.choose(ranked[kind], sub.pid, limit, accepted)
+                current = [s.source.main if s.source is not None else None for s in slots]
+                shown = last_n.fill(current, [s.pts for s in slots], wanted)
+                for slot, old, new in zip(slots, current, shown, strict=True):
+                    if new is not old:
                         slot.assign(new, now)
-            # Compared with what the subscriber was last told, not with the slots'
-            # previous sources: a removed source empties its slots before this runs.
-            layout = [
-                {
-                    "mid": s.spec.mid,
-                    "kind": s.kind,
-                    "pid": s.source.publisher.pid if s.source else None,
-                    "track": s.source.track_id if s.source else None,
-                }
-                for s in sub.slots
-            ]
-            if layout != sub.layout:
-                sub.layout = layout
-                if self.on_layout:
-                    self.on_layout(sub.pid, sub.layout)
+            self._announce(sub)
 
+    def _announce(self, sub: Subscriber) -> None:
+        """Tell the subscriber which track each of its slots shows, if that changed.
 
-def _layer_sizes(layers: list[Source]) -> list[tuple[int, int]] | None:
-    """Each layer's (width, height): measured, or derived (x2 per layer) from a neighbour."""
-    known = [i for i, s in enumerate(layers) if s.width and s.height]
-    if not known:
-        return None
-    sizes = []
-    for i, s in enumerate(layers):
-        if s.width and s.height:
-            sizes.append((s.width, s.height))
-            continue
-        j = min(known, key=lambda k: abs(k - i))
-        f = 2.0 ** (i - j)
-        sizes.append((int(layers[j].width * f), int(layers[j].height * f)))
-    return sizes
+        Compared with what the subscriber was last told, not with the slots' previous
+        sources: a removed source empties its slots before this runs."""
+        layout = [
+            {
+                "mid": s.spec.mid,
+                "kind": s.kind,
+                "pid": s.source.pid if s.source else None,
+                "track": s.source.track_id if s.source else None,
+            }
+            for s in sub.slots
+        ]
+        if layout != sub.layout:
+            sub.layout = layout
+            if self.on_layout:
+                self.on_layout(sub.pid, sub.layout)
