@@ -117,9 +117,9 @@ class MediaRooms:
     async def unpublish(self, room: str, pid: str) -> None:
         """Stop forwarding what ``pid`` sends (made an observer)."""
         sfu = self.rooms.get(room)
-        if sfu is not None and pid in sfu.peers:
+        if sfu is not None:
             try:
-                await sfu.handle_signal(pid, {"sfu": "unpublish"})
+                await sfu.unpublish(pid)
             except Exception:
                 log.exception("could not stop %s's media", pid)
 
@@ -150,24 +150,15 @@ class MediaRooms:
         Counters of publishers that have left are not kept, so these can go down;
         they describe the forwarding going on now.
         """
-        received = nacks = plis = retransmitted = twcc = 0
-        for sfu in self.rooms.values():
-            router = sfu.router
-            for pub in router.publishers.values():
-                if pub.twcc is not None:
-                    twcc += pub.twcc.packets_sent
-                for src in pub.all_sources():  # every simulcast layer, not just the top
-                    received += src.received
-                    nacks += src.nacks_sent
-                    plis += src.pli_sent
-            for sub in router.subscribers.values():
-                retransmitted += sum(slot.retransmitted for slot in sub.slots)
+        from ..sfu.forwarder import ForwardingStats
+
+        total = sum((sfu.stats() for sfu in self.rooms.values()), ForwardingStats())
         return {
-            "sfu_packets_received": received,
-            "sfu_nacks_sent": nacks,
-            "sfu_plis_sent": plis,
-            "sfu_retransmitted": retransmitted,
-            "sfu_twcc_feedback_sent": twcc,
+            "sfu_packets_received": total.packets_received,
+            "sfu_nacks_sent": total.nacks_sent,
+            "sfu_plis_sent": total.plis_sent,
+            "sfu_retransmitted": total.retransmitted,
+            "sfu_twcc_feedback_sent": total.twcc_feedback_sent,
         }
 
     async def close(self) -> None:

@@ -74,7 +74,16 @@ from .rtp import (
 from .speaker import SpeakerDetector
 from .twcc import TwccRecorder
 
-__all__ = ["Publisher", "Router", "Slot", "SlotSpec", "Source", "Subscriber", "SendFn"]
+__all__ = [
+    "ForwardingStats",
+    "Publisher",
+    "Router",
+    "SendFn",
+    "Slot",
+    "SlotSpec",
+    "Source",
+    "Subscriber",
+]
 
 SendFn = Callable[[bytes | bytearray], None]
 LayoutFn = Callable[[str, list[dict[str, str | None]]], None]
@@ -760,6 +769,29 @@ class Subscriber:
             self.send(out)
 
 
+@dataclass(frozen=True, slots=True)
+class ForwardingStats:
+    """Counters of what a router is forwarding now (:meth:`Router.stats`).
+
+    Summed over its current publishers (every simulcast layer) and subscribers: those
+    that left take their counts with them, so these can go down."""
+
+    packets_received: int = 0  # RTP packets from publishers (RTX unwrapped included)
+    nacks_sent: int = 0  # NACK packets sent to publishers
+    plis_sent: int = 0  # PLIs sent to publishers
+    retransmitted: int = 0  # packets resent to subscribers for their NACKs
+    twcc_feedback_sent: int = 0  # transport-cc feedback packets sent to publishers
+
+    def __add__(self, other: ForwardingStats) -> ForwardingStats:
+        return ForwardingStats(
+            self.packets_received + other.packets_received,
+            self.nacks_sent + other.nacks_sent,
+            self.plis_sent + other.plis_sent,
+            self.retransmitted + other.retransmitted,
+            self.twcc_feedback_sent + other.twcc_feedback_sent,
+        )
+
+
 class Router:
     """One room's forwarding table.  See the module docstring."""
 
@@ -836,6 +868,20 @@ class Router:
     def source(self, pid: str, track_id: str) -> Source | None:
         pub = self.publishers.get(pid)
         return None if pub is None else pub.sources.get(track_id)
+
+    def stats(self) -> ForwardingStats:
+        """The counters of the current publishers and subscribers (e.g. for /metrics)."""
+        received = nacks = plis = retransmitted = twcc = 0
+        for pub in self.publishers.values():
+            if pub.twcc is not None:
+                twcc += pub.twcc.packets_sent
+            for src in pub.all_sources():  # every simulcast layer, not just the top
+                received += src.received
+                nacks += src.nacks_sent
+                plis += src.pli_sent
+        for sub in self.subscribers.values():
+            retransmitted += sum(slot.retransmitted for slot in sub.slots)
+        return ForwardingStats(received, nacks, plis, retransmitted, twcc)
 
     # -- periodic work ----------------------------------------------------
     def tick(self, now: float) -> None:

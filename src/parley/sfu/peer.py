@@ -60,7 +60,7 @@ from aiortc.sdp import MediaDescription, SessionDescription
 from . import sdp_codecs, simulcast, twcc
 from .aiortc import hooks
 from .aiortc.shared_ports import MediaPortsUnavailable, MediaSockets
-from .forwarder import Publisher, Router, SlotSpec, Subscriber
+from .forwarder import ForwardingStats, Publisher, Router, SlotSpec, Subscriber
 
 __all__ = ["SfuPeer", "SfuRoom", "SignalFn", "status_reply"]
 
@@ -155,7 +155,7 @@ class SfuPeer:
                 await self._subscribe_answer(str(payload["sdp"]))
                 return []
             if kind == "unpublish":
-                await self._close_publish()
+                await self.unpublish()
                 return []
             if kind == "unsubscribe":
                 await self._close_subscribe()
@@ -485,6 +485,11 @@ class SfuPeer:
         return None
 
     # -- teardown ---------------------------------------------------------
+    async def unpublish(self) -> None:
+        """Stop receiving and forwarding this participant's media (its publish
+        connection is closed; it can publish again)."""
+        await self._close_publish()
+
     async def _close_publish(self) -> None:
         self._stop_publishing()
         pc, self.publish_pc, self._pub_transport = self.publish_pc, None, None
@@ -573,6 +578,19 @@ class SfuRoom:
     async def handle_signal(self, pid: str, payload: dict[str, Any]) -> list[dict[str, Any]]:
         """Shortcut: ``add_participant(pid).handle_signal(payload)``."""
         return await self.add_participant(pid).handle_signal(payload)
+
+    async def unpublish(self, pid: str) -> bool:
+        """Stop forwarding what ``pid`` sends (e.g. made an observer); False if ``pid``
+        has no media connection here."""
+        peer = self.peers.get(pid)
+        if peer is None:
+            return False
+        await peer.unpublish()
+        return True
+
+    def stats(self) -> ForwardingStats:
+        """What this room's SFU is forwarding now (:meth:`Router.stats`)."""
+        return self.router.stats()
 
     async def close(self) -> None:
         if self._task is not None:
