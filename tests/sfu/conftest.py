@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
 import aiohttp
 import pytest
 
 from parley.sfu.aiortc import host_addresses
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "server"))
-from server_harness import Clients  # noqa: E402
+from tests.support.ws_client import Clients
 
 
 @pytest.fixture
@@ -25,7 +21,7 @@ def loopback_only() -> Iterator[None]:
 
 @pytest.fixture
 async def clients() -> AsyncIterator[Clients]:
-    """WebSocket clients of the real server (``tests/server/server_harness.py``)."""
+    """WebSocket clients of the real server (``tests/support/ws_client.py``)."""
     async with aiohttp.ClientSession() as session:
         c = Clients(session)
         yield c

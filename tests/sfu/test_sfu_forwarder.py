@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from sfu_packets import Wire, audio, parse, rtp, vp8_payload
-
 from parley.sfu import rtp as R
 from parley.sfu.forwarder import Router, SlotSpec
+from tests.sfu.sfu_packets import Wire, audio, parse, rtp, vp8_payload
 
 
 def video_slots(n: int, base_ssrc: int, rtx: bool = False) -> list[SlotSpec]:

@@ -12,7 +12,6 @@ import av
 import pytest
 from aiortc.codecs.h264 import H264Encoder
 from aiortc.sdp import SessionDescription
-from sfu_packets import Wire, parse, rtp, vp8_payload
 
 from parley.sfu import codecs as C
 from parley.sfu import rtp as R
@@ -20,6 +19,7 @@ from parley.sfu import sdp_codecs as codecs
 from parley.sfu.codecs import h264 as H264
 from parley.sfu.codecs import vp8 as VP8
 from parley.sfu.forwarder import Router, SlotSpec
+from tests.sfu.sfu_packets import Wire, parse, rtp, vp8_payload
 
 SPS = b"\x67\x42\xc0\x1f\xda\x01\x40\x16\xe8\x06\xd0\xa1\x35"  # any SPS header byte 0x67
 

@@ -25,9 +25,9 @@ from aiortc import (
     RTCSessionDescription,
 )
 from aiortc.mediastreams import AudioStreamTrack
-from sfu_media import SmallVideo, client_pc, count_frames
 
 from parley.sfu.peer import SfuRoom
+from tests.sfu.sfu_media import SmallVideo, client_pc, count_frames
 
 pytestmark = pytest.mark.timeout(90)
 

@@ -19,9 +19,9 @@ from aiortc import (
     RTCSessionDescription,
 )
 from aiortc.mediastreams import AudioStreamTrack
-from sfu_media import SmallVideo
 
 from parley.sfu.peer import SfuRoom
+from tests.sfu.sfu_media import SmallVideo
 
 pytestmark = pytest.mark.timeout(60)
 

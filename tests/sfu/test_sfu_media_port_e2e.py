@@ -31,7 +31,10 @@ from aiortc import (
     RTCSessionDescription,
 )
 from aiortc.mediastreams import AudioStreamTrack
-from sfu_media import (
+
+from parley import cli
+from parley.config import Settings
+from tests.sfu.sfu_media import (
     SmallVideo,
     candidates,
     client_pc,
@@ -39,12 +42,9 @@ from sfu_media import (
     loopback_candidates,
     wait_for,
 )
-
-from parley import cli
-from parley.config import Settings
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "server"))
-from server_harness import Client, Clients, ServerProc, free_port  # noqa: E402
+from tests.support.parley_process import ParleyProcess as ServerProc
+from tests.support.processes import free_port
+from tests.support.ws_client import Client, Clients
 
 pytestmark = pytest.mark.timeout(90)
 

@@ -17,9 +17,9 @@ import aioice.ice
 import aioice.stun
 import pytest
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
-from sfu_media import candidates, free_udp_ports, loopback_candidates
 
 from parley.sfu.aiortc import hooks, shared_ports
+from tests.sfu.sfu_media import candidates, free_udp_ports, loopback_candidates
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import struct
 
-from sfu_packets import audio, parse, rtp, vp8_payload
-
 from parley.sfu import rtp as R
 from parley.sfu.codecs import vp8 as VP8
+from tests.sfu.sfu_packets import audio, parse, rtp, vp8_payload
 
 
 def test_payload_offset_and_extensions() -> None:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,10 +21,11 @@ from pathlib import Path
 import aiohttp
 import pytest
 from aiortc import RTCSessionDescription
-from sfu_media import WAIT, Person, SmallVideo, client_pc, wait_for
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "server"))
-from server_harness import Clients, ServerProc, free_port  # noqa: E402
+from tests.sfu.sfu_media import WAIT, Person, SmallVideo, client_pc, wait_for
+from tests.support.parley_process import ParleyProcess as ServerProc
+from tests.support.processes import free_port
+from tests.support.ws_client import Clients
 
 pytestmark = pytest.mark.timeout(70)  # includes starting the server on a loaded box
 

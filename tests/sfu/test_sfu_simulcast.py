@@ -5,12 +5,11 @@ from __future__ import annotations
 import struct
 from typing import Any
 
-from sfu_packets import Wire, parse, rtp, vp8_payload
-
 from parley.sfu import rtp as R
 from parley.sfu import simulcast
 from parley.sfu.codecs import vp8 as VP8
 from parley.sfu.forwarder import Router, SlotSpec
+from tests.sfu.sfu_packets import Wire, parse, rtp, vp8_payload
 
 # what Chromium offers for a camera sent with sendEncodings [{rid:"l"}, {rid:"h"}]
 OFFER = "\r\n".join(

@@ -12,10 +12,10 @@ import struct
 from typing import Any
 
 import pytest
-from sfu_packets import rtp
 
 from parley.sfu import rtp as R
 from parley.sfu import twcc as T
+from tests.sfu.sfu_packets import rtp
 
 SENDER = 0x01020304
 MEDIA = 0x0A0B0C0D

@@ -16,10 +16,12 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
-from server_harness import Clients, ServerProc, get_json
-from test_server_frames import masked
 
 from parley.server import frames
+from tests.server.harness import get_json
+from tests.server.test_frames import masked
+from tests.support.parley_process import ParleyProcess
+from tests.support.ws_client import Clients
 
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
@@ -31,7 +33,7 @@ class Raw:
         self.reader, self.writer = reader, writer
 
     @classmethod
-    async def open(cls, server: ServerProc) -> Raw:
+    async def open(cls, server: ParleyProcess) -> Raw:
         reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
         return cls(reader, writer)
 
@@ -50,7 +52,7 @@ class Raw:
             body = await self.reader.readexactly(int(headers["content-length"]))
         return int(lines[0].split()[1]), headers, body
 
-    async def upgrade(self, server: ServerProc, key: str | None = None, **extra: str) -> int:
+    async def upgrade(self, server: ParleyProcess, key: str | None = None, **extra: str) -> int:
         key = key or base64.b64encode(os.urandom(16)).decode()
         fields = {
             "Host": f"127.0.0.1:{server.port}",
@@ -108,10 +110,10 @@ class Raw:
 
 
 @pytest.fixture
-async def raw() -> AsyncIterator[Callable[[ServerProc], Any]]:
+async def raw() -> AsyncIterator[Callable[[ParleyProcess], Any]]:
     opened: list[Raw] = []
 
-    async def open_(server: ServerProc) -> Raw:
+    async def open_(server: ParleyProcess) -> Raw:
         r = await Raw.open(server)
         opened.append(r)
         return r
@@ -125,7 +127,9 @@ def join(room: str, name: str) -> dict[str, Any]:
     return {"type": "join", "room": room, "name": name, "v": 1}
 
 
-async def test_handshake_fragments_ping_and_close(server: ServerProc, raw: Any, room: str) -> None:
+async def test_handshake_fragments_ping_and_close(
+    server: ParleyProcess, raw: Any, room: str
+) -> None:
     ws = await raw(server)
     assert await ws.upgrade(server) == 101
     # A join sent in three fragments, a ping in between: both are understood.
@@ -157,7 +161,7 @@ async def test_handshake_fragments_ping_and_close(server: ServerProc, raw: Any, 
     ],
 )
 async def test_bad_frames_close_only_that_socket(
-    server: ServerProc, clients: Clients, raw: Any, room: str, frame: bytes, code: int
+    server: ParleyProcess, clients: Clients, raw: Any, room: str, frame: bytes, code: int
 ) -> None:
     bob = await clients.join(server, room, "Bob")
     ws = await raw(server)
@@ -171,7 +175,9 @@ async def test_bad_frames_close_only_that_socket(
     assert (await bob.expect("chat"))["message"]["id"] == ack["id"]
 
 
-async def test_upgrade_on_a_kept_alive_connection(server: ServerProc, raw: Any, room: str) -> None:
+async def test_upgrade_on_a_kept_alive_connection(
+    server: ParleyProcess, raw: Any, room: str
+) -> None:
     """A proxy may reuse an upstream connection for an upgrade: aiohttp serves it then."""
     ws = await raw(server)
     status, _, body = await ws.request(
@@ -194,7 +200,7 @@ async def test_upgrade_on_a_kept_alive_connection(server: ServerProc, raw: Any, 
     ],
 )
 async def test_malformed_handshakes_get_an_http_error(
-    server: ServerProc, raw: Any, extra: dict[str, str]
+    server: ParleyProcess, raw: Any, extra: dict[str, str]
 ) -> None:
     ws = await raw(server)
     key = extra.pop("Sec-WebSocket-Key", None)
@@ -203,7 +209,7 @@ async def test_malformed_handshakes_get_an_http_error(
 
 
 async def test_silent_socket_is_pinged_and_kept_while_it_answers(
-    quick_server: ServerProc, clients: Clients, raw: Any, room: str
+    quick_server: ParleyProcess, clients: Clients, raw: Any, room: str
 ) -> None:
     """--heartbeat 1: pings after 1 s of silence; answered, the socket lives on."""
     bob = await clients.join(quick_server, room, "Bob")
@@ -225,7 +231,7 @@ async def test_silent_socket_is_pinged_and_kept_while_it_answers(
 
 
 async def test_unfinished_handshake_is_dropped(
-    parley_server: Callable[..., ServerProc], raw: Any
+    parley_server: Callable[..., ParleyProcess], raw: Any
 ) -> None:
     srv = parley_server("--join-timeout", "1")
     ws = await raw(srv)
@@ -234,7 +240,7 @@ async def test_unfinished_handshake_is_dropped(
 
 
 async def test_a_socket_gone_during_its_join_leaves_no_ghost(
-    quick_server: ServerProc, clients: Clients, raw: Any, room: str
+    quick_server: ParleyProcess, clients: Clients, raw: Any, room: str
 ) -> None:
     """The join is still checking the password when the socket drops: once it has been
     admitted, the participant is held for a resume and then announced as gone (grace 2 s)."""
@@ -257,7 +263,7 @@ async def test_a_socket_gone_during_its_join_leaves_no_ghost(
 
 
 async def test_leave_and_a_bad_frame_in_one_packet(
-    server: ServerProc, clients: Clients, raw: Any, room: str
+    server: ParleyProcess, clients: Clients, raw: Any, room: str
 ) -> None:
     """The leave is still being handled when the bad frame closes the socket: the close
     the leave asks for must not write to the half-closed connection (fuzz found this)."""

@@ -18,11 +18,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
-from server_harness import TIMEOUT, Clients, ServerProc
-from test_server_frames import masked
-from test_server_websocket_wire import Raw, join
 
 from parley.server import frames
+from tests.server.harness import TIMEOUT
+from tests.server.test_frames import masked
+from tests.server.test_websocket_wire import Raw, join
+from tests.support.parley_process import ParleyProcess
+from tests.support.ws_client import Clients
 
 #: The default --max-fragments.
 MAX_FRAGMENTS = 128
@@ -36,7 +38,7 @@ async def still_served(bob: Any) -> None:
     assert (await bob.expect("chat"))["message"]["id"] == ack["id"]
 
 
-async def raw_from(server: ServerProc, source: str = "127.0.0.1", rcvbuf: int = 0) -> Raw:
+async def raw_from(server: ParleyProcess, source: str = "127.0.0.1", rcvbuf: int = 0) -> Raw:
     """A raw connection from ``source`` (another loopback address is another client);
     ``rcvbuf`` shrinks its receive buffer, so a peer that does not read stops absorbing."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -65,10 +67,10 @@ async def count_until_closed(ws: Raw, opcode: int) -> tuple[int, int | None]:
 
 
 @pytest.fixture
-async def raw() -> AsyncIterator[Callable[[ServerProc], Awaitable[Raw]]]:
+async def raw() -> AsyncIterator[Callable[[ParleyProcess], Awaitable[Raw]]]:
     opened: list[Raw] = []
 
-    async def open_(server: ServerProc) -> Raw:
+    async def open_(server: ParleyProcess) -> Raw:
         conn = await raw_from(server)
         opened.append(conn)
         return conn
@@ -82,7 +84,7 @@ async def raw() -> AsyncIterator[Callable[[ServerProc], Awaitable[Raw]]]:
 
 
 async def test_empty_continuation_frames_close_the_socket(
-    server: ServerProc, clients: Clients, raw: Callable[[ServerProc], Any], room: str
+    server: ParleyProcess, clients: Clients, raw: Callable[[ParleyProcess], Any], room: str
 ) -> None:
     """An unfinished text frame and 50,000 empty continuations (300 KB), not joined: the
     socket is closed at the fragment limit and nobody else notices."""
@@ -100,7 +102,11 @@ async def test_empty_continuation_frames_close_the_socket(
     ("fragments", "accepted"), [(MAX_FRAGMENTS, True), (MAX_FRAGMENTS + 1, False)]
 )
 async def test_fragment_limit_is_exact(
-    server: ServerProc, raw: Callable[[ServerProc], Any], room: str, fragments: int, accepted: bool
+    server: ParleyProcess,
+    raw: Callable[[ParleyProcess], Any],
+    room: str,
+    fragments: int,
+    accepted: bool,
 ) -> None:
     """A join in exactly --max-fragments frames is a join; one frame more closes (1008)."""
     ws = await raw(server)
@@ -123,7 +129,7 @@ async def test_fragment_limit_is_exact(
 
 @pytest.mark.parametrize("kept_alive", [False, True], ids=["parley-endpoint", "aiohttp-endpoint"])
 async def test_ping_flood_is_closed(
-    server: ServerProc, clients: Clients, raw: Callable[[ServerProc], Any], room: str,
+    server: ParleyProcess, clients: Clients, raw: Callable[[ParleyProcess], Any], room: str,
     kept_alive: bool,
 ) -> None:  # fmt: skip
     """1,000 pings, not joined, nothing read: answered up to the control-frame allowance,
@@ -155,7 +161,7 @@ async def flood(ws: Raw, frame: bytes, count: int) -> None:
 
 
 async def test_pongs_nobody_reads_count_against_the_outgoing_buffer(
-    parley_server: Callable[..., ServerProc], clients: Clients, room: str
+    parley_server: Callable[..., ParleyProcess], clients: Clients, room: str
 ) -> None:
     """No rate limits, a 64 KiB outgoing buffer: a client pinging 100,000 times (12 MB of
     pongs) without reading is dropped as too slow instead of queueing them all."""
@@ -175,7 +181,7 @@ async def test_pongs_nobody_reads_count_against_the_outgoing_buffer(
 
 
 async def test_protocol_pongs_nobody_reads_count_against_the_outgoing_buffer(
-    parley_server: Callable[..., ServerProc], clients: Clients, room: str
+    parley_server: Callable[..., ParleyProcess], clients: Clients, room: str
 ) -> None:
     """The same with ``{"type":"ping"}`` messages before joining (answered at once, not
     through the room's outbox): the client is dropped, not given 10 MB of pongs."""
@@ -198,7 +204,7 @@ async def test_protocol_pongs_nobody_reads_count_against_the_outgoing_buffer(
 # -- item 6: HTTP connections -----------------------------------------------------------
 
 
-async def healthz(server: ServerProc, source: str = "127.0.0.1") -> Raw:
+async def healthz(server: ParleyProcess, source: str = "127.0.0.1") -> Raw:
     """A kept-alive connection that has had one complete request answered."""
     conn = await raw_from(server, source)
     status, _, body = await conn.request(
@@ -209,7 +215,7 @@ async def healthz(server: ServerProc, source: str = "127.0.0.1") -> Raw:
 
 
 async def test_header_lines_trickled_after_a_request_are_cut_off(
-    parley_server: Callable[..., ServerProc],
+    parley_server: Callable[..., ParleyProcess],
 ) -> None:
     """Slowloris on a kept-alive connection: one request, then a header line now and
     then, never the blank line.  --http-timeout 1: the server closes it."""
@@ -236,7 +242,7 @@ async def test_header_lines_trickled_after_a_request_are_cut_off(
 
 
 async def test_connections_over_the_per_address_cap_are_refused(
-    parley_server: Callable[..., ServerProc], clients: Clients, room: str
+    parley_server: Callable[..., ParleyProcess], clients: Clients, room: str
 ) -> None:
     """--max-connections-per-address 4 counts HTTP connections too: with four kept-alive
     connections open, a fifth from that address (HTTP or WebSocket) is refused with 429,

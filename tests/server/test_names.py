@@ -3,11 +3,12 @@ what everyone else sees is the normalised (NFC) name."""
 
 from __future__ import annotations
 
-from server_harness import Clients, ServerProc
+from tests.support.parley_process import ParleyProcess
+from tests.support.ws_client import Clients
 
 
 async def test_bidi_and_zero_width_names_are_refused_and_names_are_nfc(
-    server: ServerProc, clients: Clients, room: str
+    server: ParleyProcess, clients: Clients, room: str
 ) -> None:
     ada = await clients.join(server, room, "Ada")
     mallory = await clients.connect(server)

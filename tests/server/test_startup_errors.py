@@ -15,7 +15,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from server_harness import ServerProc, free_port
+
+from tests.support.parley_process import ParleyProcess
+from tests.support.processes import free_port
 
 
 def serve_argv(data_dir: Path) -> list[str]:
@@ -61,7 +63,7 @@ def assert_one_clear_line(result: subprocess.CompletedProcess[str], data_dir: Pa
 def test_read_only_data_dir_with_an_existing_database(tmp_path: Path) -> None:
     # The usual case: a server ran here before; now its directory is read-only.
     data_dir = tmp_path / "data"
-    srv = ServerProc(port=free_port(), data_dir=data_dir, args=(), log_path=tmp_path / "log")
+    srv = ParleyProcess(port=free_port(), data_dir=data_dir, args=(), log_path=tmp_path / "log")
     srv.start()
     assert srv.stop(signal.SIGTERM) == 0
     assert (data_dir / "parley.db").exists()

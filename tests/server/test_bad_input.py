@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 
-from server_harness import Client, Clients, ServerProc, assert_clean, get_json
+from tests.server.harness import get_json
+from tests.support.parley_process import ParleyProcess
+from tests.support.ws_client import Client, Clients, assert_clean
 
 JOIN = {"type": "join", "name": "Ada", "v": 1}
 
@@ -19,7 +21,7 @@ async def refused(client: Client, frame: str, code: str) -> dict[str, object]:
 
 
 async def test_malformed_and_mistyped_messages_before_and_after_join(
-    server: ServerProc, clients: Clients, room: str
+    server: ParleyProcess, clients: Clients, room: str
 ) -> None:
     c = await clients.connect(server)
     cases = [
@@ -86,7 +88,7 @@ async def test_malformed_and_mistyped_messages_before_and_after_join(
     assert [m["text"] for m in page["messages"]] == ["still here"]
 
 
-async def test_bad_join_requests(server: ServerProc, clients: Clients, room: str) -> None:
+async def test_bad_join_requests(server: ParleyProcess, clients: Clients, room: str) -> None:
     c = await clients.connect(server)
     for msg, code in (
         ({**JOIN, "room": room, "v": 2}, "bad_version"),
@@ -116,7 +118,7 @@ async def test_bad_join_requests(server: ServerProc, clients: Clients, room: str
 
 
 async def test_resume_token_for_another_room(
-    server: ServerProc, clients: Clients, room: str
+    server: ParleyProcess, clients: Clients, room: str
 ) -> None:
     a = await clients.join(server, room, "Ada")
     assert a.welcome is not None
@@ -128,14 +130,14 @@ async def test_resume_token_for_another_room(
 
 
 async def test_non_ascii_resume_token_is_bad_resume(
-    server: ServerProc, clients: Clients, room: str
+    server: ParleyProcess, clients: Clients, room: str
 ) -> None:
     c = await clients.connect(server)
     await c.send({**JOIN, "room": room, "resume": "abc.dé"})
     await c.error("bad_resume")
 
 
-async def test_oversize_and_empty_chat(server: ServerProc, clients: Clients, room: str) -> None:
+async def test_oversize_and_empty_chat(server: ParleyProcess, clients: Clients, room: str) -> None:
     a = await clients.join(server, room, "Ada")
     b = await clients.join(server, room, "Bob")
     await a.send({"type": "chat", "text": "x" * 4001, "ref": "big"})
@@ -150,7 +152,7 @@ async def test_oversize_and_empty_chat(server: ServerProc, clients: Clients, roo
 
 
 async def test_chat_flood_is_rate_limited_and_connection_keeps_working(
-    server: ServerProc, clients: Clients, room: str
+    server: ParleyProcess, clients: Clients, room: str
 ) -> None:
     a = await clients.join(server, room, "Ada")
     b = await clients.join(server, room, "Bob")
@@ -183,7 +185,7 @@ async def test_chat_flood_is_rate_limited_and_connection_keeps_working(
 
 
 async def test_no_rate_limits_lets_100_chats_through(
-    fast_server: ServerProc, clients: Clients, room: str
+    fast_server: ParleyProcess, clients: Clients, room: str
 ) -> None:
     a = await clients.join(fast_server, room, "Ada")
     for i in range(100):
@@ -196,7 +198,7 @@ async def test_no_rate_limits_lets_100_chats_through(
 
 
 async def test_frame_over_limit_closes_1009_others_unaffected(
-    server: ServerProc, clients: Clients, room: str
+    server: ParleyProcess, clients: Clients, room: str
 ) -> None:
     a = await clients.join(server, room, "Ada")
     b = await clients.join(server, room, "Bob")
@@ -213,7 +215,7 @@ async def test_frame_over_limit_closes_1009_others_unaffected(
 
 
 async def test_frame_of_one_byte_over_the_limit(
-    server: ServerProc, clients: Clients, room: str
+    server: ParleyProcess, clients: Clients, room: str
 ) -> None:
     a = await clients.join(server, room, "Ada")
     frame = '{"type":"ping","pad":"' + "x" * 65536 + '"}'
@@ -224,7 +226,7 @@ async def test_frame_of_one_byte_over_the_limit(
 
 
 async def test_frame_of_exactly_the_limit_is_accepted(
-    server: ServerProc, clients: Clients, room: str
+    server: ParleyProcess, clients: Clients, room: str
 ) -> None:
     a = await clients.join(server, room, "Ada")
     head, tail = '{"type":"ping","ref":"edge","pad":"', '"}'
@@ -234,7 +236,7 @@ async def test_frame_of_exactly_the_limit_is_accepted(
     await a.expect("pong", within=5)
 
 
-async def test_binary_frame_closes_1003(server: ServerProc, clients: Clients, room: str) -> None:
+async def test_binary_frame_closes_1003(server: ParleyProcess, clients: Clients, room: str) -> None:
     a = await clients.join(server, room, "Ada")
     b = await clients.join(server, room, "Bob")
     await a.ws.send_bytes(b'{"type":"ping"}')
@@ -246,7 +248,9 @@ async def test_binary_frame_closes_1003(server: ServerProc, clients: Clients, ro
     assert await c.wait_closed() == 1003
 
 
-async def test_too_many_errors_closes_1008(server: ServerProc, clients: Clients, room: str) -> None:
+async def test_too_many_errors_closes_1008(
+    server: ParleyProcess, clients: Clients, room: str
+) -> None:
     a = await clients.join(server, room, "Ada")
     b = await clients.join(server, room, "Bob")
     for _ in range(150):
@@ -263,7 +267,7 @@ async def test_too_many_errors_closes_1008(server: ServerProc, clients: Clients,
 
 
 async def test_join_timeout_closes_1008(
-    small_server: ServerProc, clients: Clients, room: str
+    small_server: ParleyProcess, clients: Clients, room: str
 ) -> None:
     srv = small_server
     c = await clients.connect(srv)
@@ -276,7 +280,7 @@ async def test_join_timeout_closes_1008(
 
 
 async def test_join_timeout_counts_from_connect_not_first_frame(
-    small_server: ServerProc, clients: Clients
+    small_server: ParleyProcess, clients: Clients
 ) -> None:
     srv = small_server
     c = await clients.connect(srv)
@@ -285,7 +289,7 @@ async def test_join_timeout_counts_from_connect_not_first_frame(
     assert await c.wait_closed(within=4) == 1008
 
 
-async def test_huge_history_cursor(server: ServerProc, clients: Clients, room: str) -> None:
+async def test_huge_history_cursor(server: ParleyProcess, clients: Clients, room: str) -> None:
     """An out-of-range integer cursor is refused or answered, never an internal error."""
     a = await clients.join(server, room, "Ada")
     await a.chat("one")
@@ -296,7 +300,7 @@ async def test_huge_history_cursor(server: ServerProc, clients: Clients, room: s
     await a.roundtrip()
 
 
-async def test_huge_history_cursor_rest(server: ServerProc, clients: Clients, room: str) -> None:
+async def test_huge_history_cursor_rest(server: ParleyProcess, clients: Clients, room: str) -> None:
     a = await clients.join(server, room, "Ada")
     await a.chat("one")
     status, body = await get_json(server, f"/api/v1/rooms/{room}/messages?before={2**64}")

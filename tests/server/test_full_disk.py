@@ -10,54 +10,57 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from processes import healthz_ok, spawn_logged, stop_process, wait_ready
-from server_harness import Clients, ServerProc, free_port
+
+from tests.support.parley_process import ParleyProcess
+from tests.support.processes import Host, ci, free_port
+from tests.support.ws_client import Clients
 
 #: Enough for the schema and a few dozen 4,000-character messages.
 TMPFS_SIZE = "600k"
 
 
-def _ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+class PrivateTmpfs(Host):
+    """Runs the server with ``data`` on a tmpfs of ``TMPFS_SIZE`` that exists only in its
+    own mount namespace (gone with the process); the network is the host's."""
+
+    def __init__(self, data: Path) -> None:
+        self.data = data
+
+    def cmd(self, *argv: str) -> list[str]:
+        script = f'mount -t tmpfs -o size={TMPFS_SIZE} tmpfs "$1" && shift && exec "$@"'
+        return [
+            "unshare", "-m", "--propagation", "private", "sh", "-c", script, "sh",
+            str(self.data), *argv,
+        ]  # fmt: skip
 
 
 @pytest.fixture
-def full_disk_server(tmp_path: Path) -> Iterator[ServerProc]:
+def full_disk_server(tmp_path: Path) -> Iterator[ParleyProcess]:
     if os.geteuid() != 0 or shutil.which("unshare") is None:
-        if _ci():
+        if ci():
             pytest.fail("the full-disk test needs root and unshare (util-linux) in CI")
         pytest.skip("needs root and unshare for a private tmpfs")
     data = tmp_path / "data"
     data.mkdir()
-    port = free_port()
-    # The tmpfs exists only in the server's own mount namespace, gone with the process.
-    script = (
-        f'mount -t tmpfs -o size={TMPFS_SIZE} tmpfs "$1" && shift && exec "$@"'
-    )
-    argv = [
-        "unshare", "-m", "--propagation", "private", "sh", "-c", script, "sh", str(data),
-        sys.executable, "-m", "parley", "serve", "--host", "127.0.0.1", "--port", str(port),
-        "--data-dir", str(data), "--no-rate-limits", "--media", "mesh",
-    ]  # fmt: skip
-    srv = ServerProc(port=port, data_dir=data, args=(), log_path=tmp_path / "server.log")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PARLEY_")}
-    srv.proc = spawn_logged(argv, srv.log_path, env={**env, "PYTHONUNBUFFERED": "1"})
-    why = wait_ready(srv.proc, lambda: healthz_ok(srv.url), 30)
-    if why is not None:
-        stop_process(srv.proc)
-        pytest.fail(f"parley serve {why}:\n{srv.log()}")
+    srv = ParleyProcess(
+        port=free_port(),
+        data_dir=data,
+        log_path=tmp_path / "server.log",
+        args=("--no-rate-limits", "--media", "mesh"),
+        ns=PrivateTmpfs(data),
+        ready_timeout=30,
+    ).start()
     yield srv
-    stop_process(srv.proc)
+    srv.stop()
 
 
 async def test_full_disk_is_unavailable_not_internal(
-    full_disk_server: ServerProc, clients: Clients
+    full_disk_server: ParleyProcess, clients: Clients
 ) -> None:
     srv = full_disk_server
     room = "fill-" + uuid.uuid4().hex[:6]

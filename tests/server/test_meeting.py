@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 
-from server_harness import Clients, ServerProc, assert_clean, get_json
+from tests.server.harness import get_json
+from tests.support.parley_process import ParleyProcess
+from tests.support.ws_client import Clients, assert_clean
 
 
-async def test_healthz(server: ServerProc) -> None:
+async def test_healthz(server: ParleyProcess) -> None:
     status, body = await get_json(server, "/healthz")
     assert status == 200
     assert body["status"] == "ok"
@@ -15,7 +17,7 @@ async def test_healthz(server: ServerProc) -> None:
     assert isinstance(body["uptime"], (int, float)) and body["uptime"] >= 0
 
 
-async def test_join_welcome_fields(server: ServerProc, clients: Clients, room: str) -> None:
+async def test_join_welcome_fields(server: ParleyProcess, clients: Clients, room: str) -> None:
     ada = await clients.join(server, room, "  Ada  ")
     w = ada.welcome
     assert w is not None
@@ -53,7 +55,7 @@ async def test_join_welcome_fields(server: ServerProc, clients: Clients, room: s
 
 
 async def test_media_mode_sfu_by_default_mesh_on_request(
-    server: ServerProc, mesh_server: ServerProc, clients: Clients, room: str
+    server: ParleyProcess, mesh_server: ParleyProcess, clients: Clients, room: str
 ) -> None:
     """Plain ``parley serve`` forwards media through its SFU; ``--media mesh`` opts out.
 
@@ -72,7 +74,7 @@ async def test_media_mode_sfu_by_default_mesh_on_request(
 
 
 async def test_presence_joined_updated_left(
-    server: ServerProc, clients: Clients, room: str
+    server: ParleyProcess, clients: Clients, room: str
 ) -> None:
     ada = await clients.join(server, room, "Ada")
     bob = await clients.join(server, room, "Bob")
@@ -121,7 +123,7 @@ async def test_presence_joined_updated_left(
 
 
 async def test_chat_ack_then_fanout_to_everyone(
-    server: ServerProc, clients: Clients, room: str
+    server: ParleyProcess, clients: Clients, room: str
 ) -> None:
     ada = await clients.join(server, room, "Ada")
     bob = await clients.join(server, room, "Bob")
@@ -149,7 +151,7 @@ async def test_chat_ack_then_fanout_to_everyone(
 
 
 async def test_private_chat_only_sender_and_recipient(
-    server: ServerProc, clients: Clients, room: str
+    server: ParleyProcess, clients: Clients, room: str
 ) -> None:
     ada = await clients.join(server, room, "Ada")
     bob = await clients.join(server, room, "Bob")
@@ -183,7 +185,7 @@ async def test_private_chat_only_sender_and_recipient(
 
 
 async def test_history_in_welcome_and_paging(
-    fast_server: ServerProc, clients: Clients, room: str
+    fast_server: ParleyProcess, clients: Clients, room: str
 ) -> None:
     server = fast_server
     ada = await clients.join(server, room, "Ada")
@@ -227,7 +229,7 @@ async def test_history_in_welcome_and_paging(
     assert status == 200 and len(page["messages"]) == 50
 
 
-async def test_rest_errors_are_json(server: ServerProc, clients: Clients, room: str) -> None:
+async def test_rest_errors_are_json(server: ParleyProcess, clients: Clients, room: str) -> None:
     await clients.join(server, room, "Ada")
     cases = [
         (f"/api/v1/rooms/{room}/messages?before=abc", 400, "bad_request"),
@@ -254,7 +256,7 @@ async def test_rest_errors_are_json(server: ServerProc, clients: Clients, room: 
     assert status == 404 and body["error"]["code"] == "not_found"
 
 
-async def test_room_info_rest(server: ServerProc, clients: Clients, room: str) -> None:
+async def test_room_info_rest(server: ParleyProcess, clients: Clients, room: str) -> None:
     ada = await clients.join(server, room, "Ada")
     await clients.join(server, room, "Bob")
     status, info = await get_json(server, f"/api/v1/rooms/{room}")
@@ -275,7 +277,7 @@ async def test_room_info_rest(server: ServerProc, clients: Clients, room: str) -
 
 
 async def test_signal_relay_byte_exact_and_unknown_target(
-    mesh_server: ServerProc, clients: Clients, room: str
+    mesh_server: ParleyProcess, clients: Clients, room: str
 ) -> None:
     """Mesh signalling: participants negotiate with each other through the server."""
     ada = await clients.join(mesh_server, room, "Ada")
@@ -302,7 +304,7 @@ async def test_signal_relay_byte_exact_and_unknown_target(
 
 
 async def test_signal_to_participant_of_another_room_is_refused(
-    mesh_server: ServerProc, clients: Clients, room: str
+    mesh_server: ParleyProcess, clients: Clients, room: str
 ) -> None:
     ada = await clients.join(mesh_server, room, "Ada")
     other = await clients.join(mesh_server, room + "-other", "Other")
@@ -315,7 +317,7 @@ async def test_signal_to_participant_of_another_room_is_refused(
     assert not [m for m in other.received if m["type"] in ("signal", "chat")]
 
 
-async def test_reaction(server: ServerProc, clients: Clients, room: str) -> None:
+async def test_reaction(server: ParleyProcess, clients: Clients, room: str) -> None:
     ada = await clients.join(server, room, "Ada")
     bob = await clients.join(server, room, "Bob")
     await ada.send({"type": "reaction", "emoji": "🎉"})
@@ -331,7 +333,7 @@ async def test_reaction(server: ServerProc, clients: Clients, room: str) -> None
     assert page["messages"] == []
 
 
-async def test_room_full(small_server: ServerProc, clients: Clients, room: str) -> None:
+async def test_room_full(small_server: ParleyProcess, clients: Clients, room: str) -> None:
     srv = small_server
     a = await clients.join(srv, room, "A")
     assert a.welcome is not None and a.welcome["room"]["max_participants"] == 2
@@ -345,7 +347,9 @@ async def test_room_full(small_server: ServerProc, clients: Clients, room: str) 
     await c.expect("welcome")
 
 
-async def test_configured_chat_limit(small_server: ServerProc, clients: Clients, room: str) -> None:
+async def test_configured_chat_limit(
+    small_server: ParleyProcess, clients: Clients, room: str
+) -> None:
     srv = small_server
     a = await clients.join(srv, room, "A")
     assert a.welcome is not None and a.welcome["limits"]["chat_max_chars"] == 10
@@ -356,7 +360,9 @@ async def test_configured_chat_limit(small_server: ServerProc, clients: Clients,
     await a.chat("ok")
 
 
-async def test_many_clients_concurrently(server: ServerProc, clients: Clients, room: str) -> None:
+async def test_many_clients_concurrently(
+    server: ParleyProcess, clients: Clients, room: str
+) -> None:
     members = await asyncio.gather(*(clients.join(server, room, f"U{i}") for i in range(6)))
     acks = await asyncio.gather(*(m.chat(f"from {i}") for i, m in enumerate(members)))
     ids = {a["id"] for a in acks}

@@ -10,7 +10,10 @@ from collections.abc import Callable
 from typing import Any
 
 import aiohttp
-from server_harness import Client, Clients, ServerProc, get_json
+
+from tests.server.harness import get_json
+from tests.support.parley_process import ParleyProcess
+from tests.support.ws_client import Client, Clients
 
 
 def joins_or_leaves(client: Client, pid: str) -> list[dict[str, object]]:
@@ -22,13 +25,13 @@ def joins_or_leaves(client: Client, pid: str) -> list[dict[str, object]]:
     ]
 
 
-async def rejoin(clients: Clients, srv: ServerProc, room: str, old: Client) -> Client:
+async def rejoin(clients: Clients, srv: ParleyProcess, room: str, old: Client) -> Client:
     assert old.welcome is not None
     return await clients.join(srv, room, "Ada", resume=old.welcome["resume"])
 
 
 async def test_resume_within_grace_keeps_identity_silently(
-    quick_server: ServerProc, clients: Clients, room: str
+    quick_server: ParleyProcess, clients: Clients, room: str
 ) -> None:
     ada = await clients.join(quick_server, room, "Ada")
     bob = await clients.join(quick_server, room, "Bob")
@@ -53,7 +56,7 @@ async def test_resume_within_grace_keeps_identity_silently(
 
 
 async def test_resume_replaces_a_still_open_socket(
-    quick_server: ServerProc, clients: Clients, room: str
+    quick_server: ParleyProcess, clients: Clients, room: str
 ) -> None:
     ada = await clients.join(quick_server, room, "Ada")
     bob = await clients.join(quick_server, room, "Bob")
@@ -67,7 +70,7 @@ async def test_resume_replaces_a_still_open_socket(
 
 
 async def test_after_grace_others_saw_left_and_the_token_restores_nothing(
-    quick_server: ServerProc, clients: Clients, room: str
+    quick_server: ParleyProcess, clients: Clients, room: str
 ) -> None:
     ada = await clients.join(quick_server, room, "Ada")
     bob = await clients.join(quick_server, room, "Bob")
@@ -84,7 +87,7 @@ async def test_after_grace_others_saw_left_and_the_token_restores_nothing(
 
 
 async def test_heartbeat_timeout_announced_as_timeout(
-    quick_server: ServerProc, clients: Clients, room: str
+    quick_server: ParleyProcess, clients: Clients, room: str
 ) -> None:
     bob = await clients.join(quick_server, room, "Bob")
     dead = await clients.connect(quick_server, autoping=False)  # never answers pings
@@ -99,7 +102,7 @@ async def test_heartbeat_timeout_announced_as_timeout(
 
 
 async def test_bad_resume_then_fresh_join(
-    quick_server: ServerProc, clients: Clients, room: str
+    quick_server: ParleyProcess, clients: Clients, room: str
 ) -> None:
     ada = await clients.join(quick_server, room, "Ada")
     assert ada.welcome is not None
@@ -114,7 +117,7 @@ async def test_bad_resume_then_fresh_join(
 
 
 async def test_graceful_shutdown_and_restart(
-    parley_server: Callable[..., ServerProc], clients: Clients, room: str
+    parley_server: Callable[..., ParleyProcess], clients: Clients, room: str
 ) -> None:
     srv = parley_server()
     ada = await clients.join(srv, room, "Ada")
@@ -138,7 +141,7 @@ async def test_graceful_shutdown_and_restart(
 
 
 async def test_acknowledged_chat_survives_sigterm_and_sigkill(
-    parley_server: Callable[..., ServerProc], clients: Clients, room: str
+    parley_server: Callable[..., ParleyProcess], clients: Clients, room: str
 ) -> None:
     srv = parley_server("--no-rate-limits")
     acked: list[int] = []
@@ -201,7 +204,7 @@ def small_receive_buffer(addr_info: tuple[Any, ...]) -> socket.socket:
 
 
 async def test_slow_reader_is_dropped_room_keeps_flowing(
-    parley_server: Callable[..., ServerProc], clients: Clients, room: str
+    parley_server: Callable[..., ParleyProcess], clients: Clients, room: str
 ) -> None:
     srv = parley_server("--no-rate-limits", "--max-outgoing-buffer", "65536")
     sender = await clients.join(srv, room, "Sender")
@@ -261,7 +264,7 @@ async def test_slow_reader_is_dropped_room_keeps_flowing(
 
 
 async def test_roles_survive_a_restart(
-    parley_server: Callable[..., ServerProc], clients: Clients, room: str
+    parley_server: Callable[..., ParleyProcess], clients: Clients, room: str
 ) -> None:
     """After a restart the host is still the host, whoever reconnects first."""
     srv = parley_server()
@@ -298,7 +301,7 @@ async def test_roles_survive_a_restart(
 
 
 async def test_after_a_restart_roles_come_from_stored_state_not_from_tokens(
-    parley_server: Callable[..., ServerProc], clients: Clients, room: str
+    parley_server: Callable[..., ParleyProcess], clients: Clients, room: str
 ) -> None:
     """A host token outlives a demotion; the stored meeting does not forget it."""
     srv = parley_server()

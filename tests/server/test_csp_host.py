@@ -9,10 +9,11 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from server_harness import ServerProc
+
+from tests.support.parley_process import ParleyProcess
 
 
-async def csp_for(server: ServerProc, host: bytes) -> dict[str, list[str]]:
+async def csp_for(server: ParleyProcess, host: bytes) -> dict[str, list[str]]:
     reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
     writer.write(b"GET / HTTP/1.1\r\nHost: " + host + b"\r\nConnection: close\r\n\r\n")
     answer = await asyncio.wait_for(reader.read(), 10)
@@ -29,7 +30,7 @@ async def csp_for(server: ServerProc, host: bytes) -> dict[str, list[str]]:
     return directives
 
 
-async def test_own_host_is_named_for_websockets(server: ServerProc) -> None:
+async def test_own_host_is_named_for_websockets(server: ParleyProcess) -> None:
     host = f"127.0.0.1:{server.port}"
     csp = await csp_for(server, host.encode())
     assert csp["connect-src"] == ["'self'", f"ws://{host}", f"wss://{host}"]
@@ -47,7 +48,7 @@ async def test_own_host_is_named_for_websockets(server: ServerProc) -> None:
         b"[::1]:8000",  # no CSP syntax for IPv6 literals: 'self' covers them
     ],
 )
-async def test_a_hostile_host_adds_nothing(server: ServerProc, host: bytes) -> None:
+async def test_a_hostile_host_adds_nothing(server: ParleyProcess, host: bytes) -> None:
     csp = await csp_for(server, host)
     assert csp["connect-src"] == ["'self'"]
     assert csp["script-src"] == ["'self'"]
