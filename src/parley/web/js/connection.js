@@ -15,7 +15,41 @@
 
 import { backoffDelay } from "./core/rules.js";
 
+/** @typedef {import("./core/protocol.js")} P */
+/** @typedef {import("./core/protocol.js").ClientMessage} ClientMessage */
+/** @typedef {"idle" | "connecting" | "waiting" | "open" | "reconnecting" | "closed"} ConnectionState */
+/** @typedef {{ code: string, message?: string, closeCode?: number }} JoinFailure */
+
+/**
+ * What `on(type, fn)` hands to `fn`: the server message of that type (docs/protocol.md), or
+ * one of the connection's own events (":state", ":join-failed", ":ended").
+ * @typedef {{
+ *   "welcome": import("./core/protocol.js").Welcome,
+ *   "participant-joined": { participant: import("./core/protocol.js").Participant },
+ *   "participant-updated": { participant: import("./core/protocol.js").Participant },
+ *   "participant-left": { id: string, reason?: string },
+ *   "chat": { message: import("./core/protocol.js").ChatMessage },
+ *   "chat-ack": { id: number, ts: number, ref: string },
+ *   "history": import("./core/protocol.js").History,
+ *   "signal": import("./core/protocol.js").Signal,
+ *   "reaction": import("./core/protocol.js").Reaction,
+ *   "error": import("./core/protocol.js").ErrorMessage,
+ *   "room-updated": { settings: import("./core/protocol.js").RawRoomSettings },
+ *   "lobby": { waiting?: import("./core/protocol.js").LobbyEntry[] },
+ *   "lobby-wait": { room?: string },
+ *   "muted": { kind: import("./core/protocol.js").DeviceKind, by?: string },
+ *   "removed": { by?: string, ban?: boolean },
+ *   "meeting-ended": { by?: string },
+ *   "speaker": { id: string | null },
+ *   "pong": { ref?: string },
+ *   ":state": { state: ConnectionState },
+ *   ":join-failed": JoinFailure,
+ *   ":ended": { closeCode: number, message: string, text: string },
+ * }} ConnectionEvents
+ */
+
 /** Close codes after which reconnecting is pointless (see docs/protocol.md). */
+/** @type {Record<number, string>} */
 export const FINAL_CLOSE = {
   4000: "You joined from another tab/window.",
   4001: "You were removed from the meeting.",
@@ -26,11 +60,17 @@ export const FINAL_CLOSE = {
 const PING_EVERY_MS = 10_000;
 const DEAD_AFTER_MS = 25_000;
 
+/** @param {Location} [loc] */
 export function wsUrl(loc = window.location) {
   return `${loc.protocol === "https:" ? "wss:" : "ws:"}//${loc.host}/ws`;
 }
 
 export class Connection {
+  /**
+   * @param {{ url: string, room: string, name: string, password?: string | null, token?: string | null,
+   *           WebSocketImpl?: typeof WebSocket, now?: () => number }} opts
+   * `WebSocketImpl` and `now` are for tests (a fake socket, a fake clock).
+   */
   constructor({ url, room, name, password = null, token = null, WebSocketImpl = globalThis.WebSocket, now = () => Date.now() }) {
     this.now = now;
     this.password = password;
@@ -40,16 +80,23 @@ export class Connection {
     this.room = room;
     this.name = name;
     this.WS = WebSocketImpl;
+    /** @type {Map<string, Set<(data: any) => void>>} */
     this.handlers = new Map();
+    /** @type {WebSocket | null} */
     this.ws = null;
+    /** @type {ConnectionState} */
     this.state = "idle";
+    /** @type {string | null} */
     this.resumeToken = null;
+    /** @type {string | null} */
     this.selfId = null;
     this.everJoined = false;
     this.closed = false;
     this.attempt = 0;
-    this.retryTimer = null;
-    this.pingTimer = null;
+    /** @type {ReturnType<typeof setTimeout> | undefined} */
+    this.retryTimer = undefined;
+    /** @type {ReturnType<typeof setInterval> | undefined} */
+    this.pingTimer = undefined;
     this.lastSeen = 0;
     this.refSeq = 0;
     this._onOnline = () => {
@@ -57,12 +104,22 @@ export class Connection {
     };
   }
 
+  /**
+   * Call `fn` for every event `type`; returns a function that stops it.
+   * @template {keyof ConnectionEvents} K
+   * @param {K} type
+   * @param {(data: ConnectionEvents[K]) => void} fn
+   */
   on(type, fn) {
     if (!this.handlers.has(type)) this.handlers.set(type, new Set());
-    this.handlers.get(type).add(fn);
+    this.handlers.get(type)?.add(fn);
     return () => this.handlers.get(type)?.delete(fn);
   }
 
+  /**
+   * @param {string} type
+   * @param {unknown} data
+   */
   _emit(type, data) {
     for (const fn of this.handlers.get(type) || []) {
       try {
@@ -73,6 +130,7 @@ export class Connection {
     }
   }
 
+  /** @param {ConnectionState} state */
   _setState(state) {
     if (this.state === state) return;
     this.state = state;
@@ -97,17 +155,21 @@ export class Connection {
     return this.state === "open" && this.ws && this.ws.readyState === 1;
   }
 
-  /** Send a message if joined; returns false when not connected. */
+  /**
+   * Send a message if joined; returns false when not connected.
+   * @param {ClientMessage} msg
+   */
   send(msg) {
     if (!this.isOpen) return false;
     try {
-      this.ws.send(JSON.stringify(msg));
+      /** @type {WebSocket} */ (this.ws).send(JSON.stringify(msg));
       return true;
     } catch {
       return false;
     }
   }
 
+  /** @param {string} name */
   setName(name) {
     this.name = name;
   }
@@ -167,13 +229,15 @@ export class Connection {
   }
 
   _sendJoin() {
+    /** @type {ClientMessage} */
     const msg = { type: "join", room: this.room, name: this.name, v: 1, ref: "join" };
     if (this.resumeToken) msg.resume = this.resumeToken;
     if (this.password) msg.password = this.password;
     if (this.token) msg.token = this.token;
-    this.ws.send(JSON.stringify(msg));
+    /** @type {WebSocket} */ (this.ws).send(JSON.stringify(msg));
   }
 
+  /** @param {MessageEvent} ev */
   _onMessage(ev) {
     this.lastSeen = this.now();
     let msg;
@@ -220,6 +284,7 @@ export class Connection {
     this._emit(msg.type, msg);
   }
 
+  /** @param {CloseEvent | null} ev null: no close event (the socket could not be made, or looked dead) */
   _dropped(ev) {
     this.ws = null;
     if (this.closed) return;

@@ -5,6 +5,7 @@ import { $, h } from "./ui/dom.js";
 
 const RECENT_KEY = "parley.recent";
 
+/** @param {number} n */
 function random(n) {
   const buf = new Uint32Array(1);
   crypto.getRandomValues(buf);
@@ -20,6 +21,7 @@ function recentRooms() {
   }
 }
 
+/** @param {string} room */
 function go(room) {
   try {
     const list = [room, ...recentRooms().filter((r) => r !== room)].slice(0, 5);
@@ -30,7 +32,7 @@ function go(room) {
   window.location.assign(`/r/${encodeURIComponent(room)}`);
 }
 
-const input = $("#room-input");
+const input = /** @type {HTMLInputElement} */ ($("#room-input"));
 const error = $("#room-error");
 
 $("#new-meeting").addEventListener("click", () => go(generateRoomName(random)));

@@ -6,6 +6,10 @@ import { $ } from "./ui/dom.js";
 import { Meeting } from "./ui/meeting.js";
 import { PreJoin } from "./ui/prejoin.js";
 
+/** @typedef {import("./ui/meeting.js").JoinChoice} JoinChoice */
+/** @typedef {import("./ui/meeting.js").FinalScreen} FinalScreen */
+
+/** @param {string} pathname */
 function roomFromPath(pathname) {
   const m = /^\/r\/([^/]+)\/?$/.exec(pathname);
   if (!m) return "";
@@ -31,12 +35,15 @@ const invite = options.token ? peekTokenClaims(options.token) : null;
 const left = $("#left");
 const waitScreen = $("#lobby-wait");
 let last = { micOn: true, camOn: true };
+/** @type {Meeting | null} */
 let meeting = null;
 
 document.title = room ? `${room} · Parley` : "Parley";
 
+/** @type {Meeting | null} */
 let knocking = null; // the Meeting waiting in the lobby
 
+/** @param {JoinChoice} choice */
 async function join(choice) {
   last = { micOn: choice.micOn, camOn: choice.camOn };
   const m = new Meeting({
@@ -54,10 +61,13 @@ async function join(choice) {
   }
   meeting = m;
   prejoin.close();
-  if (debugging()) window.parleyMeeting = m; // for poking around in the console
+  if (debugging()) /** @type {any} */ (window).parleyMeeting = m; // for poking around in the console
 }
 
-/** The lobby's waiting screen (m: the knocking meeting) or back to the pre-join screen (null). */
+/**
+ * The lobby's waiting screen (m: the knocking meeting) or back to the pre-join screen (null).
+ * @param {Meeting | null} m
+ */
 function showWaiting(m) {
   if (m === knocking) return;
   knocking = m;
@@ -76,6 +86,7 @@ function showWaiting(m) {
 
 $("#btn-wait-cancel").addEventListener("click", () => knocking?.cancelWaiting());
 
+/** @param {FinalScreen} screen */
 function showLeft({ title, detail, rejoin = true }) {
   meeting = null;
   $("#left-title").textContent = title;
@@ -118,7 +129,7 @@ if (!isValidRoom(room)) {
   const err = $("#join-error");
   err.textContent = "This room name is not valid. Use letters, digits, '-', '_' or '.' (up to 64).";
   err.hidden = false;
-  $("#join-btn").disabled = true;
+  /** @type {HTMLButtonElement} */ ($("#join-btn")).disabled = true;
 } else {
   prejoin.open();
   whoIsHere();

@@ -2,15 +2,20 @@
 // page URL. Without it the browser's own order stands (VP8 first in Chromium and Firefox),
 // and the server takes the first of VP8 / H.264 in the offer (docs/protocol.md, SFU).
 
+/** @type {Record<string, string>} */
 const CODECS = { vp8: "video/VP8", h264: "video/H264" };
 
-/** The `?codec=` page option: "h264", "vp8", or null (absent or unknown: the default). */
+/**
+ * The `?codec=` page option: "h264", "vp8", or null (absent or unknown: the default).
+ * @param {string | null | undefined} search
+ */
 export function videoCodecOption(search) {
   const value = new URLSearchParams(search || "").get("codec");
   const name = value ? value.trim().toLowerCase() : "";
   return Object.hasOwn(CODECS, name) ? name : null;
 }
 
+/** @param {RTCRtpCodec} codec */
 function h264Rank(codec) {
   const fmtp = String(codec.sdpFmtpLine || "");
   if (!/packetization-mode=1/.test(fmtp)) return 3; // mode 0: not forwarded by the server
@@ -25,6 +30,10 @@ function h264Rank(codec) {
  * first (for H.264: packetization-mode 1, constrained baseline before baseline before the
  * rest); everything else keeps its order, nothing is dropped. Null if `name` is unknown
  * or the list has no such codec.
+ * @template {RTCRtpCodec} C
+ * @param {C[] | null | undefined} codecs
+ * @param {string} name
+ * @returns {C[] | null}
  */
 export function preferCodec(codecs, name) {
   const mime = CODECS[name];

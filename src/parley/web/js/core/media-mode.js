@@ -23,12 +23,17 @@ export const MEDIA_MODES = Object.freeze({
  * The room's media mode from `welcome.room`: "sfu" only when the server says so; anything
  * else (missing, an older server, an unknown value) is "mesh", because that is the session
  * the client then builds. The indicator and the session choice both come from here.
+ * @param {{ media?: string } | null | undefined} room
+ * @returns {"sfu" | "mesh"}
  */
 export function mediaMode(room) {
   return room && room.media === "sfu" ? "sfu" : "mesh";
 }
 
-/** The texts for a mode name ("sfu" or anything else: mesh). */
+/**
+ * The texts for a mode name ("sfu" or anything else: mesh).
+ * @param {string} mode
+ */
 export function mediaModeInfo(mode) {
   return mode === "sfu" ? MEDIA_MODES.sfu : MEDIA_MODES.mesh;
 }
@@ -50,6 +55,8 @@ export const MEDIA_CLAIMS = Object.freeze({
 /**
  * The server's media mode as its page states it (`<html data-media="sfu|mesh">`, filled in
  * by the server), or null when the page does not say: then no page claims either way.
+ * @param {string | null | undefined} value
+ * @returns {"sfu" | "mesh" | null}
  */
 export function pageMediaMode(value) {
   return value === "sfu" || value === "mesh" ? value : null;

@@ -1,13 +1,29 @@
 // Pure logic for roles, host controls, the lobby, join options and final screens. No DOM.
 
+/** @typedef {import("./protocol.js").Participant} Participant */
+/** @typedef {import("./protocol.js").Role} Role */
+/** @typedef {import("./protocol.js").ClientMessage} ClientMessage */
+/** @typedef {import("./protocol.js").RawRoomSettings} RawRoomSettings */
+
+/**
+ * A host button: `message` is what it sends; "remove" has `confirm` instead (it asks first).
+ * @typedef {{ id: string, label: string, message?: ClientMessage, confirm?: boolean }} HostAction
+ */
+
+/** @type {Record<string, string>} */
 export const ROLE_LABELS = { host: "Host", observer: "Observer" };
 
-/** The badge shown next to a participant's name ("Host", "Observer"), or null. */
+/**
+ * The badge shown next to a participant's name ("Host", "Observer"), or null.
+ * @param {string | undefined} role
+ */
 export function roleLabel(role) {
-  return ROLE_LABELS[role] ?? null;
+  return role === undefined ? null : (ROLE_LABELS[role] ?? null);
 }
 
+/** @param {Participant | null | undefined} p */
 export const isHost = (p) => Boolean(p && p.role === "host");
+/** @param {Participant | null | undefined} p */
 export const isObserver = (p) => Boolean(p && p.role === "observer");
 
 /**
@@ -15,11 +31,15 @@ export const isObserver = (p) => Boolean(p && p.role === "observer");
  * { id, label, message } where `message` is the protocol message to send (without ref),
  * or { id: "remove", label, confirm: true } for the removal that asks first.
  * Empty when the viewer is not a host or the target is the viewer.
+ * @param {Participant | null | undefined} target
+ * @param {{ selfId: string | null, selfRole: string, label?: string }} viewer
+ * @returns {HostAction[]}
  */
 export function hostActions(target, { selfId, selfRole, label }) {
   if (selfRole !== "host" || !target || target.id === selfId) return [];
   const name = label ?? target.name;
   const to = target.id;
+  /** @type {HostAction[]} */
   const out = [];
   if (target.mic) out.push({ id: "mute-mic", label: `Mute ${name}`, message: { type: "mute", to, kind: "mic" } });
   if (target.cam) out.push({ id: "mute-cam", label: `Turn off camera of ${name}`, message: { type: "mute", to, kind: "cam" } });
@@ -42,20 +62,32 @@ export function hostActions(target, { selfId, selfRole, label }) {
   return out;
 }
 
-/** Raised hands in the order they went up (by hand_at, then id). */
+/**
+ * Raised hands in the order they went up (by hand_at, then id).
+ * @template {Participant} P
+ * @param {Iterable<P>} people
+ */
 export function raisedHands(people) {
   return [...people]
     .filter((p) => p.hand)
     .sort((a, b) => (a.hand_at ?? 0) - (b.hand_at ?? 0) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
 }
 
-/** Lobby entries in `next` that were not in `prev` (someone new knocked). */
+/**
+ * Lobby entries in `next` that were not in `prev` (someone new knocked).
+ * @template {{ id: string }} E
+ * @param {E[] | null | undefined} prev
+ * @param {E[] | null | undefined} next
+ */
 export function newlyWaiting(prev, next) {
   const known = new Set((prev || []).map((e) => e.id));
   return (next || []).filter((e) => !known.has(e.id));
 }
 
-/** Normalise room settings from welcome.room.settings / room-updated. */
+/**
+ * Normalise room settings from welcome.room.settings / room-updated.
+ * @param {RawRoomSettings | null | undefined} s
+ */
 export function roomSettings(s) {
   return {
     locked: Boolean(s && s.locked),
@@ -65,7 +97,10 @@ export function roomSettings(s) {
   };
 }
 
-/** The short state line for the header ("Locked · Lobby on · Password"), or "". */
+/**
+ * The short state line for the header ("Locked · Lobby on · Password"), or "".
+ * @param {RawRoomSettings | null | undefined} settings
+ */
 export function settingsSummary(settings) {
   const s = roomSettings(settings);
   const parts = [];
@@ -75,12 +110,18 @@ export function settingsSummary(settings) {
   return parts.join(" · ");
 }
 
-/** Join errors for which the pre-join screen asks for the room password. */
+/**
+ * Join errors for which the pre-join screen asks for the room password.
+ * @param {string | null | undefined} code
+ */
 export function needsPassword(code) {
   return code === "password_required" || code === "bad_password";
 }
 
-/** Options the page takes from its URL: `?token=` (join token) and `?relay=1` (test only). */
+/**
+ * Options the page takes from its URL: `?token=` (join token) and `?relay=1` (test only).
+ * @param {string | null | undefined} search
+ */
 export function pageOptions(search) {
   const params = new URLSearchParams(search || "");
   const token = params.get("token");
@@ -91,6 +132,7 @@ export function pageOptions(search) {
   };
 }
 
+/** @param {string} part */
 function base64UrlDecode(part) {
   let s = part.replace(/-/g, "+").replace(/_/g, "/");
   while (s.length % 4) s += "=";
@@ -102,6 +144,8 @@ function base64UrlDecode(part) {
 /**
  * The claims of a join token, read WITHOUT verifying it (only the server can): used to
  * prefill the name and to skip the camera for observers.  null if it is not a JWT.
+ * @param {unknown} token
+ * @returns {{ name: string | null, role: Role, room: string | null, exp: number | null } | null}
  */
 export function peekTokenClaims(token) {
   if (typeof token !== "string") return null;
@@ -121,7 +165,12 @@ export function peekTokenClaims(token) {
   }
 }
 
-/** The final screen after the meeting ends for us: { title, detail, rejoin }. */
+/**
+ * The final screen after the meeting ends for us: { title, detail, rejoin }.
+ * @param {string | number} reason a server message type, or a close code
+ * @param {{ ban?: boolean }} [opts]
+ * @returns {{ title: string, detail: string, rejoin: boolean }}
+ */
 export function finalScreen(reason, { ban = false } = {}) {
   switch (reason) {
     case "removed":
@@ -147,7 +196,10 @@ export function finalScreen(reason, { ban = false } = {}) {
   }
 }
 
-/** Toast text when a host turned one of our devices off. */
+/**
+ * Toast text when a host turned one of our devices off.
+ * @param {string} kind
+ */
 export function mutedText(kind) {
   switch (kind) {
     case "mic":

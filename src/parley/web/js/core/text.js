@@ -1,9 +1,14 @@
 // Pure text helpers: link splitting, initials, input validation. No DOM.
 
+/** @typedef {{ type: "text", text: string } | { type: "link", text: string, href: string }} Segment */
+
 const URL_RE = /\bhttps?:\/\/[^\s<>"'`]+/gi;
 const TRAILING = /[.,;:!?'"\]}>]+$/;
 
-/** Trim punctuation that usually ends a sentence rather than a URL; keep balanced ")". */
+/**
+ * Trim punctuation that usually ends a sentence rather than a URL; keep balanced ")".
+ * @param {string} raw
+ */
 function trimUrl(raw) {
   let url = raw.replace(TRAILING, "");
   while (url.endsWith(")")) {
@@ -15,6 +20,7 @@ function trimUrl(raw) {
   return url;
 }
 
+/** @param {string} candidate */
 function safeHref(candidate) {
   try {
     const u = new URL(candidate);
@@ -27,8 +33,11 @@ function safeHref(candidate) {
 /**
  * Split chat text into segments: {type:"text", text} and {type:"link", text, href}.
  * Only http(s) URLs become links; everything else stays plain text.
+ * @param {unknown} text
+ * @returns {Segment[]}
  */
 export function splitLinks(text) {
+  /** @type {Segment[]} */
   const out = [];
   const src = String(text ?? "");
   let last = 0;
@@ -47,7 +56,9 @@ export function splitLinks(text) {
   return mergeText(out);
 }
 
+/** @param {Segment[]} segments */
 function mergeText(segments) {
+  /** @type {Segment[]} */
   const out = [];
   for (const s of segments) {
     const prev = out[out.length - 1];
@@ -57,19 +68,25 @@ function mergeText(segments) {
   return out;
 }
 
-/** Up to two initials from a display name ("Ada Lovelace" -> "AL"); "?" if none. */
+/**
+ * Up to two initials from a display name ("Ada Lovelace" -> "AL"); "?" if none.
+ * @param {unknown} name
+ */
 export function initials(name) {
   const words = String(name ?? "")
     .trim()
     .split(/[\s\-_.]+/u)
     .filter(Boolean);
   if (words.length === 0) return "?";
-  const first = (w) => Array.from(w)[0] ?? "";
+  const first = (/** @type {string} */ w) => Array.from(w)[0] ?? "";
   const letters = words.length === 1 ? first(words[0]) : first(words[0]) + first(words[words.length - 1]);
   return letters.toLocaleUpperCase();
 }
 
-/** Number of characters the way the server counts them (Unicode code points). */
+/**
+ * Number of characters the way the server counts them (Unicode code points).
+ * @param {unknown} text
+ */
 export function charCount(text) {
   let n = 0;
   for (const _ of String(text)) n += 1;
@@ -79,6 +96,8 @@ export function charCount(text) {
 /**
  * Check chat text before sending.
  * Returns {ok:true, text} or {ok:false, code:"empty"|"too_long", message}.
+ * @param {unknown} text
+ * @returns {{ ok: true, text: string } | { ok: false, code: "empty" | "too_long", message: string }}
  */
 export function checkChat(text, maxChars = 4000) {
   const s = String(text ?? "");
@@ -94,7 +113,11 @@ export function checkChat(text, maxChars = 4000) {
   return { ok: true, text: s };
 }
 
-/** Check a display name; returns {ok:true, name} (trimmed) or {ok:false, message}. */
+/**
+ * Check a display name; returns {ok:true, name} (trimmed) or {ok:false, message}.
+ * @param {unknown} name
+ * @returns {{ ok: true, name: string } | { ok: false, message: string }}
+ */
 export function checkName(name, maxChars = 64) {
   const s = String(name ?? "").trim();
   if (s === "") return { ok: false, message: "Enter your name to join." };
@@ -104,11 +127,15 @@ export function checkName(name, maxChars = 64) {
 
 const ROOM_RE = /^[A-Za-z0-9._-]{1,64}$/;
 
+/** @param {unknown} name */
 export function isValidRoom(name) {
   return typeof name === "string" && ROOM_RE.test(name);
 }
 
-/** Turn free text into a room name: spaces to "-", drop other characters. */
+/**
+ * Turn free text into a room name: spaces to "-", drop other characters.
+ * @param {unknown} text
+ */
 export function slugRoom(text) {
   return String(text ?? "")
     .trim()
@@ -117,14 +144,22 @@ export function slugRoom(text) {
     .slice(0, 64);
 }
 
-/** A Meet-style room name "abc-defg-hij"; `random(n)` returns an int in [0, n). */
+/**
+ * A Meet-style room name "abc-defg-hij"; `random(n)` returns an int in [0, n).
+ * @param {(n: number) => number} random
+ */
 export function generateRoomName(random) {
   const letters = "abcdefghijkmnopqrstuvwxyz";
-  const part = (len) => Array.from({ length: len }, () => letters[random(letters.length)]).join("");
+  const part = (/** @type {number} */ len) => Array.from({ length: len }, () => letters[random(letters.length)]).join("");
   return `${part(3)}-${part(4)}-${part(3)}`;
 }
 
-/** Messages users see for server error codes. */
+/**
+ * Messages users see for server error codes.
+ * @param {string | null | undefined} code
+ * @param {string} [fallback]
+ * @returns {string}
+ */
 export function errorText(code, fallback) {
   switch (code) {
     case "room_full":
@@ -166,7 +201,12 @@ export function errorText(code, fallback) {
   }
 }
 
-/** Messages for a refused `join` (the pre-join screen); the server's detail where it helps. */
+/**
+ * Messages for a refused `join` (the pre-join screen); the server's detail where it helps.
+ * @param {string | null | undefined} code
+ * @param {string} [message]
+ * @returns {string}
+ */
 export function joinErrorText(code, message) {
   switch (code) {
     case "rate_limited":
@@ -193,6 +233,7 @@ export function joinErrorText(code, message) {
   }
 }
 
+/** @param {string} s */
 function capitalize(s) {
   const t = String(s).trim().replace(/[.]+$/, "");
   return t.charAt(0).toUpperCase() + t.slice(1);

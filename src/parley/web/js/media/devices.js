@@ -1,5 +1,7 @@
 // Local capture: camera, microphone, screen; device lists; friendly error messages.
 
+/** @typedef {{ id: string, label: string }} DeviceItem */
+
 const VIDEO = { width: { ideal: 1280 }, height: { ideal: 720 }, frameRate: { ideal: 30 } };
 const AUDIO = { echoCancellation: true, noiseSuppression: true, autoGainControl: true };
 
@@ -8,9 +10,13 @@ export const canPickSpeaker = () =>
 
 export const canShareScreen = () => Boolean(navigator.mediaDevices && navigator.mediaDevices.getDisplayMedia);
 
-/** A sentence a person understands for a getUserMedia failure of `kind` ("camera" | "microphone"). */
+/**
+ * A sentence a person understands for a getUserMedia failure of `kind` ("camera" | "microphone").
+ * @param {unknown} err what getUserMedia threw (a DOMException, usually)
+ * @param {string} kind
+ */
 export function describeError(err, kind) {
-  const name = err && err.name;
+  const name = err && /** @type {{ name?: string }} */ (err).name;
   if (name === "NotFoundError" || name === "OverconstrainedError") return `No ${kind} found.`;
   if (name === "NotAllowedError" || name === "SecurityError") {
     return `Access to the ${kind} was blocked. Allow it in the browser's site settings to use it.`;
@@ -20,10 +26,20 @@ export function describeError(err, kind) {
   return `The ${kind} could not be started.`;
 }
 
+/**
+ * @param {MediaTrackConstraints} base
+ * @param {string | undefined} deviceId
+ * @returns {MediaTrackConstraints}
+ */
 function constraint(base, deviceId) {
   return deviceId ? { ...base, deviceId: { exact: deviceId } } : base;
 }
 
+/**
+ * @param {"audio" | "video"} kind
+ * @param {string | undefined} deviceId
+ * @returns {Promise<MediaStreamTrack>}
+ */
 async function getTrack(kind, deviceId) {
   const md = navigator.mediaDevices;
   if (!md || !md.getUserMedia) throw Object.assign(new Error("no mediaDevices"), { name: "NotSupportedError" });
@@ -34,16 +50,18 @@ async function getTrack(kind, deviceId) {
 }
 
 /** One camera track (or throws). */
-export const getCameraTrack = (deviceId) => getTrack("video", deviceId);
+export const getCameraTrack = (/** @type {string | undefined} */ deviceId) => getTrack("video", deviceId);
 
 /** One microphone track (or throws). */
-export const getMicTrack = (deviceId) => getTrack("audio", deviceId);
+export const getMicTrack = (/** @type {string | undefined} */ deviceId) => getTrack("audio", deviceId);
 
 /**
  * Ask for camera and microphone; fall back to whatever works.
  * Returns { audio: track|null, video: track|null, problems: { audio: string|null, video: string|null } }.
+ * @param {{ audio?: boolean, video?: boolean, audioDeviceId?: string, videoDeviceId?: string }} [opts]
  */
 export async function acquire({ audio = true, video = true, audioDeviceId, videoDeviceId } = {}) {
+  /** @type {{ audio: MediaStreamTrack | null, video: MediaStreamTrack | null, problems: { audio?: string | null, video?: string | null } }} */
   const out = { audio: null, video: null, problems: { audio: null, video: null } };
   const md = navigator.mediaDevices;
   if (!md || !md.getUserMedia) {
@@ -80,9 +98,11 @@ export async function acquire({ audio = true, video = true, audioDeviceId, video
 
 /** { cameras, mics, speakers }: arrays of { id, label }. */
 export async function listDevices() {
+  /** @type {{ cameras: DeviceItem[], mics: DeviceItem[], speakers: DeviceItem[] }} */
   const out = { cameras: [], mics: [], speakers: [] };
   if (!navigator.mediaDevices || !navigator.mediaDevices.enumerateDevices) return out;
   const devices = await navigator.mediaDevices.enumerateDevices();
+  /** @type {Record<MediaDeviceKind, number>} */
   const count = { videoinput: 0, audioinput: 0, audiooutput: 0 };
   for (const d of devices) {
     if (!(d.kind in count) || !d.deviceId) continue;

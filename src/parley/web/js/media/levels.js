@@ -1,10 +1,12 @@
 // Audio levels through WebAudio analysers: the pre-join meter and the active speaker.
 
+/** @type {AudioContext | null} */
 let sharedContext = null;
 
 function context() {
   if (!sharedContext) {
-    const Ctx = globalThis.AudioContext || globalThis.webkitAudioContext;
+    /** @type {typeof AudioContext | undefined} */
+    const Ctx = globalThis.AudioContext || /** @type {any} */ (globalThis).webkitAudioContext;
     if (!Ctx) return null;
     sharedContext = new Ctx();
   }
@@ -17,12 +19,26 @@ export function unlockAudio() {
   context();
 }
 
+/**
+ * @typedef {object} Meter
+ * @property {MediaStreamAudioSourceNode} source
+ * @property {AnalyserNode} analyser
+ * @property {Float32Array<ArrayBuffer>} buf
+ * @property {string} trackId
+ * @property {MediaStreamTrack} track
+ */
+
 export class AudioLevels {
   constructor() {
-    this.meters = new Map(); // key -> { source, analyser, buf, trackId }
+    /** @type {Map<string, Meter>} key -> meter */
+    this.meters = new Map();
   }
 
-  /** Measure the audio of `stream` under `key` (replaces an earlier one). */
+  /**
+   * Measure the audio of `stream` under `key` (replaces an earlier one).
+   * @param {string} key
+   * @param {MediaStream | null} stream
+   */
   watch(key, stream) {
     const track = stream && stream.getAudioTracks()[0];
     const current = this.meters.get(key);
@@ -43,6 +59,7 @@ export class AudioLevels {
     }
   }
 
+  /** @param {string} key */
   unwatch(key) {
     const m = this.meters.get(key);
     if (!m) return;
@@ -54,7 +71,10 @@ export class AudioLevels {
     this.meters.delete(key);
   }
 
-  /** Level 0..1 (RMS, scaled) of `key`; 0 when muted/unknown. */
+  /**
+   * Level 0..1 (RMS, scaled) of `key`; 0 when muted/unknown.
+   * @param {string} key
+   */
   level(key) {
     const m = this.meters.get(key);
     if (!m || !m.track.enabled || m.track.readyState !== "live" || m.track.muted) return 0;
@@ -66,6 +86,7 @@ export class AudioLevels {
   }
 
   levels() {
+    /** @type {Record<string, number>} */
     const out = {};
     for (const key of this.meters.keys()) out[key] = this.level(key);
     return out;

@@ -19,6 +19,15 @@
 
 import { replaceVideoTrack } from "./sending.js";
 
+/**
+ * A signal payload (see above); the server relays it unchanged, so any field may be missing.
+ * @typedef {object} MeshSignal
+ * @property {RTCSessionDescriptionInit} [description]
+ * @property {RTCIceCandidateInit} [candidate]
+ * @property {{ camera?: string | null, screen?: string | null }} [streams]
+ */
+/** @typedef {{ iceServers?: RTCIceServer[], sendSignal: (to: string, payload: MeshSignal) => void, iceTransportPolicy?: RTCIceTransportPolicy | null }} MeshOptions */
+
 const DISCONNECTED_GRACE_MS = 4000;
 // The polite side waits this long for the first offer before offering itself.
 const POLITE_WAIT_MS = 1500;
@@ -28,13 +37,18 @@ const WATCHDOG_MS = 8000;
 // Set localStorage["parley.debug"] = "1" to log signalling in the console.
 const debug = (() => {
   try {
-    return globalThis.localStorage?.getItem("parley.debug") ? (...a) => console.log("[mesh]", ...a) : () => {};
+    return globalThis.localStorage?.getItem("parley.debug") ? (/** @type {unknown[]} */ ...a) => console.log("[mesh]", ...a) : () => {};
   } catch {
     return () => {};
   }
 })();
 
 class Peer {
+  /**
+   * @param {MeshSession} session
+   * @param {string} id the remote participant
+   * @param {boolean} polite
+   */
   constructor(session, id, polite) {
     this.session = session;
     this.id = id;
@@ -43,16 +57,23 @@ class Peer {
     this.ignoreOffer = false;
     this.settingRemoteAnswer = false;
     this.queue = Promise.resolve();
+    /** @type {Record<string, RTCRtpSender | null>} by kind: "audio", "video", "screen" */
     this.senders = { audio: null, video: null, screen: null };
+    /** @type {Map<string, MediaStream>} */
     this.remoteStreams = new Map(); // stream id -> MediaStream
+    /** @type {{ camera: string | null, screen: string | null } | null} */
     this.mapping = null; // { camera, screen } stream ids announced by the remote side
     this.lastSignature = "";
+    /** @type {ReturnType<typeof setTimeout> | null} */
     this.disconnectTimer = null;
+    /** @type {ReturnType<typeof setTimeout> | null} */
     this.attachTimer = null;
+    /** @type {ReturnType<typeof setTimeout> | null} */
     this.watchdog = null;
     this.attached = false;
     this.closed = false;
 
+    /** @type {RTCConfiguration} */
     const config = { iceServers: session.iceServers };
     if (session.iceTransportPolicy) config.iceTransportPolicy = session.iceTransportPolicy;
     const pc = new RTCPeerConnection(config);
@@ -69,6 +90,7 @@ class Peer {
     pc.ontrack = (ev) => this._onTrack(ev);
   }
 
+  /** @param {MeshSignal} payload */
   _send(payload) {
     debug("send", this.id, Object.keys(payload)[0], payload.description?.type ?? "", this.pc.signalingState);
     if (!this.closed) this.session.sendSignal(this.id, payload);
@@ -78,7 +100,7 @@ class Peer {
     try {
       this.makingOffer = true;
       await this.pc.setLocalDescription();
-      this._send({ description: this.pc.localDescription.toJSON() });
+      this._send({ description: /** @type {RTCSessionDescription} */ (this.pc.localDescription).toJSON() });
     } catch (err) {
       console.warn("parley: negotiation failed", err);
     } finally {
@@ -88,7 +110,7 @@ class Peer {
 
   _connectionState() {
     const state = this.pc.connectionState;
-    clearTimeout(this.disconnectTimer);
+    clearTimeout(/** @type {number} */ (this.disconnectTimer));
     if (state === "disconnected") {
       this.disconnectTimer = setTimeout(() => {
         if (!this.closed && this.pc.connectionState === "disconnected") this.pc.restartIce();
@@ -99,7 +121,10 @@ class Peer {
     this.session._emit("peer-state", { id: this.id, state });
   }
 
-  /** Handle one signal payload, in arrival order. */
+  /**
+   * Handle one signal payload, in arrival order.
+   * @param {MeshSignal} payload
+   */
   handle(payload) {
     this.queue = this.queue.then(() => this._handle(payload)).catch((err) => {
       console.warn("parley: signal from", this.id, "failed", err);
@@ -107,6 +132,7 @@ class Peer {
     return this.queue;
   }
 
+  /** @param {MeshSignal} [payload] */
   async _handle({ description, candidate, streams } = {}) {
     if (this.closed) return;
     debug("recv", this.id, description ? `description ${description.type}` : candidate ? "candidate" : "streams", this.pc.signalingState, "polite", this.polite);
@@ -129,7 +155,7 @@ class Peer {
       if (description.type === "offer") {
         this.attachLocal(); // the polite side's tracks go into this very answer
         await pc.setLocalDescription();
-        this._send({ description: pc.localDescription.toJSON() });
+        this._send({ description: /** @type {RTCSessionDescription} */ (pc.localDescription).toJSON() });
       }
     } else if (candidate) {
       try {
@@ -140,6 +166,7 @@ class Peer {
     }
   }
 
+  /** @param {RTCTrackEvent} ev */
   _onTrack(ev) {
     const streams = ev.streams.length ? ev.streams : [new MediaStream([ev.track])];
     for (const stream of streams) {
@@ -168,7 +195,7 @@ class Peer {
     } else {
       camera = this.remoteStreams.values().next().value ?? null;
     }
-    const sig = (s) => (s ? `${s.id}:${s.getTracks().map((t) => `${t.id}/${t.readyState}`).join(",")}` : "-");
+    const sig = (/** @type {MediaStream | null} */ s) => (s ? `${s.id}:${s.getTracks().map((t) => `${t.id}/${t.readyState}`).join(",")}` : "-");
     const signature = `${sig(camera)}|${sig(screen)}`;
     if (signature === this.lastSignature) return;
     this.lastSignature = signature;
@@ -193,7 +220,7 @@ class Peer {
   }
 
   _armWatchdog() {
-    clearTimeout(this.watchdog);
+    clearTimeout(/** @type {number} */ (this.watchdog));
     this.watchdog = setTimeout(() => {
       if (this.closed) return;
       const st = this.pc.connectionState;
@@ -207,16 +234,20 @@ class Peer {
   }
 
   attachLocal() {
-    clearTimeout(this.attachTimer);
+    clearTimeout(/** @type {number} */ (this.attachTimer));
     if (this.attached || this.closed) return;
     this.attached = true;
     const s = this.session;
     for (const track of s.localStream ? s.localStream.getTracks() : []) {
-      this.senders[track.kind] = this.pc.addTrack(track, s.localStream);
+      this.senders[track.kind] = this.pc.addTrack(track, /** @type {MediaStream} */ (s.localStream));
     }
     if (s.screenStream) this.addScreen(s.screenStream);
   }
 
+  /**
+   * @param {"audio" | "video"} kind
+   * @param {MediaStreamTrack | null} track
+   */
   async replaceTrack(kind, track) {
     if (!this.attached) return; // attachLocal() will pick up the current tracks
     const sender = this.senders[kind];
@@ -224,10 +255,11 @@ class Peer {
       // camera off: its encoding too (Firefox resends the last frame otherwise)
       await (kind === "video" ? replaceVideoTrack(sender, track) : sender.replaceTrack(track));
     } else if (track) {
-      this.senders[kind] = this.pc.addTrack(track, this.session.localStream);
+      this.senders[kind] = this.pc.addTrack(track, /** @type {MediaStream} */ (this.session.localStream));
     }
   }
 
+  /** @param {MediaStream} stream */
   addScreen(stream) {
     if (!this.attached) return;
     const track = stream.getVideoTracks()[0];
@@ -263,9 +295,9 @@ class Peer {
 
   close() {
     this.closed = true;
-    clearTimeout(this.disconnectTimer);
-    clearTimeout(this.attachTimer);
-    clearTimeout(this.watchdog);
+    clearTimeout(/** @type {number} */ (this.disconnectTimer));
+    clearTimeout(/** @type {number} */ (this.attachTimer));
+    clearTimeout(/** @type {number} */ (this.watchdog));
     this.pc.onnegotiationneeded = null;
     this.pc.onicecandidate = null;
     this.pc.ontrack = null;
@@ -276,30 +308,45 @@ class Peer {
 }
 
 export class MeshSession extends EventTarget {
-  /** `iceTransportPolicy: "relay"` (test/diagnostic only: `?relay=1`) forces TURN. */
+  /**
+   * `iceTransportPolicy: "relay"` (test/diagnostic only: `?relay=1`) forces TURN.
+   * @param {MeshOptions} opts
+   */
   constructor({ iceServers = [], sendSignal, iceTransportPolicy = null }) {
     super();
     this.iceServers = iceServers;
     this.iceTransportPolicy = iceTransportPolicy;
     this.sendSignal = sendSignal;
+    /** @type {Map<string, Peer>} */
     this.peers = new Map();
+    /** @type {MediaStream | null} */
     this.localStream = null;
+    /** @type {MediaStream | null} */
     this.screenStream = null;
   }
 
+  /**
+   * @param {"peer-media" | "peer-state"} type
+   * @param {object} detail
+   */
   _emit(type, detail) {
     this.dispatchEvent(new CustomEvent(type, { detail }));
   }
 
-  /** The local camera/mic stream; its tracks are what every peer receives. */
+  /**
+   * The local camera/mic stream; its tracks are what every peer receives.
+   * @param {MediaStream} localStream
+   */
   start(localStream) {
     this.localStream = localStream;
   }
 
+  /** @param {RTCIceServer[] | null | undefined} iceServers */
   setIceServers(iceServers) {
     this.iceServers = iceServers || [];
   }
 
+  /** @param {string} id */
   hasPeer(id) {
     return this.peers.has(id);
   }
@@ -308,18 +355,24 @@ export class MeshSession extends EventTarget {
     return [...this.peers.keys()];
   }
 
+  /** @param {string} id */
   connectionState(id) {
     return this.peers.get(id)?.pc.connectionState ?? null;
   }
 
+  /**
+   * @param {string} id
+   * @param {boolean} polite
+   */
   addPeer(id, polite) {
-    if (this.peers.has(id)) return this.peers.get(id);
+    if (this.peers.has(id)) return /** @type {Peer} */ (this.peers.get(id));
     const peer = new Peer(this, id, polite);
     this.peers.set(id, peer);
     peer.start();
     return peer;
   }
 
+  /** @param {string} id */
   removePeer(id) {
     const peer = this.peers.get(id);
     if (!peer) return;
@@ -329,6 +382,11 @@ export class MeshSession extends EventTarget {
     this._emit("peer-state", { id, state: "closed" });
   }
 
+  /**
+   * @param {string} from
+   * @param {unknown} payload
+   * @param {boolean} [polite] undefined: from someone not in the roster (ignored unless a peer)
+   */
   handleSignal(from, payload, polite) {
     if (!payload || typeof payload !== "object") return;
     let peer = this.peers.get(from);
@@ -336,10 +394,14 @@ export class MeshSession extends EventTarget {
       if (polite === undefined) return;
       peer = this.addPeer(from, polite);
     }
-    peer.handle(payload);
+    peer.handle(/** @type {MeshSignal} */ (payload));
   }
 
-  /** Swap the outgoing camera ("video") or microphone ("audio") track on every connection. */
+  /**
+   * Swap the outgoing camera ("video") or microphone ("audio") track on every connection.
+   * @param {"audio" | "video"} kind
+   * @param {MediaStreamTrack | null} track
+   */
   async replaceTrack(kind, track) {
     const stream = this.localStream;
     if (stream) {
@@ -351,7 +413,10 @@ export class MeshSession extends EventTarget {
     await Promise.all([...this.peers.values()].map((p) => p.replaceTrack(kind, track).catch((e) => console.warn(e))));
   }
 
-  /** Start (stream) or stop (null) sharing a screen with everyone. */
+  /**
+   * Start (stream) or stop (null) sharing a screen with everyone.
+   * @param {MediaStream | null} stream
+   */
   setScreen(stream) {
     if (this.screenStream === stream) return;
     const peers = [...this.peers.values()];
@@ -373,6 +438,7 @@ export class MeshSession extends EventTarget {
 
   /** Collect stats of every connection: { id: RTCStatsReport }. */
   async stats() {
+    /** @type {Record<string, RTCStatsReport>} */
     const out = {};
     for (const [id, p] of this.peers) out[id] = await p.pc.getStats();
     return out;

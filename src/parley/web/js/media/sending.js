@@ -5,7 +5,11 @@
 // encoding of its sender (`active: false`), and turning it on activates them again after
 // the new track is in place.
 
-/** Set `active` on every encoding of `sender` (no-op where there are none). */
+/**
+ * Set `active` on every encoding of `sender` (no-op where there are none).
+ * @param {RTCRtpSender | null | undefined} sender
+ * @param {boolean} active
+ */
 export async function setEncodingsActive(sender, active) {
   if (typeof sender?.getParameters !== "function" || typeof sender.setParameters !== "function") return;
   const params = sender.getParameters();
@@ -18,7 +22,11 @@ export async function setEncodingsActive(sender, active) {
   }
 }
 
-/** `sender` sends `track` (a video track, or null: nothing at all). */
+/**
+ * `sender` sends `track` (a video track, or null: nothing at all).
+ * @param {RTCRtpSender} sender
+ * @param {MediaStreamTrack | null} track
+ */
 export async function replaceVideoTrack(sender, track) {
   if (!track) await setEncodingsActive(sender, false);
   await sender.replaceTrack(track);

@@ -49,7 +49,43 @@ const ANSWER_TIMEOUT_MS = 15000;
 const WATCHDOG_MS = 10000;
 const VIEW_EVERY_MS = 1000;
 
-/** Simulcast encodings for a camera track (lowest first; rids as the server ranks them). */
+/** @typedef {{ mid: string | number | null, kind?: string, pid?: string, track?: string }} Slot one slot of {"sfu":"layout"} */
+/** @typedef {{ w: number, h: number }} Size */
+/**
+ * The publish connection and its transceivers.
+ * @typedef {object} Publish
+ * @property {RTCPeerConnection} pc
+ * @property {RTCRtpTransceiver} mic
+ * @property {RTCRtpTransceiver} camera
+ * @property {RTCRtpTransceiver | null} screen
+ * @property {boolean} negotiated an answer was applied (the server knows this connection)
+ */
+/**
+ * A signal from the server's SFU (parley/sfu/peer.py); the fields depend on `sfu`.
+ * @typedef {object} SfuSignal
+ * @property {string} [sfu]
+ * @property {string} [sdp]
+ * @property {string} [id]
+ * @property {boolean} [publish]
+ * @property {boolean} [subscribe]
+ * @property {string} [reason]
+ * @property {string} [message]
+ * @property {Slot[]} [slots]
+ */
+/** @typedef {{ camera: MediaStream | null, screen: MediaStream | null, sig: string }} PeerMedia */
+/**
+ * @typedef {object} SfuOptions
+ * @property {RTCIceServer[]} [iceServers]
+ * @property {(to: string, payload: object) => boolean | undefined} sendSignal
+ * @property {RTCIceTransportPolicy | null} [iceTransportPolicy]
+ * @property {string | null} [videoCodec] "h264" | "vp8"; default: the page's `?codec=`
+ */
+
+/**
+ * Simulcast encodings for a camera track (lowest first; rids as the server ranks them).
+ * @param {MediaStreamTrack | undefined} track
+ * @returns {RTCRtpEncodingParameters[]}
+ */
 function cameraEncodings(track) {
   const height = track?.getSettings?.().height || 720;
   if (height < 540) {
@@ -65,12 +101,16 @@ function cameraEncodings(track) {
   ];
 }
 
-/** {w, h} in device pixels of the largest visible <video> showing `track` ({0, 0}: none). */
+/**
+ * {w, h} in device pixels of the largest visible <video> showing `track` ({0, 0}: none).
+ * @param {MediaStreamTrack} track
+ * @returns {Size}
+ */
 function renderedSize(track) {
   let best = { w: 0, h: 0 };
   const dpr = globalThis.devicePixelRatio || 1;
   for (const v of globalThis.document?.querySelectorAll?.("video") || []) {
-    const src = v.srcObject;
+    const src = /** @type {MediaStream | null} */ (v.srcObject);
     if (!src || typeof src.getVideoTracks !== "function" || !src.getVideoTracks().includes(track)) continue;
     const w = Math.round(v.clientWidth * dpr);
     const h = Math.round(v.clientHeight * dpr);
@@ -81,16 +121,20 @@ function renderedSize(track) {
 
 const debug = (() => {
   try {
-    return globalThis.localStorage?.getItem("parley.debug") ? (...a) => console.log("[sfu]", ...a) : () => {};
+    return globalThis.localStorage?.getItem("parley.debug") ? (/** @type {unknown[]} */ ...a) => console.log("[sfu]", ...a) : () => {};
   } catch {
     return () => {};
   }
 })();
 
-/** Resolve once `pc` has gathered all its ICE candidates (or after a timeout). */
+/**
+ * Resolve once `pc` has gathered all its ICE candidates (or after a timeout).
+ * @param {RTCPeerConnection} pc
+ * @returns {Promise<void>}
+ */
 function gathered(pc) {
   if (pc.iceGatheringState === "complete") return Promise.resolve();
-  return new Promise((resolve) => {
+  return new Promise(/** @param {(value?: void) => void} resolve */ (resolve) => {
     const done = () => {
       clearTimeout(timer);
       pc.removeEventListener("icegatheringstatechange", check);
@@ -105,6 +149,7 @@ function gathered(pc) {
 }
 
 export class SfuSession extends EventTarget {
+  /** @param {SfuOptions} opts */
   constructor({
     iceServers = [],
     sendSignal,
@@ -116,44 +161,66 @@ export class SfuSession extends EventTarget {
     this.iceTransportPolicy = iceTransportPolicy;
     this.videoCodec = videoCodec;
     this.sendSignal = sendSignal;
+    /** @type {MediaStream | null} */
     this.localStream = null;
+    /** @type {MediaStream | null} */
     this.screenStream = null;
+    /** @type {Set<string>} */
     this.peers = new Set(); // participant ids the UI told us about
+    /** @type {Set<string>} */
     this.gone = new Set(); // removed by the UI: never shown again, whatever a layout says
     this.closed = false;
 
+    /** @type {Publish | null} */
     this.pub = null; // { pc, mic, camera, screen } transceivers
     this.pubWanted = false; // a (re)negotiation is due
+    /** @type {Promise<void> | null} */
     this.pubRunning = null; // the running negotiation loop (a promise)
+    /** @type {{ resolve: (sdp: string | undefined) => void, reject: (err: Error) => void } | null} */
     this.pubWaiter = null; // { resolve, reject } for the publish answer
+    /** @type {ReturnType<typeof setTimeout> | null} */
     this.pubWatchdog = null;
 
+    /** @type {RTCPeerConnection | null} */
     this.sub = null; // RTCPeerConnection
+    /** @type {Map<string, MediaStreamTrack>} */
     this.subTracks = new Map(); // mid -> MediaStreamTrack
     this.subQueue = Promise.resolve();
+    /** @type {ReturnType<typeof setTimeout> | null} */
     this.subWatchdog = null;
+    /** @type {Slot[]} */
     this.layout = [];
+    /** @type {Record<string, Size>} */
     this.views = {}; // mid -> {w, h} last sent
+    /** @type {ReturnType<typeof setInterval> | null} */
     this.viewTimer = null;
 
     this.subAnswered = false; // the current subscribe connection was answered
 
+    /** @type {{ id: string, pub: Publish | null, sub: RTCPeerConnection | null } | null} */
     this.probe = null; // { id, pub, sub }: the pending {"sfu":"status"} question
     this.probeSeq = 0;
 
+    /** @type {Map<string, PeerMedia>} */
     this.media = new Map(); // pid -> { camera, screen, sig }
   }
 
+  /**
+   * @param {"peer-media" | "peer-state"} type
+   * @param {object} detail
+   */
   _emit(type, detail) {
     this.dispatchEvent(new CustomEvent(type, { detail }));
   }
 
   _config() {
+    /** @type {RTCConfiguration} */
     const config = { iceServers: this.iceServers, bundlePolicy: "max-bundle" };
     if (this.iceTransportPolicy) config.iceTransportPolicy = this.iceTransportPolicy;
     return config;
   }
 
+  /** @param {{ sfu: string, [field: string]: unknown }} payload */
   _send(payload) {
     if (this.closed) return false;
     debug("send", payload.sfu);
@@ -162,17 +229,22 @@ export class SfuSession extends EventTarget {
 
   // ------------------------------------------------------------------ the seam
 
-  /** The local camera/mic stream; subscribing starts at once, publishing once there is media. */
+  /**
+   * The local camera/mic stream; subscribing starts at once, publishing once there is media.
+   * @param {MediaStream} localStream
+   */
   start(localStream) {
     this.localStream = localStream;
     this._subscribe();
     if (this._hasMedia()) this._publish();
   }
 
+  /** @param {RTCIceServer[] | null | undefined} iceServers */
   setIceServers(iceServers) {
     this.iceServers = iceServers || [];
   }
 
+  /** @param {string} id */
   hasPeer(id) {
     return this.peers.has(id);
   }
@@ -181,10 +253,12 @@ export class SfuSession extends EventTarget {
     return [...this.peers];
   }
 
+  /** @param {string} id */
   connectionState(id) {
     return this.peers.has(id) ? (this.sub?.connectionState ?? "new") : null;
   }
 
+  /** @param {string} id */
   addPeer(id) {
     if (this.peers.has(id)) return;
     this.peers.add(id);
@@ -193,6 +267,7 @@ export class SfuSession extends EventTarget {
     this._applyLayout();
   }
 
+  /** @param {string} id */
   removePeer(id) {
     if (!this.peers.has(id)) return;
     this.peers.delete(id);
@@ -202,6 +277,10 @@ export class SfuSession extends EventTarget {
     this._emit("peer-state", { id, state: "closed" });
   }
 
+  /**
+   * @param {string} from
+   * @param {SfuSignal} payload
+   */
   handleSignal(from, payload) {
     if (from !== SFU || !payload || typeof payload !== "object") return;
     debug("recv", payload.sfu);
@@ -238,7 +317,11 @@ export class SfuSession extends EventTarget {
     }
   }
 
-  /** Swap the outgoing camera ("video") or microphone ("audio") track. */
+  /**
+   * Swap the outgoing camera ("video") or microphone ("audio") track.
+   * @param {"audio" | "video"} kind
+   * @param {MediaStreamTrack | null} track
+   */
   async replaceTrack(kind, track) {
     const stream = this.localStream;
     if (stream) {
@@ -256,7 +339,10 @@ export class SfuSession extends EventTarget {
     }
   }
 
-  /** Start (stream) or stop (null) sharing a screen. */
+  /**
+   * Start (stream) or stop (null) sharing a screen.
+   * @param {MediaStream | null} stream
+   */
   setScreen(stream) {
     if (this.screenStream === stream) return;
     this.screenStream = stream;
@@ -270,9 +356,9 @@ export class SfuSession extends EventTarget {
       if (t) {
         t.sender.replaceTrack(track).catch(() => {});
         t.direction = "sendonly";
-        t.sender.setStreams?.(stream);
+        t.sender.setStreams?.(/** @type {MediaStream} */ (stream));
       } else {
-        this.pub.screen = this.pub.pc.addTransceiver(track, { direction: "sendonly", streams: [stream] });
+        this.pub.screen = this.pub.pc.addTransceiver(track, { direction: "sendonly", streams: [/** @type {MediaStream} */ (stream)] });
         this._preferCodec(this.pub.screen);
       }
     } else if (t) {
@@ -286,7 +372,7 @@ export class SfuSession extends EventTarget {
    *  ask the server whether it still has the rest (it does not after a restart). */
   refresh() {
     if (this.closed) return;
-    const bad = (pc) => !pc || ["failed", "closed", "disconnected", "new"].includes(pc.connectionState);
+    const bad = (/** @type {RTCPeerConnection | null} */ pc) => !pc || ["failed", "closed", "disconnected", "new"].includes(pc.connectionState);
     if (this.pub && (bad(this.pub.pc) || this.pubWaiter)) this._restartPublish();
     if (bad(this.sub) || this.sub?.signalingState !== "stable") this._subscribe();
     // only connections negotiated before now: one just started over is not known yet
@@ -298,7 +384,10 @@ export class SfuSession extends EventTarget {
     this._send({ sfu: "status", id: this.probe.id });
   }
 
-  /** The server's answer to {"sfu":"status"}: start over what it does not have. */
+  /**
+   * The server's answer to {"sfu":"status"}: start over what it does not have.
+   * @param {SfuSignal} payload
+   */
   _onStatus(payload) {
     const probe = this.probe;
     if (!probe || payload.id !== probe.id) return; // an older question
@@ -315,6 +404,7 @@ export class SfuSession extends EventTarget {
 
   /** Stats of both connections: { publish: RTCStatsReport, subscribe: RTCStatsReport }. */
   async stats() {
+    /** @type {{ publish?: RTCStatsReport, subscribe?: RTCStatsReport }} */
     const out = {};
     if (this.pub) out.publish = await this.pub.pc.getStats();
     if (this.sub) out.subscribe = await this.sub.getStats();
@@ -342,8 +432,10 @@ export class SfuSession extends EventTarget {
     if (this.closed || this.pub) return;
     const pc = new RTCPeerConnection(this._config());
     const stream = this.localStream || new MediaStream();
+    /** @type {RTCRtpTransceiverInit} */
     const init = { direction: "sendonly", streams: [stream] };
     const cam = stream.getVideoTracks()[0];
+    /** @type {Publish} */
     const pub = {
       pc,
       mic: pc.addTransceiver(stream.getAudioTracks()[0] || "audio", init),
@@ -352,7 +444,7 @@ export class SfuSession extends EventTarget {
       negotiated: false, // an answer was applied (the server knows this connection)
     };
     const screen = this.screenStream?.getVideoTracks()[0];
-    if (screen) pub.screen = pc.addTransceiver(screen, { direction: "sendonly", streams: [this.screenStream] });
+    if (screen) pub.screen = pc.addTransceiver(screen, { direction: "sendonly", streams: [/** @type {MediaStream} */ (this.screenStream)] });
     this._preferCodec(pub.camera);
     this._preferCodec(pub.screen);
     this.pub = pub;
@@ -388,15 +480,18 @@ export class SfuSession extends EventTarget {
     });
   }
 
+  /** @param {Publish} pub */
   async _offer(pub) {
     const pc = pub.pc;
     await pc.setLocalDescription(await pc.createOffer());
     await gathered(pc);
     if (this.pub !== pub) return;
+    /** @type {Record<string, string>} */
     const labels = {};
     if (pub.mic.mid != null) labels[pub.mic.mid] = "mic";
     if (pub.camera.mid != null) labels[pub.camera.mid] = "camera";
     if (pub.screen?.mid != null) labels[pub.screen.mid] = "screen";
+    /** @type {Promise<string | undefined>} */
     const answer = new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error("no answer from the media server")), ANSWER_TIMEOUT_MS);
       this.pubWaiter = {
@@ -410,7 +505,7 @@ export class SfuSession extends EventTarget {
         },
       };
     });
-    this._send({ sfu: "publish", sdp: pc.localDescription.sdp, labels });
+    this._send({ sfu: "publish", sdp: /** @type {RTCSessionDescription} */ (pc.localDescription).sdp, labels });
     let sdp;
     try {
       sdp = await answer;
@@ -423,7 +518,10 @@ export class SfuSession extends EventTarget {
     this._armWatchdog("pubWatchdog", () => pub.pc, () => this._restartPublish());
   }
 
-  /** Put `this.videoCodec` (?codec=h264) first in a video transceiver's codec preferences. */
+  /**
+   * Put `this.videoCodec` (?codec=h264) first in a video transceiver's codec preferences.
+   * @param {RTCRtpTransceiver | null} transceiver
+   */
   _preferCodec(transceiver) {
     if (!this.videoCodec || typeof transceiver?.setCodecPreferences !== "function") return;
     // receiver capabilities first (what older Chromium checks against), then sender ones
@@ -431,7 +529,7 @@ export class SfuSession extends EventTarget {
       const codecs = preferCodec(Cls?.getCapabilities?.("video")?.codecs, this.videoCodec);
       if (!codecs) continue;
       try {
-        transceiver.setCodecPreferences(codecs);
+        /** @type {RTCRtpTransceiver} */ (transceiver).setCodecPreferences(codecs);
         return;
       } catch (err) {
         debug("setCodecPreferences", this.videoCodec, err);
@@ -448,7 +546,7 @@ export class SfuSession extends EventTarget {
   }
 
   _closePublish() {
-    clearTimeout(this.pubWatchdog);
+    clearTimeout(/** @type {number} */ (this.pubWatchdog));
     this.pubWaiter?.reject(new Error("closed"));
     const pub = this.pub;
     this.pub = null;
@@ -458,8 +556,13 @@ export class SfuSession extends EventTarget {
     }
   }
 
+  /**
+   * @param {"pubWatchdog" | "subWatchdog"} key
+   * @param {() => RTCPeerConnection | null} getPc
+   * @param {() => void} restart
+   */
   _armWatchdog(key, getPc, restart) {
-    clearTimeout(this[key]);
+    clearTimeout(/** @type {number} */ (this[key]));
     this[key] = setTimeout(() => {
       const pc = getPc();
       if (this.closed || !pc) return;
@@ -493,13 +596,14 @@ export class SfuSession extends EventTarget {
     this._send({ sfu: "subscribe" });
     this._armWatchdog("subWatchdog", () => this.sub, () => this._subscribe());
     this.views = {};
-    clearInterval(this.viewTimer);
+    clearInterval(/** @type {number} */ (this.viewTimer));
     this.viewTimer = setInterval(() => this._sendViews(), VIEW_EVERY_MS);
   }
 
   /** Tell the server the rendered size of each video slot, when one changed (>10 %). */
   _sendViews() {
     if (!this.sub || this.closed || this.sub.connectionState !== "connected") return;
+    /** @type {Record<string, Size>} */
     const slots = {};
     let changed = false;
     for (const t of this.sub.getTransceivers()) {
@@ -507,7 +611,7 @@ export class SfuSession extends EventTarget {
       if (t.mid == null || !track || track.kind !== "video") continue;
       const size = renderedSize(track);
       const old = this.views[t.mid];
-      const differs = (a, b) => Math.abs(a - b) > 0.1 * Math.max(a, b);
+      const differs = (/** @type {number} */ a, /** @type {number} */ b) => Math.abs(a - b) > 0.1 * Math.max(a, b);
       if (!old || differs(old.w, size.w) || differs(old.h, size.h)) changed = true;
       slots[t.mid] = size;
     }
@@ -516,6 +620,7 @@ export class SfuSession extends EventTarget {
     this._send({ sfu: "view", slots });
   }
 
+  /** @param {string | undefined} sdp */
   async _answerSubscribe(sdp) {
     const pc = this.sub;
     if (!pc || this.closed) return;
@@ -528,14 +633,14 @@ export class SfuSession extends EventTarget {
     await pc.setLocalDescription(await pc.createAnswer());
     await gathered(pc);
     if (this.sub !== pc) return;
-    this._send({ sfu: "subscribe-answer", sdp: pc.localDescription.sdp });
+    this._send({ sfu: "subscribe-answer", sdp: /** @type {RTCSessionDescription} */ (pc.localDescription).sdp });
     this.subAnswered = true;
     this._armWatchdog("subWatchdog", () => this.sub, () => this._subscribe());
   }
 
   _closeSubscribe() {
-    clearTimeout(this.subWatchdog);
-    clearInterval(this.viewTimer);
+    clearTimeout(/** @type {number} */ (this.subWatchdog));
+    clearInterval(/** @type {number} */ (this.viewTimer));
     this.viewTimer = null;
     const pc = this.sub;
     this.sub = null;
@@ -552,6 +657,7 @@ export class SfuSession extends EventTarget {
 
   /** Turn the latest layout into per-participant streams; emit what changed. */
   _applyLayout() {
+    /** @type {Map<string, { camera: MediaStreamTrack[], screen: MediaStreamTrack[] }>} */
     const want = new Map(); // pid -> { camera: [tracks], screen: [tracks] }
     for (const slot of this.layout) {
       if (!slot || !slot.pid || slot.mid == null || this.gone.has(slot.pid)) continue;
@@ -562,7 +668,7 @@ export class SfuSession extends EventTarget {
       if (slot.kind === "video" && slot.track === "screen") entry.screen.push(track);
       else entry.camera.push(track);
     }
-    const sig = (tracks) => tracks.map((t) => t.id).sort().join(",");
+    const sig = (/** @type {MediaStreamTrack[]} */ tracks) => tracks.map((t) => t.id).sort().join(",");
     const ids = new Set([...this.media.keys(), ...want.keys()]);
     for (const id of ids) {
       const entry = want.get(id) || { camera: [], screen: [] };
@@ -575,7 +681,7 @@ export class SfuSession extends EventTarget {
         continue;
       }
       // keep a stream object while its tracks stay the same (no <video> reload)
-      const keep = (name) => (old && sig(old[name] ? old[name].getTracks() : []) === sig(entry[name]) ? old[name] : null);
+      const keep = (/** @type {"camera" | "screen"} */ name) => (old && sig(old[name] ? old[name].getTracks() : []) === sig(entry[name]) ? old[name] : null);
       const camera = keep("camera") ?? (entry.camera.length ? new MediaStream(entry.camera) : null);
       const screen = keep("screen") ?? (entry.screen.length ? new MediaStream(entry.screen) : null);
       this.media.set(id, { camera, screen, sig: signature });

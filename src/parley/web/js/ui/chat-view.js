@@ -4,18 +4,49 @@ import { describePrivacy, formatTime } from "../core/chat.js";
 import { charCount, checkChat, splitLinks } from "../core/text.js";
 import { h, icon } from "./dom.js";
 
+/** @typedef {import("../core/protocol.js").ChatMessage} ChatMessage */
+/** @typedef {import("../core/protocol.js").Participant} Participant */
+
+/**
+ * @typedef {object} ChatViewOptions
+ * @property {HTMLElement} log the role=log
+ * @property {HTMLTextAreaElement} input the "Message" box
+ * @property {HTMLElement} form
+ * @property {HTMLElement} sendBtn
+ * @property {HTMLSelectElement} toSelect the "To" picker (first option: everyone)
+ * @property {HTMLElement} errorEl
+ * @property {HTMLElement} countEl
+ * @property {HTMLElement} moreBtn
+ * @property {HTMLElement} emptyEl
+ * @property {AbortSignal} [signal] ends the listeners
+ * @property {(text: string, to: string | null) => string | null} onSend returns the message's ref, or null when not sent
+ * @property {() => void} onLoadMore
+ */
+
 export class ChatView {
-  /**
-   * @param {{ log, input, form, sendBtn, toSelect, errorEl, countEl, moreBtn, emptyEl,
-   *           onSend: (text, to) => boolean, onLoadMore: () => void }} opts
-   */
+  /** @param {ChatViewOptions} opts */
   constructor(opts) {
-    Object.assign(this, opts);
-    this.entries = new Map(); // message id -> element
+    this.log = opts.log;
+    this.input = opts.input;
+    this.form = opts.form;
+    this.sendBtn = opts.sendBtn;
+    this.toSelect = opts.toSelect;
+    this.errorEl = opts.errorEl;
+    this.countEl = opts.countEl;
+    this.moreBtn = opts.moreBtn;
+    this.emptyEl = opts.emptyEl;
+    this.signal = opts.signal;
+    this.onSend = opts.onSend;
+    this.onLoadMore = opts.onLoadMore;
+    /** @type {Map<number, HTMLElement>} message id -> element */
+    this.entries = new Map();
     this.limit = 4000;
+    /** @type {string | null} */
     this.selfId = null;
+    /** @type {Record<string, string>} */
     this.labels = {};
-    this.pending = null; // { ref, timer }
+    /** @type {{ ref: string, timer: ReturnType<typeof setTimeout> } | null} */
+    this.pending = null;
     const o = { signal: opts.signal };
 
     this.form.addEventListener("submit", (ev) => {
@@ -38,6 +69,7 @@ export class ChatView {
     this.moreBtn.addEventListener("click", () => this.onLoadMore(), o);
   }
 
+  /** @param {{ selfId?: string | null, labels?: Record<string, string>, limit?: number }} ctx */
   setContext({ selfId, labels, limit }) {
     if (selfId !== undefined) this.selfId = selfId;
     if (labels !== undefined) this.labels = labels;
@@ -56,6 +88,7 @@ export class ChatView {
     this.countEl.classList.toggle("over", n > this.limit);
   }
 
+  /** @param {string} text */
   showError(text) {
     this.errorEl.textContent = text;
     this.errorEl.hidden = false;
@@ -97,7 +130,10 @@ export class ChatView {
     this.input.readOnly = false;
   }
 
-  /** The server stored our message: clear the box. */
+  /**
+   * The server stored our message: clear the box.
+   * @param {string} ref
+   */
   acked(ref) {
     if (!this.pending || this.pending.ref !== ref) return;
     this.releasePending();
@@ -106,7 +142,11 @@ export class ChatView {
     this.updateCount();
   }
 
-  /** The server refused our message: say why, keep the text. */
+  /**
+   * The server refused our message: say why, keep the text.
+   * @param {string} ref
+   * @param {string} text
+   */
   refused(ref, text) {
     if (this.pending && this.pending.ref === ref) this.releasePending();
     this.showError(text);
@@ -117,6 +157,7 @@ export class ChatView {
     this.releasePending();
   }
 
+  /** @param {Participant[]} people */
   setRecipients(people) {
     const current = this.toSelect.value;
     while (this.toSelect.options.length > 1) this.toSelect.remove(1);
@@ -129,11 +170,15 @@ export class ChatView {
     this.input.placeholder = this.toSelect.value ? "Send a private message" : "Send a message to everyone";
   }
 
+  /** @param {boolean} more */
   setMore(more) {
     this.moreBtn.hidden = !more;
   }
 
-  /** Render `messages` (sorted by id), reusing existing entries; keeps the scroll position sensible. */
+  /**
+   * Render `messages` (sorted by id), reusing existing entries; keeps the scroll position sensible.
+   * @param {ChatMessage[]} messages
+   */
   render(messages) {
     const log = this.log;
     const atBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 60;
@@ -158,11 +203,13 @@ export class ChatView {
   }
 
   firstId() {
+    /** @type {number | null} */
     let min = null;
     for (const id of this.entries.keys()) if (min === null || id < min) min = id;
     return min;
   }
 
+  /** @param {ChatMessage} msg */
   entry(msg) {
     if (msg.system) {
       // A line written by the server (moderation, host changes): no sender bubble.

@@ -4,12 +4,17 @@
 import { roomSettings } from "../core/moderation.js";
 import { $, clear, h } from "./dom.js";
 
+/** @typedef {import("../core/protocol.js").ClientMessage} ClientMessage */
+/** @typedef {import("../core/protocol.js").RawRoomSettings} RawRoomSettings */
+
+/** @param {HTMLDialogElement} dialog */
 function openModal(dialog) {
   if (dialog.open) return;
   if (typeof dialog.showModal === "function") dialog.showModal();
   else dialog.setAttribute("open", "");
 }
 
+/** @param {HTMLDialogElement} dialog */
 function closeModal(dialog) {
   if (!dialog.open) return;
   if (typeof dialog.close === "function") dialog.close();
@@ -19,16 +24,19 @@ function closeModal(dialog) {
 /**
  * Ask for confirmation.  `actions`: [{ label, value, kind: "danger" | "primary" }]; a
  * "Cancel" button is added.  Resolves with the chosen value, or null if cancelled.
+ * @template V
+ * @param {{ title: string, text?: string, actions: { label: string, value: V, kind?: string }[] }} opts
+ * @returns {Promise<V | null>}
  */
 export function confirmDialog({ title, text, actions }) {
-  const dialog = $("#confirm-dialog");
+  const dialog = /** @type {HTMLDialogElement} */ ($("#confirm-dialog"));
   const box = $("#confirm-actions");
   $("#confirm-title").textContent = title;
   $("#confirm-text").textContent = text || "";
   clear(box);
   return new Promise((resolve) => {
     let done = false;
-    const finish = (value) => {
+    const finish = (/** @type {V | null} */ value) => {
       if (done) return;
       done = true;
       dialog.removeEventListener("close", onClose);
@@ -50,23 +58,26 @@ export function confirmDialog({ title, text, actions }) {
 }
 
 export function closeConfirm() {
-  closeModal($("#confirm-dialog"));
+  closeModal(/** @type {HTMLDialogElement} */ ($("#confirm-dialog")));
 }
 
 /** The room settings dialog.  `send(msg)` sends a protocol message; `onEnd()` ends the meeting. */
 export class SettingsDialog {
+  /**
+   * @param {{ send: (msg: ClientMessage) => boolean, onEndMeeting: () => void, signal: AbortSignal }} opts
+   */
   constructor({ send, onEndMeeting, signal }) {
     this.send = send;
     this.onEndMeeting = onEndMeeting;
     $("#settings-dialog")?.remove();
-    document.body.append($("#settings-template").content.cloneNode(true));
-    this.dialog = $("#settings-dialog");
-    this.locked = $("#set-locked");
-    this.lobby = $("#set-lobby");
-    this.password = $("#set-password");
+    document.body.append(/** @type {HTMLTemplateElement} */ ($("#settings-template")).content.cloneNode(true));
+    this.dialog = /** @type {HTMLDialogElement} */ ($("#settings-dialog"));
+    this.locked = /** @type {HTMLInputElement} */ ($("#set-locked"));
+    this.lobby = /** @type {HTMLInputElement} */ ($("#set-lobby"));
+    this.password = /** @type {HTMLInputElement} */ ($("#set-password"));
     this.passwordState = $("#password-state");
-    this.setBtn = $("#btn-set-password");
-    this.clearBtn = $("#btn-clear-password");
+    this.setBtn = /** @type {HTMLButtonElement} */ ($("#btn-set-password"));
+    this.clearBtn = /** @type {HTMLButtonElement} */ ($("#btn-clear-password"));
     this.error = $("#settings-error");
     this.settings = roomSettings(null);
     const o = { signal };
@@ -108,6 +119,7 @@ export class SettingsDialog {
     return this.dialog.open;
   }
 
+  /** @param {RawRoomSettings | null | undefined} settings */
   update(settings) {
     this.settings = roomSettings(settings);
     this.render();
@@ -121,6 +133,7 @@ export class SettingsDialog {
     this.clearBtn.disabled = !s.has_password;
   }
 
+  /** @param {{ locked?: boolean, lobby?: boolean, password?: string }} fields */
   change(fields) {
     this.hideError();
     if (!this.send({ type: "room-settings", ...fields })) {
@@ -144,6 +157,7 @@ export class SettingsDialog {
     this.password.value = "";
   }
 
+  /** @param {string} text */
   showError(text) {
     this.error.textContent = text;
     this.error.hidden = false;

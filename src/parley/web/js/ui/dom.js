@@ -5,15 +5,19 @@ const SVG_NS = "http://www.w3.org/2000/svg";
 /**
  * h("button", { class: "x", type: "button", "aria-label": "Close", onclick: fn }, "text", child)
  * Strings become text nodes; null/false children are skipped.
+ * @param {string} tag
+ * @param {Record<string, unknown> | null} [props]
+ * @param {...unknown} children
+ * @returns {HTMLElement}
  */
 export function h(tag, props = {}, ...children) {
   const el = document.createElement(tag);
   for (const [key, value] of Object.entries(props || {})) {
     if (value === null || value === undefined || value === false) continue;
-    if (key === "class") el.className = value;
+    if (key === "class") el.className = /** @type {string} */ (value);
     else if (key === "dataset") Object.assign(el.dataset, value);
-    else if (key.startsWith("on") && typeof value === "function") el.addEventListener(key.slice(2), value);
-    else if (key === "text") el.textContent = value;
+    else if (key.startsWith("on") && typeof value === "function") el.addEventListener(key.slice(2), /** @type {EventListener} */ (value));
+    else if (key === "text") el.textContent = /** @type {string} */ (value);
     else if (value === true) el.setAttribute(key, "");
     else el.setAttribute(key, String(value));
   }
@@ -21,6 +25,10 @@ export function h(tag, props = {}, ...children) {
   return el;
 }
 
+/**
+ * @param {Element} el
+ * @param {unknown[]} children
+ */
 function append(el, children) {
   for (const c of children.flat(Infinity)) {
     if (c === null || c === undefined || c === false) continue;
@@ -28,16 +36,28 @@ function append(el, children) {
   }
 }
 
-export const $ = (sel, root = document) => root.querySelector(sel);
+/**
+ * The element for `sel`.  Typed as present: the pages' fixed elements are looked up this
+ * way (the one optional element, #media-mode, is checked for null where it is used).
+ * @param {string} sel
+ * @param {ParentNode} [root]
+ */
+export const $ = (sel, root = document) => /** @type {HTMLElement} */ (root.querySelector(sel));
 
+/** @param {Node} el */
 export function clear(el) {
   while (el.firstChild) el.removeChild(el.firstChild);
 }
 
+/**
+ * @param {HTMLElement} el
+ * @param {boolean} [visible]
+ */
 export function show(el, visible = true) {
   el.hidden = !visible;
 }
 
+/** @type {Record<string, string>} */
 const PATHS = {
   mic: "M12 14a3 3 0 0 0 3-3V5a3 3 0 0 0-6 0v6a3 3 0 0 0 3 3zm5-3a5 5 0 0 1-10 0H5a7 7 0 0 0 6 6.92V21h2v-3.08A7 7 0 0 0 19 11h-2z",
   micOff:
@@ -68,7 +88,11 @@ const PATHS = {
     "M19.14 12.94c.04-.3.06-.61.06-.94 0-.32-.02-.64-.07-.94l2.03-1.58c.18-.14.23-.41.12-.61l-1.92-3.32c-.12-.22-.37-.29-.59-.22l-2.39.96c-.5-.38-1.03-.7-1.62-.94l-.36-2.54c-.04-.24-.24-.41-.48-.41h-3.84c-.24 0-.43.17-.47.41l-.36 2.54c-.59.24-1.13.57-1.62.94l-2.39-.96c-.22-.08-.47 0-.59.22L2.74 8.87c-.12.21-.08.47.12.61l2.03 1.58c-.05.3-.09.63-.09.94s.02.64.07.94l-2.03 1.58c-.18.14-.23.41-.12.61l1.92 3.32c.12.22.37.29.59.22l2.39-.96c.5.38 1.03.7 1.62.94l.36 2.54c.05.24.24.41.48.41h3.84c.24 0 .44-.17.47-.41l.36-2.54c.59-.24 1.13-.56 1.62-.94l2.39.96c.22.08.47 0 .59-.22l1.92-3.32c.12-.22.07-.47-.12-.61l-2.01-1.58zM12 15.6c-1.98 0-3.6-1.62-3.6-3.6s1.62-3.6 3.6-3.6 3.6 1.62 3.6 3.6-1.62 3.6-3.6 3.6z",
 };
 
-/** An inline SVG icon (decorative: aria-hidden). */
+/**
+ * An inline SVG icon (decorative: aria-hidden).
+ * @param {string} name
+ * @param {string} [cls]
+ */
 export function icon(name, cls = "icon") {
   const svg = document.createElementNS(SVG_NS, "svg");
   svg.setAttribute("viewBox", "0 0 24 24");
@@ -82,7 +106,11 @@ export function icon(name, cls = "icon") {
   return svg;
 }
 
-/** Replace the icon inside `el` (keeps its other children). */
+/**
+ * Replace the icon inside `el` (keeps its other children).
+ * @param {Element} el
+ * @param {string} name
+ */
 export function setIcon(el, name) {
   const old = el.querySelector("svg.icon");
   const next = icon(name);
@@ -90,7 +118,11 @@ export function setIcon(el, name) {
   else el.prepend(next);
 }
 
-/** A toggle button's state: aria-pressed "true"/"false" plus a class for styling. */
+/**
+ * A toggle button's state: aria-pressed "true"/"false" plus a class for styling.
+ * @param {Element} button
+ * @param {boolean} on
+ */
 export function setPressed(button, on) {
   button.setAttribute("aria-pressed", on ? "true" : "false");
 }

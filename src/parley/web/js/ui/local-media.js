@@ -2,7 +2,22 @@
 // toggles, a host turning a device off, and an observer giving up every track.
 import { describeError, getCameraTrack, getMicTrack, getScreen } from "../media/devices.js";
 
-/** @typedef {import("../media/mesh-session.js").MeshSession | import("../media/sfu-session.js").SfuSession} MediaSession */
+/**
+ * The media seam (web/README.md): all the UI calls on a MeshSession or an SfuSession.
+ * @typedef {EventTarget & {
+ *   start(localStream: MediaStream): void,
+ *   setIceServers(iceServers: RTCIceServer[] | null | undefined): void,
+ *   addPeer(id: string, polite: boolean): unknown,
+ *   removePeer(id: string): void,
+ *   hasPeer(id: string): boolean,
+ *   connectionState(id: string): string | null,
+ *   handleSignal(from: string, payload: any, polite?: boolean): void,
+ *   replaceTrack(kind: "audio" | "video", track: MediaStreamTrack | null): Promise<void>,
+ *   setScreen(stream: MediaStream | null): void,
+ *   refresh(): void,
+ *   close(): void,
+ * }} MediaSession
+ */
 /** @typedef {import("../core/protocol.js").DeviceKind} DeviceKind */
 
 /**

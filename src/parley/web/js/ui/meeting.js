@@ -272,6 +272,7 @@ export class Meeting {
     const mode = mediaMode(msg.room);
     const Session = mode === "sfu" ? SfuSession : MeshSession;
     this.bar.renderMediaMode(mode);
+    /** @type {MediaSession} */
     const session = new Session({
       iceServers: msg.ice_servers || [],
       iceTransportPolicy: this.relay ? "relay" : null,

@@ -8,10 +8,29 @@ import { hostActions, roleLabel } from "../core/moderation.js";
 import { initials } from "../core/text.js";
 import { clear, h, icon } from "./dom.js";
 
+/** @typedef {import("../core/protocol.js").Participant} Participant */
+/** @typedef {import("../core/protocol.js").LobbyEntry} LobbyEntry */
+/** @typedef {import("../core/moderation.js").HostAction} HostAction */
+
+/**
+ * @typedef {object} PeopleContext
+ * @property {string | null} selfId
+ * @property {string} selfRole
+ * @property {Record<string, string>} labels everyone's label (namesakes told apart)
+ * @property {Record<string, number>} handPos place in the raised-hand queue
+ * @property {(id: string, action: HostAction) => void} [onAction] a host button was clicked
+ */
+
+/**
+ * @param {string} name
+ * @param {string} label
+ * @param {string} cls
+ */
 function stateIcon(name, label, cls) {
   return h("span", { class: `state-icon ${cls}`, role: "img", "aria-label": label, title: label }, icon(name));
 }
 
+/** @type {Record<string, string>} */
 const ACTION_ICONS = {
   "mute-mic": "micOff",
   "mute-cam": "camOff",
@@ -23,12 +42,18 @@ const ACTION_ICONS = {
   remove: "personRemove",
 };
 
-/** All host actions, with those that make no sense right now present but disabled. */
+/**
+ * All host actions, with those that make no sense right now present but disabled.
+ * @param {Participant} p
+ * @param {PeopleContext} ctx
+ * @param {string} label
+ */
 function actionRow(p, ctx, label) {
   const actions = hostActions(p, { selfId: ctx.selfId, selfRole: ctx.selfRole, label });
   if (!actions.length) return null;
   const byId = new Map(actions.map((a) => [a.id, a]));
   // Keep the layout stable: mute/camera/hand buttons stay, disabled when not applicable.
+  /** @type {[string, string][]} */
   const placeholders = [
     ["mute-mic", `Mute ${label}`],
     ["mute-cam", `Turn off camera of ${label}`],
@@ -45,6 +70,12 @@ function actionRow(p, ctx, label) {
   return h("div", { class: "person-actions", role: "group", "aria-label": `Host actions for ${label}` }, buttons);
 }
 
+/**
+ * @param {string} pid
+ * @param {HostAction} action
+ * @param {PeopleContext} ctx
+ * @param {boolean} disabled
+ */
 function actionButton(pid, action, ctx, disabled) {
   return h(
     "button",
@@ -61,12 +92,24 @@ function actionButton(pid, action, ctx, disabled) {
   );
 }
 
+/**
+ * @param {Participant} p
+ * @param {PeopleContext} ctx
+ * @param {string} label
+ * @param {number | undefined} pos
+ */
 function rowSignature(p, ctx, label, pos) {
   return JSON.stringify([
     label, p.name, p.role, p.mic, p.cam, p.screen, p.hand, pos ?? 0, p.id === ctx.selfId, ctx.selfRole,
   ]);
 }
 
+/**
+ * @param {Participant} p
+ * @param {PeopleContext} ctx
+ * @param {string} label
+ * @param {number | undefined} pos
+ */
 function buildRow(p, ctx, label, pos) {
   const self = p.id === ctx.selfId;
   const icons = h("span", { class: "person-icons" });
@@ -99,16 +142,17 @@ function buildRow(p, ctx, label, pos) {
 
 /**
  * @param {HTMLElement} list  the <ul role="list">
- * @param {Array} people      sorted participants
- * @param {{ selfId: string, selfRole: string, labels: Object, handPos: Object,
- *           onAction?: (id, action) => void }} ctx
+ * @param {Participant[]} people sorted participants
+ * @param {PeopleContext} ctx
  */
 export function renderPeople(list, people, ctx) {
   const { labels, handPos } = ctx;
   list.setAttribute("aria-label", `Participants (${people.length})`);
-  const focusedKey = list.contains(document.activeElement) ? document.activeElement.dataset?.key : null;
+  const active = /** @type {HTMLElement | null} */ (document.activeElement);
+  const focusedKey = list.contains(active) ? active?.dataset?.key : null;
+  /** @type {Map<string | undefined, HTMLElement>} */
   const existing = new Map();
-  for (const li of list.children) existing.set(li.dataset.id, li);
+  for (const li of /** @type {HTMLCollectionOf<HTMLElement>} */ (list.children)) existing.set(li.dataset.id, li);
   let cursor = list.firstChild;
   for (const p of people) {
     const label = labels[p.id] ?? p.name;
@@ -120,19 +164,25 @@ export function renderPeople(list, people, ctx) {
       li.dataset.sig = sig;
       li.className = `person${p.id === ctx.selfId ? " person--self" : ""}${p.hand ? " person--hand" : ""}`;
       clear(li);
-      li.append(...buildRow(p, ctx, label, handPos[p.id]).filter(Boolean));
+      li.append(.../** @type {HTMLElement[]} */ (buildRow(p, ctx, label, handPos[p.id]).filter(Boolean)));
     }
     if (li !== cursor) list.insertBefore(li, cursor);
     cursor = li.nextSibling;
   }
   for (const li of existing.values()) li.remove();
   if (focusedKey && !list.contains(document.activeElement)) {
-    const again = [...list.querySelectorAll("[data-key]")].find((el) => el.dataset.key === focusedKey);
+    const again = [.../** @type {NodeListOf<HTMLButtonElement>} */ (list.querySelectorAll("[data-key]"))].find((el) => el.dataset.key === focusedKey);
     if (again && !again.disabled) again.focus();
   }
 }
 
-/** The raise-hand queue: an ordered list, in the order the hands went up. */
+/**
+ * The raise-hand queue: an ordered list, in the order the hands went up.
+ * @param {HTMLElement} section
+ * @param {HTMLElement} list
+ * @param {Participant[]} raised
+ * @param {Record<string, string>} labels
+ */
 export function renderHands(section, list, raised, labels) {
   section.hidden = raised.length === 0;
   list.setAttribute("aria-label", `Raised hands (${raised.length})`);
@@ -150,7 +200,13 @@ export function renderHands(section, list, raised, labels) {
   });
 }
 
-/** The lobby (hosts only): who waits, with "Admit <name>" / "Deny <name>". */
+/**
+ * The lobby (hosts only): who waits, with "Admit <name>" / "Deny <name>".
+ * @param {HTMLElement} section
+ * @param {HTMLElement} list
+ * @param {LobbyEntry[]} waiting
+ * @param {{ onAdmit: (w: LobbyEntry) => void, onDeny: (w: LobbyEntry) => void }} handlers
+ */
 export function renderLobby(section, list, waiting, { onAdmit, onDeny }) {
   section.hidden = waiting.length === 0;
   list.setAttribute("aria-label", `Waiting to join (${waiting.length})`);

@@ -9,6 +9,11 @@ import { $, setIcon, setPressed } from "./dom.js";
 const NAME_KEY = "parley.name";
 const PREFS_KEY = "parley.devices";
 
+/** @typedef {{ mic?: string, camera?: string, speaker?: string }} DevicePrefs chosen device ids */
+/** @typedef {import("./meeting.js").JoinChoice} JoinChoice */
+
+/** @returns {DevicePrefs} */
+
 function loadPrefs() {
   try {
     return JSON.parse(localStorage.getItem(PREFS_KEY) || "{}") || {};
@@ -17,6 +22,7 @@ function loadPrefs() {
   }
 }
 
+/** @param {DevicePrefs} prefs */
 function savePrefs(prefs) {
   try {
     localStorage.setItem(PREFS_KEY, JSON.stringify(prefs));
@@ -33,6 +39,7 @@ export function rememberedName() {
   }
 }
 
+/** @param {string} name */
 function rememberName(name) {
   try {
     localStorage.setItem(NAME_KEY, name);
@@ -43,8 +50,8 @@ function rememberName(name) {
 
 export class PreJoin {
   /**
-   * @param {{ room: string, onJoin: (choice) => Promise<void>,
-   *           invite?: { name, role } | null }} opts  invite: the (unverified) join-token claims
+   * @param {{ room: string, onJoin: (choice: JoinChoice) => Promise<void>,
+   *           invite?: { name: string | null, role: string } | null }} opts  invite: the (unverified) join-token claims
    */
   constructor({ room, onJoin, invite = null }) {
     this.room = room;
@@ -53,28 +60,31 @@ export class PreJoin {
     // Observers publish nothing: don't even ask for the camera or microphone.
     this.observer = invite?.role === "observer";
     this.root = $("#prejoin");
-    this.video = $("#preview-video");
+    this.video = /** @type {HTMLVideoElement} */ ($("#preview-video"));
     this.off = $("#preview-off");
     this.offText = $("#preview-off-text");
-    this.micBtn = $("#pj-mic");
-    this.camBtn = $("#pj-cam");
+    this.micBtn = /** @type {HTMLButtonElement} */ ($("#pj-mic"));
+    this.camBtn = /** @type {HTMLButtonElement} */ ($("#pj-cam"));
     this.meter = $("#pj-meter");
     this.status = $("#media-status");
-    this.selCamera = $("#sel-camera");
-    this.selMic = $("#sel-mic");
-    this.selSpeaker = $("#sel-speaker");
+    this.selCamera = /** @type {HTMLSelectElement} */ ($("#sel-camera"));
+    this.selMic = /** @type {HTMLSelectElement} */ ($("#sel-mic"));
+    this.selSpeaker = /** @type {HTMLSelectElement} */ ($("#sel-speaker"));
     this.form = $("#join-form");
-    this.nameInput = $("#name-input");
+    this.nameInput = /** @type {HTMLInputElement} */ ($("#name-input"));
     this.error = $("#join-error");
-    this.joinBtn = $("#join-btn");
+    this.joinBtn = /** @type {HTMLButtonElement} */ ($("#join-btn"));
     this.passwordField = $("#password-field");
-    this.passwordInput = $("#password-input");
+    this.passwordInput = /** @type {HTMLInputElement} */ ($("#password-input"));
 
     this.prefs = loadPrefs();
-    this.audio = null; // MediaStreamTrack
+    /** @type {MediaStreamTrack | null} */
+    this.audio = null;
+    /** @type {MediaStreamTrack | null} */
     this.video_ = null;
     this.micOn = true;
     this.camOn = true;
+    /** @type {{ audio: string | null, video: string | null }} what went wrong with each device */
     this.problems = { audio: null, video: null };
     this.levels = new AudioLevels();
     this.ready = Promise.resolve();
@@ -120,12 +130,16 @@ export class PreJoin {
     }
   }
 
-  /** Show the screen and start the camera/microphone preview. */
+  /**
+   * Show the screen and start the camera/microphone preview.
+   * @param {{ micOn?: boolean, camOn?: boolean }} [opts] the toggles as they were (a rejoin)
+   */
   open(opts = {}) {
     this.ready = this._open(opts);
     return this.ready;
   }
 
+  /** @param {{ micOn?: boolean, camOn?: boolean }} [opts] */
   async _open({ micOn = true, camOn = true } = {}) {
     this.active = true;
     this.root.hidden = false;
@@ -152,7 +166,7 @@ export class PreJoin {
       video: camOn,
       audioDeviceId: this.prefs.mic,
       videoDeviceId: this.prefs.camera,
-    }).catch(() => ({ audio: null, video: null, problems: {} }));
+    }).catch(() => /** @type {Awaited<ReturnType<typeof acquire>>} */ ({ audio: null, video: null, problems: {} }));
     if (!this.active) {
       got.audio?.stop();
       got.video?.stop();
@@ -209,6 +223,12 @@ export class PreJoin {
     } catch {
       return;
     }
+    /**
+     * @param {HTMLSelectElement} select
+     * @param {{ id: string, label: string }[]} items
+     * @param {string | undefined} current
+     * @param {string} none
+     */
     const fill = (select, items, current, none) => {
       const keep = current || select.value;
       select.replaceChildren();
@@ -266,6 +286,7 @@ export class PreJoin {
     this.renderStatus();
   }
 
+  /** @param {string} deviceId */
   async switchCamera(deviceId) {
     this.prefs.camera = deviceId;
     savePrefs(this.prefs);
@@ -281,6 +302,7 @@ export class PreJoin {
     }
   }
 
+  /** @param {string} deviceId */
   async switchMic(deviceId) {
     this.prefs.mic = deviceId;
     savePrefs(this.prefs);
@@ -307,6 +329,7 @@ export class PreJoin {
     this.raf = requestAnimationFrame(tick);
   }
 
+  /** @param {string} text */
   showError(text) {
     this.error.textContent = text;
     this.error.hidden = false;
@@ -318,6 +341,7 @@ export class PreJoin {
   }
 
   /** Ask for the room password (the server said it needs one, or it was wrong). */
+  /** @param {string} code */
   askPassword(code) {
     this.passwordField.hidden = false;
     if (code === "bad_password") {
@@ -353,10 +377,11 @@ export class PreJoin {
         prefs: { ...this.prefs },
         password: this.passwordField.hidden ? null : this.passwordInput.value || null,
       });
-    } catch (err) {
+    } catch (caught) {
+      const err = /** @type {{ code?: string, message?: string } | null | undefined} */ (caught);
       if (err?.code !== "cancelled") {
         this.showError(joinErrorText(err?.code, err?.message || "Could not join the meeting."));
-        if (needsPassword(err?.code)) this.askPassword(err.code);
+        if (err?.code && needsPassword(err.code)) this.askPassword(err.code);
       }
     } finally {
       this.joinBtn.disabled = false;

@@ -4,6 +4,7 @@ import { h } from "./dom.js";
 /** The allowed set (docs/protocol.md). */
 export const REACTIONS = ["👍", "👏", "❤️", "😂", "😮", "🎉", "🤔", "👋"];
 
+/** @type {Record<string, string>} */
 const NAMES = {
   "👍": "Thumbs up",
   "👏": "Clapping",
@@ -15,7 +16,11 @@ const NAMES = {
   "👋": "Wave",
 };
 
-/** Fill `menu` with one button per emoji; `onPick(emoji)` when one is chosen. */
+/**
+ * Fill `menu` with one button per emoji; `onPick(emoji)` when one is chosen.
+ * @param {HTMLElement} menu
+ * @param {(emoji: string) => void} onPick
+ */
 export function buildReactionMenu(menu, onPick) {
   for (const emoji of REACTIONS) {
     menu.append(
@@ -28,7 +33,12 @@ export function buildReactionMenu(menu, onPick) {
   }
 }
 
-/** Float `emoji` (with the sender's name) up the stage and fade it out. */
+/**
+ * Float `emoji` (with the sender's name) up the stage and fade it out.
+ * @param {HTMLElement} layer
+ * @param {string} emoji
+ * @param {string} name
+ */
 export function floatReaction(layer, emoji, name) {
   const el = h("div", { class: "float-reaction" }, h("span", { class: "float-emoji" }, emoji), h("span", { class: "float-name" }, name));
   el.style.left = `${8 + Math.random() * 76}%`;
@@ -36,5 +46,5 @@ export function floatReaction(layer, emoji, name) {
   layer.append(el);
   el.addEventListener("animationend", () => el.remove());
   setTimeout(() => el.remove(), 5000);
-  while (layer.children.length > 30) layer.firstChild.remove();
+  while (layer.children.length > 30) layer.firstElementChild?.remove();
 }

@@ -4,6 +4,19 @@ import { h, icon } from "./dom.js";
 
 const GAP = 10; // px, as .grid's gap in parley.css
 
+/**
+ * @typedef {object} Tile
+ * @property {HTMLElement} el
+ * @property {HTMLVideoElement} video
+ * @property {HTMLElement} nameEl
+ * @property {HTMLElement} avatarEl
+ * @property {HTMLElement} micEl
+ * @property {HTMLElement} handEl
+ * @property {MediaStream | null} stream
+ * @property {boolean} self
+ * @property {boolean} screen
+ */
+
 export class Stage {
   /**
    * @param {{ stage: HTMLElement, main: HTMLElement, grid: HTMLElement, onAutoplayBlocked?: () => void }} opts
@@ -12,7 +25,8 @@ export class Stage {
     this.stage = stage;
     this.main = main;
     this.grid = grid;
-    this.tiles = new Map(); // key -> { el, video, nameEl, avatarEl, stream }
+    /** @type {Map<string, Tile>} key -> tile */
+    this.tiles = new Map();
     this.sinkId = "";
     this.onAutoplayBlocked = onAutoplayBlocked || (() => {});
     this.resizeObserver = new ResizeObserver(() => this.layout());
@@ -20,11 +34,15 @@ export class Stage {
     this.resizeObserver.observe(stage);
   }
 
-  /** Create or update a tile. key: participant id, or "<id>:screen" for a shared screen. */
+  /**
+   * Create or update a tile. key: participant id, or "<id>:screen" for a shared screen.
+   * @param {string} key
+   * @param {{ label: string, initials: string, self?: boolean, screen?: boolean }} opts
+   */
   upsert(key, { label, initials, self = false, screen = false }) {
     let t = this.tiles.get(key);
     if (!t) {
-      const video = h("video", { autoplay: true, playsinline: true, class: self && !screen ? "mirror" : null });
+      const video = /** @type {HTMLVideoElement} */ (h("video", { autoplay: true, playsinline: true, class: self && !screen ? "mirror" : null }));
       video.autoplay = true;
       video.playsInline = true;
       if (self || screen) video.muted = true;
@@ -51,6 +69,7 @@ export class Stage {
     return t;
   }
 
+  /** @param {string} key */
   has(key) {
     return this.tiles.has(key);
   }
@@ -59,7 +78,11 @@ export class Stage {
     return [...this.tiles.keys()];
   }
 
-  /** Play `stream` (or nothing) in the tile. */
+  /**
+   * Play `stream` (or nothing) in the tile.
+   * @param {string} key
+   * @param {MediaStream | null} stream
+   */
   setStream(key, stream) {
     const t = this.tiles.get(key);
     if (!t || t.stream === stream) return;
@@ -68,6 +91,7 @@ export class Stage {
     if (stream) this._play(t.video);
   }
 
+  /** @param {HTMLVideoElement} video */
   _play(video) {
     const p = video.play();
     if (p && p.catch) {
@@ -93,6 +117,11 @@ export class Stage {
     }
   }
 
+  /**
+   * What a tile shows besides the video; an absent field is left as it is.
+   * @param {string} key
+   * @param {{ cam?: boolean, mic?: boolean, hand?: boolean, handPos?: number }} state
+   */
   setState(key, { cam, mic, hand, handPos }) {
     const t = this.tiles.get(key);
     if (!t) return;
@@ -101,14 +130,16 @@ export class Stage {
     if (hand !== undefined) {
       t.handEl.hidden = !hand;
       t.el.classList.toggle("tile--hand", Boolean(hand));
-      t.handEl.querySelector(".hand-pos").textContent = hand && handPos ? String(handPos) : "";
+      /** @type {HTMLElement} */ (t.handEl.querySelector(".hand-pos")).textContent = hand && handPos ? String(handPos) : "";
     }
   }
 
+  /** @param {string | null} key the speaking tile, or none */
   setSpeaking(key) {
     for (const [k, t] of this.tiles) t.el.classList.toggle("tile--speaking", k === key);
   }
 
+  /** @param {string} key */
   remove(key) {
     const t = this.tiles.get(key);
     if (!t) return;
@@ -122,12 +153,16 @@ export class Stage {
     for (const key of [...this.tiles.keys()]) this.remove(key);
   }
 
-  /** Route audio of every tile to the speaker `sinkId` (where supported). */
+  /**
+   * Route audio of every tile to the speaker `sinkId` (where supported).
+   * @param {string} sinkId
+   */
   setSinkId(sinkId) {
     this.sinkId = sinkId || "";
     for (const t of this.tiles.values()) this._applySink(t.video);
   }
 
+  /** @param {HTMLVideoElement} video */
   _applySink(video) {
     if (typeof video.setSinkId === "function") video.setSinkId(this.sinkId).catch(() => {});
   }
