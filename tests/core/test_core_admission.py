@@ -13,15 +13,11 @@ import pytest
 
 from parley.config import Limits
 from parley.core import protocol as p
+from parley.core.admission import Enter, JoinRequest, Refuse
+from parley.core.effects import RoomEmptied, SaveMeeting
 from parley.core.protocol import ErrorCode, ProtocolError
-from parley.core.rooms import (
-    MeetingRecord,
-    RoomConfig,
-    RoomEmptied,
-    Rooms,
-    SaveMeeting,
-    StoredRoom,
-)
+from parley.core.rooms import Rooms
+from parley.core.state import MeetingRecord, RoomConfig, StoredRoom
 
 
 class Clock:
@@ -46,6 +42,12 @@ def join(rooms: Rooms, name: str, **kw: object) -> str:
     return rooms.join("team", name, 1, **kw).member.info.id  # type: ignore[arg-type]
 
 
+def restores(rooms: Rooms, pid: str, stored: StoredRoom | None = None, room: str = "team") -> str:
+    """The role a resume of ``pid`` restores ("" for none: it would join as someone new)."""
+    decision = rooms.decide(JoinRequest(room, "X", resume_id=pid), stored)
+    return decision.role if isinstance(decision, Enter) and decision.restore else ""
+
+
 def refused(code: str, fn: object, *args: object, **kw: object) -> None:
     with pytest.raises(ProtocolError) as info:
         fn(*args, **kw)  # type: ignore[operator]
@@ -64,7 +66,7 @@ def test_removed_host_with_old_token_comes_back_as_nobody(rooms: Rooms) -> None:
     rooms.remove(real, p.Remove(to=first))  # ...and removed
     rooms.update_settings(real, p.RoomSettingsUpdate(locked=True), None)
     # The old token names `first`: the server holds no such member now.
-    assert rooms.resume_role("team", first) is None
+    assert restores(rooms, first) == ""
     refused(ErrorCode.LOCKED, rooms.join, "team", "First", 1, resume_id=first)
     assert [m.info.name for m in rooms.rooms["team"].members.values()] == ["Real host"]
 
@@ -98,13 +100,13 @@ def test_barred_identity_cannot_resume(rooms: Rooms) -> None:
     host = join(rooms, "Host")
     eve = join(rooms, "Eve", address="10.0.0.9")
     rooms.remove(host, p.Remove(to=eve, ban=True))
-    assert rooms.resume_role("team", eve) is None
+    assert restores(rooms, eve) == ""
     refused(ErrorCode.BANNED, rooms.join, "team", "Eve", 1, resume_id=eve, address="10.9.9.9")
 
 
 def test_token_for_another_room_restores_nothing(rooms: Rooms) -> None:
     a = join(rooms, "A")
-    assert rooms.resume_role("other", a) is None
+    assert restores(rooms, a, room="other") == ""
 
 
 # -- after a restart: roles come from the stored meeting, for one grace -------------------
@@ -129,7 +131,7 @@ def test_restart_restores_stored_roles_not_token_roles(mono: Clock) -> None:
     assert stored.meeting == MeetingRecord({host: "participant", bob: "participant", cy: "host"})
 
     after = Rooms(Limits(), monotonic=mono)  # a new process: nothing in memory
-    assert after.resume_role("team", host, stored) == "participant"
+    assert restores(after, host, stored) == "participant"
     kw = {"config": stored.config, "meeting": stored.meeting}
     back = after.join("team", "Host", 1, resume_id=host, **kw)  # type: ignore[arg-type]
     # A member of the interrupted meeting: through the lock and password, same id and role.
@@ -151,7 +153,7 @@ def test_restored_members_wait_only_one_grace(mono: Clock) -> None:
     kw = {"config": stored.config, "meeting": stored.meeting}
     after.join("team", "Host", 1, resume_id=host, **kw)  # type: ignore[arg-type]
     mono.t += Limits().resume_grace
-    assert after.resume_role("team", bob) is None
+    assert restores(after, bob) == ""
     refused(ErrorCode.PASSWORD_REQUIRED, after.join, "team", "Bob", 1, resume_id=bob)
 
 
@@ -163,18 +165,9 @@ def test_stored_bans_hold_after_a_restart(mono: Clock) -> None:
     stored = stored_meeting(before)
     assert f"pid:{eve}" in stored.meeting.banned  # type: ignore[union-attr]
     after = Rooms(Limits(), monotonic=mono)
-    assert after.resume_role("team", eve, stored) is None
-    refused(
-        ErrorCode.BANNED,
-        after.check_barred,
-        "team",
-        stored,
-        resume_id=None,
-        restoring=False,
-        role=None,
-        subject=None,
-        address="10.0.0.9",
-    )
+    assert restores(after, eve, stored) == ""
+    decision = after.decide(JoinRequest("team", "Eve", address="10.0.0.9"), stored)
+    assert decision == Refuse(ErrorCode.BANNED, "you were removed from this meeting")
 
 
 def test_membership_changes_are_saved(rooms: Rooms) -> None:
@@ -204,7 +197,7 @@ def test_squatter_settings_expire_when_the_room_empties(rooms: Rooms) -> None:
 
 
 def test_invited_hosts_settings_outlive_the_meeting(rooms: Rooms) -> None:
-    host = join(rooms, "Host", role="host", invited=True)
+    host = join(rooms, "Host", role="host")  # a role from a join token
     rooms.update_settings(host, p.RoomSettingsUpdate(password="pw", locked=True), "hash")
     effects = rooms.leave(host)
     (emptied,) = [e for e in effects if isinstance(e, RoomEmptied)]

@@ -13,8 +13,8 @@ import unicodedata
 import pytest
 
 from parley.config import Limits
+from parley.core.names import check_display_name
 from parley.core.protocol import ErrorCode, ProtocolError
-from parley.core.rooms import check_display_name
 
 LIMITS = Limits()
 

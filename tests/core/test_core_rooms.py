@@ -9,8 +9,10 @@ import pytest
 
 from parley.config import Limits
 from parley.core import protocol as p
+from parley.core.effects import Deliver, chat_deliveries
+from parley.core.names import check_display_name, check_room_name
 from parley.core.protocol import ErrorCode, ProtocolError
-from parley.core.rooms import Deliver, Rooms, check_display_name, check_room_name
+from parley.core.rooms import Rooms
 
 
 class Clock:
@@ -144,7 +146,7 @@ def test_join_announces_to_the_others(rooms: Rooms, wall: Clock) -> None:
     assert joined.resumed is False
     assert info.id.startswith("p_") and len(info.id) == 18
     assert info.name == "Ada" and info.joined_at == int(wall.t * 1000)
-    (announce,) = delivers(joined.deliveries, p.ParticipantJoined)
+    (announce,) = delivers(joined.effects, p.ParticipantJoined)
     assert announce.room == "team" and announce.exclude == info.id and announce.to is None
     assert announce.message == p.ParticipantJoined(participant=info)
     assert rooms.rooms["team"].created_at == 42
@@ -199,7 +201,7 @@ def test_resume_of_in_memory_member_is_silent(rooms: Rooms, mono: Clock) -> None
     mono.t += 29
     again = rooms.join("team", "A renamed?", 5, resume_id=a)
     assert again.resumed is True
-    assert again.deliveries == []
+    assert again.effects == []
     assert again.member.info.id == a
     assert again.member.info.mic is True  # state kept
     assert again.member.connected is True and again.member.resume_deadline is None
@@ -214,7 +216,7 @@ def test_resume_of_connected_member_is_silent_too(rooms: Rooms) -> None:
     """The old socket is not yet seen as dead: the new one takes over."""
     a = join(rooms, name="A")
     again = rooms.join("team", "A", 1, resume_id=a)
-    assert again.resumed is True and again.deliveries == []
+    assert again.resumed is True and again.effects == []
     assert len(rooms.rooms["team"].members) == 1
 
 
@@ -253,7 +255,7 @@ def test_resume_after_expiry_joins_as_someone_new(rooms: Rooms, mono: Clock) -> 
     rooms.expire(a)
     again = rooms.join("team", "A", 1, resume_id=a)
     assert again.member.info.id != a and again.resumed is False
-    (announce,) = delivers(again.deliveries, p.ParticipantJoined)  # the others see it
+    (announce,) = delivers(again.effects, p.ParticipantJoined)  # the others see it
     assert announce.exclude == again.member.info.id
 
 
@@ -310,12 +312,12 @@ def record(**kw: object) -> p.ChatRecord:
 
 def test_chat_stored_audiences(rooms: Rooms) -> None:
     public = record()
-    assert rooms.chat_stored(public) == [Deliver("team", p.ChatOut(message=public))]
+    assert chat_deliveries(public) == [Deliver("team", p.ChatOut(message=public))]
     private = record(to="p_b")
-    (d,) = rooms.chat_stored(private)
+    (d,) = chat_deliveries(private)
     assert d.to == ("p_a", "p_b") and d.exclude is None and d.message == p.ChatOut(message=private)
     to_self = record(to="p_a")
-    (d,) = rooms.chat_stored(to_self)
+    (d,) = chat_deliveries(to_self)
     assert d.to == ("p_a",)
 
 

@@ -28,21 +28,48 @@ import contextlib
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
+from collections.abc import AsyncIterator, Collection, Coroutine
+from typing import Any, Protocol
 
 import msgspec
 from redis.exceptions import RedisError
 
 from ..core import protocol as p
-from ..core.rooms import Member, RoomConfig
-from ..server.frames import text_frame
+from ..core.effects import Effect
+from ..core.rooms import Rooms
+from ..core.state import Member, RoomConfig
+from ..store import Store
 from .redis_broker import CONTROL, STATE, Envelope, RedisBroker
 
-if TYPE_CHECKING:
-    from ..server.app import Server
-
 log = logging.getLogger(__name__)
+
+
+class NodeSide(Protocol):
+    """What the replicator asks of its node: the one effect executor, acts on the
+    sockets this node holds, and its SFU.  (Not the server: the cluster package imports
+    nothing from ``parley.server``.)"""
+
+    async def apply(self, effects: list[Effect]) -> None:
+        """Carry out effects of changes other nodes made (the node's executor)."""
+
+    def tell_local(self, room: str, message: p.ServerMessage) -> None:
+        """A message for this node's sockets in the room only."""
+
+    def replace(self, pid: str) -> None:
+        """``pid`` resumed on another node: retire its socket here without a leave."""
+
+    def disconnect_local(self, pid: str, code: int, reason: str) -> bool: ...
+
+    def let_in_local(self, pid: str) -> bool: ...
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> None: ...
+
+    def media_rooms(self) -> Collection[str]:
+        """Rooms whose media this node forwards."""
+
+    async def remote_media_signal(
+        self, room: str, pid: str, role: str, payload: bytes, ref: str | None
+    ) -> None: ...
 
 
 class MemberState(msgspec.Struct, array_like=True):
@@ -52,6 +79,7 @@ class MemberState(msgspec.Struct, array_like=True):
     waiting: bool
     subject: str | None
     address: str | None
+    invited: bool = False
 
 
 class RoomState(msgspec.Struct, array_like=True):
@@ -90,7 +118,9 @@ class DisconnectOp(msgspec.Struct, tag="disconnect", array_like=True):
     reason: str
 
 
-class AdmitOp(msgspec.Struct, tag="admit", array_like=True):
+class LetInOp(msgspec.Struct, tag="admit", array_like=True):
+    """Let a waiting participant into the room (its socket is on the receiving node)."""
+
     pid: str
 
 
@@ -104,7 +134,7 @@ class SfuSignalOp(msgspec.Struct, tag="sfu-signal", array_like=True):
     ref: str | None
 
 
-Op = MemberOp | GoneOp | RoomOp | EndedOp | DisconnectOp | AdmitOp | SfuSignalOp
+Op = MemberOp | GoneOp | RoomOp | EndedOp | DisconnectOp | LetInOp | SfuSignalOp
 _encode = msgspec.msgpack.Encoder().encode
 _decode_op = msgspec.msgpack.Decoder(Op).decode
 _decode_member = msgspec.msgpack.Decoder(MemberState).decode
@@ -154,13 +184,17 @@ class Replicator:
 
     def __init__(
         self,
-        server: Server,
+        rooms: Rooms,
         broker: RedisBroker,
+        store: Store,
+        node_side: NodeSide,
         *,
         node_ttl: float = 10.0,
         reap_after: float = 10.0,
     ) -> None:
-        self.server = server
+        self.rooms = rooms
+        self.store = store
+        self.node_side = node_side
         self.broker = broker
         self.node = broker.node
         self.redis = broker.redis
@@ -188,7 +222,7 @@ class Replicator:
 
     def flush(self) -> None:
         """Write and publish what the core journalled since the last flush."""
-        rooms = self.server.rooms
+        rooms = self.rooms
         journal, rooms.journal = rooms.journal, []
         touched: set[str] = set()
         for kind, room_name, pid in journal:
@@ -216,12 +250,26 @@ class Replicator:
         for room_name in touched:
             self._recount(room_name)
 
-    def control(self, room: str, op: DisconnectOp | AdmitOp | SfuSignalOp) -> None:
+    def control(self, room: str, op: DisconnectOp | LetInOp | SfuSignalOp) -> None:
         """Ask the node serving ``op.pid`` to act on it."""
         self.broker.send(CONTROL, room, _encode(op))
 
+    def disconnect_remote(self, room: str, pid: str, code: int, reason: str) -> None:
+        self.control(room, DisconnectOp(pid, code, reason))
+
+    def let_in_remote(self, room: str, pid: str) -> None:
+        member = self.rooms.members.get(pid)
+        if member is not None and member.node != self.node:
+            self.control(room, LetInOp(pid))
+
+    def sfu_signal(
+        self, room: str, owner: str, pid: str, role: str, payload: bytes, ref: str | None
+    ) -> None:
+        """A participant's signal for the SFU of ``owner``, the room's media owner."""
+        self.control(room, SfuSignalOp(owner, pid, role, payload, ref))
+
     def _recount(self, room_name: str) -> None:
-        room = self.server.rooms.rooms.get(room_name)
+        room = self.rooms.rooms.get(room_name)
         remote = room is not None and any(
             m.node != self.node for m in (*room.members.values(), *room.lobby.values())
         )
@@ -238,56 +286,43 @@ class Replicator:
         except msgspec.DecodeError:
             log.warning("undecodable operation from node %s", env.node)
             return
-        rooms = self.server.rooms
+        rooms = self.rooms
+        node = self.node_side
         room_name = env.room
+        effects: list[Effect] = []
         match op:
             case MemberOp(member=state, announce=announce):
                 local = rooms.members.get(state.info.id)
                 if announce and local is None and not state.waiting:
-                    self._tell_clients(room_name, p.ParticipantJoined(participant=state.info))
+                    node.tell_local(room_name, p.ParticipantJoined(participant=state.info))
                 if local is not None and local.node == self.node and state.node != self.node:
                     # Resumed on another node: retire our socket without a leave.
-                    self.server.replace(state.info.id)
+                    node.replace(state.info.id)
                 created = rooms.rooms[room_name].created_at if room_name in rooms.rooms else 0
-                rooms.put_remote_member(_member(state), created)
-                session = self.server.session_of(state.info.id)
-                if session is not None:  # ours, changed by another node (a new role)
-                    session.renew_token(state.info.role)
+                effects = rooms.put_remote_member(_member(state), created)
             case GoneOp(pid=pid, announce=announce):
                 known = rooms.members.get(pid)
                 if announce and known is not None and not known.waiting:
-                    self._tell_clients(room_name, p.ParticipantLeft(id=pid, reason="disconnected"))
-                rooms.drop_remote_member(room_name, pid)
+                    node.tell_local(room_name, p.ParticipantLeft(id=pid, reason="disconnected"))
+                effects = rooms.drop_remote_member(room_name, pid)
             case RoomOp(state=rstate):
                 rooms.put_remote_room(
                     room_name, rstate.created_at, _config(rstate), set(rstate.banned)
                 )
             case EndedOp():
-                rooms.drop_room(room_name)
+                effects = rooms.drop_room(room_name)
             case DisconnectOp(pid=pid, code=code, reason=reason):
-                if self.server.session_of(pid) is not None:
-                    self.server.disconnect(pid, code, reason, room_name)
-            case AdmitOp(pid=pid):
-                if self.server.session_of(pid) is not None:
-                    self.server.admit(pid)
-            case SfuSignalOp(owner=owner):
+                node.disconnect_local(pid, code, reason)
+            case LetInOp(pid=pid):
+                node.let_in_local(pid)
+            case SfuSignalOp(owner=owner, pid=pid, role=role, payload=payload, ref=ref):
                 if owner == self.node:
-                    self.server.spawn(self.server.remote_media_signal(room_name, op))
-        self._media_follows(op, room_name)
+                    node.spawn(node.remote_media_signal(room_name, pid, role, payload, ref))
+        if effects:
+            # What follows here from another node's change (a new role's token, media
+            # that stops): carried out by this node's executor, like any effect.
+            node.spawn(node.apply(effects))
         self._recount(room_name)
-
-    def _media_follows(self, op: Op, room_name: str) -> None:
-        """Forward no more for whom left, became an observer, or whose meeting ended."""
-        media = self.server.media
-        if media is None or room_name not in media.rooms:
-            return
-        match op:
-            case GoneOp(pid=pid):
-                self.server.spawn(media.left(room_name, pid))
-            case MemberOp(member=state) if state.info.role == "observer":
-                self.server.spawn(media.unpublish(room_name, state.info.id))
-            case EndedOp():
-                self.server.spawn(media.ended(room_name))
 
     # -- media ownership ------------------------------------------------------------------
 
@@ -336,7 +371,7 @@ class Replicator:
         raw_members, raw_room = await asyncio.gather(
             self.redis.hgetall(members_key(room_name)), self.redis.get(room_key(room_name))
         )
-        rooms = self.server.rooms
+        rooms = self.rooms
         room = rooms.rooms.get(room_name)
         created = room.created_at if room is not None else 0
         before = self._remote_members(room_name)
@@ -346,7 +381,7 @@ class Replicator:
             rooms.put_remote_room(room_name, created, _config(rstate), set(rstate.banned))
         elif room is None:
             # Nobody has shared this room's state yet: start from the stored settings.
-            record = await self.server.store.load_room(room_name)
+            record = await self.store.load_room(room_name)
             if record is not None:
                 created = record.created_at
                 rooms.put_remote_room(
@@ -362,42 +397,39 @@ class Replicator:
                     set(),
                 )
         seen: set[str] = set()
+        effects: list[Effect] = []
         for raw in raw_members.values():
             state = _decode_member(_as_bytes(raw))
             seen.add(state.info.id)
             if state.node == self.node and state.info.id in rooms.members:
                 continue  # ours: our memory is the newer truth
-            rooms.put_remote_member(_member(state), created)
+            effects += rooms.put_remote_member(_member(state), created)
         room = rooms.rooms.get(room_name)
         if room is not None:
             for pid, member in [*room.members.items(), *room.lobby.items()]:
                 if member.node != self.node and pid not in seen:
-                    rooms.drop_remote_member(room_name, pid)
+                    effects += rooms.drop_remote_member(room_name, pid)
             rooms.forget_if_unused(room_name)
         self._recount(room_name)
         self._announce_differences(room_name, before, self._remote_members(room_name))
+        if effects:
+            await self.node_side.apply(effects)
 
     def _remote_members(self, room_name: str) -> dict[str, p.Participant]:
-        room = self.server.rooms.rooms.get(room_name)
+        room = self.rooms.rooms.get(room_name)
         if room is None:
             return {}
         return {pid: m.info for pid, m in room.members.items() if m.node != self.node}
-
-    def _tell_clients(self, room_name: str, message: p.ServerMessage) -> None:
-        """A frame for this node's clients in the room only (the others get their own)."""
-        self.server.hub.deliver(room_name, text_frame(p.encode(message)), None, None)
 
     def _announce_differences(
         self, room_name: str, before: dict[str, p.Participant], after: dict[str, p.Participant]
     ) -> None:
         """Tell our clients about joins and leaves they missed (e.g. during an outage)."""
-        deliver = self.server.hub.deliver
+        tell = self.node_side.tell_local
         for pid in before.keys() - after.keys():
-            frame = text_frame(p.encode(p.ParticipantLeft(id=pid, reason="disconnected")))
-            deliver(room_name, frame, None, None)
+            tell(room_name, p.ParticipantLeft(id=pid, reason="disconnected"))
         for pid in after.keys() - before.keys():
-            frame = text_frame(p.encode(p.ParticipantJoined(participant=after[pid])))
-            deliver(room_name, frame, None, None)
+            tell(room_name, p.ParticipantJoined(participant=after[pid]))
 
     async def members_of(self, room_name: str) -> list[p.Participant]:
         """Everyone in a room, from Redis's record (for nodes that serve nobody there)."""
@@ -430,7 +462,7 @@ class Replicator:
             yield
         finally:
             # The next admission must see what this one wrote: send it before unlocking.
-            self.server.sync()
+            self.flush()
             await self.broker.drain()
             if locked:
                 with contextlib.suppress(RedisError, OSError):
@@ -442,8 +474,7 @@ class Replicator:
         while True:
             try:
                 await self.redis.set(node_key(self.node), b"1", ex=max(1, int(self.node_ttl)))
-                media = self.server.media
-                for room_name in list(media.rooms) if media is not None else ():
+                for room_name in list(self.node_side.media_rooms()):
                     await self.redis.eval(_KEEP, 1, media_key(room_name), self.node, MEDIA_TTL)
             except (RedisError, OSError):
                 self.broker._needs_resync = True  # rewrite our state when Redis is back
@@ -462,7 +493,7 @@ class Replicator:
 
     async def reap_once(self) -> None:
         """Announce as left the participants of nodes that stopped, after a resume window."""
-        rooms = self.server.rooms
+        rooms = self.rooms
         remote = [m for m in list(rooms.members.values()) if m.node != self.node]
         nodes = sorted({m.node for m in remote})
         if not nodes:
@@ -491,18 +522,18 @@ class Replicator:
         room_name, pid = member.room, member.info.id
         async with self.room_lock(room_name):
             # Someone may have resumed it elsewhere, or another survivor reaped it.
-            fresh = self.server.rooms.members.get(pid)
+            fresh = self.rooms.members.get(pid)
             if fresh is None or fresh.node != member.node:
                 return
             log.info("%s of stopped node %s announced as left", pid, member.node)
-            await self.server.apply(self.server.rooms.leave(pid, reason="disconnected"))
+            await self.node_side.apply(self.rooms.leave(pid, reason="disconnected"))
 
     async def sweep(self) -> None:
         """Stop following rooms this node no longer serves anyone in."""
-        rooms = self.server.rooms
-        media = self.server.media
+        rooms = self.rooms
+        forwarded = self.node_side.media_rooms()
         for room_name in list(self.broker.watched):
-            if media is not None and room_name in media.rooms:
+            if room_name in forwarded:
                 continue  # its media is forwarded here: signals still arrive on its channel
             room = rooms.rooms.get(room_name)
             if room is None or not any(
@@ -520,7 +551,7 @@ class Replicator:
         operations ask them to tell their clients (``announce``): our participants that
         joined, and those that left (still in Redis's record under our name).
         """
-        rooms = self.server.rooms
+        rooms = self.rooms
         ours = {pid: m for pid, m in rooms.members.items() if m.node == self.node}
         for pid, member in ours.items():
             state = _member_state(member)
@@ -554,7 +585,13 @@ def _as_bytes(raw: bytes | str) -> bytes:
 
 def _member_state(member: Member) -> MemberState:
     return MemberState(
-        member.info, member.room, member.node, member.waiting, member.subject, member.address
+        member.info,
+        member.room,
+        member.node,
+        member.waiting,
+        member.subject,
+        member.address,
+        member.invited,
     )
 
 
@@ -566,6 +603,7 @@ def _member(state: MemberState) -> Member:
         subject=state.subject,
         address=state.address,
         node=state.node,
+        invited=state.invited,
     )
 
 

@@ -2,349 +2,55 @@
 
 :class:`Rooms` holds every room of this server and decides what each client
 request does.  Its methods validate a request against the limits and the
-requester's role, change state, and return the *effects* the transport
-carries out in order: :class:`Deliver` a message (through the broker),
-write a system :class:`Note` into the chat, :class:`Disconnect` a
-participant, :class:`Admit` someone from the lobby, :class:`SaveSettings`,
-:class:`SaveMeeting` (who is in, for a restart) and :class:`RoomEmptied`.
-Nothing here touches a socket, the store or the clock directly, so the
-rules are tested as plain Python.
+requester's role, change state, and return every consequence as an *effect*
+(:mod:`parley.core.effects`) for the executor to carry out in order.  Joining
+is one decision (:meth:`Rooms.decide`, see :mod:`parley.core.admission`)
+followed by :meth:`Rooms.enter`.  Nothing here touches a socket, the store or
+the clock directly, so the rules are tested as plain Python.
 """
 
 from __future__ import annotations
 
-import re
 import secrets
 import time
-import unicodedata
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 from ..config import Limits
 from . import protocol as p
+from .admission import Decision, Enter, Joined, JoinRequest, NeedPassword, Refuse
+from .effects import (
+    Deliver,
+    Disconnect,
+    Effect,
+    LetIn,
+    MediaEnded,
+    Note,
+    RoleChanged,
+    RoomEmptied,
+    SaveMeeting,
+    SaveSettings,
+    StopForwarding,
+    StoreChat,
+    Unpublish,
+    lobby_key,
+)
+from .names import check_display_name, check_room_name
 from .protocol import CloseCode, ErrorCode, ProtocolError
+from .state import MeetingRecord, Member, Room, RoomConfig, StoredRoom
 
-ROOM_NAME = re.compile(r"[A-Za-z0-9._-]+")
 ROLES = ("host", "participant", "observer")
 #: Longest room password (checked before any hashing).
 MAX_PASSWORD_CHARS = 128
 DEVICE_NAMES = {"mic": "microphone", "cam": "camera", "screen": "screen share"}
 
 
-def lobby_key(room: str) -> str:
-    """The fan-out address of a room's lobby ('#' never appears in room names)."""
-    return room + "#lobby"
-
-
-# -- effects ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Deliver:
-    """Send ``message`` to the room: everyone, only ``to``, or all but ``exclude``."""
-
-    room: str
-    message: p.ServerMessage
-    to: tuple[str, ...] | None = None
-    exclude: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Note:
-    """A system line for the room's chat: stored, then delivered to everyone."""
-
-    room: str
-    text: str
-
-
-@dataclass(frozen=True, slots=True)
-class Disconnect:
-    """Close this participant's socket (after the effects before it went out)."""
-
-    pid: str
-    room: str
-    code: int
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class Admit:
-    """A participant left the lobby for the room: send them their welcome."""
-
-    pid: str
-
-
-@dataclass(frozen=True, slots=True)
-class SaveSettings:
-    """Persist a room's settings (given here: the room may be gone from memory)."""
-
-    room: str
-    created_at: int
-    config: RoomConfig
-
-
-@dataclass(frozen=True, slots=True)
-class SaveMeeting:
-    """Persist who is in the room and in which role (read when written: see
-    :meth:`Rooms.meeting_record`), so that a restart restores roles from stored state."""
-
-    room: str
-
-
-@dataclass(frozen=True, slots=True)
-class RoomEmptied:
-    """The last person left or the meeting ended: the meeting's stored state goes.
-
-    ``keep`` is the configuration that outlives the meeting (a JWT- or
-    admin-managed room, unlocked); None: the settings expire with the meeting, and
-    a room with no history is forgotten altogether.
-    """
-
-    room: str
-    created_at: int
-    keep: RoomConfig | None
-
-
-Effect = Deliver | Note | Disconnect | Admit | SaveSettings | SaveMeeting | RoomEmptied
-
-
-# -- state ----------------------------------------------------------------------------
-
-
-@dataclass(slots=True)
-class RoomConfig:
-    """Settings a host controls; persisted in the store."""
-
-    locked: bool = False
-    lobby: bool = False
-    password_hash: str | None = None
-    max_participants: int | None = None  # None: the server's limit
-    #: Set by a host whose role came from a join token, or by the operator: these
-    #: settings outlive the meeting.  Others expire when the room empties, so that a
-    #: passer-by cannot hold a room name hostage with a password or a size of 1.
-    managed: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class MeetingRecord:
-    """Who was in a room (participant id -> role) and who is barred, as stored."""
-
-    members: dict[str, str]
-    banned: frozenset[str] = frozenset()
-
-
-@dataclass(frozen=True, slots=True)
-class StoredRoom:
-    """A room as the store knows it, before it is open in memory."""
-
-    created_at: int
-    config: RoomConfig | None = None
-    meeting: MeetingRecord | None = None
-
-
-@dataclass(slots=True)
-class Member:
-    """A participant as the room knows it."""
-
-    info: p.Participant
-    room: str
-    #: False between a dropped socket and a resume (or the end of the grace period).
-    connected: bool = True
-    #: Monotonic deadline for a resume while disconnected.
-    resume_deadline: float | None = None
-    #: In the lobby, not yet admitted.
-    waiting: bool = False
-    subject: str | None = None
-    address: str | None = None
-    #: The node whose socket serves this participant (several nodes share a room).
-    node: str = "local"
-    #: The role came from a verified join token (its settings changes are "managed").
-    invited: bool = False
-
-
-@dataclass(slots=True)
-class Room:
-    name: str
-    created_at: int
-    config: RoomConfig = field(default_factory=RoomConfig)
-    members: dict[str, Member] = field(default_factory=dict)
-    lobby: dict[str, Member] = field(default_factory=dict)
-    #: Keys barred for this meeting: "pid:…", "sub:…", "addr:…".
-    banned: set[str] = field(default_factory=set)
-    #: Members of the meeting before a restart (pid -> role, from the store) who may
-    #: still resume into it, until ``restorable_until`` (monotonic).
-    restorable: dict[str, str] = field(default_factory=dict)
-    restorable_until: float = 0.0
-
-    def participants(self) -> list[p.Participant]:
-        return [m.info for m in self.members.values()]
-
-    def hosts(self) -> tuple[str, ...]:
-        return tuple(pid for pid, m in self.members.items() if m.info.role == "host")
-
-
-@dataclass(frozen=True, slots=True)
-class Joined:
-    """The outcome of a join: who joined, whether an identity was restored, what follows."""
-
-    member: Member
-    resumed: bool
-    effects: list[Effect]
-
-    @property
-    def waiting(self) -> bool:
-        return self.member.waiting
-
-    @property
-    def deliveries(self) -> list[Effect]:
-        return self.effects
-
-
-# -- validation ---------------------------------------------------------------------
-
-
-def check_room_name(name: str, limits: Limits) -> str:
-    if not (1 <= len(name) <= limits.room_name_max) or not ROOM_NAME.fullmatch(name):
-        raise ProtocolError(
-            ErrorCode.BAD_ROOM,
-            f"room names are 1-{limits.room_name_max} letters, digits, '-', '_' or '.'",
-        )
-    return name
-
-
-#: Never in a display name: controls, format characters (bidi controls, zero-width
-#: space/joiners, soft hyphen...), line/paragraph separators, surrogates, private use.
-_NAME_REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs", "Co"})
-#: The other default-ignorable code points (Unicode DerivedCoreProperties): drawn as
-#: nothing.  Variation selectors and Mongolian selectors are allowed after a base they
-#: apply to (see _name_char_has_a_job).
-_NAME_IGNORABLE = (
-    (0x034F, 0x034F),  # combining grapheme joiner
-    (0x115F, 0x1160),  # Hangul choseong/jungseong fillers
-    (0x17B4, 0x17B5),  # Khmer inherent vowels
-    (0x180B, 0x180F),  # Mongolian variation selectors
-    (0x2065, 0x2065),
-    (0x3164, 0x3164),  # Hangul filler
-    (0xFE00, 0xFE0F),  # variation selectors
-    (0xFFA0, 0xFFA0),  # halfwidth Hangul filler
-    (0xFFF0, 0xFFF8),
-    (0xE0000, 0xE0FFF),  # tags, variation selectors supplement
-)
-#: Scripts whose letters join (Arabic, Syriac, N'Ko, Mandaic, Mongolian, Phags-pa,
-#: presentation forms, Manichaean...Adlam): ZWNJ between two of their letters is visible.
-_JOINING_SCRIPTS = (
-    (0x0600, 0x08FF),
-    (0x1800, 0x18AF),
-    (0xA840, 0xA877),
-    (0xFB50, 0xFDFF),
-    (0xFE70, 0xFEFF),
-    (0x10AC0, 0x10D3F),
-    (0x10F30, 0x10FDF),
-    (0x1E900, 0x1E95F),
-)
-_ZWNJ, _ZWJ, _BLACK_FLAG, _CANCEL_TAG = "\u200c", "\u200d", "\U0001f3f4", "\U000e007f"
-
-
-def _in_ranges(ch: str, ranges: tuple[tuple[int, int], ...]) -> bool:
-    cp = ord(ch)
-    return any(lo <= cp <= hi for lo, hi in ranges)
-
-
-def _joining_letter(name: str, i: int, step: int) -> bool:
-    """Whether the first non-mark character from ``i`` on (walking by ``step``) is a
-    letter of a joining script."""
-    while 0 <= i < len(name) and unicodedata.category(name[i]) == "Mn":
-        i += step
-    return (
-        0 <= i < len(name)
-        and unicodedata.category(name[i]).startswith("L")
-        and _in_ranges(name[i], _JOINING_SCRIPTS)
-    )
-
-
-def _name_char_has_a_job(name: str, i: int) -> bool:
-    """Whether the invisible ``name[i]`` changes how its visible neighbours are drawn,
-    as the scripts and emoji that need it use it (after UTS #51 and RFC 5892 CONTEXTJ)."""
-    ch = name[i]
-    if i == 0:
-        return False
-    prev = name[i - 1]
-    prev_cat = unicodedata.category(prev)
-    after = unicodedata.category(name[i + 1]) if i + 1 < len(name) else ""
-    if ch in (_ZWNJ, _ZWJ) and unicodedata.combining(prev) == 9:
-        return True  # after a virama: Indic conjunct forms (Devanagari, Sinhala "Sri"...)
-    if ch == _ZWNJ:  # Persian "Ali-Reza": breaks the join between two letters
-        return _joining_letter(name, i - 1, -1) and _joining_letter(name, i + 1, 1)
-    if ch == _ZWJ:  # emoji ZWJ sequence: woman + ZWJ + laptop = woman technologist
-        return (prev_cat.startswith("S") or prev == "\ufe0f") and after.startswith("S")
-    if ch in "\ufe0e\ufe0f":  # text/emoji style of a symbol, or a keycap ("1" VS16 U+20E3)
-        return prev_cat[0] in "SPN"
-    cp = ord(ch)
-    if 0xFE00 <= cp <= 0xFE0D or 0xE0100 <= cp <= 0xE01EF:  # ideographic/math variants
-        return unicodedata.name(prev, "").startswith("CJK ") or prev_cat.startswith("S")
-    if 0x180B <= cp <= 0x180F:  # Mongolian variation selectors, vowel separator
-        return 0x1800 <= ord(prev) <= 0x18AF
-    return False
-
-
-def _first_hidden_char(name: str) -> int | None:
-    """Index of the first character of ``name`` that is drawn as nothing or reorders the
-    text around it (and has no job where it stands); None if there is none.  One pass."""
-    i, n = 0, len(name)
-    while i < n:
-        ch = name[i]
-        if ch == _BLACK_FLAG and i + 1 < n and "\U000e0020" <= name[i + 1] <= "\U000e007e":
-            # subdivision flag (Scotland): black flag, tag letters, cancel tag
-            j = i + 1
-            while j < n and "\U000e0020" <= name[j] <= "\U000e007e":
-                j += 1
-            if j == n or name[j] != _CANCEL_TAG:
-                return i + 1
-            i = j + 1
-            continue
-        cp = ord(ch)
-        hidden = (
-            unicodedata.category(ch) in _NAME_REFUSED_CATEGORIES
-            or _in_ranges(ch, _NAME_IGNORABLE)
-            or 0xFDD0 <= cp <= 0xFDEF
-            or cp & 0xFFFE == 0xFFFE  # noncharacters
-        )
-        if hidden and not _name_char_has_a_job(name, i):
-            return i
-        i += 1
-    return None
-
-
-def check_display_name(name: str, limits: Limits) -> str:
-    """The display name everyone will see: trimmed and in NFC; ``bad_name`` if it is
-    empty or too long after that, starts with a combining mark, or holds a character
-    that is invisible or reorders the text around it (bidi controls, zero-width
-    characters, fillers...).  Joiners and selectors stay where a script or an emoji
-    sequence needs them; unassigned code points pass (emoji newer than our Unicode)."""
-    name = unicodedata.normalize("NFC", name.strip()).strip()
-    if not name:
-        raise ProtocolError(ErrorCode.BAD_NAME, "a display name is required")
-    if len(name) > limits.display_name_max:
-        raise ProtocolError(
-            ErrorCode.BAD_NAME,
-            f"display names are at most {limits.display_name_max} characters",
-        )
-    if unicodedata.category(name[0]).startswith("M"):
-        raise ProtocolError(ErrorCode.BAD_NAME, "display names cannot start with a combining mark")
-    hidden = _first_hidden_char(name)
-    if hidden is not None:
-        ch = name[hidden]
-        what = unicodedata.name(ch, "")
-        raise ProtocolError(
-            ErrorCode.BAD_NAME,
-            "display names cannot contain control, invisible or text-direction characters"
-            f" (U+{ord(ch):04X}{' ' + what if what else ''})",
-        )
-    return name
-
-
 def new_participant_id() -> str:
     return "p_" + secrets.token_urlsafe(12)
+
+
+def _stored_config(stored: StoredRoom | None) -> RoomConfig:
+    return stored.config if stored is not None and stored.config is not None else RoomConfig()
 
 
 class Rooms:
@@ -421,22 +127,144 @@ class Rooms:
         member = self.members.get(pid)
         return member is not None and member.room == room_name and not member.waiting
 
-    def resume_role(
-        self, room_name: str, resume_id: str | None, stored: StoredRoom | None = None
-    ) -> str | None:
-        """The role a resume restores, or None: not an identity this server still holds.
+    # -- admission: one decision, then entry --------------------------------------------
 
-        A resume token only proves who its holder was.  It restores a current member
-        (inside the resume grace) in its *current* role, or, after a restart, a member
-        of the interrupted meeting in the role the store kept for it, until one resume
-        grace after the room is back in memory.  Removed, expired, barred or unknown
-        identities restore nothing: they join afresh, through every check.
+    def decide(self, req: JoinRequest, stored: StoredRoom | None = None) -> Decision:
+        """Whether ``req`` may join, and how (see :mod:`parley.core.admission`).
+
+        ``stored``: the room as the store knows it, for a room not open in memory.
+        Changes nothing.  In order: a current member comes back in its current role
+        whatever changed meanwhile; then room count, bans, the identity a resume may
+        restore, lock, password, room size, role, lobby.
+        """
+        if req.resume_id is not None and self.is_known(req.resume_id, req.room):
+            return Enter(self.members[req.resume_id].info.role, restore=True)
+        room = self.rooms.get(req.room)
+        if room is None and len(self.rooms) >= self.limits.max_rooms:
+            return Refuse(ErrorCode.TOO_MANY, "this server has too many open rooms; try later")
+        config = room.config if room is not None else _stored_config(stored)
+        keys = {f"pid:{req.resume_id}", f"sub:{req.subject}", f"addr:{req.address}"}
+        if self._banned(req.room, stored) & keys:
+            return Refuse(ErrorCode.BANNED, "you were removed from this meeting")
+        restored = self._restorable_role(req.room, req.resume_id, stored)
+        role = restored if restored is not None else req.role
+        if restored is None:
+            if config.locked and role != "host":
+                return Refuse(ErrorCode.LOCKED, "the room is locked")
+            if config.password_hash is not None and role != "host" and not req.password_verified:
+                return NeedPassword(config.password_hash)
+        present = len(room.members) if room is not None else 0
+        if present >= self._capacity(config):
+            return Refuse(
+                ErrorCode.ROOM_FULL,
+                f"room {req.room} is full ({self._capacity(config)} participants)",
+            )
+        hosts = room.hosts() if room is not None else ()
+        if role is None:
+            role = "host" if self.auto_host and not hosts else "participant"
+        lobby = restored is None and config.lobby and role != "host" and bool(hosts)
+        if lobby and room is not None and len(room.lobby) >= self.limits.max_lobby:
+            return Refuse(ErrorCode.TOO_MANY, "the lobby is full; try later")
+        return Enter(role, restore=restored is not None, lobby=lobby)
+
+    def enter(
+        self, req: JoinRequest, decision: Enter, stored: StoredRoom | None = None
+    ) -> Joined:
+        """Carry out an :class:`Enter` decision: the participant is in (or waits)."""
+        pid = req.resume_id if decision.restore else None
+        if pid is not None and self.is_known(pid, req.room):
+            # Still a member: within the grace period, or its old socket is not yet
+            # seen as dead.  Either way the others see no leave/join.
+            existing = self.members[pid]
+            existing.connected = True
+            existing.resume_deadline = None
+            existing.node = self.node
+            self.journal.append(("member", req.room, pid))
+            return Joined(existing, True, [])
+        room = self.open_room(
+            req.room,
+            stored.created_at if stored is not None else 0,
+            stored.config if stored is not None else None,
+            stored.meeting if stored is not None else None,
+        )
+        if pid is None:
+            pid = new_participant_id()
+        room.restorable.pop(pid, None)
+        if pid in self.members:  # a stale lobby entry of the same identity
+            self._drop_waiting(pid)
+        info = p.Participant(id=pid, name=req.name, role=decision.role, joined_at=self.now_ms())
+        member = Member(
+            info=info,
+            room=req.room,
+            subject=req.subject,
+            address=req.address,
+            node=self.node,
+            invited=req.invited and not decision.restore and decision.role == req.role,
+        )
+        self.members[pid] = member
+        self.journal.append(("member", req.room, pid))
+        if decision.lobby:
+            member.waiting = True
+            room.lobby[pid] = member
+            return Joined(member, False, [self._lobby_update(room)])
+        room.members[pid] = member
+        announce = Deliver(req.room, p.ParticipantJoined(participant=info), exclude=pid)
+        return Joined(member, decision.restore, [announce, SaveMeeting(req.room)])
+
+    def join(
+        self,
+        room_name: str,
+        display_name: str,
+        created_at: int,
+        *,
+        config: RoomConfig | None = None,
+        meeting: MeetingRecord | None = None,
+        resume_id: str | None = None,
+        role: str | None = None,
+        subject: str | None = None,
+        address: str | None = None,
+        password_verified: bool = False,
+        ref: str | None = None,
+    ) -> Joined:
+        """:meth:`decide` then :meth:`enter` in one call (a refusal, or a password not
+        yet verified, raises): for callers with nothing to do in between."""
+        req = JoinRequest(
+            room_name,
+            display_name,
+            ref,
+            role=role,
+            subject=subject,
+            address=address,
+            resume_id=resume_id,
+            password_verified=password_verified,
+        )
+        stored = StoredRoom(created_at, config, meeting)
+        decision = self.decide(req, stored)
+        if isinstance(decision, Refuse):
+            raise ProtocolError(decision.code, decision.message, ref)
+        if isinstance(decision, NeedPassword):
+            raise ProtocolError(ErrorCode.PASSWORD_REQUIRED, "this room needs a password", ref)
+        return self.enter(req, decision, stored)
+
+    def _banned(self, room_name: str, stored: StoredRoom | None) -> set[str] | frozenset[str]:
+        room = self.rooms.get(room_name)
+        if room is not None:
+            return room.banned
+        meeting = stored.meeting if stored is not None else None
+        return meeting.banned if meeting is not None else frozenset()
+
+    def _restorable_role(
+        self, room_name: str, resume_id: str | None, stored: StoredRoom | None
+    ) -> str | None:
+        """The role a resume restores for an identity that is not a current member.
+
+        A resume token only proves who its holder was.  After a restart a member of
+        the interrupted meeting comes back in the role the store kept for it, until
+        one resume grace after the room is back in memory.  Removed, expired, barred
+        or unknown identities restore nothing: they join afresh, through every check.
         """
         if resume_id is None:
             return None
-        member = self.members.get(resume_id)
-        if member is not None and member.room == room_name and not member.waiting:
-            return member.info.role
         room = self.rooms.get(room_name)
         if room is not None:
             if f"pid:{resume_id}" in room.banned or self._mono() >= room.restorable_until:
@@ -446,44 +274,6 @@ class Rooms:
         if meeting is None or f"pid:{resume_id}" in meeting.banned:
             return None
         return meeting.members.get(resume_id)
-
-    def password_hash_for(
-        self, room_name: str, stored: StoredRoom | None, *, restoring: bool, role: str | None
-    ) -> str | None:
-        """The password hash a joiner must match, or None if no check applies."""
-        room = self.rooms.get(room_name)
-        config = room.config if room is not None else (stored.config if stored else None)
-        if config is None or config.password_hash is None or restoring or role == "host":
-            return None
-        return config.password_hash
-
-    def check_barred(
-        self,
-        room_name: str,
-        stored: StoredRoom | None,
-        *,
-        resume_id: str | None,
-        restoring: bool,
-        role: str | None,
-        subject: str | None,
-        address: str | None,
-        ref: str | None = None,
-    ) -> None:
-        """Refuse a barred joiner, or a locked room, before any password is checked."""
-        room = self.rooms.get(room_name)
-        if room is not None:
-            banned: set[str] | frozenset[str] = room.banned
-            config: RoomConfig | None = room.config
-        else:
-            meeting = stored.meeting if stored is not None else None
-            banned = meeting.banned if meeting is not None else frozenset()
-            config = stored.config if stored is not None else None
-        if banned & {f"pid:{resume_id}", f"sub:{subject}", f"addr:{address}"}:
-            raise ProtocolError(ErrorCode.BANNED, "you were removed from this meeting", ref)
-        if restoring:
-            return  # a member (or a member before the restart) is already inside
-        if config is not None and config.locked and role != "host":
-            raise ProtocolError(ErrorCode.LOCKED, "the room is locked", ref)
 
     def make_room_for(self, room_name: str, ref: str | None = None) -> list[Effect]:
         """Make sure one room more may open (before touching the store).
@@ -535,120 +325,6 @@ class Rooms:
                 room.restorable_until = self._mono() + self.limits.resume_grace
                 room.banned = set(meeting.banned)
         return room
-
-    def join(
-        self,
-        room_name: str,
-        display_name: str,
-        created_at: int,
-        *,
-        config: RoomConfig | None = None,
-        meeting: MeetingRecord | None = None,
-        resume_id: str | None = None,
-        role: str | None = None,
-        invited: bool = False,
-        subject: str | None = None,
-        address: str | None = None,
-        password_verified: bool = False,
-        ref: str | None = None,
-    ) -> Joined:
-        """Add a participant, or restore ``resume_id`` (taken from a verified token).
-
-        ``role`` comes from a verified join token (``invited``; None: decided here);
-        ``password_verified`` says the transport checked the room password.  A resume
-        restores only what :meth:`resume_role` allows; any other joins as someone new.
-        """
-        if resume_id is not None and self.is_known(resume_id, room_name):
-            # Still a member: within the grace period, or its old socket is not yet
-            # seen as dead.  Either way the others see no leave/join.
-            existing = self.members[resume_id]
-            existing.connected = True
-            existing.resume_deadline = None
-            existing.node = self.node
-            self.journal.append(("member", room_name, resume_id))
-            return Joined(existing, True, [])
-        opened = room_name not in self.rooms
-        room = self.open_room(room_name, created_at, config, meeting)
-        try:
-            return self._enter(
-                room,
-                display_name,
-                resume_id=resume_id,
-                role=role,
-                invited=invited,
-                subject=subject,
-                address=address,
-                password_verified=password_verified,
-                ref=ref,
-            )
-        except ProtocolError:
-            if opened and not room.members and not room.lobby:
-                self.rooms.pop(room_name, None)  # a refused join opens nothing
-            raise
-
-    def _enter(
-        self,
-        room: Room,
-        display_name: str,
-        *,
-        resume_id: str | None,
-        role: str | None,
-        invited: bool,
-        subject: str | None,
-        address: str | None,
-        password_verified: bool,
-        ref: str | None,
-    ) -> Joined:
-        room_name = room.name
-        keys = {f"pid:{resume_id}", f"sub:{subject}", f"addr:{address}"}
-        if room.banned & keys:
-            raise ProtocolError(ErrorCode.BANNED, "you were removed from this meeting", ref)
-        restored = self.resume_role(room_name, resume_id)
-        if restored is None:
-            resume_id = None  # nothing to restore: a new identity
-        else:
-            role, invited = restored, False
-        is_host = role == "host"
-        if restored is None:
-            if room.config.locked and not is_host:
-                raise ProtocolError(ErrorCode.LOCKED, "the room is locked", ref)
-            if room.config.password_hash is not None and not (is_host or password_verified):
-                raise ProtocolError(
-                    ErrorCode.PASSWORD_REQUIRED, "this room needs a password", ref
-                )
-        if len(room.members) >= self.capacity(room):
-            raise ProtocolError(
-                ErrorCode.ROOM_FULL,
-                f"room {room_name} is full ({self.capacity(room)} participants)",
-                ref,
-            )
-        if role is None:
-            role = "host" if self.auto_host and not room.hosts() else "participant"
-        pid = resume_id if resume_id is not None else new_participant_id()
-        room.restorable.pop(pid, None)
-        if pid in self.members:  # a stale lobby entry of the same identity
-            self._drop_waiting(pid)
-        info = p.Participant(id=pid, name=display_name, role=role, joined_at=self.now_ms())
-        member = Member(
-            info=info,
-            room=room_name,
-            subject=subject,
-            address=address,
-            node=self.node,
-            invited=invited,
-        )
-        self.members[pid] = member
-        self.journal.append(("member", room_name, pid))
-        if restored is None and room.config.lobby and role != "host" and room.hosts():
-            if len(room.lobby) >= self.limits.max_lobby:
-                del self.members[pid]
-                raise ProtocolError(ErrorCode.TOO_MANY, "the lobby is full; try later", ref)
-            member.waiting = True
-            room.lobby[pid] = member
-            return Joined(member, False, [self._lobby_update(room)])
-        room.members[pid] = member
-        announce = Deliver(room_name, p.ParticipantJoined(participant=info), exclude=pid)
-        return Joined(member, restored is not None, [announce, SaveMeeting(room_name)])
 
     def meeting_record(self, room_name: str) -> MeetingRecord | None:
         """What the store keeps of a running meeting (None: the room is not open)."""
@@ -714,6 +390,7 @@ class Rooms:
         self.journal.append(("gone", member.room, pid))
         effects: list[Effect] = [
             Deliver(member.room, p.ParticipantLeft(id=pid, reason=reason)),
+            StopForwarding(member.room, pid),
             SaveMeeting(member.room),
         ]
         if member.info.role == "host" and not room.hosts():
@@ -737,6 +414,7 @@ class Rooms:
         heir.info.role = "host"
         effects: list[Effect] = [
             self._updated(heir),
+            RoleChanged(heir.info.id, "host"),
             Note(room.name, f"{heir.info.name} is now a host"),
         ]
         if room.lobby:
@@ -801,13 +479,11 @@ class Rooms:
             self._peer(member, msg.to, msg.ref)
         return member, text, msg.to
 
-    def chat_stored(self, record: p.ChatRecord) -> list[Deliver]:
-        """Fan-out of a chat message once it is stored (sender included)."""
-        out = p.ChatOut(message=record)
-        if record.to is None:
-            return [Deliver(record.room, out)]
-        to = (record.sender,) if record.to == record.sender else (record.sender, record.to)
-        return [Deliver(record.room, out, to=to)]
+    def chat(self, pid: str, msg: p.Chat) -> list[Effect]:
+        """A chat message: stored first; acknowledged and delivered once it is."""
+        member, text, to = self.check_chat(pid, msg)
+        info = member.info
+        return [StoreChat(member.room, pid, info.name, text, to, self.now_ms(), msg.ref)]
 
     def signal(self, pid: str, msg: p.Signal) -> list[Effect]:
         member = self.member(pid, msg.ref)
@@ -938,7 +614,10 @@ class Rooms:
         target.invited = False  # the role is the host's choice now, not the token's
         if msg.role == "observer":
             target.info.mic = target.info.cam = target.info.screen = False
-        effects: list[Effect] = [self._updated(target), SaveMeeting(room.name)]
+        effects: list[Effect] = [self._updated(target), RoleChanged(msg.to, msg.role)]
+        if msg.role == "observer":
+            effects.append(Unpublish(room.name, msg.to))
+        effects.append(SaveMeeting(room.name))
         if msg.role == "host" and room.lobby:
             effects.append(self._lobby_update(room))
         article = "an" if msg.role == "observer" else "a"
@@ -1053,7 +732,7 @@ class Rooms:
         room.members[pid] = member
         self.journal.append(("member", room.name, pid))
         return [
-            Admit(pid),
+            LetIn(pid, room.name),
             Deliver(room.name, p.ParticipantJoined(participant=member.info), exclude=pid),
             SaveMeeting(room.name),
         ]
@@ -1111,6 +790,7 @@ class Rooms:
         effects.append(RoomEmptied(room.name, room.created_at, keep))
         effects.append(Deliver(room.name, p.MeetingEnded(by=by)))
         effects.append(Deliver(lobby_key(room.name), p.MeetingEnded(by=by)))
+        effects.append(MediaEnded(room.name))
         for other in list(room.members) + list(room.lobby):
             effects.append(Disconnect(other, room.name, CloseCode.ENDED, "the meeting ended"))
             self.members.pop(other, None)
@@ -1122,15 +802,24 @@ class Rooms:
 
     # -- replication: state another node changed -----------------------------------
 
-    def put_remote_member(self, member: Member, created_at: int) -> None:
-        """Insert or replace a member served by another node (no journal, no effects)."""
+    def put_remote_member(self, member: Member, created_at: int) -> list[Effect]:
+        """Insert or replace a member as another node changed it (no journal).
+
+        What follows here from a change made elsewhere: a new role (a fresh resume
+        token if the socket is here; no more forwarding of an observer's media).
+        """
         room = self.rooms.get(member.room)
         if room is None:
             room = self.rooms[member.room] = Room(member.room, created_at)
         pid = member.info.id
         old = self.members.get(pid)
+        effects: list[Effect] = []
         if old is not None and old.room != member.room:
-            self.drop_remote_member(old.room, pid)
+            effects += self.drop_remote_member(old.room, pid)
+        elif old is not None and old.info.role != member.info.role:
+            effects.append(RoleChanged(pid, member.info.role))
+        if member.info.role == "observer":
+            effects.append(Unpublish(member.room, pid))
         self.members[pid] = member
         if member.waiting:
             room.members.pop(pid, None)
@@ -1138,8 +827,10 @@ class Rooms:
         else:
             room.lobby.pop(pid, None)
             room.members[pid] = member
+        return effects
 
-    def drop_remote_member(self, room_name: str, pid: str) -> None:
+    def drop_remote_member(self, room_name: str, pid: str) -> list[Effect]:
+        """Another node removed ``pid`` from the room: its media goes too."""
         member = self.members.get(pid)
         if member is not None and member.room == room_name:
             del self.members[pid]
@@ -1147,6 +838,7 @@ class Rooms:
         if room is not None:
             room.members.pop(pid, None)
             room.lobby.pop(pid, None)
+        return [StopForwarding(room_name, pid)]
 
     def put_remote_room(
         self, room_name: str, created_at: int, config: RoomConfig, banned: set[str]
@@ -1157,13 +849,14 @@ class Rooms:
         room.config = config
         room.banned = set(banned)
 
-    def drop_room(self, room_name: str) -> None:
+    def drop_room(self, room_name: str) -> list[Effect]:
         """Forget a room and everyone in it (the meeting ended elsewhere)."""
         room = self.rooms.pop(room_name, None)
         if room is None:
-            return
+            return []
         for pid in list(room.members) + list(room.lobby):
             self.members.pop(pid, None)
+        return [MediaEnded(room_name)]
 
     def forget_if_unused(self, room_name: str) -> None:
         room = self.rooms.get(room_name)

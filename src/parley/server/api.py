@@ -20,8 +20,9 @@ import msgspec
 from aiohttp import web
 
 from ..auth import TokenError
+from ..core.names import check_room_name
 from ..core.protocol import ProtocolError
-from ..core.rooms import RoomConfig, check_room_name
+from ..core.state import RoomConfig
 
 if TYPE_CHECKING:
     from .app import Server

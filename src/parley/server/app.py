@@ -1,4 +1,9 @@
-"""The server object and the aiohttp application around it."""
+"""The server: the composition root of one Parley process, and its aiohttp app.
+
+It builds the parts (core, hub, broker, store, media, cluster, the effect
+executor) and wires them through their ports; requests reach the core through
+sessions, and every consequence goes out through the executor.
+"""
 
 from __future__ import annotations
 
@@ -11,34 +16,20 @@ from collections.abc import AsyncIterator, Coroutine, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
-import msgspec
 from aiohttp import web
 
 from .. import __version__
 from ..auth import AttemptThrottle, JoinTokenVerifier, hash_password, throttle_key
 from ..cluster import RedisBroker, Replicator, new_node_id
-from ..cluster.replication import AdmitOp, DisconnectOp, SfuSignalOp
 from ..config import Settings
 from ..core import protocol as p
 from ..core.broker import Broker, InProcessBroker
+from ..core.effects import Deliver, Effect
 from ..core.protocol import CloseCode, ErrorCode, ProtocolError
 from ..core.ratelimit import TokenBucket
 from ..core.resume_tokens import ResumeTokens, load_secret
-from ..core.rooms import (
-    Admit,
-    Deliver,
-    Disconnect,
-    Effect,
-    MeetingRecord,
-    Member,
-    Note,
-    RoomConfig,
-    RoomEmptied,
-    Rooms,
-    SaveMeeting,
-    SaveSettings,
-    StoredRoom,
-)
+from ..core.rooms import Rooms
+from ..core.state import MeetingRecord, Member, RoomConfig, StoredRoom
 from ..ops.admin import AdminRoomSettings, add_admin_routes
 from ..ops.metrics import Metrics, StatsSnapshot, add_metrics_route
 from ..ops.proxy import TrustedProxies
@@ -46,26 +37,19 @@ from ..ops.turn import TurnConfig
 from ..store import MeetingState, RoomRecord, Store, open_store
 from . import aiohttp_socket, api, pages
 from .aiohttp_socket import AiohttpSocket
+from .executor import Executor, SingleNode, room_record
 from .frames import text_frame
 from .hub import Connection, Hub
-from .media import SFU_ID, MediaRooms
+from .local_sessions import LocalSessions, Spawn
+from .media import MediaRooms
 from .meeting_writer import MeetingWriter
 from .origin import origin_allowed
 from .session import Session, Socket
+from .sfu_signals import SfuSignals
 
 log = logging.getLogger(__name__)
 
 SERVER_KEY: web.AppKey[Server] = web.AppKey("server")
-SYSTEM_SENDER = "system"
-SYSTEM_NAME = "Parley"
-
-
-def _is_status_question(payload: bytes) -> bool:
-    try:
-        decoded = msgspec.json.decode(payload)
-    except msgspec.DecodeError:
-        return False
-    return isinstance(decoded, dict) and decoded.get("sfu") == "status"
 
 
 class Refusal(NamedTuple):
@@ -96,14 +80,10 @@ class Server:
         # participant of a room becomes its host.
         self.rooms = Rooms(limits, auto_host=not settings.require_token, node=self.node)
         self.hub = Hub(limits.max_outgoing_buffer)
-        self.replicator: Replicator | None = None
-        if broker is None and settings.broker_url:
-            redis_broker = RedisBroker(settings.broker_url, self.node)
-            redis_broker.on_lag = lambda seconds: self.metrics.observe_broker_lag(seconds)
-            redis_broker.is_local = self.hub.by_pid.__contains__
-            self.replicator = Replicator(self, redis_broker)
-            broker = redis_broker
-        self.broker: Broker = broker or InProcessBroker()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self.sockets = LocalSessions(self.hub, self.spawn)
+        self.store: Store = store or open_store(settings.effective_database_url)
+        self.meetings = MeetingWriter(self.store, self._meeting_state)
         self.media: MediaRooms | None = None
         if settings.media == "sfu":
             self.media = MediaRooms(
@@ -111,14 +91,38 @@ class Server:
                 last_n=settings.last_n,
                 host_addresses=list(settings.media_ips) if settings.media_ips else None,
             )
-        self.store: Store = store or open_store(settings.effective_database_url)
+        self.replicator: Replicator | None = None
+        bridge = NodeBridge(self.sockets, self.spawn)
+        if broker is None and settings.broker_url:
+            redis_broker = RedisBroker(settings.broker_url, self.node)
+            redis_broker.on_lag = lambda seconds: self.metrics.observe_broker_lag(seconds)
+            redis_broker.is_local = self.hub.by_pid.__contains__
+            self.replicator = Replicator(self.rooms, redis_broker, self.store, bridge)
+            broker = redis_broker
+        self.broker: Broker = broker or InProcessBroker()
+        self.executor = Executor(
+            fanout=self.broker,
+            sockets=self.sockets,
+            store=self.store,
+            meetings=self.meetings,
+            cluster=self.replicator or SingleNode(self.rooms.journal),
+            media=self.media,
+            timings=self.metrics,
+            now_ms=self.rooms.now_ms,
+        )
+        self.sfu_signals = (
+            SfuSignals(self.media, self.rooms, self.executor, self.node, self.replicator)
+            if self.media is not None
+            else None
+        )
+        bridge.executor = self.executor
+        bridge.sfu_signals = self.sfu_signals
         self.tokens = ResumeTokens(load_secret(settings.data_dir), limits.resume_token_ttl)
         self.meetings = MeetingWriter(self.store, self._meeting_state)
         self.room_opens = AttemptThrottle(limits.rooms_per_address, limits.rooms_per_address_window)
         self.password_throttle = AttemptThrottle(
             limits.max_join_failures, limits.join_attempt_window
         )
-        self.sessions: dict[Connection, Session] = {}
         self.connections_by_address: Counter[str] = Counter()
         self._address_buckets: dict[str, TokenBucket] = {}
         self.turn = (
@@ -130,8 +134,6 @@ class Server:
         self.stopping = False
         self.draining = False
         self.started = time.monotonic()
-        self.messages_stored = 0
-        self._tasks: set[asyncio.Task[Any]] = set()
 
     # -- lifecycle ----------------------------------------------------------------
 
@@ -148,7 +150,7 @@ class Server:
         await self._close_all(CloseCode.GOING_AWAY, "server shutting down")
 
     async def _close_all(self, code: int, reason: str) -> None:
-        closing = [s.close(code, reason) for s in list(self.sessions.values())]
+        closing = [s.close(code, reason) for s in self.sockets]
         if closing:
             await asyncio.wait_for(asyncio.gather(*closing, return_exceptions=True), timeout=5)
 
@@ -189,12 +191,13 @@ class Server:
         async with self.replicator.room_lock(room):
             yield
 
-    def sync(self) -> None:
-        """Share what the core changed with the other nodes (or just forget it)."""
-        if self.replicator is not None:
-            self.replicator.flush()
-        else:
-            self.rooms.journal.clear()
+    async def apply(self, effects: list[Effect]) -> None:
+        """Carry out the core's effects (see :class:`parley.server.executor.Executor`)."""
+        await self.executor.apply(effects)
+
+    def publish(self, deliveries: list[Deliver]) -> None:
+        for d in deliveries:
+            self.executor.publish(d)
 
     async def room_config(self, room: str, now_ms: int, ref: str | None = None) -> StoredRoom:
         """Creation time, stored settings and interrupted meeting of a room (created if new)."""
@@ -219,156 +222,12 @@ class Server:
             return None
         return MeetingState(dict(record.members), tuple(sorted(record.banned)))
 
-    # -- effects of the core -----------------------------------------------------------
-
     @staticmethod
     def frame(payload: bytes) -> bytes:
         return text_frame(payload)
 
-    def publish(self, deliveries: list[Deliver]) -> None:
-        """Serialise each message once and hand the frame to the broker."""
-        for d in deliveries:
-            self.broker.publish(d.room, text_frame(p.encode(d.message)), d.to, d.exclude)
-
-    async def apply(self, effects: list[Effect]) -> None:
-        """Carry out the core's effects, in order.
-
-        What the core changed is shared first, so other nodes know the new state
-        before any frame mentions it and before anything here awaits the store.
-        """
-        self.sync()
-        for effect in effects:
-            match effect:
-                case Deliver():
-                    self.publish([effect])
-                    message = effect.message
-                    if isinstance(message, p.ParticipantUpdated):
-                        session = self.session_of(message.participant.id)
-                        if session is not None:
-                            session.renew_token(message.participant.role)
-                    if self.media is not None:
-                        # Whoever leaves the room stops being forwarded.
-                        if isinstance(message, p.ParticipantLeft):
-                            await self.media.left(effect.room, message.id)
-                        elif (
-                            isinstance(message, p.ParticipantUpdated)
-                            and message.participant.role == "observer"
-                        ):
-                            await self.media.unpublish(effect.room, message.participant.id)
-                        elif isinstance(message, p.MeetingEnded):
-                            await self.media.ended(effect.room)
-                case Note():
-                    await self.note(effect.room, effect.text)
-                case Disconnect():
-                    self.disconnect(effect.pid, effect.code, effect.reason, effect.room)
-                case Admit():
-                    self.admit(effect.pid)
-                case SaveSettings():
-                    await self.store.save_room_settings(
-                        effect.room, room_record(effect.created_at, effect.config)
-                    )
-                case SaveMeeting():
-                    await self.meetings.save(effect.room)
-                case RoomEmptied():
-                    keep = effect.keep
-                    try:
-                        await self.store.room_emptied(
-                            effect.room,
-                            None if keep is None else room_record(effect.created_at, keep),
-                        )
-                    except Exception:
-                        log.exception("could not store that room %s emptied", effect.room)
-        self.sync()
-
-    async def note(self, room: str, text: str) -> None:
-        """A system line in the room's chat: stored like any message, then delivered."""
-        try:
-            record = await self.store.append_chat(
-                room, SYSTEM_SENDER, SYSTEM_NAME, text, None, self.rooms.now_ms(), system=True
-            )
-        except Exception:
-            log.exception("could not store a system line in %s", room)
-            return
-        self.publish(self.rooms.chat_stored(record))
-
     def session_of(self, pid: str) -> Session | None:
-        conn = self.hub.by_pid.get(pid)
-        return self.sessions.get(conn) if conn is not None else None
-
-    def _remote(self, pid: str) -> str | None:
-        """The room of ``pid`` if another node serves it."""
-        member = self.rooms.members.get(pid)
-        if self.replicator is None or member is None or member.node == self.node:
-            return None
-        return member.room
-
-    def disconnect(self, pid: str, code: int, reason: str, room: str) -> None:
-        session = self.session_of(pid)
-        if session is None:
-            # Served by another node (or gone): the node that has its socket acts.
-            if self.replicator is not None:
-                self.replicator.control(room, DisconnectOp(pid, code, reason))
-            return
-        session.final = True
-        self.hub.flush_one(session.conn)
-        self.hub.detach(session.conn)
-        self.spawn(session.close(code, reason))
-
-    def admit(self, pid: str) -> None:
-        """Move a waiting connection from the lobby into its room and welcome it."""
-        session = self.session_of(pid)
-        if session is None or session.room is None:
-            room = self._remote(pid)
-            if room is not None and self.replicator is not None:
-                self.replicator.control(room, AdmitOp(pid))
-            return
-        conn = session.conn
-        self.hub.flush_one(conn)
-        self.hub.detach(conn)
-        conn.ready = False
-        self.hub.attach(conn, session.room, pid)
-        self.hub.connections.add(conn)
-        self.spawn(session.welcome(resumed=False))
-
-    # -- media --------------------------------------------------------------------------
-
-    async def media_signal(self, pid: str, room: str, role: str, msg: p.Signal) -> None:
-        """A ``signal`` to ``"sfu"``: for this node's SFU, or the room's media owner's."""
-        assert self.media is not None
-        if self.replicator is not None:
-            # A status question (after a reconnect) must not make this node the owner.
-            claim = not _is_status_question(msg.payload)
-            owner = await self.replicator.media_owner(room, claim=claim)
-            if owner is not None and owner != self.node:
-                op = SfuSignalOp(owner, pid, role, bytes(msg.payload), msg.ref)
-                self.replicator.control(room, op)
-                return
-        await self.media.signal(pid, room, role, msg)
-
-    async def remote_media_signal(self, room: str, op: SfuSignalOp) -> None:
-        """Another node's participant signals our SFU; a refusal goes back to them."""
-        member = self.rooms.members.get(op.pid)
-        if self.media is None or member is None or member.room != room:
-            return
-        msg = p.Signal(to=SFU_ID, payload=msgspec.Raw(op.payload), ref=op.ref)
-        try:
-            await self.media.signal(op.pid, room, op.role, msg)
-        except ProtocolError as exc:
-            error = p.Error(code=exc.code, message=exc.message, ref=exc.ref)
-            self.publish([Deliver(room, error, to=(op.pid,))])
-
-    # -- participants whose socket changed --------------------------------------------
-
-    def replace(self, pid: str) -> None:
-        """A resume took over ``pid``: retire its old socket without announcing a leave."""
-        old = self.hub.by_pid.get(pid)
-        if old is None:
-            return
-        session = self.sessions.get(old)
-        self.hub.detach(old)
-        if session is not None:
-            session.final = True
-            self.spawn(session.close(CloseCode.REPLACED, "replaced by a newer connection"))
+        return self.sockets.of(pid)
 
     def expire(self, pid: str) -> None:
         self.spawn(self.apply(self.rooms.expire(pid)))
@@ -415,15 +274,14 @@ class Server:
         conn = Connection(transport, address)
         session = Session(self, socket, conn, address)
         conn.on_overflow = lambda c: self.spawn(session.close(CloseCode.POLICY, "too slow"))
-        self.sessions[conn] = session
-        self.hub.connections.add(conn)
+        self.sockets.add(session)
         self.connections_by_address[address] += 1
         return session
 
     def end_session(self, session: Session) -> None:
         """A WebSocket closed (by either side, or dropped)."""
         address = session.address
-        del self.sessions[session.conn]
+        self.sockets.remove(session)
         self.connections_by_address[address] -= 1
         if self.connections_by_address[address] <= 0:
             del self.connections_by_address[address]
@@ -552,7 +410,7 @@ class Server:
             "connections": len(self.hub.connections),
             "draining": int(self.stopping or self.draining),
             "frames_out": self.hub.frames_out,
-            "chat_stored": self.messages_stored,
+            "chat_stored": self.executor.chat_stored,
         }
         if self.media is not None:
             snapshot.update(self.media.stats())  # type: ignore[typeddict-item]
@@ -580,18 +438,6 @@ def settings_dict(settings: p.RoomSettings) -> dict[str, Any]:
     }
 
 
-def room_record(created_at: int, config: RoomConfig) -> RoomRecord:
-    """The store's row for a room's settings."""
-    return RoomRecord(
-        created_at,
-        config.locked,
-        config.lobby,
-        config.password_hash,
-        config.max_participants,
-        config.managed,
-    )
-
-
 def stored_room(record: RoomRecord) -> StoredRoom:
     """The core's view of a stored room: settings, and the meeting a restart interrupted."""
     config = RoomConfig(
@@ -604,6 +450,43 @@ def stored_room(record: RoomRecord) -> StoredRoom:
     state = record.meeting
     meeting = None if state is None else MeetingRecord(dict(state.members), frozenset(state.banned))
     return StoredRoom(record.created_at, config, meeting)
+
+
+class NodeBridge:
+    """What the replicator may ask of this node (``parley.cluster.replication.NodeSide``):
+    the executor, this node's sockets, and the SFU signal routing; not the server."""
+
+    def __init__(self, sockets: LocalSessions, spawn: Spawn) -> None:
+        self.sockets = sockets
+        self.spawn = spawn
+        self.executor: Executor | None = None
+        self.sfu_signals: SfuSignals | None = None
+
+    async def apply(self, effects: list[Effect]) -> None:
+        assert self.executor is not None
+        await self.executor.apply(effects)
+
+    def tell_local(self, room: str, message: p.ServerMessage) -> None:
+        self.sockets.tell(room, message)
+
+    def replace(self, pid: str) -> None:
+        self.sockets.replace(pid)
+
+    def disconnect_local(self, pid: str, code: int, reason: str) -> bool:
+        return self.sockets.disconnect(pid, code, reason)
+
+    def let_in_local(self, pid: str) -> bool:
+        return self.sockets.let_in(pid)
+
+    def media_rooms(self) -> list[str]:
+        signals = self.sfu_signals
+        return list(signals.media.rooms) if signals is not None else []
+
+    async def remote_media_signal(
+        self, room: str, pid: str, role: str, payload: bytes, ref: str | None
+    ) -> None:
+        if self.sfu_signals is not None:
+            await self.sfu_signals.remote_signal(room, pid, role, payload, ref)
 
 
 def make_app(server: Server) -> web.Application:

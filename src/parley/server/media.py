@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from ..core import protocol as p
+from ..core.effects import Deliver
 from ..core.protocol import ErrorCode, ProtocolError
 from ..core.rooms import Deliver
 

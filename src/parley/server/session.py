@@ -12,13 +12,16 @@ import asyncio
 import logging
 import time
 from collections import deque
-from typing import TYPE_CHECKING, Protocol
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..auth import TokenError, hash_password, verify_password
 from ..core import protocol as p
+from ..core.admission import Enter, JoinRequest, NeedPassword, Refuse
+from ..core.effects import lobby_key
+from ..core.names import check_display_name
 from ..core.protocol import CloseCode, ErrorCode, ProtocolError
 from ..core.ratelimit import TokenBucket
-from ..core.rooms import lobby_key
 from .hub import Connection
 from .media import SFU_ID
 
@@ -179,10 +182,10 @@ class Session:
         apply = self.server.apply
         match message:
             case p.Chat():
-                await self.on_chat(message)
-            case p.Signal() if message.to == SFU_ID and self.server.media is not None:
+                await apply(rooms.chat(pid, message))
+            case p.Signal() if message.to == SFU_ID and self.server.sfu_signals is not None:
                 member = rooms.member(pid)
-                await self.server.media_signal(pid, member.room, member.info.role, message)
+                await self.server.sfu_signals.signal(pid, member.room, member.info.role, message)
             case p.Signal():
                 await apply(rooms.signal(pid, message))
             case p.Media():
@@ -226,58 +229,54 @@ class Session:
     # -- requests ------------------------------------------------------------------
 
     async def on_join(self, msg: p.Join) -> None:
+        """Gather what the transport can verify, then let the core decide (one decision,
+        asked again only once the password is checked), then carry it out."""
         server = self.server
         rooms = server.rooms
         room_name, display_name = rooms.validate_join(msg)
-        role, subject = None, None
+        role, subject, claims = None, None, dict[str, Any]()
         if msg.token is not None or server.join_tokens_required:
-            role, subject, display_name = self.check_join_token(msg, room_name, display_name)
-        invited = role is not None
+            role, subject, display_name, claims = self.check_join_token(
+                msg, room_name, display_name
+            )
         resume_id = None
         if msg.resume is not None:
-            claims = server.tokens.verify(msg.resume, time.time())
-            if claims is None or claims.room != room_name:
+            resume = server.tokens.verify(msg.resume, time.time())
+            if resume is None or resume.room != room_name:
                 raise ProtocolError(
                     ErrorCode.BAD_RESUME, "resume token invalid or expired; join afresh", msg.ref
                 )
             # Only who the holder was: the role is whatever the server still holds
-            # for that identity (Rooms.resume_role), never the token's say-so.
-            resume_id = claims.pid
+            # for that identity (Rooms.decide), never the token's say-so.
+            resume_id = resume.pid
+        req = JoinRequest(
+            room_name,
+            display_name,
+            msg.ref,
+            role=role,
+            subject=subject,
+            claims=claims,
+            address=self.address,
+            resume_id=resume_id,
+        )
         async with server.room_guard(room_name):
             if room_name not in rooms.rooms:
                 self.check_room_opening(msg.ref)
             await server.apply(rooms.make_room_for(room_name, msg.ref))
             stored = await server.room_config(room_name, rooms.now_ms(), msg.ref)
-            restoring = rooms.resume_role(room_name, resume_id, stored) is not None
-            rooms.check_barred(
-                room_name,
-                stored,
-                resume_id=resume_id,
-                restoring=restoring,
-                role=role,
-                subject=subject,
-                address=self.address,
-                ref=msg.ref,
-            )
-            needed = rooms.password_hash_for(room_name, stored, restoring=restoring, role=role)
-            password_verified = await self.check_password(msg, needed)
-            joined = rooms.join(
-                room_name,
-                display_name,
-                stored.created_at,
-                config=stored.config,
-                meeting=stored.meeting,
-                resume_id=resume_id,
-                role=role,
-                invited=invited,
-                subject=subject,
-                address=self.address,
-                password_verified=password_verified,
-                ref=msg.ref,
-            )
+            decision = rooms.decide(req, stored)
+            if isinstance(decision, NeedPassword):
+                await self.check_password(msg, decision.password_hash)
+                req = replace(req, password_verified=True)
+                decision = rooms.decide(req, stored)
+            if isinstance(decision, Refuse):
+                raise ProtocolError(decision.code, decision.message, msg.ref)
+            if not isinstance(decision, Enter):  # a password asked for twice: a bug
+                raise ProtocolError(ErrorCode.INTERNAL, "internal server error", msg.ref)
+            joined = rooms.enter(req, decision, stored)
             pid = joined.member.info.id
             if joined.resumed:
-                server.replace(pid)
+                server.sockets.replace(pid)
             self.pid, self.room = pid, room_name
             if joined.waiting:
                 server.hub.attach(self.conn, lobby_key(room_name), pid)
@@ -309,8 +308,9 @@ class Session:
 
     def check_join_token(
         self, msg: p.Join, room_name: str, display_name: str
-    ) -> tuple[str, str | None, str]:
-        """Role, subject and display name from the join token (its name wins)."""
+    ) -> tuple[str, str | None, str, dict[str, Any]]:
+        """Role, subject, display name (the token's wins, checked like any name) and the
+        claims of the join token."""
         verifier = self.server.join_tokens
         if msg.token is None or verifier is None:
             if verifier is None:
@@ -324,7 +324,16 @@ class Session:
             claims = verifier.verify(msg.token, room_name)
         except TokenError as exc:
             raise ProtocolError(ErrorCode.BAD_TOKEN, str(exc), msg.ref) from None
-        return claims.role, claims.subject, claims.name or display_name
+        name = display_name
+        if claims.name:
+            try:
+                name = check_display_name(claims.name, self.server.settings.limits)
+            except ProtocolError as exc:
+                exc.ref = msg.ref
+                raise
+        fields: dict[str, Any] = {"room": claims.room, "role": claims.role, "name": claims.name}
+        fields |= {"sub": claims.subject, "exp": claims.expires_at}
+        return claims.role, claims.subject, name, fields
 
     async def check_password(self, msg: p.Join, needed: str | None) -> bool:
         """Check ``msg.password`` against the hash a joiner must match (None: no check)."""
@@ -392,28 +401,6 @@ class Session:
         server.hub.release(self.conn, server.frame(p.encode(welcome)))
         if member.info.role == "host" and room.lobby:
             await server.apply([server.rooms.lobby_state(room_name, to=(pid,))])
-
-    async def on_chat(self, msg: p.Chat) -> None:
-        assert self.pid is not None
-        server = self.server
-        received = time.perf_counter()
-        member, text, to = server.rooms.check_chat(self.pid, msg)
-        try:
-            record = await server.store.append_chat(
-                member.room, self.pid, member.info.name, text, to, server.rooms.now_ms()
-            )
-        except Exception:
-            log.exception("could not store a chat message in %s", member.room)
-            raise ProtocolError(
-                ErrorCode.UNAVAILABLE, "the message could not be saved; try again", msg.ref
-            ) from None
-        stored = time.perf_counter()
-        server.messages_stored += 1
-        self.send(p.encode(p.ChatAck(id=record.id, ts=record.ts, ref=msg.ref)))
-        server.publish(server.rooms.chat_stored(record))
-        metrics = server.metrics
-        metrics.observe_store_write(stored - received)
-        metrics.observe_fanout(time.perf_counter() - received)
 
     async def on_history(self, msg: p.History) -> None:
         assert self.pid is not None

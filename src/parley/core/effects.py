@@ -1,0 +1,159 @@
+"""Effects: every consequence of a request, as the core returns it.
+
+The core never acts; it says what must happen, in order, and one executor
+(:mod:`parley.server.executor`) carries it out for local sessions and for the
+replicator alike.  Each effect names what it needs, so that carrying it out
+never means asking the core again (the room may be gone from memory by then).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from . import protocol as p
+from .state import RoomConfig
+
+
+def lobby_key(room: str) -> str:
+    """The fan-out address of a room's lobby ('#' never appears in room names)."""
+    return room + "#lobby"
+
+
+@dataclass(frozen=True, slots=True)
+class Deliver:
+    """Send ``message`` to the room: everyone, only ``to``, or all but ``exclude``."""
+
+    room: str
+    message: p.ServerMessage
+    to: tuple[str, ...] | None = None
+    exclude: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoreChat:
+    """Store a participant's chat message; acknowledge it to the sender (``ref``), then
+    deliver it (:func:`chat_deliveries`).  A failed write refuses it: nothing is sent."""
+
+    room: str
+    sender: str
+    name: str
+    text: str
+    to: str | None
+    ts: int
+    ref: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Note:
+    """A system line for the room's chat: stored, then delivered to everyone."""
+
+    room: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Disconnect:
+    """Close this participant's socket (after the effects before it went out), on
+    whichever node holds it."""
+
+    pid: str
+    room: str
+    code: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class LetIn:
+    """A participant left the lobby for the room: its socket moves in and gets its
+    welcome, on whichever node holds it."""
+
+    pid: str
+    room: str
+
+
+@dataclass(frozen=True, slots=True)
+class RoleChanged:
+    """A participant's role changed: its socket gets a fresh resume token."""
+
+    pid: str
+    role: str
+
+
+@dataclass(frozen=True, slots=True)
+class StopForwarding:
+    """Media follows membership: forward nothing more from or to ``pid``."""
+
+    room: str
+    pid: str
+
+
+@dataclass(frozen=True, slots=True)
+class Unpublish:
+    """``pid`` may no longer send media (an observer): stop forwarding what it sends."""
+
+    room: str
+    pid: str
+
+
+@dataclass(frozen=True, slots=True)
+class MediaEnded:
+    """The meeting ended: the room's media goes."""
+
+    room: str
+
+
+@dataclass(frozen=True, slots=True)
+class SaveSettings:
+    """Persist a room's settings (given here: the room may be gone from memory)."""
+
+    room: str
+    created_at: int
+    config: RoomConfig
+
+
+@dataclass(frozen=True, slots=True)
+class SaveMeeting:
+    """Persist who is in the room and in which role (read when written, from
+    ``Rooms.meeting_record``), so that a restart restores roles from stored state."""
+
+    room: str
+
+
+@dataclass(frozen=True, slots=True)
+class RoomEmptied:
+    """The last person left or the meeting ended: the meeting's stored state goes.
+
+    ``keep`` is the configuration that outlives the meeting (a JWT- or
+    admin-managed room, unlocked); None: the settings expire with the meeting, and
+    a room with no history is forgotten altogether.
+    """
+
+    room: str
+    created_at: int
+    keep: RoomConfig | None
+
+
+Effect = (
+    Deliver
+    | StoreChat
+    | Note
+    | Disconnect
+    | LetIn
+    | RoleChanged
+    | StopForwarding
+    | Unpublish
+    | MediaEnded
+    | SaveSettings
+    | SaveMeeting
+    | RoomEmptied
+)
+
+
+def chat_deliveries(record: p.ChatRecord) -> list[Deliver]:
+    """Fan-out of a chat message once it is stored (sender included; a private one only
+    to its two participants)."""
+    out = p.ChatOut(message=record)
+    if record.to is None:
+        return [Deliver(record.room, out)]
+    to = (record.sender,) if record.to == record.sender else (record.sender, record.to)
+    return [Deliver(record.room, out, to=to)]
