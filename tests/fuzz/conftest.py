@@ -1,32 +1,31 @@
-"""Fixtures for the protocol fuzz tests: a live ``parley serve`` per module.
-
-Reuses the subprocess harness of ``tests/moderation/mod_harness.py`` (which builds
-on ``tests/server/server_harness.py``).
-"""
+"""Fixtures for the protocol fuzz tests: a live ``parley serve`` per module
+(:class:`~tests.support.parley_process.ParleyProcess`)."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "moderation"))
-
-from mod_harness import ModServer, free_port  # noqa: E402
+from tests.support.parley_process import ParleyProcess
+from tests.support.processes import free_port
 
 
 @pytest.fixture(scope="module")
 def fuzz_server_factory(
     tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Callable[..., ModServer]]:
-    started: list[ModServer] = []
+) -> Iterator[Callable[..., ParleyProcess]]:
+    started: list[ParleyProcess] = []
 
-    def start(*args: str) -> ModServer:
+    def start(*args: str) -> ParleyProcess:
         base = tmp_path_factory.mktemp("fuzzsrv")
-        srv = ModServer(
-            port=free_port(), data_dir=base / "data", args=tuple(args), log_path=base / "server.log"
+        srv = ParleyProcess(
+            port=free_port(),
+            data_dir=base / "data",
+            args=tuple(args),
+            log_path=base / "server.log",
+            ready_timeout=180,
+            stop_timeout=30,
         )
         started.append(srv)
         return srv.start()

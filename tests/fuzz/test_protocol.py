@@ -44,7 +44,9 @@ import aiohttp
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
-from mod_harness import Client, ModServer
+
+from tests.support.parley_process import ParleyProcess
+from tests.support.ws_client import Client
 
 T = TypeVar("T")
 
@@ -332,7 +334,7 @@ class Slot:
 
 @dataclass
 class Fuzzer:
-    server: ModServer
+    server: ParleyProcess
     bystanders: tuple[Client, Client] | None = None
     sessions: dict[str, aiohttp.ClientSession] = field(default_factory=dict)
     frames: Counter[str] = field(default_factory=Counter)
@@ -555,7 +557,7 @@ def run_fuzz(fuzzer: Fuzzer, lt: LoopThread, seconds: float) -> None:
 
 @pytest.mark.timeout(FUZZ_SECONDS + 240)
 def test_fuzz_protocol_live_server(
-    fuzz_server_factory: Callable[..., ModServer], capsys: pytest.CaptureFixture[str]
+    fuzz_server_factory: Callable[..., ParleyProcess], capsys: pytest.CaptureFixture[str]
 ) -> None:
     server = fuzz_server_factory()  # default limits, rate limits ON
     lt = LoopThread()

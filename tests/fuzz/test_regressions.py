@@ -12,16 +12,18 @@ from collections.abc import AsyncIterator, Callable
 
 import aiohttp
 import pytest
-from mod_harness import Client, ModServer
+
+from tests.support.parley_process import ParleyProcess
+from tests.support.ws_client import Client
 
 
 @pytest.fixture(scope="module")
-def regress_server(fuzz_server_factory: Callable[..., ModServer]) -> ModServer:
+def regress_server(fuzz_server_factory: Callable[..., ParleyProcess]) -> ParleyProcess:
     return fuzz_server_factory()
 
 
 @pytest.fixture
-async def client(regress_server: ModServer) -> AsyncIterator[Client]:
+async def client(regress_server: ParleyProcess) -> AsyncIterator[Client]:
     async with aiohttp.ClientSession() as s:
         ws = await s.ws_connect(regress_server.ws_url, max_msg_size=0)
         c = Client(ws).start()
@@ -34,11 +36,11 @@ async def join(c: Client) -> None:
     c.welcome = await c.expect("welcome")
 
 
-def log_mentions(server: ModServer, needle: str) -> list[str]:
+def log_mentions(server: ParleyProcess, needle: str) -> list[str]:
     return [line for line in server.full_log().splitlines() if needle in line]
 
 
-async def refused_cleanly(server: ModServer, c: Client, frame: str, codes: set[str]) -> None:
+async def refused_cleanly(server: ParleyProcess, c: Client, frame: str, codes: set[str]) -> None:
     tracebacks = len(log_mentions(server, "Traceback"))
     await c.send_raw(frame)
     err = await c.expect("error")
@@ -49,7 +51,7 @@ async def refused_cleanly(server: ModServer, c: Client, frame: str, codes: set[s
 
 @pytest.mark.parametrize("depth", [100, 900])
 async def test_nesting_below_the_recursion_limit(
-    regress_server: ModServer, client: Client, depth: int
+    regress_server: ParleyProcess, client: Client, depth: int
 ) -> None:
     await refused_cleanly(regress_server, client, "[" * depth + "]" * depth, {"bad_message"})
 
@@ -64,7 +66,7 @@ async def test_nesting_below_the_recursion_limit(
     ids=["bare-array", "signal-payload", "chat-text-object"],
 )
 async def test_deep_nesting_is_a_protocol_error(
-    regress_server: ModServer, client: Client, frame: str
+    regress_server: ParleyProcess, client: Client, frame: str
 ) -> None:
     await join(client)
     await refused_cleanly(regress_server, client, frame, {"bad_json", "bad_message"})
@@ -72,7 +74,7 @@ async def test_deep_nesting_is_a_protocol_error(
 
 @pytest.mark.parametrize("before", [2**63, 2**64 - 1, 2**70, -(2**63) - 1])
 async def test_history_before_out_of_range(
-    regress_server: ModServer, client: Client, before: int
+    regress_server: ParleyProcess, client: Client, before: int
 ) -> None:
     """Found by the fuzz test: used to reach SQLite as an OverflowError (``internal``)."""
     await join(client)
@@ -80,7 +82,9 @@ async def test_history_before_out_of_range(
     await refused_cleanly(regress_server, client, frame, {"bad_message"})
 
 
-async def test_rest_history_before_out_of_range(regress_server: ModServer, client: Client) -> None:
+async def test_rest_history_before_out_of_range(
+    regress_server: ParleyProcess, client: Client
+) -> None:
     await join(client)
     room = client.welcome["room"]["name"] if client.welcome else ""
     async with aiohttp.ClientSession() as s:

@@ -11,23 +11,14 @@ from __future__ import annotations
 
 import secrets
 import signal
-import sys
-import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from mod_harness import (  # noqa: E402
-    Fleet,
-    ModServer,
-    Net,
-    free_port,
-    rsa_keypair_pem,
-    self_signed_cert,
-)
+from tests.moderation.harness import Fleet, Net, rsa_keypair_pem
+from tests.support.parley_process import ParleyProcess
+from tests.support.processes import free_port
+from tests.support.tls import self_signed_cert
 
 #: The shared server: three wrong passwords per address and minute, one extra origin.
 MSERVER_FLAGS = ("--max-join-failures", "3", "--allowed-origins", "http://good.example")
@@ -36,37 +27,38 @@ MSERVER_FLAGS = ("--max-join-failures", "3", "--allowed-origins", "http://good.e
 @pytest.fixture(scope="session")
 def mserver_factory(
     tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Callable[..., ModServer]]:
+) -> Iterator[Callable[..., ParleyProcess]]:
     """Factory: ``mserver_factory("--max-rooms", "2", launch_only=True)`` makes a server.
 
     ``data_dir=``/``port=`` reuse an earlier server's; ``tls=True`` serves HTTPS.
     All servers made here are stopped by PID at the end of the session.
     """
-    started: list[ModServer] = []
+    started: list[ParleyProcess] = []
 
-    def make(*args: str, tls: bool = False, launch_only: bool = False) -> ModServer:
+    def make(*args: str, tls: bool = False, launch_only: bool = False) -> ParleyProcess:
         base = tmp_path_factory.mktemp("modsrv")
-        srv = ModServer(
+        srv = ParleyProcess(
             port=free_port(),
             data_dir=base / "data",
             args=tuple(args),
             log_path=base / "server.log",
             tls=tls,
+            ready_timeout=180,  # several start at once on a busy machine
+            stop_timeout=30,
         )
         started.append(srv)
         return srv.launch() if launch_only else srv.start()
 
     yield make
     for srv in started:  # signal them all first: they shut down in parallel
-        if srv.proc is not None and srv.proc.poll() is None:
-            srv.proc.send_signal(signal.SIGTERM)
+        srv.send_signal(signal.SIGTERM)
     for srv in started:
         srv.stop()
 
 
 @pytest.fixture(scope="session")
 def fleet(
-    mserver_factory: Callable[..., ModServer], tmp_path_factory: pytest.TempPathFactory
+    mserver_factory: Callable[..., ParleyProcess], tmp_path_factory: pytest.TempPathFactory
 ) -> Fleet:
     keys = tmp_path_factory.mktemp("keys")
     secret = secrets.token_urlsafe(32)
@@ -97,15 +89,8 @@ def fleet(
 
 
 @pytest.fixture(scope="session")
-def mserver(fleet: Fleet) -> ModServer:
+def mserver(fleet: Fleet) -> ParleyProcess:
     return fleet.main
-
-
-@pytest.fixture
-def room(request: pytest.FixtureRequest) -> str:
-    """A room name unique to this test."""
-    base = "".join(c if c.isalnum() else "-" for c in request.node.name)[:40].strip("-")
-    return f"{base}-{uuid.uuid4().hex[:6]}"
 
 
 @pytest.fixture

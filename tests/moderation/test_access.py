@@ -14,9 +14,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from mod_harness import Fleet, ModServer, Net, fetch_json, rest
-
 from parley.auth import mint_token
+from tests.moderation.harness import Fleet, Net, rest
+from tests.support.parley_process import ParleyProcess
+from tests.support.ws_client import fetch_json
 
 ADMIN = "an-admin-token-long-enough-0123456789"
 
@@ -26,7 +27,7 @@ def roles(welcome: dict[str, Any] | None) -> dict[str, str]:
     return {x["name"]: x["role"] for x in welcome["participants"]}
 
 
-async def get(server: ModServer, path: str, bearer: str | None = None) -> tuple[int, Any]:
+async def get(server: ParleyProcess, path: str, bearer: str | None = None) -> tuple[int, Any]:
     headers = {"Authorization": f"Bearer {bearer}"} if bearer is not None else {}
     return await fetch_json(server.url + path, headers=headers)
 
@@ -35,7 +36,7 @@ async def get(server: ModServer, path: str, bearer: str | None = None) -> tuple[
 
 
 async def test_old_host_token_does_not_take_over_a_protected_room(
-    mserver: ModServer, net: Net, room: str
+    mserver: ParleyProcess, net: Net, room: str
 ) -> None:
     first = await net.join(mserver, room, "First", addr="127.0.3.1")  # host: first in
     real = await net.join(mserver, room, "Real host", addr="127.0.3.2")
@@ -66,7 +67,7 @@ async def test_old_host_token_does_not_take_over_a_protected_room(
 
 
 async def test_demoted_then_removed_host_comes_back_as_nobody_special(
-    mserver: ModServer, net: Net, room: str
+    mserver: ParleyProcess, net: Net, room: str
 ) -> None:
     ada = await net.join(mserver, room, "Ada", addr="127.0.3.3")
     bob = await net.join(mserver, room, "Bob", addr="127.0.3.4")
@@ -86,7 +87,7 @@ async def test_demoted_then_removed_host_comes_back_as_nobody_special(
 
 
 async def test_waiting_in_the_lobby_answers_history_with_its_ref(
-    mserver: ModServer, net: Net, room: str
+    mserver: ParleyProcess, net: Net, room: str
 ) -> None:
     host = await net.join(mserver, room, "Host", addr="127.0.3.5")
     await host.send({"type": "room-settings", "lobby": True})
@@ -102,7 +103,7 @@ async def test_waiting_in_the_lobby_answers_history_with_its_ref(
 
 
 async def test_protected_room_history_and_names_need_the_right_to_join(
-    mserver: ModServer, net: Net, room: str
+    mserver: ParleyProcess, net: Net, room: str
 ) -> None:
     host = await net.join(mserver, room, "Host", addr="127.0.3.7")
     guest = await net.join(mserver, room, "Guest", addr="127.0.3.8")
@@ -162,7 +163,7 @@ async def test_lobby_and_token_rooms_are_protected_too(fleet: Fleet, net: Net, r
 
 
 async def test_settings_of_a_passer_by_expire_when_the_room_empties(
-    mserver: ModServer, net: Net, room: str
+    mserver: ParleyProcess, net: Net, room: str
 ) -> None:
     squatter = await net.join(mserver, room, "Mallory", addr="127.0.3.9")
     await squatter.send({"type": "room-settings", "password": "mine", "max_participants": 1})
@@ -196,7 +197,7 @@ async def test_invited_hosts_settings_outlive_the_meeting(
 
 
 async def test_admin_resets_and_manages_a_room(
-    mserver_factory: Callable[..., ModServer], net: Net, room: str
+    mserver_factory: Callable[..., ParleyProcess], net: Net, room: str
 ) -> None:
     srv = mserver_factory("--admin-token", ADMIN)
     auth = {"Authorization": f"Bearer {ADMIN}"}
@@ -240,7 +241,7 @@ async def test_admin_resets_and_manages_a_room(
 
 
 async def test_one_address_cannot_fill_the_server_with_rooms(
-    mserver_factory: Callable[..., ModServer], net: Net, room: str
+    mserver_factory: Callable[..., ParleyProcess], net: Net, room: str
 ) -> None:
     srv = mserver_factory("--rooms-per-address", "3", "--max-rooms", "4", "--resume-grace", "60")
     flood = "127.0.4.1"
@@ -256,7 +257,7 @@ async def test_one_address_cannot_fill_the_server_with_rooms(
 
 
 async def test_rooms_that_leave_nothing_are_pruned(
-    mserver: ModServer, net: Net, room: str
+    mserver: ParleyProcess, net: Net, room: str
 ) -> None:
     quiet = await net.join(mserver, room + "-quiet", "Ada", addr="127.0.3.11")
     await quiet.send({"type": "leave"})

@@ -7,12 +7,15 @@ import ssl
 
 import aiohttp
 import pytest
-from mod_harness import Client, Fleet, ModServer, Net, rest
+
+from tests.moderation.harness import Fleet, Net, rest
+from tests.support.parley_process import ParleyProcess
+from tests.support.ws_client import Client
 
 # -- Origin ----------------------------------------------------------------------------
 
 
-async def handshake_status(net: Net, server: ModServer, origin: str | None, addr: str) -> int:
+async def handshake_status(net: Net, server: ParleyProcess, origin: str | None, addr: str) -> int:
     """101 if the WebSocket opened (then it is closed again), else the HTTP status."""
     headers = {"Origin": origin} if origin is not None else None
     try:
@@ -23,7 +26,7 @@ async def handshake_status(net: Net, server: ModServer, origin: str | None, addr
     return 101
 
 
-async def test_websocket_origin_check(mserver: ModServer, net: Net, room: str) -> None:
+async def test_websocket_origin_check(mserver: ParleyProcess, net: Net, room: str) -> None:
     own = mserver.origin  # http://127.0.0.1:PORT
     port = mserver.port
     addr = "127.0.2.10"
@@ -127,7 +130,7 @@ async def leave_all(*clients: Client) -> None:
         await c.wait_closed()
 
 
-async def join_when_a_slot_is_free(net: Net, srv: ModServer, room: str, addr: str) -> Client:
+async def join_when_a_slot_is_free(net: Net, srv: ParleyProcess, room: str, addr: str) -> Client:
     """Join ``room``, retrying while rooms of earlier tests are still closing."""
     c = await net.send_join(srv, room, "K", addr=addr)
     for _ in range(200):
@@ -157,7 +160,7 @@ async def test_refused_room_is_not_created(fleet: Fleet, net: Net, room: str) ->
 # -- per-address message rate ---------------------------------------------------------------
 
 
-async def test_per_address_message_rate(mserver: ModServer, net: Net, room: str) -> None:
+async def test_per_address_message_rate(mserver: ParleyProcess, net: Net, room: str) -> None:
     """15 connections from one address, each under its own limit, together over 600/10 s."""
     addr = "127.0.2.30"
     conns = []
@@ -190,7 +193,7 @@ async def test_per_address_message_rate(mserver: ModServer, net: Net, room: str)
 
 
 @pytest.mark.parametrize("path", ["/", "/r/some-room", "/healthz", "/api/v1/rooms/nope"])
-async def test_security_headers(mserver: ModServer, path: str) -> None:
+async def test_security_headers(mserver: ParleyProcess, path: str) -> None:
     async with aiohttp.ClientSession() as s:
         async with s.get(mserver.url + path) as r:
             headers = r.headers
@@ -211,14 +214,14 @@ async def test_security_headers(mserver: ModServer, path: str) -> None:
 # -- frames --------------------------------------------------------------------------------
 
 
-async def test_oversized_frame_closes_1009(mserver: ModServer, net: Net, room: str) -> None:
+async def test_oversized_frame_closes_1009(mserver: ParleyProcess, net: Net, room: str) -> None:
     c = await net.join(mserver, room, "Ada")
     await c.send_raw('{"type":"chat","text":"' + "x" * 70_000 + '"}')
     assert await c.wait_closed() == 1009
 
 
 async def test_rest_history_huge_before_is_a_bad_request(
-    mserver: ModServer, net: Net, room: str
+    mserver: ParleyProcess, net: Net, room: str
 ) -> None:
     c = await net.join(mserver, room, "Ada")
     await c.chat("hello")

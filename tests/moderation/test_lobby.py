@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from mod_harness import Client, ModServer, Net, expect_system, quiet, rest
+from tests.moderation.harness import Net, expect_system, quiet, rest
+from tests.support.parley_process import ParleyProcess
+from tests.support.ws_client import Client
 
 ROOM_TRAFFIC = {
     "chat",
@@ -25,7 +27,7 @@ async def lobby_on(host: Client, others: list[Client]) -> None:
         assert (await c.expect("room-updated"))["settings"]["lobby"] is True
 
 
-async def knock(net: Net, server: ModServer, room: str, name: str) -> Client:
+async def knock(net: Net, server: ParleyProcess, room: str, name: str) -> Client:
     c = await net.send_join(server, room, name)
     wait = await c.expect("lobby-wait")
     assert wait == {"type": "lobby-wait", "room": room}
@@ -36,7 +38,7 @@ def waiting_names(msg: dict[str, Any]) -> list[str]:
     return [w["name"] for w in msg["waiting"]]
 
 
-async def test_lobby_wait_admit(mserver: ModServer, net: Net, room: str) -> None:
+async def test_lobby_wait_admit(mserver: ParleyProcess, net: Net, room: str) -> None:
     ada = await net.join(mserver, room, "Ada")
     bob = await net.join(mserver, room, "Bob")
     await lobby_on(ada, [bob])
@@ -96,7 +98,7 @@ async def test_lobby_wait_admit(mserver: ModServer, net: Net, room: str) -> None
     await bob.expect("chat", lambda m: m["message"]["text"] == "thanks")
 
 
-async def test_lobby_deny(mserver: ModServer, net: Net, room: str) -> None:
+async def test_lobby_deny(mserver: ParleyProcess, net: Net, room: str) -> None:
     ada = await net.join(mserver, room, "Ada")
     bob = await net.join(mserver, room, "Bob")
     await lobby_on(ada, [bob])
@@ -114,7 +116,9 @@ async def test_lobby_deny(mserver: ModServer, net: Net, room: str) -> None:
     assert (await ada.expect("error"))["code"] == "no_such_participant"
 
 
-async def test_lobby_off_admits_everyone_waiting(mserver: ModServer, net: Net, room: str) -> None:
+async def test_lobby_off_admits_everyone_waiting(
+    mserver: ParleyProcess, net: Net, room: str
+) -> None:
     ada = await net.join(mserver, room, "Ada")
     bob = await net.join(mserver, room, "Bob")
     await lobby_on(ada, [bob])
@@ -136,7 +140,7 @@ async def test_lobby_off_admits_everyone_waiting(mserver: ModServer, net: Net, r
 
 
 async def test_lobby_leave_and_new_host_sees_waiting_list(
-    mserver: ModServer, net: Net, room: str
+    mserver: ParleyProcess, net: Net, room: str
 ) -> None:
     ada = await net.join(mserver, room, "Ada")
     bob = await net.join(mserver, room, "Bob")
@@ -156,7 +160,7 @@ async def test_lobby_leave_and_new_host_sees_waiting_list(
 
 
 async def test_lobby_does_not_apply_to_the_first_joiner(
-    mserver: ModServer, net: Net, room: str
+    mserver: ParleyProcess, net: Net, room: str
 ) -> None:
     """A host who arrives finds the waiting list; a waiting person who drops is gone."""
     ada = await net.join(mserver, room, "Ada")
@@ -167,7 +171,7 @@ async def test_lobby_does_not_apply_to_the_first_joiner(
     await ada.expect("lobby", lambda m: waiting_names(m) == [])
 
 
-async def test_waiting_error_echoes_ref(mserver: ModServer, net: Net, room: str) -> None:
+async def test_waiting_error_echoes_ref(mserver: ParleyProcess, net: Net, room: str) -> None:
     ada = await net.join(mserver, room, "Ada")
     await lobby_on(ada, [])
     cy = await knock(net, mserver, room, "Cy")
@@ -180,7 +184,7 @@ async def test_waiting_error_echoes_ref(mserver: ModServer, net: Net, room: str)
 # -- raise-hand queue -----------------------------------------------------------------
 
 
-async def test_raise_hand_queue_and_lower_hand(mserver: ModServer, net: Net, room: str) -> None:
+async def test_raise_hand_queue_and_lower_hand(mserver: ParleyProcess, net: Net, room: str) -> None:
     ada = await net.join(mserver, room, "Ada")
     people = [await net.join(mserver, room, n) for n in ("Bob", "Cy", "Dan")]
     stamps = []
@@ -221,7 +225,7 @@ async def test_raise_hand_queue_and_lower_hand(mserver: ModServer, net: Net, roo
 # -- end the meeting ----------------------------------------------------------------------
 
 
-async def test_end_meeting(mserver: ModServer, net: Net, room: str) -> None:
+async def test_end_meeting(mserver: ParleyProcess, net: Net, room: str) -> None:
     ada = await net.join(mserver, room, "Ada")
     bob = await net.join(mserver, room, "Bob")
     cy = await net.join(mserver, room, "Cy")
@@ -246,7 +250,7 @@ async def test_end_meeting(mserver: ModServer, net: Net, room: str) -> None:
 
 
 async def test_end_meeting_of_a_locked_room_lets_a_new_meeting_start(
-    mserver: ModServer, net: Net, room: str
+    mserver: ParleyProcess, net: Net, room: str
 ) -> None:
     ada = await net.join(mserver, room, "Ada")
     await ada.send({"type": "room-settings", "locked": True})

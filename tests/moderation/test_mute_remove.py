@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from mod_harness import Client, ModServer, Net, expect_system, quiet, rest, stored_system_lines
+from tests.moderation.harness import Net, expect_system, quiet, rest, stored_system_lines
+from tests.support.parley_process import ParleyProcess
+from tests.support.ws_client import Client
 
 BANNED_ADDR = "127.0.1.2"  # the banned client's own loopback address
 
@@ -26,7 +28,7 @@ async def media_on(c: Client, watchers: list[Client], **media: bool) -> None:
 # -- mute ---------------------------------------------------------------------
 
 
-async def test_host_mutes_a_participants_mic(mserver: ModServer, net: Net, room: str) -> None:
+async def test_host_mutes_a_participants_mic(mserver: ParleyProcess, net: Net, room: str) -> None:
     ada = await net.join(mserver, room, "Ada")
     bob = await net.join(mserver, room, "Bob")
     cy = await net.join(mserver, room, "Cy")
@@ -44,7 +46,7 @@ async def test_host_mutes_a_participants_mic(mserver: ModServer, net: Net, room:
     await media_on(bob, everyone, mic=True)
 
 
-async def test_host_mutes_camera_and_screen(mserver: ModServer, net: Net, room: str) -> None:
+async def test_host_mutes_camera_and_screen(mserver: ParleyProcess, net: Net, room: str) -> None:
     ada = await net.join(mserver, room, "Ada")
     bob = await net.join(mserver, room, "Bob")
     await media_on(bob, [ada, bob], mic=True, cam=True, screen=True)
@@ -59,7 +61,7 @@ async def test_host_mutes_camera_and_screen(mserver: ModServer, net: Net, room: 
     await media_on(bob, [ada], cam=True, screen=True)
 
 
-async def test_mute_unknown_participant(mserver: ModServer, net: Net, room: str) -> None:
+async def test_mute_unknown_participant(mserver: ParleyProcess, net: Net, room: str) -> None:
     ada = await net.join(mserver, room, "Ada")
     await ada.send({"type": "mute", "to": "p_nobody", "kind": "mic", "ref": "x"})
     assert (await ada.expect("error"))["code"] == "no_such_participant"
@@ -67,7 +69,7 @@ async def test_mute_unknown_participant(mserver: ModServer, net: Net, room: str)
     assert (await ada.expect("error"))["code"] == "bad_message"
 
 
-async def test_mute_all(mserver: ModServer, net: Net, room: str) -> None:
+async def test_mute_all(mserver: ParleyProcess, net: Net, room: str) -> None:
     ada = await net.join(mserver, room, "Ada")
     bob = await net.join(mserver, room, "Bob")
     cy = await net.join(mserver, room, "Cy")
@@ -94,7 +96,9 @@ async def test_mute_all(mserver: ModServer, net: Net, room: str) -> None:
 # -- remove ---------------------------------------------------------------------
 
 
-async def test_remove_without_ban_can_come_back(mserver: ModServer, net: Net, room: str) -> None:
+async def test_remove_without_ban_can_come_back(
+    mserver: ParleyProcess, net: Net, room: str
+) -> None:
     ada = await net.join(mserver, room, "Ada")
     bob = await net.join(mserver, room, "Bob")
     cy = await net.join(mserver, room, "Cy")
@@ -121,7 +125,7 @@ async def test_remove_without_ban_can_come_back(mserver: ModServer, net: Net, ro
 
 
 async def test_remove_with_ban_bars_identity_and_address(
-    mserver: ModServer, net: Net, room: str
+    mserver: ParleyProcess, net: Net, room: str
 ) -> None:
     ada = await net.join(mserver, room, "Ada")
     cy = await net.join(mserver, room, "Cy")
@@ -150,7 +154,7 @@ async def test_remove_with_ban_bars_identity_and_address(
     assert joined == ["Cy", "Bob", "Dan"]  # the refused attempts never got in
 
 
-async def test_remove_unknown_participant(mserver: ModServer, net: Net, room: str) -> None:
+async def test_remove_unknown_participant(mserver: ParleyProcess, net: Net, room: str) -> None:
     ada = await net.join(mserver, room, "Ada")
     await ada.send({"type": "remove", "to": "p_doesnotexist0000", "ref": "r"})
     assert (await ada.expect("error"))["code"] == "no_such_participant"
@@ -159,7 +163,9 @@ async def test_remove_unknown_participant(mserver: ModServer, net: Net, room: st
 # -- lock -------------------------------------------------------------------------
 
 
-async def test_lock_refuses_new_joins_and_unlock(mserver: ModServer, net: Net, room: str) -> None:
+async def test_lock_refuses_new_joins_and_unlock(
+    mserver: ParleyProcess, net: Net, room: str
+) -> None:
     ada = await net.join(mserver, room, "Ada")
     bob = await net.join(mserver, room, "Bob")
     await ada.send({"type": "room-settings", "locked": True})
@@ -193,7 +199,7 @@ async def test_lock_refuses_new_joins_and_unlock(mserver: ModServer, net: Net, r
     assert w["room"]["settings"]["locked"] is False
 
 
-async def test_max_participants_setting(mserver: ModServer, net: Net, room: str) -> None:
+async def test_max_participants_setting(mserver: ParleyProcess, net: Net, room: str) -> None:
     ada = await net.join(mserver, room, "Ada")
     bob = await net.join(mserver, room, "Bob")
     await ada.send({"type": "room-settings", "max_participants": 2})
@@ -206,7 +212,7 @@ async def test_max_participants_setting(mserver: ModServer, net: Net, room: str)
 
 
 async def test_every_moderation_action_is_a_stored_system_line(
-    mserver: ModServer, net: Net, room: str
+    mserver: ParleyProcess, net: Net, room: str
 ) -> None:
     """Each action yields one system chat line for everyone, also in the REST history."""
     ada = await net.join(mserver, room, "Ada")

@@ -9,7 +9,9 @@ from __future__ import annotations
 import asyncio
 import json
 
-from mod_harness import Client, ModServer, Net, expect_system, rest
+from tests.moderation.harness import Net, expect_system, rest
+from tests.support.parley_process import ParleyProcess
+from tests.support.ws_client import Client
 
 PASSWORD = "correct horse battery staple"
 HASH_MARKERS = ("$argon2", "argon2id", "password_hash")
@@ -31,7 +33,7 @@ async def set_password(host: Client, others: list[Client], password: str) -> Non
 
 
 async def test_password_required_wrong_right_and_cleared(
-    mserver: ModServer, net: Net, room: str
+    mserver: ParleyProcess, net: Net, room: str
 ) -> None:
     ada = await net.join(mserver, room, "Ada")
     bob = await net.join(mserver, room, "Bob")
@@ -71,7 +73,7 @@ async def test_password_required_wrong_right_and_cleared(
 
 
 async def test_wrong_guesses_are_throttled_per_address(
-    mserver: ModServer, net: Net, room: str
+    mserver: ParleyProcess, net: Net, room: str
 ) -> None:
     guesser = "127.0.0.3"
     ada = await net.join(mserver, room, "Ada")
@@ -92,7 +94,7 @@ async def test_wrong_guesses_are_throttled_per_address(
     assert_no_secret([ada, ok, throttled])
 
 
-async def test_password_too_long_is_refused(mserver: ModServer, net: Net, room: str) -> None:
+async def test_password_too_long_is_refused(mserver: ParleyProcess, net: Net, room: str) -> None:
     ada = await net.join(mserver, room, "Ada")
     await ada.send({"type": "room-settings", "password": "x" * 129, "ref": "long"})
     assert (await ada.expect("error", lambda m: m.get("ref") == "long"))["code"] == "bad_message"
@@ -101,7 +103,7 @@ async def test_password_too_long_is_refused(mserver: ModServer, net: Net, room: 
 
 
 async def test_parallel_guesses_do_not_bypass_the_throttle(
-    mserver: ModServer, net: Net, room: str
+    mserver: ParleyProcess, net: Net, room: str
 ) -> None:
     """Guesses sent at the same moment on many connections count against the same budget."""
     attacker = "127.0.1.4"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mod_harness import Fleet, Net
+from tests.moderation.harness import Fleet, Net
 
 PASSWORD = "persisted-pw"
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from mod_harness import ModServer, Net, expect_system, quiet, rest, stored_system_lines
+from tests.moderation.harness import Net, expect_system, quiet, rest, stored_system_lines
+from tests.support.parley_process import ParleyProcess
 
 
 def role_of(welcome: dict, pid: str) -> str:  # type: ignore[type-arg]
@@ -12,7 +13,7 @@ def role_of(welcome: dict, pid: str) -> str:  # type: ignore[type-arg]
 
 
 async def test_first_joiner_is_host_second_participant(
-    mserver: ModServer, net: Net, room: str
+    mserver: ParleyProcess, net: Net, room: str
 ) -> None:
     ada = await net.join(mserver, room, "Ada")
     assert ada.welcome is not None
@@ -29,7 +30,7 @@ async def test_first_joiner_is_host_second_participant(
     assert not ada.of_type("participant-updated") and not bob.of_type("participant-updated")
 
 
-async def test_host_makes_another_host(mserver: ModServer, net: Net, room: str) -> None:
+async def test_host_makes_another_host(mserver: ParleyProcess, net: Net, room: str) -> None:
     ada = await net.join(mserver, room, "Ada")
     bob = await net.join(mserver, room, "Bob")
     cy = await net.join(mserver, room, "Cy")
@@ -55,7 +56,7 @@ async def test_host_makes_another_host(mserver: ModServer, net: Net, room: str) 
 
 
 async def test_non_host_gets_forbidden_for_every_action_and_nothing_changes(
-    mserver: ModServer, net: Net, room: str
+    mserver: ParleyProcess, net: Net, room: str
 ) -> None:
     ada = await net.join(mserver, room, "Ada")
     bob = await net.join(mserver, room, "Bob")
@@ -123,7 +124,7 @@ async def test_non_host_gets_forbidden_for_every_action_and_nothing_changes(
 
 
 async def test_last_host_leaving_hands_host_to_longest_present(
-    mserver: ModServer, net: Net, room: str
+    mserver: ParleyProcess, net: Net, room: str
 ) -> None:
     ada = await net.join(mserver, room, "Ada")
     bob = await net.join(mserver, room, "Bob")
@@ -145,7 +146,7 @@ async def test_last_host_leaving_hands_host_to_longest_present(
     assert (await cy.expect("error", lambda m: m.get("ref") == "no"))["code"] == "forbidden"
 
 
-async def test_hand_over_skips_observers(mserver: ModServer, net: Net, room: str) -> None:
+async def test_hand_over_skips_observers(mserver: ParleyProcess, net: Net, room: str) -> None:
     ada = await net.join(mserver, room, "Ada")
     obs = await net.join(mserver, room, "Obs")
     await asyncio.sleep(0.01)
@@ -157,14 +158,14 @@ async def test_hand_over_skips_observers(mserver: ModServer, net: Net, room: str
     assert upd["participant"]["id"] == cy.id  # the observer, although older, is skipped
 
 
-async def test_cannot_demote_the_last_host(mserver: ModServer, net: Net, room: str) -> None:
+async def test_cannot_demote_the_last_host(mserver: ParleyProcess, net: Net, room: str) -> None:
     ada = await net.join(mserver, room, "Ada")
     await net.join(mserver, room, "Bob")
     await ada.send({"type": "set-role", "to": ada.id, "role": "participant", "ref": "d"})
     assert (await ada.expect("error", lambda m: m.get("ref") == "d"))["code"] == "forbidden"
 
 
-async def test_observer_cannot_publish_media(mserver: ModServer, net: Net, room: str) -> None:
+async def test_observer_cannot_publish_media(mserver: ParleyProcess, net: Net, room: str) -> None:
     ada = await net.join(mserver, room, "Ada")
     bob = await net.join(mserver, room, "Bob")
     await bob.send({"type": "media", "mic": True, "cam": True})

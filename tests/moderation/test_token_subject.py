@@ -8,9 +8,8 @@ import os
 import subprocess
 import sys
 
-from mod_harness import Fleet, Net
-
 from parley.auth import mint_token
+from tests.moderation.harness import Fleet, Net
 
 
 async def cli_token(fleet: Fleet, room: str, *args: str) -> str:

@@ -13,9 +13,9 @@ import sys
 import time
 from typing import Any
 
-from mod_harness import Fleet, ModServer, Net, rsa_keypair_pem
-
 from parley.auth import mint_token, mint_token_with_key
+from tests.moderation.harness import Fleet, Net, rsa_keypair_pem
+from tests.support.parley_process import ParleyProcess
 
 
 def hs(fleet: Fleet, room: str, name: str | None = "Tok", role: str = "participant") -> str:
@@ -137,7 +137,7 @@ async def test_cli_token_is_accepted(fleet: Fleet, net: Net, room: str) -> None:
 
 
 async def test_rs256_public_key_server(fleet: Fleet, net: Net, room: str) -> None:
-    srv: ModServer = fleet.rs256
+    srv: ParleyProcess = fleet.rs256
     token = mint_token_with_key(fleet.rsa_private_pem, room, "Rita", "host", 600)
     rita = await net.join(srv, room, "x", token=token)
     assert rita.welcome is not None

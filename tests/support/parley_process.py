@@ -67,6 +67,8 @@ class ParleyProcess:
     fail_on_hang: bool = False
     #: Default bound for :meth:`wait_ready` (the machine may be busy: be patient).
     ready_timeout: float = 60.0
+    #: Default time :meth:`stop` gives it to exit before SIGKILL.
+    stop_timeout: float = 15.0
     #: What failure messages call it (``node A`` for a cluster node).
     name: str = "parley serve"
     proc: subprocess.Popen[bytes] | None = None
@@ -134,13 +136,15 @@ class ParleyProcess:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(sig)
 
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> int | None:
-        """Signal the server by PID and wait; SIGKILL if it has not exited after ``timeout``.
+    def stop(self, sig: int = signal.SIGTERM, timeout: float | None = None) -> int | None:
+        """Signal the server by PID and wait; SIGKILL if it has not exited after ``timeout``
+        (default ``stop_timeout``).
 
         The exit status (None if never started)."""
         proc = self.proc
         if proc is None:
             return None
+        timeout = self.stop_timeout if timeout is None else timeout
         if stop_process(proc, sig, timeout) and self.fail_on_hang:
             pytest.fail(
                 f"{self.name} ignored signal {sig} for {timeout}s:\n{self.log()}", pytrace=False
