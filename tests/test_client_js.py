@@ -56,7 +56,8 @@ def test_client_type_checks() -> None:
         timeout=300,
         cwd=REPO,
     )
-    assert result.returncode == 0, "tsc found type errors:\n" + result.stdout[-8000:] + result.stderr[-2000:]
+    errors = result.stdout[-8000:] + result.stderr[-2000:]
+    assert result.returncode == 0, f"tsc found type errors:\n{errors}"
 
 
 def test_type_check_covers_every_client_module() -> None:
