@@ -9,8 +9,9 @@ Everything here runs inside a private network namespace that has nothing but
   through a generated wrapper script that ``exec``s ``nsenter ... chromium`` --
   Playwright drives Chromium over a pipe, which does not care about namespaces.
 * ``parley_server`` (module): a factory for ``python -m parley serve`` processes
-  in the namespace; each can be stopped (SIGTERM), restarted on the same port and
-  data dir, or killed.
+  in the namespace (:class:`~tests.support.parley_process.ParleyProcess` with
+  ``ns=netns``); each can be stopped (SIGTERM), restarted on the same port and data
+  dir, or killed.
 * ``browser`` (module): one headless Chromium with fake camera/microphone/screen.
 * ``new_participant`` (function): opens ``/r/<room>`` in a fresh browser context,
   types the name, clicks "Join meeting" and waits until the participant is in.
@@ -29,27 +30,25 @@ import json
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
-import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
-from firefox_support import FIREFOX, FIREFOX_PREFS, FirefoxDriver
-from firefox_support import DriverError as FirefoxDriverError
-from firefox_support import missing as firefox_missing
-from polling import wait_until
-from stats_js import js_each_stat
+
+from tests.browser.firefox_support import FIREFOX, FIREFOX_PREFS, FirefoxDriver
+from tests.browser.firefox_support import DriverError as FirefoxDriverError
+from tests.browser.firefox_support import missing as firefox_missing
+from tests.browser.polling import wait_until
+from tests.browser.stats_js import js_each_stat
+from tests.support.parley_process import ParleyProcess
+from tests.support.processes import ci, die_with_parent, free_port, http_get
 
 try:  # Playwright is a test dependency; without it the suite skips (fails in CI).
     from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
@@ -57,6 +56,9 @@ except ImportError:  # pragma: no cover - exercised only on machines without it
     sync_playwright = None  # type: ignore[assignment]
 
 REPO = Path(__file__).resolve().parents[2]
+
+T = TypeVar("T")
+
 CHROMIUM = os.environ.get("PARLEY_TEST_CHROMIUM", "/usr/bin/chromium")
 
 #: Generous upper bound for anything a user waits for (joining, media, presence).
@@ -185,21 +187,9 @@ JS_REMOTE_VIDEOS = """
 """
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
-    """preexec_fn: SIGKILL this child if pytest dies, so nothing outlives a killed run."""
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except Exception:
-        pass
-
-
-def _ci() -> bool:
-    return os.environ.get("CI", "").lower() not in ("", "0", "false", "no")
-
-
 def _unavailable(reason: str) -> None:
     """Skip locally; fail in CI, where the browser suite must run."""
-    if _ci():
+    if ci():
         pytest.fail(f"browser tests cannot run in CI: {reason}", pytrace=False)
     pytest.skip(reason)
 
@@ -238,14 +228,19 @@ class NetNS:
 
     def free_port(self) -> int:
         """A TCP port free on the namespace's 127.0.0.1."""
-        return self._worker().submit(_free_port).result(10)
+        return self.call(free_port, timeout=10)
+
+    def call(self, fn: Callable[..., T], *args: Any, timeout: float = 15) -> T:
+        """``fn(*args)`` in a worker thread that has joined the namespace (setns applies
+        to one thread): probing costs no process start."""
+        return self._worker().submit(fn, *args).result(timeout)
 
     def http_get(self, url: str, timeout: float = 5) -> tuple[int, str]:
         """GET ``url`` from inside the namespace: (status, body); status 0 if unreachable.
 
         Runs in a worker thread that has joined the namespace (setns applies to one
         thread), so polling costs no process start."""
-        return self._worker().submit(_http_get, url, timeout).result(timeout + 10)
+        return self.call(http_get, url, timeout, timeout=timeout + 10)
 
     def _worker(self) -> ThreadPoolExecutor:
         if self.pool is None:
@@ -269,22 +264,6 @@ def _setns(fd: int) -> None:
     if libc.setns(fd, 0x40000000) != 0:  # CLONE_NEWNET
         err = ctypes.get_errno()
         raise OSError(err, f"setns: {os.strerror(err)}")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _http_get(url: str, timeout: float) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as r:
-            return r.status, r.read().decode("utf-8", "replace")
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode("utf-8", "replace")
-    except (OSError, ValueError) as e:
-        return 0, repr(e)
 
 
 #: The veth pair of the Firefox tests' namespace: both ends inside it, private addresses.
@@ -311,7 +290,7 @@ def _namespace(veth: bool = False) -> Iterator[NetNS]:
         ["unshare", "--net", "--", "sleep", "infinity"],
         stdin=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
-        preexec_fn=_die_with_parent,
+        preexec_fn=die_with_parent,
     )
     try:
         own = os.readlink("/proc/self/ns/net")
@@ -390,145 +369,41 @@ def veth_netns() -> Iterator[NetNS]:
 # --------------------------------------------------------------------------- server
 
 
-@dataclass
-class ParleyServer:
-    """One ``parley serve`` in the namespace; restartable on the same port and data dir."""
-
-    netns: NetNS
-    port: int
-    data_dir: Path
-    args: tuple[str, ...]
-    log_path: Path
-    proc: subprocess.Popen[bytes] | None = None
-    starts: int = 0
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def room_url(self, room: str) -> str:
-        return f"{self.url}/r/{room}"
-
-    def start(self, timeout: float = 60) -> ParleyServer:
-        assert self.proc is None or self.proc.poll() is not None, "already running"
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.starts += 1
-        with self.log_path.open("ab") as log:
-            log.write(f"\n===== start #{self.starts}: {' '.join(self.args)} =====\n".encode())
-            log.flush()
-            argv = [
-                sys.executable, "-m", "parley", "serve",
-                "--host", "127.0.0.1", "--port", str(self.port),
-                "--data-dir", str(self.data_dir), *self.args,
-            ]  # fmt: skip
-            self.proc = subprocess.Popen(
-                self.netns.cmd(*argv),
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=self.data_dir,
-                env=_server_env(),
-                preexec_fn=_die_with_parent,
-            )
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.proc.poll() is not None:
-                pytest.fail(
-                    f"parley serve exited with {self.proc.returncode} while starting:\n"
-                    + self.log_tail(),
-                    pytrace=False,
-                )
-            status, _ = self.netns.http_get(f"{self.url}/healthz", timeout=2)
-            if status == 200:
-                return self
-            if time.monotonic() > deadline:
-                self.kill()
-                pytest.fail(
-                    f"parley serve not healthy after {timeout}s:\n" + self.log_tail(),
-                    pytrace=False,
-                )
-            time.sleep(0.1)
-
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15) -> int | None:
-        """Signal the server (SIGTERM: graceful) and wait; SIGKILL if it hangs."""
-        proc = self.proc
-        if proc is None or proc.poll() is not None:
-            return None if proc is None else proc.returncode
-        proc.send_signal(sig)
-        try:
-            return proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-            pytest.fail(
-                f"parley serve ignored signal {sig} for {timeout}s:\n" + self.log_tail(),
-                pytrace=False,
-            )
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-
-    def restart(self, sig: int = signal.SIGTERM) -> ParleyServer:
-        self.stop(sig)
-        return self.start()
-
-    def log_tail(self, lines: int = 60) -> str:
-        try:
-            text = self.log_path.read_text(errors="replace")
-        except OSError:
-            return "(no server log)"
-        return "\n".join(text.splitlines()[-lines:])
-
-    def api(self, path: str) -> Any:
-        return self.netns.http_json(f"{self.url}{path}")
-
-    def wait_room_names(self, room: str, names: list[str], timeout_ms: int = TIMEOUT_MS) -> None:
-        """Wait until the server's room API lists exactly ``names`` (in any order)."""
-        seen: list[Any] = []
-
-        def ok() -> bool:
-            status, body = self.netns.http_get(f"{self.url}/api/v1/rooms/{room}")
-            seen[:] = [status, body]
-            if status != 200:
-                return False
-            info = json.loads(body)
-            return sorted(p["name"] for p in info.get("participants", [])) == sorted(names)
-
-        wait_until(ok, timeout_ms, lambda: f"room {room}: want {sorted(names)}, server says {seen}")
-
-
 def _server_env() -> dict[str, str]:
-    # The checkout's source first, so an un-installed tree (or a stale install) runs as is.
+    """This environment as it is now (a test may set PARLEY_SECRET for its nodes).
+
+    The checkout's source first, so an un-installed tree (or a stale install) runs as is."""
     path = os.pathsep.join(p for p in (str(REPO / "src"), os.environ.get("PYTHONPATH")) if p)
     return {**os.environ, "PYTHONPATH": path, "PYTHONUNBUFFERED": "1"}
 
 
 #: Servers of the running module, whose logs a failing test report shows.
-_SERVERS: list[ParleyServer] = []
+_SERVERS: list[ParleyProcess] = []
 
 
 @pytest.fixture(scope="module")
 def parley_server(
     netns: NetNS, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Callable[..., ParleyServer]]:
+) -> Iterator[Callable[..., ParleyProcess]]:
     """Factory: ``parley_server("--max-participants", "2")`` starts a fresh server.
 
     ``port=`` and ``data_dir=`` reuse an earlier server's (e.g. to run a second one
     on the same data).  Every server started here is stopped at module teardown.
     """
-    started: list[ParleyServer] = []
+    started: list[ParleyProcess] = []
     _SERVERS[:] = []
 
-    def start(*args: str, port: int | None = None, data_dir: Path | None = None) -> ParleyServer:
+    def start(*args: str, port: int | None = None, data_dir: Path | None = None) -> ParleyProcess:
         base = tmp_path_factory.mktemp("parley-server")
-        server = ParleyServer(
-            netns=netns,
+        server = ParleyProcess(
             port=port or netns.free_port(),
             data_dir=data_dir or base / "data",
             args=tuple(args),
             log_path=base / "server.log",
+            env=_server_env(),
+            ns=netns,
+            die_with_parent=True,
+            fail_on_hang=True,
         )
         started.append(server)
         _SERVERS.append(server)
@@ -541,7 +416,7 @@ def parley_server(
 
 
 @pytest.fixture(scope="module")
-def server(parley_server: Callable[..., ParleyServer]) -> ParleyServer:
+def server(parley_server: Callable[..., ParleyProcess]) -> ParleyProcess:
     """The module's shared server with default settings."""
     return parley_server()
 
@@ -779,7 +654,7 @@ class Meeting:
     """Opens pages and joins participants; closes its contexts at the end."""
 
     browser: Browser
-    server: ParleyServer
+    server: ParleyProcess
     participants: list[Participant] = field(default_factory=list)
 
     def open(
@@ -788,7 +663,7 @@ class Meeting:
         room: str,
         *,
         camera: bool = True,
-        server: ParleyServer | None = None,
+        server: ParleyProcess | None = None,
         viewport: dict[str, int] | None = None,
         init_scripts: tuple[str, ...] = (),
         timeout_ms: int = TIMEOUT_MS,
@@ -822,7 +697,7 @@ class Meeting:
         room: str,
         *,
         camera: bool = True,
-        server: ParleyServer | None = None,
+        server: ParleyProcess | None = None,
         viewport: dict[str, int] | None = None,
     ) -> Participant:
         """Open ``/r/<room>``, type the name, click "Join meeting", wait until in."""
@@ -842,7 +717,7 @@ class Meeting:
 
 @pytest.fixture
 def meeting(
-    browser: Browser, server: ParleyServer, request: pytest.FixtureRequest
+    browser: Browser, server: ParleyProcess, request: pytest.FixtureRequest
 ) -> Iterator[Meeting]:
     m = Meeting(browser=browser, server=server)
     request.node._parley_meeting = m
@@ -878,7 +753,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             )
         report.sections.append(("firefox driver log", ff.driver.tail(40)))
     for srv in _SERVERS:
-        report.sections.append((f"server log {srv.url}", srv.log_tail(80)))
+        report.sections.append((f"server log {srv.url}", srv.log(8000)))
 
 
 # --------------------------------------------------------------------------- firefox
@@ -971,11 +846,11 @@ class FirefoxMeeting:
     """Opens Firefox pages of the module's server; closes them at the end."""
 
     driver: FirefoxDriver
-    server: ParleyServer
+    server: ParleyProcess
     participants: list[FirefoxParticipant] = field(default_factory=list)
 
     def open(
-        self, name: str, room: str, *, server: ParleyServer | None = None, query: str = ""
+        self, name: str, room: str, *, server: ParleyProcess | None = None, query: str = ""
     ) -> FirefoxParticipant:
         srv = server or self.server
         page_id = self.driver.call(
@@ -986,7 +861,7 @@ class FirefoxMeeting:
         return person
 
     def join(
-        self, name: str, room: str, *, server: ParleyServer | None = None, query: str = ""
+        self, name: str, room: str, *, server: ParleyProcess | None = None, query: str = ""
     ) -> FirefoxParticipant:
         person = self.open(name, room, server=server, query=query)
         person.click_join()
@@ -1008,7 +883,7 @@ def firefox(netns: NetNS, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     if reason is not None:
         _unavailable(reason)
     log = tmp_path_factory.mktemp("firefox") / "driver.log"
-    driver = FirefoxDriver(netns.cmd(), log, preexec=_die_with_parent)
+    driver = FirefoxDriver(netns.cmd(), log, preexec=die_with_parent)
     try:
         driver.call("launch", executablePath=FIREFOX, prefs=FIREFOX_PREFS, timeout=120)
         yield driver
@@ -1018,7 +893,7 @@ def firefox(netns: NetNS, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
 
 @pytest.fixture
 def firefox_meeting(
-    firefox: FirefoxDriver, server: ParleyServer, request: pytest.FixtureRequest
+    firefox: FirefoxDriver, server: ParleyProcess, request: pytest.FixtureRequest
 ) -> Iterator[FirefoxMeeting]:
     m = FirefoxMeeting(driver=firefox, server=server)
     request.node._parley_firefox = m

@@ -19,7 +19,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from polling import wait_until
+
+from tests.browser.polling import wait_until
 
 # Fixtures (veth_netns, parley_server, meeting, firefox_meeting) come from conftest.py.
 Meeting = Participant = ParleyServer = FirefoxMeeting = FirefoxParticipant = Any

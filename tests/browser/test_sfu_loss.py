@@ -38,9 +38,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from browser_camera import init_script_camera
 from playwright.sync_api import expect
-from stats_js import js_each_stat
+
+from tests.browser.browser_camera import init_script_camera
+from tests.browser.stats_js import js_each_stat
 
 # Fixtures (netns, parley_server, meeting) come from conftest.py; its helpers are reached
 # through the module pytest loaded (no `import conftest`: several conftest.py exist).
@@ -224,7 +225,7 @@ def video_stats(person: Participant) -> dict[str, list[dict[str, Any]]]:
 
 def sfu_metrics(server: ParleyServer) -> dict[str, float]:
     """The server's ``parley_sfu_*_total`` counters ({} if it reports none)."""
-    status, body = server.netns.http_get(f"{server.url}/metrics")
+    status, body = server.http_get("/metrics", timeout=5)
     if status != 200:
         return {}
     return {name: float(value) for name, value in METRIC_RE.findall(body)}
@@ -268,7 +269,7 @@ def test_video_keeps_decoding_with_5_percent_loss(
     base_metrics = sfu_metrics(server)
 
     samples: list[dict[str, Any]] = []
-    with lossy_lo(server.netns, loss, LOSS_PERCENT):
+    with lossy_lo(server.ns, loss, LOSS_PERCENT):
         t0 = time.monotonic()
         first = {s["key"]: s for s in video_stats(sub)["inbound"]}.get(key)
         assert first is not None, f"Sub's stream {key} vanished"
@@ -286,8 +287,8 @@ def test_video_keeps_decoding_with_5_percent_loss(
         end_metrics = sfu_metrics(server)
         window_s = time.monotonic() - t0
 
-    assert not loss.active(server.netns, LOSS_PERCENT), (
-        f"loss still on lo: {loss.show(server.netns)}"
+    assert not loss.active(server.ns, LOSS_PERCENT), (
+        f"loss still on lo: {loss.show(server.ns)}"
     )
 
     first, last = samples[0], samples[-1]

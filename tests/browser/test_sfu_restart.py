@@ -21,9 +21,10 @@ import time
 from typing import Any
 
 import pytest
-from browser_camera import init_script_camera
 from playwright.sync_api import expect
-from polling import wait_until
+
+from tests.browser.browser_camera import init_script_camera
+from tests.browser.polling import wait_until
 
 # Fixtures (netns, parley_server, meeting) come from conftest.py; its helpers are reached
 # through the module pytest loaded (no `import conftest`: several conftest.py exist).

@@ -13,8 +13,9 @@ import time
 from typing import Any
 
 import pytest
-from browser_camera import init_script_camera
 from playwright.sync_api import expect
+
+from tests.browser.browser_camera import init_script_camera
 
 Meeting = Participant = ParleyServer = Any
 TIMEOUT_MS = 45_000

@@ -12,9 +12,10 @@ import time
 from typing import Any
 
 import pytest
-from browser_camera import init_script_camera
 from playwright.sync_api import expect
-from polling import wait_until
+
+from tests.browser.browser_camera import init_script_camera
+from tests.browser.polling import wait_until
 
 # The fixtures (netns, parley_server, meeting, new_participant) come from conftest.py;
 # its helper classes are only used through them (no `import conftest`: several exist).

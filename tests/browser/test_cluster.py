@@ -25,17 +25,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cluster_browser_support import (
-    Coturn,
-    InNamespace,
-    Redis,
-    RelayPages,
-    metric,
-    selected_pairs,
-    start_coturn,
-    start_redis,
-)
 from playwright.sync_api import expect
+
+from tests.browser.cluster_support import RelayPages, metric, selected_pairs
+from tests.support.coturn import Coturn, write_coturn_config
+from tests.support.processes import free_udp_tcp_port
+from tests.support.redis_server import RedisServer
 
 # conftest.py's classes are only used through its fixtures (no `import conftest`).
 Meeting = Participant = ParleyServer = NetNS = Any
@@ -63,23 +58,18 @@ def server() -> Any:
     return _NoDefaultServer()
 
 
-@pytest.fixture(scope="module")
-def inside(netns: NetNS) -> Iterator[InNamespace]:
-    worker = InNamespace(netns.path)
-    yield worker
-    worker.close()
-
-
 @pytest.fixture
-def redis(netns: NetNS, inside: InNamespace, tmp_path: Path) -> Iterator[Redis]:
-    proc = start_redis(netns, inside, tmp_path)
+def redis(netns: NetNS, tmp_path: Path) -> Iterator[RedisServer]:
+    """redis-server on the namespace's 127.0.0.1 (no persistence)."""
+    port = netns.call(free_udp_tcp_port)
+    proc = RedisServer(port, tmp_path / "redis.log", ns=netns, die_with_parent=True).start()
     yield proc
     proc.stop()
 
 
 @pytest.fixture
 def nodes(
-    redis: Redis,
+    redis: RedisServer,
     parley_server: Callable[..., ParleyServer],
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
@@ -95,7 +85,7 @@ def nodes(
     monkeypatch.setenv("PARLEY_SECRET", secrets.token_hex(32))
     db = tmp_path / "shared.db"
     # A mesh call: its signalling is what crosses the nodes here (the SFU across nodes is
-    # tests/cluster/test_cluster_sfu.py's).
+    # tests/cluster/test_sfu.py's).
     common = ("--broker", redis.url, "--database-url", f"sqlite+aiosqlite:///{db}")
     common += ("--media", "mesh")
     a = parley_server(*common, "--node-id", "node-a")
@@ -107,8 +97,17 @@ def nodes(
 
 
 @pytest.fixture
-def coturn(netns: NetNS, inside: InNamespace, tmp_path: Path) -> Iterator[Coturn]:
-    proc = start_coturn(netns, inside, tmp_path, TURN_SECRET, TURN_REALM)
+def coturn(netns: NetNS, tmp_path: Path) -> Iterator[Coturn]:
+    """coturn on the namespace's 127.0.0.1 (``use-auth-secret``), relaying on 127.0.0.1."""
+    port = netns.call(free_udp_tcp_port)
+    proc = Coturn(
+        config=write_coturn_config(tmp_path, port, TURN_SECRET, TURN_REALM, "verbose"),
+        log_path=tmp_path / "turnserver.out",
+        port=port,
+        turn_log=tmp_path / "turn.log",  # the config's log-file
+        ns=netns,
+        die_with_parent=True,
+    ).start()
     yield proc
     proc.stop()
 
@@ -140,7 +139,7 @@ def test_call_across_nodes(
 
     # Each node serves exactly its own page (the pages are pinned, no balancer).
     for node in (node_a, node_b):
-        _, text = node.netns.http_get(f"{node.url}/metrics")
+        _, text = node.http_get("/metrics", timeout=5)
         assert metric(text, "parley_participants") == 1, (node.url, text[:3000])
 
     # Presence is the cluster's: each page lists both, and so does either node's API.
@@ -162,7 +161,7 @@ def test_call_across_nodes(
     # parley_broker_received_total would say it more directly, but nothing in the
     # server increments them yet: they stay 0 on a working cluster.)
     for node in (node_a, node_b):
-        _, text = node.netns.http_get(f"{node.url}/metrics")
+        _, text = node.http_get("/metrics", timeout=5)
         assert metric(text, "parley_broker_up") == 1, (node.url, text[:3000])
         assert (metric(text, "parley_broker_lag_seconds_count") or 0) > 0, (node.url, text[:3000])
 
