@@ -11,20 +11,26 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from ops_procs import ParleyNode, free_port
+
+from tests.support.parley_process import ParleyProcess
+from tests.support.processes import free_port
 
 TOKEN = "a-long-random-metrics-token-0123456789"
 
 
 @pytest.fixture
-def node(tmp_path: Path) -> Iterator[ParleyNode]:
-    n = ParleyNode(free_port(), tmp_path / "data", tmp_path / "parley.log",
-                   "--metrics-token", TOKEN).start()  # fmt: skip
+def node(tmp_path: Path) -> Iterator[ParleyProcess]:
+    n = ParleyProcess(
+        port=free_port(),
+        data_dir=tmp_path / "data",
+        log_path=tmp_path / "parley.log",
+        args=("--metrics-token", TOKEN),
+    ).start()
     yield n
     n.stop()
 
 
-async def get_metrics(node: ParleyNode, authorization: bytes | None) -> tuple[int, bytes]:
+async def get_metrics(node: ParleyProcess, authorization: bytes | None) -> tuple[int, bytes]:
     reader, writer = await asyncio.open_connection("127.0.0.1", node.port)
     head = b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
     if authorization is not None:
@@ -44,12 +50,12 @@ async def get_metrics(node: ParleyNode, authorization: bytes | None) -> tuple[in
     ],
 )
 async def test_non_utf8_authorization_is_refused_not_a_crash(
-    node: ParleyNode, authorization: bytes
+    node: ParleyProcess, authorization: bytes
 ) -> None:
     status, answer = await get_metrics(node, authorization)
     assert status == 401, answer[:300]
     assert b"Traceback" not in answer
-    assert "Traceback" not in node.text()
+    assert "Traceback" not in node.log()
     # The right token still scrapes.
     status, answer = await get_metrics(node, b"Bearer " + TOKEN.encode())
     assert status == 200 and b"parley_connections" in answer

@@ -33,22 +33,32 @@ from typing import Any
 
 import aiohttp
 import pytest
-from ops_procs import (
-    DEPLOY,
-    Coturn,
-    ParleyNode,
-    Proc,
-    adapt,
+
+from parley.ops.turn import turn_credentials
+from tests.ops.stun import MAGIC, XOR_RELAYED_ADDRESS, TurnClient, build, parse
+from tests.support.coturn import Coturn
+from tests.support.parley_process import ParleyProcess
+from tests.support.processes import (
     free_port,
     free_udp_tcp_port,
     require_binary,
-    self_signed_cert,
+    spawn_logged,
+    stop_process,
 )
-from ops_stun import MAGIC, XOR_RELAYED_ADDRESS, TurnClient, build, parse
-
-from parley.ops.turn import turn_credentials
+from tests.support.redis_server import RedisServer
+from tests.support.tls import self_signed_cert
 
 TIMEOUT = 10.0
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
+
+
+def adapt(text: str, replacements: list[tuple[str, str]]) -> str:
+    """Apply exact replacements, each of which must match (so config drift fails the test)."""
+    for old, new in replacements:
+        assert old in text, f"the deploy file no longer contains {old!r}: update the test"
+        text = text.replace(old, new)
+    return text
+
 
 # -- nginx ---------------------------------------------------------------------------------
 
@@ -156,10 +166,34 @@ def test_nginx_config_essentials() -> None:
 
 
 @dataclass
+class Nginx:
+    """nginx in the foreground (``daemon off``), its output in ``log``; stopped by PID."""
+
+    argv: list[str]
+    log: Path
+    proc: subprocess.Popen[bytes] | None = None
+
+    def spawn(self) -> None:
+        self.proc = spawn_logged(self.argv, self.log)
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self) -> None:
+        stop_process(self.proc, timeout=10)
+
+    def text(self) -> str:
+        try:
+            return self.log.read_text(errors="replace")[-6000:]
+        except FileNotFoundError:
+            return ""
+
+
+@dataclass
 class Cluster:
     site: NginxSite
-    nodes: list[ParleyNode]
-    nginx: Proc
+    nodes: list[ParleyProcess]
+    nginx: Nginx
 
 
 def start_cluster(base: Path) -> Cluster:
@@ -168,9 +202,12 @@ def start_cluster(base: Path) -> Cluster:
     for i, port in enumerate(ports):
         node_dir = base / f"node{i}"
         node_dir.mkdir(parents=True)
-        nodes.append(ParleyNode(port, node_dir / "data", node_dir / "parley.log").start())
+        node = ParleyProcess(
+            port=port, data_dir=node_dir / "data", log_path=node_dir / "parley.log"
+        )
+        nodes.append(node.start())
     site = make_site(base / "nginx", ports)
-    nginx = Proc(site.argv("-g", "daemon off;"), base / "nginx" / "nginx.out")
+    nginx = Nginx(site.argv("-g", "daemon off;"), base / "nginx" / "nginx.out")
     nginx.spawn()
     deadline = time.monotonic() + 15
     while True:
@@ -365,8 +402,9 @@ def deployed_coturn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Coturn
     text += f"userdb={base / 'turndb'}\npidfile={base / 'turnserver.pid'}\n"
     config = base / "turnserver.conf"
     config.write_text(text)
-    server = Coturn(config, base / "turnserver.out", port).start()
-    server.tls_port = tls_port  # type: ignore[attr-defined]
+    server = Coturn(
+        config, base / "turnserver.out", port, turn_log=base / "turn.log", tls_port=tls_port
+    ).start()
     yield server
     server.stop()
 
@@ -399,7 +437,8 @@ def test_coturn_config_allocates_with_ephemeral_credentials(deployed_coturn: Cot
 
 
 def test_coturn_config_serves_turns_over_tls(deployed_coturn: Coturn) -> None:
-    port: int = deployed_coturn.tls_port  # type: ignore[attr-defined]
+    port = deployed_coturn.tls_port
+    assert port is not None
     ctx = ssl.create_default_context()
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
@@ -428,7 +467,7 @@ def test_coturn_config_serves_turns_over_tls(deployed_coturn: Coturn) -> None:
 
 
 def test_redis_config_is_accepted(tmp_path: Path) -> None:
-    server_bin = require_binary("redis-server")
+    require_binary("redis-server")
     import redis
 
     port = free_port()
@@ -438,8 +477,7 @@ def test_redis_config_is_accepted(tmp_path: Path) -> None:
     )
     conf = tmp_path / "redis.conf"
     conf.write_text(text + f"\ndir {tmp_path}\n")
-    proc = Proc([server_bin, str(conf)], tmp_path / "redis.out")
-    proc.spawn()
+    proc = RedisServer(port, tmp_path / "redis.out", config=conf).start()
     try:
         client = redis.Redis(port=port, socket_timeout=2, decode_responses=True)
         deadline = time.monotonic() + TIMEOUT

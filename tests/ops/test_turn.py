@@ -10,10 +10,11 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from ops_procs import Coturn, free_udp_tcp_port, require_binary, write_coturn_config
-from ops_stun import REALM, XOR_MAPPED_ADDRESS, XOR_RELAYED_ADDRESS, TurnClient, integrity_ok
 
 from parley.ops.turn import TurnConfig, turn_credentials, turn_password
+from tests.ops.stun import REALM, XOR_MAPPED_ADDRESS, XOR_RELAYED_ADDRESS, TurnClient, integrity_ok
+from tests.support.coturn import Coturn, write_coturn_config
+from tests.support.processes import free_udp_tcp_port, require_binary
 
 SECRET = "s3cret-for-tests-0123456789abcdef"
 REALM_NAME = "parley.test"
@@ -81,7 +82,7 @@ def coturn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Coturn]:
     base = tmp_path_factory.mktemp("coturn")
     port = free_udp_tcp_port()
     config = write_coturn_config(base, port, SECRET, REALM_NAME)
-    server = Coturn(config, base / "turnserver.out", port).start()
+    server = Coturn(config, base / "turnserver.out", port, turn_log=base / "turn.log").start()
     yield server
     server.stop()
 
