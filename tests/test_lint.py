@@ -21,3 +21,13 @@ def test_ruff_clean() -> None:
 def test_mypy_strict_clean() -> None:
     result = run("mypy")
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_import_layers_and_no_cycles() -> None:
+    """The layers of pyproject.toml's [tool.importlinter] hold: the core does no I/O, the
+    SFU and the cluster import nothing of the server, and no package has an import cycle."""
+    code = "from importlinter.cli import lint_imports_command; lint_imports_command()"
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]

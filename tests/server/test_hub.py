@@ -106,11 +106,12 @@ async def test_a_busy_hub_gathers_frames_for_a_moment(room: tuple[Hub, list[Peer
 async def test_the_rate_is_measured_from_queued_frames(room: tuple[Hub, list[Peer]]) -> None:
     hub, peers = room
     loop = asyncio.get_running_loop()
-    # 3 recipients x 40,000 messages within one window: 120,000 frames.
-    hub._window_start = loop.time()
+    # 3 recipients x 40,000 messages within one window: 120,000 frames...
     for _ in range(40_000):
         hub._queued += 3
-    hub._window_start -= 1.0  # ...queued over the last second
+    # ...queued over the last second (set after the loop, so that a slow machine's loop
+    # does not stretch the window the rate is measured over).
+    hub._window_start = loop.time() - 1.0
     hub.deliver("r", b"x", None, None)  # the next flush re-estimates the rate
     assert hub.rate == pytest.approx(120_003, rel=0.01)
     await asyncio.sleep(gather_delay(hub.rate) + 0.05)

@@ -228,7 +228,7 @@ class Replicator:
         for kind, room_name, pid in journal:
             touched.add(room_name)
             if kind == "member" and pid is not None:
-                member = rooms.members.get(pid)
+                member = rooms.find(pid)
                 if member is None or member.room != room_name:
                     continue
                 state = _member_state(member)
@@ -238,7 +238,7 @@ class Replicator:
                 self.broker.command("hdel", members_key(room_name), pid)
                 self.broker.send(STATE, room_name, _encode(GoneOp(pid)))
             elif kind == "room":
-                room = rooms.rooms.get(room_name)
+                room = rooms.room(room_name)
                 if room is None:
                     continue
                 rstate = _room_state(room.created_at, room.config, room.banned)
@@ -258,7 +258,7 @@ class Replicator:
         self.control(room, DisconnectOp(pid, code, reason))
 
     def let_in_remote(self, room: str, pid: str) -> None:
-        member = self.rooms.members.get(pid)
+        member = self.rooms.find(pid)
         if member is not None and member.node != self.node:
             self.control(room, LetInOp(pid))
 
@@ -269,7 +269,7 @@ class Replicator:
         self.control(room, SfuSignalOp(owner, pid, role, payload, ref))
 
     def _recount(self, room_name: str) -> None:
-        room = self.rooms.rooms.get(room_name)
+        room = self.rooms.room(room_name)
         remote = room is not None and any(
             m.node != self.node for m in (*room.members.values(), *room.lobby.values())
         )
@@ -292,16 +292,17 @@ class Replicator:
         effects: list[Effect] = []
         match op:
             case MemberOp(member=state, announce=announce):
-                local = rooms.members.get(state.info.id)
+                local = rooms.find(state.info.id)
                 if announce and local is None and not state.waiting:
                     node.tell_local(room_name, p.ParticipantJoined(participant=state.info))
                 if local is not None and local.node == self.node and state.node != self.node:
                     # Resumed on another node: retire our socket without a leave.
                     node.replace(state.info.id)
-                created = rooms.rooms[room_name].created_at if room_name in rooms.rooms else 0
+                opened = rooms.room(room_name)
+                created = opened.created_at if opened is not None else 0
                 effects = rooms.put_remote_member(_member(state), created)
             case GoneOp(pid=pid, announce=announce):
-                known = rooms.members.get(pid)
+                known = rooms.find(pid)
                 if announce and known is not None and not known.waiting:
                     node.tell_local(room_name, p.ParticipantLeft(id=pid, reason="disconnected"))
                 effects = rooms.drop_remote_member(room_name, pid)
@@ -372,7 +373,7 @@ class Replicator:
             self.redis.hgetall(members_key(room_name)), self.redis.get(room_key(room_name))
         )
         rooms = self.rooms
-        room = rooms.rooms.get(room_name)
+        room = rooms.room(room_name)
         created = room.created_at if room is not None else 0
         before = self._remote_members(room_name)
         if raw_room is not None:
@@ -404,7 +405,7 @@ class Replicator:
             if state.node == self.node and state.info.id in rooms.members:
                 continue  # ours: our memory is the newer truth
             effects += rooms.put_remote_member(_member(state), created)
-        room = rooms.rooms.get(room_name)
+        room = rooms.room(room_name)
         if room is not None:
             for pid, member in [*room.members.items(), *room.lobby.items()]:
                 if member.node != self.node and pid not in seen:
@@ -416,7 +417,7 @@ class Replicator:
             await self.node_side.apply(effects)
 
     def _remote_members(self, room_name: str) -> dict[str, p.Participant]:
-        room = self.rooms.rooms.get(room_name)
+        room = self.rooms.room(room_name)
         if room is None:
             return {}
         return {pid: m.info for pid, m in room.members.items() if m.node != self.node}
@@ -522,7 +523,7 @@ class Replicator:
         room_name, pid = member.room, member.info.id
         async with self.room_lock(room_name):
             # Someone may have resumed it elsewhere, or another survivor reaped it.
-            fresh = self.rooms.members.get(pid)
+            fresh = self.rooms.find(pid)
             if fresh is None or fresh.node != member.node:
                 return
             log.info("%s of stopped node %s announced as left", pid, member.node)
@@ -535,7 +536,7 @@ class Replicator:
         for room_name in list(self.broker.watched):
             if room_name in forwarded:
                 continue  # its media is forwarded here: signals still arrive on its channel
-            room = rooms.rooms.get(room_name)
+            room = rooms.room(room_name)
             if room is None or not any(
                 m.node == self.node for m in (*room.members.values(), *room.lobby.values())
             ):
@@ -566,7 +567,8 @@ class Replicator:
                         self.broker.command("hdel", members_key(room_name), pid_raw)
                         gone = GoneOp(state.info.id, announce=True)
                         self.broker.send(STATE, room_name, _encode(gone))
-        for room_name, room in list(rooms.rooms.items()):
+        for room in rooms.open_rooms():
+            room_name = room.name
             if any(m.node == self.node for m in room.members.values()):
                 rooms.journal.append(("room", room_name, None))
         self.flush()

@@ -865,6 +865,24 @@ class Rooms:
 
     # -- queries --------------------------------------------------------------
 
+    def room(self, room_name: str) -> Room | None:
+        """The room if it is open (in memory) here."""
+        return self.rooms.get(room_name)
+
+    def is_open(self, room_name: str) -> bool:
+        return room_name in self.rooms
+
+    def find(self, pid: str) -> Member | None:
+        """The participant (in a room or its lobby), if this server knows it."""
+        return self.members.get(pid)
+
+    def open_rooms(self) -> list[Room]:
+        return list(self.rooms.values())
+
+    def participants_on(self, node: str) -> int:
+        """Participants (not waiting) whose socket is on ``node``."""
+        return sum(1 for m in self.members.values() if m.node == node and not m.waiting)
+
     def room_of(self, pid: str) -> Room:
         return self.rooms[self.member(pid).room]
 

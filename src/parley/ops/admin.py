@@ -100,7 +100,7 @@ def _error(status: int, code: str, message: str) -> web.Response:
 
 
 def describe_rooms(rooms: Iterable[Any], node: str | None = None) -> list[dict[str, Any]]:
-    """``admin_rooms()`` from the core's rooms (``server.rooms.rooms.values()``).
+    """``admin_rooms()`` from the core's rooms (``server.rooms.open_rooms()``).
 
     Reads ``room.name``, ``room.created_at``, ``room.members``/``room.lobby``
     (pid -> Member with ``.info.id/.name/.role/.joined_at``, ``.connected``,

@@ -14,18 +14,48 @@ import hmac
 import logging
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import msgspec
 from aiohttp import web
 
 from ..auth import TokenError
+from ..core import protocol as p
 from ..core.names import check_room_name
 from ..core.protocol import ProtocolError
 from ..core.state import RoomConfig
 
 if TYPE_CHECKING:
-    from .app import Server
+    from ..auth import JoinTokenVerifier
+    from ..config import Settings
+    from ..core.resume_tokens import ResumeTokens
+    from ..core.rooms import Rooms
+    from ..store import Store
+
+
+class RoomDirectory(Protocol):
+    """Everyone in a room across the cluster (``parley.cluster.Replicator``)."""
+
+    async def members_of(self, room_name: str) -> list[p.Participant]: ...
+
+
+class ApiHost(Protocol):
+    """What the REST API reads from the server (``parley.server.app.Server``)."""
+
+    settings: Settings
+    rooms: Rooms
+    store: Store
+    tokens: ResumeTokens
+    join_tokens: JoinTokenVerifier | None
+    join_tokens_required: bool
+
+    @property
+    def replicator(self) -> RoomDirectory | None: ...
+
+    @property
+    def media_mode(self) -> str: ...
+
+    def health(self) -> dict[str, Any]: ...
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +110,7 @@ def _unauthorized(message: str) -> web.Response:
     return resp
 
 
-def add_routes(app: web.Application, server: Server) -> None:
+def add_routes(app: web.Application, server: ApiHost) -> None:
     limits = server.settings.limits
 
     def room_name(request: web.Request) -> str:
@@ -97,7 +127,7 @@ def add_routes(app: web.Application, server: Server) -> None:
 
     async def settings_of(name: str) -> tuple[int, RoomConfig] | None:
         """Creation time and settings of a room that exists (None: it never did)."""
-        room = server.rooms.rooms.get(name)
+        room = server.rooms.room(name)
         if room is not None:
             return room.created_at, room.config
         record = await server.store.load_room(name)
@@ -156,7 +186,7 @@ def add_routes(app: web.Application, server: Server) -> None:
         allowed = await access(request, name, config)
         if allowed is None:
             return _unauthorized("that credential does not admit you to this room")
-        room = server.rooms.rooms.get(name)
+        room = server.rooms.room(name)
         participants = room.participants() if room else []
         if server.replicator is not None:
             # This node may serve nobody there: the cluster's record is the whole room.
@@ -167,7 +197,7 @@ def add_routes(app: web.Application, server: Server) -> None:
         info: dict[str, Any] = {
             "name": name,
             "participant_count": len(participants),
-            "media": "sfu" if server.media is not None else "mesh",
+            "media": server.media_mode,
             # What the pre-join page needs to say before anyone tries to join.
             "protected": protected(config),
             "password": config.password_hash is not None,

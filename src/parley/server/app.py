@@ -87,7 +87,9 @@ class Server:
         self.media: MediaRooms | None = None
         if settings.media == "sfu":
             self.media = MediaRooms(
-                self,
+                settings,
+                self.rooms,
+                lambda d: self.executor.publish(d),
                 last_n=settings.last_n,
                 host_addresses=list(settings.media_ips) if settings.media_ips else None,
             )
@@ -116,6 +118,8 @@ class Server:
             else None
         )
         bridge.executor = self.executor
+        if self.media is not None and self.replicator is not None:
+            self.media.on_released = self.replicator.release_media
         bridge.sfu_signals = self.sfu_signals
         self.tokens = ResumeTokens(load_secret(settings.data_dir), limits.resume_token_ttl)
         self.meetings = MeetingWriter(self.store, self._meeting_state)
@@ -201,7 +205,7 @@ class Server:
 
     async def room_config(self, room: str, now_ms: int, ref: str | None = None) -> StoredRoom:
         """Creation time, stored settings and interrupted meeting of a room (created if new)."""
-        known = self.rooms.rooms.get(room)
+        known = self.rooms.room(room)
         if known is not None:
             return StoredRoom(known.created_at, known.config)
         try:
@@ -221,6 +225,11 @@ class Server:
         if record is None:
             return None
         return MeetingState(dict(record.members), tuple(sorted(record.banned)))
+
+    @property
+    def media_mode(self) -> str:
+        """Where this server's media goes: "sfu" (through it) or "mesh" (browser to browser)."""
+        return "sfu" if self.media is not None else "mesh"
 
     @staticmethod
     def frame(payload: bytes) -> bytes:
@@ -328,7 +337,7 @@ class Server:
                 "participants": [person(m) for m in room.members.values()],
                 "lobby": [person(m) for m in room.lobby.values()],
             }
-            for room in self.rooms.rooms.values()
+            for room in self.rooms.open_rooms()
         ]
 
     async def admin_end(self, room: str) -> bool:
@@ -368,7 +377,9 @@ class Server:
             effects = self.rooms.admin_settings(room, msg, hashed)
             if effects is not None:
                 await self.apply(effects)
-                config = self.rooms.rooms[room].config
+                opened = self.rooms.room(room)
+                assert opened is not None
+                config = opened.config
                 return settings_dict(self.rooms.settings_for(config))
             # Not open here: the stored row changes, and takes effect at the next join.
             stored = await self.room_config(room, self.rooms.now_ms())
@@ -403,10 +414,8 @@ class Server:
     def stats(self) -> StatsSnapshot:
         """Gauges and counters for /metrics (read only when scraped)."""
         snapshot: StatsSnapshot = {
-            "rooms": len(self.rooms.rooms),
-            "participants": sum(
-                1 for m in self.rooms.members.values() if m.node == self.node and not m.waiting
-            ),
+            "rooms": len(self.rooms.open_rooms()),
+            "participants": self.rooms.participants_on(self.node),
             "connections": len(self.hub.connections),
             "draining": int(self.stopping or self.draining),
             "frames_out": self.hub.frames_out,
@@ -497,6 +506,7 @@ def make_app(server: Server) -> web.Application:
     api.add_routes(app, server)
     add_admin_routes(app, server, server.settings.admin_token)
     add_metrics_route(app, server.metrics, "/metrics", token=server.settings.metrics_token)
+    app[pages.MEDIA_MODE_KEY] = server.media_mode
     pages.add_routes(app, Path(__file__).parent.parent / "web")
 
     async def on_startup(_app: web.Application) -> None:

@@ -15,6 +15,7 @@ shared by the process's peer connections, the public address advertised too.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -22,11 +23,11 @@ import msgspec
 from ..core import protocol as p
 from ..core.effects import Deliver
 from ..core.protocol import ErrorCode, ProtocolError
-from ..core.rooms import Deliver
 
 if TYPE_CHECKING:
+    from ..config import Settings
+    from ..core.rooms import Rooms
     from ..sfu.peer import SfuRoom
-    from .app import Server
 
 log = logging.getLogger(__name__)
 
@@ -37,17 +38,27 @@ class MediaRooms:
     """The SFU rooms of this process."""
 
     def __init__(
-        self, server: Server, *, last_n: int = 9, host_addresses: list[str] | None
+        self,
+        settings: Settings,
+        rooms: Rooms,
+        publish: Callable[[Deliver], None],
+        *,
+        last_n: int = 9,
+        host_addresses: list[str] | None,
     ) -> None:
+        """``rooms``: the core, read for what participants signalled (camera on or off);
+        ``publish``: a message out through the broker (the executor's)."""
         from ..sfu.aiortc.host_addresses import restrict_host_addresses
         from ..sfu.aiortc.shared_ports import MediaSockets
 
-        self.server = server
+        self.core = rooms
+        self.publish = publish
+        #: Called when this node stops forwarding a room (the cluster frees its ownership).
+        self.on_released: Callable[[str], Awaitable[None]] | None = None
         self.last_n = last_n
         self.rooms: dict[str, SfuRoom] = {}
         if host_addresses:
             restrict_host_addresses(host_addresses)
-        settings = server.settings
         ports, public_ip = settings.media_ports, settings.media_public_ip
         self.sockets: MediaSockets | None = None
         if ports is not None or public_ip is not None:
@@ -72,15 +83,15 @@ class MediaRooms:
     def _camera_on(self, room: str, pid: str) -> bool:
         """The ``cam`` state ``pid`` last signalled (``media``/``join``), as the room knows
         it (replicated from other nodes too); someone the room does not know counts as on."""
-        member = self.server.rooms.members.get(pid)
+        member = self.core.find(pid)
         return member is None or member.room != room or member.info.cam
 
     def _send(self, room: str, pid: str, payload: dict[str, Any]) -> None:
         out = p.SignalOut(sender=SFU_ID, payload=msgspec.Raw(msgspec.json.encode(payload)))
-        self.server.publish([Deliver(room, out, to=(pid,))])
+        self.publish(Deliver(room, out, to=(pid,)))
 
     def _speaker(self, room: str, pid: str | None) -> None:
-        self.server.publish([Deliver(room, p.ActiveSpeaker(id=pid))])
+        self.publish(Deliver(room, p.ActiveSpeaker(id=pid)))
 
     async def signal(self, pid: str, room: str, role: str, msg: p.Signal) -> None:
         """A participant's signalling for the SFU; the answers go back to it."""
@@ -142,8 +153,8 @@ class MediaRooms:
 
     async def _released(self, room: str) -> None:
         """No more media here for ``room``: in a cluster, another node may take it."""
-        if self.server.replicator is not None:
-            await self.server.replicator.release_media(room)
+        if self.on_released is not None:
+            await self.on_released(room)
 
     def stats(self) -> dict[str, int]:
         """SFU counters for /metrics, summed over live rooms (read when scraped).

@@ -65,14 +65,13 @@ async def security_headers(request: web.BaseRequest, response: web.StreamRespons
     headers.setdefault("Content-Security-Policy", content_security_policy(csp_host(request.host)))
 
 
-def media_mode(app: web.Application) -> str:
-    """The server's media mode ("sfu" or "mesh"); "" if this app has no server."""
-    from .app import SERVER_KEY  # here: app imports this module
+#: The server's media mode ("sfu" or "mesh"), set by whoever builds the app.
+MEDIA_MODE_KEY: web.AppKey[str] = web.AppKey("media_mode", str)
 
-    server = app.get(SERVER_KEY)
-    if server is None:
-        return ""
-    return "sfu" if server.media is not None else "mesh"
+
+def media_mode(app: web.Application) -> str:
+    """The server's media mode ("sfu" or "mesh"); "" if the app does not say."""
+    return app.get(MEDIA_MODE_KEY, "")
 
 
 def add_routes(app: web.Application, web_dir: Path) -> None:

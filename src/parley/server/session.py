@@ -26,7 +26,19 @@ from .hub import Connection
 from .media import SFU_ID
 
 if TYPE_CHECKING:
-    from .app import Server
+    import contextlib
+    from collections.abc import Coroutine
+
+    from ..auth import AttemptThrottle, JoinTokenVerifier
+    from ..config import Settings
+    from ..core.effects import Effect
+    from ..core.resume_tokens import ResumeTokens
+    from ..core.rooms import Rooms
+    from ..core.state import StoredRoom
+    from ..ops.metrics import Metrics
+    from ..store import Store
+    from .hub import Hub
+    from .sfu_signals import SfuSignals
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +70,49 @@ class Socket(Protocol):
     def resume_reading(self) -> None: ...
 
 
+class Replacer(Protocol):
+    def replace(self, pid: str) -> None:
+        """A resume took over ``pid``: retire its older socket (``LocalSessions``)."""
+
+
+class SessionHost(Protocol):
+    """What a session needs from the server it runs in (``parley.server.app.Server``)."""
+
+    settings: Settings
+    rooms: Rooms
+    hub: Hub
+    store: Store
+    tokens: ResumeTokens
+    metrics: Metrics
+    join_tokens: JoinTokenVerifier | None
+    join_tokens_required: bool
+    password_throttle: AttemptThrottle
+    room_opens: AttemptThrottle
+    stopping: bool
+
+    @property
+    def sockets(self) -> Replacer: ...
+
+    @property
+    def sfu_signals(self) -> SfuSignals | None: ...
+
+    async def apply(self, effects: list[Effect]) -> None: ...
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> None: ...
+
+    def frame(self, payload: bytes) -> bytes: ...
+
+    def address_allows(self, address: str) -> bool: ...
+
+    def expire(self, pid: str) -> None: ...
+
+    def ice_servers(self, pid: str) -> list[dict[str, Any]]: ...
+
+    def room_guard(self, room: str) -> contextlib.AbstractAsyncContextManager[None]: ...
+
+    async def room_config(self, room: str, now_ms: int, ref: str | None = None) -> StoredRoom: ...
+
+
 class Session:
     """Drives one connection through the protocol."""
 
@@ -77,7 +132,9 @@ class Session:
         "gone",
     )
 
-    def __init__(self, server: Server, socket: Socket, conn: Connection, address: str) -> None:
+    def __init__(
+        self, server: SessionHost, socket: Socket, conn: Connection, address: str
+    ) -> None:
         self.server = server
         self.socket = socket
         self.conn = conn
@@ -260,7 +317,7 @@ class Session:
             resume_id=resume_id,
         )
         async with server.room_guard(room_name):
-            if room_name not in rooms.rooms:
+            if not rooms.is_open(room_name):
                 self.check_room_opening(msg.ref)
             await server.apply(rooms.make_room_for(room_name, msg.ref))
             stored = await server.room_config(room_name, rooms.now_ms(), msg.ref)
@@ -368,8 +425,8 @@ class Session:
         except Exception:
             log.exception("history unavailable for %s", room_name)
             history, more = [], False
-        room = server.rooms.rooms.get(room_name)
-        member = server.rooms.members.get(pid)
+        room = server.rooms.room(room_name)
+        member = server.rooms.find(pid)
         if room is None or member is None:  # gone while the history loaded
             return
         welcome = p.Welcome(
@@ -381,7 +438,7 @@ class Session:
             resumed=resumed,
             room=p.RoomInfo(
                 name=room_name,
-                media="sfu" if server.media is not None else "mesh",
+                media="sfu" if server.sfu_signals is not None else "mesh",
                 created_at=room.created_at,
                 max_participants=server.rooms.capacity(room),
                 settings=server.rooms.settings_of(room),
@@ -440,7 +497,7 @@ class Session:
         """The participant's role changed: give it a resume token that says so."""
         if self.pid is None or self.room is None or role == self.token_role:
             return
-        member = self.server.rooms.members.get(self.pid)
+        member = self.server.rooms.find(self.pid)
         if member is None:
             return
         self.token_role = role

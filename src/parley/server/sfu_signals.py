@@ -62,7 +62,7 @@ class SfuSignals:
         self, room: str, pid: str, role: str, payload: bytes, ref: str | None
     ) -> None:
         """Another node's participant signals our SFU; a refusal goes back to them."""
-        member = self.rooms.members.get(pid)
+        member = self.rooms.find(pid)
         if member is None or member.room != room:
             return
         msg = p.Signal(to=SFU_ID, payload=msgspec.Raw(payload), ref=ref)
