@@ -7,16 +7,15 @@ names, so tests and runs sharing that database do not meet.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
 import aiohttp
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from cluster_harness import Clients, Cluster, RedisProc, free_port, postgres_url  # noqa: E402
+from tests.cluster.harness import TIMEOUT, Cluster, postgres_url
+from tests.support.processes import free_port
+from tests.support.redis_server import RedisServer
+from tests.support.ws_client import Clients
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +23,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     """This module's Redis (started, on a free port) and a node launcher around it."""
     url = postgres_url()
     base = tmp_path_factory.mktemp("cluster")
-    redis = RedisProc(port=free_port(), log_path=base / "redis.log").start()
+    redis = RedisServer(port=free_port(), log_path=base / "redis.log").start()
     c = Cluster(base=base, redis=redis, database_url=url)
     try:
         yield c
@@ -35,8 +34,9 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
 
 @pytest.fixture
 async def clients() -> AsyncIterator[Clients]:
+    """WebSocket clients with the cluster suite's longer ``TIMEOUT`` (busy CI machines)."""
     async with aiohttp.ClientSession() as session:
-        c = Clients(session)
+        c = Clients(session, timeout=TIMEOUT)
         try:
             yield c
         finally:

@@ -1,11 +1,12 @@
 """The one way every suite runs a Parley server: ``python -m parley serve`` as a child process.
 
 A :class:`ParleyProcess` listens on 127.0.0.1:``port`` with ``--data-dir data_dir`` and
-the suite's extra ``args`` (``--broker`` and ``--node-id`` for cluster nodes, ``--certfile``
-for TLS, ...).  It is ready once ``/healthz`` answers 200, probed where it runs (the host,
-or the browser suite's network namespace).  It is only ever signalled by its PID:
-``stop`` sends SIGTERM (or ``sig``) and SIGKILLs it after ``timeout``; ``restart`` starts
-it again on the same port and data dir.  Its output is appended to ``log_path``.
+the suite's extra ``args`` (``--broker`` for cluster nodes, which also have a
+``node_id``; ``--certfile`` for TLS, ...).  It is ready once ``/healthz`` answers 200,
+probed where it runs (the host, or the browser suite's network namespace).  It is only
+ever signalled by its PID: ``stop`` sends SIGTERM (or ``sig``) and SIGKILLs it after
+``timeout``; ``restart`` starts it again on the same port and data dir.  Its output is
+appended to ``log_path``.
 
 The suites' fixtures (``parley_server`` in tests/server and tests/browser, ``fleet`` in
 tests/moderation, ``cluster`` in tests/cluster, ...) configure this class; they do not
@@ -69,9 +70,14 @@ class ParleyProcess:
     ready_timeout: float = 60.0
     #: Default time :meth:`stop` gives it to exit before SIGKILL.
     stop_timeout: float = 15.0
-    #: What failure messages call it (``node A`` for a cluster node).
-    name: str = "parley serve"
+    #: A cluster node's ``--node-id`` (failure messages then say ``node <id>``).
+    node_id: str | None = None
     proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def name(self) -> str:
+        """What failure messages call it."""
+        return "parley serve" if self.node_id is None else f"node {self.node_id}"
 
     # -- addresses ---------------------------------------------------------------------
 
@@ -96,7 +102,8 @@ class ParleyProcess:
     def argv(self) -> list[str]:
         return [
             sys.executable, "-m", "parley", "serve", "--host", "127.0.0.1",
-            "--port", str(self.port), "--data-dir", str(self.data_dir), *self.args,
+            "--port", str(self.port), "--data-dir", str(self.data_dir),
+            *(("--node-id", self.node_id) if self.node_id is not None else ()), *self.args,
         ]  # fmt: skip
 
     def launch(self) -> ParleyProcess:

@@ -13,7 +13,10 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from cluster_harness import Client, Clients, Cluster, NodeProc, eventually, get_json, unique_room
+
+from tests.cluster.harness import Cluster, eventually, get_json, unique_room
+from tests.support.parley_process import ParleyProcess
+from tests.support.ws_client import Client, Clients
 
 pytestmark = pytest.mark.postgres
 
@@ -23,7 +26,7 @@ RESUME_WITHIN = 15.0
 
 
 @pytest.fixture
-def nodes(cluster: Cluster) -> Iterator[tuple[NodeProc, NodeProc]]:
+def nodes(cluster: Cluster) -> Iterator[tuple[ParleyProcess, ParleyProcess]]:
     """Two fresh nodes per test: each test starts from a healthy cluster."""
     n = len(cluster.nodes)
     a, b = cluster.start(f"A{n}", f"B{n}")
@@ -34,14 +37,14 @@ def nodes(cluster: Cluster) -> Iterator[tuple[NodeProc, NodeProc]]:
         node.stop()
 
 
-async def roster(node: NodeProc, room: str) -> set[str]:
+async def roster(node: ParleyProcess, room: str) -> set[str]:
     status, info = await get_json(node.url, f"/api/v1/rooms/{room}")
     assert status == 200, info
     return {p["id"] for p in info["participants"]}
 
 
 async def three_in_a_room(
-    clients: Clients, nodes: tuple[NodeProc, NodeProc], prefix: str
+    clients: Clients, nodes: tuple[ParleyProcess, ParleyProcess], prefix: str
 ) -> tuple[str, Client, Client, Client]:
     """A fresh room: A1 and A2 join it on node A, then B1 on node B."""
     a_node, b_node = nodes
@@ -70,7 +73,7 @@ async def chat_until_delivered(sender: Client, receiver: Client, within: float) 
 
 
 async def test_redis_restart_no_crash_local_rooms_work_delivery_resumes(
-    cluster: Cluster, nodes: tuple[NodeProc, NodeProc], clients: Clients
+    cluster: Cluster, nodes: tuple[ParleyProcess, ParleyProcess], clients: Clients
 ) -> None:
     b_node = nodes[1]
     room, a1, a2, b1 = await three_in_a_room(clients, nodes, "outage")
@@ -117,12 +120,12 @@ async def test_redis_restart_no_crash_local_rooms_work_delivery_resumes(
     print(f"cross-node delivery resumed {took:.2f} s after Redis restarted")
 
 
-async def _roster_is(node: NodeProc, room: str, expected: set[str]) -> bool:
+async def _roster_is(node: ParleyProcess, room: str, expected: set[str]) -> bool:
     return await roster(node, room) == expected
 
 
 async def test_room_first_used_after_restart_works_across_nodes(
-    cluster: Cluster, nodes: tuple[NodeProc, NodeProc], clients: Clients
+    cluster: Cluster, nodes: tuple[ParleyProcess, ParleyProcess], clients: Clients
 ) -> None:
     a_node, b_node = nodes
     old_room = unique_room("before-restart")
@@ -142,7 +145,7 @@ async def test_room_first_used_after_restart_works_across_nodes(
 
 
 async def test_presence_resynchronised_after_outage(
-    cluster: Cluster, nodes: tuple[NodeProc, NodeProc], clients: Clients
+    cluster: Cluster, nodes: tuple[ParleyProcess, ParleyProcess], clients: Clients
 ) -> None:
     b_node = nodes[1]
     room, a1, a2, b1 = await three_in_a_room(clients, nodes, "outage-presence")

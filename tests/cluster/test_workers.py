@@ -13,62 +13,37 @@ import os
 import signal
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
 import pytest
-from cluster_harness import Cluster, free_port, unique_room
+
+from tests.cluster.harness import Cluster, unique_room
+from tests.support.parley_process import ParleyProcess
+from tests.support.processes import free_port
 
 pytestmark = pytest.mark.timeout(120)
 
 
-class Workers:
-    def __init__(self, proc: subprocess.Popen[bytes], port: int, log: Path) -> None:
-        self.proc, self.port, self.log = proc, port, log
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-
 @pytest.fixture
-def workers(cluster: Cluster, tmp_path: Path) -> Iterator[Workers]:
-    port = free_port()
-    log = tmp_path / "workers.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PARLEY_")}
-    argv = [
-        sys.executable, "-m", "parley", "serve", "--host", "127.0.0.1", "--port", str(port),
-        "--data-dir", str(tmp_path / "data"), "--broker", cluster.redis.url,
-        "--node-id", "wk", "--workers", "2", "--media", "mesh",
-    ]  # fmt: skip
-    with log.open("wb") as out:
-        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env)
-    w = Workers(proc, port, log)
+def workers(cluster: Cluster, tmp_path: Path) -> Iterator[ParleyProcess]:
+    """One ``parley serve --workers 2`` (two worker processes on one port), on the broker."""
+    srv = ParleyProcess(
+        port=free_port(),
+        data_dir=tmp_path / "data",
+        log_path=tmp_path / "workers.log",
+        node_id="wk",
+        args=("--broker", cluster.redis.url, "--workers", "2", "--media", "mesh"),
+        stop_timeout=30,
+    )
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, log.read_text()
-            try:
-                with urllib.request.urlopen(f"{w.url}/healthz", timeout=2):
-                    break
-            except OSError:
-                assert time.monotonic() < deadline, log.read_text()
-                time.sleep(0.1)
-        yield w
+        yield srv.start()
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        srv.stop()
 
 
-async def test_two_workers_share_one_port_and_one_meeting(workers: Workers) -> None:
+async def test_two_workers_share_one_port_and_one_meeting(workers: ParleyProcess) -> None:
     room = unique_room("workers")
     async with aiohttp.ClientSession() as session:
         # Open sockets until both workers have one (the kernel picks: by the client port).
@@ -81,7 +56,7 @@ async def test_two_workers_share_one_port_and_one_meeting(workers: Workers) -> N
             by_node.setdefault(node, ws)
             if len(by_node) == 2:
                 break
-        assert sorted(by_node) == ["wk-w0", "wk-w1"], workers.log.read_text()[-3000:]
+        assert sorted(by_node) == ["wk-w0", "wk-w1"], workers.log(3000)
         ada, bob = by_node["wk-w0"], by_node["wk-w1"]
         await ada.send_json({"type": "join", "room": room, "name": "Ada", "v": 1})
         assert (await ada.receive_json(timeout=15))["type"] == "welcome"

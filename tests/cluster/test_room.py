@@ -12,13 +12,16 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from cluster_harness import Client, Clients, Cluster, NodeProc, eventually, get_json, unique_room
+
+from tests.cluster.harness import Cluster, eventually, get_json, unique_room
+from tests.support.parley_process import ParleyProcess
+from tests.support.ws_client import Client, Clients
 
 pytestmark = pytest.mark.postgres
 
 
 @pytest.fixture(scope="module")
-def nodes(cluster: Cluster) -> tuple[NodeProc, NodeProc]:
+def nodes(cluster: Cluster) -> tuple[ParleyProcess, ParleyProcess]:
     a, b = cluster.start("A", "B", args=("--max-participants", "3"))
     assert a.health()["node"] == "A" and b.health()["node"] == "B"  # type: ignore[index]
     return a, b
@@ -36,7 +39,7 @@ def check_one_host(hosts: list[Any]) -> None:
     assert len(hosts) == 1, (HOST_RACE, hosts)
 
 
-async def room_count(node: NodeProc, room: str, n: int) -> bool:
+async def room_count(node: ParleyProcess, room: str, n: int) -> bool:
     status, info = await get_json(node.url, f"/api/v1/rooms/{room}")
     return status == 200 and info["participant_count"] == n
 
@@ -64,7 +67,7 @@ def ids(participants: list[dict[str, Any]]) -> set[str]:
     return {p["id"] for p in participants}
 
 
-async def join_outcome(clients: Clients, node: NodeProc, room: str, name: str) -> Any:
+async def join_outcome(clients: Clients, node: ParleyProcess, room: str, name: str) -> Any:
     """Join and return ("welcome", client) or ("error", code)."""
     c = await clients.connect(node, label=name)
     c.joined_name = name
@@ -77,7 +80,7 @@ async def join_outcome(clients: Clients, node: NodeProc, room: str, name: str) -
 
 
 async def test_presence_chat_private_signal_media_across_nodes(
-    nodes: tuple[NodeProc, NodeProc], clients: Clients
+    nodes: tuple[ParleyProcess, ParleyProcess], clients: Clients
 ) -> None:
     a_node, b_node = nodes
     room = unique_room("presence")
@@ -151,7 +154,7 @@ async def test_presence_chat_private_signal_media_across_nodes(
 
 
 async def test_history_written_on_one_node_read_on_the_other(
-    nodes: tuple[NodeProc, NodeProc], clients: Clients
+    nodes: tuple[ParleyProcess, ParleyProcess], clients: Clients
 ) -> None:
     a_node, b_node = nodes
     room = unique_room("history")
@@ -180,7 +183,7 @@ async def test_history_written_on_one_node_read_on_the_other(
 
 
 async def test_password_set_on_a_applies_on_b(
-    nodes: tuple[NodeProc, NodeProc], clients: Clients
+    nodes: tuple[ParleyProcess, ParleyProcess], clients: Clients
 ) -> None:
     a_node, b_node = nodes
     room = unique_room("password")
@@ -200,7 +203,7 @@ async def test_password_set_on_a_applies_on_b(
 
 
 async def test_lock_set_on_a_refuses_joiner_on_b(
-    nodes: tuple[NodeProc, NodeProc], clients: Clients
+    nodes: tuple[ParleyProcess, ParleyProcess], clients: Clients
 ) -> None:
     a_node, b_node = nodes
     room = unique_room("lock")
@@ -214,7 +217,7 @@ async def test_lock_set_on_a_refuses_joiner_on_b(
 
 
 async def test_lobby_on_a_joiner_on_b_admitted_across_nodes(
-    nodes: tuple[NodeProc, NodeProc], clients: Clients
+    nodes: tuple[ParleyProcess, ParleyProcess], clients: Clients
 ) -> None:
     a_node, b_node = nodes
     room = unique_room("lobby")
@@ -241,7 +244,9 @@ async def test_lobby_on_a_joiner_on_b_admitted_across_nodes(
     await host.expect("chat", lambda m: m["message"]["text"] == "thanks")
 
 
-async def test_lobby_deny_across_nodes(nodes: tuple[NodeProc, NodeProc], clients: Clients) -> None:
+async def test_lobby_deny_across_nodes(
+    nodes: tuple[ParleyProcess, ParleyProcess], clients: Clients
+) -> None:
     a_node, b_node = nodes
     room = unique_room("deny")
     host = await clients.join(a_node, room, "Host")
@@ -258,7 +263,7 @@ async def test_lobby_deny_across_nodes(nodes: tuple[NodeProc, NodeProc], clients
 
 @pytest.mark.parametrize("attempt", range(3))
 async def test_one_host_when_two_join_a_new_room_at_once_on_two_nodes(
-    nodes: tuple[NodeProc, NodeProc], clients: Clients, attempt: int
+    nodes: tuple[ParleyProcess, ParleyProcess], clients: Clients, attempt: int
 ) -> None:
     a_node, b_node = nodes
     room = unique_room(f"host{attempt}")
@@ -279,7 +284,7 @@ async def test_one_host_when_two_join_a_new_room_at_once_on_two_nodes(
 
 
 async def test_room_size_limit_holds_under_concurrent_joins_on_both_nodes(
-    nodes: tuple[NodeProc, NodeProc], clients: Clients
+    nodes: tuple[ParleyProcess, ParleyProcess], clients: Clients
 ) -> None:
     a_node, b_node = nodes
     room = unique_room("full")
@@ -300,7 +305,7 @@ async def test_room_size_limit_holds_under_concurrent_joins_on_both_nodes(
 
 
 async def test_host_on_a_mutes_participant_on_b(
-    nodes: tuple[NodeProc, NodeProc], clients: Clients
+    nodes: tuple[ParleyProcess, ParleyProcess], clients: Clients
 ) -> None:
     a_node, b_node = nodes
     room = unique_room("mute")
@@ -328,7 +333,7 @@ async def test_host_on_a_mutes_participant_on_b(
 
 
 async def test_host_on_a_removes_participant_on_b(
-    nodes: tuple[NodeProc, NodeProc], clients: Clients
+    nodes: tuple[ParleyProcess, ParleyProcess], clients: Clients
 ) -> None:
     a_node, b_node = nodes
     room = unique_room("remove")
@@ -349,7 +354,7 @@ async def test_host_on_a_removes_participant_on_b(
 
 
 async def test_rest_room_info_same_on_every_node(
-    nodes: tuple[NodeProc, NodeProc], clients: Clients
+    nodes: tuple[ParleyProcess, ParleyProcess], clients: Clients
 ) -> None:
     a_node, b_node = nodes
     room = unique_room("rest")
@@ -364,7 +369,7 @@ async def test_rest_room_info_same_on_every_node(
 
 
 async def test_lock_holds_on_b_once_host_on_a_is_told(
-    nodes: tuple[NodeProc, NodeProc], clients: Clients
+    nodes: tuple[ParleyProcess, ParleyProcess], clients: Clients
 ) -> None:
     import asyncpg
 

@@ -10,25 +10,23 @@ from __future__ import annotations
 
 import asyncio
 import re
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import aiohttp
 import pytest
 import redis.asyncio
-from cluster_harness import Clients, Cluster, NodeProc, unique_room
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "sfu"))
-from sfu_media import WAIT, Person, wait_for  # noqa: E402
-
-from parley.sfu.aiortc import host_addresses  # noqa: E402
+from parley.sfu.aiortc import host_addresses
+from tests.cluster.harness import Cluster, unique_room
+from tests.sfu.sfu_media import WAIT, Person, wait_for
+from tests.support.parley_process import ParleyProcess
+from tests.support.ws_client import Clients
 
 pytestmark = [pytest.mark.postgres, pytest.mark.timeout(120)]
 
 
 @pytest.fixture(scope="module")
-def sfu_nodes(cluster: Cluster) -> tuple[NodeProc, NodeProc]:
+def sfu_nodes(cluster: Cluster) -> tuple[ParleyProcess, ParleyProcess]:
     a, b = cluster.start(
         "SA", "SB", args=("--media", "sfu", "--media-ip", "127.0.0.1", "--no-rate-limits")
     )
@@ -42,7 +40,7 @@ def loopback_only() -> Iterator[None]:
     host_addresses.restrict_host_addresses(None)
 
 
-async def forwarded(node: NodeProc) -> int:
+async def forwarded(node: ParleyProcess) -> int:
     """Packets this node's SFU has received from publishers (from /metrics)."""
     async with aiohttp.ClientSession() as s, s.get(f"{node.url}/metrics") as r:
         text = await r.text()
@@ -51,7 +49,7 @@ async def forwarded(node: NodeProc) -> int:
 
 
 async def test_media_of_one_room_meets_on_one_node(
-    sfu_nodes: tuple[NodeProc, NodeProc], clients: Clients, loopback_only: None
+    sfu_nodes: tuple[ParleyProcess, ParleyProcess], clients: Clients, loopback_only: None
 ) -> None:
     a, b = sfu_nodes
     room = unique_room("sfu")
@@ -143,7 +141,7 @@ async def test_media_moves_to_a_surviving_node_when_its_owner_dies(
 
 
 async def test_a_status_question_claims_no_media(
-    sfu_nodes: tuple[NodeProc, NodeProc], cluster: Cluster, clients: Clients
+    sfu_nodes: tuple[ParleyProcess, ParleyProcess], cluster: Cluster, clients: Clients
 ) -> None:
     """After a reconnect the client asks what the SFU still has; asking takes nothing."""
     a, _ = sfu_nodes

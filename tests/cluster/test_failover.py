@@ -12,7 +12,10 @@ import time
 import msgspec
 import pytest
 import redis.asyncio as aioredis
-from cluster_harness import Clients, Cluster, NodeProc, eventually, unique_room
+
+from tests.cluster.harness import Cluster, eventually, unique_room
+from tests.support.parley_process import ParleyProcess
+from tests.support.ws_client import Clients
 
 pytestmark = pytest.mark.postgres
 
@@ -21,13 +24,13 @@ LEFT_WITHIN = 30.0
 
 
 @pytest.fixture(scope="module")
-def nodes(cluster: Cluster) -> dict[str, NodeProc]:
+def nodes(cluster: Cluster) -> dict[str, ParleyProcess]:
     started = cluster.start("A", "B", "C")
     return {n.node_id: n for n in started}
 
 
 async def test_killed_node_participants_left_and_resume_on_survivor(
-    nodes: dict[str, NodeProc], clients: Clients
+    nodes: dict[str, ParleyProcess], clients: Clients
 ) -> None:
     a_node, b_node = nodes["A"], nodes["B"]
     room = unique_room("kill")
@@ -69,7 +72,7 @@ async def test_killed_node_participants_left_and_resume_on_survivor(
 
 
 async def test_drained_node_clients_resume_elsewhere_with_identity_and_chat(
-    nodes: dict[str, NodeProc], clients: Clients, cluster: Cluster
+    nodes: dict[str, ParleyProcess], clients: Clients, cluster: Cluster
 ) -> None:
     b_node, c_node = nodes["B"], nodes["C"]
     room = unique_room("drain")

@@ -7,24 +7,18 @@ WebSocket upgrade headers, ``proxy_next_upstream error``), not the deploy/ file.
 from __future__ import annotations
 
 import pytest
-from cluster_harness import (
-    Client,
-    Clients,
-    Cluster,
-    NginxProc,
-    NodeProc,
-    free_port,
-    get_json,
-    need_binary,
-    unique_room,
-)
+
+from tests.cluster.harness import Cluster, NginxProc, get_json, unique_room
+from tests.support.parley_process import ParleyProcess
+from tests.support.processes import free_port, require_binary
+from tests.support.ws_client import Client, Clients
 
 pytestmark = pytest.mark.postgres
 
 
 @pytest.fixture(scope="module")
 def front(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    need_binary("nginx")
+    require_binary("nginx")
     a, b = cluster.start("A", "B")
     nginx = NginxProc(
         prefix=tmp_path_factory.mktemp("nginx"), port=free_port(), upstreams=[a.port, b.port]
@@ -35,7 +29,7 @@ def front(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory):  # type: 
         nginx.stop()
 
 
-def node_of(client: Client, by_port: dict[int, NodeProc]) -> NodeProc:
+def node_of(client: Client, by_port: dict[int, ParleyProcess]) -> ParleyProcess:
     assert client.upstream, "nginx did not say which node answered"
     # $upstream_addr lists every node tried, the last one answered: "127.0.0.1:1, 127.0.0.1:2".
     last = client.upstream.split(",")[-1].strip()
@@ -43,7 +37,7 @@ def node_of(client: Client, by_port: dict[int, NodeProc]) -> NodeProc:
 
 
 async def test_through_nginx_kill_landing_node_and_resume_on_survivor(
-    front: tuple[NginxProc, dict[int, NodeProc]], clients: Clients
+    front: tuple[NginxProc, dict[int, ParleyProcess]], clients: Clients
 ) -> None:
     nginx, by_port = front
     room = unique_room("nginx")
