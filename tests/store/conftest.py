@@ -9,7 +9,6 @@ go green by silently skipping them.
 from __future__ import annotations
 
 import os
-import sys
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -17,23 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
 
-_SRC = Path(__file__).resolve().parents[2] / "src"
-try:
-    import parley  # noqa: F401
-except ImportError:  # running from a checkout without `pip install -e .`
-    sys.path.insert(0, str(_SRC))
-
-from sqlalchemy import text  # noqa: E402
-from sqlalchemy.ext.asyncio import create_async_engine  # noqa: E402
-
-from parley.store.sql import SqlStore  # noqa: E402
+from parley.store.sql import SqlStore
+from tests.support.processes import ci
 
 POSTGRES_ENV = "PARLEY_TEST_POSTGRES_URL"
-
-
-def _ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
 
 
 @dataclass
@@ -64,7 +53,7 @@ async def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIte
 
     url = os.environ.get(POSTGRES_ENV)
     if not url:
-        if _ci():
+        if ci():
             pytest.fail(f"{POSTGRES_ENV} is not set but CI is: PostgreSQL tests must run in CI")
         pytest.skip(f"{POSTGRES_ENV} not set (start one with .ci/postgres.sh)")
     # A fresh schema per test keeps tests independent (and lets runs overlap).

@@ -18,8 +18,8 @@ import parley
 from parley.store import Store, open_store
 from parley.store.sql import SqlStore, _SqliteWriter, _upgrade
 
-if TYPE_CHECKING:  # conftest is not importable as a module at run time
-    from conftest import StoreFactory
+if TYPE_CHECKING:
+    from tests.store.conftest import StoreFactory
 
 
 async def _append(
