@@ -447,6 +447,43 @@ class Rooms:
 
     # -- requests from a joined participant -----------------------------------
 
+    def handle(self, pid: str, message: p.ClientMessage) -> list[Effect]:
+        """A joined participant's request that needs nothing but the rules: its effects.
+
+        Joining, leaving, history, pings, SFU signals and room settings (whose password
+        is hashed first) are the transport's; anything else sent here is refused.
+        """
+        match message:
+            case p.Chat():
+                return self.chat(pid, message)
+            case p.Signal():
+                return self.signal(pid, message)
+            case p.Media():
+                return self.media(pid, message)
+            case p.Hand():
+                return self.hand(pid, message)
+            case p.Rename():
+                return self.rename(pid, message)
+            case p.Reaction():
+                return self.reaction(pid, message)
+            case p.Mute():
+                return self.mute(pid, message)
+            case p.MuteAll():
+                return self.mute_all(pid, message)
+            case p.Remove():
+                return self.remove(pid, message)
+            case p.SetRole():
+                return self.set_role(pid, message)
+            case p.LowerHand():
+                return self.lower_hand(pid, message)
+            case p.Admit():
+                return self.admit(pid, message)
+            case p.Deny():
+                return self.deny(pid, message)
+            case p.EndMeeting():
+                return self.end_meeting(pid, message)
+        raise ProtocolError(ErrorCode.BAD_MESSAGE, "not a request the rules handle", message.ref)
+
     def member(self, pid: str, ref: str | None = None) -> Member:
         member = self.members.get(pid)
         if member is None:

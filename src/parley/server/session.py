@@ -233,26 +233,14 @@ class Session:
             self.refuse(ProtocolError(ErrorCode.INTERNAL, "internal server error", ref))
 
     async def dispatch(self, message: p.ClientMessage) -> None:
+        """A joined participant's message: the transport's own cases, else the rules'."""
         pid = self.pid
         assert pid is not None
         rooms = self.server.rooms
-        apply = self.server.apply
         match message:
-            case p.Chat():
-                await apply(rooms.chat(pid, message))
             case p.Signal() if message.to == SFU_ID and self.server.sfu_signals is not None:
                 member = rooms.member(pid)
                 await self.server.sfu_signals.signal(pid, member.room, member.info.role, message)
-            case p.Signal():
-                await apply(rooms.signal(pid, message))
-            case p.Media():
-                await apply(rooms.media(pid, message))
-            case p.Hand():
-                await apply(rooms.hand(pid, message))
-            case p.Rename():
-                await apply(rooms.rename(pid, message))
-            case p.Reaction():
-                await apply(rooms.reaction(pid, message))
             case p.History():
                 await self.on_history(message)
             case p.Ping():
@@ -260,28 +248,14 @@ class Session:
             case p.Leave():
                 self.final = True
                 self.server.hub.detach(self.conn)
-                await apply(rooms.leave(pid))
+                await self.server.apply(rooms.leave(pid))
                 await self.close(CloseCode.NORMAL, "left")
             case p.Join():
                 raise ProtocolError(ErrorCode.ALREADY_JOINED, "already in a room", message.ref)
-            case p.Mute():
-                await apply(rooms.mute(pid, message))
-            case p.MuteAll():
-                await apply(rooms.mute_all(pid, message))
-            case p.Remove():
-                await apply(rooms.remove(pid, message))
-            case p.SetRole():
-                await apply(rooms.set_role(pid, message))
-            case p.LowerHand():
-                await apply(rooms.lower_hand(pid, message))
             case p.RoomSettingsUpdate():
                 await self.on_settings(message)
-            case p.Admit():
-                await apply(rooms.admit(pid, message))
-            case p.Deny():
-                await apply(rooms.deny(pid, message))
-            case p.EndMeeting():
-                await apply(rooms.end_meeting(pid, message))
+            case _:
+                await self.server.apply(rooms.handle(pid, message))
 
     # -- requests ------------------------------------------------------------------
 
