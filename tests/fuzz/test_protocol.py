@@ -21,7 +21,7 @@ The attackers connect from loopback addresses of their own (127.0.0.5 …
 127.0.0.68, one per example in turn) so the per-address limits that a flood
 rightly trips never starve the bystanders, who use 127.0.0.1.
 
-Bugs it found have regression tests in ``test_fuzz_regressions.py``.
+Bugs it found have regression tests in ``test_regressions.py``.
 ``PARLEY_FUZZ_SECONDS`` sets the time budget (default 75).
 The number of inputs (frames) tried is printed and written to ``tests/fuzz/.last_run``.
 """
