@@ -103,6 +103,25 @@ class MediaEnded:
 
 
 @dataclass(frozen=True, slots=True)
+class RoomOpened:
+    """A room came into use (its first participant entered): an event for observers."""
+
+    room: str
+    opened_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class Left:
+    """A participant is no longer in the room (left, removed, timed out, expired): an
+    event for observers (the others are told by a ``Deliver``)."""
+
+    room: str
+    pid: str
+    name: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class SaveSettings:
     """Persist a room's settings (given here: the room may be gone from memory)."""
 
@@ -143,6 +162,8 @@ Effect = (
     | StopForwarding
     | Unpublish
     | MediaEnded
+    | RoomOpened
+    | Left
     | SaveSettings
     | SaveMeeting
     | RoomEmptied

@@ -23,11 +23,13 @@ from .effects import (
     Deliver,
     Disconnect,
     Effect,
+    Left,
     LetIn,
     MediaEnded,
     Note,
     RoleChanged,
     RoomEmptied,
+    RoomOpened,
     SaveMeeting,
     SaveSettings,
     StopForwarding,
@@ -181,6 +183,7 @@ class Rooms:
             existing.node = self.node
             self.journal.append(("member", req.room, pid))
             return Joined(existing, True, [])
+        opened = not self.is_open(req.room)
         room = self.open_room(
             req.room,
             stored.created_at if stored is not None else 0,
@@ -209,7 +212,10 @@ class Rooms:
             return Joined(member, False, [self._lobby_update(room)])
         room.members[pid] = member
         announce = Deliver(req.room, p.ParticipantJoined(participant=info), exclude=pid)
-        return Joined(member, decision.restore, [announce, SaveMeeting(req.room)])
+        effects: list[Effect] = [announce, SaveMeeting(req.room)]
+        if opened:
+            effects.insert(0, RoomOpened(req.room, room.opened_at))
+        return Joined(member, decision.restore, effects)
 
     def join(
         self,
@@ -318,6 +324,7 @@ class Rooms:
                     ErrorCode.TOO_MANY, "this server has too many open rooms; try later"
                 )
             room = self.rooms[room_name] = Room(room_name, created_at, config or RoomConfig())
+            room.opened_at = self.now_ms()
             if meeting is not None:
                 # Back after a restart: the interrupted meeting's members may resume in
                 # their roles for one grace period, and its bans still hold.
@@ -390,6 +397,7 @@ class Rooms:
         self.journal.append(("gone", member.room, pid))
         effects: list[Effect] = [
             Deliver(member.room, p.ParticipantLeft(id=pid, reason=reason)),
+            Left(member.room, pid, member.info.name, reason),
             StopForwarding(member.room, pid),
             SaveMeeting(member.room),
         ]

@@ -67,6 +67,8 @@ class Room:
     lobby: dict[str, Member] = field(default_factory=dict)
     #: Keys barred for this meeting: "pid:…", "sub:…", "addr:…".
     banned: set[str] = field(default_factory=set)
+    #: When the room was opened in memory (ms since the epoch; 0: seen from another node).
+    opened_at: int = 0
     #: Members of the meeting before a restart (pid -> role, from the store) who may
     #: still resume into it, until ``restorable_until`` (monotonic).
     restorable: dict[str, str] = field(default_factory=dict)

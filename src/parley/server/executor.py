@@ -18,11 +18,13 @@ from ..core.effects import (
     Deliver,
     Disconnect,
     Effect,
+    Left,
     LetIn,
     MediaEnded,
     Note,
     RoleChanged,
     RoomEmptied,
+    RoomOpened,
     SaveMeeting,
     SaveSettings,
     StopForwarding,
@@ -92,6 +94,12 @@ class ChatTimings(Protocol):
     def observe_fanout(self, seconds: float) -> None: ...
 
 
+class Observer(Protocol):
+    """Told of the meeting's events (policy hooks); must not block: it schedules its work."""
+
+    def observe(self, event: RoomOpened | Left | RoomEmptied) -> None: ...
+
+
 class SingleNode:
     """The :class:`Cluster` of a server that is the whole cluster."""
 
@@ -120,6 +128,7 @@ class Executor:
         media: MediaSide | None,
         timings: ChatTimings,
         now_ms: Callable[[], int],
+        observer: Observer | None = None,
     ) -> None:
         self.fanout = fanout
         self.sockets = sockets
@@ -129,6 +138,7 @@ class Executor:
         self.media = media
         self.timings = timings
         self.now_ms = now_ms
+        self.observer = observer
         #: Chat messages (not system lines) stored and acknowledged.
         self.chat_stored = 0
 
@@ -188,6 +198,11 @@ class Executor:
                     )
                 except Exception:
                     log.exception("could not store that room %s emptied", room)
+                if self.observer is not None:
+                    self.observer.observe(effect)
+            case RoomOpened() | Left():
+                if self.observer is not None:
+                    self.observer.observe(effect)
 
     async def _store_chat(self, e: StoreChat) -> None:
         """Stored before it is acknowledged, acknowledged before it is delivered."""
