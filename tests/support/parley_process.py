@@ -206,9 +206,7 @@ class ParleyProcess:
                 if sorted(p["name"] for p in info.get("participants", [])) == sorted(names):
                     return
             if time.monotonic() > deadline:
-                pytest.fail(
-                    f"room {room}: want {sorted(names)}, server says {seen}", pytrace=False
-                )
+                pytest.fail(f"room {room}: want {sorted(names)}, server says {seen}", pytrace=False)
             time.sleep(0.25)
 
     # -- logs --------------------------------------------------------------------------

@@ -155,15 +155,6 @@ def spawn_logged(
         )
 
 
-def healthz_ok(url: str, timeout: float = 1.0, context: ssl.SSLContext | None = None) -> bool:
-    """True if ``url``/healthz answers 200 now."""
-    try:
-        with urllib.request.urlopen(f"{url}/healthz", timeout=timeout, context=context) as r:
-            return bool(r.status == 200)
-    except OSError:
-        return False
-
-
 def wait_ready(
     proc: subprocess.Popen[bytes], ready: Callable[[], bool], timeout: float
 ) -> str | None:
@@ -221,23 +212,3 @@ def kill_process(proc: subprocess.Popen[bytes] | None) -> None:
     if proc is not None and proc.poll() is None:
         proc.kill()
         proc.wait(timeout=10)
-
-
-def launch_parley(
-    port: int,
-    data_dir: Path,
-    args: Sequence[str],
-    log_path: Path,
-    env: dict[str, str] | None = None,
-) -> subprocess.Popen[bytes]:
-    """Transitional (until every harness uses ParleyProcess)."""
-    import sys
-
-    argv = [
-        sys.executable, "-m", "parley", "serve",
-        "--host", "127.0.0.1", "--port", str(port), "--data-dir", str(data_dir), *args,
-    ]  # fmt: skip
-    if env is None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PARLEY_")}
-    env = {**env, "PYTHONUNBUFFERED": "1"}
-    return spawn_logged(argv, log_path, env=env, cwd=data_dir.parent)
