@@ -21,6 +21,7 @@ from .auth.token_command import add_token_parser, run_token
 from .config import (
     DURABILITY_LEVELS,
     LIMIT_OPTIONS,
+    POLICY_DEFAULTS,
     Settings,
     env_flag,
     env_name,
@@ -218,8 +219,46 @@ def build_parser() -> argparse.ArgumentParser:
     )
     for name, (typ, help_text) in LIMIT_OPTIONS.items():
         serve.add_argument("--" + name.replace("_", "-"), type=typ, default=None, help=help_text)
+    serve.add_argument(
+        "--policy",
+        type=Path,
+        default=_env("policy"),
+        help="a Python file of policy hooks (on_join, on_chat, …): see docs/hooks.md",
+    )
+    serve.add_argument(
+        "--policy-budget",
+        type=float,
+        default=None,
+        help="milliseconds a policy hook may take before the default applies (50)",
+    )
+    serve.add_argument(
+        "--policy-default",
+        choices=POLICY_DEFAULTS,
+        default=None,
+        help="on_join's answer when the hook fails or is too slow: allow (default) or deny",
+    )
     add_token_parser(sub)
+    policy = sub.add_parser("policy", help="policy files", description="Policy hook files.")
+    policy_sub = policy.add_subparsers(dest="policy_command", required=True)
+    check = policy_sub.add_parser(
+        "check", help="load a policy file and list its hooks, as the server would"
+    )
+    check.add_argument("file", type=Path)
     return parser
+
+
+def run_policy_check(args: argparse.Namespace) -> int:
+    from .policy.runner import PolicyError, load
+
+    try:
+        loaded = load(args.file)
+    except PolicyError as exc:
+        print(f"parley policy check: error: {exc}", file=sys.stderr)
+        return 1
+    hooks = ", ".join(sorted(loaded.hooks)) or "no hooks"
+    timers = ", ".join(t.name for t in loaded.timers) or "no timers"
+    print(f"{args.file}: ok ({hooks}; {timers})")
+    return 0
 
 
 def _csv(text: str | None) -> tuple[str, ...]:
@@ -288,6 +327,9 @@ def settings_from(args: argparse.Namespace) -> Settings:
         last_n=args.last_n,
         node_id=args.node_id,
         reuse_port=args.reuse_port,
+        policy=args.policy,
+        policy_budget=(args.policy_budget or env_value("policy_budget", float) or 50.0) / 1000,
+        policy_default=args.policy_default or _env_choice("policy_default", POLICY_DEFAULTS),
         limits=limits,
     )
 
@@ -332,6 +374,7 @@ async def serve(settings: Settings) -> None:
     from aiohttp import web
     from sqlalchemy.exc import SQLAlchemyError
 
+    from .policy.runner import PolicyError
     from .server.app import Server, make_app
     from .server.site import ParleySite
 
@@ -366,6 +409,8 @@ async def serve(settings: Settings) -> None:
             ssl_context=ssl_context,
         )
         await site.start()
+    except PolicyError as exc:
+        raise StartupError(f"--policy: {exc}") from None
     except (OSError, SQLAlchemyError) as exc:
         # The environment, not a bug (database unreachable or unwritable, port taken,
         # unreadable certificate): one line; the details are in the exception's first line.
@@ -396,6 +441,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "token":
         return run_token(args)
+    if args.command == "policy":
+        return run_policy_check(args)
     try:
         if args.command == "serve" and args.workers != 1:
             from .workers import run_workers

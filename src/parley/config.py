@@ -85,6 +85,9 @@ class Limits:
     join_timeout: float = 15.0
 
 
+#: ``--policy-default`` values; the first is the default.
+POLICY_DEFAULTS = ("allow", "deny")
+
 #: ``--durability`` values; the first is the default (see docs/security.md, "Durability").
 DURABILITY_LEVELS = ("normal", "full")
 
@@ -142,6 +145,11 @@ class Settings:
     reuse_port: bool = False
     certfile: Path | None = None
     keyfile: Path | None = None
+    #: Policy hooks (a Python file), the seconds each call may take, and on_join's answer
+    #: when a hook fails or is too slow ("allow" or "deny").
+    policy: Path | None = None
+    policy_budget: float = 0.05
+    policy_default: str = "allow"
     limits: Limits = field(default_factory=Limits)
 
     @property

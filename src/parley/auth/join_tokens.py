@@ -30,7 +30,9 @@ from __future__ import annotations
 import math
 import re
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, Final
 
 import jwt
@@ -80,6 +82,9 @@ class JoinClaims:
     role: str  # "host" | "participant" | "observer"
     subject: str | None
     expires_at: int
+    #: Every claim of the verified token (the ones above, and any others its issuer
+    #: added, e.g. ``email`` or ``staff``), for policy hooks to read.
+    raw: Mapping[str, Any] = field(default_factory=dict)
 
 
 def _check_secret(secret: str) -> bytes:
@@ -299,7 +304,12 @@ class JoinTokenVerifier:
             raise TokenError("token subject invalid")
 
         return JoinClaims(
-            room=token_room, name=name, role=role, subject=subject, expires_at=int(exp)
+            room=token_room,
+            name=name,
+            role=role,
+            subject=subject,
+            expires_at=int(exp),
+            raw=MappingProxyType(dict(payload)),
         )
 
 

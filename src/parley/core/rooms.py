@@ -631,6 +631,23 @@ class Rooms:
 
     def _remove(self, room: Room, target: Member, ban: bool, by: str, by_name: str) -> list[Effect]:
         if ban:
+    def admin_mute(self, room_name: str, pid: str, kind: str) -> list[Effect] | None:
+        """The operator (or the room's policy) turns a participant's device off; None if
+        not there."""
+        room = self.rooms.get(room_name)
+        target = room.members.get(pid) if room is not None else None
+        if room is None or target is None or kind not in DEVICE_NAMES:
+            return None
+        setattr(target.info, kind, False)
+        return [
+            Deliver(room_name, p.Muted(kind=kind, by="admin"), to=(pid,)),
+            self._updated(target),
+            Note(
+                room_name,
+                f"An administrator turned off {target.info.name}'s {DEVICE_NAMES[kind]}",
+            ),
+        ]
+
             room.banned.add(f"pid:{target.info.id}")
             if target.subject:
                 room.banned.add(f"sub:{target.subject}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Coroutine, Mapping
@@ -34,6 +35,7 @@ from ..ops.admin import AdminRoomSettings, add_admin_routes
 from ..ops.metrics import Metrics, StatsSnapshot, add_metrics_route
 from ..ops.proxy import TrustedProxies
 from ..ops.turn import TurnConfig
+from ..policy.runner import Policy
 from ..store import MeetingState, RoomRecord, Store, open_store
 from . import aiohttp_socket, api, pages
 from .aiohttp_socket import AiohttpSocket
@@ -44,6 +46,7 @@ from .local_sessions import LocalSessions, Spawn
 from .media import MediaRooms
 from .meeting_writer import MeetingWriter
 from .origin import origin_allowed
+from .policy_glue import PolicyActions, PolicyObserver
 from .session import Session, Socket
 from .sfu_signals import SfuSignals
 
@@ -102,6 +105,10 @@ class Server:
             self.replicator = Replicator(self.rooms, redis_broker, self.store, bridge)
             broker = redis_broker
         self.broker: Broker = broker or InProcessBroker()
+        self.policy: Policy | None = None
+        if settings.policy is not None:
+            # A file that does not load stops the start with one line (PolicyError).
+            self.policy = Policy(settings.policy, settings.policy_budget, settings.policy_default)
         self.executor = Executor(
             fanout=self.broker,
             sockets=self.sockets,
@@ -111,6 +118,7 @@ class Server:
             media=self.media,
             timings=self.metrics,
             now_ms=self.rooms.now_ms,
+            observer=PolicyObserver(self.policy, self.spawn) if self.policy else None,
         )
         self.sfu_signals = (
             SfuSignals(self.media, self.rooms, self.executor, self.node, self.replicator)
@@ -147,6 +155,13 @@ class Server:
         await self.broker.start(self.hub.deliver)
         if self.replicator is not None:
             await self.replicator.start()
+        if self.policy is not None:
+            policy = self.policy
+            policy.start(PolicyActions(self.rooms, self.executor))
+            with contextlib.suppress(NotImplementedError, AttributeError, RuntimeError):
+                asyncio.get_running_loop().add_signal_handler(
+                    signal.SIGHUP, lambda: policy.reload("SIGHUP")
+                )
 
     async def shutdown(self) -> None:
         """Tell every client the server is going away, with pending writes flushed."""
@@ -166,6 +181,8 @@ class Server:
         if self.media is not None:
             await self.media.close()
         await self.meetings.close()
+        if self.policy is not None:
+            await self.policy.close()
         await self.broker.close()
         await self.store.close()
 

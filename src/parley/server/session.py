@@ -22,6 +22,7 @@ from ..core.effects import lobby_key
 from ..core.names import check_display_name
 from ..core.protocol import CloseCode, ErrorCode, ProtocolError
 from ..core.ratelimit import TokenBucket
+from ..policy.api import ChatInfo, JoinInfo
 from .hub import Connection
 from .media import SFU_ID
 
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
     from ..core.rooms import Rooms
     from ..core.state import StoredRoom
     from ..ops.metrics import Metrics
+    from ..policy.runner import Policy
     from ..store import Store
     from .hub import Hub
     from .sfu_signals import SfuSignals
@@ -95,6 +97,9 @@ class SessionHost(Protocol):
 
     @property
     def sfu_signals(self) -> SfuSignals | None: ...
+
+    @property
+    def policy(self) -> Policy | None: ...
 
     async def apply(self, effects: list[Effect]) -> None: ...
 
@@ -254,6 +259,8 @@ class Session:
                 raise ProtocolError(ErrorCode.ALREADY_JOINED, "already in a room", message.ref)
             case p.RoomSettingsUpdate():
                 await self.on_settings(message)
+            case p.Chat():
+                await self.chat(pid, message)
             case _:
                 await self.server.apply(rooms.handle(pid, message))
 
@@ -304,6 +311,13 @@ class Session:
                 raise ProtocolError(decision.code, decision.message, msg.ref)
             if not isinstance(decision, Enter):  # a password asked for twice: a bug
                 raise ProtocolError(ErrorCode.INTERNAL, "internal server error", msg.ref)
+            policy = server.policy
+            if policy is not None and not decision.restore and policy.has("on_join"):
+                # The room's answer, which the policy may replace (docs/hooks.md).
+                decision = await policy.on_join(self.join_info(req, decision), decision)
+                if isinstance(decision, Refuse):
+                    raise ProtocolError(decision.code, decision.message, msg.ref)
+                assert isinstance(decision, Enter)
             joined = rooms.enter(req, decision, stored)
             pid = joined.member.info.id
             if joined.resumed:
@@ -321,6 +335,28 @@ class Session:
             await server.apply(joined.effects)
         await self.welcome(resumed=joined.resumed)
         log.info("%s joined %s (resumed=%s)", pid, room_name, joined.resumed)
+
+    def join_info(self, req: JoinRequest, decision: Enter) -> JoinInfo:
+        room = self.server.rooms.room(req.room)
+        names = tuple(m.info.name for m in room.members.values()) if room is not None else ()
+        return JoinInfo(req.room, req.name, req.claims, req.address, names, decision.role)
+
+    async def chat(self, pid: str, msg: p.Chat) -> None:
+        """A chat message, through the policy's on_chat if there is one."""
+        server = self.server
+        rooms = server.rooms
+        policy = server.policy
+        if policy is not None and policy.has("on_chat"):
+            member, text, to = rooms.check_chat(pid, msg)
+            info = ChatInfo(member.room, pid, member.info.name, text, to)
+            out = await policy.on_chat(info)
+            if out is None:
+                raise ProtocolError(
+                    ErrorCode.FORBIDDEN, "this message was blocked by the room's policy", msg.ref
+                )
+            if out != text:
+                msg = p.Chat(text=out, to=msg.to, ref=msg.ref)
+        await server.apply(rooms.chat(pid, msg))
 
     def check_room_opening(self, ref: str | None) -> None:
         """One address may open only so many rooms a minute (each costs a row and memory)."""
@@ -362,9 +398,7 @@ class Session:
             except ProtocolError as exc:
                 exc.ref = msg.ref
                 raise
-        fields: dict[str, Any] = {"room": claims.room, "role": claims.role, "name": claims.name}
-        fields |= {"sub": claims.subject, "exp": claims.expires_at}
-        return claims.role, claims.subject, name, fields
+        return claims.role, claims.subject, name, dict(claims.raw)
 
     async def check_password(self, msg: p.Join, needed: str | None) -> bool:
         """Check ``msg.password`` against the hash a joiner must match (None: no check)."""

@@ -1,0 +1,281 @@
+"""Loading a policy module and calling its hooks safely.
+
+Safety rules (docs/hooks.md): every call has a time budget (sync hooks run in a
+worker thread, async ones are awaited with a timeout); past it, or on an
+exception, or on a return of the wrong type, the configured default applies and
+a log line says why (with the traceback for an exception); nothing reaches a
+client and the server goes on.  The file is reloaded when it changes or on
+SIGHUP; a file that no longer loads keeps the previous policy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import importlib.util
+import inspect
+import itertools
+import logging
+import os
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from ..core.admission import Decision, Enter, Refuse
+from ..core.protocol import ErrorCode
+from . import api
+from .api import Actions, Allow, ChatInfo, Deny, JoinInfo, LeaveInfo, Lobby, RoomInfo, Timer
+
+log = logging.getLogger(__name__)
+
+HOOKS = ("on_join", "on_chat", "on_leave", "on_room_open", "on_room_close")
+ROLES = ("host", "participant", "observer")
+_count = itertools.count(1)
+
+
+class PolicyError(Exception):
+    """A policy file that cannot be used; ``str()`` is the one line to print."""
+
+
+@dataclass(frozen=True)
+class Loaded:
+    path: Path
+    mtime: float
+    hooks: dict[str, Callable[..., Any]]
+    #: Hooks that also take the Actions context as a second argument.
+    with_actions: frozenset[str]
+    timers: tuple[Timer, ...]
+
+
+def load(path: Path) -> Loaded:
+    """Import a policy file and check its hooks; :class:`PolicyError` if it is no good."""
+    try:
+        mtime = path.stat().st_mtime
+    except OSError as exc:
+        raise PolicyError(f"{path}: {exc.strerror or exc}") from None
+    spec = importlib.util.spec_from_file_location(f"parley_policy_{next(_count)}", path)
+    if spec is None or spec.loader is None:
+        raise PolicyError(f"{path}: not a Python file")
+    module = importlib.util.module_from_spec(spec)
+    api._declared.clear()
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        api._declared.clear()
+        where = ""
+        tb = exc.__traceback__
+        while tb is not None:
+            if tb.tb_frame.f_code.co_filename == str(path):
+                where = f" (line {tb.tb_lineno})"
+            tb = tb.tb_next
+        if isinstance(exc, SyntaxError) and exc.lineno:
+            where = f" (line {exc.lineno})"
+        raise PolicyError(f"{path}{where}: {type(exc).__name__}: {exc}") from None
+    timers = tuple(api._declared)
+    api._declared.clear()
+    hooks: dict[str, Callable[..., Any]] = {}
+    with_actions: set[str] = set()
+    for name in HOOKS:
+        fn = getattr(module, name, None)
+        if fn is None:
+            continue
+        if not callable(fn):
+            raise PolicyError(f"{path}: {name} is not a function")
+        params = [
+            q
+            for q in inspect.signature(fn).parameters.values()
+            if q.kind in (q.POSITIONAL_ONLY, q.POSITIONAL_OR_KEYWORD)
+        ]
+        if not 1 <= len(params) <= 2:
+            raise PolicyError(f"{path}: {name} must take 1 argument (or 2, with actions)")
+        if len(params) == 2:
+            with_actions.add(name)
+        hooks[name] = fn
+    for timer in timers:
+        if len([q for q in inspect.signature(timer.fn).parameters.values()]) != 1:
+            raise PolicyError(f"{path}: timer {timer.name} must take 1 argument (actions)")
+    return Loaded(path, mtime, hooks, frozenset(with_actions), timers)
+
+
+_FAILED = object()
+
+
+@dataclass
+class Policy:
+    """The loaded policy of a server, reloaded when its file changes."""
+
+    path: Path
+    #: Seconds a hook may take before the default applies.
+    budget: float = 0.05
+    #: on_join's default when a hook fails or is too slow: "allow" or "deny".
+    default_join: str = "allow"
+    loaded: Loaded = field(init=False)
+    actions: Actions | None = None
+    _pool: ThreadPoolExecutor = field(init=False, repr=False)
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list, repr=False)
+
+    def __post_init__(self) -> None:
+        self.loaded = load(self.path)
+        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="parley-policy")
+
+    def has(self, hook: str) -> bool:
+        return hook in self.loaded.hooks
+
+    # -- calling hooks ---------------------------------------------------------------------
+
+    async def _call(self, hook: str, arg: Any) -> Any:
+        loaded = self.loaded
+        fn = loaded.hooks.get(hook)
+        if fn is None:
+            return _FAILED
+        args = (arg, self.actions) if hook in loaded.with_actions else (arg,)
+        return await self._run(f"{hook}", fn, args)
+
+    async def _run(self, what: str, fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
+        started = time.perf_counter()
+        try:
+            if inspect.iscoroutinefunction(fn):
+                return await asyncio.wait_for(fn(*args), self.budget)
+            loop = asyncio.get_running_loop()
+            result = await asyncio.wait_for(
+                loop.run_in_executor(self._pool, lambda: fn(*args)), self.budget
+            )
+            if inspect.isawaitable(result):
+                return await asyncio.wait_for(result, self.budget)
+            return result
+        except TimeoutError:
+            log.warning(
+                "policy %s took more than %.0f ms: the default applies",
+                what,
+                self.budget * 1000,
+                extra={"policy": what},
+            )
+        except Exception:
+            log.exception(
+                "policy %s raised after %.1f ms: the default applies",
+                what,
+                (time.perf_counter() - started) * 1000,
+                extra={"policy": what},
+            )
+        return _FAILED
+
+    async def on_join(self, info: JoinInfo, decision: Enter) -> Decision:
+        """The room's decision, as the policy changes it."""
+        verdict = await self._call("on_join", info)
+        if verdict is _FAILED:
+            if not self.has("on_join"):
+                return decision
+            verdict = Allow() if self.default_join == "allow" else Deny()
+        elif verdict is None:
+            verdict = Allow()
+        if isinstance(verdict, Deny):
+            return Refuse(ErrorCode.FORBIDDEN, verdict.reason or "not allowed in this room")
+        if isinstance(verdict, Lobby):
+            return replace(decision, lobby=True)
+        if isinstance(verdict, Allow):
+            if verdict.role is None:
+                return decision
+            if verdict.role not in ROLES:
+                log.error("policy on_join: unknown role %r; the room's rules apply", verdict.role)
+                return decision
+            lobby = decision.lobby and verdict.role != "host"
+            return replace(decision, role=verdict.role, lobby=lobby)
+        log.error(
+            "policy on_join returned %s, not allow()/deny()/lobby(): the default applies",
+            type(verdict).__name__,
+        )
+        if self.default_join == "allow":
+            return decision
+        return Refuse(ErrorCode.FORBIDDEN, "not allowed in this room")
+
+    async def on_chat(self, info: ChatInfo) -> str | None:
+        """The text to store (maybe replaced), or None to drop the message."""
+        original = info.text
+        result = await self._call("on_chat", info)
+        if result is _FAILED:
+            return original
+        if result is None:
+            return None
+        if isinstance(result, str):
+            return result
+        if isinstance(result, ChatInfo):
+            return result.text if isinstance(result.text, str) else original
+        log.error(
+            "policy on_chat returned %s, not None, a str or the message: it passes unchanged",
+            type(result).__name__,
+        )
+        return original
+
+    async def on_leave(self, info: LeaveInfo) -> None:
+        await self._call("on_leave", info)
+
+    async def on_room_open(self, info: RoomInfo) -> None:
+        await self._call("on_room_open", info)
+
+    async def on_room_close(self, info: RoomInfo) -> None:
+        await self._call("on_room_close", info)
+
+    # -- reloading and timers -----------------------------------------------------------------
+
+    def reload(self, reason: str = "changed") -> bool:
+        """Load the file again; on failure keep the policy in force (logged)."""
+        try:
+            fresh = load(self.path)
+        except PolicyError as exc:
+            log.error("policy not reloaded (%s): %s; the previous one stays", reason, exc)
+            return False
+        self.loaded = fresh
+        log.info("policy %s reloaded (%s)", self.path, reason)
+        self._restart_timers()
+        return True
+
+    def start(self, actions: Actions, *, watch_every: float = 1.0) -> None:
+        self.actions = actions
+        self._tasks.append(asyncio.get_running_loop().create_task(self._watch(watch_every)))
+        self._restart_timers()
+
+    def _restart_timers(self) -> None:
+        for task in self._tasks[1:]:
+            task.cancel()
+        del self._tasks[1:]
+        if self.actions is None:
+            return
+        loop = asyncio.get_running_loop()
+        for timer in self.loaded.timers:
+            self._tasks.append(loop.create_task(self._timer(timer)))
+
+    async def _timer(self, timer: Timer) -> None:
+        assert self.actions is not None
+        if timer.at is not None:
+            when = timer.at if timer.at.tzinfo else timer.at.astimezone()
+            delay = (when - dt.datetime.now(dt.UTC)).total_seconds()
+            if delay < 0:
+                return
+            await asyncio.sleep(delay)
+            await self._run(f"timer {timer.name}", timer.fn, (self.actions,))
+            return
+        assert timer.every is not None
+        while True:
+            await asyncio.sleep(timer.every)
+            # A timer acts (ends meetings, says things): it gets a generous budget.
+            await self._run(f"timer {timer.name}", timer.fn, (self.actions,))
+
+    async def _watch(self, every: float) -> None:
+        while True:
+            await asyncio.sleep(every)
+            try:
+                mtime = os.stat(self.path).st_mtime
+            except OSError:
+                continue
+            if mtime != self.loaded.mtime:
+                self.reload("the file changed")
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        self._pool.shutdown(wait=False, cancel_futures=True)

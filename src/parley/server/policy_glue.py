@@ -1,0 +1,92 @@
+"""The policy hooks wired to a server: what they are told, and what they may do."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from ..auth import hash_password
+from ..core import protocol as p
+from ..core.effects import Effect, Left, Note, RoomEmptied, RoomOpened
+from ..core.protocol import ProtocolError
+from ..core.rooms import Rooms
+from ..policy.api import LeaveInfo, RoomInfo
+from ..policy.runner import Policy
+from .executor import Executor
+
+log = logging.getLogger(__name__)
+
+Spawn = Callable[[Coroutine[Any, Any, Any]], None]
+
+
+class PolicyActions:
+    """What a policy's timers (and hooks that ask for it) can do in the meeting."""
+
+    def __init__(self, rooms: Rooms, executor: Executor) -> None:
+        self.core = rooms
+        self.executor = executor
+
+    def rooms(self) -> list[RoomInfo]:
+        return [RoomInfo(r.name, r.opened_at) for r in self.core.open_rooms()]
+
+    def participants(self, room: str) -> list[tuple[str, str, str]]:
+        opened = self.core.room(room)
+        if opened is None:
+            return []
+        return [(m.info.id, m.info.name, m.info.role) for m in opened.members.values()]
+
+    async def _apply(self, effects: list[Effect] | None, what: str) -> None:
+        if effects is None:
+            log.warning("policy: %s: no such room or participant", what)
+            return
+        await self.executor.apply(effects)
+
+    async def say(self, room: str, text: str) -> None:
+        if self.core.is_open(room):
+            await self.executor.apply([Note(room, text)])
+
+    async def mute(self, room: str, pid: str, kind: str = "mic") -> None:
+        await self._apply(self.core.admin_mute(room, pid, kind), f"mute {pid} in {room}")
+
+    async def remove(self, room: str, pid: str) -> None:
+        await self._apply(self.core.admin_remove(room, pid), f"remove {pid} from {room}")
+
+    async def end(self, room: str) -> None:
+        await self._apply(self.core.admin_end(room), f"end {room}")
+
+    async def settings(self, room: str, **settings: Any) -> None:
+        msg = p.RoomSettingsUpdate(
+            locked=settings.get("locked"),
+            lobby=settings.get("lobby"),
+            password=settings.get("password"),
+            max_participants=settings.get("max_participants"),
+        )
+        try:
+            self.core.check_settings(msg)
+        except ProtocolError as exc:
+            log.error("policy: settings of %s refused: %s", room, exc.message)
+            return
+        hashed = None
+        if msg.password:
+            hashed = await asyncio.to_thread(hash_password, msg.password)
+        await self._apply(self.core.admin_settings(room, msg, hashed), f"settings of {room}")
+
+
+class PolicyObserver:
+    """Hands the meeting's events to the policy's hooks, without holding anything up."""
+
+    def __init__(self, policy: Policy, spawn: Spawn) -> None:
+        self.policy = policy
+        self.spawn = spawn
+
+    def observe(self, event: RoomOpened | Left | RoomEmptied) -> None:
+        policy = self.policy
+        match event:
+            case RoomOpened(room=room, opened_at=opened_at) if policy.has("on_room_open"):
+                self.spawn(policy.on_room_open(RoomInfo(room, opened_at)))
+            case Left(room=room, pid=pid, name=name, reason=reason) if policy.has("on_leave"):
+                self.spawn(policy.on_leave(LeaveInfo(room, pid, name, reason)))
+            case RoomEmptied(room=room) if policy.has("on_room_close"):
+                self.spawn(policy.on_room_close(RoomInfo(room)))
