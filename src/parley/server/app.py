@@ -157,7 +157,7 @@ class Server:
             await self.replicator.start()
         if self.policy is not None:
             policy = self.policy
-            policy.start(PolicyActions(self.rooms, self.executor))
+            policy.start(PolicyActions(self.rooms, self.executor, self.node))
             with contextlib.suppress(NotImplementedError, AttributeError, RuntimeError):
                 asyncio.get_running_loop().add_signal_handler(
                     signal.SIGHUP, lambda: policy.reload("SIGHUP")

@@ -24,12 +24,20 @@ Spawn = Callable[[Coroutine[Any, Any, Any]], None]
 class PolicyActions:
     """What a policy's timers (and hooks that ask for it) can do in the meeting."""
 
-    def __init__(self, rooms: Rooms, executor: Executor) -> None:
+    def __init__(self, rooms: Rooms, executor: Executor, node: str) -> None:
         self.core = rooms
         self.executor = executor
+        self.node = node
 
     def rooms(self) -> list[RoomInfo]:
-        return [RoomInfo(r.name, r.opened_at) for r in self.core.open_rooms()]
+        """The open rooms this node acts for.  In a cluster every node mirrors the rooms
+        it serves; each room's timers act on one node only: the lowest id among the nodes
+        of its participants (the same answer everywhere, from the replicated state)."""
+        return [
+            RoomInfo(r.name, r.opened_at)
+            for r in self.core.open_rooms()
+            if r.members and min(m.node for m in r.members.values()) == self.node
+        ]
 
     def participants(self, room: str) -> list[tuple[str, str, str]]:
         opened = self.core.room(room)
