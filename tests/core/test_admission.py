@@ -13,7 +13,7 @@ import pytest
 
 from parley.config import Limits
 from parley.core import protocol as p
-from parley.core.admission import Enter, JoinRequest, Refuse
+from parley.core.admission import Enter, JoinRequest, NeedPassword, Refuse
 from parley.core.effects import RoomEmptied, SaveMeeting
 from parley.core.protocol import ErrorCode, ProtocolError
 from parley.core.rooms import Rooms
@@ -231,3 +231,53 @@ def test_refused_join_opens_no_room(rooms: Rooms) -> None:
     config = RoomConfig(locked=True)
     refused(ErrorCode.LOCKED, rooms.join, "team", "A", 1, config=config)
     assert "team" not in rooms.rooms
+
+
+# -- every outcome of Rooms.decide, and that deciding changes nothing ------------------------
+
+
+def test_decide_answers_every_outcome_and_changes_nothing(mono: Clock) -> None:
+    limits = dataclasses.replace(Limits(), max_rooms=2, max_lobby=1)
+    rooms = Rooms(limits, monotonic=mono)
+    host = rooms.join("team", "Host", 1, address="10.0.0.1").member.info.id
+
+    def decide(room: str = "team", stored: StoredRoom | None = None, **kw: object) -> object:
+        before = (dict(rooms.members), {n: dict(r.members) for n, r in rooms.rooms.items()})
+        decision = rooms.decide(JoinRequest(room, "X", **kw), stored)  # type: ignore[arg-type]
+        after = (dict(rooms.members), {n: dict(r.members) for n, r in rooms.rooms.items()})
+        assert before == after  # a decision is only a decision
+        return decision
+
+    assert decide() == Enter("participant")
+    assert decide(role="host") == Enter("host")
+    assert decide(resume_id=host) == Enter("host", restore=True)
+    assert decide(room="fresh") == Enter("host")  # an empty room's first comer
+    rooms.join("other", "O", 1)
+    assert decide(room="third") == Refuse(
+        ErrorCode.TOO_MANY, "this server has too many open rooms; try later"
+    )
+    rooms.update_settings(host, p.RoomSettingsUpdate(password="pw"), "hash")
+    assert decide() == NeedPassword("hash")
+    assert decide(password_verified=True) == Enter("participant")
+    assert decide(role="host") == Enter("host")  # a host by token needs no password
+    rooms.update_settings(host, p.RoomSettingsUpdate(locked=True), None)
+    assert decide(password_verified=True) == Refuse(ErrorCode.LOCKED, "the room is locked")
+    rooms.update_settings(host, p.RoomSettingsUpdate(locked=False, lobby=True), None)
+    assert decide(password_verified=True) == Enter("participant", lobby=True)
+    rooms.join("team", "Waiting", 1, password_verified=True)
+    assert decide(password_verified=True) == Refuse(
+        ErrorCode.TOO_MANY, "the lobby is full; try later"
+    )
+    # Lobby off: "Waiting" is let in (2 in the room), one seat left of 3.
+    rooms.update_settings(host, p.RoomSettingsUpdate(lobby=False, max_participants=3), None)
+    assert decide(password_verified=True) == Enter("participant")
+    rooms.join("team", "Second", 1, password_verified=True, address="10.0.0.3")
+    assert decide(password_verified=True) == Refuse(
+        ErrorCode.ROOM_FULL, "room team is full (3 participants)"
+    )
+    assert decide(resume_id=host) == Enter("host", restore=True)  # a member, full or not
+    second = next(pid for pid, m in rooms.members.items() if m.info.name == "Second")
+    rooms.remove(host, p.Remove(to=second, ban=True))
+    assert decide(address="10.0.0.3", password_verified=True) == Refuse(
+        ErrorCode.BANNED, "you were removed from this meeting"
+    )
