@@ -9,7 +9,7 @@ Its claims::
       "aud":  "parley",          # audience, required, must match the verifier's
       "room": "standup",         # room name, or "*" for any room; required
       "name": "Ada",             # display name, 1-64 characters after trimming; optional
-      "role": "host",            # "host" | "participant" | "observer"; default "participant"
+      "role": "host",            # host, participant, observer or bot; default "participant"
       "sub":  "ada@example.org", # subject (who the token was issued to); optional
       "iat":  1700000000,        # issued at, seconds since the epoch
       "exp":  1700003600         # expiry, seconds since the epoch; required
@@ -57,7 +57,7 @@ __all__ = [
 
 ANY_ROOM: Final = "*"
 DEFAULT_AUDIENCE: Final = "parley"
-ROLES: Final = ("host", "participant", "observer")
+ROLES: Final = ("host", "participant", "observer", "bot")
 DEFAULT_ROLE: Final = "participant"
 #: Display names in tokens: 1..NAME_MAX characters after trimming.
 NAME_MAX: Final = 64
@@ -79,7 +79,7 @@ class TokenError(Exception):
 class JoinClaims:
     room: str  # "*" = any room
     name: str | None
-    role: str  # "host" | "participant" | "observer"
+    role: str  # "host" | "participant" | "observer" | "bot"
     subject: str | None
     expires_at: int
     #: Every claim of the verified token (the ones above, and any others its issuer

@@ -154,7 +154,8 @@ class Leave(_Client, tag="leave"):
 
 # -- moderation (hosts only) ---------------------------------------------------
 
-Role = Literal["host", "participant", "observer"]
+#: "bot" is given only by a join token (``set-role`` refuses it).
+Role = Literal["host", "participant", "observer", "bot"]
 MediaKind = Literal["mic", "cam", "screen"]
 
 

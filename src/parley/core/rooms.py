@@ -41,7 +41,9 @@ from .names import check_display_name, check_room_name
 from .protocol import CloseCode, ErrorCode, ProtocolError
 from .state import MeetingRecord, Member, Room, RoomConfig, StoredRoom
 
-ROLES = ("host", "participant", "observer")
+ROLES = ("host", "participant", "observer", "bot")
+#: Roles a host may give with ``set-role``; "bot" comes only from a join token.
+ASSIGNABLE_ROLES = ("host", "participant", "observer")
 #: Longest room password (checked before any hashing).
 MAX_PASSWORD_CHARS = 128
 DEVICE_NAMES = {"mic": "microphone", "cam": "camera", "screen": "screen share"}
@@ -629,8 +631,6 @@ class Rooms:
             return None
         return self._remove(room, target, False, "admin", "An administrator")
 
-    def _remove(self, room: Room, target: Member, ban: bool, by: str, by_name: str) -> list[Effect]:
-        if ban:
     def admin_mute(self, room_name: str, pid: str, kind: str) -> list[Effect] | None:
         """The operator (or the room's policy) turns a participant's device off; None if
         not there."""
@@ -648,6 +648,8 @@ class Rooms:
             ),
         ]
 
+    def _remove(self, room: Room, target: Member, ban: bool, by: str, by_name: str) -> list[Effect]:
+        if ban:
             room.banned.add(f"pid:{target.info.id}")
             if target.subject:
                 room.banned.add(f"sub:{target.subject}")
@@ -669,6 +671,10 @@ class Rooms:
         target = self._peer(host, msg.to, msg.ref)
         if msg.role not in ROLES:
             raise ProtocolError(ErrorCode.BAD_MESSAGE, f"unknown role {msg.role!r}", msg.ref)
+        if msg.role not in ASSIGNABLE_ROLES:
+            raise ProtocolError(
+                ErrorCode.FORBIDDEN, "only a join token gives the bot role", msg.ref
+            )
         room = self.rooms[host.room]
         if target.info.role == "host" and msg.role != "host" and len(room.hosts()) == 1:
             raise ProtocolError(ErrorCode.FORBIDDEN, "a room needs at least one host", msg.ref)

@@ -11,10 +11,10 @@
  */
 
 /** @type {Record<string, string>} */
-export const ROLE_LABELS = { host: "Host", observer: "Observer" };
+export const ROLE_LABELS = { host: "Host", observer: "Observer", bot: "Bot" };
 
 /**
- * The badge shown next to a participant's name ("Host", "Observer"), or null.
+ * The badge shown next to a participant's name ("Host", "Observer", "Bot"), or null.
  * @param {string | undefined} role
  */
 export function roleLabel(role) {

@@ -1,7 +1,7 @@
 // Types only (JSDoc, checked by `tsc --checkJs`): the server messages the client reads,
 // as docs/protocol.md describes them.  No code: nothing imports this module at run time.
 
-/** @typedef {"host" | "participant" | "observer"} Role */
+/** @typedef {"host" | "participant" | "observer" | "bot"} Role */
 
 /**
  * @typedef {object} Participant

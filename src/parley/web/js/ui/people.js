@@ -1,5 +1,5 @@
 // The participants panel: a role=list named "Participants (N)", one listitem per person,
-// with a role badge ("Host", "Observer") and, for hosts, a row of moderation buttons
+// with a role badge ("Host", "Observer", "Bot") and, for hosts, a row of moderation buttons
 // ("Mute Ada", "Lower hand of Ada", "Remove Ada", …).  Also the raised-hand queue.
 //
 // Rows are keyed by participant id and rebuilt only when what they show changed, so a
