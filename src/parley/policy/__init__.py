@@ -13,8 +13,9 @@ sync or async::
     def on_chat(msg):       # None drops it, a str replaces the text, msg passes it
         return None if "forbidden-word" in msg.text else msg
 
-Also ``on_leave(leave)``, ``on_room_open(room)``, ``on_room_close(room)``, and timers
-(:func:`every`, :func:`at`) whose functions get a :class:`Actions` context that can act.
+Also ``on_rename(rename)`` (like on_chat: None refuses), ``on_leave(leave)``,
+``on_room_open(room)``, ``on_room_close(room)``, and timers (:func:`every`, :func:`at`)
+whose functions get a :class:`Actions` context that can act.
 See docs/hooks.md.
 """
 
@@ -26,6 +27,7 @@ from .api import (
     JoinInfo,
     LeaveInfo,
     Lobby,
+    RenameInfo,
     RoomInfo,
     allow,
     at,
@@ -42,6 +44,7 @@ __all__ = [
     "JoinInfo",
     "LeaveInfo",
     "Lobby",
+    "RenameInfo",
     "RoomInfo",
     "allow",
     "at",

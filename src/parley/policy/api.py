@@ -81,6 +81,17 @@ class LeaveInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class RenameInfo:
+    """A participant's change of display name; return it to pass, a str to use instead."""
+
+    room: str
+    id: str
+    #: The name now, and the one asked for.
+    name: str
+    new_name: str
+
+
+@dataclass(frozen=True, slots=True)
 class RoomInfo:
     room: str
     #: Milliseconds since the epoch when the room opened (its meeting started).

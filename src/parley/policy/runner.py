@@ -27,11 +27,22 @@ from typing import Any
 from ..core.admission import Decision, Enter, Refuse
 from ..core.protocol import ErrorCode
 from . import api
-from .api import Actions, Allow, ChatInfo, Deny, JoinInfo, LeaveInfo, Lobby, RoomInfo, Timer
+from .api import (
+    Actions,
+    Allow,
+    ChatInfo,
+    Deny,
+    JoinInfo,
+    LeaveInfo,
+    Lobby,
+    RenameInfo,
+    RoomInfo,
+    Timer,
+)
 
 log = logging.getLogger(__name__)
 
-HOOKS = ("on_join", "on_chat", "on_leave", "on_room_open", "on_room_close")
+HOOKS = ("on_join", "on_chat", "on_rename", "on_leave", "on_room_open", "on_room_close")
 ROLES = ("host", "participant", "observer")
 _count = itertools.count(1)
 
@@ -208,6 +219,18 @@ class Policy:
             type(result).__name__,
         )
         return original
+
+    async def on_rename(self, info: RenameInfo) -> str | None:
+        """The name to take (maybe replaced), or None to refuse the change."""
+        result = await self._call("on_rename", info)
+        if result is None or isinstance(result, str):
+            return result
+        if result is not _FAILED and not isinstance(result, RenameInfo):
+            log.error(
+                "policy on_rename returned %s, not None, a str or the rename: it passes",
+                type(result).__name__,
+            )
+        return info.new_name
 
     async def on_leave(self, info: LeaveInfo) -> None:
         await self._call("on_leave", info)

@@ -22,7 +22,7 @@ from ..core.effects import lobby_key
 from ..core.names import check_display_name
 from ..core.protocol import CloseCode, ErrorCode, ProtocolError
 from ..core.ratelimit import TokenBucket
-from ..policy.api import ChatInfo, JoinInfo
+from ..policy.api import ChatInfo, JoinInfo, RenameInfo
 from .hub import Connection
 from .media import SFU_ID
 
@@ -261,6 +261,8 @@ class Session:
                 await self.on_settings(message)
             case p.Chat():
                 await self.chat(pid, message)
+            case p.Rename() if (policy := self.server.policy) and policy.has("on_rename"):
+                await self.rename(pid, message, policy)
             case _:
                 await self.server.apply(rooms.handle(pid, message))
 
@@ -357,6 +359,22 @@ class Session:
             if out != text:
                 msg = p.Chat(text=out, to=msg.to, ref=msg.ref)
         await server.apply(rooms.chat(pid, msg))
+
+    async def rename(self, pid: str, msg: p.Rename, policy: Policy) -> None:
+        """A change of display name, through the policy's on_rename (given a valid name)."""
+        member = self.server.rooms.member(pid, msg.ref)
+        try:
+            asked = check_display_name(msg.name, self.server.settings.limits)
+        except ProtocolError as exc:
+            exc.ref = msg.ref
+            raise
+        info = RenameInfo(member.room, pid, member.info.name, asked)
+        name = await policy.on_rename(info)
+        if name is None:
+            raise ProtocolError(
+                ErrorCode.FORBIDDEN, "this name change was refused by the room's policy", msg.ref
+            )
+        await self.server.apply(self.server.rooms.rename(pid, p.Rename(name=name, ref=msg.ref)))
 
     def check_room_opening(self, ref: str | None) -> None:
         """One address may open only so many rooms a minute (each costs a row and memory)."""
