@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -199,6 +200,84 @@ async def test_wal_stays_bounded(
     # 1,000 commits grow the WAL past 3,000 pages; bounded, it peaks at a few
     # CHECKPOINT_INLINE commits' worth (about 200 pages here).
     assert wal_pages < 1000, wal_pages
+
+
+def _wal_generation(db: Path) -> int | None:
+    """The WAL header's checkpoint sequence number: +1 each time the WAL starts over."""
+    wal = Path(f"{db}-wal")
+    return int.from_bytes(wal.read_bytes()[12:16], "big") if wal.exists() else None
+
+
+async def _writer_settled(store: SqlStore) -> None:
+    """Until the writer's background checkpoint and WAL restart (if any) are done."""
+    writer = store._sqlite_writer
+    assert writer is not None
+    for _ in range(1000):
+        checkpoint = writer._checkpoint
+        if (checkpoint is None or checkpoint.done()) and not getattr(writer, "_jobs", 0):
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the writer never went idle")
+
+
+async def test_chat_commits_never_start_the_wal_over(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Starting the WAL over syncs its new header to disk even at synchronous=NORMAL
+    # (a few ms): the first commit after a complete checkpoint did it, so one chat
+    # message in every CHECKPOINT_EVERY waited for the disk.  The writer's thread now
+    # starts the WAL over itself, right after the checkpoint, with no message waiting.
+    monkeypatch.setattr(_SqliteWriter, "CHECKPOINT_EVERY", 5)
+    monkeypatch.setattr(_SqliteWriter, "CHECKPOINT_INTERVAL", 0.0, raising=False)
+    db = tmp_path / "parley.db"
+    store = SqlStore(f"sqlite+aiosqlite:///{db}")
+    await store.start()
+    try:
+        first = _wal_generation(db)
+        during_chat = []
+        for i in range(40):
+            await _writer_settled(store)
+            before = _wal_generation(db)
+            await _append(store, i)
+            after = _wal_generation(db)
+            if before is not None and after != before:
+                during_chat.append(i)
+        await _writer_settled(store)
+        last = _wal_generation(db)
+        page, _ = await store.history("r", None, 100, None)
+        assert last is not None
+    finally:
+        await store.close()
+    assert [m.text for m in page] == [f"m{i}" for i in range(40)]
+    assert last - (first or 0) >= 3, "the WAL never started over: no checkpoint completed"
+    assert during_chat == [], f"chat commits started the WAL over: messages {during_chat}"
+
+
+async def test_lone_message_waits_for_a_held_lock_off_the_loop(tmp_path: Path) -> None:
+    # A lone message at low rates is committed on the event loop; if another connection
+    # holds the write lock (another worker process, a room update), it must wait for it
+    # in the writer's thread: the loop, and every other client, carries on meanwhile.
+    db = tmp_path / "parley.db"
+    store = SqlStore(f"sqlite+aiosqlite:///{db}")
+    await store.start()
+    blocker = sqlite3.connect(db, isolation_level=None)
+    try:
+        await _append(store, 0)  # opens the writer's connection
+        await asyncio.sleep(0.2)  # a quiet spell: the next message goes in place
+        blocker.execute("BEGIN IMMEDIATE")
+        pending = asyncio.create_task(_append(store, 1))
+        ticks = 0
+        for _ in range(20):
+            await asyncio.sleep(0.01)
+            ticks += 1
+        assert ticks == 20 and not pending.done()  # not stored yet, the loop still runs
+        blocker.execute("COMMIT")
+        await asyncio.wait_for(pending, 30)
+        page, _ = await store.history("r", None, 10, None)
+    finally:
+        blocker.close()
+        await store.close()
+    assert [m.text for m in page] == ["m0", "m1"]
 
 
 async def test_small_max_batch_splits(make_store: StoreFactory) -> None:
