@@ -22,6 +22,15 @@ async def next_event(meeting: Meeting, kind: str, within: float = 10.0) -> event
     raise AssertionError(f"the meeting ended before a {kind!r} event")
 
 
+async def chat_saying(meeting: Meeting, text: str, within: float = 10.0) -> events.Chat:
+    """The next chat event with ``text`` (other events are skipped)."""
+    async with asyncio.timeout(within):
+        async for event in meeting:
+            if event.type == "chat" and event.text == text:
+                return event
+    raise AssertionError(f"the meeting ended before a chat saying {text!r}")
+
+
 async def test_the_readme_snippet_echoes_chat(server: ParleyProcess, room: str) -> None:
     async def echo() -> None:
         async with connect(server.url, room=room, name="EchoBot") as meeting:

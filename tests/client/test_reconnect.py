@@ -1,0 +1,76 @@
+"""The protocol version check at connect, and the automatic, invisible reconnect."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from parley.client import IncompatibleServer, connect, events
+from parley.client import meeting as meeting_module
+from tests.client.conftest import Meetings
+from tests.client.test_connect import chat_saying, next_event
+from tests.support.parley_process import ParleyProcess
+
+
+async def test_a_server_of_another_protocol_version_is_one_clear_error(
+    server: ParleyProcess, room: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a client from the future: the real server speaks 1 and refuses version 2
+    monkeypatch.setattr(meeting_module, "PROTOCOL_VERSION", 2)
+    with pytest.raises(IncompatibleServer) as wrong:
+        await connect(server.url, room, "Future")
+    err = wrong.value
+    assert (err.client_version, err.server_version) == (2, 1)
+    assert "speaks protocol version 1" in str(err) and "version 2" in str(err)
+
+
+async def test_a_restarted_server_is_resumed_without_a_trace(
+    parley_server: Callable[..., ParleyProcess], room: str, meetings: Meetings
+) -> None:
+    srv = parley_server("--no-rate-limits")
+    ada = await meetings.join(srv, room, "Ada")
+    bot = await meetings.join(srv, room, "Bot")
+    ada_id, bot_id = ada.id, bot.id
+    await next_event(ada, "participant-joined")
+    await ada.say("before")
+    await next_event(bot, "chat")
+
+    srv.stop(signal.SIGKILL)  # the sockets drop with no close frame
+    srv.start()
+    # sent while the server is away: goes out once the bot is back
+    said = await asyncio.wait_for(bot.say("back"), 60)
+    chat = await chat_saying(ada, "back", 60)
+    assert (chat.id, chat.sender) == (said, bot_id)
+    assert (ada.id, bot.id) == (ada_id, bot_id)
+    assert set(bot.participants) == {ada_id, bot_id} and bot.role == "participant"
+    await ada.say("still there?")
+    await chat_saying(bot, "still there?", 30)
+    # nobody saw a leave, a join or a rejoin
+    for meeting in (ada, bot):
+        seen = []
+        while meeting._events:
+            seen.append((await anext(meeting)).type)
+        assert not {"participant-left", "participant-joined", "rejoined"} & set(seen), seen
+
+
+async def test_a_server_that_no_longer_holds_the_bot_rejoins_it_and_says_so(
+    parley_server: Callable[..., ParleyProcess],
+    room: str,
+    meetings: Meetings,
+    tmp_path: Path,
+) -> None:
+    srv = parley_server("--no-rate-limits")
+    bot = await meetings.join(srv, room, "Bot")
+    old_id = bot.id
+    # another server in its place (new data dir: a new secret, no trace of the meeting)
+    srv.stop()
+    parley_server("--no-rate-limits", port=srv.port, data_dir=tmp_path / "other")
+    rejoined = await next_event(bot, "rejoined", 60)
+    assert isinstance(rejoined, events.Rejoined)
+    assert rejoined.old_id == old_id and rejoined.new_id == bot.id != old_id
+    assert list(bot.participants) == [bot.id] and bot.role == "host"
+    assert await bot.say("new here") > 0
