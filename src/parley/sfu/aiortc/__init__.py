@@ -1,8 +1,8 @@
 """The ONE place in Parley that touches private attributes of aiortc, aioice and pylibsrtp.
 
 Tested against aiortc 1.16.x / aioice 0.13.x / pylibsrtp 1.0.x (pinned in
-pyproject: ``aiortc>=1.16,<1.17``).  ``tests/sfu/test_sfu_aiortc_hooks.py`` and
-``tests/sfu/test_sfu_media_sockets.py`` assert every attribute used here, so an upgrade
+pyproject: ``aiortc>=1.16,<1.17``).  ``tests/sfu/test_aiortc_hooks.py`` and
+``tests/sfu/test_media_sockets.py`` assert every attribute used here, so an upgrade
 that moves them fails loudly there instead of silently decoding media again.
 :func:`.hooks.check_compat` does the same check at runtime.
 
