@@ -287,17 +287,7 @@ class SqlStore:
         )
 
     async def save_room_settings(self, room: str, settings: RoomRecord) -> None:
-        stmt = (
-            update(rooms)
-            .where(rooms.c.name == room)
-            .values(
-                locked=settings.locked,
-                lobby=settings.lobby,
-                password_hash=settings.password_hash,
-                max_participants=settings.max_participants,
-                managed=settings.managed,
-            )
-        )
+        stmt = update(rooms).where(rooms.c.name == room).values(**_settings(settings))
         async with self.engine.begin() as conn:
             await conn.execute(stmt)
 
@@ -326,16 +316,7 @@ class SqlStore:
                     return
                 keep = RoomRecord(0)
             await conn.execute(
-                update(rooms)
-                .where(rooms.c.name == room)
-                .values(
-                    locked=keep.locked,
-                    lobby=keep.lobby,
-                    password_hash=keep.password_hash,
-                    max_participants=keep.max_participants,
-                    managed=keep.managed,
-                    meeting=None,
-                )
+                update(rooms).where(rooms.c.name == room).values(**_settings(keep), meeting=None)
             )
 
     async def append_chat(
@@ -516,6 +497,17 @@ def _chat_record(row: dict[str, Any], msg_id: int) -> ChatRecord:
         to=row["recipient"],
         system=row["system"],
     )
+
+
+def _settings(record: RoomRecord) -> dict[str, Any]:
+    """A room row's settings columns."""
+    return {
+        "locked": record.locked,
+        "lobby": record.lobby,
+        "password_hash": record.password_hash,
+        "max_participants": record.max_participants,
+        "managed": record.managed,
+    }
 
 
 class _MeetingJson(msgspec.Struct):
