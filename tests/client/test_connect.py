@@ -32,20 +32,24 @@ async def chat_saying(meeting: Meeting, text: str, within: float = 10.0) -> even
 
 
 async def test_the_readme_snippet_echoes_chat(server: ParleyProcess, room: str) -> None:
+    ready = asyncio.Event()
+
     async def echo() -> None:
         async with connect(server.url, room=room, name="EchoBot") as meeting:
+            ready.set()  # (what was said before its welcome is its history, not events)
             async for event in meeting:
                 if event.type == "chat" and event.sender != meeting.id:
                     await meeting.say(f"echo: {event.text}")
 
     bot = asyncio.create_task(echo())
     try:
+        await asyncio.wait_for(ready.wait(), 30)
         async with connect(server.url, room, "Ada") as ada:
-            while len(ada.participants) < 2:
-                await next_event(ada, "participant-joined")
             await ada.say("hello")
             seen = []
             while len(seen) < 2:
+                if bot.done():  # the bot failed: say why
+                    bot.result()
                 chat = await next_event(ada, "chat")
                 assert isinstance(chat, events.Chat)
                 seen.append((chat.name, chat.text))
