@@ -4,8 +4,8 @@ Chat appends go through a group-commit writer: callers enqueue, one task takes
 everything queued, inserts it in one transaction and then acknowledges each
 caller. A lone message commits at once; messages that arrive while a commit is
 in flight ride along in the next one, so throughput scales with load while
-latency stays at roughly one commit.  On SQLite at low rates a lone message
-skips the queue and the thread and commits in place (see ``INLINE_MAX_RATE``).
+latency stays at roughly one commit.  On SQLite at low rates commits run in
+place, on the event loop, and a lone message skips the queue (``INLINE_MAX_RATE``).
 """
 
 from __future__ import annotations
@@ -45,13 +45,15 @@ MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 # (statements within it are split further to respect bind-parameter limits).
 MAX_BATCH = 1000
 
-#: Below this many chat messages a second, a message that finds the SQLite writer idle
-#: is committed in place, on the event loop: a one-row commit (WAL, synchronous=NORMAL:
-#: no sync) costs less loop time than handing it to the writer thread and back, and it
-#: waits for no thread to get the GIL (the hop's p99 was 2.5 ms at 400 msgs/s).  One
-#: message per loop turn at most: the others of a burst queue for the group commit in
-#: the thread, where they share one commit, as do all messages above this rate.
+#: Below this many chat messages a second, SQLite commits run in place, on the event
+#: loop: a small commit (WAL, synchronous=NORMAL: no sync) costs less loop time than
+#: handing it to the writer thread and back, and it waits for no thread to get the GIL
+#: (with the loop busy, that wait was 1-2.5 ms at 400-800 msgs/s).  A message that
+#: finds the writer idle commits at once, one per loop turn; the others of a burst
+#: queue and share the writer task's next commit, in place too if it has at most
+#: INLINE_MAX_ROWS rows.  Above this rate, commits go to the writer's thread as before.
 INLINE_MAX_RATE = 2000.0
+INLINE_MAX_ROWS = 32
 #: The chat rate is re-estimated over windows of this many seconds.
 RATE_WINDOW = 0.1
 
@@ -422,8 +424,13 @@ class SqlStore:
 
     async def _commit_batch(self, batch: list[_Pending]) -> None:
         rows = [p.row for p in batch]
-        if self._sqlite_writer is not None:
-            ids = await self._sqlite_writer.insert(rows)
+        writer = self._sqlite_writer
+        if writer is not None:
+            ids = None
+            if len(rows) <= INLINE_MAX_ROWS and self.rate < INLINE_MAX_RATE:
+                ids = writer.insert_now(rows)
+            if ids is None:
+                ids = await writer.insert(rows)
             self._finish(batch, ids)
             return
         async with self.engine.begin() as conn:
@@ -578,7 +585,7 @@ class _SqliteWriter:
     batch is one hop.  With WAL and synchronous=NORMAL the commit does not wait
     for the disk, so a batch takes tens of microseconds (with ``--durability full``,
     synchronous=FULL, each batch waits for one sync of the WAL).  For the same
-    reason a lone message at low rates is committed in place, on the event loop
+    reason small commits at low rates run in place, on the event loop
     (``insert_now``), when no thread job is pending and no other connection holds
     the write lock: no hop at all.
 
