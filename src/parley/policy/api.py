@@ -26,7 +26,7 @@ class Deny:
 
 @dataclass(frozen=True, slots=True)
 class Lobby:
-    """Wait in the lobby until a host admits (straight in if no host is there)."""
+    """Wait in the lobby until a host admits (even if no host is there yet)."""
 
 
 JoinDecision = Allow | Deny | Lobby
