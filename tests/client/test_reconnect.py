@@ -74,3 +74,34 @@ async def test_a_server_that_no_longer_holds_the_bot_rejoins_it_and_says_so(
     assert rejoined.old_id == old_id and rejoined.new_id == bot.id != old_id
     assert list(bot.participants) == [bot.id] and bot.role == "host"
     assert await bot.say("new here") > 0
+
+
+async def test_media_flows_again_after_a_server_restart(
+    parley_server: Callable[..., ParleyProcess],
+    room: str,
+    meetings: Meetings,
+    tmp_path: Path,
+) -> None:
+    """The restarted server has no SFU state: the SDK asks (status) and publishes and
+    subscribes again by itself; the subscriber's track keeps delivering."""
+    from aiortc.contrib.media import MediaPlayer
+
+    from tests.client.test_examples import tone
+
+    srv = parley_server("--no-rate-limits")
+    ada = await meetings.join(srv, room, "Ada")
+    listener = await meetings.join(srv, room, "Listener")
+    player = MediaPlayer(str(tone(tmp_path / "long.ogg", 60)))
+    assert player.audio is not None
+    await ada.publish(player.audio)
+    media = await listener.subscribe(ada.id)
+    await asyncio.wait_for(media.audio.recv(), 20)
+
+    srv.stop(signal.SIGKILL)
+    srv.start()
+    await asyncio.wait_for(listener.say("back"), 60)  # the signalling is back
+    before = media.audio.frames_received
+    async with asyncio.timeout(40):
+        while media.audio.frames_received < before + 50:  # a second of audio, after
+            await media.audio.recv()
+    assert media.audio.readyState == "live"

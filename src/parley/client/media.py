@@ -41,8 +41,10 @@ from aiortc import (
     RTCConfiguration,
     RTCIceServer,
     RTCPeerConnection,
+    RTCRtpSender,
     RTCSessionDescription,
 )
+from aiortc.contrib.media import MediaRelay
 from aiortc.mediastreams import MediaStreamError
 from av.audio.frame import AudioFrame
 from av.frame import Frame
@@ -236,6 +238,10 @@ class SfuMedia:
         if _loopback_host(meeting.url):
             include_loopback()
         self.published: dict[str, MediaStreamTrack] = {}  # label -> track
+        # aiortc stops a sender's track when its connection closes: each publish
+        # connection sends relayed copies, so the tracks given outlive it
+        self._relay = MediaRelay()
+        self._senders: dict[str, tuple[RTCRtpSender, MediaStreamTrack]] = {}  # by label
         self.muted_states: set[str] = set()  # "mic" | "cam" | "screen" a host turned off
         self.pub_pc: RTCPeerConnection | None = None
         self.sub_pc: RTCPeerConnection | None = None
@@ -333,18 +339,9 @@ class SfuMedia:
             self._set_sending(kind, True)
 
     def _set_sending(self, state: str, on: bool) -> None:
-        pc = self.pub_pc
-        if pc is None:
-            return
-        for label, track in self.published.items():
-            if LABEL_STATE[label] != state:
-                continue
-            for transceiver in pc.getTransceivers():
-                sender = transceiver.sender
-                if on and sender.track is None and transceiver.kind == track.kind:
-                    sender.replaceTrack(track)
-                elif not on and sender.track is track:
-                    sender.replaceTrack(None)
+        for label, (sender, relayed) in self._senders.items():
+            if LABEL_STATE[label] == state:
+                sender.replaceTrack(relayed if on else None)
 
     def reconnected(self, *, resumed: bool) -> None:
         """The signalling came back: start over what the server no longer has."""
@@ -396,8 +393,10 @@ class SfuMedia:
             if not self.published or self.closed:
                 return
             pc = self.pub_pc = RTCPeerConnection(self._config())
-            for track in self.published.values():
-                pc.addTransceiver(track, direction="sendonly")
+            for label, track in self.published.items():
+                relayed = self._relay.subscribe(track, buffered=False)
+                transceiver = pc.addTransceiver(relayed, direction="sendonly")
+                self._senders[label] = (transceiver.sender, relayed)
             await pc.setLocalDescription(await pc.createOffer())  # gathers every candidate
             labels = {}
             for transceiver, label in zip(pc.getTransceivers(), self.published, strict=True):
@@ -419,6 +418,7 @@ class SfuMedia:
 
     async def _close_publish(self, *, tell_server: bool) -> None:
         pc, self.pub_pc = self.pub_pc, None
+        self._senders = {}
         if pc is None:
             return
         if tell_server:
