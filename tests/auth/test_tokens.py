@@ -98,6 +98,7 @@ def test_hs256_roundtrip() -> None:
         "iat": int(NOW),
         "exp": int(NOW) + 3600,
     }
+    assert dict(got.raw) == payload  # every claim, for policy hooks
     assert jwt.get_unverified_header(token)["alg"] == "HS256"
 
 

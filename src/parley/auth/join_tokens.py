@@ -84,7 +84,7 @@ class JoinClaims:
     expires_at: int
     #: Every claim of the verified token (the ones above, and any others its issuer
     #: added, e.g. ``email`` or ``staff``), for policy hooks to read.
-    raw: Mapping[str, Any] = field(default_factory=dict)
+    raw: Mapping[str, Any] = field(default_factory=dict, compare=False)
 
 
 def _check_secret(secret: str) -> bytes:
