@@ -739,12 +739,17 @@ class _SqliteWriter:
         self.restarts += 1
 
     async def insert(self, rows: list[dict[str, Any]]) -> list[int]:
-        loop = asyncio.get_running_loop()
+        job = asyncio.get_running_loop().run_in_executor(self._executor, self._insert, rows)
         self._jobs += 1
-        try:
-            return await loop.run_in_executor(self._executor, self._insert, rows)
-        finally:
-            self._jobs -= 1
+        job.add_done_callback(self._job_done)
+        # Shielded: a cancelled caller leaves the thread running, and _jobs counts it
+        # until it is done (no commit in place may use the connection meanwhile).
+        return await asyncio.shield(job)
+
+    def _job_done(self, job: asyncio.Future[Any]) -> None:
+        self._jobs -= 1
+        if not job.cancelled():
+            job.exception()  # retrieved: the caller (if still waiting) has it raised
 
     def idle(self) -> None:
         """The writer has nothing queued: a good moment for a background checkpoint."""
@@ -776,14 +781,10 @@ class _SqliteWriter:
         self.uncheckpointed = 0
         # Queued in the writer's thread ahead of any batch that comes later, and no
         # commit runs in place meanwhile (_jobs): none of them starts the WAL over.
-        self._jobs += 1
         restart = asyncio.get_running_loop().run_in_executor(self._executor, self._restart)
-        restart.add_done_callback(self._restarted)
-
-    def _restarted(self, fut: asyncio.Future[None]) -> None:
-        self._jobs -= 1
-        if not fut.cancelled() and fut.exception() is not None:
-            log.warning("SQLite WAL restart failed: %s", fut.exception())
+        self._jobs += 1
+        restart.add_done_callback(self._job_done)
+        restart.add_done_callback(_log_restart_failure)
 
     def _close(self) -> None:
         if self._conn is not None:
@@ -802,6 +803,12 @@ class _SqliteWriter:
         self._checkpointer.shutdown(wait=True)
         await loop.run_in_executor(self._executor, self._close)
         self._executor.shutdown(wait=True)
+
+
+def _log_restart_failure(fut: asyncio.Future[None]) -> None:
+    # Nothing is lost: the WAL keeps every commit, and the next checkpoint retries.
+    if not fut.cancelled() and fut.exception() is not None:
+        log.warning("SQLite WAL restart failed: %s", fut.exception())
 
 
 def _fail(batch: list[_Pending], exc: BaseException) -> None:
