@@ -26,8 +26,6 @@ STEP_MS = 45_000
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
 
-LATE_JOIN_BOUND_S = 10.0
-
 # Six pages on a 2-core box: keep the fake camera small (the client asks for 720p).
 INIT_SCRIPT_SMALL_VIDEO = init_script_camera(320, 180, 15)
 
@@ -148,12 +146,12 @@ def join_timed(meeting: Meeting, name: str, room: str) -> tuple[Participant, flo
 def test_six_people_through_the_sfu(meeting: Meeting, room: str) -> None:
     t_start = time.monotonic()
     people = [join(meeting, name, room) for name in ("Ada", "Bob", "Cy", "Dee", "Eve")]
-    # the 6th joins late, when the five are already publishing: video within 10 s
+    # the 6th joins late, when the five are already publishing, and gets video (how fast is
+    # measured by bench/sfu/join_time.py, not asserted here: no timing in tests)
     people[0].wait_media_flowing(video_streams=4, audio_streams=4)
     fay, late_join_s = join_timed(meeting, "Fay", room)
     print(f"\nlate joiner (6th): first remote frame decoded {late_join_s:.2f} s after the click")
     people.append(fay)
-    assert late_join_s < LATE_JOIN_BOUND_S, f"late joiner waited {late_join_s:.1f} s for video"
 
     # everyone: five live videos and five live audio streams, over <= 2 connections
     for person in people:
