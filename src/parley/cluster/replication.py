@@ -385,18 +385,7 @@ class Replicator:
             record = await self.store.load_room(room_name)
             if record is not None:
                 created = record.created_at
-                rooms.put_remote_room(
-                    room_name,
-                    created,
-                    RoomConfig(
-                        record.locked,
-                        record.lobby,
-                        record.password_hash,
-                        record.max_participants,
-                        record.managed,
-                    ),
-                    set(),
-                )
+                rooms.put_remote_room(room_name, created, record.config(), set())
         seen: set[str] = set()
         effects: list[Effect] = []
         for raw in raw_members.values():

@@ -133,9 +133,7 @@ def add_routes(app: web.Application, server: ApiHost) -> None:
         record = await server.store.load_room(name)
         if record is None:
             return None
-        return record.created_at, RoomConfig(
-            record.locked, record.lobby, record.password_hash, record.max_participants
-        )
+        return record.created_at, record.config()
 
     def protected(config: RoomConfig) -> bool:
         return bool(

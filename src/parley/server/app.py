@@ -466,16 +466,9 @@ def settings_dict(settings: p.RoomSettings) -> dict[str, Any]:
 
 def stored_room(record: RoomRecord) -> StoredRoom:
     """The core's view of a stored room: settings, and the meeting a restart interrupted."""
-    config = RoomConfig(
-        locked=record.locked,
-        lobby=record.lobby,
-        password_hash=record.password_hash,
-        max_participants=record.max_participants,
-        managed=record.managed,
-    )
     state = record.meeting
     meeting = None if state is None else MeetingRecord(dict(state.members), frozenset(state.banned))
-    return StoredRoom(record.created_at, config, meeting)
+    return StoredRoom(record.created_at, record.config(), meeting)
 
 
 class NodeBridge:

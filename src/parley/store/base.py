@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from ..core.protocol import ChatRecord
+from ..core.state import RoomConfig
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +30,16 @@ class RoomRecord:
     managed: bool = False
     #: The running meeting (None: no meeting was running when last stored).
     meeting: MeetingState | None = None
+
+    def config(self) -> RoomConfig:
+        """The settings as the core holds them."""
+        return RoomConfig(
+            locked=self.locked,
+            lobby=self.lobby,
+            password_hash=self.password_hash,
+            max_participants=self.max_participants,
+            managed=self.managed,
+        )
 
 
 class Store(Protocol):
