@@ -25,7 +25,7 @@ from ..cluster import RedisBroker, Replicator, new_node_id
 from ..config import Settings
 from ..core import protocol as p
 from ..core.broker import Broker, InProcessBroker
-from ..core.effects import Deliver, Effect
+from ..core.effects import Effect
 from ..core.protocol import CloseCode, ErrorCode, ProtocolError
 from ..core.ratelimit import TokenBucket
 from ..core.resume_tokens import ResumeTokens, load_secret
@@ -130,7 +130,6 @@ class Server:
             self.media.on_released = self.replicator.release_media
         bridge.sfu_signals = self.sfu_signals
         self.tokens = ResumeTokens(load_secret(settings.data_dir), limits.resume_token_ttl)
-        self.meetings = MeetingWriter(self.store, self._meeting_state)
         self.room_opens = AttemptThrottle(limits.rooms_per_address, limits.rooms_per_address_window)
         self.password_throttle = AttemptThrottle(
             limits.max_join_failures, limits.join_attempt_window
@@ -215,10 +214,6 @@ class Server:
     async def apply(self, effects: list[Effect]) -> None:
         """Carry out the core's effects (see :class:`parley.server.executor.Executor`)."""
         await self.executor.apply(effects)
-
-    def publish(self, deliveries: list[Deliver]) -> None:
-        for d in deliveries:
-            self.executor.publish(d)
 
     async def room_config(self, room: str, now_ms: int, ref: str | None = None) -> StoredRoom:
         """Creation time, stored settings and interrupted meeting of a room (created if new)."""
