@@ -12,6 +12,7 @@ import signal
 import ssl
 import sys
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -237,6 +238,37 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="on_join's answer when the hook fails or is too slow: allow (default) or deny",
     )
+    serve.add_argument(
+        "--webhook-url",
+        action="append",
+        default=None,
+        metavar="URL",
+        help="POST each logged event here, signed (repeatable; env: comma-separated): "
+        "see docs/webhooks.md",
+    )
+    serve.add_argument(
+        "--webhook-secret",
+        default=_env("webhook_secret"),
+        help="the HMAC-SHA256 key of X-Parley-Signature (required with --webhook-url)",
+    )
+    serve.add_argument(
+        "--webhook-events",
+        default=_env("webhook_events"),
+        metavar="TYPES",
+        help="comma-separated event types to log and deliver (default: all but chat.message)",
+    )
+    serve.add_argument(
+        "--webhook-timeout",
+        type=float,
+        default=None,
+        help="seconds a webhook receiver has to answer an event before a retry (10)",
+    )
+    serve.add_argument(
+        "--event-retention-days",
+        type=float,
+        default=None,
+        help="days the event log keeps events (7)",
+    )
     add_token_parser(sub)
     policy = sub.add_parser("policy", help="policy files", description="Policy hook files.")
     policy_sub = policy.add_subparsers(dest="policy_command", required=True)
@@ -330,8 +362,59 @@ def settings_from(args: argparse.Namespace) -> Settings:
         policy=args.policy,
         policy_budget=(args.policy_budget or env_value("policy_budget", float) or 50.0) / 1000,
         policy_default=args.policy_default or _env_choice("policy_default", POLICY_DEFAULTS),
+        webhook_urls=_webhook_urls(
+            args.webhook_url or _csv(_env("webhook_url")), args.webhook_secret
+        ),
+        webhook_secret=args.webhook_secret,
+        webhook_events=_event_types(args.webhook_events),
+        webhook_timeout=_positive(
+            "--webhook-timeout", args.webhook_timeout, env_value("webhook_timeout", float), 10.0
+        ),
+        event_retention_days=_positive(
+            "--event-retention-days",
+            args.event_retention_days,
+            env_value("event_retention_days", float),
+            7.0,
+        ),
         limits=limits,
     )
+
+
+def _webhook_urls(urls: Sequence[str], secret: str | None) -> tuple[str, ...]:
+    from urllib.parse import urlsplit
+
+    for url in urls:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise SystemExit(f"--webhook-url {url!r}: use an http:// or https:// URL with a host")
+    if urls and not secret:
+        raise SystemExit(
+            "--webhook-url needs --webhook-secret (or PARLEY_WEBHOOK_SECRET): "
+            "receivers check each event's signature with it"
+        )
+    return tuple(urls)
+
+
+def _event_types(text: str | None) -> tuple[str, ...] | None:
+    if text is None:
+        return None
+    from .core.events import EVENT_TYPES
+
+    chosen = _csv(text)
+    unknown = [t for t in chosen if t not in EVENT_TYPES]
+    if unknown or not chosen:
+        raise SystemExit(
+            f"--webhook-events: unknown event type {', '.join(unknown) or '(none given)'}; "
+            f"use some of: {', '.join(EVENT_TYPES)}"
+        )
+    return chosen
+
+
+def _positive(flag: str, value: float | None, env: float | None, default: float) -> float:
+    chosen = value if value is not None else env if env is not None else default
+    if not chosen > 0:
+        raise SystemExit(f"{flag}: must be more than 0")
+    return float(chosen)
 
 
 class StartupError(Exception):

@@ -150,6 +150,15 @@ class Settings:
     policy: Path | None = None
     policy_budget: float = 0.05
     policy_default: str = "allow"
+    #: Webhook receivers (POSTed every logged event, signed with ``webhook_secret``),
+    #: the event types logged (None: all but chat.message, see core/events.py), and how
+    #: long the log keeps events (days).
+    webhook_urls: tuple[str, ...] = ()
+    webhook_secret: str | None = None
+    webhook_events: tuple[str, ...] | None = None
+    #: Seconds a receiver has to answer one event before it counts as a failure.
+    webhook_timeout: float = 10.0
+    event_retention_days: float = 7.0
     limits: Limits = field(default_factory=Limits)
 
     @property

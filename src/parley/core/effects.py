@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from . import protocol as p
+from .events import MeetingEvent
 from .state import RoomConfig
 
 
@@ -133,9 +134,13 @@ class SaveSettings:
 @dataclass(frozen=True, slots=True)
 class SaveMeeting:
     """Persist who is in the room and in which role (read when written, from
-    ``Rooms.meeting_record``), so that a restart restores roles from stored state."""
+    ``Rooms.meeting_record``), so that a restart restores roles from stored state.
+
+    ``events``: what the change was, logged in the same commit (see ``core.events``).
+    """
 
     room: str
+    events: tuple[MeetingEvent, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +155,7 @@ class RoomEmptied:
     room: str
     created_at: int
     keep: RoomConfig | None
+    events: tuple[MeetingEvent, ...] = ()
 
 
 Effect = (

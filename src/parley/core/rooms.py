@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from ..config import Limits
+from . import events as ev
 from . import protocol as p
 from .admission import Decision, Enter, Joined, JoinRequest, NeedPassword, Refuse
 from .effects import (
@@ -171,9 +172,7 @@ class Rooms:
             return Refuse(ErrorCode.TOO_MANY, "the lobby is full; try later")
         return Enter(role, restore=restored is not None, lobby=lobby)
 
-    def enter(
-        self, req: JoinRequest, decision: Enter, stored: StoredRoom | None = None
-    ) -> Joined:
+    def enter(self, req: JoinRequest, decision: Enter, stored: StoredRoom | None = None) -> Joined:
         """Carry out an :class:`Enter` decision: the participant is in (or waits)."""
         pid = req.resume_id if decision.restore else None
         if pid is not None and self.is_known(pid, req.room):
@@ -214,7 +213,12 @@ class Rooms:
             return Joined(member, False, [self._lobby_update(room)])
         room.members[pid] = member
         announce = Deliver(req.room, p.ParticipantJoined(participant=info), exclude=pid)
-        effects: list[Effect] = [announce, SaveMeeting(req.room)]
+        logged = [self._event(ev.PARTICIPANT_JOINED, req.room, participant=self._person(member))]
+        if opened:
+            logged.insert(0, self._event(ev.ROOM_STARTED, req.room))
+        # Stored (and logged) before anyone is told: the event log's order is then the
+        # order in which people saw things happen.
+        effects: list[Effect] = [SaveMeeting(req.room, tuple(logged)), announce]
         if opened:
             effects.insert(0, RoomOpened(req.room, room.opened_at))
         return Joined(member, decision.restore, effects)
@@ -301,9 +305,7 @@ class Rooms:
             raise ProtocolError(
                 ErrorCode.TOO_MANY, "this server has too many open rooms; try later", ref
             )
-        oldest = min(
-            idle, key=lambda r: min(m.resume_deadline or 0.0 for m in r.members.values())
-        )
+        oldest = min(idle, key=lambda r: min(m.resume_deadline or 0.0 for m in r.members.values()))
         effects: list[Effect] = []
         for pid in list(oldest.members):
             effects += self.leave(pid, reason="disconnected")
@@ -383,7 +385,18 @@ class Rooms:
         if keep is not None or room.config != RoomConfig():
             self.journal.append(("room", room.name, None))
         room.config = keep or RoomConfig()
-        return [RoomEmptied(room.name, room.created_at, keep)]
+        return [RoomEmptied(room.name, room.created_at, keep, (self._finished(room),))]
+
+    def _finished(self, room: Room) -> ev.MeetingEvent:
+        duration = self.now_ms() - room.opened_at if room.opened_at else None
+        return self._event(ev.ROOM_FINISHED, room.name, duration_ms=duration)
+
+    def _event(self, type_: str, room: str, **data: object) -> ev.MeetingEvent:
+        return ev.MeetingEvent(type_, room, self.now_ms(), data)
+
+    @staticmethod
+    def _person(member: Member) -> dict[str, str]:
+        return ev.person(member.info.id, member.info.name, member.info.role)
 
     def leave(self, pid: str, reason: str = "left") -> list[Effect]:
         """Remove a participant now and tell the others."""
@@ -397,11 +410,14 @@ class Rooms:
         del self.members[pid]
         del room.members[pid]
         self.journal.append(("gone", member.room, pid))
+        left = self._event(
+            ev.PARTICIPANT_LEFT, member.room, participant=self._person(member), reason=reason
+        )
         effects: list[Effect] = [
+            SaveMeeting(member.room, (left,)),
             Deliver(member.room, p.ParticipantLeft(id=pid, reason=reason)),
             Left(member.room, pid, member.info.name, reason),
             StopForwarding(member.room, pid),
-            SaveMeeting(member.room),
         ]
         if member.info.role == "host" and not room.hosts():
             effects += self._hand_over(room)
@@ -422,7 +438,11 @@ class Rooms:
             return []
         heir = min(candidates, key=lambda m: m.info.joined_at)
         heir.info.role = "host"
+        changed = self._event(
+            ev.ROLE_CHANGED, room.name, participant=self._person(heir), role="host", by=None
+        )
         effects: list[Effect] = [
+            SaveMeeting(room.name, (changed,)),
             self._updated(heir),
             RoleChanged(heir.info.id, "host"),
             Note(room.name, f"{heir.info.name} is now a host"),
@@ -682,10 +702,20 @@ class Rooms:
         target.invited = False  # the role is the host's choice now, not the token's
         if msg.role == "observer":
             target.info.mic = target.info.cam = target.info.screen = False
-        effects: list[Effect] = [self._updated(target), RoleChanged(msg.to, msg.role)]
+        changed = self._event(
+            ev.ROLE_CHANGED,
+            room.name,
+            participant=self._person(target),
+            role=msg.role,
+            by=self._person(host),
+        )
+        effects: list[Effect] = [
+            SaveMeeting(room.name, (changed,)),
+            self._updated(target),
+            RoleChanged(msg.to, msg.role),
+        ]
         if msg.role == "observer":
             effects.append(Unpublish(room.name, msg.to))
-        effects.append(SaveMeeting(room.name))
         if msg.role == "host" and room.lobby:
             effects.append(self._lobby_update(room))
         article = "an" if msg.role == "observer" else "a"
@@ -799,10 +829,11 @@ class Rooms:
         member.waiting = False
         room.members[pid] = member
         self.journal.append(("member", room.name, pid))
+        joined = self._event(ev.PARTICIPANT_JOINED, room.name, participant=self._person(member))
         return [
+            SaveMeeting(room.name, (joined,)),
             LetIn(pid, room.name),
             Deliver(room.name, p.ParticipantJoined(participant=member.info), exclude=pid),
-            SaveMeeting(room.name),
         ]
 
     def _waiting(self, host: Member, target: str, ref: str | None) -> Room:
@@ -855,7 +886,13 @@ class Rooms:
         # is sent away, so that whoever comes straight back finds the room open.
         keep = replace(room.config, locked=False) if room.config.managed else None
         room.config = keep or RoomConfig()
-        effects.append(RoomEmptied(room.name, room.created_at, keep))
+        logged = [self._event(ev.MEETING_ENDED, room.name, by={"id": by, "name": by_name})]
+        logged += [
+            self._event(ev.PARTICIPANT_LEFT, room.name, participant=self._person(m), reason="ended")
+            for m in room.members.values()
+        ]
+        logged.append(self._finished(room))
+        effects.append(RoomEmptied(room.name, room.created_at, keep, tuple(logged)))
         effects.append(Deliver(room.name, p.MeetingEnded(by=by)))
         effects.append(Deliver(lobby_key(room.name), p.MeetingEnded(by=by)))
         effects.append(MediaEnded(room.name))

@@ -29,7 +29,14 @@ from typing import Any, Protocol
 import msgspec
 from aiohttp import web
 
-__all__ = ["PREFIX", "AdminRoomSettings", "AdminTarget", "add_admin_routes", "describe_rooms"]
+__all__ = [
+    "PREFIX",
+    "AdminRoomSettings",
+    "AdminTarget",
+    "add_admin_routes",
+    "admin_guard",
+    "describe_rooms",
+]
 
 log = logging.getLogger(__name__)
 
@@ -133,18 +140,9 @@ def describe_rooms(rooms: Iterable[Any], node: str | None = None) -> list[dict[s
     ]
 
 
-def add_admin_routes(app: web.Application, server: AdminTarget, token: str | None) -> None:
-    """Add the admin API to ``app`` (before it starts).  ``token`` None/empty: all 404."""
-    if not token:
-
-        async def absent(_request: web.Request) -> web.Response:
-            return _error(404, "not_found", "the admin API is not enabled on this server")
-
-        app.router.add_route("*", PREFIX + "{tail:(?:/.*)?}", absent)
-        return
-
-    if len(token) < MIN_TOKEN_LENGTH:
-        log.warning("the admin token is short (%d characters): use a long random one", len(token))
+def admin_guard(token: str) -> Callable[[Handler], Handler]:
+    """Wraps a handler so that it runs only for ``Authorization: Bearer <token>``
+    (compared in constant time); anything else gets 401, logged."""
     expected = f"Bearer {token}".encode()
 
     def guarded(handler: Handler) -> Handler:
@@ -164,6 +162,23 @@ def add_admin_routes(app: web.Application, server: AdminTarget, token: str | Non
             return await handler(request)
 
         return check
+
+    return guarded
+
+
+def add_admin_routes(app: web.Application, server: AdminTarget, token: str | None) -> None:
+    """Add the admin API to ``app`` (before it starts).  ``token`` None/empty: all 404."""
+    if not token:
+
+        async def absent(_request: web.Request) -> web.Response:
+            return _error(404, "not_found", "the admin API is not enabled on this server")
+
+        app.router.add_route("*", PREFIX + "{tail:(?:/.*)?}", absent)
+        return
+
+    if len(token) < MIN_TOKEN_LENGTH:
+        log.warning("the admin token is short (%d characters): use a long random one", len(token))
+    guarded = admin_guard(token)
 
     def names(request: web.Request, *keys: str) -> list[str] | web.Response:
         values = []

@@ -26,17 +26,20 @@ from ..config import Settings
 from ..core import protocol as p
 from ..core.broker import Broker, InProcessBroker
 from ..core.effects import Effect
+from ..core.events import CHAT_MESSAGE, DEFAULT_EVENT_TYPES
 from ..core.protocol import CloseCode, ErrorCode, ProtocolError
 from ..core.ratelimit import TokenBucket
 from ..core.resume_tokens import ResumeTokens, load_secret
 from ..core.rooms import Rooms
 from ..core.state import MeetingRecord, Member, RoomConfig, StoredRoom
 from ..ops.admin import AdminRoomSettings, add_admin_routes
+from ..ops.event_api import add_event_routes
 from ..ops.metrics import Metrics, StatsSnapshot, add_metrics_route
 from ..ops.proxy import TrustedProxies
 from ..ops.turn import TurnConfig
 from ..policy.runner import Policy
 from ..store import MeetingState, RoomRecord, Store, open_store
+from ..webhooks import Delivery
 from . import aiohttp_socket, api, pages
 from .aiohttp_socket import AiohttpSocket
 from .executor import Executor, SingleNode, room_record
@@ -84,6 +87,7 @@ class Server:
         self.rooms = Rooms(limits, auto_host=not settings.require_token, node=self.node)
         self.hub = Hub(limits.max_outgoing_buffer)
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._forever: list[asyncio.Task[None]] = []
         self.sockets = LocalSessions(self.hub, self.spawn)
         self.store: Store = store or open_store(settings.effective_database_url)
         self.meetings = MeetingWriter(self.store, self._meeting_state)
@@ -120,6 +124,21 @@ class Server:
             now_ms=self.rooms.now_ms,
             observer=PolicyObserver(self.policy, self.spawn) if self.policy else None,
         )
+        event_types = settings.webhook_events or DEFAULT_EVENT_TYPES
+        self.executor.event_types = frozenset(event_types)
+        self.store.chat_events = CHAT_MESSAGE in event_types
+        self.webhooks: Delivery | None = None
+        if settings.webhook_urls:
+            if not settings.webhook_secret:
+                raise ValueError("webhook receivers need a webhook secret")
+            self.webhooks = Delivery(
+                self.store,
+                settings.webhook_urls,
+                settings.webhook_secret,
+                self.node,
+                timeout=settings.webhook_timeout,
+            )
+            self.executor.on_logged = self.webhooks.wake
         self.sfu_signals = (
             SfuSignals(self.media, self.rooms, self.executor, self.node, self.replicator)
             if self.media is not None
@@ -151,6 +170,9 @@ class Server:
     async def start(self) -> None:
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
         await self.store.start()
+        self.spawn_forever(self._event_retention(), "event-retention")
+        if self.webhooks is not None:
+            await self.webhooks.start()
         await self.broker.start(self.hub.deliver)
         if self.replicator is not None:
             await self.replicator.start()
@@ -182,8 +204,31 @@ class Server:
         await self.meetings.close()
         if self.policy is not None:
             await self.policy.close()
+        if self.webhooks is not None:
+            await self.webhooks.close()
+        for task in self._forever:
+            task.cancel()
+        await asyncio.gather(*self._forever, return_exceptions=True)
         await self.broker.close()
         await self.store.close()
+
+    def spawn_forever(self, coro: Coroutine[Any, Any, None], name: str) -> None:
+        """A task that runs until stop() cancels it."""
+        task = asyncio.get_running_loop().create_task(coro, name=f"parley-{name}")
+        self._forever.append(task)
+
+    async def _event_retention(self) -> None:
+        """Delete logged events older than --event-retention-days, hourly (every node
+        does; the deletes are idempotent)."""
+        keep_ms = int(self.settings.event_retention_days * 86_400_000)
+        while True:
+            try:
+                gone = await self.store.delete_events_before(self.rooms.now_ms() - keep_ms)
+                if gone:
+                    log.info("event log: %d events past retention deleted", gone)
+            except Exception as exc:
+                log.warning("event log retention: %s", exc)
+            await asyncio.sleep(min(3600.0, keep_ms / 1000 / 10))
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         task = asyncio.get_running_loop().create_task(coro)
@@ -510,6 +555,7 @@ def make_app(server: Server) -> web.Application:
     app.router.add_get("/ws", server.websocket)
     api.add_routes(app, server)
     add_admin_routes(app, server, server.settings.admin_token)
+    add_event_routes(app, server.store, server.settings.admin_token)
     add_metrics_route(app, server.metrics, "/metrics", token=server.settings.metrics_token)
     app[pages.MEDIA_MODE_KEY] = server.media_mode
     pages.add_routes(app, Path(__file__).parent.parent / "web")

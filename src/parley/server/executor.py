@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from ..core import protocol as p
@@ -32,6 +32,7 @@ from ..core.effects import (
     Unpublish,
     chat_deliveries,
 )
+from ..core.events import DEFAULT_EVENT_TYPES, MeetingEvent
 from ..core.protocol import ErrorCode, ProtocolError
 from ..core.state import RoomConfig
 from ..store import RoomRecord, Store
@@ -85,7 +86,7 @@ class Cluster(Protocol):
 
 
 class MeetingSaver(Protocol):
-    async def save(self, room: str) -> None: ...
+    async def save(self, room: str, logged: Sequence[MeetingEvent] = ()) -> None: ...
 
 
 class ChatTimings(Protocol):
@@ -141,6 +142,13 @@ class Executor:
         self.observer = observer
         #: Chat messages (not system lines) stored and acknowledged.
         self.chat_stored = 0
+        #: The event types the operator logs (``--webhook-events``).
+        self.event_types: frozenset[str] = frozenset(DEFAULT_EVENT_TYPES)
+        #: Told once an event batch is committed (wakes the webhook delivery).
+        self.on_logged: Callable[[], None] | None = None
+
+    def _logged(self, events: Sequence[MeetingEvent]) -> tuple[MeetingEvent, ...]:
+        return tuple(e for e in events if e.type in self.event_types)
 
     def publish(self, d: Deliver) -> None:
         """Serialise the message once and hand the frame to the broker."""
@@ -190,14 +198,22 @@ class Executor:
                     effect.room, room_record(effect.created_at, effect.config)
                 )
             case SaveMeeting():
-                await self.meetings.save(effect.room)
+                logged = self._logged(effect.events)
+                await self.meetings.save(effect.room, logged)
+                if logged and self.on_logged is not None:
+                    self.on_logged()
             case RoomEmptied(room=room, created_at=created_at, keep=keep):
                 try:
                     await self.store.room_emptied(
-                        room, None if keep is None else room_record(created_at, keep)
+                        room,
+                        None if keep is None else room_record(created_at, keep),
+                        self._logged(effect.events),
                     )
                 except Exception:
                     log.exception("could not store that room %s emptied", room)
+                else:
+                    if effect.events and self.on_logged is not None:
+                        self.on_logged()
                 if self.observer is not None:
                     self.observer.observe(effect)
             case RoomOpened() | Left():
@@ -216,6 +232,8 @@ class Executor:
             ) from None
         stored = time.perf_counter()
         self.chat_stored += 1
+        if self.on_logged is not None and self.store.chat_events:
+            self.on_logged()
         self.sockets.send(e.sender, p.encode(p.ChatAck(id=record.id, ts=record.ts, ref=e.ref)))
         for d in chat_deliveries(record):
             self.publish(d)

@@ -1,8 +1,9 @@
 """Stores who is in each running meeting, batched like the chat's group commit.
 
 A join, a leave or a role change marks its room; one writer task stores the
-current state of every marked room in one transaction, and everyone who marked
-a room in that batch is answered when it is committed.  The state is read from
+current state of every marked room, and the events logged with the changes, in
+one transaction; everyone who marked a room in that batch is answered when it is
+committed.  The state is read from
 the core when written, so a burst of joins costs one write, not one per join.
 """
 
@@ -10,8 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
+from ..core.events import MeetingEvent
 from ..store import MeetingState, Store
 
 log = logging.getLogger(__name__)
@@ -22,13 +24,16 @@ class MeetingWriter:
         self._store = store
         self._snapshot = snapshot
         self._dirty: set[str] = set()
+        self._events: list[MeetingEvent] = []
         self._next: asyncio.Future[None] | None = None
         self._task: asyncio.Task[None] | None = None
 
-    async def save(self, room: str) -> None:
-        """Return once ``room``'s current meeting state is stored (failures are logged:
-        the meeting goes on; a restart would then restore from older state)."""
+    async def save(self, room: str, logged: Sequence[MeetingEvent] = ()) -> None:
+        """Return once ``room``'s current meeting state, and ``logged``, are stored
+        (failures are logged: the meeting goes on; a restart would then restore from
+        older state, and those events are not in the log)."""
         self._dirty.add(room)
+        self._events.extend(logged)
         if self._next is None:
             self._next = asyncio.get_running_loop().create_future()
         done = self._next
@@ -38,10 +43,12 @@ class MeetingWriter:
 
     async def _write(self) -> None:
         while self._next is not None:
-            done, rooms = self._next, self._dirty
-            self._next, self._dirty = None, set()
+            done, rooms, logged = self._next, self._dirty, self._events
+            self._next, self._dirty, self._events = None, set(), []
             try:
-                await self._store.save_meetings({room: self._snapshot(room) for room in rooms})
+                await self._store.save_meetings(
+                    {room: self._snapshot(room) for room in rooms}, logged
+                )
             except Exception:
                 log.exception("could not store the meeting state of %s", ", ".join(sorted(rooms)))
             done.set_result(None)

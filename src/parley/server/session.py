@@ -137,9 +137,7 @@ class Session:
         "gone",
     )
 
-    def __init__(
-        self, server: SessionHost, socket: Socket, conn: Connection, address: str
-    ) -> None:
+    def __init__(self, server: SessionHost, socket: Socket, conn: Connection, address: str) -> None:
         self.server = server
         self.socket = socket
         self.conn = conn

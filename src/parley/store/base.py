@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from ..core.events import LoggedEvent, MeetingEvent
 from ..core.protocol import ChatRecord
 from ..core.state import RoomConfig
 
@@ -68,14 +70,20 @@ class Store(Protocol):
     async def save_room_settings(self, room: str, settings: RoomRecord) -> None:
         """Persist a room's settings (its creation time and meeting are left as they are)."""
 
-    async def save_meetings(self, meetings: dict[str, MeetingState | None]) -> None:
-        """Persist the running meetings of several rooms in one transaction."""
+    async def save_meetings(
+        self, meetings: dict[str, MeetingState | None], logged: Sequence[MeetingEvent] = ()
+    ) -> None:
+        """Persist the running meetings of several rooms, and log ``logged``, in one
+        transaction."""
 
-    async def room_emptied(self, room: str, keep: RoomRecord | None) -> None:
+    async def room_emptied(
+        self, room: str, keep: RoomRecord | None, logged: Sequence[MeetingEvent] = ()
+    ) -> None:
         """The meeting ended: forget its state; keep only ``keep``'s settings.
 
         With ``keep`` None the settings go back to the defaults, and a room with no
-        history at all is deleted (it left nothing worth a row).
+        history at all is deleted (it left nothing worth a row).  ``logged`` is logged
+        in the same transaction.
         """
 
     async def append_chat(
@@ -98,3 +106,28 @@ class Store(Protocol):
         Only messages with ``id < before`` (all, if None), newest ``limit`` of them.
         Public messages always; private ones only if ``viewer`` sent or received them.
         """
+
+    # The event log (webhooks, GET /api/v1/events); chat.message events are logged by
+    # append_chat in the chat commit while ``chat_events`` is set.
+    chat_events: bool
+
+    async def events_after(self, after: int, limit: int) -> list[LoggedEvent]:
+        """Up to ``limit`` logged events with ``id > after``, oldest first."""
+
+    async def last_event_id(self) -> int:
+        """The newest event's id, 0 if none."""
+
+    async def delete_events_before(self, at_ms: int) -> int:
+        """Retention: delete events older than ``at_ms``; how many went."""
+
+    async def claim_receiver(
+        self, target: str, holder: str, now_ms: int, lease_ms: int
+    ) -> int | None:
+        """Take or renew the lease on a webhook receiver: its cursor, or None if
+        another node holds it."""
+
+    async def advance_receiver(self, target: str, holder: str, last: int) -> bool:
+        """The receiver acknowledged up to ``last``; False if the lease was lost."""
+
+    async def release_receiver(self, target: str, holder: str) -> None:
+        """Give the lease up (shutdown), so another node takes over at once."""

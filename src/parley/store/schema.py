@@ -43,3 +43,27 @@ messages = Table(
 
 # History pages are "newest N in a room below some id".
 Index("ix_messages_room_id", messages.c.room, messages.c.id)
+
+# The event log (webhooks and GET /api/v1/events): ids increase in commit order.
+events = Table(
+    "events",
+    metadata,
+    Column("id", _Id, primary_key=True, autoincrement=True),
+    Column("type", Text, nullable=False),
+    Column("room", Text, nullable=False),
+    Column("at", BigInteger, nullable=False),
+    Column("data", Text, nullable=False),  # JSON object
+    sqlite_autoincrement=True,  # never reuse an id (see migration 0004)
+)
+# Retention deletes "older than"; reading is by id (the primary key).
+Index("ix_events_at", events.c.at)
+
+# One row per webhook receiver: how far it has been served, and which node serves it.
+webhook_cursors = Table(
+    "webhook_cursors",
+    metadata,
+    Column("target", Text, primary_key=True),  # sha256 of the URL (it may hold a secret)
+    Column("last_id", BigInteger, nullable=False),
+    Column("holder", Text, nullable=True),
+    Column("lease_until", BigInteger, nullable=False, server_default="0"),
+)

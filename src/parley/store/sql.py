@@ -14,7 +14,7 @@ import asyncio
 import logging
 import sqlite3
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +33,9 @@ from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql.elements import ColumnElement
 
 from ..config import DURABILITY_LEVELS
+from ..core.events import LoggedEvent, MeetingEvent
 from ..core.protocol import ChatRecord
+from . import event_log
 from .base import MeetingState, RoomRecord
 from .schema import messages, rooms
 
@@ -163,6 +165,18 @@ class SqlStore:
         self._appended = 0
         self._window_start = 0.0
         self.rate = 0.0
+        self._chat_events = False
+
+    @property
+    def chat_events(self) -> bool:
+        """Log a ``chat.message`` event with each chat message, in its commit."""
+        return self._chat_events
+
+    @chat_events.setter
+    def chat_events(self, on: bool) -> None:
+        self._chat_events = on
+        if self._sqlite_writer is not None:
+            self._sqlite_writer.chat_events = on
 
     @property
     def engine(self) -> AsyncEngine:
@@ -214,6 +228,7 @@ class SqlStore:
             self._sqlite_writer = _SqliteWriter(
                 self._sqlite_path, SQLITE_SYNCHRONOUS[self.durability]
             )
+            self._sqlite_writer.chat_events = self._chat_events
         self._closing = False
         self._wakeup = asyncio.Event()  # bound to the running loop on first use
         self._writer = asyncio.create_task(self._write_loop(), name="parley-store-writer")
@@ -295,10 +310,15 @@ class SqlStore:
         async with self.engine.begin() as conn:
             await conn.execute(stmt)
 
-    async def save_meetings(self, meetings: dict[str, MeetingState | None]) -> None:
-        if not meetings:
+    async def save_meetings(
+        self, meetings: dict[str, MeetingState | None], logged: Sequence[MeetingEvent] = ()
+    ) -> None:
+        if not meetings and not logged:
             return
         async with self.engine.begin() as conn:
+            if logged:
+                await event_log.lock_for_events(conn)
+            await event_log.insert_events(conn, logged)
             for room, meeting in meetings.items():
                 await conn.execute(
                     update(rooms)
@@ -306,15 +326,18 @@ class SqlStore:
                     .values(meeting=_encode_meeting(meeting))
                 )
 
-    async def room_emptied(self, room: str, keep: RoomRecord | None) -> None:
+    async def room_emptied(
+        self, room: str, keep: RoomRecord | None, logged: Sequence[MeetingEvent] = ()
+    ) -> None:
         async with self.engine.begin() as conn:
+            if logged:
+                await event_log.lock_for_events(conn)
+            await event_log.insert_events(conn, logged)
             if keep is None:
                 # A room that left no history is forgotten: join-and-leave must not
                 # grow the table (nor the cache of creation times) without bound.
                 has_history = exists().where(messages.c.room == room)
-                result = await conn.execute(
-                    delete(rooms).where(rooms.c.name == room, ~has_history)
-                )
+                result = await conn.execute(delete(rooms).where(rooms.c.name == room, ~has_history))
                 if result.rowcount:
                     self._room_cache.pop(room, None)
                     return
@@ -436,6 +459,8 @@ class SqlStore:
             self._finish(batch, ids)
             return
         async with self.engine.begin() as conn:
+            if self._chat_events:
+                await event_log.lock_for_events(conn)
             if conn.dialect.name == "sqlite":
                 ids = await _sqlite_insert_many(conn, rows)
             else:
@@ -444,6 +469,8 @@ class SqlStore:
                 stmt = insert(messages).returning(messages.c.id, sort_by_parameter_order=True)
                 result = await conn.execute(stmt, rows)
                 ids = [int(r) for r in result.scalars().all()]
+            if self._chat_events:
+                await event_log.insert_rows(conn, event_log.chat_events(rows, ids))
         self._finish(batch, ids)
 
     def _finish(self, batch: list[_Pending], ids: list[int]) -> None:
@@ -487,6 +514,34 @@ class SqlStore:
             for r in reversed(rows[:limit])
         ]
         return page, more
+
+    # -- the event log ------------------------------------------------------------
+
+    async def events_after(self, after: int, limit: int) -> list[LoggedEvent]:
+        async with self.engine.connect() as conn:
+            return await event_log.after(conn, after, max(limit, 0))
+
+    async def last_event_id(self) -> int:
+        async with self.engine.connect() as conn:
+            return await event_log.last_id(conn)
+
+    async def delete_events_before(self, at_ms: int) -> int:
+        async with self.engine.begin() as conn:
+            return await event_log.delete_before(conn, at_ms)
+
+    async def claim_receiver(
+        self, target: str, holder: str, now_ms: int, lease_ms: int
+    ) -> int | None:
+        async with self.engine.begin() as conn:
+            return await event_log.claim(conn, target, holder, now_ms, lease_ms)
+
+    async def advance_receiver(self, target: str, holder: str, last: int) -> bool:
+        async with self.engine.begin() as conn:
+            return await event_log.advance(conn, target, holder, last)
+
+    async def release_receiver(self, target: str, holder: str) -> None:
+        async with self.engine.begin() as conn:
+            await event_log.release(conn, target, holder)
 
 
 _SQLITE_COLS = ("room", "sender", "name", "text", "recipient", "ts", "system")
@@ -640,6 +695,8 @@ class _SqliteWriter:
         #: Jobs handed to the writer's thread and not finished (counted on the loop).
         self._jobs = 0
         self._closing = False
+        #: Log a chat.message event with each chat row (see SqlStore.chat_events).
+        self.chat_events = False
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
@@ -673,6 +730,8 @@ class _SqliteWriter:
             for sql, params in _sqlite_insert_statements(rows):
                 # See _sqlite_insert_many: sorted ids are in parameter order.
                 ids.extend(sorted(int(r[0]) for r in conn.execute(sql, params).fetchall()))
+            if self.chat_events:
+                event_log.sqlite_insert_rows(conn, event_log.chat_events(rows, ids))
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
