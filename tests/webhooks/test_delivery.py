@@ -11,16 +11,20 @@ import asyncio
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from parley.core.events import EVENT_TYPES
+from tests.support.loopback_netns import loopback_namespace
 from tests.support.parley_process import ParleyProcess, clean_env
+from tests.support.processes import free_port
 from tests.support.webhook_receiver import Receiver
 from tests.support.ws_client import Clients, fetch_json
-from tests.webhooks.conftest import ADMIN
+from tests.webhooks.conftest import ADMIN, SECRET
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -228,3 +232,53 @@ def test_bad_webhook_settings_stop_the_start_with_one_line(
     assert done.returncode != 0
     assert says in done.stderr, done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_receiver_name_that_does_not_resolve_is_logged_and_the_meeting_goes_on(
+    tmp_path: Path,
+) -> None:
+    # The server runs where only lo exists: the lookup fails without a packet leaving.
+    with loopback_namespace() as ns:
+        srv = ParleyProcess(
+            port=ns.call(free_port),
+            data_dir=tmp_path / "data",
+            log_path=tmp_path / "server.log",
+            args=(
+                "--webhook-url",
+                "http://hooks.parley-test.invalid/events",
+                "--webhook-secret",
+                SECRET,
+            ),
+            ns=ns,
+        )
+        try:
+            srv.start()
+
+            async def meeting() -> tuple[str, str]:
+                async with aiohttp.ClientSession() as session:
+                    c = Clients(session)
+                    ada = await c.join(srv, "unresolvable", "Ada")
+                    bob = await c.join(srv, "unresolvable", "Bob")
+                    ack = await ada.chat("the meeting goes on")
+                    got = await bob.expect("chat")
+                    await c.close_all()
+                    return ack["type"], got["message"]["text"]
+
+            assert ns.call(asyncio.run, meeting(), timeout=60) == (
+                "chat-ack",
+                "the meeting goes on",
+            )
+            deadline = time.monotonic() + 20
+            line = ""
+            while not line:
+                assert time.monotonic() < deadline, srv.log(3000)
+                found = [
+                    ln for ln in srv.log_path.read_text().splitlines() if "cannot connect" in ln
+                ]
+                line = found[0] if found else ""
+                time.sleep(0.2)
+            assert "http://hooks.parley-test.invalid/events" in line
+            assert "event 1 (room.started) not delivered" in line
+            assert srv.alive()
+        finally:
+            srv.stop()

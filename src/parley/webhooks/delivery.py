@@ -78,7 +78,7 @@ class Delivery:
         *,
         timeout: float = 10.0,
         poll: float = 1.0,
-        lease: float = 30.0,
+        lease: float = 10.0,
         first_backoff: float = 0.5,
         max_backoff: float = 60.0,
     ) -> None:
