@@ -1,6 +1,6 @@
 """Welcome each person who joins, by name.
 
-    python examples/greeter.py http://127.0.0.1:8000 standup
+python examples/greeter.py http://127.0.0.1:8000 standup
 """
 
 import asyncio

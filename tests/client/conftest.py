@@ -90,14 +90,16 @@ async def meetings() -> AsyncIterator[Meetings]:
 class Example:
     """An example script run as its own process (``python examples/NAME.py ARGS``)."""
 
-    def __init__(self, script: str, *args: str, log: Path) -> None:
+    def __init__(
+        self, script: str, *args: str, log: Path, env: dict[str, str] | None = None
+    ) -> None:
         self.log = log
         self.out = log.open("wb")
         self.proc = subprocess.Popen(
             [sys.executable, str(EXAMPLES / script), *args],
             stdout=self.out,
             stderr=subprocess.STDOUT,
-            env=clean_env(),
+            env=clean_env(**(env or {})),
             cwd=REPO,
         )
 
@@ -123,8 +125,8 @@ def example(tmp_path: Path) -> Iterator[Callable[..., Example]]:
     teardown."""
     running: list[Example] = []
 
-    def start(script: str, *args: str) -> Example:
-        ex = Example(script, *args, log=tmp_path / f"{script}.{len(running)}.log")
+    def start(script: str, *args: str, env: dict[str, str] | None = None) -> Example:
+        ex = Example(script, *args, log=tmp_path / f"{script}.{len(running)}.log", env=env)
         running.append(ex)
         return ex
 

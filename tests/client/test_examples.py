@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import numpy as np
 from aiortc.contrib.media import MediaPlayer
 
@@ -18,6 +19,7 @@ from parley.client import events
 from tests.client.conftest import Example, Meetings
 from tests.client.test_connect import next_event
 from tests.support.parley_process import ParleyProcess
+from tests.support.processes import free_port
 
 
 def tone(path: Path, seconds: float) -> Path:
@@ -60,8 +62,6 @@ def mean_volume(path: Path) -> float:
     mean = re.search(r"mean_volume: (-?[\d.]+) dB", result.stderr)
     assert mean is not None, result.stderr[-2000:]
     return float(mean.group(1))
-
-
 
 
 async def test_echo_bot(
@@ -147,3 +147,41 @@ async def test_record_one_writes_an_ogg_of_that_participant(
     assert [(s["codec_type"], s["codec_name"]) for s in info["streams"]] == [("audio", "opus")]
     assert float(info["format"]["duration"]) >= 2.0, info
     assert mean_volume(out) > -40  # Ada's tone, not silence
+
+
+async def test_webhook_receiver_checks_signatures_and_prints_events(
+    parley_server: Callable[..., ParleyProcess],
+    room: str,
+    meetings: Meetings,
+    example: Callable[..., Example],
+) -> None:
+    port = free_port()
+    receiver = example("webhook_receiver.py", str(port), env={"WEBHOOK_SECRET": "shh-0123"})
+    url = f"http://127.0.0.1:{port}/parley"
+    while (await fetch_status(url)) == 0:
+        assert receiver.proc.poll() is None, receiver.output()
+        await asyncio.sleep(0.1)
+    srv = parley_server("--webhook-url", url, "--webhook-secret", "shh-0123")
+    ada = await meetings.join(srv, room, "Ada")
+    await ada.leave()
+    async with asyncio.timeout(30):
+        while "room.finished" not in receiver.output():  # noqa: ASYNC110 - another process
+            await asyncio.sleep(0.1)
+    lines = [ln.split(" ", 3) for ln in receiver.output().splitlines() if f" {room} " in ln]
+    assert [ln[1] for ln in lines] == [
+        "room.started",
+        "participant.joined",
+        "participant.left",
+        "room.finished",
+    ]
+    # A forged event is refused: the receiver checks the signature.
+    assert await fetch_status(url, b'{"id": 99}', {"X-Parley-Signature": "sha256=00"}) == 401
+
+
+async def fetch_status(url: str, body: bytes = b"{}", headers: dict[str, str] | None = None) -> int:
+    """POST ``body`` to ``url``: the status, 0 if nothing listens yet."""
+    try:
+        async with aiohttp.ClientSession() as s, s.post(url, data=body, headers=headers) as r:
+            return r.status
+    except aiohttp.ClientConnectionError:
+        return 0
