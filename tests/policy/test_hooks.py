@@ -102,6 +102,12 @@ async def test_a_slow_failing_or_wrong_hook_never_breaks_the_meeting(
         import time
 
         def on_join(join):
+            if join.name == "Spin":    # never returns, and swallows every Exception
+                while True:
+                    try:
+                        sum(range(1000))
+                    except Exception:
+                        pass
             if join.name == "Slow":
                 time.sleep(2)          # far past the 50 ms budget
             if join.name == "Boom":
@@ -119,7 +125,7 @@ async def test_a_slow_failing_or_wrong_hook_never_breaks_the_meeting(
         "deny",
     )
     ada = await clients.join(srv, room, "Ada")
-    for name in ("Slow", "Boom", "Odd"):
+    for name in ("Spin", "Slow", "Boom", "Odd"):
         c = await clients.join(srv, room, name, expect="", ref=name)
         err = await c.expect("error")
         assert (err["code"], err["ref"]) == ("forbidden", name)  # --policy-default deny
@@ -129,6 +135,9 @@ async def test_a_slow_failing_or_wrong_hook_never_breaks_the_meeting(
     assert "crash" in chat_texts(ada)
     log = srv.full_log()
     assert "policy on_join took more than 50 ms" in log
+    # The spinning hook ran on the server's thread and was cut off at its budget; a hook
+    # that holds the server that long runs in a worker thread from then on.
+    assert "policy on_join held the server for" in log
     assert "RuntimeError: the policy's own bug" in log  # the traceback is in the log
     assert "policy on_join returned int" in log
     assert srv.health() is not None  # still serving

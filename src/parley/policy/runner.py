@@ -1,10 +1,20 @@
 """Loading a policy module and calling its hooks safely.
 
-Safety rules (docs/hooks.md): every call has a time budget (sync hooks run in a
-worker thread, async ones are awaited with a timeout); past it, or on an
+Safety rules (docs/hooks.md): every call has a time budget; past it, or on an
 exception, or on a return of the wrong type, the configured default applies and
 a log line says why (with the traceback for an exception); nothing reaches a
-client and the server goes on.  The file is reloaded when it changes or on
+client and the server goes on.
+
+How the budget is kept: async hooks are awaited with a timeout.  Sync hooks run
+in place, on the event loop's thread, under an interval timer (``SIGALRM``) whose
+handler raises :class:`HookOverrun` inside the hook when its budget is spent:
+a hop to a worker thread and back cost more than the hook itself (a pass-through
+``on_chat`` halved the chat fan-out that way).  A sync hook holds the loop while it
+runs, so one that takes more than ``IN_PLACE_MAX`` (it waits for I/O, say) is moved
+to the worker threads for good (until the file is reloaded), with a log line.  Where
+the timer cannot be used (not the main thread, no ``setitimer``, or the process
+already handles SIGALRM), and for timers (whose budget is 10 s), sync functions run
+in a worker thread.  The file is reloaded when it changes or on
 SIGHUP; a file that no longer loads keeps the previous policy.
 """
 
@@ -17,6 +27,8 @@ import inspect
 import itertools
 import logging
 import os
+import signal
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -47,6 +59,8 @@ ROLES = ("host", "participant", "observer")
 _count = itertools.count(1)
 #: Seconds a timer's function may take (it acts on meetings; hooks only decide).
 TIMER_BUDGET = 10.0
+#: Seconds a sync hook may hold the event loop before it is moved to a worker thread.
+IN_PLACE_MAX = 0.002
 
 
 class PolicyError(Exception):
@@ -116,6 +130,48 @@ def load(path: Path) -> Loaded:
 _FAILED = object()
 
 
+class HookOverrun(BaseException):  # noqa: N818 - not an error of the caller's making
+    """Raised inside a sync hook that ran past its budget (a BaseException, so that a
+    hook's ``except Exception`` does not swallow it)."""
+
+
+class _Alarm:
+    """Interrupts the sync hook running in place once its budget is spent."""
+
+    def __init__(self) -> None:
+        self.armed = False
+
+    def usable(self) -> bool:
+        if not hasattr(signal, "setitimer"):
+            return False
+        if threading.current_thread() is not threading.main_thread():
+            return False
+        current = signal.getsignal(signal.SIGALRM)
+        if current == self._fire:
+            return True
+        if current not in (signal.SIG_DFL, None):
+            return False  # someone else's SIGALRM: do not take it over
+        signal.signal(signal.SIGALRM, self._fire)
+        return True
+
+    def _fire(self, _signum: int, _frame: object) -> None:
+        if self.armed:  # not armed: the hook returned as the timer fired
+            raise HookOverrun
+
+    def call(self, fn: Callable[..., Any], args: tuple[Any, ...], budget: float) -> Any:
+        # Repeating: a hook that catches the first HookOverrun is interrupted again.
+        self.armed = True
+        signal.setitimer(signal.ITIMER_REAL, budget, budget)
+        try:
+            return fn(*args)
+        finally:
+            self.armed = False
+            signal.setitimer(signal.ITIMER_REAL, 0)
+
+
+_alarm = _Alarm()
+
+
 @dataclass
 class Policy:
     """The loaded policy of a server, reloaded when its file changes."""
@@ -127,7 +183,12 @@ class Policy:
     default_join: str = "allow"
     loaded: Loaded = field(init=False)
     actions: Actions | None = None
+    #: Sync hooks run in place under SIGALRM where possible (see the module docstring);
+    #: False: always in a worker thread.
+    in_place: bool = True
     _pool: ThreadPoolExecutor = field(init=False, repr=False)
+    #: Sync hooks found too slow to run in place (see IN_PLACE_MAX).
+    _threaded: set[Callable[..., Any]] = field(default_factory=set, repr=False)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list, repr=False)
 
     def __post_init__(self) -> None:
@@ -145,7 +206,8 @@ class Policy:
         if fn is None:
             return _FAILED
         args = (arg, self.actions) if hook in loaded.with_actions else (arg,)
-        return await self._run(f"{hook}", fn, args)
+        in_place = self.in_place and fn not in self._threaded
+        return await self._run(f"{hook}", fn, args, in_place=in_place)
 
     async def _run(
         self,
@@ -153,20 +215,37 @@ class Policy:
         fn: Callable[..., Any],
         args: tuple[Any, ...],
         budget: float | None = None,
+        *,
+        in_place: bool = False,
     ) -> Any:
         budget = self.budget if budget is None else budget
         started = time.perf_counter()
         try:
             if inspect.iscoroutinefunction(fn):
                 return await asyncio.wait_for(fn(*args), budget)
-            loop = asyncio.get_running_loop()
-            result = await asyncio.wait_for(
-                loop.run_in_executor(self._pool, lambda: fn(*args)), budget
-            )
+            if in_place and _alarm.usable():
+                try:
+                    result = _alarm.call(fn, args, budget)
+                finally:
+                    held = time.perf_counter() - started
+                    if held > IN_PLACE_MAX:
+                        self._threaded.add(fn)
+                        log.info(
+                            "policy %s held the server for %.1f ms: it runs in a worker "
+                            "thread from now on (make it async if it waits for I/O)",
+                            what,
+                            held * 1000,
+                            extra={"policy": what},
+                        )
+            else:
+                loop = asyncio.get_running_loop()
+                result = await asyncio.wait_for(
+                    loop.run_in_executor(self._pool, lambda: fn(*args)), budget
+                )
             if inspect.isawaitable(result):
                 return await asyncio.wait_for(result, budget)
             return result
-        except TimeoutError:
+        except (TimeoutError, HookOverrun):
             log.warning(
                 "policy %s took more than %.0f ms: the default applies",
                 what,
