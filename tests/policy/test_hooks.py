@@ -203,6 +203,46 @@ async def test_timers_and_room_events_act_in_the_meeting(
     assert note["message"]["text"] == "Eve left (removed)"
 
 
+async def test_a_policy_sends_someone_back_to_the_lobby_and_a_host_lets_them_in(
+    policy_server: Callable[..., ParleyProcess], clients: Clients, room: str
+) -> None:
+    srv = policy_server(
+        """
+        async def on_chat(msg, actions):
+            if not msg.text.startswith("!lobby "):
+                return msg
+            wanted = msg.text.split(" ", 1)[1]
+            for pid, name, _role in actions.participants(msg.room):
+                if name == wanted:
+                    await actions.to_lobby(msg.room, pid)
+            return None
+        """
+    )
+    ada = await clients.join(srv, room, "Ada")  # the host
+    bob = await clients.join(srv, room, "Bob")
+    await ada.send({"type": "chat", "text": "!lobby Bob", "ref": "c1"})
+    await bob.expect("lobby-wait")
+    gone = await ada.expect("participant-left")
+    assert (gone["id"], gone["reason"]) == (bob.id, "lobby")
+    lobby = await ada.expect("lobby", lambda m: bool(m["waiting"]))
+    assert [w["id"] for w in lobby["waiting"]] == [bob.id]
+    await bob.send({"type": "chat", "text": "let me talk", "ref": "b1"})
+    assert (await bob.error("waiting"))["ref"] == "b1"
+    # A host is never sent away (someone must stay who can let people in).
+    await ada.send({"type": "chat", "text": "!lobby Ada", "ref": "c2"})
+    await ada.roundtrip()
+    assert ada.close_code is None
+    await ada.send({"type": "admit", "to": bob.id})
+    again = await bob.expect("welcome")
+    assert again["id"] == bob.id  # the same person, let back in
+    back = await ada.expect("participant-joined")
+    assert back["participant"]["id"] == bob.id
+    assert "Bob was moved to the lobby" in [
+        m["message"]["text"] for m in ada.of_type("chat") if m["message"].get("system")
+    ]
+    assert "no such room or participant" in srv.full_log()  # the refused "!lobby Ada"
+
+
 def test_policy_check_command(tmp_path: Path) -> None:
     good = tmp_path / "good.py"
     good.write_text(

@@ -62,6 +62,8 @@ class NodeSide(Protocol):
 
     def let_in_local(self, pid: str) -> bool: ...
 
+    def to_lobby_local(self, pid: str) -> bool: ...
+
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> None: ...
 
     def media_rooms(self) -> Collection[str]:
@@ -124,6 +126,13 @@ class LetInOp(msgspec.Struct, tag="admit", array_like=True):
     pid: str
 
 
+class ToLobbyOp(msgspec.Struct, tag="to-lobby", array_like=True):
+    """Move a participant's socket to the room's lobby (its socket is on the receiving
+    node)."""
+
+    pid: str
+
+
 class SfuSignalOp(msgspec.Struct, tag="sfu-signal", array_like=True):
     """A participant's ``signal`` to ``"sfu"``, for the room's media owner."""
 
@@ -134,7 +143,7 @@ class SfuSignalOp(msgspec.Struct, tag="sfu-signal", array_like=True):
     ref: str | None
 
 
-Op = MemberOp | GoneOp | RoomOp | EndedOp | DisconnectOp | LetInOp | SfuSignalOp
+Op = MemberOp | GoneOp | RoomOp | EndedOp | DisconnectOp | LetInOp | ToLobbyOp | SfuSignalOp
 _encode = msgspec.msgpack.Encoder().encode
 _decode_op = msgspec.msgpack.Decoder(Op).decode
 _decode_member = msgspec.msgpack.Decoder(MemberState).decode
@@ -250,7 +259,7 @@ class Replicator:
         for room_name in touched:
             self._recount(room_name)
 
-    def control(self, room: str, op: DisconnectOp | LetInOp | SfuSignalOp) -> None:
+    def control(self, room: str, op: DisconnectOp | LetInOp | ToLobbyOp | SfuSignalOp) -> None:
         """Ask the node serving ``op.pid`` to act on it."""
         self.broker.send(CONTROL, room, _encode(op))
 
@@ -261,6 +270,11 @@ class Replicator:
         member = self.rooms.find(pid)
         if member is not None and member.node != self.node:
             self.control(room, LetInOp(pid))
+
+    def to_lobby_remote(self, room: str, pid: str) -> None:
+        member = self.rooms.find(pid)
+        if member is not None and member.node != self.node:
+            self.control(room, ToLobbyOp(pid))
 
     def sfu_signal(
         self, room: str, owner: str, pid: str, role: str, payload: bytes, ref: str | None
@@ -316,6 +330,8 @@ class Replicator:
                 node.disconnect_local(pid, code, reason)
             case LetInOp(pid=pid):
                 node.let_in_local(pid)
+            case ToLobbyOp(pid=pid):
+                node.to_lobby_local(pid)
             case SfuSignalOp(owner=owner, pid=pid, role=role, payload=payload, ref=ref):
                 if owner == self.node:
                     node.spawn(node.remote_media_signal(room_name, pid, role, payload, ref))

@@ -73,6 +73,15 @@ class LetIn:
 
 
 @dataclass(frozen=True, slots=True)
+class ToLobby:
+    """Move ``pid``'s socket from the room to its lobby and tell it to wait there
+    (the core already moved the member)."""
+
+    pid: str
+    room: str
+
+
+@dataclass(frozen=True, slots=True)
 class RoleChanged:
     """A participant's role changed: its socket gets a fresh resume token."""
 
@@ -164,6 +173,7 @@ Effect = (
     | Note
     | Disconnect
     | LetIn
+    | ToLobby
     | RoleChanged
     | StopForwarding
     | Unpublish

@@ -35,6 +35,7 @@ from .effects import (
     SaveSettings,
     StopForwarding,
     StoreChat,
+    ToLobby,
     Unpublish,
     lobby_key,
 )
@@ -650,6 +651,33 @@ class Rooms:
         if room is None or target is None:
             return None
         return self._remove(room, target, False, "admin", "An administrator")
+
+    def admin_to_lobby(self, room_name: str, pid: str) -> list[Effect] | None:
+        """Send a participant back to the room's lobby (a policy's action): they wait
+        there until a host lets them in again.  None if not there, or a host (someone
+        must stay who can let people in)."""
+        room = self.rooms.get(room_name)
+        target = room.members.get(pid) if room is not None else None
+        if room is None or target is None or target.info.role == "host":
+            return None
+        del room.members[pid]
+        target.waiting = True
+        target.info.hand = False
+        target.info.mic = target.info.cam = target.info.screen = False
+        room.lobby[pid] = target
+        self.journal.append(("member", room.name, pid))
+        left = self._event(
+            ev.PARTICIPANT_LEFT, room.name, participant=self._person(target), reason="lobby"
+        )
+        return [
+            SaveMeeting(room.name, (left,)),
+            Deliver(room.name, p.ParticipantLeft(id=pid, reason="lobby")),
+            Left(room.name, pid, target.info.name, "lobby"),
+            StopForwarding(room.name, pid),
+            ToLobby(pid, room.name),
+            self._lobby_update(room),
+            Note(room.name, f"{target.info.name} was moved to the lobby"),
+        ]
 
     def admin_mute(self, room_name: str, pid: str, kind: str) -> list[Effect] | None:
         """The operator (or the room's policy) turns a participant's device off; None if

@@ -118,6 +118,10 @@ class Actions(Protocol):
     async def end(self, room: str) -> None:
         """End the meeting for everyone."""
 
+    async def to_lobby(self, room: str, pid: str) -> None:
+        """Send a participant back to the room's lobby: they wait there until a host
+        lets them in again (hosts cannot be sent: someone must stay to let people in)."""
+
     async def settings(self, room: str, **settings: Any) -> None:
         """Set room settings (``locked``, ``lobby``, ``password``, ``max_participants``)."""
 

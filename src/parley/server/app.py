@@ -537,6 +537,9 @@ class NodeBridge:
     def let_in_local(self, pid: str) -> bool:
         return self.sockets.let_in(pid)
 
+    def to_lobby_local(self, pid: str) -> bool:
+        return self.sockets.to_lobby(pid)
+
     def media_rooms(self) -> list[str]:
         signals = self.sfu_signals
         return list(signals.media.rooms) if signals is not None else []

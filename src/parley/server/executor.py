@@ -29,6 +29,7 @@ from ..core.effects import (
     SaveSettings,
     StopForwarding,
     StoreChat,
+    ToLobby,
     Unpublish,
     chat_deliveries,
 )
@@ -61,6 +62,8 @@ class Sockets(Protocol):
 
     def let_in(self, pid: str) -> bool: ...
 
+    def to_lobby(self, pid: str) -> bool: ...
+
     def renew_token(self, pid: str, role: str) -> None: ...
 
 
@@ -83,6 +86,8 @@ class Cluster(Protocol):
     def disconnect_remote(self, room: str, pid: str, code: int, reason: str) -> None: ...
 
     def let_in_remote(self, room: str, pid: str) -> None: ...
+
+    def to_lobby_remote(self, room: str, pid: str) -> None: ...
 
 
 class MeetingSaver(Protocol):
@@ -114,6 +119,9 @@ class SingleNode:
         pass  # nobody else holds sockets: the participant is gone
 
     def let_in_remote(self, room: str, pid: str) -> None:
+        pass
+
+    def to_lobby_remote(self, room: str, pid: str) -> None:
         pass
 
 
@@ -182,6 +190,9 @@ class Executor:
             case LetIn(pid=pid, room=room):
                 if not self.sockets.let_in(pid):
                     self.cluster.let_in_remote(room, pid)
+            case ToLobby(pid=pid, room=room):
+                if not self.sockets.to_lobby(pid):
+                    self.cluster.to_lobby_remote(room, pid)
             case RoleChanged(pid=pid, role=role):
                 self.sockets.renew_token(pid, role)
             case StopForwarding(room=room, pid=pid):

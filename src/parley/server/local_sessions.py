@@ -7,6 +7,7 @@ from collections.abc import Callable, Coroutine, Iterator
 from typing import Any
 
 from ..core import protocol as p
+from ..core.effects import lobby_key
 from ..core.protocol import CloseCode
 from .frames import text_frame
 from .hub import Connection, Hub
@@ -79,6 +80,18 @@ class LocalSessions:
         self.hub.attach(conn, session.room, pid)
         self.hub.connections.add(conn)
         self._spawn(session.welcome(resumed=False))
+        return True
+
+    def to_lobby(self, pid: str) -> bool:
+        """Move a participant's socket from its room to the room's lobby, told to wait."""
+        session = self.of(pid)
+        if session is None or session.room is None:
+            return False
+        conn = session.conn
+        self.hub.flush_one(conn)
+        self.hub.detach(conn)
+        self.hub.attach(conn, lobby_key(session.room), pid)
+        session.send(p.encode(p.LobbyWait(room=session.room)))
         return True
 
     def renew_token(self, pid: str, role: str) -> None:

@@ -61,6 +61,9 @@ class PolicyActions:
     async def remove(self, room: str, pid: str) -> None:
         await self._apply(self.core.admin_remove(room, pid), f"remove {pid} from {room}")
 
+    async def to_lobby(self, room: str, pid: str) -> None:
+        await self._apply(self.core.admin_to_lobby(room, pid), f"send {pid} of {room} to the lobby")
+
     async def end(self, room: str) -> None:
         await self._apply(self.core.admin_end(room), f"end {room}")
 

@@ -86,6 +86,8 @@ export class Meeting {
     this.tiles = null;
     this.levels = new AudioLevels();
     this.joined = false;
+    /** Sent back to the lobby, waiting to be let in again. */
+    this.inLobby = false;
     this.ended = false;
     /** @type {ReturnType<typeof setInterval>[]} */
     this.timers = [];
@@ -250,8 +252,11 @@ export class Meeting {
       this.mountUi();
       this.startSession(msg);
       this.joinWaiter?.resolve();
-    } else if (!sameIdentity) {
-      // The old identity expired: start over as a new participant.
+    } else if (!sameIdentity || this.inLobby) {
+      // The old identity expired, or we were let back in from the lobby: start over.
+      this.inLobby = false;
+      this.el.banner.textContent = "";
+      this.el.banner.classList.remove("banner--show");
       this.session?.close();
       const stage = /** @type {Stage} */ (this.stage);
       for (const key of stage.keys()) stage.remove(key);
@@ -494,7 +499,9 @@ export class Meeting {
       return;
     }
     const banner = this.el.banner;
-    if (state === "reconnecting") {
+    if (state === "waiting") {
+      this.toLobby();
+    } else if (state === "reconnecting") {
       banner.textContent = "Reconnecting…";
       banner.classList.add("banner--show");
       this.chat.connectionLost();
@@ -502,6 +509,18 @@ export class Meeting {
       banner.textContent = "";
       banner.classList.remove("banner--show");
     }
+  }
+
+  /** Sent back to the lobby (by the room's policy): no media until a host lets us in again. */
+  toLobby() {
+    this.inLobby = true;
+    this.session?.close();
+    this.session = null;
+    const stage = /** @type {Stage} */ (this.stage);
+    for (const key of stage.keys()) stage.remove(key);
+    this.remoteMedia.clear();
+    this.el.banner.textContent = "You were moved to the lobby. A host can let you back in.";
+    this.el.banner.classList.add("banner--show");
   }
 
   // ---------------------------------------------------------------- media
