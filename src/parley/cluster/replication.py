@@ -92,6 +92,8 @@ class RoomState(msgspec.Struct, array_like=True):
     max_participants: int | None
     banned: list[str]
     managed: bool = False
+    #: When the meeting started (ms), as the node that opened the room saw it (0: unknown).
+    opened_at: int = 0
 
 
 class MemberOp(msgspec.Struct, tag="member", array_like=True):
@@ -250,7 +252,7 @@ class Replicator:
                 room = rooms.room(room_name)
                 if room is None:
                     continue
-                rstate = _room_state(room.created_at, room.config, room.banned)
+                rstate = _room_state(room.created_at, room.config, room.banned, room.opened_at)
                 self.broker.command("set", room_key(room_name), _encode(rstate))
                 self.broker.send(STATE, room_name, _encode(RoomOp(rstate)))
             elif kind == "ended":
@@ -322,7 +324,11 @@ class Replicator:
                 effects = rooms.drop_remote_member(room_name, pid)
             case RoomOp(state=rstate):
                 rooms.put_remote_room(
-                    room_name, rstate.created_at, _config(rstate), set(rstate.banned)
+                    room_name,
+                    rstate.created_at,
+                    _config(rstate),
+                    set(rstate.banned),
+                    rstate.opened_at,
                 )
             case EndedOp():
                 effects = rooms.drop_room(room_name)
@@ -395,7 +401,9 @@ class Replicator:
         if raw_room is not None:
             rstate = _decode_room(_as_bytes(raw_room))
             created = rstate.created_at
-            rooms.put_remote_room(room_name, created, _config(rstate), set(rstate.banned))
+            rooms.put_remote_room(
+                room_name, created, _config(rstate), set(rstate.banned), rstate.opened_at
+            )
         elif room is None:
             # Nobody has shared this room's state yet: start from the stored settings.
             record = await self.store.load_room(room_name)
@@ -614,7 +622,9 @@ def _member(state: MemberState) -> Member:
     )
 
 
-def _room_state(created_at: int, config: RoomConfig, banned: set[str]) -> RoomState:
+def _room_state(
+    created_at: int, config: RoomConfig, banned: set[str], opened_at: int = 0
+) -> RoomState:
     return RoomState(
         created_at,
         config.locked,
@@ -623,6 +633,7 @@ def _room_state(created_at: int, config: RoomConfig, banned: set[str]) -> RoomSt
         config.max_participants,
         sorted(banned),
         config.managed,
+        opened_at,
     )
 
 

@@ -222,6 +222,7 @@ class Rooms:
         effects: list[Effect] = [SaveMeeting(req.room, tuple(logged)), announce]
         if opened:
             effects.insert(0, RoomOpened(req.room, room.opened_at))
+            self.journal.append(("room", req.room, None))  # shares opened_at
         return Joined(member, decision.restore, effects)
 
     def join(
@@ -974,13 +975,20 @@ class Rooms:
         return [StopForwarding(room_name, pid)]
 
     def put_remote_room(
-        self, room_name: str, created_at: int, config: RoomConfig, banned: set[str]
+        self,
+        room_name: str,
+        created_at: int,
+        config: RoomConfig,
+        banned: set[str],
+        opened_at: int = 0,
     ) -> None:
         room = self.rooms.get(room_name)
         if room is None:
             room = self.rooms[room_name] = Room(room_name, created_at)
         room.config = config
         room.banned = set(banned)
+        if opened_at:  # the opening node's clock: every node reports the same start
+            room.opened_at = opened_at
 
     def drop_room(self, room_name: str) -> list[Effect]:
         """Forget a room and everyone in it (the meeting ended elsewhere)."""

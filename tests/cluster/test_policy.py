@@ -1,0 +1,59 @@
+"""Policy timers in a cluster: every node runs them, but each room is acted for by one
+node only, and that node knows when the meeting started even if another node opened it."""
+
+from __future__ import annotations
+
+import asyncio
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.cluster.harness import Cluster, unique_room
+from tests.support.ws_client import Clients
+
+pytestmark = pytest.mark.timeout(120)
+
+POLICY = """
+from parley.policy import every
+
+said = set()
+
+@every(0.3)
+async def once_per_room(actions):
+    for r in actions.rooms():
+        if r.room not in said:
+            said.add(r.room)
+            await actions.say(r.room, f"started at {r.opened_at}")
+"""
+
+
+async def test_a_timer_acts_once_per_room_cluster_wide_and_knows_when_it_started(
+    cluster: Cluster, clients: Clients, tmp_path: Path
+) -> None:
+    policy = tmp_path / "policy.py"
+    policy.write_text(textwrap.dedent(POLICY))
+    flags = ("--policy", str(policy), "--media", "mesh")
+    b = cluster.node("pol-b", *flags).wait_ready()
+    a = cluster.node("pol-a", *flags).wait_ready()
+    room = unique_room("timers")
+    before = int(time.time() * 1000)
+    # Ada opens the room on node pol-b; Bob joins on pol-a, the lowest node id: from then
+    # on pol-a acts for the room, though it did not open it.
+    ada = await clients.join(b, room, "Ada")
+    opened = int(time.time() * 1000)
+    bob = await clients.join(a, room, "Bob")
+    note = await bob.expect(
+        "chat", lambda m: m["message"].get("system") and "started at" in m["message"]["text"], 20
+    )
+    started = int(note["message"]["text"].rsplit(" ", 1)[1])
+    assert before <= started <= opened  # when Ada opened it, as node pol-b saw it
+    await asyncio.sleep(1.5)  # five more timer rounds on each node
+    await ada.roundtrip()
+    said = [
+        m["message"]["text"]
+        for m in ada.of_type("chat")
+        if m["message"].get("system") and "started at" in m["message"]["text"]
+    ]
+    assert said == [note["message"]["text"]]  # once, not once per node
