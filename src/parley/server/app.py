@@ -110,6 +110,7 @@ class Server:
             broker = redis_broker
         self.broker: Broker = broker or InProcessBroker()
         self.policy: Policy | None = None
+        self.policy_actions: PolicyActions | None = None
         if settings.policy is not None:
             # A file that does not load stops the start with one line (PolicyError).
             self.policy = Policy(settings.policy, settings.policy_budget, settings.policy_default)
@@ -178,7 +179,8 @@ class Server:
             await self.replicator.start()
         if self.policy is not None:
             policy = self.policy
-            policy.start(PolicyActions(self.rooms, self.executor, self.node))
+            self.policy_actions = PolicyActions(self.rooms, self.executor, self.node)
+            policy.start(self.policy_actions)
             with contextlib.suppress(NotImplementedError, AttributeError, RuntimeError):
                 asyncio.get_running_loop().add_signal_handler(
                     signal.SIGHUP, lambda: policy.reload("SIGHUP")
@@ -201,9 +203,11 @@ class Server:
             await self.replicator.close()
         if self.media is not None:
             await self.media.close()
-        await self.meetings.close()
         if self.policy is not None:
             await self.policy.close()
+            if self.policy_actions is not None:
+                await self.policy_actions.close()
+        await self.meetings.close()
         if self.webhooks is not None:
             await self.webhooks.close()
         for task in self._forever:

@@ -22,12 +22,46 @@ Spawn = Callable[[Coroutine[Any, Any, Any]], None]
 
 
 class PolicyActions:
-    """What a policy's timers (and hooks that ask for it) can do in the meeting."""
+    """What a policy's timers (and hooks that ask for it) can do in the meeting.
+
+    An action changes the meeting's state at once (the core decides when called: a
+    hook's next ``participants()`` sees it) and returns; carrying its effects out
+    (store writes, frames) is queued and done in order by one task.  So a hook's
+    budget measures the hook, not the store, and a hook cut off at its budget never
+    leaves an action half carried out.
+    """
 
     def __init__(self, rooms: Rooms, executor: Executor, node: str) -> None:
         self.core = rooms
         self.executor = executor
         self.node = node
+        self._queue: asyncio.Queue[Callable[[], Coroutine[Any, Any, None]]] = asyncio.Queue()
+        self._worker: asyncio.Task[None] | None = None
+
+    def _later(self, job: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        if self._worker is None or self._worker.done():
+            self._worker = asyncio.get_running_loop().create_task(self._work())
+        self._queue.put_nowait(job)
+
+    async def _work(self) -> None:
+        while True:
+            job = await self._queue.get()
+            try:
+                await job()
+            except Exception:
+                log.exception("policy: an action failed")
+            finally:
+                self._queue.task_done()
+
+    async def close(self) -> None:
+        """Carry out what is queued (bounded), then stop."""
+        if self._worker is None:
+            return
+        try:
+            await asyncio.wait_for(self._queue.join(), 5)
+        except TimeoutError:
+            log.warning("policy: %d actions not carried out at shutdown", self._queue.qsize())
+        self._worker.cancel()
 
     def rooms(self) -> list[RoomInfo]:
         """The open rooms this node acts for.  In a cluster every node mirrors the rooms
@@ -49,11 +83,11 @@ class PolicyActions:
         if effects is None:
             log.warning("policy: %s: no such room or participant", what)
             return
-        await self.executor.apply(effects)
+        self._later(lambda: self.executor.apply(effects))
 
     async def say(self, room: str, text: str) -> None:
         if self.core.is_open(room):
-            await self.executor.apply([Note(room, text)])
+            await self._apply([Note(room, text)], f"say in {room}")
 
     async def mute(self, room: str, pid: str, kind: str = "mic") -> None:
         await self._apply(self.core.admin_mute(room, pid, kind), f"mute {pid} in {room}")
@@ -79,10 +113,20 @@ class PolicyActions:
         except ProtocolError as exc:
             log.error("policy: settings of %s refused: %s", room, exc.message)
             return
-        hashed = None
-        if msg.password:
-            hashed = await asyncio.to_thread(hash_password, msg.password)
-        await self._apply(self.core.admin_settings(room, msg, hashed), f"settings of {room}")
+        if not msg.password:
+            await self._apply(self.core.admin_settings(room, msg, None), f"settings of {room}")
+            return
+
+        async def with_password() -> None:
+            # Hashing takes a while (Argon2): queued, so that it is not the hook's time.
+            hashed = await asyncio.to_thread(hash_password, msg.password or "")
+            effects = self.core.admin_settings(room, msg, hashed)
+            if effects is None:
+                log.warning("policy: settings of %s: no such room", room)
+                return
+            await self.executor.apply(effects)
+
+        self._later(with_password)
 
 
 class PolicyObserver:

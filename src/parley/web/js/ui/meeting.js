@@ -519,8 +519,12 @@ export class Meeting {
     const stage = /** @type {Stage} */ (this.stage);
     for (const key of stage.keys()) stage.remove(key);
     this.remoteMedia.clear();
+    // Only ourselves until we are let in again (the welcome then brings everyone).
+    const me = this.roster.get(this.selfId ?? "");
+    this.roster = R.rosterFrom(me ? [me] : []);
     this.el.banner.textContent = "You were moved to the lobby. A host can let you back in.";
     this.el.banner.classList.add("banner--show");
+    this.render();
   }
 
   // ---------------------------------------------------------------- media
