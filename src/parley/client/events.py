@@ -160,24 +160,6 @@ class Rejoined(msgspec.Struct, frozen=True):
     type: ClassVar[Literal["rejoined"]] = "rejoined"
 
 
-Event = (
-    Chat
-    | ParticipantJoined
-    | ParticipantLeft
-    | ParticipantUpdated
-    | Reaction
-    | Signal
-    | RoomUpdated
-    | Lobby
-    | Muted
-    | Removed
-    | MeetingEnded
-    | Speaker
-    | Error
-    | Rejoined
-)
-
-
 # -- what the SDK consumes itself ------------------------------------------------------
 
 
@@ -203,6 +185,28 @@ class LobbyWait(p.LobbyWait, tag="lobby-wait"):
 
 class Pong(p.Pong, tag="pong"):
     type: ClassVar[Literal["pong"]] = "pong"
+
+
+#: What ``async for event in meeting`` yields (``lobby-wait`` and ``welcome`` only when the
+#: room's policy sends this client back to the lobby and a host lets it in again).
+Event = (
+    Chat
+    | ParticipantJoined
+    | ParticipantLeft
+    | ParticipantUpdated
+    | Reaction
+    | Signal
+    | RoomUpdated
+    | Lobby
+    | Muted
+    | Removed
+    | MeetingEnded
+    | Speaker
+    | Error
+    | Rejoined
+    | LobbyWait
+    | Welcome
+)
 
 
 ServerFrame = (

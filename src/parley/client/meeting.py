@@ -170,6 +170,9 @@ class Meeting:
         self.settings = p.RoomSettings()
         self.media_mode = "sfu"
         self.lobby: list[p.LobbyEntry] = []
+        #: Sent back to the lobby during the meeting (a ``lobby-wait`` event); a host's
+        #: admit brings a ``welcome`` event and the room back.
+        self.waiting = False
         self.speaker: str | None = None
         self.ice_servers: list[dict[str, object]] = []
         self.limits: dict[str, int] = {}
@@ -416,7 +419,7 @@ class Meeting:
                 self._add_chat(record)
             self.history_more = welcome.history_more
             return
-        if not welcome.resumed:
+        if not welcome.resumed and welcome.id != old_id:
             log.warning("the server no longer held %s: joined again as %s", old_id, self.id)
             self._emit(
                 ev.Rejoined(
@@ -587,7 +590,22 @@ class Meeting:
                 self._emit(frame)
             case ev.ResumeToken():
                 self._resume = frame.token
-            case ev.Welcome() | ev.LobbyWait():
+            case ev.LobbyWait():
+                # The room's policy sent us back to the lobby: nobody else is visible
+                # until a host lets us in again (a new welcome, same id).
+                self.waiting = True
+                for pid in [pid for pid in self.participants if pid != self.id]:
+                    self.participants.pop(pid)
+                    if self._media is not None:
+                        self._media.participant_left(pid)
+                self._emit(frame)
+            case ev.Welcome() if self.waiting:
+                self.waiting = False
+                self._adopt(frame, first=False)
+                if self._media is not None:
+                    self._media.reconnected(resumed=False)
+                self._emit(frame)
+            case ev.Welcome():
                 pass  # only expected while joining
             case _:
                 self._emit(frame)

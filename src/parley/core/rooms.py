@@ -415,11 +415,13 @@ class Rooms:
         left = self._event(
             ev.PARTICIPANT_LEFT, member.room, participant=self._person(member), reason=reason
         )
+        # Told first, then stored: a leave shows at once.  (So a chat message sent right
+        # after it may be logged before its participant.left: the log is in commit order.)
         effects: list[Effect] = [
-            SaveMeeting(member.room, (left,)),
             Deliver(member.room, p.ParticipantLeft(id=pid, reason=reason)),
             Left(member.room, pid, member.info.name, reason),
             StopForwarding(member.room, pid),
+            SaveMeeting(member.room, (left,)),
         ]
         if member.info.role == "host" and not room.hosts():
             effects += self._hand_over(room)
@@ -672,7 +674,8 @@ class Rooms:
         )
         return [
             SaveMeeting(room.name, (left,)),
-            Deliver(room.name, p.ParticipantLeft(id=pid, reason="lobby")),
+            # The others see them leave; they themselves are told by lobby-wait.
+            Deliver(room.name, p.ParticipantLeft(id=pid, reason="lobby"), exclude=pid),
             Left(room.name, pid, target.info.name, "lobby"),
             StopForwarding(room.name, pid),
             ToLobby(pid, room.name),
