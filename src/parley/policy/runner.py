@@ -59,8 +59,11 @@ ROLES = ("host", "participant", "observer")
 _count = itertools.count(1)
 #: Seconds a timer's function may take (it acts on meetings; hooks only decide).
 TIMER_BUDGET = 10.0
-#: Seconds a sync hook may hold the event loop before it is moved to a worker thread.
+#: A sync hook that holds the event loop longer than this in ``IN_PLACE_STRIKES`` calls in
+#: a row (or runs past its budget once) is moved to a worker thread.  In a row: a busy
+#: machine may pause any one call that long; a hook that waits for I/O is slow every time.
 IN_PLACE_MAX = 0.002
+IN_PLACE_STRIKES = 5
 
 
 class PolicyError(Exception):
@@ -159,12 +162,15 @@ class _Alarm:
             raise HookOverrun
 
     def call(self, fn: Callable[..., Any], args: tuple[Any, ...], budget: float) -> Any:
-        # Repeating: a hook that catches the first HookOverrun is interrupted again.
-        self.armed = True
-        signal.setitimer(signal.ITIMER_REAL, budget, budget)
         try:
+            # Armed inside the try: the handler may run as soon as setitimer returns (a
+            # descheduled process), and the finally must disarm whatever happened.
+            self.armed = True
+            # Repeating: a hook that catches the first HookOverrun is interrupted again.
+            signal.setitimer(signal.ITIMER_REAL, budget, budget)
             return fn(*args)
         finally:
+            # First: no call (where a pending handler could run) comes before it.
             self.armed = False
             signal.setitimer(signal.ITIMER_REAL, 0)
 
@@ -187,8 +193,10 @@ class Policy:
     #: False: always in a worker thread.
     in_place: bool = True
     _pool: ThreadPoolExecutor = field(init=False, repr=False)
-    #: Sync hooks found too slow to run in place (see IN_PLACE_MAX).
+    #: Sync hooks found too slow to run in place (see IN_PLACE_MAX), and how many slow
+    #: calls in a row each has had.
     _threaded: set[Callable[..., Any]] = field(default_factory=set, repr=False)
+    _strikes: dict[Callable[..., Any], int] = field(default_factory=dict, repr=False)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list, repr=False)
 
     def __post_init__(self) -> None:
@@ -226,17 +234,14 @@ class Policy:
             if in_place and _alarm.usable():
                 try:
                     result = _alarm.call(fn, args, budget)
-                finally:
-                    held = time.perf_counter() - started
-                    if held > IN_PLACE_MAX:
-                        self._threaded.add(fn)
-                        log.info(
-                            "policy %s held the server for %.1f ms: it runs in a worker "
-                            "thread from now on (make it async if it waits for I/O)",
-                            what,
-                            held * 1000,
-                            extra={"policy": what},
-                        )
+                except HookOverrun:
+                    self._to_thread(fn, what, time.perf_counter() - started)
+                    raise
+                held = time.perf_counter() - started
+                strikes = self._strikes.get(fn, 0) + 1 if held > IN_PLACE_MAX else 0
+                self._strikes[fn] = strikes
+                if strikes >= IN_PLACE_STRIKES:
+                    self._to_thread(fn, what, held)
             else:
                 loop = asyncio.get_running_loop()
                 result = await asyncio.wait_for(
@@ -260,6 +265,16 @@ class Policy:
                 extra={"policy": what},
             )
         return _FAILED
+
+    def _to_thread(self, fn: Callable[..., Any], what: str, held: float) -> None:
+        self._threaded.add(fn)
+        log.info(
+            "policy %s held the server for %.1f ms: it runs in a worker thread from now "
+            "on (make it async if it waits for I/O)",
+            what,
+            held * 1000,
+            extra={"policy": what},
+        )
 
     async def on_join(self, info: JoinInfo, decision: Enter) -> Decision:
         """The room's decision, as the policy changes it."""
