@@ -11,7 +11,7 @@ This module does no I/O.
 
 from __future__ import annotations
 
-from typing import Annotated, Final, Literal
+from typing import Annotated, Any, Final, Literal
 
 import msgspec
 
@@ -296,6 +296,11 @@ class ChatRecord(msgspec.Struct, omit_defaults=True):
     text: str
     to: str | None = None  # recipient id of a private message
     system: bool = False  # a line written by the server (moderation, meeting events)
+    #: A system entry's kind: "note" (moderation), "joined"/"left" (attendance, in the
+    #: record: exports and search), "poll"...; absent for a participant's message.
+    kind: str | None = None
+    #: A system entry's structured content (e.g. a poll's results), if any.
+    data: dict[str, Any] | None = None
 
 
 class RoomSettings(msgspec.Struct):
