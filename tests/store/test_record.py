@@ -14,12 +14,20 @@ if TYPE_CHECKING:
     from parley.store.sql import SqlStore
 
 
-async def _say(store: SqlStore, text: str, sender: str = "alice", to: str | None = None,
-               room: str = "r", ts: int = 1_000) -> int:
+async def _say(
+    store: SqlStore,
+    text: str,
+    sender: str = "alice",
+    to: str | None = None,
+    room: str = "r",
+    ts: int = 1_000,
+) -> int:
     return (await store.append_chat(room, sender, sender.title(), text, to, ts)).id
 
 
-async def _texts(store: SqlStore, query: str, viewer: str | None = None, room: str = "r") -> list[str]:
+async def _texts(
+    store: SqlStore, query: str, viewer: str | None = None, room: str = "r"
+) -> list[str]:
     found, _more = await store.search(room, query_words(query), viewer, 50)
     return [r.text for r in found]
 

@@ -37,6 +37,7 @@ class ErrorCode:
     TOO_LONG: Final = "too_long"
     EMPTY: Final = "empty"
     NO_SUCH_PARTICIPANT: Final = "no_such_participant"
+    NO_SUCH_MESSAGE: Final = "no_such_message"
     BAD_REACTION: Final = "bad_reaction"
     RATE_LIMITED: Final = "rate_limited"
     UNAVAILABLE: Final = "unavailable"
@@ -209,6 +210,21 @@ class EndMeeting(_Client, tag="end-meeting"):
     pass
 
 
+# -- the meeting record --------------------------------------------------------
+
+
+class DeleteMessage(_Client, tag="delete-message"):
+    """Delete a stored chat message: its author, or a host for a public one."""
+
+    id: Int64 = 0
+
+
+class SetRetention(_Client, tag="set-retention"):
+    """Hosts: keep this room's history ``days`` days (null: the server's default)."""
+
+    days: Int64 | None = None
+
+
 ClientMessage = (
     Join
     | Chat
@@ -229,6 +245,8 @@ ClientMessage = (
     | Admit
     | Deny
     | EndMeeting
+    | DeleteMessage
+    | SetRetention
 )
 
 _decoder: Final = msgspec.json.Decoder(ClientMessage)
@@ -426,6 +444,14 @@ class ActiveSpeaker(_Server, tag="speaker", omit_defaults=False):
     id: str | None
 
 
+class MessageDeleted(_Server, tag="message-deleted"):
+    """A chat message was deleted: show a tombstone in its place."""
+
+    id: int
+    room: str
+    by: str
+
+
 class Pong(_Server, tag="pong"):
     ref: str | None = None
 
@@ -454,6 +480,7 @@ ServerMessage = (
     | Removed
     | MeetingEnded
     | ActiveSpeaker
+    | MessageDeleted
     | Pong
     | Error
 )

@@ -18,8 +18,10 @@ from dataclasses import replace
 
 from ..config import Limits
 from . import protocol as p
+from . import record_rules
 from .admission import Decision, Enter, Joined, JoinRequest, NeedPassword, Refuse
 from .effects import (
+    Arrived,
     Deliver,
     Disconnect,
     Effect,
@@ -171,9 +173,7 @@ class Rooms:
             return Refuse(ErrorCode.TOO_MANY, "the lobby is full; try later")
         return Enter(role, restore=restored is not None, lobby=lobby)
 
-    def enter(
-        self, req: JoinRequest, decision: Enter, stored: StoredRoom | None = None
-    ) -> Joined:
+    def enter(self, req: JoinRequest, decision: Enter, stored: StoredRoom | None = None) -> Joined:
         """Carry out an :class:`Enter` decision: the participant is in (or waits)."""
         pid = req.resume_id if decision.restore else None
         if pid is not None and self.is_known(pid, req.room):
@@ -215,6 +215,8 @@ class Rooms:
         room.members[pid] = member
         announce = Deliver(req.room, p.ParticipantJoined(participant=info), exclude=pid)
         effects: list[Effect] = [announce, SaveMeeting(req.room)]
+        if not decision.restore:
+            effects.append(Arrived(req.room, pid, info.name))
         if opened:
             effects.insert(0, RoomOpened(req.room, room.opened_at))
         return Joined(member, decision.restore, effects)
@@ -301,9 +303,7 @@ class Rooms:
             raise ProtocolError(
                 ErrorCode.TOO_MANY, "this server has too many open rooms; try later", ref
             )
-        oldest = min(
-            idle, key=lambda r: min(m.resume_deadline or 0.0 for m in r.members.values())
-        )
+        oldest = min(idle, key=lambda r: min(m.resume_deadline or 0.0 for m in r.members.values()))
         effects: list[Effect] = []
         for pid in list(oldest.members):
             effects += self.leave(pid, reason="disconnected")
@@ -492,6 +492,10 @@ class Rooms:
                 return self.deny(pid, message)
             case p.EndMeeting():
                 return self.end_meeting(pid, message)
+            case p.DeleteMessage():
+                return record_rules.delete_message(self, pid, message)
+            case p.SetRetention():
+                return record_rules.set_retention(self, pid, message)
         raise ProtocolError(ErrorCode.BAD_MESSAGE, "not a request the rules handle", message.ref)
 
     def member(self, pid: str, ref: str | None = None) -> Member:
@@ -803,6 +807,7 @@ class Rooms:
             LetIn(pid, room.name),
             Deliver(room.name, p.ParticipantJoined(participant=member.info), exclude=pid),
             SaveMeeting(room.name),
+            Arrived(room.name, pid, member.info.name),
         ]
 
     def _waiting(self, host: Member, target: str, ref: str | None) -> Room:

@@ -29,9 +29,7 @@ def query_words(raw: str) -> tuple[str, ...]:
     Raises :class:`ProtocolError` ``too_long`` or ``empty`` (a query with no word).
     """
     if len(raw) > MAX_QUERY_CHARS:
-        raise ProtocolError(
-            ErrorCode.TOO_LONG, f"a search is at most {MAX_QUERY_CHARS} characters"
-        )
+        raise ProtocolError(ErrorCode.TOO_LONG, f"a search is at most {MAX_QUERY_CHARS} characters")
     words: list[str] = []
     for match in _WORD.finditer(raw):
         word = match.group().lower()[:MAX_WORD_CHARS]
@@ -40,9 +38,7 @@ def query_words(raw: str) -> tuple[str, ...]:
     if not words:
         raise ProtocolError(ErrorCode.EMPTY, "search for at least one word")
     if len(words) > MAX_QUERY_WORDS:
-        raise ProtocolError(
-            ErrorCode.TOO_LONG, f"a search has at most {MAX_QUERY_WORDS} words"
-        )
+        raise ProtocolError(ErrorCode.TOO_LONG, f"a search has at most {MAX_QUERY_WORDS} words")
     return tuple(words)
 
 

@@ -47,6 +47,7 @@ from .media import MediaRooms
 from .meeting_writer import MeetingWriter
 from .origin import origin_allowed
 from .policy_glue import PolicyActions, PolicyObserver
+from .retention import RetentionSweeper
 from .session import Session, Socket
 from .sfu_signals import SfuSignals
 
@@ -142,6 +143,7 @@ class Server:
             else None
         )
         self.proxies = TrustedProxies(settings.trusted_proxies)
+        self.retention = RetentionSweeper(self.store, settings.history_retention_days)
         self.stopping = False
         self.draining = False
         self.started = time.monotonic()
@@ -151,6 +153,7 @@ class Server:
     async def start(self) -> None:
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
         await self.store.start()
+        self.retention.start()
         await self.broker.start(self.hub.deliver)
         if self.replicator is not None:
             await self.replicator.start()
@@ -183,6 +186,7 @@ class Server:
         if self.policy is not None:
             await self.policy.close()
         await self.broker.close()
+        await self.retention.close()
         await self.store.close()
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:

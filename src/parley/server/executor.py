@@ -15,6 +15,8 @@ from typing import Protocol
 
 from ..core import protocol as p
 from ..core.effects import (
+    Arrived,
+    DeleteChat,
     Deliver,
     Disconnect,
     Effect,
@@ -26,6 +28,7 @@ from ..core.effects import (
     RoomEmptied,
     RoomOpened,
     SaveMeeting,
+    SaveRetention,
     SaveSettings,
     StopForwarding,
     StoreChat,
@@ -36,6 +39,7 @@ from ..core.protocol import ErrorCode, ProtocolError
 from ..core.state import RoomConfig
 from ..store import RoomRecord, Store
 from .frames import text_frame
+from .record_effects import delete_chat, left_text, record_attendance
 
 log = logging.getLogger(__name__)
 
@@ -200,9 +204,24 @@ class Executor:
                     log.exception("could not store that room %s emptied", room)
                 if self.observer is not None:
                     self.observer.observe(effect)
-            case RoomOpened() | Left():
+            case Left(room=room, name=name, reason=reason):
+                await self._attendance(room, "left", left_text(name, reason))
                 if self.observer is not None:
                     self.observer.observe(effect)
+            case RoomOpened():
+                if self.observer is not None:
+                    self.observer.observe(effect)
+            case Arrived(room=room, name=name):
+                await self._attendance(room, "joined", f"{name} joined")
+            case DeleteChat():
+                await delete_chat(self.store, self.publish, effect)
+            case SaveRetention(room=room, days=days):
+                await self.store.set_retention(room, days)
+
+    async def _attendance(self, room: str, kind: str, text: str) -> None:
+        await record_attendance(
+            self.store, room, kind, text, SYSTEM_SENDER, SYSTEM_NAME, self.now_ms()
+        )
 
     async def _store_chat(self, e: StoreChat) -> None:
         """Stored before it is acknowledged, acknowledged before it is delivered."""
@@ -226,7 +245,14 @@ class Executor:
         """A system line in the room's chat: stored like any message, then delivered."""
         try:
             record = await self.store.append_chat(
-                room, SYSTEM_SENDER, SYSTEM_NAME, text, None, self.now_ms(), system=True
+                room,
+                SYSTEM_SENDER,
+                SYSTEM_NAME,
+                text,
+                None,
+                self.now_ms(),
+                system=True,
+                kind="note",
             )
         except Exception:
             log.exception("could not store a system line in %s", room)

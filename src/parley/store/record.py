@@ -80,7 +80,9 @@ def in_chat_view() -> ColumnElement[bool]:
 class RecordQueries:
     """Export, search, deletion and retention queries (a mixin of ``SqlStore``)."""
 
-    engine: AsyncEngine
+    @property
+    def engine(self) -> AsyncEngine:
+        raise NotImplementedError
 
     async def iter_records(
         self, room: str, viewer: str | None, batch: int = 500

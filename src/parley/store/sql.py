@@ -314,9 +314,7 @@ class SqlStore(RecordQueries):
                 # grow the table (nor the cache of creation times) without bound.
                 # Attendance entries alone are no history worth keeping.
                 has_history = exists().where(messages.c.room == room, in_chat_view())
-                result = await conn.execute(
-                    delete(rooms).where(rooms.c.name == room, ~has_history)
-                )
+                result = await conn.execute(delete(rooms).where(rooms.c.name == room, ~has_history))
                 if result.rowcount:
                     await conn.execute(delete(messages).where(messages.c.room == room))
                     self._room_cache.pop(room, None)
