@@ -404,6 +404,9 @@ async def serve(settings: Settings) -> None:
             handle_signals=False,
             shutdown_timeout=10,
             keepalive_timeout=settings.limits.http_timeout,
+            # Room for a long query string (a 10,000-character search gets its typed
+            # "too_long" from the API rather than a bare 400 from aiohttp's 8 KiB limit).
+            max_line_size=32768,
         )
         await runner.setup()
         ssl_context = None

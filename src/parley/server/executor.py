@@ -204,24 +204,23 @@ class Executor:
                     log.exception("could not store that room %s emptied", room)
                 if self.observer is not None:
                     self.observer.observe(effect)
-            case Left(room=room, name=name, reason=reason):
-                await self._attendance(room, "left", left_text(name, reason))
+            case Left(room=room, pid=pid, name=name, reason=reason):
+                await self._attendance(room, "left", (pid, name), left_text(name, reason))
                 if self.observer is not None:
                     self.observer.observe(effect)
             case RoomOpened():
                 if self.observer is not None:
                     self.observer.observe(effect)
-            case Arrived(room=room, name=name):
-                await self._attendance(room, "joined", f"{name} joined")
+            case Arrived(room=room, pid=pid, name=name):
+                await self._attendance(room, "joined", (pid, name), f"{name} joined")
             case DeleteChat():
                 await delete_chat(self.store, self.publish, effect)
             case SaveRetention(room=room, days=days):
                 await self.store.set_retention(room, days)
 
-    async def _attendance(self, room: str, kind: str, text: str) -> None:
-        await record_attendance(
-            self.store, room, kind, text, SYSTEM_SENDER, SYSTEM_NAME, self.now_ms()
-        )
+    async def _attendance(self, room: str, kind: str, who: tuple[str, str], text: str) -> None:
+        system = (SYSTEM_SENDER, SYSTEM_NAME)
+        await record_attendance(self.store, room, kind, who, text, system, self.now_ms())
 
     async def _store_chat(self, e: StoreChat) -> None:
         """Stored before it is acknowledged, acknowledged before it is delivered."""

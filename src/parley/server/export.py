@@ -108,6 +108,9 @@ class Exporter:
     def _entry(self, r: ChatRecord) -> bytes:
         if not r.system:
             self.names[r.sender] = r.name
+        elif r.data is not None and isinstance(r.data.get("id"), str):
+            # Attendance entries name who came and went.
+            self.names[r.data["id"]] = str(r.data.get("name", ""))
         to_name = self.names.get(r.to, r.to) if r.to is not None else None
         if self.fmt == "json":
             entry = _JsonEntry(

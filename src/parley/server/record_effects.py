@@ -15,12 +15,22 @@ log = logging.getLogger(__name__)
 
 
 async def record_attendance(
-    store: Store, room: str, kind: str, text: str, sender: str, name: str, now_ms: int
+    store: Store,
+    room: str,
+    kind: str,
+    who: tuple[str, str],
+    text: str,
+    system: tuple[str, str],
+    now_ms: int,
 ) -> None:
-    """An attendance entry (``joined`` / ``left``) in the room's record: exports and
-    search show it, the chat's history pages do not (participants see joins live)."""
+    """An attendance entry (``joined`` / ``left``) of ``who`` (id, name) in the room's
+    record: exports and search show it, the chat's history pages do not (participants
+    see joins live).  ``system``: the sender id and name of system entries."""
+    data = {"id": who[0], "name": who[1]}
     try:
-        await store.append_chat(room, sender, name, text, None, now_ms, system=True, kind=kind)
+        await store.append_chat(
+            room, system[0], system[1], text, None, now_ms, system=True, kind=kind, data=data
+        )
     except Exception:
         log.exception("could not record attendance in %s", room)
 
