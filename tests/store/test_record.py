@@ -164,3 +164,31 @@ async def test_room_with_only_attendance_is_forgotten(store: SqlStore) -> None:
     await store.room_emptied("r", None)
     assert await store.load_room("r") is None
     assert [r async for r in store.iter_records("r", None)] == []
+
+
+async def test_search_index_survives_deleting_the_newest_and_unindexed_messages(
+    store: SqlStore,
+) -> None:
+    # SQLite reuses the id of a deleted newest row; the index must not keep the old text.
+    first = await _say(store, "alpha words here")
+    await store.index_pending()
+    assert await store.delete_message("r", first)
+    again = await _say(store, "bravo words here")
+    assert await _texts(store, "alpha") == []
+    assert await _texts(store, "bravo") == ["bravo words here"]
+    # Deleted before the indexer ran: never indexed, and nothing breaks.
+    unindexed = await _say(store, "charlie words")
+    assert await store.delete_message("r", unindexed)
+    assert await _texts(store, "charlie") == []
+    assert [r.id for r in (await store.search("r", ("words",), None, 10))[0]] == [again]
+    if store.engine.dialect.name == "sqlite":
+        async with store.engine.connect() as conn:
+            check = "INSERT INTO messages_fts(messages_fts, rank) VALUES ('integrity-check', 1)"
+            await conn.exec_driver_sql(check)
+
+
+async def test_messages_are_indexed_by_the_background_indexer_too(store: SqlStore) -> None:
+    await _say(store, "delta message")
+    await store.index_pending()
+    assert await store.index_pending() == 0  # nothing left pending
+    assert await _texts(store, "delta") == ["delta message"]

@@ -7,6 +7,8 @@ always, a private one only for its two participants (``viewer``).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from typing import Any, Final
@@ -29,6 +31,14 @@ DAY_MS: Final = 86_400_000
 
 #: SQLite's FTS5 index of messages.text (migration 0005); its rowid is the message id.
 _FTS = table("messages_fts", column("rowid", Integer))
+_FTS_ANY_PENDING = text("SELECT 1 FROM messages_fts_pending LIMIT 1")
+_FTS_INDEX = text(
+    "INSERT INTO messages_fts (rowid, text) SELECT m.id, m.text FROM messages_fts_pending p "
+    "JOIN messages m ON m.id = p.id ORDER BY p.id"
+)
+_FTS_CLEAR = text("DELETE FROM messages_fts_pending")
+#: Seconds between runs of SQLite's background indexer.
+FTS_INDEX_INTERVAL: Final = 1.0
 
 
 def record_columns() -> tuple[Any, ...]:
@@ -80,9 +90,58 @@ def in_chat_view() -> ColumnElement[bool]:
 class RecordQueries:
     """Export, search, deletion and retention queries (a mixin of ``SqlStore``)."""
 
+    #: SQLite: the background FTS indexer (see migration 0005) and what serialises it.
+    _fts_task: asyncio.Task[None] | None = None
+    _fts_lock: asyncio.Lock | None = None
+
     @property
     def engine(self) -> AsyncEngine:
         raise NotImplementedError
+
+    # -- SQLite's search index, filled off the chat path ---------------------------
+
+    def start_indexer(self) -> None:
+        """SQLite: index new messages every FTS_INDEX_INTERVAL seconds (search indexes
+        what is pending first, so it never misses a message)."""
+        if self.engine.dialect.name == "sqlite" and self._fts_task is None:
+            self._fts_lock = asyncio.Lock()
+            self._fts_task = asyncio.get_running_loop().create_task(
+                self._index_loop(), name="parley-fts-indexer"
+            )
+
+    async def stop_indexer(self) -> None:
+        task, self._fts_task = self._fts_task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await self.index_pending()  # a restart finds nothing pending
+
+    async def _index_loop(self) -> None:
+        while True:
+            await asyncio.sleep(FTS_INDEX_INTERVAL)
+            try:
+                await self.index_pending()
+            except Exception as exc:  # retried at the next run, or by the next search
+                log.warning("search index update failed: %s", exc)
+
+    async def index_pending(self) -> int:
+        """SQLite: move the pending messages into the FTS index, in one transaction (one
+        segment); how many.  A no-op elsewhere."""
+        if self.engine.dialect.name != "sqlite":
+            return 0
+        lock = self._fts_lock or asyncio.Lock()
+        async with lock:
+            async with self.engine.connect() as conn:
+                pending = (await conn.execute(_FTS_ANY_PENDING)).first()
+            if pending is None:
+                return 0
+            async with self.engine.begin() as conn:
+                # The first statement takes the write lock: nothing is added to the
+                # pending list between the two.
+                result = await conn.execute(_FTS_INDEX)
+                await conn.execute(_FTS_CLEAR)
+            return int(result.rowcount)
 
     async def iter_records(
         self, room: str, viewer: str | None, batch: int = 500
@@ -125,6 +184,7 @@ class RecordQueries:
         m = messages.c
         stmt = select(*record_columns()).where(m.room == room, visible_to(viewer))
         if self.engine.dialect.name == "sqlite":
+            await self.index_pending()
             # The FTS table drives the join, newest match first (FTS5 walks its rowids
             # in order), so a common word stops after `limit` matches in this room.
             stmt = stmt.join(_FTS, _FTS.c.rowid == m.id).where(

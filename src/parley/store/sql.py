@@ -218,6 +218,7 @@ class SqlStore(RecordQueries):
         self._closing = False
         self._wakeup = asyncio.Event()  # bound to the running loop on first use
         self._writer = asyncio.create_task(self._write_loop(), name="parley-store-writer")
+        self.start_indexer()
 
     async def close(self) -> None:
         if self._engine is None:
@@ -230,6 +231,10 @@ class SqlStore(RecordQueries):
         if self._sqlite_writer is not None:
             await self._sqlite_writer.close()
             self._sqlite_writer = None
+        try:
+            await self.stop_indexer()
+        except Exception as exc:  # indexed at the next start (the list is in the database)
+            log.warning("search index update at close failed: %s", exc)
         await self._engine.dispose()
         self._engine = None
 
