@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import sqlite3
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
 import aiohttp
 
+from tests.cluster.harness import eventually
 from tests.server.harness import get_json
 from tests.support.parley_process import ParleyProcess
 from tests.support.ws_client import Clients
@@ -159,3 +162,30 @@ async def test_only_hosts_set_retention_and_it_is_noted(
     note = await bob.expect("chat", lambda m: m["message"].get("system", False))
     assert note["message"]["text"] == "Host set the chat history to be kept 7 days"
     assert note["message"]["kind"] == "note"
+
+
+async def test_history_retention_deletes_old_messages_at_start(
+    parley_server: Callable[..., ParleyProcess], clients: Clients, room: str
+) -> None:
+    srv = parley_server()
+    ada = await clients.join(srv, room, "Ada")
+    await ada.chat("from last month")
+    await ada.chat("from today")
+    await ada.send({"type": "leave"})
+    await ada.wait_closed()
+    srv.stop()
+    # Age one message by 40 days, as if the server had been running since.
+    db = sqlite3.connect(srv.data_dir / "parley.db")
+    with db:
+        db.execute("UPDATE messages SET ts = ts - 40 * 86400000 WHERE text = 'from last month'")
+    db.close()
+    again = parley_server("--history-retention-days", "30", data_dir=srv.data_dir, port=srv.port)
+
+    async def swept() -> bool:  # the first sweep runs in the background once started
+        status, body = await get_json(again, f"/api/v1/rooms/{room}/messages")
+        assert status == 200
+        return [m["text"] for m in body["messages"]] == ["from today"]
+
+    await eventually(swept, 15, "the message older than 30 days is deleted")
+    status, body = await get_json(again, f"/api/v1/rooms/{room}/messages/search?q=month")
+    assert status == 200 and body["messages"] == []
