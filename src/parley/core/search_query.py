@@ -42,6 +42,14 @@ def query_words(raw: str) -> tuple[str, ...]:
     return tuple(words)
 
 
-def fts5_match(words: tuple[str, ...]) -> str:
-    """An FTS5 MATCH expression: every word as a quoted string (no operator survives)."""
-    return " ".join('"' + w.replace('"', '""') + '"' for w in words)
+def fts5_match(words: tuple[str, ...], room: str | None = None) -> str:
+    """An FTS5 MATCH expression: every word as a quoted string in the ``text`` column (no
+    operator survives), and the room's name as a phrase in the ``room`` column."""
+    quoted = ["text : " + _quote(w) for w in words]
+    if room is not None:
+        quoted.insert(0, "room : " + _quote(room))
+    return " AND ".join(quoted)
+
+
+def _quote(value: str) -> str:
+    return '"' + value.replace('"', '""') + '"'

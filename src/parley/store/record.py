@@ -33,7 +33,8 @@ DAY_MS: Final = 86_400_000
 _FTS = table("messages_fts", column("rowid", Integer))
 _FTS_ANY_PENDING = text("SELECT 1 FROM messages_fts_pending LIMIT 1")
 _FTS_INDEX = text(
-    "INSERT INTO messages_fts (rowid, text) SELECT m.id, m.text FROM messages_fts_pending p "
+    "INSERT INTO messages_fts (rowid, room, text) SELECT m.id, m.room, m.text "
+    "FROM messages_fts_pending p "
     "JOIN messages m ON m.id = p.id ORDER BY p.id"
 )
 _FTS_CLEAR = text("DELETE FROM messages_fts_pending")
@@ -188,7 +189,7 @@ class RecordQueries:
             # The FTS table drives the join, newest match first (FTS5 walks its rowids
             # in order), so a common word stops after `limit` matches in this room.
             stmt = stmt.join(_FTS, _FTS.c.rowid == m.id).where(
-                text("messages_fts MATCH :match").bindparams(match=fts5_match(words))
+                text("messages_fts MATCH :match").bindparams(match=fts5_match(words, room))
             )
             newest: Any = _FTS.c.rowid
         else:

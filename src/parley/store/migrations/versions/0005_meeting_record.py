@@ -35,14 +35,20 @@ depends_on: str | None = None
 # one-row insert); the indexer moves pending messages into the index.  A deleted
 # message leaves the index if it was in it, else the pending list, so an id SQLite
 # reuses after deleting the newest row starts clean.
+#
+# The room is indexed too (its name's words, as a phrase): a search ANDs it with the
+# query's words, and FTS5 skips through the long posting lists to the few entries of a
+# small room, so a word that is common elsewhere costs a small room nothing (without it,
+# every match in every room was read and filtered: 0.3 s over 300,000 messages).
 _SQLITE_FTS = [
-    "CREATE VIRTUAL TABLE messages_fts USING fts5("
-    "text, content='messages', content_rowid='id', tokenize='unicode61 remove_diacritics 2')",
+    "CREATE VIRTUAL TABLE messages_fts USING fts5(room, text, content='messages', "
+    "content_rowid='id', tokenize='unicode61 remove_diacritics 2')",
     "CREATE TABLE messages_fts_pending (id INTEGER PRIMARY KEY)",
     "CREATE TRIGGER messages_fts_ai AFTER INSERT ON messages BEGIN "
     "INSERT INTO messages_fts_pending (id) VALUES (new.id); END",
     "CREATE TRIGGER messages_fts_ad AFTER DELETE ON messages BEGIN "
-    "INSERT INTO messages_fts (messages_fts, rowid, text) SELECT 'delete', old.id, old.text "
+    "INSERT INTO messages_fts (messages_fts, rowid, room, text) "
+    "SELECT 'delete', old.id, old.room, old.text "
     "WHERE NOT EXISTS (SELECT 1 FROM messages_fts_pending WHERE id = old.id); "
     "DELETE FROM messages_fts_pending WHERE id = old.id; END",
     "INSERT INTO messages_fts (messages_fts) VALUES ('rebuild')",
