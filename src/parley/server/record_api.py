@@ -24,6 +24,9 @@ if TYPE_CHECKING:
 #: Search results per page: default and most.
 SEARCH_PAGE = 20
 SEARCH_PAGE_MAX = 50
+#: Exports streaming at once in this process; one more is answered 429 (an export of a
+#: big room reads the whole of it, so many at once would hold the store).
+EXPORTS_AT_ONCE = 4
 
 
 class Readable(Protocol):
@@ -60,7 +63,27 @@ def add_record_routes(
     room_name: Callable[[web.Request], str],
     reader: ReaderFn,
 ) -> None:
+    running = 0
+
     async def export(request: web.Request) -> web.StreamResponse:
+        nonlocal running
+        if running >= EXPORTS_AT_ONCE:
+            resp = web.Response(
+                body=msgspec.json.encode(
+                    {"error": {"code": "busy", "message": "too many exports at once; retry soon"}}
+                ),
+                status=429,
+                content_type="application/json",
+            )
+            resp.headers["Retry-After"] = "5"
+            return resp
+        running += 1
+        try:
+            return await stream_export(request)
+        finally:
+            running -= 1
+
+    async def stream_export(request: web.Request) -> web.StreamResponse:
         name = room_name(request)
         fmt = request.query.get("format", "md")
         if fmt not in FORMATS:

@@ -7,12 +7,13 @@ counts), NULL otherwise.  ``rooms.retention_days``: a room's own history retenti
 (NULL: the server's default).  Index (room, ts): retention deletes a room's old
 messages in batches without scanning the rest.
 
-Search: SQLite gets an FTS5 index over ``messages.text`` (external content,
-filled in batches off the chat path; deleted messages leave it by a trigger); PostgreSQL a stored ``tsvector`` column ('simple' configuration:
-no stemming, so every language is searched alike) with a GIN index.
+Search: SQLite gets an FTS5 index over ``messages.room`` and ``messages.text``
+(external content, filled in batches off the chat path; deleted messages leave it by a
+trigger); PostgreSQL a stored ``tsvector`` column ('simple' configuration: no stemming,
+so every language is searched alike) with a GIN index.
 
 Revision ID: 0005
-Revises: 0004
+Revises: 0004 (0003 until the lead merges 0004: see down_revision)
 Create Date: 2026-12-07
 """
 
