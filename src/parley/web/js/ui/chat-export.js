@@ -1,5 +1,6 @@
 // The chat panel's "Download chat": the room's record from the export API (with our resume
 // token: the same right as reading history), saved as a file in the chosen format.
+import { icon } from "./dom.js";
 /**
  * @typedef {object} ChatExportOptions
  * @property {HTMLButtonElement} button "Download chat"
@@ -24,6 +25,7 @@ export class ChatExport {
   /** @param {ChatExportOptions} opts */
   constructor(opts) {
     this.opts = opts;
+    if (!opts.button.querySelector("svg")) opts.button.prepend(icon("download", "icon tiny"));
     opts.button.addEventListener("click", () => void this.download(), { signal: opts.signal });
   }
 
