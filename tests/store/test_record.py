@@ -192,3 +192,10 @@ async def test_messages_are_indexed_by_the_background_indexer_too(store: SqlStor
     await store.index_pending()
     assert await store.index_pending() == 0  # nothing left pending
     assert await _texts(store, "delta") == ["delta message"]
+
+
+@pytest.mark.parametrize("room", ["---", "_", ".", "a.b", "a-b", "a_b", "A1"])
+async def test_search_in_rooms_of_any_valid_name(store: SqlStore, room: str) -> None:
+    for other in ("---", "_", ".", "a.b", "a-b", "a_b", "A1"):
+        await _say(store, f"hello from {other}", room=other)
+    assert await _texts(store, "hello", room=room) == [f"hello from {room}"]

@@ -46,7 +46,8 @@ def fts5_match(words: tuple[str, ...], room: str | None = None) -> str:
     """An FTS5 MATCH expression: every word as a quoted string in the ``text`` column (no
     operator survives), and the room's name as a phrase in the ``room`` column."""
     quoted = ["text : " + _quote(w) for w in words]
-    if room is not None:
+    # A name of only separators ("---") has no token to match: the room filter alone.
+    if room is not None and _WORD.search(room.replace("_", " ")):
         quoted.insert(0, "room : " + _quote(room))
     return " AND ".join(quoted)
 
