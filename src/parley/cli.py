@@ -180,6 +180,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="listen with SO_REUSEPORT (several processes on one port; --workers sets it)",
     )
     serve.add_argument(
+        "--history-retention-days",
+        type=int,
+        default=_env_int("history_retention_days", 0),
+        help="delete chat history older than this many days (0: keep it; a room's hosts"
+        " may set their own)",
+    )
+    serve.add_argument(
         "--admin-token", default=_env("admin_token"), help="bearer token for /api/v1/admin/"
     )
     serve.add_argument(
@@ -320,6 +327,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
         raise SystemExit(
             f"PARLEY_MEDIA must be one of {', '.join(MEDIA_MODES)}, not {args.media!r}"
         )
+    if args.history_retention_days < 0:
+        raise SystemExit("--history-retention-days must be 0 (keep history) or more")
     if (args.media_port or args.media_public_ip) and args.media != "sfu":
         raise SystemExit("--media-port and --media-public-ip need --media sfu")
     if (
@@ -347,6 +356,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         broker_url=args.broker,
         admin_token=args.admin_token,
         metrics_token=args.metrics_token,
+        history_retention_days=args.history_retention_days,
         log_json=args.log_json,
         turn_secret=args.turn_secret,
         turn_urls=_csv(args.turn_urls),
@@ -477,6 +487,9 @@ async def serve(settings: Settings) -> None:
             handle_signals=False,
             shutdown_timeout=10,
             keepalive_timeout=settings.limits.http_timeout,
+            # Room for a long query string (a 10,000-character search gets its typed
+            # "too_long" from the API rather than a bare 400 from aiohttp's 8 KiB limit).
+            max_line_size=32768,
         )
         await runner.setup()
         ssl_context = None

@@ -126,6 +126,8 @@ class Settings:
     media_public_ip: str | None = None
     #: Video streams the SFU forwards to each subscriber (the most recent speakers).
     last_n: int = 9
+    #: Days of chat history kept (0: forever); a room's hosts may set their own.
+    history_retention_days: int = 0
     #: Bearer token for /api/v1/admin (None: the admin API is off).
     admin_token: str | None = None
     #: Bearer token for /metrics (None: open, for a scraper on a private network).

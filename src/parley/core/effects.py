@@ -53,6 +53,26 @@ class Note:
 
 
 @dataclass(frozen=True, slots=True)
+class DeleteChat:
+    """Delete a stored message if ``by`` may (``parley.core.record_rules.may_delete``:
+    the store knows its author), then tell those who saw it (``message-deleted``)."""
+
+    room: str
+    msg_id: int
+    by: str
+    host: bool
+    ref: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class SaveRetention:
+    """Persist a room's own history retention (None: the server's default)."""
+
+    room: str
+    days: int | None
+
+
+@dataclass(frozen=True, slots=True)
 class Disconnect:
     """Close this participant's socket (after the effects before it went out), on
     whichever node holds it."""
@@ -121,6 +141,16 @@ class RoomOpened:
 
 
 @dataclass(frozen=True, slots=True)
+class Arrived:
+    """A participant entered the room (not a resume): the record notes it (an
+    attendance entry; the others are told by a ``Deliver``)."""
+
+    room: str
+    pid: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
 class Left:
     """A participant is no longer in the room (left, removed, timed out, expired): an
     event for observers (the others are told by a ``Deliver``)."""
@@ -171,6 +201,8 @@ Effect = (
     Deliver
     | StoreChat
     | Note
+    | DeleteChat
+    | SaveRetention
     | Disconnect
     | LetIn
     | ToLobby
@@ -179,6 +211,7 @@ Effect = (
     | Unpublish
     | MediaEnded
     | RoomOpened
+    | Arrived
     | Left
     | SaveSettings
     | SaveMeeting

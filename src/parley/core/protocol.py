@@ -11,7 +11,7 @@ This module does no I/O.
 
 from __future__ import annotations
 
-from typing import Annotated, Final, Literal
+from typing import Annotated, Any, Final, Literal
 
 import msgspec
 
@@ -37,6 +37,7 @@ class ErrorCode:
     TOO_LONG: Final = "too_long"
     EMPTY: Final = "empty"
     NO_SUCH_PARTICIPANT: Final = "no_such_participant"
+    NO_SUCH_MESSAGE: Final = "no_such_message"
     BAD_REACTION: Final = "bad_reaction"
     RATE_LIMITED: Final = "rate_limited"
     UNAVAILABLE: Final = "unavailable"
@@ -209,6 +210,21 @@ class EndMeeting(_Client, tag="end-meeting"):
     pass
 
 
+# -- the meeting record --------------------------------------------------------
+
+
+class DeleteMessage(_Client, tag="delete-message"):
+    """Delete a stored chat message: its author, or a host for a public one."""
+
+    id: Int64 = 0
+
+
+class SetRetention(_Client, tag="set-retention"):
+    """Hosts: keep this room's history ``days`` days (null: the server's default)."""
+
+    days: Int64 | None = None
+
+
 ClientMessage = (
     Join
     | Chat
@@ -229,6 +245,8 @@ ClientMessage = (
     | Admit
     | Deny
     | EndMeeting
+    | DeleteMessage
+    | SetRetention
 )
 
 _decoder: Final = msgspec.json.Decoder(ClientMessage)
@@ -296,6 +314,11 @@ class ChatRecord(msgspec.Struct, omit_defaults=True):
     text: str
     to: str | None = None  # recipient id of a private message
     system: bool = False  # a line written by the server (moderation, meeting events)
+    #: A system entry's kind: "note" (moderation), "joined"/"left" (attendance, in the
+    #: record: exports and search), "poll"...; absent for a participant's message.
+    kind: str | None = None
+    #: A system entry's structured content (e.g. a poll's results), if any.
+    data: dict[str, Any] | None = None
 
 
 class RoomSettings(msgspec.Struct):
@@ -421,6 +444,14 @@ class ActiveSpeaker(_Server, tag="speaker", omit_defaults=False):
     id: str | None
 
 
+class MessageDeleted(_Server, tag="message-deleted"):
+    """A chat message was deleted: show a tombstone in its place."""
+
+    id: int
+    room: str
+    by: str
+
+
 class Pong(_Server, tag="pong"):
     ref: str | None = None
 
@@ -449,6 +480,7 @@ ServerMessage = (
     | Removed
     | MeetingEnded
     | ActiveSpeaker
+    | MessageDeleted
     | Pong
     | Error
 )

@@ -19,8 +19,10 @@ from dataclasses import replace
 from ..config import Limits
 from . import events as ev
 from . import protocol as p
+from . import record_rules
 from .admission import Decision, Enter, Joined, JoinRequest, NeedPassword, Refuse
 from .effects import (
+    Arrived,
     Deliver,
     Disconnect,
     Effect,
@@ -220,6 +222,8 @@ class Rooms:
         # Stored (and logged) before anyone is told: the event log's order is then the
         # order in which people saw things happen.
         effects: list[Effect] = [SaveMeeting(req.room, tuple(logged)), announce]
+        if not decision.restore:
+            effects.append(Arrived(req.room, pid, info.name))
         if opened:
             effects.insert(0, RoomOpened(req.room, room.opened_at))
             self.journal.append(("room", req.room, None))  # shares opened_at
@@ -516,6 +520,10 @@ class Rooms:
                 return self.deny(pid, message)
             case p.EndMeeting():
                 return self.end_meeting(pid, message)
+            case p.DeleteMessage():
+                return record_rules.delete_message(self, pid, message)
+            case p.SetRetention():
+                return record_rules.set_retention(self, pid, message)
         raise ProtocolError(ErrorCode.BAD_MESSAGE, "not a request the rules handle", message.ref)
 
     def member(self, pid: str, ref: str | None = None) -> Member:
@@ -866,6 +874,7 @@ class Rooms:
             SaveMeeting(room.name, (joined,)),
             LetIn(pid, room.name),
             Deliver(room.name, p.ParticipantJoined(participant=member.info), exclude=pid),
+            Arrived(room.name, pid, member.info.name),
         ]
 
     def _waiting(self, host: Member, target: str, ref: str | None) -> Room:

@@ -24,6 +24,7 @@ from ..core import protocol as p
 from ..core.names import check_room_name
 from ..core.protocol import ProtocolError
 from ..core.state import RoomConfig
+from .record_api import add_record_routes
 
 if TYPE_CHECKING:
     from ..auth import JoinTokenVerifier
@@ -217,6 +218,14 @@ def add_routes(app: web.Application, server: ApiHost) -> None:
         if limit < 1:
             return _error(400, "bad_request", "limit must be at least 1")
         limit = min(limit, limits.history_page_max)
+        allowed = await reader(request, name)
+        if not isinstance(allowed, Access):
+            return allowed
+        page, more = await server.store.history(name, before, limit, allowed.viewer)
+        return _json({"messages": page, "more": more})
+
+    async def reader(request: web.Request, name: str) -> Access | web.Response:
+        """The right to read a room's history (messages, export, search), or the refusal."""
         found = await settings_of(name)
         if found is None:
             return _error(404, "not_found", f"no room {name!r}")
@@ -228,12 +237,12 @@ def add_routes(app: web.Application, server: ApiHost) -> None:
                 "this room is protected: its history needs a member's resume token, "
                 "a join token for the room, or the admin token"
             )
-        page, more = await server.store.history(name, before, limit, allowed.viewer)
-        return _json({"messages": page, "more": more})
+        return allowed
 
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/api/v1/rooms/{room}", room_info)
     app.router.add_get("/api/v1/rooms/{room}/messages", messages)
+    add_record_routes(app, server.store, room_name, reader)
 
     async def not_found(_request: web.Request) -> web.Response:
         return _error(404, "not_found", "no such API route")

@@ -50,6 +50,7 @@ from .media import MediaRooms
 from .meeting_writer import MeetingWriter
 from .origin import origin_allowed
 from .policy_glue import PolicyActions, PolicyObserver
+from .retention import RetentionSweeper
 from .session import Session, Socket
 from .sfu_signals import SfuSignals
 
@@ -162,6 +163,7 @@ class Server:
             else None
         )
         self.proxies = TrustedProxies(settings.trusted_proxies)
+        self.retention = RetentionSweeper(self.store, settings.history_retention_days)
         self.stopping = False
         self.draining = False
         self.started = time.monotonic()
@@ -174,6 +176,7 @@ class Server:
         self.spawn_forever(self._event_retention(), "event-retention")
         if self.webhooks is not None:
             await self.webhooks.start()
+        self.retention.start()
         await self.broker.start(self.hub.deliver)
         if self.replicator is not None:
             await self.replicator.start()
@@ -214,6 +217,7 @@ class Server:
             task.cancel()
         await asyncio.gather(*self._forever, return_exceptions=True)
         await self.broker.close()
+        await self.retention.close()
         await self.store.close()
 
     def spawn_forever(self, coro: Coroutine[Any, Any, None], name: str) -> None:

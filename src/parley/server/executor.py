@@ -15,6 +15,8 @@ from typing import Protocol
 
 from ..core import protocol as p
 from ..core.effects import (
+    Arrived,
+    DeleteChat,
     Deliver,
     Disconnect,
     Effect,
@@ -26,6 +28,7 @@ from ..core.effects import (
     RoomEmptied,
     RoomOpened,
     SaveMeeting,
+    SaveRetention,
     SaveSettings,
     StopForwarding,
     StoreChat,
@@ -38,6 +41,7 @@ from ..core.protocol import ErrorCode, ProtocolError
 from ..core.state import RoomConfig
 from ..store import RoomRecord, Store
 from .frames import text_frame
+from .record_effects import delete_chat, left_text, record_attendance
 
 log = logging.getLogger(__name__)
 
@@ -227,9 +231,23 @@ class Executor:
                         self.on_logged()
                 if self.observer is not None:
                     self.observer.observe(effect)
-            case RoomOpened() | Left():
+            case Left(room=room, pid=pid, name=name, reason=reason):
+                await self._attendance(room, "left", (pid, name), left_text(name, reason))
                 if self.observer is not None:
                     self.observer.observe(effect)
+            case RoomOpened():
+                if self.observer is not None:
+                    self.observer.observe(effect)
+            case Arrived(room=room, pid=pid, name=name):
+                await self._attendance(room, "joined", (pid, name), f"{name} joined")
+            case DeleteChat():
+                await delete_chat(self.store, self.publish, effect)
+            case SaveRetention(room=room, days=days):
+                await self.store.set_retention(room, days)
+
+    async def _attendance(self, room: str, kind: str, who: tuple[str, str], text: str) -> None:
+        system = (SYSTEM_SENDER, SYSTEM_NAME)
+        await record_attendance(self.store, room, kind, who, text, system, self.now_ms())
 
     async def _store_chat(self, e: StoreChat) -> None:
         """Stored before it is acknowledged, acknowledged before it is delivered."""
@@ -255,7 +273,14 @@ class Executor:
         """A system line in the room's chat: stored like any message, then delivered."""
         try:
             record = await self.store.append_chat(
-                room, SYSTEM_SENDER, SYSTEM_NAME, text, None, self.now_ms(), system=True
+                room,
+                SYSTEM_SENDER,
+                SYSTEM_NAME,
+                text,
+                None,
+                self.now_ms(),
+                system=True,
+                kind="note",
             )
         except Exception:
             log.exception("could not store a system line in %s", room)

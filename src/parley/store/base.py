@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from ..core.events import LoggedEvent, MeetingEvent
 from ..core.protocol import ChatRecord
@@ -95,8 +95,10 @@ class Store(Protocol):
         to: str | None,
         ts: int,
         system: bool = False,
+        kind: str | None = None,
+        data: dict[str, Any] | None = None,
     ) -> ChatRecord:
-        """Store one chat message; return it with its assigned id."""
+        """Store one chat message (or a system entry of ``kind``); return it with its id."""
 
     async def history(
         self, room: str, before: int | None, limit: int, viewer: str | None
@@ -131,3 +133,35 @@ class Store(Protocol):
 
     async def release_receiver(self, target: str, holder: str) -> None:
         """Give the lease up (shutdown), so another node takes over at once."""
+    # -- the meeting record (parley.store.record) ------------------------------
+
+    def iter_records(
+        self, room: str, viewer: str | None, batch: int = 500
+    ) -> AsyncIterator[list[ChatRecord]]:
+        """The room's whole record as ``viewer`` may read it, oldest first, in batches."""
+        ...
+
+    async def search(
+        self,
+        room: str,
+        words: tuple[str, ...],
+        viewer: str | None,
+        limit: int,
+        before: int | None = None,
+    ) -> tuple[list[ChatRecord], bool]:
+        """Messages containing all ``words``, newest first, and whether more match."""
+
+    async def message(self, room: str, msg_id: int) -> ChatRecord | None:
+        """One stored message of ``room``."""
+
+    async def delete_message(self, room: str, msg_id: int) -> bool:
+        """Delete one message from history and the search index."""
+
+    async def set_retention(self, room: str, days: int | None) -> None:
+        """A room's own history retention (None: the server's default)."""
+
+    async def retention_of(self, room: str) -> int | None:
+        """A room's own history retention, if set."""
+
+    async def purge_expired(self, default_days: int | None, now_ms: int, batch: int = 1000) -> int:
+        """Delete messages older than their room's retention; return how many."""

@@ -26,6 +26,8 @@ rooms = Table(
     Column("managed", Boolean, nullable=False, server_default=false()),
     # JSON {"members": {pid: role}, "banned": [...]} of the running meeting, or NULL.
     Column("meeting", Text, nullable=True),
+    # Days of history this room keeps (NULL: the server's --history-retention-days).
+    Column("retention_days", Integer, nullable=True),
 )
 
 messages = Table(
@@ -39,6 +41,10 @@ messages = Table(
     Column("recipient", Text, nullable=True),
     Column("ts", BigInteger, nullable=False),
     Column("system", Boolean, nullable=False, server_default=false()),
+    # A system entry's kind ("note", "joined", "left", "poll"...); NULL for chat.
+    Column("kind", Text, nullable=True),
+    # A system entry's structured content (JSON), e.g. a poll's results.
+    Column("data", Text, nullable=True),
 )
 
 # History pages are "newest N in a room below some id".
@@ -67,3 +73,5 @@ webhook_cursors = Table(
     Column("holder", Text, nullable=True),
     Column("lease_until", BigInteger, nullable=False, server_default="0"),
 )
+# Retention deletes a room's messages older than a time, in batches.
+Index("ix_messages_room_ts", messages.c.room, messages.c.ts)

@@ -37,6 +37,7 @@ from ..core.events import LoggedEvent, MeetingEvent
 from ..core.protocol import ChatRecord
 from . import event_log
 from .base import MeetingState, RoomRecord
+from .record import RecordQueries, decode_data, in_chat_view, record_columns, row_record
 from .schema import messages, rooms
 
 log = logging.getLogger(__name__)
@@ -121,7 +122,7 @@ def _is_connectivity_error(exc: BaseException) -> bool:
     return isinstance(exc, OperationalError | InterfaceError | OSError)
 
 
-class SqlStore:
+class SqlStore(RecordQueries):
     """:class:`parley.store.base.Store` on SQLite (aiosqlite) or PostgreSQL (asyncpg)."""
 
     def __init__(
@@ -232,6 +233,7 @@ class SqlStore:
         self._closing = False
         self._wakeup = asyncio.Event()  # bound to the running loop on first use
         self._writer = asyncio.create_task(self._write_loop(), name="parley-store-writer")
+        self.start_indexer()
 
     async def close(self) -> None:
         if self._engine is None:
@@ -244,6 +246,10 @@ class SqlStore:
         if self._sqlite_writer is not None:
             await self._sqlite_writer.close()
             self._sqlite_writer = None
+        try:
+            await self.stop_indexer()
+        except Exception as exc:  # indexed at the next start (the list is in the database)
+            log.warning("search index update at close failed: %s", exc)
         await self._engine.dispose()
         self._engine = None
 
@@ -336,9 +342,11 @@ class SqlStore:
             if keep is None:
                 # A room that left no history is forgotten: join-and-leave must not
                 # grow the table (nor the cache of creation times) without bound.
-                has_history = exists().where(messages.c.room == room)
+                # Attendance entries alone are no history worth keeping.
+                has_history = exists().where(messages.c.room == room, in_chat_view())
                 result = await conn.execute(delete(rooms).where(rooms.c.name == room, ~has_history))
                 if result.rowcount:
+                    await conn.execute(delete(messages).where(messages.c.room == room))
                     self._room_cache.pop(room, None)
                     return
                 keep = RoomRecord(0)
@@ -355,6 +363,8 @@ class SqlStore:
         to: str | None,
         ts: int,
         system: bool = False,
+        kind: str | None = None,
+        data: dict[str, Any] | None = None,
     ) -> ChatRecord:
         if self._engine is None or self._closing:
             raise RuntimeError("store is not open")
@@ -366,6 +376,8 @@ class SqlStore:
             "recipient": to,
             "ts": ts,
             "system": system,
+            "kind": kind,
+            "data": None if data is None else msgspec.json.encode(data).decode(),
         }
         writer = self._sqlite_writer
         if (
@@ -490,9 +502,7 @@ class SqlStore:
         visible: ColumnElement[bool] = m.recipient.is_(None)
         if viewer is not None:
             visible = or_(visible, m.sender == viewer, m.recipient == viewer)
-        stmt = select(m.id, m.ts, m.room, m.sender, m.name, m.text, m.recipient, m.system).where(
-            m.room == room, visible
-        )
+        stmt = select(*record_columns()).where(m.room == room, visible, in_chat_view())
         if before is not None:
             stmt = stmt.where(m.id < before)
         # One extra row tells whether an older page exists.
@@ -500,19 +510,7 @@ class SqlStore:
         async with self.engine.connect() as conn:
             rows = (await conn.execute(stmt)).all()
         more = len(rows) > limit
-        page = [
-            ChatRecord(
-                id=int(r.id),
-                ts=int(r.ts),
-                room=r.room,
-                sender=r.sender,
-                name=r.name,
-                text=r.text,
-                to=r.recipient,
-                system=bool(r.system),
-            )
-            for r in reversed(rows[:limit])
-        ]
+        page = [row_record(r) for r in reversed(rows[:limit])]
         return page, more
 
     # -- the event log ------------------------------------------------------------
@@ -544,10 +542,10 @@ class SqlStore:
             await event_log.release(conn, target, holder)
 
 
-_SQLITE_COLS = ("room", "sender", "name", "text", "recipient", "ts", "system")
-# Rows per INSERT statement: 7 * 140 = 980 bind parameters, under the 999 limit
+_SQLITE_COLS = ("room", "sender", "name", "text", "recipient", "ts", "system", "kind", "data")
+# Rows per INSERT statement: 9 * 110 = 990 bind parameters, under the 999 limit
 # of old SQLite builds.
-_SQLITE_ROWS_PER_STMT = 140
+_SQLITE_ROWS_PER_STMT = 110
 
 
 def _chat_record(row: dict[str, Any], msg_id: int) -> ChatRecord:
@@ -560,6 +558,8 @@ def _chat_record(row: dict[str, Any], msg_id: int) -> ChatRecord:
         text=row["text"],
         to=row["recipient"],
         system=row["system"],
+        kind=row["kind"],
+        data=decode_data(row["data"]),
     )
 
 

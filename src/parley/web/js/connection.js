@@ -30,6 +30,7 @@ import { backoffDelay } from "./core/rules.js";
  *   "participant-left": { id: string, reason?: string },
  *   "chat": { message: import("./core/protocol.js").ChatMessage },
  *   "chat-ack": { id: number, ts: number, ref: string },
+ *   "message-deleted": { id: number, room?: string, by?: string },
  *   "history": import("./core/protocol.js").History,
  *   "signal": import("./core/protocol.js").Signal,
  *   "reaction": import("./core/protocol.js").Reaction,

@@ -26,6 +26,9 @@
  * @property {string} text
  * @property {string | null} [to] set on a private message
  * @property {boolean} [system] a line written by the server
+ * @property {string | null} [kind] a system entry's kind ("note", "joined", "left", "poll"…)
+ * @property {Record<string, unknown> | null} [data] a system entry's structured content
+ * @property {boolean} [deleted] client side: deleted (`message-deleted`), shown as a tombstone
  */
 
 /**

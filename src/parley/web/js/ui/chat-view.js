@@ -21,6 +21,7 @@ import { h, icon } from "./dom.js";
  * @property {AbortSignal} [signal] ends the listeners
  * @property {(text: string, to: string | null) => string | null} onSend returns the message's ref, or null when not sent
  * @property {() => void} onLoadMore
+ * @property {(msg: ChatMessage) => void} onDelete the "Delete message" button of a message
  */
 
 export class ChatView {
@@ -38,6 +39,7 @@ export class ChatView {
     this.signal = opts.signal;
     this.onSend = opts.onSend;
     this.onLoadMore = opts.onLoadMore;
+    this.onDelete = opts.onDelete;
     /** @type {Map<number, HTMLElement>} message id -> element */
     this.entries = new Map();
     this.limit = 4000;
@@ -69,11 +71,46 @@ export class ChatView {
     this.moreBtn.addEventListener("click", () => this.onLoadMore(), o);
   }
 
-  /** @param {{ selfId?: string | null, labels?: Record<string, string>, limit?: number }} ctx */
-  setContext({ selfId, labels, limit }) {
+  /** @param {{ selfId?: string | null, labels?: Record<string, string>, limit?: number, host?: boolean }} ctx */
+  setContext({ selfId, labels, limit, host }) {
     if (selfId !== undefined) this.selfId = selfId;
     if (labels !== undefined) this.labels = labels;
     if (limit !== undefined) this.limit = limit;
+    // Hosts may delete any public message: CSS shows those buttons (entries are reused).
+    if (host !== undefined) this.log.classList.toggle("chat-log--host", host);
+  }
+
+  /**
+   * Replace a message by its tombstone.
+   * @param {number} id
+   */
+  tombstone(id) {
+    const el = this.entries.get(id);
+    if (!el) return;
+    const time = el.querySelector("time");
+    const stone = h(
+      "div",
+      { class: "msg msg--deleted", dataset: { id: String(id) } },
+      h("span", { class: "msg-system-text" }, icon("trash", "icon tiny"), "Message deleted"),
+      time ? time.cloneNode(true) : null,
+    );
+    el.replaceWith(stone);
+    this.entries.set(id, stone);
+  }
+
+  /**
+   * Bring a message into view and mark it for a moment (a search result).
+   * @param {number} id
+   */
+  highlight(id) {
+    const el = this.entries.get(id);
+    if (!el) return;
+    el.scrollIntoView({ block: "center" });
+    el.classList.remove("msg--found");
+    void el.offsetWidth; // restart the animation
+    el.classList.add("msg--found");
+    el.setAttribute("tabindex", "-1");
+    el.focus({ preventScroll: true });
   }
 
   autosize() {
@@ -211,6 +248,11 @@ export class ChatView {
 
   /** @param {ChatMessage} msg */
   entry(msg) {
+    if (msg.deleted) {
+      const stone = h("div", { class: "msg msg--deleted", dataset: { id: String(msg.id) } });
+      stone.append(h("span", { class: "msg-system-text" }, icon("trash", "icon tiny"), "Message deleted"));
+      return stone;
+    }
     if (msg.system) {
       // A line written by the server (moderation, host changes): no sender bubble.
       const time = new Date(msg.ts);
@@ -241,6 +283,17 @@ export class ChatView {
         h("span", { class: "msg-name" }, msg.name),
         h("time", { class: "msg-time", datetime: time.toISOString(), title: time.toLocaleString() }, formatTime(msg.ts)),
         privacy ? h("span", { class: "msg-private" }, icon("lock", "icon tiny"), privacy) : null,
+        h(
+          "button",
+          {
+            type: "button",
+            class: "icon-btn msg-delete",
+            "aria-label": "Delete message",
+            title: "Delete message",
+            onclick: () => this.onDelete(msg),
+          },
+          icon("trash", "icon tiny"),
+        ),
       ),
       body,
     );

@@ -4,6 +4,12 @@
 import { isFromOthers, mergeMessages, oldestId } from "../core/chat.js";
 import { $ } from "./dom.js";
 import { ChatView } from "./chat-view.js";
+import { ChatExport } from "./chat-export.js";
+import { ChatSearch } from "./chat-search.js";
+import { confirmDialog } from "./dialogs.js";
+
+/** Older pages loaded, at most, to show a search result in context (200 messages each). */
+const REVEAL_MAX_PAGES = 50;
 
 /** @typedef {import("../core/protocol.js").ChatMessage} ChatMessage */
 /** @typedef {import("../core/protocol.js").ClientMessage} ClientMessage */
@@ -17,6 +23,10 @@ import { ChatView } from "./chat-view.js";
  * @property {() => { selfId: string | null, labels: Record<string, string> }} context who we are, everyone's label
  * @property {() => Participant[]} recipients the people of the "To" picker, in display order
  * @property {() => boolean} panelHidden whether the chat panel is closed (messages count as unread)
+ * @property {string} room the room's name (for the REST API)
+ * @property {() => string | null} token our resume token: the right to read the room over REST
+ * @property {() => boolean} isHost whether we are a host (hosts delete any public message)
+ * @property {(text: string) => void} notify a transient notice
  */
 
 export class MeetingChat {
@@ -35,6 +45,9 @@ export class MeetingChat {
     this.unread = 0;
     /** @type {ChatView | null} */
     this.view = null;
+    /** A search result being brought into view: its id, and older pages asked for it. */
+    /** @type {{ id: number, pages: number } | null} */
+    this.revealing = null;
   }
 
   /** @param {AbortSignal} signal ends every listener with the meeting */
@@ -52,8 +65,28 @@ export class MeetingChat {
       signal,
       onSend: (text, to) => this.send(text, to),
       onLoadMore: () => this.loadOlder(),
+      onDelete: (msg) => void this.askDelete(msg),
     });
     $("#chat-to").addEventListener("change", () => this.renderRecipients(), { signal });
+    const { room, token, notify } = this.ports;
+    new ChatSearch({
+      input: /** @type {HTMLInputElement} */ ($("#chat-search")),
+      results: $("#chat-search-results"),
+      list: $("#chat-search-list"),
+      status: $("#chat-search-status"),
+      room,
+      token,
+      onPick: (id) => this.reveal(id),
+      signal,
+    });
+    new ChatExport({
+      button: /** @type {HTMLButtonElement} */ ($("#chat-download")),
+      format: /** @type {HTMLSelectElement} */ ($("#chat-download-format")),
+      room,
+      token,
+      notify,
+      signal,
+    });
   }
 
   /**
@@ -69,12 +102,70 @@ export class MeetingChat {
     return this.ports.send(msg) ? ref : null;
   }
 
-  /** Ask for the page before the oldest message we have (scrolling up, "Load earlier"). */
-  loadOlder() {
+  /**
+   * Ask for the page before the oldest message we have (scrolling up, "Load earlier").
+   * @param {number} [limit]
+   */
+  loadOlder(limit = 50) {
     if (!this.historyMore || this.loadingHistory) return;
     const before = oldestId(this.messages);
     if (before === null) return;
-    if (this.ports.send({ type: "history", before, limit: 50, ref: this.ports.nextRef("h") })) this.loadingHistory = true;
+    if (this.ports.send({ type: "history", before, limit, ref: this.ports.nextRef("h") })) this.loadingHistory = true;
+  }
+
+  /**
+   * Show message `id` in the log (a search result): load older pages until it is there.
+   * @param {number} id
+   */
+  reveal(id) {
+    this.revealing = { id, pages: 0 };
+    this.continueReveal();
+  }
+
+  continueReveal() {
+    const target = this.revealing;
+    if (!target) return;
+    if (this.messages.some((m) => m.id === target.id)) {
+      this.revealing = null;
+      this.view?.highlight(target.id);
+      return;
+    }
+    const oldest = oldestId(this.messages);
+    if (!this.historyMore || (oldest !== null && oldest < target.id) || target.pages >= REVEAL_MAX_PAGES) {
+      this.revealing = null;
+      this.ports.notify("That message is no longer in the chat (deleted, or too far back to show here).");
+      return;
+    }
+    if (this.loadingHistory) return; // the page on its way continues it
+    target.pages += 1;
+    this.loadOlder(200);
+  }
+
+  /**
+   * Delete one of our messages (a host: any public one), once confirmed.
+   * @param {ChatMessage} msg
+   */
+  async askDelete(msg) {
+    const ok = await confirmDialog({
+      title: "Delete this message?",
+      text: "It is removed for everyone, and from the chat's history, downloads and search.",
+      actions: [{ label: "Delete", value: true, kind: "danger" }],
+    });
+    if (ok) this.ports.send({ type: "delete-message", id: msg.id, ref: this.ports.nextRef("x") });
+  }
+
+  /**
+   * A message was deleted (`message-deleted`): a tombstone in its place.
+   * @param {number} id
+   */
+  deleted(id) {
+    let found = false;
+    this.messages = this.messages.map((m) => {
+      if (m.id !== id) return m;
+      found = true;
+      return { ...m, text: "", deleted: true };
+    });
+    if (found) this.view?.tombstone(id);
   }
 
   /**
@@ -106,11 +197,13 @@ export class MeetingChat {
     this.messages = mergeMessages(this.messages, msg.messages);
     this.historyMore = Boolean(msg.more);
     this.render();
+    this.continueReveal();
   }
 
   /** A `history` request was refused: scrolling up may ask again. */
   historyFailed() {
     this.loadingHistory = false;
+    this.revealing = null;
   }
 
   /** @param {string} ref */
@@ -139,12 +232,13 @@ export class MeetingChat {
   render() {
     if (!this.view) return;
     const { selfId, labels } = this.ports.context();
-    this.view.setContext({ selfId, labels, limit: this.limit });
+    this.view.setContext({ selfId, labels, limit: this.limit, host: this.ports.isHost() });
     this.view.render(this.messages);
     this.view.setMore(this.historyMore);
   }
 
   renderRecipients() {
+    this.view?.setContext({ host: this.ports.isHost() }); // roles change with the roster
     this.view?.setRecipients(this.ports.recipients());
   }
 

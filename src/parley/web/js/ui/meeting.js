@@ -147,6 +147,10 @@ export class Meeting {
         context: () => ({ selfId: this.selfId, labels: this.labels() }),
         recipients: () => R.sortedParticipants(this.roster, this.selfId),
         panelHidden: () => this.bar.el.chatPanel.hidden,
+        room: this.room,
+        token: () => this.conn?.resumeToken ?? null,
+        isHost: () => isHost(this.roster.get(this.selfId ?? "")),
+        notify: (text) => this.toasts.show(text),
       },
     );
     this.bar = new MeetingBar(
@@ -199,6 +203,7 @@ export class Meeting {
       conn.on("participant-left", (m) => this.onLeft(m));
       conn.on("chat", (m) => this.chat.received(m.message));
       conn.on("chat-ack", (m) => this.chat.acked(m.ref));
+      conn.on("message-deleted", (m) => this.chat.deleted(m.id));
       conn.on("history", (m) => this.chat.history(m));
       conn.on("signal", (m) => this.onSignal(m));
       conn.on("reaction", (m) => this.onReaction(m));

@@ -1,0 +1,201 @@
+"""The meeting record on SQLite and PostgreSQL: export order, search, deletion, retention."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+
+from parley.core.protocol import ProtocolError
+from parley.core.search_query import query_words
+from parley.store.record import DAY_MS
+
+if TYPE_CHECKING:
+    from parley.store.sql import SqlStore
+
+
+async def _say(
+    store: SqlStore,
+    text: str,
+    sender: str = "alice",
+    to: str | None = None,
+    room: str = "r",
+    ts: int = 1_000,
+) -> int:
+    return (await store.append_chat(room, sender, sender.title(), text, to, ts)).id
+
+
+async def _texts(
+    store: SqlStore, query: str, viewer: str | None = None, room: str = "r"
+) -> list[str]:
+    found, _more = await store.search(room, query_words(query), viewer, 50)
+    return [r.text for r in found]
+
+
+async def test_search_finds_words_newest_first_in_its_room_only(store: SqlStore) -> None:
+    await store.ensure_room("r", 0)
+    await _say(store, "the budget is approved")
+    await _say(store, "Budget review on Friday")
+    await _say(store, "lunch?")
+    await _say(store, "budget elsewhere", room="other")
+    assert await _texts(store, "budget") == ["Budget review on Friday", "the budget is approved"]
+    assert await _texts(store, "BUDGET friday") == ["Budget review on Friday"]
+    assert await _texts(store, "dinner") == []
+
+
+async def test_search_pages_with_before(store: SqlStore) -> None:
+    ids = [await _say(store, f"standup note {i}") for i in range(5)]
+    page, more = await store.search("r", ("standup",), None, 2)
+    assert [r.id for r in page] == ids[:-3:-1] and more
+    page, more = await store.search("r", ("standup",), None, 10, before=page[-1].id)
+    assert [r.id for r in page] == ids[2::-1] and not more
+
+
+async def test_private_messages_are_found_only_by_their_two_participants(store: SqlStore) -> None:
+    await _say(store, "secret plan", sender="alice", to="bob")
+    await _say(store, "public plan", sender="carol")
+    assert await _texts(store, "plan", viewer="alice") == ["public plan", "secret plan"]
+    assert await _texts(store, "plan", viewer="bob") == ["public plan", "secret plan"]
+    assert await _texts(store, "plan", viewer="carol") == ["public plan"]
+    assert await _texts(store, "plan", viewer=None) == ["public plan"]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        '"unbalanced',
+        "plan NEAR(x y)",
+        "pla*",
+        "(plan OR",
+        "-plan",
+        "text:plan",
+        "plan AND NOT",
+        "^plan",
+        "plan & | ! <-> :*",
+        "'';DROP TABLE messages;--",
+        "{text}: plan",
+    ],
+)
+async def test_query_syntax_is_searched_literally(store: SqlStore, query: str) -> None:
+    await _say(store, "the plan is set")
+    # Operators are no operators: whatever words are there are searched for, no error.
+    found = await _texts(store, query)
+    assert found in ([], ["the plan is set"])
+    assert await _texts(store, "plan") == ["the plan is set"]
+
+
+def test_bad_queries_are_typed_errors() -> None:
+    with pytest.raises(ProtocolError) as exc:
+        query_words("x" * 10_000)
+    assert exc.value.code == "too_long"
+    with pytest.raises(ProtocolError) as exc:
+        query_words('"*() -:')
+    assert exc.value.code == "empty"
+
+
+async def test_export_iterates_everything_visible_in_order(store: SqlStore) -> None:
+    ids = [await _say(store, f"m{i}") for i in range(7)]
+    await _say(store, "psst", sender="alice", to="bob")
+    joined = await store.append_chat("r", "system", "", "Bob joined", None, 2_000, True, "joined")
+    batches = [b async for b in store.iter_records("r", "carol", batch=3)]
+    assert [len(b) for b in batches] == [3, 3, 2]
+    flat = [r for b in batches for r in b]
+    assert [r.id for r in flat] == [*ids, joined.id]
+    assert flat[-1].kind == "joined" and flat[-1].system
+    bob = [r.text async for b in store.iter_records("r", "bob") for r in b]
+    assert "psst" in bob
+    # Attendance is in the record, not in the chat's history pages.
+    page, _ = await store.history("r", None, 50, None)
+    assert "Bob joined" not in [r.text for r in page]
+
+
+async def test_system_entry_kind_and_data_round_trip(store: SqlStore) -> None:
+    rec = await store.append_chat(
+        "r", "system", "", "Poll closed", None, 5, True, "poll", {"counts": [3, 1]}
+    )
+    assert rec.data == {"counts": [3, 1]}
+    page, _ = await store.history("r", None, 10, None)
+    assert page[0].kind == "poll" and page[0].data == {"counts": [3, 1]}
+
+
+async def test_deleted_message_is_gone_from_history_export_and_search(store: SqlStore) -> None:
+    keep = await _say(store, "keep this budget")
+    gone = await _say(store, "delete this budget")
+    assert (await store.message("r", gone)) is not None
+    assert await store.delete_message("r", gone)
+    assert not await store.delete_message("r", gone)
+    assert not await store.delete_message("other", keep)
+    assert await store.message("r", gone) is None
+    page, _ = await store.history("r", None, 10, None)
+    assert [r.id for r in page] == [keep]
+    assert await _texts(store, "budget") == ["keep this budget"]
+    assert [r.id async for b in store.iter_records("r", None) for r in b] == [keep]
+
+
+async def test_retention_deletes_old_messages_per_room_and_by_default(store: SqlStore) -> None:
+    now = 100 * DAY_MS
+    for room in ("short", "default", "forever"):
+        await store.ensure_room(room, 0)
+    await store.set_retention("short", 1)
+    await store.set_retention("forever", 36500)
+    assert await store.retention_of("short") == 1
+    for room in ("short", "default", "forever"):
+        await _say(store, "ancient", room=room, ts=now - 40 * DAY_MS)
+        await _say(store, "last week", room=room, ts=now - 7 * DAY_MS)
+        await _say(store, "today", room=room, ts=now - 1000)
+    # No server default: only rooms with their own setting.
+    assert await store.purge_expired(None, now, batch=1) == 2
+    assert await store.purge_expired(30, now, batch=2) == 1
+    left = {}
+    for room in ("short", "default", "forever"):
+        page, _ = await store.history(room, None, 10, None)
+        left[room] = [r.text for r in page]
+    assert left == {
+        "short": ["today"],
+        "default": ["last week", "today"],
+        "forever": ["ancient", "last week", "today"],
+    }
+    assert await _texts(store, "ancient", room="default") == []
+
+
+async def test_room_with_only_attendance_is_forgotten(store: SqlStore) -> None:
+    await store.ensure_room("r", 0)
+    await store.append_chat("r", "system", "", "Ada joined", None, 1, True, "joined")
+    await store.room_emptied("r", None)
+    assert await store.load_room("r") is None
+    assert [r async for r in store.iter_records("r", None)] == []
+
+
+async def test_search_index_survives_deleting_the_newest_and_unindexed_messages(
+    store: SqlStore,
+) -> None:
+    # SQLite reuses the id of a deleted newest row; the index must not keep the old text.
+    first = await _say(store, "alpha words here")
+    await store.index_pending()
+    assert await store.delete_message("r", first)
+    again = await _say(store, "bravo words here")
+    assert await _texts(store, "alpha") == []
+    assert await _texts(store, "bravo") == ["bravo words here"]
+    # Deleted before the indexer ran: never indexed, and nothing breaks.
+    unindexed = await _say(store, "charlie words")
+    assert await store.delete_message("r", unindexed)
+    assert await _texts(store, "charlie") == []
+    assert [r.id for r in (await store.search("r", ("words",), None, 10))[0]] == [again]
+    if store.engine.dialect.name == "sqlite":
+        async with store.engine.connect() as conn:
+            check = "INSERT INTO messages_fts(messages_fts, rank) VALUES ('integrity-check', 1)"
+            await conn.exec_driver_sql(check)
+
+
+async def test_messages_are_indexed_by_the_background_indexer_too(store: SqlStore) -> None:
+    await _say(store, "delta message")
+    await store.index_pending()
+    assert await store.index_pending() == 0  # nothing left pending
+    assert await _texts(store, "delta") == ["delta message"]
+
+
+@pytest.mark.parametrize("room", ["---", "_", ".", "a.b", "a-b", "a_b", "A1"])
+async def test_search_in_rooms_of_any_valid_name(store: SqlStore, room: str) -> None:
+    for other in ("---", "_", ".", "a.b", "a-b", "a_b", "A1"):
+        await _say(store, f"hello from {other}", room=other)
+    assert await _texts(store, "hello", room=room) == [f"hello from {room}"]
