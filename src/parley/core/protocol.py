@@ -51,6 +51,8 @@ class ErrorCode:
     WAITING: Final = "waiting"
     TOO_MANY: Final = "too_many"
     INTERNAL: Final = "internal"
+    NO_SUCH_POLL: Final = "no_such_poll"
+    POLL_CLOSED: Final = "poll_closed"
 
 
 class ProtocolError(Exception):
@@ -209,6 +211,36 @@ class EndMeeting(_Client, tag="end-meeting"):
     pass
 
 
+# -- polls (see core/polls.py for the rules and limits) -------------------------------
+
+#: Generous bounds on decoding only (the rules refuse more than 10 options, with a clear
+#: message): the work a frame can cause stays small.
+_PollOptions = Annotated[list[str], msgspec.Meta(max_length=32)]
+_PollChoices = Annotated[list[Int64], msgspec.Meta(max_length=32)]
+
+
+class PollCreate(_Client, tag="poll-create"):
+    """A host starts a poll."""
+
+    question: str = ""
+    options: _PollOptions = msgspec.field(default_factory=list)
+    multiple: bool = False
+    anonymous: bool = True
+
+
+class PollVote(_Client, tag="poll-vote"):
+    """Vote (or change one's vote) in an open poll: the indexes of the chosen options."""
+
+    poll: str = ""
+    choices: _PollChoices = msgspec.field(default_factory=list)
+
+
+class PollClose(_Client, tag="poll-close"):
+    """A host closes a poll: its results go to everyone and into the chat history."""
+
+    poll: str = ""
+
+
 ClientMessage = (
     Join
     | Chat
@@ -229,6 +261,9 @@ ClientMessage = (
     | Admit
     | Deny
     | EndMeeting
+    | PollCreate
+    | PollVote
+    | PollClose
 )
 
 _decoder: Final = msgspec.json.Decoder(ClientMessage)
@@ -421,6 +456,39 @@ class ActiveSpeaker(_Server, tag="speaker", omit_defaults=False):
     id: str | None
 
 
+class PollInfo(msgspec.Struct, omit_defaults=True):
+    """A poll as a client sees it.  ``counts`` (votes per option) and ``voters`` go to
+    hosts while it is open and to everyone once it is closed; ``names`` (per option,
+    who chose it) only for a named poll, on the same terms."""
+
+    id: str
+    question: str
+    options: list[str]
+    multiple: bool
+    anonymous: bool
+    by: str  # the host who started it (participant id)
+    closed: bool = False
+    voters: int | None = None
+    counts: list[int] | None = None
+    names: list[list[str]] | None = None
+    #: The receiver's own choices (sent to that participant only).
+    mine: list[int] | None = None
+
+
+class PollOut(_Server, tag="poll"):
+    """A poll started, changed (hosts: live counts) or closed."""
+
+    poll: PollInfo
+
+
+class PollVoted(_Server, tag="poll-voted"):
+    """To the voter: the vote counted (the choices now held for it)."""
+
+    poll: str
+    choices: list[int]
+    ref: str | None = None
+
+
 class Pong(_Server, tag="pong"):
     ref: str | None = None
 
@@ -449,6 +517,8 @@ ServerMessage = (
     | Removed
     | MeetingEnded
     | ActiveSpeaker
+    | PollOut
+    | PollVoted
     | Pong
     | Error
 )

@@ -38,6 +38,7 @@ from .effects import (
     lobby_key,
 )
 from .names import check_display_name, check_room_name
+from .polls import Polls
 from .protocol import CloseCode, ErrorCode, ProtocolError
 from .state import MeetingRecord, Member, Room, RoomConfig, StoredRoom
 
@@ -85,6 +86,8 @@ class Rooms:
         self._mono = monotonic
         self.rooms: dict[str, Room] = {}
         self.members: dict[str, Member] = {}
+        #: Open polls (core/polls.py); kind "poll"/"vote" journal entries are theirs.
+        self.polls = Polls(lambda entry: self.journal.append(entry))
 
     def now_ms(self) -> int:
         return int(self._wall() * 1000)
@@ -379,6 +382,7 @@ class Rooms:
         if room.members or room.lobby:
             return []
         self.rooms.pop(room.name, None)
+        self.polls.forget(room.name)
         keep = replace(room.config, locked=False) if room.config.managed else None
         if keep is not None or room.config != RoomConfig():
             self.journal.append(("room", room.name, None))
@@ -426,6 +430,7 @@ class Rooms:
             self._updated(heir),
             RoleChanged(heir.info.id, "host"),
             Note(room.name, f"{heir.info.name} is now a host"),
+            *self.polls.state_for(room.name, heir.info.id, host=True),
         ]
         if room.lobby:
             effects.append(self._lobby_update(room))
@@ -492,6 +497,15 @@ class Rooms:
                 return self.deny(pid, message)
             case p.EndMeeting():
                 return self.end_meeting(pid, message)
+            case p.PollCreate():
+                host = self.require_host(pid, message.ref)
+                hosts = self.rooms[host.room].hosts()
+                return self.polls.create(host, message, hosts, self.now_ms())
+            case p.PollVote():
+                voter = self.member(pid, message.ref)
+                return self.polls.vote(voter, message, self.rooms[voter.room].hosts())
+            case p.PollClose():
+                return self.polls.close(self.require_host(pid, message.ref), message)
         raise ProtocolError(ErrorCode.BAD_MESSAGE, "not a request the rules handle", message.ref)
 
     def member(self, pid: str, ref: str | None = None) -> Member:
@@ -688,6 +702,8 @@ class Rooms:
         effects.append(SaveMeeting(room.name))
         if msg.role == "host" and room.lobby:
             effects.append(self._lobby_update(room))
+        if msg.role == "host":
+            effects += self.polls.state_for(room.name, msg.to, host=True)
         article = "an" if msg.role == "observer" else "a"
         effects.append(
             Note(room.name, f"{host.info.name} made {target.info.name} {article} {msg.role}")
@@ -865,6 +881,7 @@ class Rooms:
         room.members.clear()
         room.lobby.clear()
         self.rooms.pop(room.name, None)
+        self.polls.forget(room.name)
         self.journal.append(("ended", room.name, None))
         return effects
 
@@ -920,6 +937,7 @@ class Rooms:
     def drop_room(self, room_name: str) -> list[Effect]:
         """Forget a room and everyone in it (the meeting ended elsewhere)."""
         room = self.rooms.pop(room_name, None)
+        self.polls.forget(room_name)
         if room is None:
             return []
         for pid in list(room.members) + list(room.lobby):

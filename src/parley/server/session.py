@@ -484,6 +484,9 @@ class Session:
         server.hub.release(self.conn, server.frame(p.encode(welcome)))
         if member.info.role == "host" and room.lobby:
             await server.apply([server.rooms.lobby_state(room_name, to=(pid,))])
+        host = member.info.role == "host"
+        if polls := server.rooms.polls.state_for(room_name, pid, host=host):
+            await server.apply(polls)
 
     async def on_history(self, msg: p.History) -> None:
         assert self.pid is not None
