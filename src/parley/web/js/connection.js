@@ -41,6 +41,8 @@ import { backoffDelay } from "./core/rules.js";
  *   "removed": { by?: string, ban?: boolean },
  *   "meeting-ended": { by?: string },
  *   "speaker": { id: string | null },
+ *   "poll": { poll: import("./core/protocol.js").PollInfo },
+ *   "poll-voted": { poll: string, choices: number[], ref?: string },
  *   "pong": { ref?: string },
  *   ":state": { state: ConnectionState },
  *   ":join-failed": JoinFailure,

@@ -63,6 +63,22 @@
 /** @typedef {"mic" | "cam" | "screen"} DeviceKind */
 
 /**
+ * A poll (`poll` message).  Counts go to hosts while it is open and to everyone once closed.
+ * @typedef {object} PollInfo
+ * @property {string} id
+ * @property {string} question
+ * @property {string[]} options
+ * @property {boolean} multiple
+ * @property {boolean} anonymous
+ * @property {string} by the host who started it
+ * @property {boolean} [closed]
+ * @property {number | null} [voters]
+ * @property {number[] | null} [counts]
+ * @property {string[][] | null} [names] per option, who chose it (named polls)
+ * @property {number[] | null} [mine] our own choices
+ */
+
+/**
  * A message the client sends (docs/protocol.md "Client → server"); `ref` correlates errors.
  * @typedef {{ type: string, ref?: string, [field: string]: unknown }} ClientMessage
  */

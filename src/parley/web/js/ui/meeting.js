@@ -20,6 +20,7 @@ import { MeetingBar } from "./meeting-bar.js";
 import { MeetingChat } from "./meeting-chat.js";
 import { ModerationControls } from "./moderation-controls.js";
 import { renderHands, renderPeople } from "./people.js";
+import { MeetingPolls } from "./polls.js";
 import { floatReaction } from "./reactions.js";
 import { Stage } from "./stage.js";
 import { StageTiles } from "./stage-tiles.js";
@@ -147,6 +148,14 @@ export class Meeting {
         panelHidden: () => this.bar.el.chatPanel.hidden,
       },
     );
+    this.polls = new MeetingPolls(
+      { button: button("#btn-poll"), container: $("#polls") },
+      {
+        send: (msg) => Boolean(this.conn?.send(msg)),
+        toast,
+        isHost: () => this.selfIsHost(),
+      },
+    );
     this.bar = new MeetingBar(
       {
         mic: button("#btn-mic"),
@@ -202,6 +211,8 @@ export class Meeting {
       conn.on("reaction", (m) => this.onReaction(m));
       conn.on("error", (m) => this.onError(m));
       conn.on("room-updated", (m) => this.onRoomUpdated(m.settings));
+      conn.on("poll", (m) => this.polls.received(m.poll));
+      conn.on("poll-voted", (m) => this.polls.voted(m.poll, m.choices));
       conn.on("lobby", (m) => this.onLobby(m.waiting || []));
       conn.on("muted", (m) => this.onMuted(m.kind));
       conn.on("removed", (m) => this.end(finalScreen("removed", { ban: Boolean(m.ban) })));
@@ -262,6 +273,7 @@ export class Meeting {
     } else {
       this.reconcile(msg);
     }
+    this.polls.welcome();
     this.chat.welcome(msg.history, Boolean(msg.history_more), msg.limits?.chat_max_chars);
     this.syncSelfStateToServer(msg.participants.find((p) => p.id === this.selfId));
   }
@@ -364,6 +376,7 @@ export class Meeting {
     this.chat.mount(this.abort.signal);
     this.bar.mount(this.abort.signal);
     this.moderation.mount(this.abort.signal);
+    this.polls.mount(this.abort.signal);
     window.addEventListener("pagehide", () => this.conn?.leave(), o);
 
     this.bar.openPanelsToFit();
@@ -586,6 +599,7 @@ export class Meeting {
     });
     renderHands(this.el.handsSection, this.el.handsList, raisedHands(people), labels);
     this.moderation.render(selfRole === "host");
+    this.polls.render(selfRole === "host");
     this.el.peopleCount.textContent = String(people.length);
     this.chat.renderRecipients();
     this.bar.render({
@@ -638,6 +652,7 @@ export class Meeting {
     this.el.enableSound.hidden = true;
     this.bar.teardown();
     this.moderation.teardown();
+    this.polls.teardown();
     this.el.handsSection.hidden = true;
     if (stopTracks) this.local.stopAll();
   }
