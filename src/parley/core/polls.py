@@ -253,22 +253,28 @@ class Polls:
             for poll in self.open_polls(room)
         ]
 
-    def forget(self, room: str) -> None:
-        """The meeting ended (or the room emptied): its polls go, unannounced."""
-        self.rooms.pop(room, None)
+    def forget(self, room: str, *, shared: bool = True) -> None:
+        """The meeting ended (or the room emptied): its polls go, unannounced.
+
+        ``shared``: say so to the other nodes (False when this node only stops mirroring
+        a room that goes on elsewhere, or applies another node's end)."""
+        if self.rooms.pop(room, None) is not None and shared:
+            self.journal(("polls-ended", room, None))
 
     # -- replication: what another node changed ------------------------------------------
 
     def put_remote_poll(self, poll: Poll) -> None:
         """A poll another node started or closed (votes travel separately)."""
         state = self.rooms.setdefault(poll.room, RoomPolls())
-        if poll.closed:
-            state.open.pop(poll.id, None)
-            return
         known = state.open.get(poll.id)
         if known is None:
             state.open[poll.id] = poll
             state.started += 1
+
+    def drop_remote_poll(self, room: str, poll_id: str) -> None:
+        state = self.rooms.get(room)
+        if state is not None:
+            state.open.pop(poll_id, None)
 
     def put_remote_vote(
         self, room: str, poll_id: str, pid: str, choices: tuple[int, ...], name: str | None

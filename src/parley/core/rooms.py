@@ -86,7 +86,7 @@ class Rooms:
         self._mono = monotonic
         self.rooms: dict[str, Room] = {}
         self.members: dict[str, Member] = {}
-        #: Open polls (core/polls.py); kind "poll"/"vote" journal entries are theirs.
+        #: Open polls (core/polls.py); journal kinds "poll", "vote", "polls-ended" are theirs.
         self.polls = Polls(lambda entry: self.journal.append(entry))
 
     def now_ms(self) -> int:
@@ -937,7 +937,7 @@ class Rooms:
     def drop_room(self, room_name: str) -> list[Effect]:
         """Forget a room and everyone in it (the meeting ended elsewhere)."""
         room = self.rooms.pop(room_name, None)
-        self.polls.forget(room_name)
+        self.polls.forget(room_name, shared=False)
         if room is None:
             return []
         for pid in list(room.members) + list(room.lobby):
