@@ -51,8 +51,10 @@ class ErrorCode:
     WAITING: Final = "waiting"
     TOO_MANY: Final = "too_many"
     INTERNAL: Final = "internal"
-    NO_SUCH_POLL: Final = "no_such_poll"
     POLL_CLOSED: Final = "poll_closed"
+    NO_SUCH_BREAKOUT: Final = "no_such_breakout"
+    BREAKOUTS_OPEN: Final = "breakouts_open"
+    NO_BREAKOUTS: Final = "no_breakouts"
 
 
 class ProtocolError(Exception):
@@ -241,6 +243,51 @@ class PollClose(_Client, tag="poll-close"):
     poll: str = ""
 
 
+# -- breakout rooms (see core/breakouts.py for the rules and limits) ------------------
+
+
+class BreakoutsOpen(_Client, tag="breakouts-open"):
+    """A host opens breakout rooms: one per name; who goes where by ``assign`` (participant
+    id -> room index) and, with ``auto``, everyone else spread evenly at random."""
+
+    names: Annotated[list[str], msgspec.Meta(max_length=32)] = msgspec.field(
+        default_factory=list
+    )
+    assign: Annotated[dict[str, Int64], msgspec.Meta(max_length=512)] = msgspec.field(
+        default_factory=dict
+    )
+    auto: bool = True
+    #: Seconds until everyone returns on their own; None: until a host closes them.
+    duration: Int64 | None = None
+
+
+class BreakoutAssign(_Client, tag="breakout-assign"):
+    """A host moves someone into a breakout (``room``: its index) or back (None)."""
+
+    to: str = ""
+    room: Int64 | None = None
+
+
+class BreakoutVisit(_Client, tag="breakout-visit"):
+    """A host goes into a breakout (``room``: its index) or back to the main room (None)."""
+
+    room: Int64 | None = None
+
+
+class BreakoutsClose(_Client, tag="breakouts-close"):
+    """A host closes every breakout: everyone returns after a warning."""
+
+
+class BreakoutHelp(_Client, tag="breakout-help"):
+    """Someone in a breakout asks the hosts for help."""
+
+
+class BreakoutBroadcast(_Client, tag="breakout-broadcast"):
+    """A host's message to every breakout (and the main room)."""
+
+    text: str = ""
+
+
 ClientMessage = (
     Join
     | Chat
@@ -264,6 +311,12 @@ ClientMessage = (
     | PollCreate
     | PollVote
     | PollClose
+    | BreakoutsOpen
+    | BreakoutAssign
+    | BreakoutVisit
+    | BreakoutsClose
+    | BreakoutHelp
+    | BreakoutBroadcast
 )
 
 _decoder: Final = msgspec.json.Decoder(ClientMessage)
@@ -360,6 +413,31 @@ class _Server(msgspec.Struct, tag_field="type", omit_defaults=True):
     pass
 
 
+class BreakoutHere(msgspec.Struct, omit_defaults=True):
+    """In a welcome: this room is a breakout of ``main``."""
+
+    main: str
+    index: int
+    title: str
+    ends_at: int | None = None  # ms since the epoch: everyone returns then
+    closing_at: int | None = None  # a host closed the breakouts: everyone returns then
+
+
+class BreakoutRoom(msgspec.Struct):
+    index: int
+    title: str
+    room: str  # the room's name (``<main>~<n>``): its chat history is stored under it
+    members: list[str]  # participant ids
+
+
+class BreakoutsState(msgspec.Struct, omit_defaults=True):
+    main: str
+    open: bool
+    rooms: list[BreakoutRoom] = msgspec.field(default_factory=list)
+    ends_at: int | None = None
+    closing_at: int | None = None
+
+
 class Welcome(_Server, tag="welcome"):
     v: int
     id: str
@@ -371,6 +449,8 @@ class Welcome(_Server, tag="welcome"):
     history_more: bool
     ice_servers: list[dict[str, object]]
     limits: dict[str, int]
+    #: Set when this room is a breakout (the same socket moved here from the main room).
+    breakout: BreakoutHere | None = None
 
 
 class ResumeToken(_Server, tag="resume-token"):
@@ -489,6 +569,29 @@ class PollVoted(_Server, tag="poll-voted"):
     ref: str | None = None
 
 
+class BreakoutsOut(_Server, tag="breakouts"):
+    """The breakout rooms of a meeting opened, changed, are closing or closed."""
+
+    state: BreakoutsState
+
+
+class BreakoutHelpOut(_Server, tag="breakout-help"):
+    """To hosts: someone in a breakout asks for help."""
+
+    sender: str = msgspec.field(name="from")
+    name: str
+    index: int
+    title: str
+
+
+class BreakoutMessage(_Server, tag="breakout-message"):
+    """A host's message to every breakout."""
+
+    sender: str = msgspec.field(name="from")
+    name: str
+    text: str
+
+
 class Pong(_Server, tag="pong"):
     ref: str | None = None
 
@@ -519,6 +622,9 @@ ServerMessage = (
     | ActiveSpeaker
     | PollOut
     | PollVoted
+    | BreakoutsOut
+    | BreakoutHelpOut
+    | BreakoutMessage
     | Pong
     | Error
 )

@@ -19,6 +19,7 @@ from dataclasses import replace
 from ..config import Limits
 from . import protocol as p
 from .admission import Decision, Enter, Joined, JoinRequest, NeedPassword, Refuse
+from .breakouts import Breakouts
 from .effects import (
     Deliver,
     Disconnect,
@@ -26,6 +27,7 @@ from .effects import (
     Left,
     LetIn,
     MediaEnded,
+    Moved,
     Note,
     RoleChanged,
     RoomEmptied,
@@ -88,6 +90,8 @@ class Rooms:
         self.members: dict[str, Member] = {}
         #: Open polls (core/polls.py); journal kinds "poll", "vote", "polls-ended" are theirs.
         self.polls = Polls(lambda entry: self.journal.append(entry))
+        #: Breakout rooms (core/breakouts.py): child rooms people move into and back.
+        self.breakouts = Breakouts(self, max_text=limits.chat_max_chars)
 
     def now_ms(self) -> int:
         return int(self._wall() * 1000)
@@ -417,6 +421,40 @@ class Rooms:
         effects += self._forget_if_empty(room)
         return effects
 
+    def move(self, pid: str, target: str) -> list[Effect]:
+        """Move a participant to another room of its meeting (a breakout, or back), on
+        the same socket: the rooms' others see it leave and join; its media stops in the
+        old room, and its socket is welcomed into the new one (``Moved``).
+
+        No hand-over and no checks of size, lock or lobby: a host decided.  The main room
+        stays open while its breakouts are, even with nobody in it.
+        """
+        member = self.members[pid]
+        source = self.rooms[member.room]
+        if member.room == target:
+            return []
+        room = self.open_room(target, self.now_ms(), None)
+        del source.members[pid]
+        room.members[pid] = member
+        member.room = target
+        member.info.hand, member.info.hand_at = False, None
+        self.journal.append(("gone", source.name, pid))
+        self.journal.append(("member", target, pid))
+        effects: list[Effect] = [
+            Deliver(source.name, p.ParticipantLeft(id=pid, reason="moved"), exclude=pid),
+            StopForwarding(source.name, pid),
+            Deliver(target, p.ParticipantJoined(participant=member.info), exclude=pid),
+            Moved(pid, target),
+            SaveMeeting(source.name),
+            SaveMeeting(target),
+        ]
+        if not self.breakouts.is_open(source.name):
+            effects += self._forget_if_empty(source)
+        return effects
+
+    def rooms_free(self) -> int:
+        return max(0, self.limits.max_rooms - len(self.rooms))
+
     def _hand_over(self, room: Room) -> list[Effect]:
         """The last host left: the longest-present participant takes over."""
         if not self.auto_host:
@@ -506,6 +544,15 @@ class Rooms:
                 return self.polls.vote(voter, message, self.rooms[voter.room].hosts())
             case p.PollClose():
                 return self.polls.close(self.require_host(pid, message.ref), message)
+            case (
+                p.BreakoutsOpen()
+                | p.BreakoutAssign()
+                | p.BreakoutVisit()
+                | p.BreakoutsClose()
+                | p.BreakoutHelp()
+                | p.BreakoutBroadcast()
+            ):
+                return self.breakouts.handle(pid, message)
         raise ProtocolError(ErrorCode.BAD_MESSAGE, "not a request the rules handle", message.ref)
 
     def member(self, pid: str, ref: str | None = None) -> Member:
@@ -866,7 +913,11 @@ class Rooms:
         return None if room is None else self._end(room, "admin", "An administrator")
 
     def _end(self, room: Room, by: str, by_name: str) -> list[Effect]:
-        effects: list[Effect] = [Note(room.name, f"{by_name} ended the meeting")]
+        effects: list[Effect] = []
+        for child in self.breakouts.forget(room.name):  # the breakouts end with it
+            if (open_child := self.rooms.get(child)) is not None:
+                effects += self._end(open_child, by, by_name)
+        effects.append(Note(room.name, f"{by_name} ended the meeting"))
         # What the meeting set ends with it (see _forget_if_empty); stored before anyone
         # is sent away, so that whoever comes straight back finds the room open.
         keep = replace(room.config, locked=False) if room.config.managed else None
