@@ -119,6 +119,7 @@ class Server:
             timings=self.metrics,
             now_ms=self.rooms.now_ms,
             observer=PolicyObserver(self.policy, self.spawn) if self.policy else None,
+            wake=self.wake,
         )
         self.sfu_signals = (
             SfuSignals(self.media, self.rooms, self.executor, self.node, self.replicator)
@@ -249,6 +250,12 @@ class Server:
 
     def session_of(self, pid: str) -> Session | None:
         return self.sockets.of(pid)
+
+    def wake(self, room: str, at_ms: int) -> None:
+        """Call the core back at ``at_ms`` about the breakouts of ``room`` (a ``Wake``)."""
+        delay = max(0.0, (at_ms - self.rooms.now_ms()) / 1000)
+        due = self.rooms.breakouts.due
+        asyncio.get_running_loop().call_later(delay, lambda: self.spawn(self.apply(due(room))))
 
     def expire(self, pid: str) -> None:
         self.spawn(self.apply(self.rooms.expire(pid)))

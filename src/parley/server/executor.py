@@ -21,6 +21,7 @@ from ..core.effects import (
     Left,
     LetIn,
     MediaEnded,
+    Moved,
     Note,
     RoleChanged,
     RoomEmptied,
@@ -30,6 +31,7 @@ from ..core.effects import (
     StopForwarding,
     StoreChat,
     Unpublish,
+    Wake,
     chat_deliveries,
 )
 from ..core.protocol import ErrorCode, ProtocolError
@@ -59,6 +61,8 @@ class Sockets(Protocol):
     def disconnect(self, pid: str, code: int, reason: str) -> bool: ...
 
     def let_in(self, pid: str) -> bool: ...
+
+    def move(self, pid: str, room: str) -> bool: ...
 
     def renew_token(self, pid: str, role: str) -> None: ...
 
@@ -129,6 +133,7 @@ class Executor:
         timings: ChatTimings,
         now_ms: Callable[[], int],
         observer: Observer | None = None,
+        wake: Callable[[str, int], None] | None = None,
     ) -> None:
         self.fanout = fanout
         self.sockets = sockets
@@ -139,6 +144,8 @@ class Executor:
         self.timings = timings
         self.now_ms = now_ms
         self.observer = observer
+        #: Schedules a ``Wake`` (breakout timers); None: they never fire.
+        self.wake = wake
         #: Chat messages (not system lines) stored and acknowledged.
         self.chat_stored = 0
 
@@ -174,6 +181,14 @@ class Executor:
             case LetIn(pid=pid, room=room):
                 if not self.sockets.let_in(pid):
                     self.cluster.let_in_remote(room, pid)
+            case Moved(pid=pid, room=room):
+                if not self.sockets.move(pid, room):
+                    # Breakouts are single-node for now (docs/protocol.md): a socket on
+                    # another node does not follow, its owner sees the old room.
+                    log.warning("%s moved to %s but its socket is not on this node", pid, room)
+            case Wake(room=room, at_ms=at_ms):
+                if self.wake is not None:
+                    self.wake(room, at_ms)
             case RoleChanged(pid=pid, role=role):
                 self.sockets.renew_token(pid, role)
             case StopForwarding(room=room, pid=pid):
