@@ -125,8 +125,16 @@ class Breakouts:
         out = []
         for index, (name, title) in enumerate(zip(bset.rooms, bset.titles, strict=True)):
             room = self.rooms.room(name)
-            members = list(room.members) if room is not None else []
-            out.append(p.BreakoutRoom(index=index, title=title, room=name, members=members))
+            people = list(room.members.values()) if room is not None else []
+            out.append(
+                p.BreakoutRoom(
+                    index=index,
+                    title=title,
+                    room=name,
+                    members=[m.info.id for m in people],
+                    names=[m.info.name for m in people],
+                )
+            )
         return p.BreakoutsState(
             main=main, open=True, rooms=out, ends_at=bset.ends_at, closing_at=bset.closing_at
         )

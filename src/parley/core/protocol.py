@@ -428,6 +428,7 @@ class BreakoutRoom(msgspec.Struct):
     title: str
     room: str  # the room's name (``<main>~<n>``): its chat history is stored under it
     members: list[str]  # participant ids
+    names: list[str]  # their display names, in the same order
 
 
 class BreakoutsState(msgspec.Struct, omit_defaults=True):

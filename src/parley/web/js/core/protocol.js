@@ -50,6 +50,34 @@
  * @property {boolean} [history_more]
  * @property {RTCIceServer[]} [ice_servers]
  * @property {{ chat_max_chars?: number }} [limits]
+ * @property {BreakoutHere} [breakout] set when this room is a breakout of the meeting
+ */
+
+/**
+ * @typedef {object} BreakoutHere
+ * @property {string} main the main room's name
+ * @property {number} index
+ * @property {string} title
+ * @property {number | null} [ends_at] ms since the epoch
+ * @property {number | null} [closing_at] ms since the epoch
+ */
+
+/**
+ * @typedef {object} BreakoutRoom
+ * @property {number} index
+ * @property {string} title
+ * @property {string} room
+ * @property {string[]} members participant ids
+ * @property {string[]} names their display names
+ */
+
+/**
+ * @typedef {object} BreakoutsState
+ * @property {string} main
+ * @property {boolean} open
+ * @property {BreakoutRoom[]} [rooms]
+ * @property {number | null} [ends_at]
+ * @property {number | null} [closing_at]
  */
 
 /** @typedef {{ type: "history", messages: ChatMessage[], more?: boolean, ref?: string }} History */

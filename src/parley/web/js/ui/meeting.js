@@ -21,6 +21,7 @@ import { MeetingChat } from "./meeting-chat.js";
 import { ModerationControls } from "./moderation-controls.js";
 import { renderHands, renderPeople } from "./people.js";
 import { MeetingPolls } from "./polls.js";
+import { MeetingBreakouts } from "./breakouts.js";
 import { floatReaction } from "./reactions.js";
 import { Stage } from "./stage.js";
 import { StageTiles } from "./stage-tiles.js";
@@ -71,6 +72,8 @@ export class Meeting {
 
     /** @type {string | null} */
     this.selfId = null;
+    /** The room we are in: the meeting's, or one of its breakouts. */
+    this.roomName = room;
     /** @type {Map<string, Participant>} */
     this.roster = new Map();
     /** @type {Map<string, RemoteMedia>} */
@@ -156,6 +159,18 @@ export class Meeting {
         isHost: () => this.selfIsHost(),
       },
     );
+    this.breakouts = new MeetingBreakouts(
+      { button: button("#btn-breakouts"), bar: $("#breakout-bar") },
+      {
+        send: (msg) => Boolean(this.conn?.send(msg)),
+        toast,
+        isHost: () => this.selfIsHost(),
+        others: () =>
+          R.sortedParticipants(this.roster, this.selfId)
+            .filter((p) => p.id !== this.selfId)
+            .map((p) => ({ id: p.id, label: this.labels()[p.id] ?? p.name, host: p.role === "host" })),
+      },
+    );
     this.bar = new MeetingBar(
       {
         mic: button("#btn-mic"),
@@ -213,6 +228,9 @@ export class Meeting {
       conn.on("room-updated", (m) => this.onRoomUpdated(m.settings));
       conn.on("poll", (m) => this.polls.received(m.poll));
       conn.on("poll-voted", (m) => this.polls.voted(m.poll, m.choices));
+      conn.on("breakouts", (m) => this.breakouts.received(m.state));
+      conn.on("breakout-help", (m) => this.breakouts.helpCalled(m));
+      conn.on("breakout-message", (m) => this.breakouts.broadcast(m));
       conn.on("lobby", (m) => this.onLobby(m.waiting || []));
       conn.on("muted", (m) => this.onMuted(m.kind));
       conn.on("removed", (m) => this.end(finalScreen("removed", { ban: Boolean(m.ban) })));
@@ -249,7 +267,10 @@ export class Meeting {
 
   /** @param {Welcome} msg */
   onWelcome(msg) {
-    const sameIdentity = this.joined && msg.id === this.selfId;
+    // Moved into a breakout or back (the same socket and identity): a new room's media.
+    const sameRoom = !this.joined || msg.room?.name === this.roomName;
+    const sameIdentity = this.joined && msg.id === this.selfId && sameRoom;
+    this.roomName = msg.room?.name ?? this.room;
     this.moderation.setSettings(msg.room?.settings);
     const me = (msg.participants || []).find((p) => p.id === msg.id);
     if (isObserver(me)) this.releaseMedia(); // observers publish nothing
@@ -274,6 +295,7 @@ export class Meeting {
       this.reconcile(msg);
     }
     this.polls.welcome();
+    this.breakouts.welcome(msg);
     this.chat.welcome(msg.history, Boolean(msg.history_more), msg.limits?.chat_max_chars);
     this.syncSelfStateToServer(msg.participants.find((p) => p.id === this.selfId));
   }
@@ -377,6 +399,7 @@ export class Meeting {
     this.bar.mount(this.abort.signal);
     this.moderation.mount(this.abort.signal);
     this.polls.mount(this.abort.signal);
+    this.breakouts.mount(this.abort.signal);
     window.addEventListener("pagehide", () => this.conn?.leave(), o);
 
     this.bar.openPanelsToFit();
@@ -600,6 +623,7 @@ export class Meeting {
     renderHands(this.el.handsSection, this.el.handsList, raisedHands(people), labels);
     this.moderation.render(selfRole === "host");
     this.polls.render(selfRole === "host");
+    this.breakouts.render(selfRole === "host");
     this.el.peopleCount.textContent = String(people.length);
     this.chat.renderRecipients();
     this.bar.render({
@@ -653,6 +677,7 @@ export class Meeting {
     this.bar.teardown();
     this.moderation.teardown();
     this.polls.teardown();
+    this.breakouts.teardown();
     this.el.handsSection.hidden = true;
     if (stopTracks) this.local.stopAll();
   }
