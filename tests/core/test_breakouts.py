@@ -200,3 +200,12 @@ def test_leaving_from_a_breakout_is_an_ordinary_leave() -> None:
     assert [d.room for d in left] == ["team~1"]
     assert m.rooms.room("team~1") is None
     m.frame("u0", type="breakouts-close")
+
+
+def test_a_meeting_spread_over_nodes_is_refused_not_half_moved() -> None:
+    m = Breakout(people=3)
+    member = m.rooms.find(m.ids["u2"])
+    assert member is not None
+    member.node = "n_other"  # its socket is on another node of a cluster
+    m.refused(ErrorCode.UNAVAILABLE, "u0", type="breakouts-open", names=["a"])
+    assert m.sizes() == {"team": 3} and not m.rooms.breakouts.is_open("team")

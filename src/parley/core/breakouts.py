@@ -15,7 +15,7 @@ Plain objects, no I/O.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Final, Protocol
 
@@ -68,6 +68,10 @@ class Membership(Protocol):
     def move(self, pid: str, room: str) -> list[Effect]: ...
 
     def now_ms(self) -> int: ...
+
+    @property
+    def node(self) -> str:
+        """This server node's id (members on other nodes cannot be moved from here)."""
 
 
 @dataclass(slots=True)
@@ -227,6 +231,7 @@ class Breakouts:
                     f"breakout rooms are numbered 0-{len(titles) - 1}",
                     ref,
                 )
+        self._check_local(room.members.values(), ref)
         if self.rooms.rooms_free() < len(titles):
             raise ProtocolError(
                 ErrorCode.TOO_MANY, "this server cannot open that many rooms now", ref
@@ -269,10 +274,21 @@ class Breakouts:
             plan[pid] = index
         return plan
 
+    def _check_local(self, members: Iterable[Member], ref: str | None) -> None:
+        """Sockets move only on the node that holds them: breakouts are single-node for now
+        (docs/protocol.md), and a meeting spread over nodes is refused, not half moved."""
+        if any(m.node != self.rooms.node for m in members):
+            raise ProtocolError(
+                ErrorCode.UNAVAILABLE,
+                "breakout rooms need everyone on the same server node (not yet in a cluster)",
+                ref,
+            )
+
     def assign(self, host: Member, msg: p.BreakoutAssign) -> list[Effect]:
         bset = self._set(host, msg.ref)
         target = self._target(bset, msg.room, msg.ref)
         member = self._in_meeting(bset, msg.to, msg.ref)
+        self._check_local([member], msg.ref)
         if member.room == target:
             return []
         return self.rooms.move(msg.to, target) + self._announce(bset.main)
