@@ -28,6 +28,9 @@ def test_breakouts_open_move_everyone_and_bring_them_back(new_participant, room)
         expect(person.button("Breakout rooms")).to_be_hidden()
         person.page.evaluate("window.__samePage = true")  # gone if the page reloads
 
+    ada.send_chat("agenda in the main room")
+    bob.wait_chat_entry("agenda in the main room", "Ada")
+
     ada.button("Breakout rooms").click()
     dialog = ada.page.get_by_role("dialog", name="Breakout rooms")
     expect(dialog).to_be_visible()
@@ -57,6 +60,13 @@ def test_breakouts_open_move_everyone_and_bring_them_back(new_participant, room)
     cat.wait_chat_entry("hello red", "Bob")
     dan.open_chat()
     expect(dan.chat_log.get_by_text("hello red")).to_have_count(0)
+
+    # The main room's chat stays readable from a breakout.
+    expect(bob.chat_log.get_by_text("agenda in the main room")).to_have_count(0)
+    bob.page.get_by_role("button", name="Main room chat").click()
+    main_chat = bob.page.get_by_role("dialog", name="Main room chat")
+    expect(main_chat.get_by_role("log").get_by_text("agenda in the main room")).to_be_visible()
+    main_chat.get_by_role("button", name="Close").click()
 
     # Dan asks for help; the host sees it and visits Blue.
     dan.page.get_by_role("button", name="Ask for help").click()

@@ -120,3 +120,21 @@ async def test_bad_breakout_requests_are_refused_and_disturb_nobody(
     await host.roundtrip()
     await ann.roundtrip()
     assert ann.of_type("welcome") == [ann.welcome]
+
+
+async def test_from_a_breakout_the_main_room_chat_stays_readable(
+    server: ParleyProcess, clients: Clients, room: str
+) -> None:
+    host = await clients.join(server, room, "Host")
+    ann = await clients.join(server, room, "Ann")
+    await ann.chat("before the breakouts")
+    await host.send({"type": "breakouts-open", "names": ["A", "B"], "assign": {ann.id: 0}})
+    await in_room(ann, f"{room}~1")
+    await ann.send({"type": "history", "room": room, "ref": "main"})
+    main = await ann.expect("history", lambda m: m.get("ref") == "main")
+    assert main["room"] == room
+    assert "before the breakouts" in [m["text"] for m in main["messages"]]
+    # Another breakout's chat, or another meeting's, is not readable from here.
+    for other in (f"{room}~2", "elsewhere"):
+        await ann.send({"type": "history", "room": other, "ref": "x"})
+        assert (await ann.error("forbidden"))["ref"] == "x"

@@ -146,6 +146,8 @@ class Rename(_Client, tag="rename"):
 class History(_Client, tag="history"):
     before: Int64 | None = None
     limit: Int64 | None = None
+    #: From a breakout: the main room's history (absent: the room one is in).
+    room: str | None = None
 
 
 class Ping(_Client, tag="ping"):
@@ -497,6 +499,8 @@ class HistoryOut(_Server, tag="history"):
     messages: list[ChatRecord]
     more: bool
     ref: str | None = None
+    #: Set when the request named a room (the main room, from a breakout).
+    room: str | None = None
 
 
 class RoomUpdated(_Server, tag="room-updated"):

@@ -502,10 +502,16 @@ class Session:
         server = self.server
         limits = server.settings.limits
         room = server.rooms.member(self.pid, msg.ref).room
+        if msg.room is not None and msg.room != room:
+            # From a breakout, the main room's chat stays readable; no other room's is.
+            if msg.room != main_of(room):
+                raise ProtocolError(ErrorCode.FORBIDDEN, "not a room you are in", msg.ref)
+            room = msg.room
         limit = limits.history_page if msg.limit is None else msg.limit
         limit = max(1, min(limit, limits.history_page_max))
         messages, more = await server.store.history(room, msg.before, limit, self.pid)
-        self.send(p.encode(p.HistoryOut(messages=messages, more=more, ref=msg.ref)))
+        out = p.HistoryOut(messages=messages, more=more, ref=msg.ref, room=msg.room)
+        self.send(p.encode(out))
 
     async def on_settings(self, msg: p.RoomSettingsUpdate) -> None:
         assert self.pid is not None

@@ -80,7 +80,7 @@
  * @property {number | null} [closing_at]
  */
 
-/** @typedef {{ type: "history", messages: ChatMessage[], more?: boolean, ref?: string }} History */
+/** @typedef {{ type: "history", messages: ChatMessage[], more?: boolean, ref?: string, room?: string }} History */
 
 /** @typedef {{ type: "error", code: string, message?: string, ref?: string }} ErrorMessage */
 

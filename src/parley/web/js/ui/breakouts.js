@@ -4,6 +4,7 @@
 // between rooms is the server's: this socket gets a welcome for the new room.
 import { barText, checkPlan, MAX_BREAKOUTS, MAX_TITLE_CHARS, updateHere } from "../core/breakouts.js";
 import { clear, h, setIcon } from "./dom.js";
+import { MainChatDialog } from "./main-chat.js";
 
 /** @typedef {import("../core/protocol.js").BreakoutHere} BreakoutHere */
 /** @typedef {import("../core/protocol.js").BreakoutsState} BreakoutsState */
@@ -34,6 +35,8 @@ export class MeetingBreakouts {
     this.dialog = null;
     /** @type {ReturnType<typeof setInterval> | null} */
     this.timer = null;
+    /** @type {MainChatDialog | null} */
+    this.mainChat = null;
     this.status = h("span", { class: "breakout-status", role: "status" });
     this.helpBtn = /** @type {HTMLButtonElement} */ (
       h("button", { type: "button", class: "btn btn-small btn-primary", onclick: () => this.askForHelp() }, "Ask for help")
@@ -49,7 +52,9 @@ export class MeetingBreakouts {
     this.dialog = new BreakoutsDialog(this);
     this.el.button.addEventListener("click", () => this.dialog?.open(), { signal });
     clear(this.el.bar);
-    this.el.bar.append(this.status, this.helpBtn, this.backBtn);
+    this.mainChat = new MainChatDialog(this.deps.send);
+    const mainChatBtn = h("button", { type: "button", class: "btn btn-small btn-ghost", onclick: () => this.here && this.mainChat?.open(this.here.main) }, "Main room chat");
+    this.el.bar.append(this.status, this.helpBtn, this.backBtn, mainChatBtn);
     this.timer = setInterval(() => this.renderBar(), 1000);
   }
 
@@ -103,6 +108,8 @@ export class MeetingBreakouts {
     this.timer = null;
     this.dialog?.remove();
     this.dialog = null;
+    this.mainChat?.remove();
+    this.mainChat = null;
     this.el.bar.hidden = true;
     this.el.button.hidden = true;
   }

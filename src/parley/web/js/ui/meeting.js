@@ -221,7 +221,7 @@ export class Meeting {
       conn.on("participant-left", (m) => this.onLeft(m));
       conn.on("chat", (m) => this.chat.received(m.message));
       conn.on("chat-ack", (m) => this.chat.acked(m.ref));
-      conn.on("history", (m) => this.chat.history(m));
+      conn.on("history", (m) => (m.room && m.room !== this.roomName ? this.breakouts.mainChat?.history(m) : this.chat.history(m)));
       conn.on("signal", (m) => this.onSignal(m));
       conn.on("reaction", (m) => this.onReaction(m));
       conn.on("error", (m) => this.onError(m));
