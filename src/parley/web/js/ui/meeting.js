@@ -294,6 +294,7 @@ export class Meeting {
     } else {
       this.reconcile(msg);
     }
+    if (!sameRoom) this.chat.changedRoom();
     this.polls.welcome();
     this.breakouts.welcome(msg);
     this.chat.welcome(msg.history, Boolean(msg.history_more), msg.limits?.chat_max_chars);

@@ -138,14 +138,14 @@ class PollCard {
       h("legend", { class: "visually-hidden" }, poll.multiple ? "Choose any" : "Choose one"),
       poll.options.map((option, i) => h("label", { class: "poll-option" }, this.inputs[i], h("span", {}, option))),
     );
-    this.voteBtn = /** @type {HTMLButtonElement} */ (h("button", { type: "submit", class: "btn btn-small btn-primary" }, "Vote"));
+    this.voteBtn = /** @type {HTMLButtonElement} */ (h("button", { type: "submit", class: "btn btn-small btn-primary poll-vote" }, "Vote"));
     this.note = h("p", { class: "poll-note", role: "status" });
     this.form = /** @type {HTMLFormElement} */ (
       h("form", { class: "poll-form", novalidate: true, onsubmit: (/** @type {Event} */ e) => this.submit(e) }, this.choices, h("div", { class: "poll-actions" }, this.voteBtn), this.note)
     );
     this.results = h("ol", { class: "poll-results", "aria-label": "Results" });
     this.summary = h("p", { class: "poll-summary" });
-    this.closeBtn = /** @type {HTMLButtonElement} */ (h("button", { type: "button", class: "btn btn-small btn-ghost", onclick: () => actions.close() }, "Close poll"));
+    this.closeBtn = /** @type {HTMLButtonElement} */ (h("button", { type: "button", class: "btn btn-small btn-ghost poll-close", onclick: () => actions.close() }, "Close poll"));
     this.dismissBtn = /** @type {HTMLButtonElement} */ (h("button", { type: "button", class: "btn btn-small btn-ghost", onclick: () => actions.dismiss(), hidden: true }, "Dismiss"));
     this.el = h(
       "section",
@@ -264,7 +264,7 @@ class PollDialog {
             "div",
             { class: "dialog-row dialog-row--end" },
             h("button", { type: "button", class: "btn btn-small btn-ghost", onclick: () => this.close() }, "Cancel"),
-            h("button", { type: "submit", class: "btn btn-small btn-primary" }, "Start poll"),
+            h("button", { type: "submit", id: "poll-start", class: "btn btn-small btn-primary" }, "Start poll"),
           ),
         ),
       )
