@@ -94,6 +94,7 @@ export class MeetingChat {
   changedRoom() {
     this.messages = [];
     this.historyMore = false;
+    this.view?.clear();
   }
 
   /** @param {ChatMessage} message a `chat` fan-out */
