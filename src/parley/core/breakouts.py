@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Final, Protocol
 
 from . import protocol as p
-from .effects import Deliver, Effect, Note, Wake
+from .effects import Deliver, Effect, Note, RoomEmptied, SaveMeeting, Wake
 from .protocol import ErrorCode, ProtocolError
 from .state import Member, Room
 
@@ -51,6 +51,15 @@ def breakout_name(main: str, index: int) -> str:
 
 def is_breakout(room: str) -> bool:
     return SEPARATOR in room
+
+
+def _stores_last(effects: list[Effect]) -> list[Effect]:
+    """Many moves at once: every socket moves first, then the store writes (each awaited
+    in turn by the executor), each room's meeting saved once."""
+    moves = [e for e in effects if not isinstance(e, SaveMeeting | RoomEmptied | Note)]
+    saves = list(dict.fromkeys(e for e in effects if isinstance(e, SaveMeeting)))
+    rest = [e for e in effects if isinstance(e, RoomEmptied | Note)]
+    return moves + saves + rest
 
 
 class Membership(Protocol):
@@ -248,12 +257,12 @@ class Breakouts:
             rooms=[breakout_name(main, i) for i in range(len(titles))],
         )
         self.sets[main] = bset
-        effects: list[Effect] = [
-            Note(main, f"{host.info.name} opened {len(titles)} breakout rooms")
-        ]
+        effects: list[Effect] = []
         for pid, index in plan.items():
             effects += self.rooms.move(pid, bset.rooms[index])
         effects += self._announce(main)
+        effects.append(Note(main, f"{host.info.name} opened {len(titles)} breakout rooms"))
+        effects = _stores_last(effects)
         if bset.ends_at is not None:
             effects.append(Wake(main, bset.ends_at))
         return effects
@@ -376,7 +385,7 @@ class Breakouts:
         del self.sets[main]
         effects += self._announce(main)
         effects.append(Note(main, "The breakout rooms closed: everyone is back"))
-        return effects
+        return _stores_last(effects)
 
     def forget(self, main: str) -> Sequence[str]:
         """The meeting ended: its breakouts go (returns their room names, to end them too)."""
