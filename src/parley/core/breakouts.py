@@ -268,12 +268,15 @@ class Breakouts:
         return effects
 
     def _spread(self, room: Room, fixed: dict[str, int], count: int) -> dict[str, int]:
-        """Everyone not placed by hand and not a host, at random, to the emptiest room."""
+        """Everyone not placed by hand, at random, to the emptiest room: not hosts (they
+        visit), nor bots (a recorder or a helper serves the main room)."""
         sizes = [0] * count
         for index in fixed.values():
             sizes[index] += 1
         free = [
-            pid for pid, m in room.members.items() if pid not in fixed and m.info.role != "host"
+            pid
+            for pid, m in room.members.items()
+            if pid not in fixed and m.info.role not in ("host", "bot")
         ]
         self.shuffle(free)
         plan = {}
