@@ -468,7 +468,7 @@ class ParticipantJoined(_Server, tag="participant-joined"):
 
 class ParticipantLeft(_Server, tag="participant-left"):
     id: str
-    reason: str  # "left" | "disconnected" | "timeout"
+    reason: str  # "left" | "disconnected" | "timeout" | "removed" | "moved" (breakouts)
 
 
 class ParticipantUpdated(_Server, tag="participant-updated"):

@@ -2,7 +2,7 @@
 // and open them; then visit, assign late joiners, message every room, close them all), and
 // the bar everyone in a breakout sees (its name and time left, "Ask for help").  Moving
 // between rooms is the server's: this socket gets a welcome for the new room.
-import { barText, checkPlan, MAX_BREAKOUTS, MAX_TITLE_CHARS, updateHere } from "../core/breakouts.js";
+import { barText, checkPlan, clockText, MAX_BREAKOUTS, MAX_TITLE_CHARS, updateHere } from "../core/breakouts.js";
 import { clear, h, setIcon } from "./dom.js";
 import { MainChatDialog } from "./main-chat.js";
 
@@ -300,6 +300,7 @@ class BreakoutsDialog {
     const here = this.owner.here;
     let summary = `${rooms.length} ${rooms.length === 1 ? "room is" : "rooms are"} open.`;
     if (state.closing_at) summary += " Everyone returns to the main room within 30 seconds.";
+    else if (state.ends_at) summary += ` Everyone returns in ${clockText(state.ends_at - Date.now())}.`;
     this.summary.textContent = summary;
     clear(this.roomsList);
     for (const room of rooms) {

@@ -481,13 +481,13 @@ export class Meeting {
     return this.selfRole() === "host";
   }
 
-  /** @param {{ id: string }} msg a `participant-left` */
-  onLeft({ id }) {
+  /** @param {{ id: string, reason?: string }} msg a `participant-left` */
+  onLeft({ id, reason }) {
     const p = this.roster.get(id);
     const label = this.labels()[id];
     this.roster = R.remove(this.roster, id);
     this.dropPeer(id);
-    if (p) this.toasts.show(`${label ?? p.name} left`);
+    if (p) this.toasts.show(reason === "moved" ? `${label ?? p.name} went to another room` : `${label ?? p.name} left`);
     this.render();
   }
 
