@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
 #: The 30-second warning of a close, and some room for a loaded machine.
 RETURN_MS = 60_000
@@ -68,15 +68,25 @@ def test_breakouts_open_move_everyone_and_bring_them_back(new_participant, room)
     expect(main_chat.get_by_role("log").get_by_text("agenda in the main room")).to_be_visible()
     main_chat.get_by_role("button", name="Close").click()
 
+    # A reload in a breakout lands back in it, as the same participant.
+    cat.page.reload()
+    cat.click_join()
+    expect(breakout_status(cat, "Red")).to_be_visible()
+    cat.open_participants()
+    expect(cat.entry("Bob")).to_have_count(1)
+    expect(cat.entry("Cat")).to_have_count(1)
+    bob.open_participants()
+    expect(bob.entry("Cat")).to_have_count(1)
+
     # Dan asks for help; the host sees it and visits Blue.
     dan.page.get_by_role("button", name="Ask for help").click()
     expect(ada.page.get_by_text("Dan asks for help in Blue")).to_be_visible()
     ada.button("Breakout rooms").click()
     dialog.get_by_role("button", name="Join Blue").click()
     expect(breakout_status(ada, "Blue")).to_be_visible()
+    expect(dialog).to_be_hidden()
     ada.open_participants()
     expect(ada.entry("Dan")).to_have_count(1)
-    ada.page.keyboard.press("Escape")
 
     # Close all: everyone is back in the main room after the warning.
     ada.button("Breakout rooms").click()

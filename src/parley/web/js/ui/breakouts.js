@@ -19,6 +19,33 @@ import { MainChatDialog } from "./main-chat.js";
  * @property {() => { id: string, label: string, host: boolean }[]} others people in our room but us
  */
 
+const RESUME_KEY = "parley-breakout-resume:";
+
+/**
+ * A page reloaded in a breakout comes back into it: the resume token is kept in this
+ * tab's sessionStorage on the way out (instead of leaving), and taken (once) on the way in.
+ * @param {string} room the meeting's (main) room
+ * @param {string} token
+ */
+export function keepResume(room, token) {
+  try {
+    sessionStorage.setItem(RESUME_KEY + room, token);
+  } catch {
+    /* storage off: a reload joins afresh */
+  }
+}
+
+/** @param {string} room */
+export function takeKeptResume(room) {
+  try {
+    const token = sessionStorage.getItem(RESUME_KEY + room);
+    sessionStorage.removeItem(RESUME_KEY + room);
+    return token;
+  } catch {
+    return null;
+  }
+}
+
 export class MeetingBreakouts {
   /**
    * @param {{ button: HTMLButtonElement, bar: HTMLElement }} el
@@ -282,6 +309,11 @@ class BreakoutsDialog {
     if (text && this.send({ type: "breakout-broadcast", text, ref: "bo" })) this.message.value = "";
   }
 
+  /** @param {number} index */
+  visit(index) {
+    if (this.send({ type: "breakout-visit", room: index, ref: "bo" })) this.close();
+  }
+
   closeAll() {
     this.send({ type: "breakouts-close", ref: "bo" });
     this.close();
@@ -313,7 +345,7 @@ class BreakoutsDialog {
           h("p", { class: "bo-members" }, room.names.length ? room.names.join(", ") : "Nobody yet"),
           inThisOne
             ? h("span", { class: "hint" }, "You are here")
-            : h("button", { type: "button", class: "btn btn-small btn-ghost", onclick: () => this.send({ type: "breakout-visit", room: room.index, ref: "bo" }) }, `Join ${room.title}`),
+            : h("button", { type: "button", class: "btn btn-small btn-ghost", onclick: () => this.visit(room.index) }, `Join ${room.title}`),
         ),
       );
     }

@@ -21,7 +21,7 @@ import { MeetingChat } from "./meeting-chat.js";
 import { ModerationControls } from "./moderation-controls.js";
 import { renderHands, renderPeople } from "./people.js";
 import { MeetingPolls } from "./polls.js";
-import { MeetingBreakouts } from "./breakouts.js";
+import { keepResume, MeetingBreakouts, takeKeptResume } from "./breakouts.js";
 import { floatReaction } from "./reactions.js";
 import { Stage } from "./stage.js";
 import { StageTiles } from "./stage-tiles.js";
@@ -213,7 +213,8 @@ export class Meeting {
   join() {
     return new Promise((resolve, reject) => {
       this.joinWaiter = { resolve, reject };
-      const conn = new Connection({ url: wsUrl(), room: this.room, name: this.name, password: this.password, token: this.token });
+      const resume = takeKeptResume(this.room);
+      const conn = new Connection({ url: wsUrl(), room: this.room, name: this.name, password: this.password, token: this.token, resume });
       this.conn = conn;
       conn.on("welcome", (m) => this.onWelcome(m));
       conn.on("participant-joined", (m) => this.onJoined(m.participant));
@@ -401,7 +402,7 @@ export class Meeting {
     this.moderation.mount(this.abort.signal);
     this.polls.mount(this.abort.signal);
     this.breakouts.mount(this.abort.signal);
-    window.addEventListener("pagehide", () => this.conn?.leave(), o);
+    window.addEventListener("pagehide", () => this.onPageHide(), o);
 
     this.bar.openPanelsToFit();
     this.timers.push(this.bar.startClock());
@@ -648,6 +649,13 @@ export class Meeting {
     } catch {
       this.toasts.show(`Share this link: ${url}`, { timeout: 10_000 });
     }
+  }
+
+  /** The page goes away: leave, unless in a breakout, where a reload should land back. */
+  onPageHide() {
+    const token = this.conn?.resumeToken;
+    if (this.breakouts.here && token) keepResume(this.room, token);
+    else this.conn?.leave();
   }
 
   leave() {
