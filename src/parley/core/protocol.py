@@ -252,9 +252,7 @@ class BreakoutsOpen(_Client, tag="breakouts-open"):
     """A host opens breakout rooms: one per name; who goes where by ``assign`` (participant
     id -> room index) and, with ``auto``, everyone else spread evenly at random."""
 
-    names: Annotated[list[str], msgspec.Meta(max_length=32)] = msgspec.field(
-        default_factory=list
-    )
+    names: Annotated[list[str], msgspec.Meta(max_length=32)] = msgspec.field(default_factory=list)
     assign: Annotated[dict[str, Int64], msgspec.Meta(max_length=512)] = msgspec.field(
         default_factory=dict
     )
