@@ -671,6 +671,11 @@ class Replicator:
             room_name = room.name
             if any(m.node == self.node for m in room.members.values()):
                 rooms.journal.append(("room", room_name, None))
+                # Open polls and their votes, as this node knows them (idempotent writes).
+                for poll in rooms.polls.open_polls(room_name):
+                    rooms.journal.append(("poll", room_name, poll.id))
+                    for voter in poll.votes:
+                        rooms.journal.append(("vote", room_name, f"{poll.id} {voter}"))
         self.flush()
         for room_name in list(self.broker.watched):
             with contextlib.suppress(RedisError, OSError):
