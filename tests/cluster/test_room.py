@@ -392,3 +392,65 @@ async def test_lock_holds_on_b_once_host_on_a_is_told(
         await tx.rollback()
         await conn.close()
     assert msg["type"] == "error" and msg["code"] == "locked", msg["type"]
+
+
+async def test_a_poll_across_nodes(
+    nodes: tuple[ParleyProcess, ParleyProcess], clients: Clients
+) -> None:
+    """A host on A, voters on A and B, a late joiner on B: one poll, one set of counts."""
+    a_node, b_node = nodes
+    room = unique_room("poll")
+    host = await clients.join(a_node, room, "Host")
+    bob = await clients.join(b_node, room, "Bob")
+    await host.expect("participant-joined", lambda m: m["participant"]["id"] == bob.id)
+    await host.send({"type": "poll-create", "question": "Go?", "options": ["Yes", "No"]})
+    poll_id = (await bob.expect("poll"))["poll"]["id"]
+    await settled(host)  # the "started a poll" line: the poll is shared after it
+    await bob.send({"type": "poll-vote", "poll": poll_id, "choices": [1]})
+    await bob.expect("poll-voted")
+    await host.expect("poll", lambda m: m["poll"].get("counts") == [0, 1])
+
+    # A late joiner on B gets the open poll from B's mirror, and votes there.
+    late = await clients.join(b_node, room, "Late")
+    assert (await late.expect("poll"))["poll"]["id"] == poll_id
+    await late.send({"type": "poll-vote", "poll": poll_id, "choices": [1]})
+    await late.expect("poll-voted")
+    await host.expect("poll", lambda m: m["poll"].get("counts") == [0, 2])
+    # Bob changes his vote on B: A's count follows.
+    await bob.send({"type": "poll-vote", "poll": poll_id, "choices": [0]})
+    await host.expect("poll", lambda m: m["poll"].get("counts") == [1, 1])
+    await asyncio.sleep(0.2)  # the vote is shared with A
+
+    await host.send({"type": "poll-close", "poll": poll_id})
+    for client in (host, bob, late):
+        closed = await client.expect("poll", lambda m: m["poll"].get("closed") is True)
+        assert closed["poll"]["counts"] == [1, 1]
+    # Closed everywhere: B refuses a vote on it.
+    await eventually(
+        lambda: _refused_vote(late, poll_id), 10, "B refuses a vote on the closed poll"
+    )
+
+
+async def _refused_vote(client: Client, poll_id: str) -> bool:
+    await client.send({"type": "poll-vote", "poll": poll_id, "choices": [0], "ref": "late"})
+    msg = await client.take(
+        lambda m: m.get("ref") == "late" and m["type"] in ("error", "poll-voted"), "answer"
+    )
+    return msg["type"] == "error" and msg["code"] == "poll_closed"
+
+
+async def test_breakouts_spread_over_nodes_are_refused_and_nobody_moves(
+    nodes: tuple[ParleyProcess, ParleyProcess], clients: Clients
+) -> None:
+    """Breakouts are single-node for now: with someone to move on another node, opening
+    them is refused (``unavailable``) rather than half done."""
+    a_node, b_node = nodes
+    room = unique_room("breakouts")
+    host = await clients.join(a_node, room, "Host")
+    bob = await clients.join(b_node, room, "Bob")
+    await host.expect("participant-joined", lambda m: m["participant"]["id"] == bob.id)
+    await host.send({"type": "breakouts-open", "names": ["Red"], "ref": "o"})
+    assert (await host.error("unavailable"))["ref"] == "o"
+    await bob.roundtrip()
+    assert bob.of_type("welcome") == [bob.welcome]
+    assert host.of_type("breakouts") == []

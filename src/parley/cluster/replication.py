@@ -36,6 +36,7 @@ from redis.exceptions import RedisError
 
 from ..core import protocol as p
 from ..core.effects import Effect
+from ..core.polls import Poll
 from ..core.rooms import Rooms
 from ..core.state import Member, RoomConfig
 from ..store import Store
@@ -145,11 +146,63 @@ class SfuSignalOp(msgspec.Struct, tag="sfu-signal", array_like=True):
     ref: str | None
 
 
-Op = MemberOp | GoneOp | RoomOp | EndedOp | DisconnectOp | LetInOp | ToLobbyOp | SfuSignalOp
+class PollState(msgspec.Struct, array_like=True):
+    """An open poll's definition (its votes are kept one per voter: see VoteState)."""
+
+    id: str
+    question: str
+    options: list[str]
+    multiple: bool
+    anonymous: bool
+    by: str
+    created_at: int
+
+
+class VoteState(msgspec.Struct, array_like=True):
+    choices: list[int]
+    name: str | None  # the voter's name, for a named poll
+
+
+class PollOp(msgspec.Struct, tag="poll", array_like=True):
+    """A poll started on another node."""
+
+    poll: PollState
+
+
+class PollGoneOp(msgspec.Struct, tag="poll-gone", array_like=True):
+    """A poll closed on another node (its results went out from there)."""
+
+    id: str
+
+
+class VoteOp(msgspec.Struct, tag="vote", array_like=True):
+    """One voter's choices: votes of different voters commute, so nodes that apply them in
+    different orders agree."""
+
+    poll: str
+    pid: str
+    vote: VoteState
+
+
+Op = (
+    MemberOp
+    | GoneOp
+    | RoomOp
+    | EndedOp
+    | DisconnectOp
+    | LetInOp
+    | ToLobbyOp
+    | SfuSignalOp
+    | PollOp
+    | PollGoneOp
+    | VoteOp
+)
 _encode = msgspec.msgpack.Encoder().encode
 _decode_op = msgspec.msgpack.Decoder(Op).decode
 _decode_member = msgspec.msgpack.Decoder(MemberState).decode
 _decode_room = msgspec.msgpack.Decoder(RoomState).decode
+_decode_poll = msgspec.msgpack.Decoder(PollState).decode
+_decode_vote = msgspec.msgpack.Decoder(VoteState).decode
 
 # Release a lock only if we still own it.
 _UNLOCK = """
@@ -180,6 +233,11 @@ def room_key(room: str) -> str:
 
 def media_key(room: str) -> str:
     return f"parley:sfu:{room}"
+
+
+def polls_key(room: str) -> str:
+    """Hash of a room's open polls ("p:<poll>") and their votes ("v:<poll>:<pid>")."""
+    return "parley:polls:" + room
 
 
 def node_key(node: str) -> str:
@@ -256,10 +314,41 @@ class Replicator:
                 self.broker.command("set", room_key(room_name), _encode(rstate))
                 self.broker.send(STATE, room_name, _encode(RoomOp(rstate)))
             elif kind == "ended":
-                self.broker.command("delete", members_key(room_name), room_key(room_name))
+                self.broker.command(
+                    "delete", members_key(room_name), room_key(room_name), polls_key(room_name)
+                )
                 self.broker.send(STATE, room_name, _encode(EndedOp()))
+            elif kind in ("poll", "vote", "polls-ended"):
+                self._flush_poll(kind, room_name, pid)
         for room_name in touched:
             self._recount(room_name)
+
+    def _flush_poll(self, kind: str, room_name: str, key: str | None) -> None:
+        polls = self.rooms.polls
+        if kind == "polls-ended":  # the room emptied: its polls (and votes) go
+            self.broker.command("delete", polls_key(room_name))
+            return
+        if key is None:
+            return
+        if kind == "poll":
+            poll = polls.find(room_name, key)
+            if poll is None:  # closed here: its votes stay until the room's key goes
+                self.broker.command("hdel", polls_key(room_name), "p:" + key)
+                self.broker.send(STATE, room_name, _encode(PollGoneOp(key)))
+                return
+            state = _poll_state(poll)
+            self.broker.command("hset", polls_key(room_name), "p:" + key, _encode(state))
+            self.broker.send(STATE, room_name, _encode(PollOp(state)))
+            return
+        poll_id, _, voter = key.partition(" ")
+        poll = polls.find(room_name, poll_id)
+        choices = poll.votes.get(voter) if poll is not None else None
+        if poll is None or choices is None:
+            return
+        vote = VoteState(list(choices), poll.names.get(voter))
+        field = f"v:{poll_id}:{voter}"
+        self.broker.command("hset", polls_key(room_name), field, _encode(vote))
+        self.broker.send(STATE, room_name, _encode(VoteOp(poll_id, voter, vote)))
 
     def control(self, room: str, op: DisconnectOp | LetInOp | ToLobbyOp | SfuSignalOp) -> None:
         """Ask the node serving ``op.pid`` to act on it."""
@@ -332,6 +421,14 @@ class Replicator:
                 )
             case EndedOp():
                 effects = rooms.drop_room(room_name)
+            case PollOp(poll=pstate):
+                rooms.polls.put_remote_poll(_poll(room_name, pstate))
+            case PollGoneOp(id=poll_id):
+                rooms.polls.drop_remote_poll(room_name, poll_id)
+            case VoteOp(poll=poll_id, pid=voter, vote=vote):
+                rooms.polls.put_remote_vote(
+                    room_name, poll_id, voter, tuple(vote.choices), vote.name
+                )
             case DisconnectOp(pid=pid, code=code, reason=reason):
                 node.disconnect_local(pid, code, reason)
             case LetInOp(pid=pid):
@@ -391,8 +488,10 @@ class Replicator:
 
     async def refresh(self, room_name: str) -> None:
         """Replace the mirror's remote participants of a room by Redis's record."""
-        raw_members, raw_room = await asyncio.gather(
-            self.redis.hgetall(members_key(room_name)), self.redis.get(room_key(room_name))
+        raw_members, raw_room, raw_polls = await asyncio.gather(
+            self.redis.hgetall(members_key(room_name)),
+            self.redis.get(room_key(room_name)),
+            self.redis.hgetall(polls_key(room_name)),
         )
         rooms = self.rooms
         room = rooms.room(room_name)
@@ -418,6 +517,7 @@ class Replicator:
             if state.node == self.node and state.info.id in rooms.members:
                 continue  # ours: our memory is the newer truth
             effects += rooms.put_remote_member(_member(state), created)
+        self._load_polls(room_name, raw_polls)
         room = rooms.room(room_name)
         if room is not None:
             for pid, member in [*room.members.items(), *room.lobby.items()]:
@@ -428,6 +528,18 @@ class Replicator:
         self._announce_differences(room_name, before, self._remote_members(room_name))
         if effects:
             await self.node_side.apply(effects)
+
+    def _load_polls(self, room_name: str, raw: dict[Any, Any]) -> None:
+        """The room's open polls and votes from Redis's record (definitions first)."""
+        polls = self.rooms.polls
+        entries = sorted((_text(k) or "", _as_bytes(v)) for k, v in raw.items())
+        for key, value in entries:  # "p:" sorts before "v:"
+            if key.startswith("p:"):
+                polls.put_remote_poll(_poll(room_name, _decode_poll(value)))
+            elif key.startswith("v:"):
+                poll_id, _, voter = key[2:].partition(":")
+                vote = _decode_vote(value)
+                polls.put_remote_vote(room_name, poll_id, voter, tuple(vote.choices), vote.name)
 
     def _remote_members(self, room_name: str) -> dict[str, p.Participant]:
         room = self.rooms.room(room_name)
@@ -584,6 +696,11 @@ class Replicator:
             room_name = room.name
             if any(m.node == self.node for m in room.members.values()):
                 rooms.journal.append(("room", room_name, None))
+                # Open polls and their votes, as this node knows them (idempotent writes).
+                for poll in rooms.polls.open_polls(room_name):
+                    rooms.journal.append(("poll", room_name, poll.id))
+                    for voter in poll.votes:
+                        rooms.journal.append(("vote", room_name, f"{poll.id} {voter}"))
         self.flush()
         for room_name in list(self.broker.watched):
             with contextlib.suppress(RedisError, OSError):
@@ -634,6 +751,31 @@ def _room_state(
         sorted(banned),
         config.managed,
         opened_at,
+    )
+
+
+def _poll_state(poll: Poll) -> PollState:
+    return PollState(
+        poll.id,
+        poll.question,
+        poll.options,
+        poll.multiple,
+        poll.anonymous,
+        poll.by,
+        poll.created_at,
+    )
+
+
+def _poll(room: str, state: PollState) -> Poll:
+    return Poll(
+        id=state.id,
+        room=room,
+        question=state.question,
+        options=list(state.options),
+        multiple=state.multiple,
+        anonymous=state.anonymous,
+        by=state.by,
+        created_at=state.created_at,
     )
 
 

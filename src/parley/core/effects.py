@@ -110,6 +110,24 @@ class RoleChanged:
 
 
 @dataclass(frozen=True, slots=True)
+class Moved:
+    """``pid`` moved to another room of the same meeting (a breakout, or back): its
+    socket follows, unchanged, and gets a welcome for ``room``."""
+
+    pid: str
+    room: str
+
+
+@dataclass(frozen=True, slots=True)
+class Wake:
+    """Call the core back at ``at_ms`` (ms since the epoch) about ``room``'s breakouts
+    (:meth:`parley.core.breakouts.Breakouts.due`): a duration ended, a warning ran out."""
+
+    room: str
+    at_ms: int
+
+
+@dataclass(frozen=True, slots=True)
 class StopForwarding:
     """Media follows membership: forward nothing more from or to ``pid``."""
 
@@ -206,6 +224,8 @@ Effect = (
     | Disconnect
     | LetIn
     | ToLobby
+    | Moved
+    | Wake
     | RoleChanged
     | StopForwarding
     | Unpublish

@@ -52,6 +52,10 @@ class ErrorCode:
     WAITING: Final = "waiting"
     TOO_MANY: Final = "too_many"
     INTERNAL: Final = "internal"
+    POLL_CLOSED: Final = "poll_closed"
+    NO_SUCH_BREAKOUT: Final = "no_such_breakout"
+    BREAKOUTS_OPEN: Final = "breakouts_open"
+    NO_BREAKOUTS: Final = "no_breakouts"
 
 
 class ProtocolError(Exception):
@@ -143,6 +147,8 @@ class Rename(_Client, tag="rename"):
 class History(_Client, tag="history"):
     before: Int64 | None = None
     limit: Int64 | None = None
+    #: From a breakout: the main room's history (absent: the room one is in).
+    room: str | None = None
 
 
 class Ping(_Client, tag="ping"):
@@ -225,6 +231,79 @@ class SetRetention(_Client, tag="set-retention"):
     days: Int64 | None = None
 
 
+# -- polls (see core/polls.py for the rules and limits) -------------------------------
+
+#: Generous bounds on decoding only (the rules refuse more than 10 options, with a clear
+#: message): the work a frame can cause stays small.
+_PollOptions = Annotated[list[str], msgspec.Meta(max_length=32)]
+_PollChoices = Annotated[list[Int64], msgspec.Meta(max_length=32)]
+
+
+class PollCreate(_Client, tag="poll-create"):
+    """A host starts a poll."""
+
+    question: str = ""
+    options: _PollOptions = msgspec.field(default_factory=list)
+    multiple: bool = False
+    anonymous: bool = True
+
+
+class PollVote(_Client, tag="poll-vote"):
+    """Vote (or change one's vote) in an open poll: the indexes of the chosen options."""
+
+    poll: str = ""
+    choices: _PollChoices = msgspec.field(default_factory=list)
+
+
+class PollClose(_Client, tag="poll-close"):
+    """A host closes a poll: its results go to everyone and into the chat history."""
+
+    poll: str = ""
+
+
+# -- breakout rooms (see core/breakouts.py for the rules and limits) ------------------
+
+
+class BreakoutsOpen(_Client, tag="breakouts-open"):
+    """A host opens breakout rooms: one per name; who goes where by ``assign`` (participant
+    id -> room index) and, with ``auto``, everyone else spread evenly at random."""
+
+    names: Annotated[list[str], msgspec.Meta(max_length=32)] = msgspec.field(default_factory=list)
+    assign: Annotated[dict[str, Int64], msgspec.Meta(max_length=512)] = msgspec.field(
+        default_factory=dict
+    )
+    auto: bool = True
+    #: Seconds until everyone returns on their own; None: until a host closes them.
+    duration: Int64 | None = None
+
+
+class BreakoutAssign(_Client, tag="breakout-assign"):
+    """A host moves someone into a breakout (``room``: its index) or back (None)."""
+
+    to: str = ""
+    room: Int64 | None = None
+
+
+class BreakoutVisit(_Client, tag="breakout-visit"):
+    """A host goes into a breakout (``room``: its index) or back to the main room (None)."""
+
+    room: Int64 | None = None
+
+
+class BreakoutsClose(_Client, tag="breakouts-close"):
+    """A host closes every breakout: everyone returns after a warning."""
+
+
+class BreakoutHelp(_Client, tag="breakout-help"):
+    """Someone in a breakout asks the hosts for help."""
+
+
+class BreakoutBroadcast(_Client, tag="breakout-broadcast"):
+    """A host's message to every breakout (and the main room)."""
+
+    text: str = ""
+
+
 ClientMessage = (
     Join
     | Chat
@@ -247,6 +326,15 @@ ClientMessage = (
     | EndMeeting
     | DeleteMessage
     | SetRetention
+    | PollCreate
+    | PollVote
+    | PollClose
+    | BreakoutsOpen
+    | BreakoutAssign
+    | BreakoutVisit
+    | BreakoutsClose
+    | BreakoutHelp
+    | BreakoutBroadcast
 )
 
 _decoder: Final = msgspec.json.Decoder(ClientMessage)
@@ -348,6 +436,32 @@ class _Server(msgspec.Struct, tag_field="type", omit_defaults=True):
     pass
 
 
+class BreakoutHere(msgspec.Struct, omit_defaults=True):
+    """In a welcome: this room is a breakout of ``main``."""
+
+    main: str
+    index: int
+    title: str
+    ends_at: int | None = None  # ms since the epoch: everyone returns then
+    closing_at: int | None = None  # a host closed the breakouts: everyone returns then
+
+
+class BreakoutRoom(msgspec.Struct):
+    index: int
+    title: str
+    room: str  # the room's name (``<main>~<n>``): its chat history is stored under it
+    members: list[str]  # participant ids
+    names: list[str]  # their display names, in the same order
+
+
+class BreakoutsState(msgspec.Struct, omit_defaults=True):
+    main: str
+    open: bool
+    rooms: list[BreakoutRoom] = msgspec.field(default_factory=list)
+    ends_at: int | None = None
+    closing_at: int | None = None
+
+
 class Welcome(_Server, tag="welcome"):
     v: int
     id: str
@@ -359,6 +473,8 @@ class Welcome(_Server, tag="welcome"):
     history_more: bool
     ice_servers: list[dict[str, object]]
     limits: dict[str, int]
+    #: Set when this room is a breakout (the same socket moved here from the main room).
+    breakout: BreakoutHere | None = None
 
 
 class ResumeToken(_Server, tag="resume-token"):
@@ -373,7 +489,7 @@ class ParticipantJoined(_Server, tag="participant-joined"):
 
 class ParticipantLeft(_Server, tag="participant-left"):
     id: str
-    reason: str  # "left" | "disconnected" | "timeout"
+    reason: str  # "left" | "disconnected" | "timeout" | "removed" | "moved" (breakouts)
 
 
 class ParticipantUpdated(_Server, tag="participant-updated"):
@@ -404,6 +520,8 @@ class HistoryOut(_Server, tag="history"):
     messages: list[ChatRecord]
     more: bool
     ref: str | None = None
+    #: Set when the request named a room (the main room, from a breakout).
+    room: str | None = None
 
 
 class RoomUpdated(_Server, tag="room-updated"):
@@ -452,6 +570,62 @@ class MessageDeleted(_Server, tag="message-deleted"):
     by: str
 
 
+class PollInfo(msgspec.Struct, omit_defaults=True):
+    """A poll as a client sees it.  ``counts`` (votes per option) and ``voters`` go to
+    hosts while it is open and to everyone once it is closed; ``names`` (per option,
+    who chose it) only for a named poll, on the same terms."""
+
+    id: str
+    question: str
+    options: list[str]
+    multiple: bool
+    anonymous: bool
+    by: str  # the host who started it (participant id)
+    closed: bool = False
+    voters: int | None = None
+    counts: list[int] | None = None
+    names: list[list[str]] | None = None
+    #: The receiver's own choices (sent to that participant only).
+    mine: list[int] | None = None
+
+
+class PollOut(_Server, tag="poll"):
+    """A poll started, changed (hosts: live counts) or closed."""
+
+    poll: PollInfo
+
+
+class PollVoted(_Server, tag="poll-voted"):
+    """To the voter: the vote counted (the choices now held for it)."""
+
+    poll: str
+    choices: list[int]
+    ref: str | None = None
+
+
+class BreakoutsOut(_Server, tag="breakouts"):
+    """The breakout rooms of a meeting opened, changed, are closing or closed."""
+
+    state: BreakoutsState
+
+
+class BreakoutHelpOut(_Server, tag="breakout-help"):
+    """To hosts: someone in a breakout asks for help."""
+
+    sender: str = msgspec.field(name="from")
+    name: str
+    index: int
+    title: str
+
+
+class BreakoutMessage(_Server, tag="breakout-message"):
+    """A host's message to every breakout."""
+
+    sender: str = msgspec.field(name="from")
+    name: str
+    text: str
+
+
 class Pong(_Server, tag="pong"):
     ref: str | None = None
 
@@ -481,6 +655,11 @@ ServerMessage = (
     | MeetingEnded
     | ActiveSpeaker
     | MessageDeleted
+    | PollOut
+    | PollVoted
+    | BreakoutsOut
+    | BreakoutHelpOut
+    | BreakoutMessage
     | Pong
     | Error
 )

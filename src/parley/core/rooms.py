@@ -21,6 +21,7 @@ from . import events as ev
 from . import protocol as p
 from . import record_rules
 from .admission import Decision, Enter, Joined, JoinRequest, NeedPassword, Refuse
+from .breakouts import Breakouts
 from .effects import (
     Arrived,
     Deliver,
@@ -29,6 +30,7 @@ from .effects import (
     Left,
     LetIn,
     MediaEnded,
+    Moved,
     Note,
     RoleChanged,
     RoomEmptied,
@@ -42,6 +44,7 @@ from .effects import (
     lobby_key,
 )
 from .names import check_display_name, check_room_name
+from .polls import Polls
 from .protocol import CloseCode, ErrorCode, ProtocolError
 from .state import MeetingRecord, Member, Room, RoomConfig, StoredRoom
 
@@ -89,6 +92,10 @@ class Rooms:
         self._mono = monotonic
         self.rooms: dict[str, Room] = {}
         self.members: dict[str, Member] = {}
+        #: Open polls (core/polls.py); journal kinds "poll", "vote", "polls-ended" are theirs.
+        self.polls = Polls(lambda entry: self.journal.append(entry))
+        #: Breakout rooms (core/breakouts.py): child rooms people move into and back.
+        self.breakouts = Breakouts(self, max_text=limits.chat_max_chars)
 
     def now_ms(self) -> int:
         return int(self._wall() * 1000)
@@ -387,6 +394,7 @@ class Rooms:
         if room.members or room.lobby:
             return []
         self.rooms.pop(room.name, None)
+        self.polls.forget(room.name)
         keep = replace(room.config, locked=False) if room.config.managed else None
         if keep is not None or room.config != RoomConfig():
             self.journal.append(("room", room.name, None))
@@ -437,6 +445,50 @@ class Rooms:
         effects += self._forget_if_empty(room)
         return effects
 
+    def move(self, pid: str, target: str) -> list[Effect]:
+        """Move a participant to another room of its meeting (a breakout, or back), on
+        the same socket: the rooms' others see it leave and join; its media stops in the
+        old room, and its socket is welcomed into the new one (``Moved``).
+
+        No hand-over and no checks of size, lock or lobby: a host decided.  The main room
+        stays open while its breakouts are, even with nobody in it.
+        """
+        member = self.members[pid]
+        source = self.rooms[member.room]
+        if member.room == target:
+            return []
+        opened = not self.is_open(target)
+        room = self.open_room(target, self.now_ms(), None)
+        del source.members[pid]
+        room.members[pid] = member
+        member.room = target
+        member.info.hand, member.info.hand_at = False, None
+        self.journal.append(("gone", source.name, pid))
+        self.journal.append(("member", target, pid))
+        effects: list[Effect] = [
+            Deliver(source.name, p.ParticipantLeft(id=pid, reason="moved"), exclude=pid),
+            StopForwarding(source.name, pid),
+            Deliver(target, p.ParticipantJoined(participant=member.info), exclude=pid),
+            Moved(pid, target),
+        ]
+        who = self._person(member)
+        arrived = [self._event(ev.PARTICIPANT_JOINED, target, participant=who)]
+        if opened:
+            arrived.insert(0, self._event(ev.ROOM_STARTED, target))
+        effects += [
+            SaveMeeting(
+                source.name,
+                (self._event(ev.PARTICIPANT_LEFT, source.name, participant=who, reason="moved"),),
+            ),
+            SaveMeeting(target, tuple(arrived)),
+        ]
+        if not self.breakouts.is_open(source.name):
+            effects += self._forget_if_empty(source)
+        return effects
+
+    def rooms_free(self) -> int:
+        return max(0, self.limits.max_rooms - len(self.rooms))
+
     def _hand_over(self, room: Room) -> list[Effect]:
         """The last host left: the longest-present participant takes over."""
         if not self.auto_host:
@@ -454,6 +506,7 @@ class Rooms:
             self._updated(heir),
             RoleChanged(heir.info.id, "host"),
             Note(room.name, f"{heir.info.name} is now a host"),
+            *self.polls.state_for(room.name, heir.info.id, host=True),
         ]
         if room.lobby:
             effects.append(self._lobby_update(room))
@@ -524,6 +577,24 @@ class Rooms:
                 return record_rules.delete_message(self, pid, message)
             case p.SetRetention():
                 return record_rules.set_retention(self, pid, message)
+            case p.PollCreate():
+                host = self.require_host(pid, message.ref)
+                hosts = self.rooms[host.room].hosts()
+                return self.polls.create(host, message, hosts, self.now_ms())
+            case p.PollVote():
+                voter = self.member(pid, message.ref)
+                return self.polls.vote(voter, message, self.rooms[voter.room].hosts())
+            case p.PollClose():
+                return self.polls.close(self.require_host(pid, message.ref), message)
+            case (
+                p.BreakoutsOpen()
+                | p.BreakoutAssign()
+                | p.BreakoutVisit()
+                | p.BreakoutsClose()
+                | p.BreakoutHelp()
+                | p.BreakoutBroadcast()
+            ):
+                return self.breakouts.handle(pid, message)
         raise ProtocolError(ErrorCode.BAD_MESSAGE, "not a request the rules handle", message.ref)
 
     def member(self, pid: str, ref: str | None = None) -> Member:
@@ -758,6 +829,8 @@ class Rooms:
             effects.append(Unpublish(room.name, msg.to))
         if msg.role == "host" and room.lobby:
             effects.append(self._lobby_update(room))
+        if msg.role == "host":
+            effects += self.polls.state_for(room.name, msg.to, host=True)
         article = "an" if msg.role == "observer" else "a"
         effects.append(
             Note(room.name, f"{host.info.name} made {target.info.name} {article} {msg.role}")
@@ -922,7 +995,11 @@ class Rooms:
         return None if room is None else self._end(room, "admin", "An administrator")
 
     def _end(self, room: Room, by: str, by_name: str) -> list[Effect]:
-        effects: list[Effect] = [Note(room.name, f"{by_name} ended the meeting")]
+        effects: list[Effect] = []
+        for child in self.breakouts.forget(room.name):  # the breakouts end with it
+            if (open_child := self.rooms.get(child)) is not None:
+                effects += self._end(open_child, by, by_name)
+        effects.append(Note(room.name, f"{by_name} ended the meeting"))
         # What the meeting set ends with it (see _forget_if_empty); stored before anyone
         # is sent away, so that whoever comes straight back finds the room open.
         keep = replace(room.config, locked=False) if room.config.managed else None
@@ -943,6 +1020,7 @@ class Rooms:
         room.members.clear()
         room.lobby.clear()
         self.rooms.pop(room.name, None)
+        self.polls.forget(room.name)
         self.journal.append(("ended", room.name, None))
         return effects
 
@@ -1005,6 +1083,7 @@ class Rooms:
     def drop_room(self, room_name: str) -> list[Effect]:
         """Forget a room and everyone in it (the meeting ended elsewhere)."""
         room = self.rooms.pop(room_name, None)
+        self.polls.forget(room_name, shared=False)
         if room is None:
             return []
         for pid in list(room.members) + list(room.lobby):

@@ -125,6 +125,7 @@ class Server:
             timings=self.metrics,
             now_ms=self.rooms.now_ms,
             observer=PolicyObserver(self.policy, self.spawn) if self.policy else None,
+            wake=self.wake,
         )
         event_types = settings.webhook_events or DEFAULT_EVENT_TYPES
         self.executor.event_types = frozenset(event_types)
@@ -302,6 +303,12 @@ class Server:
 
     def session_of(self, pid: str) -> Session | None:
         return self.sockets.of(pid)
+
+    def wake(self, room: str, at_ms: int) -> None:
+        """Call the core back at ``at_ms`` about the breakouts of ``room`` (a ``Wake``)."""
+        delay = max(0.0, (at_ms - self.rooms.now_ms()) / 1000)
+        due = self.rooms.breakouts.due
+        asyncio.get_running_loop().call_later(delay, lambda: self.spawn(self.apply(due(room))))
 
     def expire(self, pid: str) -> None:
         self.spawn(self.apply(self.rooms.expire(pid)))

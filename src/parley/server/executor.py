@@ -23,6 +23,7 @@ from ..core.effects import (
     Left,
     LetIn,
     MediaEnded,
+    Moved,
     Note,
     RoleChanged,
     RoomEmptied,
@@ -34,6 +35,7 @@ from ..core.effects import (
     StoreChat,
     ToLobby,
     Unpublish,
+    Wake,
     chat_deliveries,
 )
 from ..core.events import DEFAULT_EVENT_TYPES, MeetingEvent
@@ -67,6 +69,7 @@ class Sockets(Protocol):
     def let_in(self, pid: str) -> bool: ...
 
     def to_lobby(self, pid: str) -> bool: ...
+    def move(self, pid: str, room: str) -> bool: ...
 
     def renew_token(self, pid: str, role: str) -> None: ...
 
@@ -142,6 +145,7 @@ class Executor:
         timings: ChatTimings,
         now_ms: Callable[[], int],
         observer: Observer | None = None,
+        wake: Callable[[str, int], None] | None = None,
     ) -> None:
         self.fanout = fanout
         self.sockets = sockets
@@ -152,6 +156,8 @@ class Executor:
         self.timings = timings
         self.now_ms = now_ms
         self.observer = observer
+        #: Schedules a ``Wake`` (breakout timers); None: they never fire.
+        self.wake = wake
         #: Chat messages (not system lines) stored and acknowledged.
         self.chat_stored = 0
         #: The event types the operator logs (``--webhook-events``).
@@ -197,6 +203,14 @@ class Executor:
             case ToLobby(pid=pid, room=room):
                 if not self.sockets.to_lobby(pid):
                     self.cluster.to_lobby_remote(room, pid)
+            case Moved(pid=pid, room=room):
+                if not self.sockets.move(pid, room):
+                    # Breakouts are single-node for now (docs/protocol.md): a socket on
+                    # another node does not follow, its owner sees the old room.
+                    log.warning("%s moved to %s but its socket is not on this node", pid, room)
+            case Wake(room=room, at_ms=at_ms):
+                if self.wake is not None:
+                    self.wake(room, at_ms)
             case RoleChanged(pid=pid, role=role):
                 self.sockets.renew_token(pid, role)
             case StopForwarding(room=room, pid=pid):

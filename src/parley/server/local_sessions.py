@@ -94,6 +94,22 @@ class LocalSessions:
         session.send(p.encode(p.LobbyWait(room=session.room)))
         return True
 
+    def move(self, pid: str, room: str) -> bool:
+        """The participant moved to another room of its meeting (a breakout, or back):
+        its socket follows and is welcomed there, as if it had joined it."""
+        session = self.of(pid)
+        if session is None or session.room is None:
+            return False
+        session.room = room
+        conn = session.conn
+        self.hub.flush_one(conn)  # what the old room sent goes out first
+        self.hub.detach(conn)
+        conn.ready = False
+        self.hub.attach(conn, room, pid)
+        self.hub.connections.add(conn)
+        self._spawn(session.welcome(resumed=True))
+        return True
+
     def renew_token(self, pid: str, role: str) -> None:
         session = self.of(pid)
         if session is not None:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from ..auth import TokenError, hash_password, verify_password
 from ..core import protocol as p
 from ..core.admission import Enter, JoinRequest, NeedPassword, Refuse
+from ..core.breakouts import main_of
 from ..core.effects import lobby_key
 from ..core.names import check_display_name
 from ..core.protocol import CloseCode, ErrorCode, ProtocolError
@@ -287,6 +288,10 @@ class Session:
             # Only who the holder was: the role is whatever the server still holds
             # for that identity (Rooms.decide), never the token's say-so.
             resume_id = resume.pid
+            # Moved into a breakout of this meeting: the resume lands back there.
+            moved = rooms.find(resume_id)
+            if moved is not None and main_of(moved.room) == room_name:
+                room_name = moved.room
         req = JoinRequest(
             room_name,
             display_name,
@@ -456,8 +461,9 @@ class Session:
         welcome = p.Welcome(
             v=p.PROTOCOL_VERSION,
             id=pid,
+            # For the meeting's main room: the page rejoins by it, from any breakout.
             resume=server.tokens.issue(
-                pid, room_name, member.info.name, time.time(), member.info.role
+                pid, main_of(room_name), member.info.name, time.time(), member.info.role
             ),
             resumed=resumed,
             room=p.RoomInfo(
@@ -477,21 +483,33 @@ class Session:
                 "max_frame_bytes": limits.max_frame_bytes,
                 "max_participants": server.rooms.capacity(room),
             },
+            breakout=server.rooms.breakouts.here(room_name),
         )
         self.token_role = member.info.role
         server.hub.release(self.conn, server.frame(p.encode(welcome)))
         if member.info.role == "host" and room.lobby:
             await server.apply([server.rooms.lobby_state(room_name, to=(pid,))])
+        host = member.info.role == "host"
+        late = server.rooms.polls.state_for(room_name, pid, host=host)
+        late += server.rooms.breakouts.state_for(room_name, pid)
+        if late:
+            await server.apply(late)
 
     async def on_history(self, msg: p.History) -> None:
         assert self.pid is not None
         server = self.server
         limits = server.settings.limits
         room = server.rooms.member(self.pid, msg.ref).room
+        if msg.room is not None and msg.room != room:
+            # From a breakout, the main room's chat stays readable; no other room's is.
+            if msg.room != main_of(room):
+                raise ProtocolError(ErrorCode.FORBIDDEN, "not a room you are in", msg.ref)
+            room = msg.room
         limit = limits.history_page if msg.limit is None else msg.limit
         limit = max(1, min(limit, limits.history_page_max))
         messages, more = await server.store.history(room, msg.before, limit, self.pid)
-        self.send(p.encode(p.HistoryOut(messages=messages, more=more, ref=msg.ref)))
+        out = p.HistoryOut(messages=messages, more=more, ref=msg.ref, room=msg.room)
+        self.send(p.encode(out))
 
     async def on_settings(self, msg: p.RoomSettingsUpdate) -> None:
         assert self.pid is not None
@@ -525,7 +543,8 @@ class Session:
         if member is None:
             return
         self.token_role = role
-        token = self.server.tokens.issue(self.pid, self.room, member.info.name, time.time(), role)
+        main = main_of(self.room)
+        token = self.server.tokens.issue(self.pid, main, member.info.name, time.time(), role)
         self.send(p.encode(p.ResumeToken(token=token)))
 
     def refuse(self, exc: ProtocolError) -> None:

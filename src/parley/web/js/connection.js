@@ -42,6 +42,11 @@ import { backoffDelay } from "./core/rules.js";
  *   "removed": { by?: string, ban?: boolean },
  *   "meeting-ended": { by?: string },
  *   "speaker": { id: string | null },
+ *   "poll": { poll: import("./core/protocol.js").PollInfo },
+ *   "poll-voted": { poll: string, choices: number[], ref?: string },
+ *   "breakouts": { state: import("./core/protocol.js").BreakoutsState },
+ *   "breakout-help": { from: string, name: string, index: number, title: string },
+ *   "breakout-message": { from: string, name: string, text: string },
  *   "pong": { ref?: string },
  *   ":state": { state: ConnectionState },
  *   ":join-failed": JoinFailure,
@@ -69,10 +74,11 @@ export function wsUrl(loc = window.location) {
 export class Connection {
   /**
    * @param {{ url: string, room: string, name: string, password?: string | null, token?: string | null,
-   *           WebSocketImpl?: typeof WebSocket, now?: () => number }} opts
+   *           resume?: string | null, WebSocketImpl?: typeof WebSocket, now?: () => number }} opts
+   * `resume`: a resume token kept across a reload (from a breakout room).
    * `WebSocketImpl` and `now` are for tests (a fake socket, a fake clock).
    */
-  constructor({ url, room, name, password = null, token = null, WebSocketImpl = globalThis.WebSocket, now = () => Date.now() }) {
+  constructor({ url, room, name, password = null, token = null, resume = null, WebSocketImpl = globalThis.WebSocket, now = () => Date.now() }) {
     this.now = now;
     this.password = password;
     this.token = token;
@@ -88,7 +94,7 @@ export class Connection {
     /** @type {ConnectionState} */
     this.state = "idle";
     /** @type {string | null} */
-    this.resumeToken = null;
+    this.resumeToken = resume;
     /** @type {string | null} */
     this.selfId = null;
     this.everJoined = false;

@@ -53,9 +53,37 @@
  * @property {boolean} [history_more]
  * @property {RTCIceServer[]} [ice_servers]
  * @property {{ chat_max_chars?: number }} [limits]
+ * @property {BreakoutHere} [breakout] set when this room is a breakout of the meeting
  */
 
-/** @typedef {{ type: "history", messages: ChatMessage[], more?: boolean, ref?: string }} History */
+/**
+ * @typedef {object} BreakoutHere
+ * @property {string} main the main room's name
+ * @property {number} index
+ * @property {string} title
+ * @property {number | null} [ends_at] ms since the epoch
+ * @property {number | null} [closing_at] ms since the epoch
+ */
+
+/**
+ * @typedef {object} BreakoutRoom
+ * @property {number} index
+ * @property {string} title
+ * @property {string} room
+ * @property {string[]} members participant ids
+ * @property {string[]} names their display names
+ */
+
+/**
+ * @typedef {object} BreakoutsState
+ * @property {string} main
+ * @property {boolean} open
+ * @property {BreakoutRoom[]} [rooms]
+ * @property {number | null} [ends_at]
+ * @property {number | null} [closing_at]
+ */
+
+/** @typedef {{ type: "history", messages: ChatMessage[], more?: boolean, ref?: string, room?: string }} History */
 
 /** @typedef {{ type: "error", code: string, message?: string, ref?: string }} ErrorMessage */
 
@@ -64,6 +92,22 @@
 /** @typedef {{ type: "reaction", from: string, emoji: string }} Reaction */
 
 /** @typedef {"mic" | "cam" | "screen"} DeviceKind */
+
+/**
+ * A poll (`poll` message).  Counts go to hosts while it is open and to everyone once closed.
+ * @typedef {object} PollInfo
+ * @property {string} id
+ * @property {string} question
+ * @property {string[]} options
+ * @property {boolean} multiple
+ * @property {boolean} anonymous
+ * @property {string} by the host who started it
+ * @property {boolean} [closed]
+ * @property {number | null} [voters]
+ * @property {number[] | null} [counts]
+ * @property {string[][] | null} [names] per option, who chose it (named polls)
+ * @property {number[] | null} [mine] our own choices
+ */
 
 /**
  * A message the client sends (docs/protocol.md "Client → server"); `ref` correlates errors.

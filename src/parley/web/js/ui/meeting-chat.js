@@ -181,6 +181,13 @@ export class MeetingChat {
     this.render();
   }
 
+  /** We moved to another room of the meeting (a breakout, or back): its chat only. */
+  changedRoom() {
+    this.messages = [];
+    this.historyMore = false;
+    this.view?.clear();
+  }
+
   /** @param {ChatMessage} message a `chat` fan-out */
   received(message) {
     this.messages = mergeMessages(this.messages, [message]);

@@ -20,6 +20,8 @@ import { MeetingBar } from "./meeting-bar.js";
 import { MeetingChat } from "./meeting-chat.js";
 import { ModerationControls } from "./moderation-controls.js";
 import { renderHands, renderPeople } from "./people.js";
+import { MeetingPolls } from "./polls.js";
+import { keepResume, MeetingBreakouts, takeKeptResume } from "./breakouts.js";
 import { floatReaction } from "./reactions.js";
 import { Stage } from "./stage.js";
 import { StageTiles } from "./stage-tiles.js";
@@ -70,6 +72,8 @@ export class Meeting {
 
     /** @type {string | null} */
     this.selfId = null;
+    /** The room we are in: the meeting's, or one of its breakouts. */
+    this.roomName = room;
     /** @type {Map<string, Participant>} */
     this.roster = new Map();
     /** @type {Map<string, RemoteMedia>} */
@@ -153,6 +157,26 @@ export class Meeting {
         notify: (text) => this.toasts.show(text),
       },
     );
+    this.polls = new MeetingPolls(
+      { button: button("#btn-poll"), container: $("#polls") },
+      {
+        send: (msg) => Boolean(this.conn?.send(msg)),
+        toast,
+        isHost: () => this.selfIsHost(),
+      },
+    );
+    this.breakouts = new MeetingBreakouts(
+      { button: button("#btn-breakouts"), bar: $("#breakout-bar") },
+      {
+        send: (msg) => Boolean(this.conn?.send(msg)),
+        toast,
+        isHost: () => this.selfIsHost(),
+        others: () =>
+          R.sortedParticipants(this.roster, this.selfId)
+            .filter((p) => p.id !== this.selfId)
+            .map((p) => ({ id: p.id, label: this.labels()[p.id] ?? p.name, host: p.role === "host" })),
+      },
+    );
     this.bar = new MeetingBar(
       {
         mic: button("#btn-mic"),
@@ -195,7 +219,8 @@ export class Meeting {
   join() {
     return new Promise((resolve, reject) => {
       this.joinWaiter = { resolve, reject };
-      const conn = new Connection({ url: wsUrl(), room: this.room, name: this.name, password: this.password, token: this.token });
+      const resume = takeKeptResume(this.room);
+      const conn = new Connection({ url: wsUrl(), room: this.room, name: this.name, password: this.password, token: this.token, resume });
       this.conn = conn;
       conn.on("welcome", (m) => this.onWelcome(m));
       conn.on("participant-joined", (m) => this.onJoined(m.participant));
@@ -204,11 +229,16 @@ export class Meeting {
       conn.on("chat", (m) => this.chat.received(m.message));
       conn.on("chat-ack", (m) => this.chat.acked(m.ref));
       conn.on("message-deleted", (m) => this.chat.deleted(m.id));
-      conn.on("history", (m) => this.chat.history(m));
+      conn.on("history", (m) => (m.room && m.room !== this.roomName ? this.breakouts.mainChat?.history(m) : this.chat.history(m)));
       conn.on("signal", (m) => this.onSignal(m));
       conn.on("reaction", (m) => this.onReaction(m));
       conn.on("error", (m) => this.onError(m));
       conn.on("room-updated", (m) => this.onRoomUpdated(m.settings));
+      conn.on("poll", (m) => this.polls.received(m.poll));
+      conn.on("poll-voted", (m) => this.polls.voted(m.poll, m.choices));
+      conn.on("breakouts", (m) => this.breakouts.received(m.state));
+      conn.on("breakout-help", (m) => this.breakouts.helpCalled(m));
+      conn.on("breakout-message", (m) => this.breakouts.broadcast(m));
       conn.on("lobby", (m) => this.onLobby(m.waiting || []));
       conn.on("muted", (m) => this.onMuted(m.kind));
       conn.on("removed", (m) => this.end(finalScreen("removed", { ban: Boolean(m.ban) })));
@@ -245,7 +275,10 @@ export class Meeting {
 
   /** @param {Welcome} msg */
   onWelcome(msg) {
-    const sameIdentity = this.joined && msg.id === this.selfId;
+    // Moved into a breakout or back (the same socket and identity): a new room's media.
+    const sameRoom = !this.joined || msg.room?.name === this.roomName;
+    const sameIdentity = this.joined && msg.id === this.selfId && sameRoom;
+    this.roomName = msg.room?.name ?? this.room;
     this.moderation.setSettings(msg.room?.settings);
     const me = (msg.participants || []).find((p) => p.id === msg.id);
     if (isObserver(me)) this.releaseMedia(); // observers publish nothing
@@ -272,6 +305,9 @@ export class Meeting {
     } else {
       this.reconcile(msg);
     }
+    if (!sameRoom) this.chat.changedRoom();
+    this.polls.welcome();
+    this.breakouts.welcome(msg);
     this.chat.welcome(msg.history, Boolean(msg.history_more), msg.limits?.chat_max_chars);
     this.syncSelfStateToServer(msg.participants.find((p) => p.id === this.selfId));
   }
@@ -374,7 +410,9 @@ export class Meeting {
     this.chat.mount(this.abort.signal);
     this.bar.mount(this.abort.signal);
     this.moderation.mount(this.abort.signal);
-    window.addEventListener("pagehide", () => this.conn?.leave(), o);
+    this.polls.mount(this.abort.signal);
+    this.breakouts.mount(this.abort.signal);
+    window.addEventListener("pagehide", () => this.onPageHide(), o);
 
     this.bar.openPanelsToFit();
     this.timers.push(this.bar.startClock());
@@ -454,13 +492,13 @@ export class Meeting {
     return this.selfRole() === "host";
   }
 
-  /** @param {{ id: string }} msg a `participant-left` */
-  onLeft({ id }) {
+  /** @param {{ id: string, reason?: string }} msg a `participant-left` */
+  onLeft({ id, reason }) {
     const p = this.roster.get(id);
     const label = this.labels()[id];
     this.roster = R.remove(this.roster, id);
     this.dropPeer(id);
-    if (p) this.toasts.show(`${label ?? p.name} left`);
+    if (p) this.toasts.show(reason === "moved" ? `${label ?? p.name} went to another room` : `${label ?? p.name} left`);
     this.render();
   }
 
@@ -614,6 +652,8 @@ export class Meeting {
     });
     renderHands(this.el.handsSection, this.el.handsList, raisedHands(people), labels);
     this.moderation.render(selfRole === "host");
+    this.polls.render(selfRole === "host");
+    this.breakouts.render(selfRole === "host");
     this.el.peopleCount.textContent = String(people.length);
     this.chat.renderRecipients();
     this.bar.render({
@@ -637,6 +677,13 @@ export class Meeting {
     } catch {
       this.toasts.show(`Share this link: ${url}`, { timeout: 10_000 });
     }
+  }
+
+  /** The page goes away: leave, unless in a breakout, where a reload should land back. */
+  onPageHide() {
+    const token = this.conn?.resumeToken;
+    if (this.breakouts.here && token) keepResume(this.room, token);
+    else this.conn?.leave();
   }
 
   leave() {
@@ -666,6 +713,8 @@ export class Meeting {
     this.el.enableSound.hidden = true;
     this.bar.teardown();
     this.moderation.teardown();
+    this.polls.teardown();
+    this.breakouts.teardown();
     this.el.handsSection.hidden = true;
     if (stopTracks) this.local.stopAll();
   }
