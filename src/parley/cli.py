@@ -179,6 +179,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="listen with SO_REUSEPORT (several processes on one port; --workers sets it)",
     )
     serve.add_argument(
+        "--recordings-dir",
+        type=Path,
+        default=_env("recordings_dir"),
+        help="where recordings go (default: DATA_DIR/recordings)",
+    )
+    serve.add_argument(
+        "--recording-retention-days",
+        type=float,
+        default=_env("recording_retention_days"),
+        help="delete finished recordings after this many days (default: keep them)",
+    )
+    serve.add_argument(
         "--admin-token", default=_env("admin_token"), help="bearer token for /api/v1/admin/"
     )
     serve.add_argument(
@@ -313,6 +325,10 @@ def settings_from(args: argparse.Namespace) -> Settings:
         certfile=args.certfile,
         keyfile=args.keyfile,
         broker_url=args.broker,
+        recordings_dir=Path(args.recordings_dir) if args.recordings_dir else None,
+        recording_retention_days=(
+            float(args.recording_retention_days) if args.recording_retention_days else None
+        ),
         admin_token=args.admin_token,
         metrics_token=args.metrics_token,
         log_json=args.log_json,

@@ -350,9 +350,7 @@ class Meeting:
                     await ws.close()
                 raise
 
-    async def _join(
-        self, ws: aiohttp.ClientWebSocketResponse, resume: str | None
-    ) -> ev.Welcome:
+    async def _join(self, ws: aiohttp.ClientWebSocketResponse, resume: str | None) -> ev.Welcome:
         """Send ``join``; wait for ``welcome`` (through the lobby if there is one)."""
         join: dict[str, Any] = {
             "type": "join",

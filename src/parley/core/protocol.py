@@ -51,6 +51,9 @@ class ErrorCode:
     WAITING: Final = "waiting"
     TOO_MANY: Final = "too_many"
     INTERNAL: Final = "internal"
+    ALREADY_RECORDING: Final = "already_recording"
+    NOT_RECORDING: Final = "not_recording"
+    RECORDING_UNAVAILABLE: Final = "recording_unavailable"
 
 
 class ProtocolError(Exception):
@@ -209,6 +212,12 @@ class EndMeeting(_Client, tag="end-meeting"):
     pass
 
 
+class Record(_Client, tag="record"):
+    """Start or stop recording the room (hosts; SFU rooms only)."""
+
+    action: Literal["start", "stop"] = "start"
+
+
 ClientMessage = (
     Join
     | Chat
@@ -229,6 +238,7 @@ ClientMessage = (
     | Admit
     | Deny
     | EndMeeting
+    | Record
 )
 
 _decoder: Final = msgspec.json.Decoder(ClientMessage)
@@ -313,6 +323,8 @@ class RoomInfo(msgspec.Struct):
     media: Literal["mesh", "sfu"] = "mesh"
     max_participants: int = 6
     settings: RoomSettings = msgspec.field(default_factory=RoomSettings)
+    #: The room is being recorded (docs/recording.md).
+    recording: bool = False
 
 
 class LobbyEntry(msgspec.Struct):
@@ -383,8 +395,10 @@ class HistoryOut(_Server, tag="history"):
     ref: str | None = None
 
 
-class RoomUpdated(_Server, tag="room-updated"):
+class RoomUpdated(_Server, tag="room-updated", omit_defaults=False):
     settings: RoomSettings
+    #: The room is being recorded (always present).
+    recording: bool = False
 
 
 class Lobby(_Server, tag="lobby"):

@@ -18,6 +18,7 @@ from dataclasses import replace
 
 from ..config import Limits
 from . import protocol as p
+from . import recording
 from .admission import Decision, Enter, Joined, JoinRequest, NeedPassword, Refuse
 from .effects import (
     Deliver,
@@ -85,6 +86,8 @@ class Rooms:
         self._mono = monotonic
         self.rooms: dict[str, Room] = {}
         self.members: dict[str, Member] = {}
+        #: Rooms can be recorded (the server's media goes through its SFU).
+        self.recordable = False
 
     def now_ms(self) -> int:
         return int(self._wall() * 1000)
@@ -171,9 +174,7 @@ class Rooms:
             return Refuse(ErrorCode.TOO_MANY, "the lobby is full; try later")
         return Enter(role, restore=restored is not None, lobby=lobby)
 
-    def enter(
-        self, req: JoinRequest, decision: Enter, stored: StoredRoom | None = None
-    ) -> Joined:
+    def enter(self, req: JoinRequest, decision: Enter, stored: StoredRoom | None = None) -> Joined:
         """Carry out an :class:`Enter` decision: the participant is in (or waits)."""
         pid = req.resume_id if decision.restore else None
         if pid is not None and self.is_known(pid, req.room):
@@ -301,9 +302,7 @@ class Rooms:
             raise ProtocolError(
                 ErrorCode.TOO_MANY, "this server has too many open rooms; try later", ref
             )
-        oldest = min(
-            idle, key=lambda r: min(m.resume_deadline or 0.0 for m in r.members.values())
-        )
+        oldest = min(idle, key=lambda r: min(m.resume_deadline or 0.0 for m in r.members.values()))
         effects: list[Effect] = []
         for pid in list(oldest.members):
             effects += self.leave(pid, reason="disconnected")
@@ -383,7 +382,7 @@ class Rooms:
         if keep is not None or room.config != RoomConfig():
             self.journal.append(("room", room.name, None))
         room.config = keep or RoomConfig()
-        return [RoomEmptied(room.name, room.created_at, keep)]
+        return recording.with_meeting(room) + [RoomEmptied(room.name, room.created_at, keep)]
 
     def leave(self, pid: str, reason: str = "left") -> list[Effect]:
         """Remove a participant now and tell the others."""
@@ -492,6 +491,8 @@ class Rooms:
                 return self.deny(pid, message)
             case p.EndMeeting():
                 return self.end_meeting(pid, message)
+            case p.Record():
+                return self.record(pid, message)
         raise ProtocolError(ErrorCode.BAD_MESSAGE, "not a request the rules handle", message.ref)
 
     def member(self, pid: str, ref: str | None = None) -> Member:
@@ -789,7 +790,8 @@ class Rooms:
                     effects.append(Disconnect(waiting, room.name, CloseCode.DENIED, "room full"))
                     self._drop_waiting(waiting)
         self.journal.append(("room", room.name, None))
-        effects.insert(0, Deliver(room.name, p.RoomUpdated(settings=self.settings_of(room))))
+        updated = p.RoomUpdated(settings=self.settings_of(room), recording=bool(room.recording))
+        effects.insert(0, Deliver(room.name, updated))
         effects.insert(1, SaveSettings(room.name, room.created_at, replace(room.config)))
         effects += [Note(room.name, text) for text in notes]
         return effects
@@ -851,6 +853,7 @@ class Rooms:
 
     def _end(self, room: Room, by: str, by_name: str) -> list[Effect]:
         effects: list[Effect] = [Note(room.name, f"{by_name} ended the meeting")]
+        effects += recording.with_meeting(room)
         # What the meeting set ends with it (see _forget_if_empty); stored before anyone
         # is sent away, so that whoever comes straight back finds the room open.
         keep = replace(room.config, locked=False) if room.config.managed else None
@@ -867,6 +870,36 @@ class Rooms:
         self.rooms.pop(room.name, None)
         self.journal.append(("ended", room.name, None))
         return effects
+
+    # -- recording (rules: parley.core.recording) ---------------------------------
+
+    def record(self, pid: str, msg: p.Record) -> list[Effect]:
+        """A host starts or stops recording the room."""
+        host = self.require_host(pid, msg.ref)
+        return self._record(self.rooms[host.room], msg.action, pid, host.info.name, msg.ref)
+
+    def admin_record(self, room_name: str, action: str) -> list[Effect] | None:
+        """The operator starts or stops a recording (admin API); None if no such room."""
+        room = self.rooms.get(room_name)
+        return None if room is None else self._record(room, action, "admin", "An administrator")
+
+    def _record(
+        self, room: Room, action: str, by: str, by_name: str, ref: str | None = None
+    ) -> list[Effect]:
+        settings = self.settings_of(room)
+        if action == "start":
+            return recording.start(
+                room, settings, by=by, by_name=by_name, now=self._wall(),
+                recordable=self.recordable, ref=ref,
+            )  # fmt: skip
+        return recording.stop(room, settings, by_name=by_name, ref=ref)
+
+    def recording_failed(self, room_name: str, rec_id: str, reason: str) -> list[Effect]:
+        """The media side stopped recording by itself (a full disk)."""
+        room = self.rooms.get(room_name)
+        if room is None:
+            return []
+        return recording.failed(room, self.settings_of(room), rec_id, reason)
 
     # -- replication: state another node changed -----------------------------------
 

@@ -77,7 +77,7 @@ class RoomRecording:
         room: str,
         *,
         started_by: dict[str, str],
-        call_soon: Callable[[Callable[[], None]], None] | None = None,
+        call_soon: Callable[[Callable[[], None]], object] | None = None,
         on_failed: Callable[[str], None] | None = None,
         min_free: int = 200 * 1024 * 1024,
         queue_limit: int = QUEUE_LIMIT,
@@ -87,7 +87,7 @@ class RoomRecording:
         self.directory = directory
         self.id = rec_id
         self.room = room
-        self.call_soon = call_soon
+        self.call_soon = call_soon  # runs a function on the event loop (thread-safe)
         self.on_failed = on_failed
         self.min_free = min_free
         self.queue_limit = queue_limit

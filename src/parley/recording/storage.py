@@ -11,6 +11,7 @@ symbolic link out of it).
 
 from __future__ import annotations
 
+import builtins
 import os
 import re
 import secrets
@@ -104,7 +105,7 @@ class RecordingStore:
             "files": files,
         }
 
-    def list(self, room: str | None = None) -> list[dict[str, Any]]:
+    def list(self, room: str | None = None) -> builtins.list[dict[str, Any]]:
         """Recordings (of ``room``, or all), newest first."""
         if not self.root.is_dir():
             return []
@@ -119,11 +120,11 @@ class RecordingStore:
         out.sort(key=lambda r: r["id"], reverse=True)
         return out
 
-    def purge(self, older_than: float, now: float | None = None) -> list[str]:
+    def purge(self, older_than: float, now: float | None = None) -> builtins.list[str]:
         """Delete finished recordings whose manifest says they stopped more than
         ``older_than`` seconds ago (retention); returns the ids deleted."""
         now = time.time() if now is None else now
-        gone = []
+        gone: builtins.list[str] = []
         if not self.root.is_dir():
             return gone
         for room_dir in self.root.iterdir():

@@ -107,6 +107,7 @@ class TrackWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         container = av.open(str(self.path), "w", format=_FORMATS[self.path.suffix])
         try:
+            stream: Any
             if codec == "OPUS":
                 stream = container.add_stream("opus", rate=48000)
                 stream.codec_context.layout = "stereo"

@@ -57,6 +57,7 @@ class ApiHost(Protocol):
 
     def health(self) -> dict[str, Any]: ...
 
+
 log = logging.getLogger(__name__)
 
 

@@ -22,12 +22,16 @@ from ..core.effects import (
     LetIn,
     MediaEnded,
     Note,
+    RecordingFinished,
+    RecordingStarted,
     RoleChanged,
     RoomEmptied,
     RoomOpened,
     SaveMeeting,
     SaveSettings,
+    StartRecording,
     StopForwarding,
+    StopRecording,
     StoreChat,
     Unpublish,
     chat_deliveries,
@@ -71,6 +75,16 @@ class MediaSide(Protocol):
     async def unpublish(self, room: str, pid: str) -> None: ...
 
     async def ended(self, room: str) -> None: ...
+
+
+class RecordingSide(Protocol):
+    """Recordings (``server.recordings.Recordings``): in SFU mode only."""
+
+    async def start(self, e: StartRecording) -> bool: ...
+
+    async def stop(self, e: StopRecording) -> None: ...
+
+    def note(self, d: Deliver) -> None: ...
 
 
 class Cluster(Protocol):
@@ -141,10 +155,14 @@ class Executor:
         self.observer = observer
         #: Chat messages (not system lines) stored and acknowledged.
         self.chat_stored = 0
+        #: Recordings (set by the server in SFU mode).
+        self.recordings: RecordingSide | None = None
 
     def publish(self, d: Deliver) -> None:
         """Serialise the message once and hand the frame to the broker."""
         self.fanout.publish(d.room, text_frame(p.encode(d.message)), d.to, d.exclude)
+        if self.recordings is not None:
+            self.recordings.note(d)  # the meeting's events in a recording's manifest
 
     async def apply(self, effects: list[Effect]) -> None:
         """Carry out the core's effects, in order.
@@ -203,6 +221,19 @@ class Executor:
             case RoomOpened() | Left():
                 if self.observer is not None:
                     self.observer.observe(effect)
+            case StartRecording():
+                if self.recordings is not None and await self.recordings.start(effect):
+                    self.recording_event(RecordingStarted(effect.room, effect.id, effect.by))
+            case StopRecording():
+                if self.recordings is not None:
+                    await self.recordings.stop(effect)
+            case RecordingStarted() | RecordingFinished():
+                self.recording_event(effect)
+
+    def recording_event(self, event: RecordingStarted | RecordingFinished) -> None:
+        """A recording started, or its files are complete: the one place the webhook
+        events ``recording.started`` / ``recording.finished`` plug in."""
+        log.info("recording event: %s", event)
 
     async def _store_chat(self, e: StoreChat) -> None:
         """Stored before it is acknowledged, acknowledged before it is delivered."""

@@ -137,9 +137,7 @@ class Session:
         "gone",
     )
 
-    def __init__(
-        self, server: SessionHost, socket: Socket, conn: Connection, address: str
-    ) -> None:
+    def __init__(self, server: SessionHost, socket: Socket, conn: Connection, address: str) -> None:
         self.server = server
         self.socket = socket
         self.conn = conn
@@ -468,6 +466,7 @@ class Session:
                 created_at=room.created_at,
                 max_participants=server.rooms.capacity(room),
                 settings=server.rooms.settings_of(room),
+                recording=room.recording is not None,
             ),
             participants=room.participants(),
             history=history,
