@@ -19,6 +19,7 @@ import { LocalMedia } from "./local-media.js";
 import { MeetingBar } from "./meeting-bar.js";
 import { MeetingChat } from "./meeting-chat.js";
 import { ModerationControls } from "./moderation-controls.js";
+import { RecordingControls } from "./recording-controls.js";
 import { renderHands, renderPeople } from "./people.js";
 import { floatReaction } from "./reactions.js";
 import { Stage } from "./stage.js";
@@ -118,6 +119,10 @@ export class Meeting {
       },
       screenStopped: () => this.stage?.remove(`${this.selfId}:screen`),
     });
+    this.recording = new RecordingControls(
+      { button: button("#btn-record"), indicator: $("#recording-indicator") },
+      { send: (msg) => Boolean(this.conn?.send({ ...msg, ref: this.conn.nextRef("x") })), toast },
+    );
     this.moderation = new ModerationControls(
       {
         muteAll: button("#btn-mute-all"),
@@ -201,7 +206,10 @@ export class Meeting {
       conn.on("signal", (m) => this.onSignal(m));
       conn.on("reaction", (m) => this.onReaction(m));
       conn.on("error", (m) => this.onError(m));
-      conn.on("room-updated", (m) => this.onRoomUpdated(m.settings));
+      conn.on("room-updated", (m) => {
+        this.recording.setRecording(m.recording);
+        this.onRoomUpdated(m.settings);
+      });
       conn.on("lobby", (m) => this.onLobby(m.waiting || []));
       conn.on("muted", (m) => this.onMuted(m.kind));
       conn.on("removed", (m) => this.end(finalScreen("removed", { ban: Boolean(m.ban) })));
@@ -240,6 +248,8 @@ export class Meeting {
   onWelcome(msg) {
     const sameIdentity = this.joined && msg.id === this.selfId;
     this.moderation.setSettings(msg.room?.settings);
+    this.recording.setMode(mediaMode(msg.room));
+    this.recording.setRecording(msg.room?.recording);
     const me = (msg.participants || []).find((p) => p.id === msg.id);
     if (isObserver(me)) this.releaseMedia(); // observers publish nothing
     if (!isHost(me)) this.moderation.clearLobby();
@@ -364,6 +374,7 @@ export class Meeting {
     this.chat.mount(this.abort.signal);
     this.bar.mount(this.abort.signal);
     this.moderation.mount(this.abort.signal);
+    this.recording.mount(this.abort.signal);
     window.addEventListener("pagehide", () => this.conn?.leave(), o);
 
     this.bar.openPanelsToFit();
@@ -586,6 +597,7 @@ export class Meeting {
     });
     renderHands(this.el.handsSection, this.el.handsList, raisedHands(people), labels);
     this.moderation.render(selfRole === "host");
+    this.recording.render(selfRole === "host");
     this.el.peopleCount.textContent = String(people.length);
     this.chat.renderRecipients();
     this.bar.render({
@@ -638,6 +650,7 @@ export class Meeting {
     this.el.enableSound.hidden = true;
     this.bar.teardown();
     this.moderation.teardown();
+    this.recording.teardown();
     this.el.handsSection.hidden = true;
     if (stopTracks) this.local.stopAll();
   }
