@@ -6,8 +6,9 @@ returns complete frames:
 
 * Opus: one packet is one frame.
 * VP8 (RFC 7741) and H.264 (RFC 6184, packetization mode 1): the packets of one RTP
-  timestamp up to the marker bit, depayloaded with aiortc's depayloaders (VP8: the
-  payload descriptor stripped; H.264: Annex B NAL units, FU-A reassembled).
+  timestamp up to the marker bit, depayloaded (VP8: the payload descriptor stripped, by
+  :func:`vp8_descriptor`; H.264: Annex B NAL units, FU-A reassembled, by aiortc's
+  depayloader).
 
 A frame with a packet missing is never returned: after a loss the assembler drops
 everything until the next key frame and says so (``wants_key``), so that the caller
@@ -20,11 +21,10 @@ import struct
 from dataclasses import dataclass
 
 from aiortc.codecs.h264 import H264PayloadDescriptor
-from aiortc.codecs.vpx import VpxPayloadDescriptor
 
 from ..sfu.rtp import payload_offset
 
-__all__ = ["Frame", "FrameAssembler", "is_key"]
+__all__ = ["Frame", "FrameAssembler", "is_key", "vp8_descriptor"]
 
 _SEQ_TS = struct.Struct("!HI")
 _NAL_IDR = 5
@@ -39,6 +39,26 @@ class Frame:
     key: bool
     ssrc: int
     arrival: float
+
+
+def vp8_descriptor(payload: bytes) -> tuple[int, bool]:
+    """(length of the VP8 payload descriptor, whether the payload starts partition 0 of a
+    frame) per RFC 7741 4.2; ValueError when it is truncated.  aiortc's parser builds an
+    object per packet; this is the recording's per-packet path, so it only counts bytes."""
+    b = payload[0]
+    pos = 1
+    if b & 0x80:  # X: extended control bits
+        x = payload[1]
+        pos = 2
+        if x & 0x80:  # I: picture id, 7 or 15 bits
+            pos += 2 if payload[2] & 0x80 else 1
+        if x & 0x40:  # L: TL0PICIDX
+            pos += 1
+        if x & 0x30:  # T or K: TID/KEYIDX
+            pos += 1
+    if pos >= len(payload):
+        raise ValueError("VP8 payload descriptor is truncated")
+    return pos, bool(b & 0x10) and not b & 0x07
 
 
 def _payload(packet: bytes) -> bytes:
@@ -115,6 +135,14 @@ class FrameAssembler:
             return [Frame(payload, ts, True, ssrc, arrival)]
         if not payload:
             return []  # padding (bandwidth probes)
+        start = False
+        if self.codec == "VP8":
+            try:
+                skip, start = vp8_descriptor(payload)
+            except (ValueError, IndexError):
+                skip, start = 0, False
+                self._start_ok = False
+            payload = payload[skip:]
         done: list[Frame] = []
         if self._parts and ts != self._ts:
             # the previous frame had no marker but nothing is missing: it is complete
@@ -122,19 +150,16 @@ class FrameAssembler:
         if not self._parts:
             self._ts = ts
             self._arrival = arrival
-            self._start_ok = self._starts_frame(payload)
+            self._start_ok = start if self.codec == "VP8" else self._starts_frame(payload)
         self._parts.append(payload)
         if packet[1] & 0x80:  # marker: the frame's last packet
             self._finish(ssrc, done)
         return done
 
     def _starts_frame(self, payload: bytes) -> bool:
+        """H.264: a single NAL unit, a STAP-A or the first fragment of an FU-A."""
         try:
-            if self.codec == "VP8":
-                desc, _ = VpxPayloadDescriptor.parse(payload)
-                return bool(desc.partition_start) and desc.partition_id == 0
-            h264, _ = H264PayloadDescriptor.parse(payload)
-            return bool(h264.first_fragment)
+            return bool(H264PayloadDescriptor.parse(payload)[0].first_fragment)
         except ValueError:
             return False
 
@@ -146,7 +171,7 @@ class FrameAssembler:
             return
         try:
             if self.codec == "VP8":
-                data = b"".join(VpxPayloadDescriptor.parse(p)[1] for p in parts)
+                data = b"".join(parts)  # descriptors already stripped
             else:
                 data = b"".join(H264PayloadDescriptor.parse(p)[1] for p in parts)
         except ValueError:
