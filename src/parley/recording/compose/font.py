@@ -68,8 +68,9 @@ def text_width(text: str, scale: int) -> int:
     return len(text) * 6 * scale
 
 
-def draw_text(img: Any, text: str, x: int, y: int, scale: int, color: tuple[int, int, int]) -> None:
-    """Draw ``text`` into the RGB array ``img`` (H x W x 3) at ``(x, y)``, clipped."""
+def draw_text(img: Any, text: str, x: int, y: int, scale: int, color: Any) -> None:
+    """Draw ``text`` into the image array ``img`` (H x W, or H x W x 3) at ``(x, y)``,
+    clipped; ``color`` is a value of one pixel (a luma, or an RGB triple)."""
     h, w = img.shape[:2]
     for i, ch in enumerate(text):
         cx = x + i * 6 * scale

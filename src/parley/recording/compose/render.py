@@ -37,6 +37,16 @@ TILE = (60, 64, 67)
 HIGHLIGHT = (138, 180, 248)
 
 
+def yuv(rgb: tuple[int, int, int]) -> tuple[int, int, int]:
+    """BT.601 limited-range Y, U, V of an RGB colour (the frame is drawn in YUV 4:2:0, the
+    encoders' own format: no colour conversion per frame)."""
+    r, g, b = rgb
+    y = 16 + (65.738 * r + 129.057 * g + 25.064 * b) / 256
+    u = 128 + (-37.945 * r - 74.494 * g + 112.439 * b) / 256
+    v = 128 + (112.439 * r - 94.154 * g - 18.285 * b) / 256
+    return round(y), round(u), round(v)
+
+
 class ComposeError(Exception):
     """The directory is not a recording that can be composed (the message says why)."""
 
@@ -96,14 +106,19 @@ class _Video:
             self._next()
         return self.current
 
-    def rgb(self, np: Any, w: int, h: int) -> Any:
+    def planes(self, np: Any, w: int, h: int) -> Any:
+        """The current frame at ``w`` x ``h`` in YUV 4:2:0: (Y, U, V) arrays."""
         frame = self.current
         key = (id(frame), (w, h))
         if self.cache is not None and self.cache[:2] == key:
             return self.cache[2]
-        arr = frame.reformat(width=w, height=h, format="rgb24").to_ndarray()
-        self.cache = (key[0], key[1], arr)
-        return arr
+        small = frame.reformat(width=w, height=h, format="yuv420p", interpolation="FAST_BILINEAR")
+        out = tuple(
+            np.frombuffer(pl, np.uint8).reshape(-1, pl.line_size)[: pl.height, : pl.width]
+            for pl in small.planes
+        )
+        self.cache = (key[0], key[1], out)
+        return out
 
     def close(self) -> None:
         if self.container is not None:
@@ -306,13 +321,23 @@ def compose(
 
     frames = int(math.ceil(total * fps))
     block = RATE // fps  # audio samples per video frame (fps divides 48000 for 10/15/20/25/30)
-    canvas = np.empty((height, width, 3), dtype=np.uint8)
+    # one YUV 4:2:0 frame: Y rows, then U, then V (as PyAV's from_ndarray wants it)
+    flat = np.empty(width * height * 3 // 2, dtype=np.uint8)
+    canvas = flat.reshape(height * 3 // 2, width)
+    luma, chroma = width * height, width * height // 4
+    planes = (
+        flat[:luma].reshape(height, width),
+        flat[luma : luma + chroma].reshape(height // 2, width // 2),
+        flat[luma + chroma :].reshape(height // 2, width // 2),
+    )
+    background = yuv(BACKGROUND)
     label_scale = max(1, height // 360)
     last_progress = 0.0
     try:
         for i in range(frames):
             t = i / fps
-            canvas[:] = BACKGROUND
+            for plane, value in zip(planes, background, strict=True):
+                plane.fill(value)
             shown: dict[str, _Video] = {}
             cams: list[str] = []
             screens: list[str] = []
@@ -336,8 +361,8 @@ def compose(
                 (k for k in cams if k.split("/")[0].removeprefix("voice:") == speaker), None
             )
             for tile in layout(cams, screens, speaker_key, width, height):
-                _draw(np, canvas, tile, shown.get(tile.key), timeline, t, label_scale)
-            vf = av.VideoFrame.from_ndarray(canvas, format="rgb24")
+                _draw(np, planes, tile, shown.get(tile.key), timeline, t, label_scale)
+            vf = av.VideoFrame.from_ndarray(canvas, format="yuv420p")
             vf.pts = i
             for packet in vs.encode(vf):
                 out.mux(packet)
@@ -367,17 +392,26 @@ def compose(
     return ComposeResult(frames / fps, time.monotonic() - started, frames, len(tracks))
 
 
-def _draw(np: Any, canvas: Any, tile: Tile, video: _Video | None, tl: _Timeline, t: float,
+def _box(planes: Any, x: int, y: int, w: int, h: int, rgb: tuple[int, int, int]) -> None:
+    """Fill a rectangle (even coordinates) with a colour, in the three planes."""
+    for i, (plane, value) in enumerate(zip(planes, yuv(rgb), strict=True)):
+        d = 1 if i == 0 else 2
+        plane[y // d : (y + h) // d, x // d : (x + w) // d] = value
+
+
+def _draw(np: Any, planes: Any, tile: Tile, video: _Video | None, tl: _Timeline, t: float,
           scale: int) -> None:  # fmt: skip
     x, y, w, h = tile.rect
     if tile.speaker:
         b = max(2, scale * 2)
-        canvas[max(0, y - b) : y + h + b, max(0, x - b) : x + w + b] = HIGHLIGHT
-    canvas[y : y + h, x : x + w] = TILE
+        _box(planes, max(0, x - b), max(0, y - b), w + 2 * b, h + 2 * b, HIGHLIGHT)
+    _box(planes, x, y, w, h, TILE)
     if video is not None and video.current is not None:
         frame = video.current
         fx, fy, fw, fh = fit(frame.width, frame.height, tile.rect)
-        canvas[fy : fy + fh, fx : fx + fw] = video.rgb(np, fw, fh)
+        for i, (plane, src) in enumerate(zip(planes, video.planes(np, fw, fh), strict=True)):
+            d = 1 if i == 0 else 2
+            plane[fy // d : fy // d + src.shape[0], fx // d : fx // d + src.shape[1]] = src
         pid = video.participant
     else:
         pid = tile.key.removeprefix("voice:")
@@ -386,8 +420,8 @@ def _draw(np: Any, canvas: Any, tile: Tile, video: _Video | None, tl: _Timeline,
         name += " (screen)"
     name = "".join(c if 32 <= ord(c) < 127 else "?" for c in name)[:40]
     s = scale if w >= 200 else 1
-    tw = min(text_width(name, s) + 8 * s, w)
-    lh = 9 * s
-    ly = y + h - lh - 4 * s
-    canvas[ly : ly + lh, x + 4 * s : x + 4 * s + tw] = (0, 0, 0)
-    draw_text(canvas, name, x + 8 * s, ly + s, s, (255, 255, 255))
+    tw = min(text_width(name, s) + 8 * s, w) & ~1
+    lh = (9 * s + 1) & ~1
+    ly = (y + h - lh - 4 * s) & ~1
+    _box(planes, x + 4 * s & ~1, ly, tw, lh, (0, 0, 0))
+    draw_text(planes[0], name, x + 8 * s, ly + s, s, 235)
