@@ -258,7 +258,9 @@ def latency(args: argparse.Namespace, policy: Path, lines: list[str]) -> None:
             shutil.rmtree(data_dir, ignore_errors=True)
         by[variant] += xs
         q = statistics.quantiles(xs, n=100)
-        per_round.append(f"| {r} | {variant} | {len(xs)} | {q[49]:.3f} | {q[98]:.3f} | {before} |")
+        per_round.append(
+            f"| {r} | {variant} | {len(xs)} | {q[49]:.3f} | {q[98]:.3f} | {before} |"
+        )
         log(f"latency round {r} {variant}: n={len(xs)} p50 {q[49]:.3f} p99 {q[98]:.3f} ms")
     w = lines.append
     w(
