@@ -886,6 +886,8 @@ class Rooms:
     def _record(
         self, room: Room, action: str, by: str, by_name: str, ref: str | None = None
     ) -> list[Effect]:
+        if action not in ("start", "stop"):
+            raise ProtocolError(ErrorCode.BAD_MESSAGE, 'action is "start" or "stop"', ref)
         settings = self.settings_of(room)
         if action == "start":
             return recording.start(
