@@ -213,3 +213,25 @@ async def test_a_mesh_server_says_why_it_cannot_record(
         assert status == 501 and body["error"]["code"] == "recording_unavailable"
     finally:
         srv.stop()
+
+
+async def test_the_sdk_starts_and_stops_a_recording(sfu_server: ServerProc, room: str) -> None:
+    from parley.client import RequestRefused, connect, events
+
+    async def recording_state(meeting: Any) -> bool:
+        async def first() -> bool:
+            async for event in meeting:
+                if isinstance(event, events.RoomUpdated):
+                    return bool(event.recording)
+            raise AssertionError("the meeting ended")
+
+        return await asyncio.wait_for(first(), 10)
+
+    async with connect(sfu_server.url, room=room, name="Recorder") as bot:  # the host
+        await bot.record("start")
+        assert await recording_state(bot) is True
+        with pytest.raises(RequestRefused) as refused:
+            await bot.record("start")
+        assert refused.value.code == "already_recording"
+        await bot.record("stop")
+        assert await recording_state(bot) is False
