@@ -154,3 +154,44 @@ def test_a_full_disk_stops_cleanly_and_the_files_play(tmp_path: Path) -> None:
     assert manifest["stop_reason"] == "disk-full"
     for track in manifest["tracks"]:
         decode_all(rec.directory / track["file"])
+
+
+def test_audio_and_video_line_up_through_sender_reports(tmp_path: Path) -> None:
+    """A beep and a flash made at the same instant, sent with unrelated RTP timestamp
+    origins: in the files, placed by the manifest's starts, they are within 40 ms."""
+    import numpy as np
+
+    cam = FakeSource("p_ada", "camera", "video", "VP8", 90000, 7001)
+    mic = FakeSource("p_ada", "mic", "audio", "opus", 48000, 7002)
+    v_ts0, a_ts0 = 123_456, 987_654  # each stream's own random origin
+    video = video_packets("VP8", 90, 7001, ts0=v_ts0, flash_at=45)  # flash at 1.5 s
+    audio = opus_packets(150, 7002, ts0=a_ts0, beep_at=75)  # beep at 1.5 s
+    # the audio stream starts 0.5 s later than the video (the microphone came on later)
+    feed = [(t, cam, d) for t, d in video] + [(t, mic, d) for t, d in audio if t >= 0.5]
+    rec = RoomRecording(
+        tmp_path / "rec", "20261207T050000Z-abcdef", "team",
+        started_by={"id": "p_host", "name": "Ada"}, call_soon=lambda f: f(),
+    )  # fmt: skip
+    rec.start()
+    base = time.monotonic()
+    ntp0 = (3_900_000_000 << 32) + (1 << 31)  # the capture clock's time at RTP origin
+    # sender reports: both streams' RTP origins are the same NTP instant
+    rec.sr(cam, ntp0 + (2 << 32), v_ts0 + 2 * 90000, base)
+    rec.sr(mic, ntp0 + (2 << 32), a_ts0 + 2 * 48000, base)
+    for t, src, d in sorted(feed, key=lambda x: x[0]):
+        rec.rtp(src, d, base + t + (0.2 if src is mic else 0.0))  # audio arrives late
+    rec.stop()
+    rec.join(30)
+    tracks = {t["track"]: t for t in rec.manifest()["tracks"]}
+    assert tracks["camera"]["clock"] == tracks["mic"]["clock"] == "rtcp-sr"
+
+    with av.open(str(rec.directory / tracks["camera"]["file"])) as c:
+        lum = [(f.time, float(f.to_ndarray(format="gray").mean())) for f in c.decode(video=0)]
+    flash = max(lum, key=lambda x: x[1])[0] + tracks["camera"]["start"]
+    with av.open(str(rec.directory / tracks["mic"]["file"])) as c:
+        energy = []
+        for f in c.decode(audio=0):
+            samples = f.to_ndarray().astype(np.float64)
+            energy.append((f.time, float((samples**2).mean())))
+    beep = max(energy, key=lambda x: x[1])[0] + tracks["mic"]["start"]
+    assert abs(flash - beep) < 0.040, (flash, beep)

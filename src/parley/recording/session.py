@@ -96,6 +96,9 @@ class RoomRecording:
         self.timeline = Timeline(rec_id, room, wall(), started_by)
         self._queue: deque[tuple[Any, bytes, float]] = deque()
         self._srs: deque[tuple[Any, int, int]] = deque(maxlen=1000)
+        #: SSRC -> (NTP, RTP ts) of its latest sender report, shared by every track (a
+        #: report may come before the recording has seen the stream's first packet)
+        self.sender_reports: dict[int, tuple[int, int]] = {}
         self.queue_dropped = 0
         self.tracks: dict[Any, TrackRecorder] = {}  # by the track's main Source
         self.finished: list[TrackRecorder] = []
@@ -218,11 +221,11 @@ class RoomRecording:
             self._queue.clear()
             return
         srs = self._srs
+        reports = self.sender_reports
         while srs:
             src, ntp, rtp_ts = srs.popleft()
-            track = self.tracks.get(src.main)
-            if track is not None:
-                track.sender_report(src.ssrc, ntp, rtp_ts)
+            if len(reports) < 4096 or src.ssrc in reports:  # bounded: SSRCs are untrusted
+                reports[src.ssrc] = (ntp, rtp_ts)
         q = self._queue
         popleft = q.popleft
         tracks = self.tracks
@@ -244,7 +247,9 @@ class RoomRecording:
         codec = src.codec.upper()
         name = f"{_safe(src.pid)}-{_safe(src.track_id)}-{self._files}{EXTENSIONS.get(codec, '')}"
         info = TrackInfo(src.pid, src.track_id, src.kind, codec, src.clock_rate, src.screen)
-        return TrackRecorder(info, self.directory / name, self.wall_offset)
+        track = TrackRecorder(info, self.directory / name, self.wall_offset)
+        track.sr = self.sender_reports
+        return track
 
     def _keyframes(self, track: TrackRecorder, now: float) -> None:
         ssrc = track.wants_key
