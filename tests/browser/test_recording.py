@@ -128,6 +128,18 @@ def test_a_host_records_and_everyone_knows(meeting: Meeting, server: Any, room: 
         assert 3.0 < float(probe["format"]["duration"]) < 60.0, (track, probe["format"])
         assert track["clock"] == "rtcp-sr"
 
+    # the host lists the room's recordings in the settings dialog and downloads a file
+    ada.button("Room settings").click()
+    recordings = ada.page.get_by_role("list", name="Recordings")
+    camera_file = tracks[(by_name["Bob"], "camera")]["file"]
+    download_button = recordings.get_by_role("button", name=re.compile(re.escape(camera_file)))
+    expect(download_button).to_be_visible(timeout=TIMEOUT_MS)
+    with ada.page.expect_download() as got:
+        download_button.click()
+    saved = Path(got.value.path())
+    assert saved.read_bytes() == (directory / camera_file).read_bytes()
+    ada.page.keyboard.press("Escape")
+
     # one recorded camera file plays in Chromium to its end, frames decoded
     camera = tracks[(by_name["Bob"], "camera")]
     token = ADMIN  # (the REST API lets a host's resume token read it too: tests/recording)

@@ -121,7 +121,12 @@ export class Meeting {
     });
     this.recording = new RecordingControls(
       { button: button("#btn-record"), indicator: $("#recording-indicator") },
-      { send: (msg) => Boolean(this.conn?.send({ ...msg, ref: this.conn.nextRef("x") })), toast },
+      {
+        send: (msg) => Boolean(this.conn?.send({ ...msg, ref: this.conn.nextRef("x") })),
+        toast,
+        room,
+        token: () => this.conn?.resumeToken ?? null,
+      },
     );
     this.moderation = new ModerationControls(
       {
@@ -135,6 +140,7 @@ export class Meeting {
       {
         send: (msg) => Boolean(this.conn?.send({ ...msg, ref: this.conn.nextRef("x") })),
         toast,
+        onSettingsOpen: () => this.recording.showList(),
         labelOf: (pid) => {
           const p = this.roster.get(pid);
           return p ? (this.labels()[pid] ?? p.name) : null;

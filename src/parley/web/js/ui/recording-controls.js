@@ -1,6 +1,7 @@
 // Recording in the meeting: the hosts' "Record" toggle (aria-pressed), the "Recording"
 // indicator everyone sees (role=status), and, on a mesh server, why there is no recording.
-import { clear, h, setIcon, setPressed } from "./dom.js";
+import { $, clear, h, setIcon, setPressed } from "./dom.js";
+import { showRecordings } from "./recordings-list.js";
 
 /** @typedef {import("../core/protocol.js").ClientMessage} ClientMessage */
 
@@ -18,6 +19,8 @@ export const MESH_REASON =
  * @typedef {object} RecordingPorts
  * @property {(msg: ClientMessage) => boolean} send a request with a fresh ref; false when not connected
  * @property {(text: string, opts?: { timeout?: number }) => void} toast
+ * @property {string} room
+ * @property {() => string | null} token the resume token (a host's lists the recordings)
  */
 
 export class RecordingControls {
@@ -81,6 +84,15 @@ export class RecordingControls {
       }
       ind.hidden = !this.recording;
     }
+  }
+
+  /** Hosts: the room's recordings, in the settings dialog (once it is in the page). */
+  showList() {
+    const list = document.querySelector("#recordings-list");
+    if (!(list instanceof HTMLElement)) return;
+    const section = $("#recordings-section");
+    section.hidden = this.mode === "mesh";
+    if (this.mode !== "mesh") showRecordings(list, $("#recordings-status"), this.ports.room, this.ports.token());
   }
 
   /** @param {boolean} host whether we are a host now */
