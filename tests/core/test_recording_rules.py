@@ -77,3 +77,14 @@ def test_settings_changes_keep_saying_it_records(m: Meeting) -> None:
     m.frame("Host", type="record", action="start")
     effects = m.rooms.update_settings(m.ids["Host"], p.RoomSettingsUpdate(locked=True), None)
     assert [d.message.recording for d in delivered(effects, p.RoomUpdated)] == [True]
+
+
+def test_a_server_records_a_bounded_number_of_rooms(
+    m: Meeting, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from parley.core import recording
+
+    monkeypatch.setattr(recording, "MAX_RECORDINGS", 1)
+    other = m.rooms.join("other", "Eve", 1, address="10.0.0.9")
+    m.rooms.handle(other.member.info.id, p.Record(action="start"))
+    m.refused(ErrorCode.TOO_MANY, "Host", type="record", action="start")

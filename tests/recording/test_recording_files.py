@@ -195,3 +195,16 @@ def test_audio_and_video_line_up_through_sender_reports(tmp_path: Path) -> None:
             energy.append((f.time, float((samples**2).mean())))
     beep = max(energy, key=lambda x: x[1])[0] + tracks["mic"]["start"]
     assert abs(flash - beep) < 0.040, (flash, beep)
+
+
+def test_a_frame_that_never_ends_is_dropped_not_kept() -> None:
+    from parley.recording.frames import MAX_FRAME_PACKETS, FrameAssembler
+
+    from .media import rtp
+
+    frames = FrameAssembler("VP8")
+    key = video_packets("VP8", 1, 1)[0][1]  # a key frame's first packet (descriptor S=1)
+    out = []
+    for seq in range(MAX_FRAME_PACKETS + 10):  # same timestamp, never a marker
+        out += frames.push(rtp(96, seq, 0, 1, key[12:]), 1, 0.0)
+    assert out == [] and len(frames._parts) < MAX_FRAME_PACKETS and frames.dropped >= 1

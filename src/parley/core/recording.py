@@ -18,7 +18,10 @@ from .effects import Deliver, Effect, Note, StartRecording, StopRecording
 from .protocol import ErrorCode, ProtocolError
 from .state import Recording, Room
 
-__all__ = ["failed", "new_recording_id", "start", "stop", "with_meeting"]
+__all__ = ["MAX_RECORDINGS", "failed", "new_recording_id", "start", "stop", "with_meeting"]
+
+#: Rooms one server records at once (each one is a writing thread and disk bandwidth).
+MAX_RECORDINGS = 100
 
 
 def new_recording_id(now: float) -> str:
@@ -34,8 +37,10 @@ def start(
     by_name: str,
     now: float,
     recordable: bool,
+    recording_now: int = 0,
     ref: str | None = None,
 ) -> list[Effect]:
+    """``recording_now``: how many rooms the server records already."""
     if not recordable:
         raise ProtocolError(
             ErrorCode.RECORDING_UNAVAILABLE,
@@ -45,6 +50,10 @@ def start(
         )
     if room.recording is not None:
         raise ProtocolError(ErrorCode.ALREADY_RECORDING, "the room is already recording", ref)
+    if recording_now >= MAX_RECORDINGS:
+        raise ProtocolError(
+            ErrorCode.TOO_MANY, f"the server records {MAX_RECORDINGS} rooms already", ref
+        )
     rec = Recording(new_recording_id(now), by, by_name, int(now * 1000))
     room.recording = rec
     return [

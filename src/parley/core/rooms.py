@@ -893,6 +893,7 @@ class Rooms:
             return recording.start(
                 room, settings, by=by, by_name=by_name, now=self._wall(),
                 recordable=self.recordable, ref=ref,
+                recording_now=sum(1 for r in self.rooms.values() if r.recording is not None),
             )  # fmt: skip
         return recording.stop(room, settings, by_name=by_name, ref=ref)
 

@@ -28,6 +28,9 @@ __all__ = ["Frame", "FrameAssembler", "is_key", "vp8_descriptor"]
 
 _SEQ_TS = struct.Struct("!HI")
 _NAL_IDR = 5
+#: A frame of more packets than this is dropped (a publisher that never ends a frame
+#: must not grow the recording's memory): about 1.2 MB, far above a 4K key frame's.
+MAX_FRAME_PACKETS = 1024
 
 
 @dataclass(slots=True)
@@ -152,6 +155,11 @@ class FrameAssembler:
             self._arrival = arrival
             self._start_ok = start if self.codec == "VP8" else self._starts_frame(payload)
         self._parts.append(payload)
+        if len(self._parts) > MAX_FRAME_PACKETS:
+            self._parts = []
+            self.dropped += 1
+            self.need_key = self.wants_key = True
+            return done
         if packet[1] & 0x80:  # marker: the frame's last packet
             self._finish(ssrc, done)
         return done
