@@ -75,3 +75,4 @@ async def test_the_last_host_leaving_hands_over_to_a_participant_not_a_bot(
         await next_event(bot, "participant-left")
     await bot.say("anyone?")
     assert bot.role == "bot" and [p.role for p in bot.participants.values()] == ["bot"]
+

@@ -62,6 +62,8 @@ def mean_volume(path: Path) -> float:
     return float(mean.group(1))
 
 
+
+
 async def test_echo_bot(
     server: ParleyProcess, room: str, meetings: Meetings, example: Callable[..., Example]
 ) -> None:

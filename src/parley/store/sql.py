@@ -312,7 +312,9 @@ class SqlStore:
                 # A room that left no history is forgotten: join-and-leave must not
                 # grow the table (nor the cache of creation times) without bound.
                 has_history = exists().where(messages.c.room == room)
-                result = await conn.execute(delete(rooms).where(rooms.c.name == room, ~has_history))
+                result = await conn.execute(
+                    delete(rooms).where(rooms.c.name == room, ~has_history)
+                )
                 if result.rowcount:
                     self._room_cache.pop(room, None)
                     return
