@@ -187,6 +187,18 @@ def build_parser() -> argparse.ArgumentParser:
         " may set their own)",
     )
     serve.add_argument(
+        "--recordings-dir",
+        type=Path,
+        default=_env("recordings_dir"),
+        help="where recordings go (default: DATA_DIR/recordings)",
+    )
+    serve.add_argument(
+        "--recording-retention-days",
+        type=float,
+        default=_env("recording_retention_days"),
+        help="delete finished recordings after this many days (default: keep them)",
+    )
+    serve.add_argument(
         "--admin-token", default=_env("admin_token"), help="bearer token for /api/v1/admin/"
     )
     serve.add_argument(
@@ -277,6 +289,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="days the event log keeps events (7)",
     )
     add_token_parser(sub)
+    compose = sub.add_parser(
+        "compose",
+        help="render a recording into one video file",
+        description="Render a recording (a directory with manifest.json and its tracks) into"
+        " one file: a grid of the cameras following the meeting, a shared screen large, the"
+        " audio mixed (docs/recording.md).",
+    )
+    compose.add_argument("recording", type=Path, help="the recording's directory")
+    compose.add_argument("-o", "--output", type=Path, required=True, help="OUT.mp4 or OUT.webm")
+    compose.add_argument("--size", default="1280x720", help="WIDTHxHEIGHT (default 1280x720)")
+    compose.add_argument("--fps", type=int, default=25, choices=(10, 15, 20, 25, 30))
+    compose.add_argument(
+        "--vtt", action="store_true", help="also write the chat as WebVTT subtitles (OUT.vtt)"
+    )
     policy = sub.add_parser("policy", help="policy files", description="Policy hook files.")
     policy_sub = policy.add_subparsers(dest="policy_command", required=True)
     check = policy_sub.add_parser(
@@ -354,6 +380,10 @@ def settings_from(args: argparse.Namespace) -> Settings:
         certfile=args.certfile,
         keyfile=args.keyfile,
         broker_url=args.broker,
+        recordings_dir=Path(args.recordings_dir) if args.recordings_dir else None,
+        recording_retention_days=(
+            float(args.recording_retention_days) if args.recording_retention_days else None
+        ),
         admin_token=args.admin_token,
         metrics_token=args.metrics_token,
         history_retention_days=args.history_retention_days,
@@ -533,12 +563,41 @@ def run(coro: Any) -> None:
         uvloop.run(coro)
 
 
+def run_compose(args: argparse.Namespace) -> int:
+    """``parley compose``: one file from a recording (parley.recording.compose)."""
+    from .recording.compose.render import ComposeError, compose
+
+    try:
+        width, height = (int(v) for v in str(args.size).lower().split("x"))
+        if not (160 <= width <= 3840 and 90 <= height <= 2160):
+            raise ValueError
+    except ValueError:
+        print("parley compose: error: --size is WIDTHxHEIGHT, e.g. 1280x720", file=sys.stderr)
+        return 2
+    output: Path = args.output
+    try:
+        result = compose(
+            args.recording, output, width=width & ~1, height=height & ~1, fps=args.fps,
+            vtt=output.with_suffix(".vtt") if args.vtt else None,
+        )  # fmt: skip
+    except ComposeError as exc:
+        print(f"parley compose: error: {exc}", file=sys.stderr)
+        return 1
+    print(
+        f"{output}: {result.seconds:.1f} s from {result.tracks} tracks in {result.elapsed:.1f} s"
+        f" ({result.seconds / max(result.elapsed, 1e-9):.1f}x real time)"
+    )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "token":
         return run_token(args)
     if args.command == "policy":
         return run_policy_check(args)
+    if args.command == "compose":
+        return run_compose(args)
     try:
         if args.command == "serve" and args.workers != 1:
             from .workers import run_workers

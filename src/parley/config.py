@@ -128,6 +128,12 @@ class Settings:
     last_n: int = 9
     #: Days of chat history kept (0: forever); a room's hosts may set their own.
     history_retention_days: int = 0
+    #: Where recordings go (None: ``<data_dir>/recordings``); see docs/recording.md.
+    recordings_dir: Path | None = None
+    #: Finished recordings are deleted after this many days (None: kept).
+    recording_retention_days: float | None = None
+    #: A recording stops (cleanly) when its disk has less free space than this (bytes).
+    recording_min_free: int = 200 * 1024 * 1024
     #: Bearer token for /api/v1/admin (None: the admin API is off).
     admin_token: str | None = None
     #: Bearer token for /metrics (None: open, for a scraper on a private network).

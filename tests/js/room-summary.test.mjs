@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { whoIsHereText } from "../../src/parley/web/js/core/room-summary.js";
+import { recordingNotice, whoIsHereText } from "../../src/parley/web/js/core/room-summary.js";
 
 test("whoIsHereText: a new room", () => {
   assert.equal(whoIsHereText(null), "No one is here yet. You'll be the first.");
@@ -31,4 +31,11 @@ test("whoIsHereText: a protected room shows a count, and what joining needs", ()
     whoIsHereText({ participant_count: 2, locked: true, password: true }),
     "2 people are in this meeting. The room is locked: only hosts can join now.",
   );
+});
+
+test("recordingNotice: said before joining a room that records, nothing otherwise", () => {
+  assert.match(recordingNotice({ recording: true }), /^This meeting is being recorded\./);
+  assert.equal(recordingNotice({ recording: false }), "");
+  assert.equal(recordingNotice({}), "");
+  assert.equal(recordingNotice(null), "");
 });

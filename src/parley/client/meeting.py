@@ -778,6 +778,11 @@ class Meeting:
         """End the meeting for everyone."""
         await self._request({"type": "end-meeting"})
 
+    async def record(self, action: str = "start") -> None:
+        """Start (``"start"``) or stop (``"stop"``) recording the room (SFU rooms; the
+        ``room-updated`` event then says ``recording``; docs/recording.md)."""
+        await self._request({"type": "record", "action": action})
+
     # -- media (SFU rooms) -----------------------------------------------------------
 
     def _sfu(self) -> SfuMedia:

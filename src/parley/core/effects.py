@@ -215,6 +215,47 @@ class RoomEmptied:
     events: tuple[MeetingEvent, ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class StartRecording:
+    """Start recording the room's media into recording ``id`` (the media side)."""
+
+    room: str
+    id: str
+    by: str
+    by_name: str
+
+
+@dataclass(frozen=True, slots=True)
+class StopRecording:
+    """Stop recording ``id`` (``reason``: "stopped", "meeting-ended")."""
+
+    room: str
+    id: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class RecordingStarted:
+    """Event for the outside (webhook ``recording.started``): a recording is running."""
+
+    room: str
+    id: str
+    by: str
+
+
+@dataclass(frozen=True, slots=True)
+class RecordingFinished:
+    """Event for the outside (webhook ``recording.finished``): its files are complete.
+
+    ``reason``: "stopped", "meeting-ended", "disk-full", "write-error"; ``files``: the
+    file names (manifest.json included)."""
+
+    room: str
+    id: str
+    reason: str
+    files: tuple[str, ...] = ()
+
+
 Effect = (
     Deliver
     | StoreChat
@@ -236,6 +277,10 @@ Effect = (
     | SaveSettings
     | SaveMeeting
     | RoomEmptied
+    | StartRecording
+    | StopRecording
+    | RecordingStarted
+    | RecordingFinished
 )
 
 

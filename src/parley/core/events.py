@@ -19,6 +19,8 @@ PARTICIPANT_LEFT: Final = "participant.left"
 ROLE_CHANGED: Final = "role.changed"
 MEETING_ENDED: Final = "meeting.ended"
 CHAT_MESSAGE: Final = "chat.message"
+RECORDING_STARTED: Final = "recording.started"
+RECORDING_FINISHED: Final = "recording.finished"
 
 #: Every event type, in the order the docs list them.
 EVENT_TYPES: Final = (
@@ -29,6 +31,8 @@ EVENT_TYPES: Final = (
     ROLE_CHANGED,
     MEETING_ENDED,
     CHAT_MESSAGE,
+    RECORDING_STARTED,
+    RECORDING_FINISHED,
 )
 #: Logged unless the operator chooses otherwise: chat is opt-in (it carries what
 #: people wrote, and it is the busiest stream).

@@ -56,6 +56,9 @@ class ErrorCode:
     NO_SUCH_BREAKOUT: Final = "no_such_breakout"
     BREAKOUTS_OPEN: Final = "breakouts_open"
     NO_BREAKOUTS: Final = "no_breakouts"
+    ALREADY_RECORDING: Final = "already_recording"
+    NOT_RECORDING: Final = "not_recording"
+    RECORDING_UNAVAILABLE: Final = "recording_unavailable"
 
 
 class ProtocolError(Exception):
@@ -302,6 +305,10 @@ class BreakoutBroadcast(_Client, tag="breakout-broadcast"):
     """A host's message to every breakout (and the main room)."""
 
     text: str = ""
+class Record(_Client, tag="record"):
+    """Start or stop recording the room (hosts; SFU rooms only)."""
+
+    action: Literal["start", "stop"] = "start"
 
 
 ClientMessage = (
@@ -335,6 +342,7 @@ ClientMessage = (
     | BreakoutsClose
     | BreakoutHelp
     | BreakoutBroadcast
+    | Record
 )
 
 _decoder: Final = msgspec.json.Decoder(ClientMessage)
@@ -424,6 +432,8 @@ class RoomInfo(msgspec.Struct):
     media: Literal["mesh", "sfu"] = "mesh"
     max_participants: int = 6
     settings: RoomSettings = msgspec.field(default_factory=RoomSettings)
+    #: The room is being recorded (docs/recording.md).
+    recording: bool = False
 
 
 class LobbyEntry(msgspec.Struct):
@@ -524,8 +534,10 @@ class HistoryOut(_Server, tag="history"):
     room: str | None = None
 
 
-class RoomUpdated(_Server, tag="room-updated"):
+class RoomUpdated(_Server, tag="room-updated", omit_defaults=False):
     settings: RoomSettings
+    #: The room is being recorded (always present).
+    recording: bool = False
 
 
 class Lobby(_Server, tag="lobby"):

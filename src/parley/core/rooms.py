@@ -19,7 +19,7 @@ from dataclasses import replace
 from ..config import Limits
 from . import events as ev
 from . import protocol as p
-from . import record_rules
+from . import record_rules, recording
 from .admission import Decision, Enter, Joined, JoinRequest, NeedPassword, Refuse
 from .breakouts import Breakouts
 from .effects import (
@@ -96,6 +96,8 @@ class Rooms:
         self.polls = Polls(lambda entry: self.journal.append(entry))
         #: Breakout rooms (core/breakouts.py): child rooms people move into and back.
         self.breakouts = Breakouts(self, max_text=limits.chat_max_chars)
+        #: Rooms can be recorded (the server's media goes through its SFU).
+        self.recordable = False
 
     def now_ms(self) -> int:
         return int(self._wall() * 1000)
@@ -399,7 +401,9 @@ class Rooms:
         if keep is not None or room.config != RoomConfig():
             self.journal.append(("room", room.name, None))
         room.config = keep or RoomConfig()
-        return [RoomEmptied(room.name, room.created_at, keep, (self._finished(room),))]
+        return recording.with_meeting(room) + [
+            RoomEmptied(room.name, room.created_at, keep, (self._finished(room),))
+        ]
 
     def _finished(self, room: Room) -> ev.MeetingEvent:
         duration = self.now_ms() - room.opened_at if room.opened_at else None
@@ -595,6 +599,8 @@ class Rooms:
                 | p.BreakoutBroadcast()
             ):
                 return self.breakouts.handle(pid, message)
+            case p.Record():
+                return self.record(pid, message)
         raise ProtocolError(ErrorCode.BAD_MESSAGE, "not a request the rules handle", message.ref)
 
     def member(self, pid: str, ref: str | None = None) -> Member:
@@ -932,7 +938,8 @@ class Rooms:
                     effects.append(Disconnect(waiting, room.name, CloseCode.DENIED, "room full"))
                     self._drop_waiting(waiting)
         self.journal.append(("room", room.name, None))
-        effects.insert(0, Deliver(room.name, p.RoomUpdated(settings=self.settings_of(room))))
+        updated = p.RoomUpdated(settings=self.settings_of(room), recording=bool(room.recording))
+        effects.insert(0, Deliver(room.name, updated))
         effects.insert(1, SaveSettings(room.name, room.created_at, replace(room.config)))
         effects += [Note(room.name, text) for text in notes]
         return effects
@@ -1000,6 +1007,7 @@ class Rooms:
             if (open_child := self.rooms.get(child)) is not None:
                 effects += self._end(open_child, by, by_name)
         effects.append(Note(room.name, f"{by_name} ended the meeting"))
+        effects += recording.with_meeting(room)
         # What the meeting set ends with it (see _forget_if_empty); stored before anyone
         # is sent away, so that whoever comes straight back finds the room open.
         keep = replace(room.config, locked=False) if room.config.managed else None
@@ -1023,6 +1031,39 @@ class Rooms:
         self.polls.forget(room.name)
         self.journal.append(("ended", room.name, None))
         return effects
+
+    # -- recording (rules: parley.core.recording) ---------------------------------
+
+    def record(self, pid: str, msg: p.Record) -> list[Effect]:
+        """A host starts or stops recording the room."""
+        host = self.require_host(pid, msg.ref)
+        return self._record(self.rooms[host.room], msg.action, pid, host.info.name, msg.ref)
+
+    def admin_record(self, room_name: str, action: str) -> list[Effect] | None:
+        """The operator starts or stops a recording (admin API); None if no such room."""
+        room = self.rooms.get(room_name)
+        return None if room is None else self._record(room, action, "admin", "An administrator")
+
+    def _record(
+        self, room: Room, action: str, by: str, by_name: str, ref: str | None = None
+    ) -> list[Effect]:
+        if action not in ("start", "stop"):
+            raise ProtocolError(ErrorCode.BAD_MESSAGE, 'action is "start" or "stop"', ref)
+        settings = self.settings_of(room)
+        if action == "start":
+            return recording.start(
+                room, settings, by=by, by_name=by_name, now=self._wall(),
+                recordable=self.recordable, ref=ref,
+                recording_now=sum(1 for r in self.rooms.values() if r.recording is not None),
+            )  # fmt: skip
+        return recording.stop(room, settings, by_name=by_name, ref=ref)
+
+    def recording_failed(self, room_name: str, rec_id: str, reason: str) -> list[Effect]:
+        """The media side stopped recording by itself (a full disk)."""
+        room = self.rooms.get(room_name)
+        if room is None:
+            return []
+        return recording.failed(room, self.settings_of(room), rec_id, reason)
 
     # -- replication: state another node changed -----------------------------------
 

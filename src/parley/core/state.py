@@ -58,6 +58,16 @@ class Member:
     invited: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class Recording:
+    """A recording of the room in progress (:mod:`parley.core.recording`)."""
+
+    id: str
+    by: str  # participant id, or "admin"
+    by_name: str
+    since: int  # ms since the epoch
+
+
 @dataclass(slots=True)
 class Room:
     name: str
@@ -73,6 +83,7 @@ class Room:
     #: still resume into it, until ``restorable_until`` (monotonic).
     restorable: dict[str, str] = field(default_factory=dict)
     restorable_until: float = 0.0
+    recording: Recording | None = None
 
     def participants(self) -> list[p.Participant]:
         return [m.info for m in self.members.values()]

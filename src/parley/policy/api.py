@@ -125,6 +125,9 @@ class Actions(Protocol):
     async def settings(self, room: str, **settings: Any) -> None:
         """Set room settings (``locked``, ``lobby``, ``password``, ``max_participants``)."""
 
+    async def record(self, room: str, action: str = "start") -> None:
+        """Start (``"start"``) or stop (``"stop"``) recording the room (SFU servers)."""
+
     def participants(self, room: str) -> list[tuple[str, str, str]]:
         """(id, name, role) of everyone in the room."""
         ...

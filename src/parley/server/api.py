@@ -204,6 +204,8 @@ def add_routes(app: web.Application, server: ApiHost) -> None:
             "lobby": config.lobby,
             "locked": config.locked,
             "token_required": server.join_tokens_required,
+            # people must know before they join that they would be recorded
+            "recording": room is not None and room.recording is not None,
         }
         if allowed.full:
             info["created_at"] = created

@@ -25,7 +25,7 @@ from ..cluster import RedisBroker, Replicator, new_node_id
 from ..config import Settings
 from ..core import protocol as p
 from ..core.broker import Broker, InProcessBroker
-from ..core.effects import Effect
+from ..core.effects import Effect, StartRecording, StopRecording
 from ..core.events import CHAT_MESSAGE, DEFAULT_EVENT_TYPES
 from ..core.protocol import CloseCode, ErrorCode, ProtocolError
 from ..core.ratelimit import TokenBucket
@@ -50,6 +50,8 @@ from .media import MediaRooms
 from .meeting_writer import MeetingWriter
 from .origin import origin_allowed
 from .policy_glue import PolicyActions, PolicyObserver
+from .recording_api import add_recording_routes
+from .recordings import Recordings
 from .retention import RetentionSweeper
 from .session import Session, Socket
 from .sfu_signals import SfuSignals
@@ -142,6 +144,14 @@ class Server:
                 timeout=settings.webhook_timeout,
             )
             self.executor.on_logged = self.webhooks.wake
+        self.recordings: Recordings | None = None
+        if self.media is not None:
+            self.rooms.recordable = True
+            self.recordings = Recordings(
+                settings, self.rooms, self.media, self.apply, self.spawn,
+                self.executor.recording_event,
+            )  # fmt: skip
+            self.executor.recordings = self.recordings
         self.sfu_signals = (
             SfuSignals(self.media, self.rooms, self.executor, self.node, self.replicator)
             if self.media is not None
@@ -205,6 +215,8 @@ class Server:
             await asyncio.wait(list(self._tasks), timeout=5)
         if self.replicator is not None:
             await self.replicator.close()
+        if self.recordings is not None:
+            await self.recordings.close()
         if self.media is not None:
             await self.media.close()
         if self.policy is not None:
@@ -420,6 +432,16 @@ class Server:
             await self.apply(effects)
         return True
 
+    async def admin_record(self, room: str, action: str) -> dict[str, Any] | None:
+        """Start or stop recording ``room`` (admin API); None if no meeting is there."""
+        async with self.room_guard(room):
+            effects = self.rooms.admin_record(room, action)
+            if effects is None:
+                return None
+            await self.apply(effects)
+        rec = next((e for e in effects if isinstance(e, StartRecording | StopRecording)), None)
+        return {"id": rec.id if rec else None, "recording": action == "start"}
+
     async def admin_reset(self, room: str) -> bool:
         async with self.room_guard(room):
             effects = self.rooms.admin_end(room)
@@ -571,6 +593,7 @@ def make_app(server: Server) -> web.Application:
     app.on_response_prepare.append(pages.security_headers)
     app[SERVER_KEY] = server
     app.router.add_get("/ws", server.websocket)
+    add_recording_routes(app, server)
     api.add_routes(app, server)
     add_admin_routes(app, server, server.settings.admin_token)
     add_event_routes(app, server.store, server.settings.admin_token)

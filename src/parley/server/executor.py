@@ -8,6 +8,7 @@ narrow ports, so what it needs is written down and each side can be replaced
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -25,20 +26,29 @@ from ..core.effects import (
     MediaEnded,
     Moved,
     Note,
+    RecordingFinished,
+    RecordingStarted,
     RoleChanged,
     RoomEmptied,
     RoomOpened,
     SaveMeeting,
     SaveRetention,
     SaveSettings,
+    StartRecording,
     StopForwarding,
+    StopRecording,
     StoreChat,
     ToLobby,
     Unpublish,
     Wake,
     chat_deliveries,
 )
-from ..core.events import DEFAULT_EVENT_TYPES, MeetingEvent
+from ..core.events import (
+    DEFAULT_EVENT_TYPES,
+    RECORDING_FINISHED,
+    RECORDING_STARTED,
+    MeetingEvent,
+)
 from ..core.protocol import ErrorCode, ProtocolError
 from ..core.state import RoomConfig
 from ..store import RoomRecord, Store
@@ -82,6 +92,16 @@ class MediaSide(Protocol):
     async def unpublish(self, room: str, pid: str) -> None: ...
 
     async def ended(self, room: str) -> None: ...
+
+
+class RecordingSide(Protocol):
+    """Recordings (``server.recordings.Recordings``): in SFU mode only."""
+
+    async def start(self, e: StartRecording) -> bool: ...
+
+    async def stop(self, e: StopRecording) -> None: ...
+
+    def note(self, d: Deliver) -> None: ...
 
 
 class Cluster(Protocol):
@@ -164,13 +184,18 @@ class Executor:
         self.event_types: frozenset[str] = frozenset(DEFAULT_EVENT_TYPES)
         #: Told once an event batch is committed (wakes the webhook delivery).
         self.on_logged: Callable[[], None] | None = None
+        self._background: set[asyncio.Task[None]] = set()
 
     def _logged(self, events: Sequence[MeetingEvent]) -> tuple[MeetingEvent, ...]:
         return tuple(e for e in events if e.type in self.event_types)
+        #: Recordings (set by the server in SFU mode).
+        self.recordings: RecordingSide | None = None
 
     def publish(self, d: Deliver) -> None:
         """Serialise the message once and hand the frame to the broker."""
         self.fanout.publish(d.room, text_frame(p.encode(d.message)), d.to, d.exclude)
+        if self.recordings is not None:
+            self.recordings.note(d)  # the meeting's events in a recording's manifest
 
     async def apply(self, effects: list[Effect]) -> None:
         """Carry out the core's effects, in order.
@@ -258,10 +283,45 @@ class Executor:
                 await delete_chat(self.store, self.publish, effect)
             case SaveRetention(room=room, days=days):
                 await self.store.set_retention(room, days)
+            case StartRecording():
+                if self.recordings is not None and await self.recordings.start(effect):
+                    self.recording_event(RecordingStarted(effect.room, effect.id, effect.by))
+            case StopRecording():
+                if self.recordings is not None:
+                    await self.recordings.stop(effect)
+            case RecordingStarted() | RecordingFinished():
+                self.recording_event(effect)
 
     async def _attendance(self, room: str, kind: str, who: tuple[str, str], text: str) -> None:
         system = (SYSTEM_SENDER, SYSTEM_NAME)
         await record_attendance(self.store, room, kind, who, text, system, self.now_ms())
+
+    def recording_event(self, event: RecordingStarted | RecordingFinished) -> None:
+        """A recording started, or its files are complete: ``recording.started`` /
+        ``recording.finished`` in the event log (their cause is files, not a store
+        write: they are committed on their own, in the background)."""
+        log.info("recording event: %s", event)
+        if isinstance(event, RecordingStarted):
+            logged = MeetingEvent(
+                RECORDING_STARTED, event.room, self.now_ms(), {"id": event.id, "by": event.by}
+            )
+        else:
+            data = {"id": event.id, "reason": event.reason, "files": list(event.files)}
+            logged = MeetingEvent(RECORDING_FINISHED, event.room, self.now_ms(), data)
+        if logged.type not in self.event_types:
+            return
+        task = asyncio.get_running_loop().create_task(self._log_alone(logged))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _log_alone(self, logged: MeetingEvent) -> None:
+        try:
+            await self.store.log_events([logged])
+        except Exception:
+            log.exception("could not log %s of %s", logged.type, logged.room)
+            return
+        if self.on_logged is not None:
+            self.on_logged()
 
     async def _store_chat(self, e: StoreChat) -> None:
         """Stored before it is acknowledged, acknowledged before it is delivered."""

@@ -55,6 +55,8 @@ class MediaRooms:
         self.publish = publish
         #: Called when this node stops forwarding a room (the cluster frees its ownership).
         self.on_released: Callable[[str], Awaitable[None]] | None = None
+        #: Called when this node starts forwarding a room (a recording attaches to it).
+        self.on_sfu_room: Callable[[str, SfuRoom], None] | None = None
         self.last_n = last_n
         self.rooms: dict[str, SfuRoom] = {}
         if host_addresses:
@@ -78,6 +80,8 @@ class MediaRooms:
                 media_sockets=self.sockets,
                 camera_on=lambda pid: self._camera_on(room, pid),
             )
+            if self.on_sfu_room is not None:
+                self.on_sfu_room(room, sfu)
         return sfu
 
     def _camera_on(self, room: str, pid: str) -> bool:

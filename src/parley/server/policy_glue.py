@@ -101,6 +101,14 @@ class PolicyActions:
     async def end(self, room: str) -> None:
         await self._apply(self.core.admin_end(room), f"end {room}")
 
+    async def record(self, room: str, action: str = "start") -> None:
+        try:
+            effects = self.core.admin_record(room, action)
+        except ProtocolError as exc:
+            log.error("policy: recording %s of %s refused: %s", action, room, exc.message)
+            return
+        await self._apply(effects, f"record {action} in {room}")
+
     async def settings(self, room: str, **settings: Any) -> None:
         msg = p.RoomSettingsUpdate(
             locked=settings.get("locked"),

@@ -472,6 +472,7 @@ class Session:
                 created_at=room.created_at,
                 max_participants=server.rooms.capacity(room),
                 settings=server.rooms.settings_of(room),
+                recording=room.recording is not None,
             ),
             participants=room.participants(),
             history=history,

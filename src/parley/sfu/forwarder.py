@@ -53,6 +53,7 @@ import os
 import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from . import last_n, layers, upstream
 from .bandwidth import BandwidthRule
@@ -79,6 +80,7 @@ __all__ = [
     "Publisher",
     "Router",
     "SendFn",
+    "Tap",
     "Slot",
     "SlotSpec",
     "Source",
@@ -94,6 +96,18 @@ _I = struct.Struct("!I")
 _FIRST_FEEDBACK_LOG = 10  # transport-cc: logged after this many, then every 1000
 log = logging.getLogger(__name__)
 _join_counter = itertools.count()
+
+
+class Tap(Protocol):
+    """Something that sees every stream's packets as they arrive (a recording).
+
+    ``rtp`` runs on the packet path: it must only queue the packet (cheap, no I/O)."""
+
+    def rtp(self, src: Source, data: bytes, now: float) -> None: ...
+
+    def sr(self, src: Source, ntp: int, rtp_ts: int, now: float) -> None: ...
+
+    def ended(self, src: Source) -> None: ...
 
 
 def _random_ssrc() -> int:
@@ -160,6 +174,7 @@ class Source:
         "seen_count",
         "width",
         "height",
+        "tap",
     )
 
     def __init__(
@@ -227,6 +242,7 @@ class Source:
         self.seen_count = 0
         self.width = 0  # from the latest key frame (simulcast layers only)
         self.height = 0
+        self.tap: Tap | None = publisher.router.recorder  # a recording of the room
 
     # -- hot path ---------------------------------------------------------
     def receive(self, data: bytes, now: float) -> None:
@@ -254,6 +270,8 @@ class Source:
         self.received += 1
         self.octets += len(data)
         self.cache.put(seq, data)
+        if self.tap is not None:
+            self.tap.rtp(self, data, now)
         if self.layers is not None and self.is_key(data):
             self._layer_keyframe(data, now)
         if self.audio_level_ext:
@@ -478,6 +496,8 @@ class Publisher:
         main = self.sources.pop(track_id, None)
         if main is None:
             return
+        if main.tap is not None:
+            main.tap.ended(main)
         for src in main.streams():
             if self.by_ssrc.get(src.ssrc) is src:
                 del self.by_ssrc[src.ssrc]
@@ -554,6 +574,8 @@ class Publisher:
             if src is None:
                 continue
             src.sr_ntp, src.sr_rtp, src.sr_time = fb.ntp, fb.rtp_ts, now
+            if src.tap is not None:
+                src.tap.sr(src, fb.ntp, fb.rtp_ts, now)
             for slot in src.sinks:
                 rw = slot.rewriter
                 if rw.synced and not slot.waiting_key:
@@ -828,6 +850,8 @@ class Router:
         self.publishers: dict[str, Publisher] = {}
         self.subscribers: dict[str, Subscriber] = {}
         self._now = 0.0
+        #: the room's recording: sees every published stream's packets (set_recorder)
+        self.recorder: Tap | None = None
 
     @property
     def speaker(self) -> str | None:
@@ -864,6 +888,18 @@ class Router:
             return
         for slot in sub.slots:
             slot.assign(None, self._now)
+
+    def set_recorder(self, tap: Tap | None) -> None:
+        """Give every stream's packets (and sender reports) to ``tap`` too, from now on
+        (None: stop).  Streams published later get it as well."""
+        old = self.recorder
+        self.recorder = tap
+        for pub in self.publishers.values():
+            for main in pub.sources.values():
+                if old is not None and tap is None:
+                    old.ended(main)
+                for src in main.streams():
+                    src.tap = tap
 
     def source(self, pid: str, track_id: str) -> Source | None:
         pub = self.publishers.get(pid)

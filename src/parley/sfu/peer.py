@@ -60,7 +60,7 @@ from aiortc.sdp import MediaDescription, SessionDescription
 from . import sdp_codecs, simulcast, twcc
 from .aiortc import hooks
 from .aiortc.shared_ports import MediaPortsUnavailable, MediaSockets
-from .forwarder import ForwardingStats, Publisher, Router, SlotSpec, Subscriber
+from .forwarder import ForwardingStats, Publisher, Router, SlotSpec, Subscriber, Tap
 
 __all__ = ["SfuPeer", "SfuRoom", "SignalFn", "status_reply"]
 
@@ -587,6 +587,10 @@ class SfuRoom:
             return False
         await peer.unpublish()
         return True
+
+    def record(self, tap: Tap | None) -> None:
+        """Give every published stream's packets to ``tap`` too (a recording; None: stop)."""
+        self.router.set_recorder(tap)
 
     def stats(self) -> ForwardingStats:
         """What this room's SFU is forwarding now (:meth:`Router.stats`)."""

@@ -113,6 +113,10 @@ class Store(Protocol):
     # append_chat in the chat commit while ``chat_events`` is set.
     chat_events: bool
 
+    async def log_events(self, logged: Sequence[MeetingEvent]) -> None:
+        """Log events whose cause is not a store write (a recording's files), committed
+        on their own."""
+
     async def events_after(self, after: int, limit: int) -> list[LoggedEvent]:
         """Up to ``limit`` logged events with ``id > after``, oldest first."""
 

@@ -515,6 +515,14 @@ class SqlStore(RecordQueries):
 
     # -- the event log ------------------------------------------------------------
 
+    async def log_events(self, logged: Sequence[MeetingEvent]) -> None:
+        """Events whose cause is not a store write (a recording's files): their own commit."""
+        if not logged:
+            return
+        async with self.engine.begin() as conn:
+            await event_log.lock_for_events(conn)
+            await event_log.insert_events(conn, logged)
+
     async def events_after(self, after: int, limit: int) -> list[LoggedEvent]:
         async with self.engine.connect() as conn:
             return await event_log.after(conn, after, max(limit, 0))

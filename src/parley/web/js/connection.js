@@ -35,7 +35,7 @@ import { backoffDelay } from "./core/rules.js";
  *   "signal": import("./core/protocol.js").Signal,
  *   "reaction": import("./core/protocol.js").Reaction,
  *   "error": import("./core/protocol.js").ErrorMessage,
- *   "room-updated": { settings: import("./core/protocol.js").RawRoomSettings },
+ *   "room-updated": { settings: import("./core/protocol.js").RawRoomSettings, recording?: boolean },
  *   "lobby": { waiting?: import("./core/protocol.js").LobbyEntry[] },
  *   "lobby-wait": { room?: string },
  *   "muted": { kind: import("./core/protocol.js").DeviceKind, by?: string },

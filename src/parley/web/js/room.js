@@ -1,6 +1,6 @@
 // Entry point of /r/<room>: pre-join, then the meeting, then the "you left" screen.
 import { pageOptions, peekTokenClaims } from "./core/moderation.js";
-import { whoIsHereText } from "./core/room-summary.js";
+import { recordingNotice, whoIsHereText } from "./core/room-summary.js";
 import { isValidRoom } from "./core/text.js";
 import { $ } from "./ui/dom.js";
 import { Meeting } from "./ui/meeting.js";
@@ -118,7 +118,11 @@ async function whoIsHere() {
       return;
     }
     if (!res.ok) return;
-    el.textContent = whoIsHereText(await res.json());
+    const info = await res.json();
+    el.textContent = whoIsHereText(info);
+    const notice = $("#pj-recording");
+    notice.textContent = recordingNotice(info);
+    notice.hidden = !notice.textContent;
   } catch {
     /* informational only */
   }

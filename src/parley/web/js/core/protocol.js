@@ -47,7 +47,7 @@
  * @property {string} id
  * @property {string} [resume]
  * @property {boolean} [resumed]
- * @property {{ name?: string, media?: string, settings?: RawRoomSettings } | null} [room]
+ * @property {{ name?: string, media?: string, settings?: RawRoomSettings, recording?: boolean } | null} [room]
  * @property {Participant[]} participants
  * @property {ChatMessage[]} [history]
  * @property {boolean} [history_more]

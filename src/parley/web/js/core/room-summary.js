@@ -8,6 +8,7 @@
  * @property {boolean} [lobby]
  * @property {boolean} [locked]
  * @property {boolean} [token_required]
+ * @property {boolean} [recording] the meeting is being recorded
  */
 
 const EMPTY = "No one is here yet. You'll be the first.";
@@ -33,4 +34,14 @@ export function whoIsHereText(info) {
   if (info.password) needs.push("the room password");
   if (info.lobby) needs.push("a host to let you in");
   return needs.length ? `${who} Joining needs ${needs.join(" and ")}.` : who;
+}
+
+/**
+ * What the pre-join page says when the meeting is being recorded (people must know before
+ * they join), or "" when it is not.
+ * @param {RoomInfo | null} info
+ * @returns {string}
+ */
+export function recordingNotice(info) {
+  return info?.recording ? "This meeting is being recorded. If you join, your voice, video and chat messages will be in the recording." : "";
 }

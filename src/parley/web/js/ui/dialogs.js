@@ -64,11 +64,12 @@ export function closeConfirm() {
 /** The room settings dialog.  `send(msg)` sends a protocol message; `onEnd()` ends the meeting. */
 export class SettingsDialog {
   /**
-   * @param {{ send: (msg: ClientMessage) => boolean, onEndMeeting: () => void, signal: AbortSignal }} opts
+   * @param {{ send: (msg: ClientMessage) => boolean, onEndMeeting: () => void, onOpen?: () => void, signal: AbortSignal }} opts
    */
-  constructor({ send, onEndMeeting, signal }) {
+  constructor({ send, onEndMeeting, onOpen, signal }) {
     this.send = send;
     this.onEndMeeting = onEndMeeting;
+    this.onOpen = onOpen;
     $("#settings-dialog")?.remove();
     document.body.append(/** @type {HTMLTemplateElement} */ ($("#settings-template")).content.cloneNode(true));
     this.dialog = /** @type {HTMLDialogElement} */ ($("#settings-dialog"));
@@ -103,6 +104,7 @@ export class SettingsDialog {
     this.render();
     openModal(this.dialog);
     this.locked.focus();
+    this.onOpen?.(); // e.g. list the room's recordings
   }
 
   close() {

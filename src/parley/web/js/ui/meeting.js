@@ -19,6 +19,7 @@ import { LocalMedia } from "./local-media.js";
 import { MeetingBar } from "./meeting-bar.js";
 import { MeetingChat } from "./meeting-chat.js";
 import { ModerationControls } from "./moderation-controls.js";
+import { RecordingControls } from "./recording-controls.js";
 import { renderHands, renderPeople } from "./people.js";
 import { MeetingPolls } from "./polls.js";
 import { keepResume, MeetingBreakouts, takeKeptResume } from "./breakouts.js";
@@ -124,6 +125,15 @@ export class Meeting {
       },
       screenStopped: () => this.stage?.remove(`${this.selfId}:screen`),
     });
+    this.recording = new RecordingControls(
+      { button: button("#btn-record"), indicator: $("#recording-indicator") },
+      {
+        send: (msg) => Boolean(this.conn?.send({ ...msg, ref: this.conn.nextRef("x") })),
+        toast,
+        room,
+        token: () => this.conn?.resumeToken ?? null,
+      },
+    );
     this.moderation = new ModerationControls(
       {
         muteAll: button("#btn-mute-all"),
@@ -136,6 +146,7 @@ export class Meeting {
       {
         send: (msg) => Boolean(this.conn?.send({ ...msg, ref: this.conn.nextRef("x") })),
         toast,
+        onSettingsOpen: () => this.recording.showList(),
         labelOf: (pid) => {
           const p = this.roster.get(pid);
           return p ? (this.labels()[pid] ?? p.name) : null;
@@ -233,7 +244,10 @@ export class Meeting {
       conn.on("signal", (m) => this.onSignal(m));
       conn.on("reaction", (m) => this.onReaction(m));
       conn.on("error", (m) => this.onError(m));
-      conn.on("room-updated", (m) => this.onRoomUpdated(m.settings));
+      conn.on("room-updated", (m) => {
+        this.recording.setRecording(m.recording);
+        this.onRoomUpdated(m.settings);
+      });
       conn.on("poll", (m) => this.polls.received(m.poll));
       conn.on("poll-voted", (m) => this.polls.voted(m.poll, m.choices));
       conn.on("breakouts", (m) => this.breakouts.received(m.state));
@@ -280,6 +294,8 @@ export class Meeting {
     const sameIdentity = this.joined && msg.id === this.selfId && sameRoom;
     this.roomName = msg.room?.name ?? this.room;
     this.moderation.setSettings(msg.room?.settings);
+    this.recording.setMode(mediaMode(msg.room));
+    this.recording.setRecording(msg.room?.recording);
     const me = (msg.participants || []).find((p) => p.id === msg.id);
     if (isObserver(me)) this.releaseMedia(); // observers publish nothing
     if (!isHost(me)) this.moderation.clearLobby();
@@ -412,6 +428,7 @@ export class Meeting {
     this.moderation.mount(this.abort.signal);
     this.polls.mount(this.abort.signal);
     this.breakouts.mount(this.abort.signal);
+    this.recording.mount(this.abort.signal);
     window.addEventListener("pagehide", () => this.onPageHide(), o);
 
     this.bar.openPanelsToFit();
@@ -654,6 +671,7 @@ export class Meeting {
     this.moderation.render(selfRole === "host");
     this.polls.render(selfRole === "host");
     this.breakouts.render(selfRole === "host");
+    this.recording.render(selfRole === "host");
     this.el.peopleCount.textContent = String(people.length);
     this.chat.renderRecipients();
     this.bar.render({
@@ -715,6 +733,7 @@ export class Meeting {
     this.moderation.teardown();
     this.polls.teardown();
     this.breakouts.teardown();
+    this.recording.teardown();
     this.el.handsSection.hidden = true;
     if (stopTracks) this.local.stopAll();
   }

@@ -32,6 +32,7 @@ import { renderLobby } from "./people.js";
  * @property {(text: string, opts?: { timeout?: number }) => void} toast
  * @property {(pid: string) => string | null} labelOf the participant's label, null when gone
  * @property {() => boolean} isEnded
+ * @property {() => void} [onSettingsOpen] the settings dialog opened (it lists the recordings)
  */
 
 export class ModerationControls {
@@ -57,6 +58,7 @@ export class ModerationControls {
     const dialog = new SettingsDialog({
       send: (/** @type {ClientMessage} */ msg) => this.moderate(msg),
       onEndMeeting: () => this.confirmEndMeeting(),
+      onOpen: () => this.ports.onSettingsOpen?.(),
       signal,
     });
     this.settingsDialog = dialog;

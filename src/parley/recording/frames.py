@@ -1,0 +1,197 @@
+"""From ordered RTP packets to whole coded frames, without decoding anything.
+
+:class:`FrameAssembler` takes one stream's packets in sequence order (from
+:class:`~parley.recording.jitter.ReorderBuffer`, ``None`` marking lost packets) and
+returns complete frames:
+
+* Opus: one packet is one frame.
+* VP8 (RFC 7741) and H.264 (RFC 6184, packetization mode 1): the packets of one RTP
+  timestamp up to the marker bit, depayloaded (VP8: the payload descriptor stripped, by
+  :func:`vp8_descriptor`; H.264: Annex B NAL units, FU-A reassembled, by aiortc's
+  depayloader).
+
+A frame with a packet missing is never returned: after a loss the assembler drops
+everything until the next key frame and says so (``wants_key``), so that the caller
+asks the publisher for one.  A recording thus contains only frames that decode.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+from aiortc.codecs.h264 import H264PayloadDescriptor
+
+from ..sfu.rtp import payload_offset
+
+__all__ = ["Frame", "FrameAssembler", "is_key", "vp8_descriptor"]
+
+_SEQ_TS = struct.Struct("!HI")
+_NAL_IDR = 5
+#: A frame of more packets than this is dropped (a publisher that never ends a frame
+#: must not grow the recording's memory): about 1.2 MB, far above a 4K key frame's.
+MAX_FRAME_PACKETS = 1024
+
+
+@dataclass(slots=True)
+class Frame:
+    """One coded frame: its RTP timestamp and stream, whether it is a key frame."""
+
+    data: bytes
+    timestamp: int
+    key: bool
+    ssrc: int
+    arrival: float
+
+
+def vp8_descriptor(payload: bytes) -> tuple[int, bool]:
+    """(length of the VP8 payload descriptor, whether the payload starts partition 0 of a
+    frame) per RFC 7741 4.2; ValueError when it is truncated.  aiortc's parser builds an
+    object per packet; this is the recording's per-packet path, so it only counts bytes."""
+    b = payload[0]
+    pos = 1
+    if b & 0x80:  # X: extended control bits
+        x = payload[1]
+        pos = 2
+        if x & 0x80:  # I: picture id, 7 or 15 bits
+            pos += 2 if payload[2] & 0x80 else 1
+        if x & 0x40:  # L: TL0PICIDX
+            pos += 1
+        if x & 0x30:  # T or K: TID/KEYIDX
+            pos += 1
+    if pos >= len(payload):
+        raise ValueError("VP8 payload descriptor is truncated")
+    return pos, bool(b & 0x10) and not b & 0x07
+
+
+def _payload(packet: bytes) -> bytes:
+    """The RTP payload, header extensions and padding removed."""
+    start = payload_offset(packet)
+    end = len(packet)
+    if packet[0] & 0x20 and end > start:
+        end -= packet[end - 1]
+    return packet[start:end] if end > start else b""
+
+
+def is_key(codec: str, data: bytes) -> bool:
+    """Whether a depayloaded frame is a key frame (VP8: RFC 6386 9.1; H.264: has an IDR)."""
+    if codec == "VP8":
+        return bool(data) and not data[0] & 0x01
+    if codec == "H264":
+        pos = data.find(b"\x00\x00\x01")
+        while pos >= 0:
+            if pos + 3 < len(data) and data[pos + 3] & 0x1F == _NAL_IDR:
+                return True
+            pos = data.find(b"\x00\x00\x01", pos + 3)
+        return False
+    return True
+
+
+class FrameAssembler:
+    """One stream's ordered packets in, complete frames out (see the module docstring)."""
+
+    __slots__ = (
+        "codec",
+        "video",
+        "_parts",
+        "_ts",
+        "_start_ok",
+        "_arrival",
+        "need_key",
+        "wants_key",
+        "frames",
+        "dropped",
+        "broken",
+    )
+
+    def __init__(self, codec: str) -> None:
+        self.codec = codec.upper()
+        self.video = self.codec in ("VP8", "H264")
+        self._parts: list[bytes] = []
+        self._ts = -1
+        self._start_ok = False
+        self._arrival = 0.0
+        #: video: drop frames until a key frame (at the start, and after a loss)
+        self.need_key = self.video
+        #: set when frames were dropped for want of a key frame (the caller clears it)
+        self.wants_key = self.video
+        self.frames = 0
+        self.dropped = 0  # frames not written: incomplete, or waiting for a key frame
+        self.broken = 0  # payloads the depayloader refused
+
+    def push(self, packet: bytes | None, ssrc: int, arrival: float) -> list[Frame]:
+        """One packet in order (``None``: packets lost here); the frames it completes."""
+        if packet is None:
+            if self.video:
+                if self._parts:
+                    self.dropped += 1
+                self._parts = []
+                self._ts = -1
+                self.need_key = self.wants_key = True
+            return []
+        _, ts = _SEQ_TS.unpack_from(packet, 2)
+        payload = _payload(packet)
+        if not self.video:
+            if not payload:
+                return []
+            self.frames += 1
+            return [Frame(payload, ts, True, ssrc, arrival)]
+        if not payload:
+            return []  # padding (bandwidth probes)
+        start = False
+        if self.codec == "VP8":
+            try:
+                skip, start = vp8_descriptor(payload)
+            except (ValueError, IndexError):
+                skip, start = 0, False
+                self._start_ok = False
+            payload = payload[skip:]
+        done: list[Frame] = []
+        if self._parts and ts != self._ts:
+            # the previous frame had no marker but nothing is missing: it is complete
+            self._finish(ssrc, done)
+        if not self._parts:
+            self._ts = ts
+            self._arrival = arrival
+            self._start_ok = start if self.codec == "VP8" else self._starts_frame(payload)
+        self._parts.append(payload)
+        if len(self._parts) > MAX_FRAME_PACKETS:
+            self._parts = []
+            self.dropped += 1
+            self.need_key = self.wants_key = True
+            return done
+        if packet[1] & 0x80:  # marker: the frame's last packet
+            self._finish(ssrc, done)
+        return done
+
+    def _starts_frame(self, payload: bytes) -> bool:
+        """H.264: a single NAL unit, a STAP-A or the first fragment of an FU-A."""
+        try:
+            return bool(H264PayloadDescriptor.parse(payload)[0].first_fragment)
+        except ValueError:
+            return False
+
+    def _finish(self, ssrc: int, out: list[Frame]) -> None:
+        parts, self._parts = self._parts, []
+        if not self._start_ok:
+            self.dropped += 1
+            self.need_key = self.wants_key = True
+            return
+        try:
+            if self.codec == "VP8":
+                data = b"".join(parts)  # descriptors already stripped
+            else:
+                data = b"".join(H264PayloadDescriptor.parse(p)[1] for p in parts)
+        except ValueError:
+            self.broken += 1
+            self.dropped += 1
+            self.need_key = self.wants_key = True
+            return
+        key = is_key(self.codec, data)
+        if self.need_key and not key:
+            self.dropped += 1
+            self.wants_key = True
+            return
+        self.need_key = False
+        self.frames += 1
+        out.append(Frame(data, self._ts, key, ssrc, self._arrival))

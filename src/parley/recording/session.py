@@ -1,0 +1,275 @@
+"""One room's recording: the tap on the SFU's packet path and the thread that writes.
+
+The forwarder calls :meth:`RoomRecording.rtp` for every RTP packet a publisher sends
+(on the event loop, on the hot path): it appends ``(source, packet, time)`` to a
+bounded queue and returns; that is all recording costs the forwarding
+(``bench/recording.py``).  One thread per recording drains the queue a few times a
+second and does the rest: reordering, frames, muxing (:mod:`.track`), the manifest
+(:mod:`.manifest`), key frame requests (handed back to the loop, where the forwarder
+lives).  A full queue drops packets (counted); the tracks see that as loss and wait
+for a key frame, so the files stay clean.
+
+A recording stops when asked (:meth:`RoomRecording.stop`) or by itself when its disk
+runs low (less than ``min_free`` bytes) or a write fails: its files are closed
+properly (they play up to there), the manifest says why (``stop_reason``:
+``"disk-full"``, ``"write-error"``), and ``on_failed(reason)`` is called on the loop.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import re
+import shutil
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+from .manifest import Timeline
+from .track import TrackInfo, TrackRecorder
+from .writer import EXTENSIONS
+
+__all__ = ["RoomRecording", "SourceLike"]
+
+log = logging.getLogger(__name__)
+
+#: Packets waiting for the recording thread, at most (about 10 s of a busy room).
+QUEUE_LIMIT = 20_000
+#: Seconds between manifest rewrites and disk space checks.
+MANIFEST_EVERY = 5.0
+#: Seconds between two key frame requests for one track.
+PLI_EVERY = 0.5
+_SAFE = re.compile(r"[^A-Za-z0-9_.-]")
+
+
+class SourceLike(Protocol):
+    """What the recording reads of the forwarder's ``Source`` (a published stream)."""
+
+    pid: str
+    track_id: str
+    kind: str
+    codec: str
+    clock_rate: int
+    screen: bool
+    layer: int
+    ssrc: int
+
+    @property
+    def main(self) -> Any: ...
+
+    def request_keyframe(self, now: float) -> bool: ...
+
+
+def _safe(text: str) -> str:
+    return _SAFE.sub("_", text)[:64] or "_"
+
+
+class RoomRecording:
+    """See the module docstring."""
+
+    def __init__(
+        self,
+        directory: Path,
+        rec_id: str,
+        room: str,
+        *,
+        started_by: dict[str, str],
+        call_soon: Callable[[Callable[[], None]], object] | None = None,
+        on_failed: Callable[[str], None] | None = None,
+        min_free: int = 200 * 1024 * 1024,
+        queue_limit: int = QUEUE_LIMIT,
+        wall: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.directory = directory
+        self.id = rec_id
+        self.room = room
+        self.call_soon = call_soon  # runs a function on the event loop (thread-safe)
+        self.on_failed = on_failed
+        self.min_free = min_free
+        self.queue_limit = queue_limit
+        self._mono = monotonic
+        self.wall_offset = wall() - monotonic()
+        self.timeline = Timeline(rec_id, room, wall(), started_by)
+        self._queue: deque[tuple[Any, bytes, float]] = deque()
+        self._srs: deque[tuple[Any, int, int]] = deque(maxlen=1000)
+        #: SSRC -> (NTP, RTP ts) of its latest sender report, shared by every track (a
+        #: report may come before the recording has seen the stream's first packet)
+        self.sender_reports: dict[int, tuple[int, int]] = {}
+        self.queue_dropped = 0
+        self.tracks: dict[Any, TrackRecorder] = {}  # by the track's main Source
+        self.finished: list[TrackRecorder] = []
+        self._files = 0
+        self._pli_at: dict[Any, float] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.stop_reason: str | None = None
+        self.failure: str | None = None
+
+    # -- the packet path (event loop) ------------------------------------------------
+    def rtp(self, src: SourceLike, data: bytes, now: float) -> None:
+        """A publisher's RTP packet (plaintext, RTX unwrapped): queued, nothing more."""
+        q = self._queue
+        if len(q) < self.queue_limit:
+            q.append((src, data, now))
+        else:
+            self.queue_dropped += 1
+
+    def sr(self, src: SourceLike, ntp: int, rtp_ts: int, now: float) -> None:
+        """A sender report of one of the publisher's streams (NTP <-> RTP time)."""
+        self._srs.append((src, ntp, rtp_ts))
+
+    def ended(self, src: SourceLike) -> None:
+        """A published track went away: its file is finished."""
+        self._queue.append((src, b"", -1.0))
+
+    # -- control ---------------------------------------------------------------------
+    def start(self) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.timeline.write(self.directory, [])
+        self._thread = threading.Thread(target=self._run, name=f"recording-{self.id}", daemon=True)
+        self._thread.start()
+
+    def stop(self, reason: str = "stopped") -> None:
+        """Ask the thread to finish (returns at once; :meth:`join` waits)."""
+        if self.stop_reason is None:
+            self.stop_reason = reason
+        self._stop.set()
+
+    def join(self, timeout: float | None = None) -> None:
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def event(self, kind: str, **fields: Any) -> None:
+        """A meeting event for the manifest, now (any thread)."""
+        self.timeline.event(self._mono() + self.wall_offset, kind, **fields)
+
+    def manifest(self) -> dict[str, Any]:
+        return self.timeline.document(self._describe())
+
+    # -- the recording thread ----------------------------------------------------------
+    def _run(self) -> None:
+        last_manifest = self._mono()
+        try:
+            while True:
+                stopping = self._stop.is_set()
+                self._drain()
+                now = self._mono()
+                for track in self.tracks.values():
+                    track.tick(now)
+                    self._keyframes(track, now)
+                if now - last_manifest >= MANIFEST_EVERY:
+                    last_manifest = now
+                    self.timeline.write(self.directory, self._describe())
+                    if shutil.disk_usage(self.directory).free < self.min_free:
+                        self._fail("disk-full")
+                        break
+                if stopping:
+                    break
+                self._stop.wait(0.02)
+        except OSError as exc:
+            log.warning("recording %s: %s", self.id, exc)
+            self._fail("disk-full" if exc.errno == errno.ENOSPC else "write-error")
+        except Exception:
+            log.exception("recording %s failed", self.id)
+            self._fail("write-error")
+        self._finish()
+
+    def _fail(self, reason: str) -> None:
+        self.failure = reason
+        self.stop_reason = reason
+        self._stop.set()
+        if self.on_failed is not None and self.call_soon is not None:
+            on_failed = self.on_failed
+            self.call_soon(lambda: on_failed(reason))
+
+    def _finish(self) -> None:
+        for track in list(self.tracks.values()):
+            self._close(track)
+        self.tracks.clear()
+        self.timeline.meta["stopped_at"] = round(self._mono() + self.wall_offset, 6)
+        self.timeline.meta["stop_reason"] = self.stop_reason or "stopped"
+        if self.queue_dropped:
+            self.timeline.meta["packets_dropped"] = self.queue_dropped
+        try:
+            self.timeline.write(self.directory, self._describe())
+        except OSError as exc:
+            log.warning("recording %s: manifest not written: %s", self.id, exc)
+
+    def _close(self, track: TrackRecorder) -> None:
+        try:
+            track.finish()
+        except Exception as exc:  # a full disk while closing: the file plays up to there
+            log.warning("recording %s: closing %s: %s", self.id, track.writer.path.name, exc)
+            track.ended = True
+        if track.writer.frames:
+            self.finished.append(track)
+
+    def _describe(self) -> list[dict[str, Any]]:
+        live = [t for t in self.tracks.values() if t.writer.frames]
+        return [t.describe() for t in self.finished + live]
+
+    def _drain(self) -> None:
+        if self.failure is not None:
+            self._queue.clear()
+            return
+        srs = self._srs
+        reports = self.sender_reports
+        while srs:
+            src, ntp, rtp_ts = srs.popleft()
+            if len(reports) < 4096 or src.ssrc in reports:  # bounded: SSRCs are untrusted
+                reports[src.ssrc] = (ntp, rtp_ts)
+        q = self._queue
+        popleft = q.popleft
+        tracks = self.tracks
+        for _ in range(len(q)):
+            src, data, now = popleft()
+            main = src.main
+            track = tracks.get(main)
+            if not data:  # the track ended
+                if track is not None:
+                    del tracks[main]
+                    self._close(track)
+                continue
+            if track is None:
+                track = tracks[main] = self._new_track(src)
+            track.packet(src.ssrc, src.layer, data, now)
+
+    def _new_track(self, src: SourceLike) -> TrackRecorder:
+        self._files += 1
+        codec = src.codec.upper()
+        name = f"{_safe(src.pid)}-{_safe(src.track_id)}-{self._files}{EXTENSIONS.get(codec, '')}"
+        info = TrackInfo(src.pid, src.track_id, src.kind, codec, src.clock_rate, src.screen)
+        track = TrackRecorder(info, self.directory / name, self.wall_offset)
+        track.sr = self.sender_reports
+        return track
+
+    def _keyframes(self, track: TrackRecorder, now: float) -> None:
+        ssrc = track.wants_key
+        if not ssrc or self.call_soon is None:
+            return
+        if now - self._pli_at.get(track, float("-inf")) < PLI_EVERY:
+            return
+        src = self._layer(track, ssrc)
+        if src is None:
+            return
+        track.wants_key = 0
+        track.keyframes_requested += 1
+        self._pli_at[track] = now
+        mono = self._mono
+        self.call_soon(lambda: src.request_keyframe(mono()))
+
+    def _layer(self, track: TrackRecorder, ssrc: int) -> Any:
+        """The forwarder's Source of stream ``ssrc`` of ``track``."""
+        main = next((m for m, t in self.tracks.items() if t is track), None)
+        if main is None:
+            return None
+        streams = main.layers if getattr(main, "layers", None) is not None else [main]
+        return next((s for s in streams if s.ssrc == ssrc), None)

@@ -1,0 +1,161 @@
+"""One track's file: coded frames muxed with PyAV, never decoded or re-encoded.
+
+=========  ==========  ===========================================
+codec      container   extension
+=========  ==========  ===========================================
+Opus       WebM        ``.webm`` (OpusHead in the track's header)
+VP8        WebM        ``.webm``
+H.264      Matroska    ``.mkv`` (SPS/PPS of the first key frame)
+=========  ==========  ===========================================
+
+The file is opened at the first frame (a key frame for video: it gives the picture
+size and, for H.264, the decoder configuration).  Timestamps are in the RTP clock
+(1/90000 for video, 1/48000 for Opus) from 0 at the first frame, strictly increasing.
+A picture size change later on (simulcast layers, a window shared at another size)
+needs nothing: VP8 and H.264 key frames carry their size and players follow them.
+Matroska is written in clusters as it goes, so a file cut short (a full disk, a
+crash) still plays up to its last cluster; :meth:`TrackWriter.close` adds the index
+and the duration.
+"""
+
+from __future__ import annotations
+
+import struct
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import av
+
+from ..sfu.codecs.h264 import sps_size
+
+__all__ = ["EXTENSIONS", "TrackWriter", "vp8_size"]
+
+EXTENSIONS = {"OPUS": ".webm", "VP8": ".webm", "H264": ".mkv"}
+_FORMATS = {".webm": "webm", ".mkv": "matroska"}
+_CODECS = {"OPUS": "opus", "VP8": "vp8", "H264": "h264"}
+_VP8_SIZE = struct.Struct("<HH")
+
+
+def vp8_size(frame: bytes) -> tuple[int, int] | None:
+    """(width, height) of a VP8 key frame (RFC 6386 9.1), None for another frame."""
+    if len(frame) < 10 or frame[0] & 0x01 or frame[3:6] != b"\x9d\x01\x2a":
+        return None
+    w, h = _VP8_SIZE.unpack_from(frame, 6)
+    return w & 0x3FFF, h & 0x3FFF
+
+
+def _nal_units(data: bytes) -> list[bytes]:
+    """The NAL units of an Annex B byte stream (start codes removed)."""
+    return [n.lstrip(b"\x00") for n in data.split(b"\x00\x00\x01") if n.strip(b"\x00")]
+
+
+def _opus_head(channels: int = 2, pre_skip: int = 312, rate: int = 48000) -> bytes:
+    """The OpusHead identification header (RFC 7845 5.1) Matroska keeps as CodecPrivate."""
+    return b"OpusHead" + struct.pack("<BBHIhB", 1, channels, pre_skip, rate, 0, 0)
+
+
+class TrackWriter:
+    """Muxes one track's coded frames into ``path`` (its extension: :data:`EXTENSIONS`)."""
+
+    def __init__(self, path: Path, codec: str, clock_rate: int) -> None:
+        self.path = path
+        self.codec = codec.upper()
+        if self.codec not in _CODECS:
+            raise ValueError(f"cannot record {codec}")
+        self.time_base = Fraction(1, clock_rate)
+        self._container: Any = None
+        self._stream: Any = None
+        self.first_pts = -1
+        self.last_pts = -1
+        self.frames = 0
+        self.bytes = 0
+        self.size: tuple[int, int] | None = None
+        #: (pts, width, height) at every picture size change (video)
+        self.sizes: list[tuple[int, int, int]] = []
+
+    @property
+    def opened(self) -> bool:
+        return self._container is not None
+
+    @property
+    def duration(self) -> float:
+        """Seconds from the first frame to the start of the last one."""
+        if self.first_pts < 0:
+            return 0.0
+        return float((self.last_pts - self.first_pts) * self.time_base)
+
+    def _open(self, data: bytes) -> bool:
+        codec = self.codec
+        extradata = None
+        size = None
+        if codec == "VP8":
+            size = vp8_size(data)
+            if size is None:
+                return False
+        elif codec == "H264":
+            nals = _nal_units(data)
+            sps = [n for n in nals if n and n[0] & 0x1F == 7]
+            pps = [n for n in nals if n and n[0] & 0x1F == 8]
+            if not sps or not pps:
+                return False
+            try:
+                size = sps_size(sps[0])
+            except ValueError:
+                return False
+            extradata = b"".join(b"\x00\x00\x00\x01" + n for n in (sps[0], pps[0]))
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        container = av.open(str(self.path), "w", format=_FORMATS[self.path.suffix])
+        try:
+            stream: Any
+            if codec == "OPUS":
+                stream = container.add_stream("opus", rate=48000)
+                stream.codec_context.layout = "stereo"
+                stream.codec_context.extradata = _opus_head()
+            else:
+                stream = container.add_stream(_CODECS[codec])
+                assert size is not None
+                stream.width, stream.height = size
+                if extradata is not None:
+                    stream.codec_context.extradata = extradata
+        except Exception:
+            container.close()
+            raise
+        self._container, self._stream = container, stream
+        self._note_size(size, 0)
+        return True
+
+    def _note_size(self, size: tuple[int, int] | None, pts: int) -> None:
+        if size is not None and size != self.size:
+            self.size = size
+            self.sizes.append((pts, size[0], size[1]))
+
+    def write(self, data: bytes, pts: int, key: bool) -> bool:
+        """Mux one frame at ``pts`` (clock units); False if it cannot start the file yet.
+
+        Raises OSError when the file cannot be written (a full disk)."""
+        if self._container is None and not self._open(data):
+            return False
+        if self.first_pts < 0:
+            self.first_pts = pts
+        pts -= self.first_pts
+        if pts <= self.last_pts - self.first_pts and self.frames:
+            pts = self.last_pts - self.first_pts + 1  # muxers need increasing timestamps
+        if key and self.codec == "VP8":
+            self._note_size(vp8_size(data), pts)
+        packet = av.Packet(data)
+        packet.pts = packet.dts = pts
+        packet.time_base = self.time_base
+        packet.stream = self._stream
+        packet.is_keyframe = key
+        self._container.mux(packet)
+        self.last_pts = pts + self.first_pts
+        self.frames += 1
+        self.bytes += len(data)
+        return True
+
+    def close(self) -> None:
+        """Finish the file (index, duration); safe to call twice or on an unopened writer."""
+        container, self._container = self._container, None
+        if container is not None:
+            container.close()

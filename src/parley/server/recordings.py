@@ -1,0 +1,172 @@
+"""The recording glue: carries out ``StartRecording``/``StopRecording`` with the SFU.
+
+:class:`Recordings` owns this node's running recordings (one
+:class:`parley.recording.session.RoomRecording` per room), puts them on the SFU
+room's packet path (``SfuRoom.record``, also when the SFU room is created after the
+recording started), writes the meeting's events into their manifests (from what the
+executor publishes: joins, leaves, renames, microphone/camera/screen changes, the
+active speaker, the public chat), and reports back: a recording that stopped by
+itself (a full disk) goes to the core (``Rooms.recording_failed``), and every finished
+recording is an event (``RecordingFinished``) for the executor's ``recording_event``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Coroutine
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from ..core import protocol as p
+from ..core.effects import Deliver, Effect, RecordingFinished, StartRecording, StopRecording
+from ..recording.session import RoomRecording
+from ..recording.storage import RecordingStore
+
+if TYPE_CHECKING:
+    from ..config import Settings
+    from ..core.rooms import Rooms
+    from ..sfu.peer import SfuRoom
+    from .media import MediaRooms
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Recordings", "recordings_root"]
+
+
+def recordings_root(settings: Settings) -> Path:
+    """``--recordings-dir``, or ``<data-dir>/recordings``."""
+    return settings.recordings_dir or settings.data_dir / "recordings"
+
+
+class Recordings:
+    """This node's recordings (see the module docstring)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        rooms: Rooms,
+        media: MediaRooms,
+        apply: Callable[[list[Effect]], Awaitable[None]],
+        spawn: Callable[[Coroutine[Any, Any, Any]], None],
+        on_event: Callable[[RecordingFinished], None],
+    ) -> None:
+        self.settings = settings
+        self.store = RecordingStore(recordings_root(settings))
+        self.core = rooms
+        self.media = media
+        self.apply = apply
+        self.spawn = spawn
+        self.on_event = on_event
+        self.active: dict[str, RoomRecording] = {}
+        self._people: dict[str, dict[str, p.Participant]] = {}
+        self._finishing: set[asyncio.Future[Any]] = set()
+        media.on_sfu_room = self._attach
+
+    # -- effects --------------------------------------------------------------------
+    async def start(self, e: StartRecording) -> bool:
+        """Start recording; False (and the core is told it stopped) if it cannot."""
+        loop = asyncio.get_running_loop()
+        rec = RoomRecording(
+            self.store.directory(e.room, e.id),
+            e.id,
+            e.room,
+            started_by={"id": e.by, "name": e.by_name},
+            call_soon=loop.call_soon_threadsafe,
+            on_failed=lambda reason: self.spawn(self._failed(e.room, e.id, reason)),
+            min_free=self.settings.recording_min_free,
+        )
+        try:
+            rec.start()
+        except OSError as exc:
+            log.warning("recording %s of %s could not start: %s", e.id, e.room, exc)
+            self.spawn(self._failed(e.room, e.id, "write-error", started=False))
+            return False
+        self.active[e.room] = rec
+        room = self.core.room(e.room)
+        people = self._people[e.room] = {}
+        if room is not None:
+            for info in room.participants():
+                people[info.id] = msgspec.structs.replace(info)  # the core changes its own
+                rec.event("join", participant=info.id, name=info.name, role=info.role)
+                rec.event("media", participant=info.id, mic=info.mic, cam=info.cam,
+                          screen=info.screen)  # fmt: skip
+        sfu = self.media.rooms.get(e.room)
+        if sfu is not None:
+            sfu.record(rec)
+        log.info("recording %s of %s started by %s", e.id, e.room, e.by)
+        return True
+
+    async def stop(self, e: StopRecording) -> None:
+        rec = self.active.get(e.room)
+        if rec is None or rec.id != e.id:
+            return
+        await self._finish(e.room, rec, e.reason)
+
+    async def _failed(self, room: str, rec_id: str, reason: str, started: bool = True) -> None:
+        """The recording stopped by itself (or never started): the core, then the event."""
+        rec = self.active.get(room)
+        if started and rec is not None and rec.id == rec_id:
+            await self._finish(room, rec, reason)
+        elif not started:
+            self.on_event(RecordingFinished(room, rec_id, reason))
+        await self.apply(self.core.recording_failed(room, rec_id, reason))
+
+    async def _finish(self, room: str, rec: RoomRecording, reason: str) -> None:
+        del self.active[room]
+        self._people.pop(room, None)
+        sfu = self.media.rooms.get(room)
+        if sfu is not None:
+            sfu.record(None)
+        rec.stop(reason)
+        await asyncio.to_thread(rec.join)
+        files = tuple(sorted(path.name for path in rec.directory.iterdir()))
+        log.info("recording %s of %s finished (%s)", rec.id, room, rec.stop_reason)
+        self.on_event(RecordingFinished(room, rec.id, rec.stop_reason or reason, files))
+        retention = self.settings.recording_retention_days
+        if retention is not None:
+            await asyncio.to_thread(self.store.purge, retention * 86400.0)
+
+    def _attach(self, room: str, sfu: SfuRoom) -> None:
+        """A new SFU room: a running recording of it gets its packets."""
+        rec = self.active.get(room)
+        if rec is not None:
+            sfu.record(rec)
+
+    # -- the meeting's events, from what the executor publishes ------------------------
+    def note(self, d: Deliver) -> None:
+        rec = self.active.get(d.room)
+        if rec is None:
+            return
+        m = d.message
+        people = self._people.setdefault(d.room, {})
+        if isinstance(m, p.ParticipantJoined):
+            info = m.participant
+            people[info.id] = msgspec.structs.replace(info)
+            rec.event("join", participant=info.id, name=info.name, role=info.role)
+            rec.event("media", participant=info.id, mic=info.mic, cam=info.cam, screen=info.screen)
+        elif isinstance(m, p.ParticipantLeft):
+            people.pop(m.id, None)
+            rec.event("leave", participant=m.id, reason=m.reason)
+        elif isinstance(m, p.ParticipantUpdated):
+            info = m.participant
+            old = people.get(info.id)
+            people[info.id] = msgspec.structs.replace(info)
+            if old is None or old.name != info.name:
+                rec.event("rename", participant=info.id, name=info.name)
+            if old is None or (old.mic, old.cam, old.screen) != (info.mic, info.cam, info.screen):
+                rec.event("media", participant=info.id, mic=info.mic, cam=info.cam,
+                          screen=info.screen)  # fmt: skip
+        elif isinstance(m, p.ActiveSpeaker):
+            rec.event("speaker", participant=m.id)
+        elif isinstance(m, p.ChatOut) and m.message.to is None and d.to is None:
+            msg = m.message
+            rec.event("chat", participant=msg.sender, name=msg.name, text=msg.text,
+                      system=msg.system)  # fmt: skip
+
+    async def close(self) -> None:
+        """The server stops: every recording is finished properly."""
+        for room, rec in list(self.active.items()):
+            await self._finish(room, rec, "server-stopped")

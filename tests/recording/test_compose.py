@@ -1,0 +1,111 @@
+"""``parley compose``: a recording made from real coded packets, rendered into one file
+that ffprobe and PyAV read back (streams, duration, the active speaker's highlight)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from parley.recording.compose.layout import layout
+from parley.recording.compose.render import HIGHLIGHT, compose
+from parley.recording.session import RoomRecording
+
+from .media import FakeSource, opus_packets, video_packets
+
+
+def make_recording(tmp_path: Path, seconds: int = 3) -> Path:
+    rec = RoomRecording(
+        tmp_path / "rec", "20261207T050000Z-c0ffee", "team",
+        started_by={"id": "p_ada", "name": "Ada"}, call_soon=lambda f: f(),
+    )  # fmt: skip
+    rec.start()
+    rec.event("join", participant="p_ada", name="Ada", role="host")
+    rec.event("join", participant="p_bob", name="Bob", role="participant")
+    rec.event("speaker", participant="p_bob")
+    rec.event("chat", participant="p_bob", name="Bob", text="hello --> all", system=False)
+    base = time.monotonic()
+    feed = []
+    for pid, ssrc in (("p_ada", 100), ("p_bob", 200)):
+        cam = FakeSource(pid, "camera", "video", "VP8", 90000, ssrc)
+        mic = FakeSource(pid, "mic", "audio", "opus", 48000, ssrc + 1)
+        feed += [(t, cam, d) for t, d in video_packets("VP8", seconds * 30, ssrc)]
+        feed += [(t, mic, d) for t, d in opus_packets(seconds * 50, ssrc + 1)]
+    screen = FakeSource("p_ada", "screen", "video", "VP8", 90000, 300, screen=True)
+    feed += [(t + 1.0, screen, d) for t, d in video_packets("VP8", 30, 300, width=640,
+                                                           height=360)]  # fmt: skip
+    for t, src, d in sorted(feed, key=lambda x: x[0]):
+        rec.rtp(src, d, base + t)
+    rec.stop()
+    rec.join(30)
+    return rec.directory
+
+
+def probe(path: Path) -> dict:
+    out = subprocess.run(
+        ["ffprobe", "-v", "error", "-print_format", "json", "-show_streams", "-show_format",
+         str(path)],
+        check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    return json.loads(out.stdout)
+
+
+@pytest.mark.parametrize(
+    ("suffix", "codecs"), [(".mp4", ("h264", "aac")), (".webm", ("vp8", "opus"))]
+)
+def test_compose_renders_a_file_that_plays(tmp_path: Path, suffix: str, codecs: tuple) -> None:
+    directory = make_recording(tmp_path)
+    out = tmp_path / f"meeting{suffix}"
+    result = compose(directory, out, width=640, height=360, fps=15, vtt=out.with_suffix(".vtt"),
+                     progress=None)  # fmt: skip
+    info = probe(out)
+    kinds = {s["codec_type"]: s["codec_name"] for s in info["streams"]}
+    assert (kinds["video"], kinds["audio"]) == codecs
+    assert float(info["format"]["duration"]) == pytest.approx(3.0, abs=0.3)
+    assert result.tracks == 5
+    frames = 0
+    with av.open(str(out)) as c:
+        for frame in c.decode(video=0):
+            frames += 1
+            if frames == 10:  # Bob speaks: his tile (first) is outlined
+                img = frame.to_ndarray(format="rgb24")
+    assert frames == pytest.approx(45, abs=2)
+    outline = np.abs(img.astype(int) - np.array(HIGHLIGHT)).sum(axis=2) < 60
+    assert outline.sum() > 200
+    vtt = out.with_suffix(".vtt").read_text()
+    assert vtt.startswith("WEBVTT") and "Bob: hello -> all" in vtt
+
+
+def test_the_cli_renders_and_refuses_bad_input(tmp_path: Path) -> None:
+    directory = make_recording(tmp_path, seconds=2)
+    out = tmp_path / "m.mp4"
+    env_cmd = [sys.executable, "-m", "parley", "compose"]
+    done = subprocess.run([*env_cmd, str(directory), "-o", str(out), "--size", "480x270"],
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "real time" in done.stdout and "%" in done.stderr  # the progress bar
+    assert probe(out)["streams"]
+    bad = subprocess.run([*env_cmd, str(tmp_path), "-o", str(out)], capture_output=True,
+                         text=True, timeout=60)  # fmt: skip
+    assert bad.returncode == 1 and "not a recording" in bad.stderr
+    bad = subprocess.run([*env_cmd, str(directory), "-o", str(tmp_path / "m.avi")],
+                         capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert bad.returncode == 1 and ".mp4 or a .webm" in bad.stderr
+
+
+def test_layouts() -> None:
+    tiles = layout(["a", "b", "c"], [], "c", 1280, 720)
+    assert [t.key for t in tiles] == ["c", "a", "b"] and tiles[0].speaker
+    tiles = layout(["a", "b"], ["s"], None, 1280, 720)
+    screen = tiles[0]
+    assert screen.screen and screen.rect[2] > 900  # the screen large
+    assert all(t.rect[0] >= screen.rect[0] + screen.rect[2] for t in tiles[1:])
+    for t in layout([str(i) for i in range(9)], [], None, 1280, 720):
+        x, y, w, h = t.rect
+        assert 0 <= x and x + w <= 1280 and 0 <= y and y + h <= 720
