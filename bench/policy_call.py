@@ -67,6 +67,8 @@ async def main() -> None:
     for k, v in results.items():
         print(f"| {k} | {med[k]:.1f} | {', '.join(f'{x:.1f}' for x in v)} |")
     print(f"\nworker thread / in place: {med['worker thread'] / med['in place']:.1f}x")
+    moved = bool(in_place._threaded)  # noqa: SLF001
+    print(f"the in-place hook was moved to a thread during the run: {moved}")
 
 
 if __name__ == "__main__":

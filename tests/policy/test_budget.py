@@ -64,3 +64,18 @@ async def test_the_timer_is_disarmed_after_every_call(tmp_path: Path) -> None:
         await asyncio.sleep(0.05)  # a stray alarm would raise here, in the test
     finally:
         await p.close()
+
+
+async def test_a_hook_that_waits_moves_to_a_thread_after_five_calls(tmp_path: Path) -> None:
+    p = policy(
+        tmp_path, "import time\ndef on_chat(msg):\n    time.sleep(0.005)\n    return msg\n", 1
+    )
+    try:
+        for _ in range(4):
+            await p.on_chat(INFO)
+        assert fn_of(p) not in p._threaded  # noqa: SLF001
+        await p.on_chat(INFO)
+        assert fn_of(p) in p._threaded  # noqa: SLF001 - it blocked five times in a row
+        assert await p.on_chat(INFO) == "hello"  # and still answers, from the thread
+    finally:
+        await p.close()

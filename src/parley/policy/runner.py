@@ -27,6 +27,7 @@ import inspect
 import itertools
 import logging
 import os
+import resource
 import signal
 import threading
 import time
@@ -178,6 +179,14 @@ class _Alarm:
 _alarm = _Alarm()
 
 
+def _voluntary_waits() -> int:
+    """This thread's voluntary context switches so far (it blocked: I/O, sleep, a lock)."""
+    try:
+        return resource.getrusage(resource.RUSAGE_THREAD).ru_nvcsw
+    except (AttributeError, OSError):  # not Linux: every slow call counts
+        return time.monotonic_ns()
+
+
 @dataclass
 class Policy:
     """The loaded policy of a server, reloaded when its file changes."""
@@ -232,13 +241,23 @@ class Policy:
             if inspect.iscoroutinefunction(fn):
                 return await asyncio.wait_for(fn(*args), budget)
             if in_place and _alarm.usable():
+                cpu, waits = time.thread_time(), _voluntary_waits()
+
+                def its_own() -> bool:
+                    """Slow because of the hook (it computed, or it blocked: a voluntary
+                    context switch), not because the machine paused the server."""
+                    spent = time.thread_time() - cpu
+                    return spent > IN_PLACE_MAX / 2 or _voluntary_waits() > waits
+
                 try:
                     result = _alarm.call(fn, args, budget)
                 except HookOverrun:
-                    self._to_thread(fn, what, time.perf_counter() - started)
+                    if its_own():
+                        self._to_thread(fn, what, time.perf_counter() - started)
                     raise
                 held = time.perf_counter() - started
-                strikes = self._strikes.get(fn, 0) + 1 if held > IN_PLACE_MAX else 0
+                slow = held > IN_PLACE_MAX and its_own()
+                strikes = self._strikes.get(fn, 0) + 1 if slow else 0
                 self._strikes[fn] = strikes
                 if strikes >= IN_PLACE_STRIKES:
                     self._to_thread(fn, what, held)
