@@ -1,0 +1,135 @@
+"""Breakout rooms across two nodes (real redis-server, real PostgreSQL): people connected to
+either node move into breakouts and back on their own sockets, a breakout's chat reaches
+that breakout on both nodes only, the timers fire once, and a resume through the other
+node lands back in the breakout."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.cluster.harness import Cluster, unique_room
+from tests.support.parley_process import ParleyProcess
+from tests.support.ws_client import Client, Clients
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture(scope="module")
+def nodes(cluster: Cluster) -> tuple[ParleyProcess, ParleyProcess]:
+    a, b = cluster.start("A", "B")
+    return a, b
+
+
+def in_room(client: Client, room: str, within: float | None = None) -> Any:
+    return client.expect("welcome", lambda m: m["room"]["name"] == room, within=within)
+
+
+def names(welcome: dict[str, Any]) -> list[str]:
+    return sorted(p["name"] for p in welcome["participants"])
+
+
+async def test_breakouts_over_two_nodes_move_chat_resume_and_close(
+    nodes: tuple[ParleyProcess, ParleyProcess], clients: Clients
+) -> None:
+    a_node, b_node = nodes
+    room = unique_room("breakouts")
+    host = await clients.join(a_node, room, "Host")
+    ann = await clients.join(a_node, room, "Ann")
+    bob = await clients.join(b_node, room, "Bob")
+    cy = await clients.join(b_node, room, "Cy")
+    await host.expect("participant-joined", lambda m: m["participant"]["id"] == cy.id)
+    await host.send(
+        {
+            "type": "breakouts-open",
+            "names": ["Red", "Blue"],
+            "assign": {ann.id: 0, bob.id: 0, cy.id: 1},
+            "auto": False,
+        }
+    )
+    # Sockets on both nodes are welcomed into their breakout, each with everyone there.
+    ann_w, bob_w = await in_room(ann, f"{room}~1"), await in_room(bob, f"{room}~1")
+    assert names(ann_w) == names(bob_w) == ["Ann", "Bob"]
+    assert bob_w["breakout"] == {"main": room, "index": 0, "title": "Red"}
+    assert bob_w["id"] == bob.id  # the same identity, on the same socket
+    cy_w = await in_room(cy, f"{room}~2")
+    assert names(cy_w) == ["Cy"] and cy_w["breakout"]["title"] == "Blue"
+    state = await host.expect("breakouts", lambda m: len(m["state"]["rooms"][1]["members"]) == 1)
+    assert set(state["state"]["rooms"][0]["members"]) == {ann.id, bob.id}
+    # Node B knows the breakouts too: its people get the state.
+    assert (await cy.expect("breakouts"))["state"]["open"] is True
+
+    # Red's chat reaches Red on both nodes, and nobody else.
+    await bob.chat("hello red from B")
+    got = await ann.expect("chat", lambda m: m["message"]["text"] == "hello red from B")
+    assert got["message"]["room"] == f"{room}~1"
+    await ann.chat("hello red from A")
+    await bob.expect("chat", lambda m: m["message"]["text"] == "hello red from A")
+    await cy.chat("hello blue")
+    await cy.roundtrip()
+    await host.roundtrip()
+    assert not cy.saw_chat("hello red from B") and not cy.saw_chat("hello red from A")
+    assert not host.saw_chat("hello red from B") and not ann.saw_chat("hello blue")
+    assert not bob.saw_chat("hello blue")
+
+    # A host on A moves someone on B; a help call from B reaches the host on A.
+    await host.send({"type": "breakout-assign", "to": cy.id, "room": 0})
+    moved = await in_room(cy, f"{room}~1")
+    assert names(moved) == ["Ann", "Bob", "Cy"]
+    await ann.expect("participant-joined", lambda m: m["participant"]["id"] == cy.id)
+    await bob.send({"type": "breakout-help"})
+    call = await host.expect("breakout-help")
+    assert (call["from"], call["title"]) == (bob.id, "Red")
+
+    # Bob's connection to B drops; he comes back through A, with the main room's name.
+    bob.drop()
+    back = await clients.resume(a_node, bob, room)
+    assert back.welcome is not None
+    assert back.welcome["room"]["name"] == f"{room}~1" and back.welcome["resumed"] is True
+    assert back.welcome["id"] == bob.id and back.welcome["breakout"]["title"] == "Red"
+    await cy.chat("welcome back")  # from B to the resumed socket on A
+    await back.expect("chat", lambda m: m["message"]["text"] == "welcome back")
+
+    # Close: a 30-second warning everywhere, then everyone is back, on both nodes.
+    await host.send({"type": "breakouts-close"})
+    for client in (ann, back, cy):
+        closing = await client.expect("breakouts", lambda m: "closing_at" in m["state"])
+        assert closing["state"]["open"] is True
+    for client in (ann, back, cy):
+        home = await in_room(client, room, within=45)
+        assert "breakout" not in home and names(home) == ["Ann", "Bob", "Cy", "Host"]
+    done = await cy.expect("breakouts", lambda m: m["state"]["open"] is False, within=15)
+    assert done["state"] == {"main": room, "open": False}
+    # Back in the main room: chat from B reaches everyone on A again.
+    await cy.chat("all together")
+    for client in (host, ann, back):
+        await client.expect("chat", lambda m: m["message"]["text"] == "all together")
+
+
+async def test_a_duration_set_on_one_node_ends_the_breakouts_once_on_both(
+    nodes: tuple[ParleyProcess, ParleyProcess], clients: Clients
+) -> None:
+    """A host on B opens them with a duration; node A (the lowest id among the meeting's
+    nodes) brings everyone back when it ends, and each returns exactly once."""
+    a_node, b_node = nodes
+    room = unique_room("breakouts-timer")
+    host = await clients.join(b_node, room, "Host")
+    ann = await clients.join(a_node, room, "Ann")
+    bob = await clients.join(b_node, room, "Bob")
+    await host.expect("participant-joined", lambda m: m["participant"]["id"] == bob.id)
+    await host.send({"type": "breakouts-open", "names": ["Only"], "duration": 10})
+    assert "ends_at" in (await in_room(ann, f"{room}~1"))["breakout"]
+    await in_room(bob, f"{room}~1")
+    for client in (ann, bob):
+        home = await in_room(client, room, within=30)
+        assert names(home) == ["Ann", "Bob", "Host"]
+    await host.expect("breakouts", lambda m: m["state"]["open"] is False)
+    await ann.roundtrip()
+    await bob.roundtrip()
+    for client in (ann, bob):
+        assert [w["room"]["name"] for w in client.of_type("welcome")] == [
+            room,
+            f"{room}~1",
+            room,
+        ]
