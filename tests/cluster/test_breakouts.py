@@ -53,6 +53,7 @@ async def test_breakouts_over_two_nodes_move_chat_resume_and_close(
     assert names(ann_w) == names(bob_w) == ["Ann", "Bob"]
     assert bob_w["breakout"] == {"main": room, "index": 0, "title": "Red"}
     assert bob_w["id"] == bob.id  # the same identity, on the same socket
+    assert bob_w["room"]["created_at"] == ann_w["room"]["created_at"] > 0  # one start
     cy_w = await in_room(cy, f"{room}~2")
     assert names(cy_w) == ["Cy"] and cy_w["breakout"]["title"] == "Blue"
     state = await host.expect("breakouts", lambda m: len(m["state"]["rooms"][1]["members"]) == 1)
@@ -133,3 +134,25 @@ async def test_a_duration_set_on_one_node_ends_the_breakouts_once_on_both(
             f"{room}~1",
             room,
         ]
+
+
+async def test_when_the_node_acting_for_the_meeting_dies_another_takes_over_its_timer(
+    cluster: Cluster, nodes: tuple[ParleyProcess, ParleyProcess], clients: Clients
+) -> None:
+    """Node "AA" (the lowest id among this meeting's nodes) would bring everyone back; it
+    is killed. Once its participant is reaped, node B acts: the duration still ends."""
+    _, b_node = nodes
+    (aa_node,) = cluster.start("AA")
+    room = unique_room("breakouts-takeover")
+    host = await clients.join(b_node, room, "Host")
+    ann = await clients.join(aa_node, room, "Ann")
+    bob = await clients.join(b_node, room, "Bob")
+    await host.expect("participant-joined", lambda m: m["participant"]["id"] == bob.id)
+    await host.send({"type": "breakouts-open", "names": ["Only"], "duration": 10})
+    await in_room(ann, f"{room}~1")
+    await in_room(bob, f"{room}~1")
+    aa_node.kill()
+    home = await in_room(bob, room, within=60)
+    assert names(home) == ["Bob", "Host"]  # Ann's node is gone: she was reaped
+    done = await host.expect("breakouts", lambda m: m["state"]["open"] is False)
+    assert done["state"] == {"main": room, "open": False}

@@ -467,6 +467,8 @@ class Rooms:
             return []
         opened = not self.is_open(target)
         room = self.open_room(target, self.now_ms(), None)
+        if opened:
+            self.journal.append(("room", target, None))  # its start, for the other nodes
         del source.members[pid]
         room.members[pid] = member
         member.room = target
