@@ -22,6 +22,12 @@ def nodes(cluster: Cluster) -> tuple[ParleyProcess, ParleyProcess]:
     return a, b
 
 
+@pytest.fixture(scope="module")
+def mesh_nodes(cluster: Cluster) -> tuple[ParleyProcess, ParleyProcess]:
+    a, b = cluster.start("MA", "MB", args=("--media", "mesh"))
+    return a, b
+
+
 def in_room(client: Client, room: str, within: float | None = None) -> Any:
     return client.expect("welcome", lambda m: m["room"]["name"] == room, within=within)
 
@@ -30,9 +36,11 @@ def names(welcome: dict[str, Any]) -> list[str]:
     return sorted(p["name"] for p in welcome["participants"])
 
 
+@pytest.mark.parametrize("media", ["sfu", "mesh"])
 async def test_breakouts_over_two_nodes_move_chat_resume_and_close(
-    nodes: tuple[ParleyProcess, ParleyProcess], clients: Clients
+    media: str, request: pytest.FixtureRequest, clients: Clients
 ) -> None:
+    nodes = request.getfixturevalue("nodes" if media == "sfu" else "mesh_nodes")
     a_node, b_node = nodes
     room = unique_room("breakouts")
     host = await clients.join(a_node, room, "Host")
