@@ -5,15 +5,19 @@ node lands back in the breakout."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from parley.sfu.aiortc import host_addresses
 from tests.cluster.harness import Cluster, unique_room
+from tests.sfu.sfu_media import WAIT, Person, wait_for
 from tests.support.parley_process import ParleyProcess
 from tests.support.ws_client import Client, Clients
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.timeout(180)]
 
 
 @pytest.fixture(scope="module")
@@ -164,3 +168,42 @@ async def test_when_the_node_acting_for_the_meeting_dies_another_takes_over_its_
     assert names(home) == ["Bob", "Host"]  # Ann's node is gone: she was reaped
     done = await host.expect("breakouts", lambda m: m["state"]["open"] is False)
     assert done["state"] == {"main": room, "open": False}
+
+
+@pytest.fixture
+def loopback_only() -> Iterator[None]:
+    host_addresses.restrict_host_addresses(["127.0.0.1"])  # this process's aiortc peers
+    yield
+    host_addresses.restrict_host_addresses(None)
+
+
+async def test_media_in_a_breakout_meets_across_nodes(
+    cluster: Cluster, clients: Clients, loopback_only: None
+) -> None:
+    """Ada (through node SA) and Bob (through SB) are moved into one breakout, then publish
+    and subscribe there: the breakout's media meets on one node's SFU, as a room's does."""
+    a, b = cluster.start(
+        "SA", "SB", args=("--media", "sfu", "--media-ip", "127.0.0.1", "--no-rate-limits")
+    )
+    room = unique_room("breakouts-sfu")
+    host = await clients.join(a, room, "Host")
+    ada_ws = await clients.join(a, room, "Ada")
+    bob_ws = await clients.join(b, room, "Bob")
+    await host.expect("participant-joined", lambda m: m["participant"]["id"] == bob_ws.id)
+    await host.send({"type": "breakouts-open", "names": ["Pair"]})  # auto: Ada and Bob
+    await in_room(ada_ws, f"{room}~1")
+    await in_room(bob_ws, f"{room}~1")
+    people = [Person("Ada", ada_ws), Person("Bob", bob_ws)]
+    try:
+        ada, bob = people
+        await ada.publish()
+        await bob.publish()
+        await asyncio.gather(ada.subscribe(), bob.subscribe())
+        await wait_for(
+            lambda: ada.decoded(bob.id) >= 10 and bob.decoded(ada.id) >= 10,
+            WAIT,
+            lambda: str({p.name: p.frames for p in people}),
+        )
+    finally:
+        for p in people:
+            await p.close()
