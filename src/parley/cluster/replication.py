@@ -561,6 +561,10 @@ class Replicator:
     async def enter(self, room_name: str) -> None:
         """Subscribe to a room and load its current state into the mirror."""
         await self.broker.watch(room_name)
+        # What this node changed must be in Redis before it reads the record back: a
+        # breakouts move changes other nodes' members, which a stale read would undo.
+        self.flush()
+        await self.broker.drain()
         await self.refresh(room_name)
 
     async def follow(self, room_name: str) -> None:
@@ -808,8 +812,11 @@ class Replicator:
                     rooms.journal.append(("poll", room_name, poll.id))
                     for voter in poll.votes:
                         rooms.journal.append(("vote", room_name, f"{poll.id} {voter}"))
-        for main in list(rooms.breakouts.sets):  # as this node knows them (idempotent)
-            rooms.journal.append(("breakouts", main, None))
+        for main in list(rooms.breakouts.sets):
+            # Rewritten by one node, the one acting for the meeting: a node that missed
+            # the close during the outage must not bring closed breakouts back.
+            if rooms.breakouts.acts_for(main):
+                rooms.journal.append(("breakouts", main, None))
         self.flush()
         for room_name in list(self.broker.watched):
             with contextlib.suppress(RedisError, OSError):
