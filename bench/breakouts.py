@@ -17,6 +17,11 @@ this script joins a host and 20 bot participants over real WebSockets, then per 
 
     python bench/breakouts.py --rounds 3
     python bench/breakouts.py --rounds 1 --participants 20 --rooms 4
+    python bench/breakouts.py --rounds 3 --cluster --database-url postgresql+asyncpg://…
+
+``--cluster``: two nodes (A and B) on one redis-server (started here, on a free port) and
+one PostgreSQL; the host joins through A, the bots alternately through A and B, so half
+of the moves are carried out by the other node (a ``MoveOp`` over Redis).
 
 It waits 30 s per round for the close warning (``--rounds 3`` takes about two minutes).
 """
@@ -153,12 +158,15 @@ async def one_round(host: Bot, bots: list[Bot], room: str, rooms: int) -> dict[s
     return {"baseline": baseline, "out": out, "back": back}
 
 
-async def run(args: argparse.Namespace, port: int) -> list[dict[str, float]]:
-    url = f"ws://127.0.0.1:{port}/ws"
+async def run(args: argparse.Namespace, ports: list[int]) -> list[dict[str, float]]:
+    urls = [f"ws://127.0.0.1:{port}/ws" for port in ports]
     room = f"bench-{int(time.time())}"
     async with aiohttp.ClientSession() as session:
-        host = await join(session, url, room, "Host")
-        bots = [await join(session, url, room, f"Bot {i}") for i in range(args.participants)]
+        host = await join(session, urls[0], room, "Host")
+        bots = [
+            await join(session, urls[i % len(urls)], room, f"Bot {i}")
+            for i in range(args.participants)
+        ]
         results = []
         for r in range(args.rounds):
             res = await one_round(host, bots, room, args.rooms)
@@ -172,12 +180,16 @@ async def run(args: argparse.Namespace, port: int) -> list[dict[str, float]]:
     return results
 
 
-def serve(data: Path, port: int, args: argparse.Namespace) -> subprocess.Popen[bytes]:
+def serve(
+    data: Path, port: int, args: argparse.Namespace, extra: tuple[str, ...] = ()
+) -> subprocess.Popen[bytes]:
     """A fresh ``parley serve`` (mesh: no media), ready to take joins."""
-    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    env = {**os.environ, "PYTHONPATH": str(SRC), "PARLEY_SECRET": "bench-" + "0" * 40}
+    data.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, "-m", "parley", "serve", "--host", "127.0.0.1", "--port", str(port)]
     cmd += ["--data-dir", str(data / "data"), "--media", "mesh", "--max-participants", "50"]
     cmd += ["--no-rate-limits"] if args.no_rate_limits else []
+    cmd += list(extra)
     with open(data / "server.log", "wb") as out:
         server = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
     for _ in range(300):
@@ -196,18 +208,49 @@ def main() -> None:
     ap.add_argument("--participants", type=int, default=20)
     ap.add_argument("--rooms", type=int, default=4)
     ap.add_argument("--no-rate-limits", action="store_true")
+    ap.add_argument("--cluster", action="store_true", help="two nodes on one redis-server")
+    ap.add_argument(
+        "--database-url",
+        help="the store (default: SQLite in the data dir; with --cluster, the PostgreSQL"
+        " both nodes share: $PARLEY_TEST_POSTGRES_URL)",
+    )
     args = ap.parse_args()
+    if args.cluster and not args.database_url:
+        args.database_url = os.environ.get("PARLEY_TEST_POSTGRES_URL")
+    if args.cluster and not args.database_url:
+        ap.error("--cluster needs --database-url (a PostgreSQL both nodes share)")
     load = os.getloadavg()
-    port = free_port()
     data = Path(tempfile.mkdtemp(prefix="parley-bench-breakouts-"))
-    server = serve(data, port, args)
+    procs: list[subprocess.Popen[bytes]] = []
+    ports: list[int] = []
     try:
-        results = asyncio.run(run(args, port))
+        if args.cluster:
+            rport = free_port()
+            procs.append(
+                subprocess.Popen(
+                    ["redis-server", "--port", str(rport), "--save", "", "--appendonly", "no"],
+                    stdout=subprocess.DEVNULL,
+                    cwd=data,
+                )
+            )
+            for node in ("A", "B"):
+                ports.append(free_port())
+                flags = ("--broker", f"redis://127.0.0.1:{rport}/0", "--node-id", node)
+                flags += ("--database-url", args.database_url)
+                procs.append(serve(data / node, ports[-1], args, flags))
+        else:
+            ports.append(free_port())
+            store = ("--database-url", args.database_url) if args.database_url else ()
+            procs.append(serve(data, ports[-1], args, store))
+        results = asyncio.run(run(args, ports))
     finally:
-        server.terminate()
-        server.wait(timeout=15)
+        for proc in reversed(procs):
+            proc.terminate()
+            proc.wait(timeout=15)
         shutil.rmtree(data, ignore_errors=True)
-    print(f"CPU: {cpu_model()}; load average before (1/5/15 min): {load}")
+    mode = "two nodes (A, B) on one Redis" if args.cluster else "one node"
+    mode += ", PostgreSQL" if args.database_url else ", SQLite"
+    print(f"CPU: {cpu_model()}; load average before (1/5/15 min): {load}; {mode}")
     print(f"{args.participants} participants, {args.rooms} breakouts, {args.rounds} rounds")
     print("| round | out (ms) | back (ms) | baseline (ms) | out / baseline | back / baseline |")
     print("|---|---|---|---|---|---|")

@@ -437,20 +437,3 @@ async def _refused_vote(client: Client, poll_id: str) -> bool:
         lambda m: m.get("ref") == "late" and m["type"] in ("error", "poll-voted"), "answer"
     )
     return msg["type"] == "error" and msg["code"] == "poll_closed"
-
-
-async def test_breakouts_spread_over_nodes_are_refused_and_nobody_moves(
-    nodes: tuple[ParleyProcess, ParleyProcess], clients: Clients
-) -> None:
-    """Breakouts are single-node for now: with someone to move on another node, opening
-    them is refused (``unavailable``) rather than half done."""
-    a_node, b_node = nodes
-    room = unique_room("breakouts")
-    host = await clients.join(a_node, room, "Host")
-    bob = await clients.join(b_node, room, "Bob")
-    await host.expect("participant-joined", lambda m: m["participant"]["id"] == bob.id)
-    await host.send({"type": "breakouts-open", "names": ["Red"], "ref": "o"})
-    assert (await host.error("unavailable"))["ref"] == "o"
-    await bob.roundtrip()
-    assert bob.of_type("welcome") == [bob.welcome]
-    assert host.of_type("breakouts") == []

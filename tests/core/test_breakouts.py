@@ -202,10 +202,51 @@ def test_leaving_from_a_breakout_is_an_ordinary_leave() -> None:
     m.frame("u0", type="breakouts-close")
 
 
-def test_a_meeting_spread_over_nodes_is_refused_not_half_moved() -> None:
+def test_a_meeting_spread_over_nodes_moves_everyone_and_journals_the_breakouts() -> None:
+    """In a cluster anyone may be moved from any node: the socket's own node follows the
+    ``Moved`` effect; the open breakouts are journalled for the other nodes."""
     m = Breakout(people=3)
     member = m.rooms.find(m.ids["u2"])
     assert member is not None
     member.node = "n_other"  # its socket is on another node of a cluster
-    m.refused(ErrorCode.UNAVAILABLE, "u0", type="breakouts-open", names=["a"])
-    assert m.sizes() == {"team": 3} and not m.rooms.breakouts.is_open("team")
+    m.rooms.journal.clear()
+    effects = m.open(names=["a"])
+    assert (m.ids["u2"], "team~1") in moved(effects)
+    assert m.sizes() == {"team": 1, "team~1": 2}
+    assert m.rooms.journal[0] == ("breakouts", "team", None)  # before anyone moves
+    m.rooms.journal.clear()
+    m.frame("u0", type="breakouts-close")
+    assert m.rooms.journal == [("breakouts", "team", None)]
+
+
+def test_only_the_node_acting_for_the_meeting_brings_people_back() -> None:
+    """Timers fire on every node of a meeting; the lowest node id among its people's acts,
+    the others look again later (and take over once that node's people are gone)."""
+    m = Breakout(people=3)
+    m.rooms.node = "n_b"  # this node; u1 (in a breakout) is on "n_a", which acts
+    member = m.rooms.find(m.ids["u1"])
+    assert member is not None
+    for name in m.ids:
+        found = m.rooms.find(m.ids[name])
+        assert found is not None
+        found.node = "n_b"
+    member.node = "n_a"
+    m.open(names=["a"], duration=60)
+    m.wall.t += 60
+    again = m.rooms.breakouts.due("team")
+    assert again == [Wake("team", int(1e12) + 60_000 + b.TAKEOVER_MS)]
+    assert m.rooms.breakouts.is_open("team") and m.sizes()["team~1"] == 2
+    member.node = "n_c"  # n_a stopped; its person resumed on n_c: n_b is now the lowest
+    back = m.rooms.breakouts.due("team")
+    assert m.sizes() == {"team": 3} and len(moved(back)) == 2
+
+
+def test_breakouts_mirrored_from_another_node_arm_a_timer_once_per_deadline() -> None:
+    m = Breakout(people=2)
+    bset = b.BreakoutSet("team", ["a"], "p_x", ends_at=5, rooms=["team~1"])
+    assert m.rooms.breakouts.put_remote(bset) == [Wake("team", 5)]
+    same = b.BreakoutSet("team", ["a"], "p_x", ends_at=5, rooms=["team~1"])
+    assert m.rooms.breakouts.put_remote(same) == []
+    assert m.rooms.breakouts.here("team~1") is not None
+    m.rooms.breakouts.drop_remote("team")
+    assert not m.rooms.breakouts.is_open("team")

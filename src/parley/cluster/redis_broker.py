@@ -23,6 +23,7 @@ import msgspec
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from ..core.breakouts import main_of
 from ..core.broker import DeliverFn
 
 log = logging.getLogger(__name__)
@@ -57,7 +58,9 @@ def base_room(room: str) -> str:
 
 
 def channel(room: str) -> str:
-    return CHANNEL_PREFIX + base_room(room)
+    """A meeting's one channel: its lobby's and its breakout rooms' too, so that every
+    node of the meeting sees a move (left here, joined there) in one ordered stream."""
+    return CHANNEL_PREFIX + main_of(base_room(room))
 
 
 class RedisBroker:
@@ -219,6 +222,8 @@ class RedisBroker:
         if room not in self.watched:
             return
         self.watched.discard(room)
+        if any(channel(other) == channel(room) for other in self.watched):
+            return  # another room of the meeting still needs the channel
         if self._pubsub is not None:
             try:
                 await self._pubsub.unsubscribe(channel(room))

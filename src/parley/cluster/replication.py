@@ -19,6 +19,12 @@ signal.  Participants connected to other nodes reach it through the room
 channel (:class:`SfuSignalOp`); its answers come back as ordinary deliveries.
 When the owner stops, its key is taken over by the next node that handles an
 SFU signal for the room (clients re-publish when their connections fail).
+
+Breakout rooms: a meeting and its breakouts share one channel (see
+:func:`parley.cluster.redis_broker.channel`).  The open breakouts are a key
+(``parley:breakouts:<main>``) and :class:`BreakoutsOp`; a move of a participant whose
+socket is on another node is a :class:`MoveOp` to that node, after the member ops
+that say where it now is.  The timers: see :mod:`parley.core.breakouts`.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ import msgspec
 from redis.exceptions import RedisError
 
 from ..core import protocol as p
+from ..core.breakouts import BreakoutSet, main_of
 from ..core.effects import Effect
 from ..core.polls import Poll
 from ..core.rooms import Rooms
@@ -64,6 +71,9 @@ class NodeSide(Protocol):
     def let_in_local(self, pid: str) -> bool: ...
 
     def to_lobby_local(self, pid: str) -> bool: ...
+
+    def move_local(self, pid: str, room: str) -> bool:
+        """Move ``pid``'s socket, if it is here, into another room of its meeting."""
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> None: ...
 
@@ -136,6 +146,30 @@ class ToLobbyOp(msgspec.Struct, tag="to-lobby", array_like=True):
     pid: str
 
 
+class MoveOp(msgspec.Struct, tag="move", array_like=True):
+    """Move a participant's socket into another room of its meeting (a breakout, or
+    back) and welcome it there (its socket is on the receiving node)."""
+
+    pid: str
+    room: str
+
+
+class BreakoutsState(msgspec.Struct, array_like=True):
+    """A meeting's open breakouts (who is in which is in the rooms' members)."""
+
+    titles: list[str]
+    opened_by: str
+    rooms: list[str]
+    ends_at: int | None
+    closing_at: int | None
+
+
+class BreakoutsOp(msgspec.Struct, tag="breakouts", array_like=True):
+    """The meeting's breakouts opened or changed (a state), or closed (None)."""
+
+    state: BreakoutsState | None
+
+
 class SfuSignalOp(msgspec.Struct, tag="sfu-signal", array_like=True):
     """A participant's ``signal`` to ``"sfu"``, for the room's media owner."""
 
@@ -196,6 +230,8 @@ Op = (
     | PollOp
     | PollGoneOp
     | VoteOp
+    | MoveOp
+    | BreakoutsOp
 )
 _encode = msgspec.msgpack.Encoder().encode
 _decode_op = msgspec.msgpack.Decoder(Op).decode
@@ -203,6 +239,7 @@ _decode_member = msgspec.msgpack.Decoder(MemberState).decode
 _decode_room = msgspec.msgpack.Decoder(RoomState).decode
 _decode_poll = msgspec.msgpack.Decoder(PollState).decode
 _decode_vote = msgspec.msgpack.Decoder(VoteState).decode
+_decode_breakouts = msgspec.msgpack.Decoder(BreakoutsState).decode
 
 # Release a lock only if we still own it.
 _UNLOCK = """
@@ -238,6 +275,11 @@ def media_key(room: str) -> str:
 def polls_key(room: str) -> str:
     """Hash of a room's open polls ("p:<poll>") and their votes ("v:<poll>:<pid>")."""
     return "parley:polls:" + room
+
+
+def breakouts_key(main: str) -> str:
+    """A meeting's open breakouts (a :class:`BreakoutsState`; absent: none open)."""
+    return "parley:breakouts:" + main
 
 
 def node_key(node: str) -> str:
@@ -315,11 +357,17 @@ class Replicator:
                 self.broker.send(STATE, room_name, _encode(RoomOp(rstate)))
             elif kind == "ended":
                 self.broker.command(
-                    "delete", members_key(room_name), room_key(room_name), polls_key(room_name)
+                    "delete",
+                    members_key(room_name),
+                    room_key(room_name),
+                    polls_key(room_name),
+                    breakouts_key(room_name),
                 )
                 self.broker.send(STATE, room_name, _encode(EndedOp()))
             elif kind in ("poll", "vote", "polls-ended"):
                 self._flush_poll(kind, room_name, pid)
+            elif kind == "breakouts":
+                self._flush_breakouts(room_name)
         for room_name in touched:
             self._recount(room_name)
 
@@ -350,7 +398,21 @@ class Replicator:
         self.broker.command("hset", polls_key(room_name), field, _encode(vote))
         self.broker.send(STATE, room_name, _encode(VoteOp(poll_id, voter, vote)))
 
-    def control(self, room: str, op: DisconnectOp | LetInOp | ToLobbyOp | SfuSignalOp) -> None:
+    def _flush_breakouts(self, main: str) -> None:
+        bset = self.rooms.breakouts.sets.get(main)
+        if bset is None:
+            self.broker.command("delete", breakouts_key(main))
+            self.broker.send(STATE, main, _encode(BreakoutsOp(None)))
+            return
+        state = BreakoutsState(
+            bset.titles, bset.opened_by, bset.rooms, bset.ends_at, bset.closing_at
+        )
+        self.broker.command("set", breakouts_key(main), _encode(state))
+        self.broker.send(STATE, main, _encode(BreakoutsOp(state)))
+
+    def control(
+        self, room: str, op: DisconnectOp | LetInOp | ToLobbyOp | MoveOp | SfuSignalOp
+    ) -> None:
         """Ask the node serving ``op.pid`` to act on it."""
         self.broker.send(CONTROL, room, _encode(op))
 
@@ -366,6 +428,13 @@ class Replicator:
         member = self.rooms.find(pid)
         if member is not None and member.node != self.node:
             self.control(room, ToLobbyOp(pid))
+
+    def move_remote(self, room: str, pid: str) -> None:
+        """``pid`` moved to ``room``: its node moves its socket there (sent after the
+        member ops that put it there, on the same channel)."""
+        member = self.rooms.find(pid)
+        if member is not None and member.node != self.node:
+            self.control(room, MoveOp(pid, room))
 
     def sfu_signal(
         self, room: str, owner: str, pid: str, role: str, payload: bytes, ref: str | None
@@ -435,6 +504,14 @@ class Replicator:
                 node.let_in_local(pid)
             case ToLobbyOp(pid=pid):
                 node.to_lobby_local(pid)
+            case MoveOp(pid=pid, room=target):
+                if node.move_local(pid, target):
+                    node.spawn(self.broker.watch(target))  # (its channel is already ours)
+            case BreakoutsOp(state=bstate):
+                if bstate is None:
+                    rooms.breakouts.drop_remote(room_name)
+                else:
+                    effects = rooms.breakouts.put_remote(_breakouts(room_name, bstate))
             case SfuSignalOp(owner=owner, pid=pid, role=role, payload=payload, ref=ref):
                 if owner == self.node:
                     node.spawn(node.remote_media_signal(room_name, pid, role, payload, ref))
@@ -484,14 +561,28 @@ class Replicator:
     async def enter(self, room_name: str) -> None:
         """Subscribe to a room and load its current state into the mirror."""
         await self.broker.watch(room_name)
+        # What this node changed must be in Redis before it reads the record back: a
+        # breakouts move changes other nodes' members, which a stale read would undo.
+        self.flush()
+        await self.broker.drain()
         await self.refresh(room_name)
 
+    async def follow(self, room_name: str) -> None:
+        """:meth:`enter`, unless Redis is away (then the local view is all there is)."""
+        try:
+            await self.enter(room_name)
+        except (RedisError, OSError) as exc:
+            log.warning("state of %s not loaded (%s); using the local view", room_name, exc)
+
     async def refresh(self, room_name: str) -> None:
-        """Replace the mirror's remote participants of a room by Redis's record."""
-        raw_members, raw_room, raw_polls = await asyncio.gather(
+        """Replace the mirror's remote participants of a room by Redis's record (of a
+        main room: of its open breakout rooms too, so a resume finds its breakout)."""
+        main = main_of(room_name)
+        raw_members, raw_room, raw_polls, raw_breakouts = await asyncio.gather(
             self.redis.hgetall(members_key(room_name)),
             self.redis.get(room_key(room_name)),
             self.redis.hgetall(polls_key(room_name)),
+            self.redis.get(breakouts_key(main)),
         )
         rooms = self.rooms
         room = rooms.room(room_name)
@@ -518,6 +609,11 @@ class Replicator:
                 continue  # ours: our memory is the newer truth
             effects += rooms.put_remote_member(_member(state), created)
         self._load_polls(room_name, raw_polls)
+        if raw_breakouts is not None and not rooms.breakouts.is_open(main):
+            # Known here already: the ops kept it current (and a write of ours may still
+            # be queued), so only a meeting's breakouts seen for the first time load.
+            bstate = _decode_breakouts(_as_bytes(raw_breakouts))
+            effects += rooms.breakouts.put_remote(_breakouts(main, bstate))
         room = rooms.room(room_name)
         if room is not None:
             for pid, member in [*room.members.items(), *room.lobby.items()]:
@@ -528,6 +624,10 @@ class Replicator:
         self._announce_differences(room_name, before, self._remote_members(room_name))
         if effects:
             await self.node_side.apply(effects)
+        bset = rooms.breakouts.sets.get(main)
+        if room_name == main and bset is not None:
+            for child in bset.rooms:
+                await self.refresh(child)
 
     def _load_polls(self, room_name: str, raw: dict[Any, Any]) -> None:
         """The room's open polls and votes from Redis's record (definitions first)."""
@@ -658,17 +758,28 @@ class Replicator:
         """Stop following rooms this node no longer serves anyone in."""
         rooms = self.rooms
         forwarded = self.node_side.media_rooms()
+        # A meeting is followed as one: its main room and breakouts share a channel, and
+        # its main room's mirror stays while anyone of it is here (in a breakout, say).
+        kept = {main_of(r) for r in forwarded}
+        for room in rooms.open_rooms():
+            if any(m.node == self.node for m in (*room.members.values(), *room.lobby.values())):
+                kept.add(main_of(room.name))
         for room_name in list(self.broker.watched):
-            if room_name in forwarded:
-                continue  # its media is forwarded here: signals still arrive on its channel
-            room = rooms.room(room_name)
-            if room is None or not any(
-                m.node == self.node for m in (*room.members.values(), *room.lobby.values())
-            ):
-                if room is not None:
-                    rooms.drop_room(room_name)
-                await self.broker.unwatch(room_name)
-                self._remote_rooms.discard(room_name)
+            if main_of(room_name) in kept:
+                continue
+            if rooms.room(room_name) is not None:
+                rooms.drop_room(room_name)
+            await self.broker.unwatch(room_name)
+            self._remote_rooms.discard(room_name)
+        # Breakout rooms mirrored through their meeting's channel, never watched alone.
+        followed = kept | {main_of(r) for r in self.broker.watched}
+        for room in rooms.open_rooms():
+            if main_of(room.name) not in followed:
+                rooms.drop_room(room.name)
+                self._remote_rooms.discard(room.name)
+        for main in list(rooms.breakouts.sets):
+            if main not in followed:
+                rooms.breakouts.drop_remote(main)
 
     async def resync(self) -> None:
         """After a Redis outage (or restart): rewrite our participants, reload the others.
@@ -701,6 +812,11 @@ class Replicator:
                     rooms.journal.append(("poll", room_name, poll.id))
                     for voter in poll.votes:
                         rooms.journal.append(("vote", room_name, f"{poll.id} {voter}"))
+        for main in list(rooms.breakouts.sets):
+            # Rewritten by one node, the one acting for the meeting: a node that missed
+            # the close during the outage must not bring closed breakouts back.
+            if rooms.breakouts.acts_for(main):
+                rooms.journal.append(("breakouts", main, None))
         self.flush()
         for room_name in list(self.broker.watched):
             with contextlib.suppress(RedisError, OSError):
@@ -776,6 +892,17 @@ def _poll(room: str, state: PollState) -> Poll:
         anonymous=state.anonymous,
         by=state.by,
         created_at=state.created_at,
+    )
+
+
+def _breakouts(main: str, state: BreakoutsState) -> BreakoutSet:
+    return BreakoutSet(
+        main=main,
+        titles=list(state.titles),
+        opened_by=state.opened_by,
+        ends_at=state.ends_at,
+        closing_at=state.closing_at,
+        rooms=list(state.rooms),
     )
 
 

@@ -10,6 +10,12 @@ participant moves between the main room and its breakouts without leaving the me
 The rules here decide who moves where and when; the timers (a duration that ends, the
 30-second warning before a close) are ``Wake`` effects that call :meth:`Breakouts.due`.
 Plain objects, no I/O.
+
+In a cluster the open breakouts are journalled (kind "breakouts") and mirrored on every
+node of the meeting (:meth:`Breakouts.put_remote`); any node may move anyone (a socket
+on another node follows through its node).  Every node arms the timers, but only the
+node that acts for the meeting (:meth:`Breakouts.acts_for`) brings people back: the
+others look again later, so the next node takes over when that one stops.
 """
 
 from __future__ import annotations
@@ -36,6 +42,9 @@ MIN_DURATION: Final = 10
 MAX_DURATION: Final = 24 * 3600
 #: Warning before a host's close brings everyone back (ms).
 CLOSE_WARNING_MS: Final = 30_000
+#: A node that does not act for a meeting looks again this much later (ms), to take
+#: over if the node that acts has stopped (its people are reaped meanwhile).
+TAKEOVER_MS: Final = 2_000
 
 
 _RANDOM: Final = random.SystemRandom()
@@ -85,7 +94,7 @@ class Membership(Protocol):
 
     @property
     def node(self) -> str:
-        """This server node's id (members on other nodes cannot be moved from here)."""
+        """This server node's id (the timers act on one node of a cluster)."""
 
 
 @dataclass(slots=True)
@@ -111,8 +120,12 @@ class Breakouts:
         *,
         max_text: int,
         shuffle: Callable[[list[str]], None] = _RANDOM.shuffle,
+        journal: Callable[[tuple[str, str, str | None]], None] = lambda entry: None,
     ) -> None:
         self.rooms = rooms
+        #: Appends to the owning ``Rooms``' journal: ("breakouts", main, None) when a
+        #: meeting's breakouts opened, changed deadline or closed.
+        self.journal = journal
         self.max_text = max_text
         self.shuffle = shuffle
         self.sets: dict[str, BreakoutSet] = {}
@@ -245,7 +258,6 @@ class Breakouts:
                     f"breakout rooms are numbered 0-{len(titles) - 1}",
                     ref,
                 )
-        self._check_local(room.members.values(), ref)
         if self.rooms.rooms_free() < len(titles):
             raise ProtocolError(
                 ErrorCode.TOO_MANY, "this server cannot open that many rooms now", ref
@@ -262,6 +274,7 @@ class Breakouts:
             rooms=[breakout_name(main, i) for i in range(len(titles))],
         )
         self.sets[main] = bset
+        self.journal(("breakouts", main, None))  # shared before anyone moves into them
         effects: list[Effect] = []
         for pid, index in plan.items():
             effects += self.rooms.move(pid, bset.rooms[index])
@@ -291,21 +304,10 @@ class Breakouts:
             plan[pid] = index
         return plan
 
-    def _check_local(self, members: Iterable[Member], ref: str | None) -> None:
-        """Sockets move only on the node that holds them: breakouts are single-node for now
-        (docs/protocol.md), and a meeting spread over nodes is refused, not half moved."""
-        if any(m.node != self.rooms.node for m in members):
-            raise ProtocolError(
-                ErrorCode.UNAVAILABLE,
-                "breakout rooms need everyone on the same server node (not yet in a cluster)",
-                ref,
-            )
-
     def assign(self, host: Member, msg: p.BreakoutAssign) -> list[Effect]:
         bset = self._set(host, msg.ref)
         target = self._target(bset, msg.room, msg.ref)
         member = self._in_meeting(bset, msg.to, msg.ref)
-        self._check_local([member], msg.ref)
         if member.room == target:
             return []
         return self.rooms.move(msg.to, target) + self._announce(bset.main)
@@ -331,6 +333,7 @@ class Breakouts:
         if bset.closing_at is not None:
             return []
         bset.closing_at = self.rooms.now_ms() + CLOSE_WARNING_MS
+        self.journal(("breakouts", bset.main, None))
         notes = [
             Note(room, f"{host.info.name} closed the breakout rooms: back in 30 seconds")
             for room in bset.rooms
@@ -377,9 +380,23 @@ class Breakouts:
         deadline = bset.deadline() if bset is not None else None
         if bset is None or deadline is None:
             return []
-        if self.rooms.now_ms() < deadline:
+        now = self.rooms.now_ms()
+        if now < deadline:
             return [Wake(main, deadline)]  # woken early (or an old wake): sleep again
+        if not self.acts_for(main):
+            return [Wake(main, now + TAKEOVER_MS)]  # another node brings them back
         return self.return_all(main)
+
+    def acts_for(self, main: str) -> bool:
+        """Whether this node carries out the meeting's timers: the lowest node id among
+        the nodes of its participants (the same answer on every node, from the mirrored
+        state; when that node stops and its people are reaped, the next one acts)."""
+        nodes = {m.node for name in self._family(main) for m in self._members(name)}
+        return not nodes or min(nodes) == self.rooms.node
+
+    def _members(self, name: str) -> Iterable[Member]:
+        room = self.rooms.room(name)
+        return room.members.values() if room is not None else ()
 
     def return_all(self, main: str) -> list[Effect]:
         bset = self.sets.get(main)
@@ -391,6 +408,7 @@ class Breakouts:
             for pid in list(room.members) if room is not None else []:
                 effects += self.rooms.move(pid, main)
         del self.sets[main]
+        self.journal(("breakouts", main, None))
         effects += self._announce(main)
         effects.append(Note(main, "The breakout rooms closed: everyone is back"))
         return _stores_last(effects)
@@ -399,3 +417,19 @@ class Breakouts:
         """The meeting ended: its breakouts go (returns their room names, to end them too)."""
         bset = self.sets.pop(main, None)
         return bset.rooms if bset is not None else ()
+
+    # -- replication: breakouts another node opened, changed or closed --------------------
+
+    def put_remote(self, bset: BreakoutSet) -> list[Effect]:
+        """Mirror another node's open breakouts (no journal); a new deadline arms a timer
+        here too (see :meth:`acts_for`)."""
+        old = self.sets.get(bset.main)
+        self.sets[bset.main] = bset
+        deadline = bset.deadline()
+        if deadline is None or (old is not None and old.deadline() == deadline):
+            return []
+        return [Wake(bset.main, deadline)]
+
+    def drop_remote(self, main: str) -> None:
+        """Another node closed the meeting's breakouts (or this node stops following it)."""
+        self.sets.pop(main, None)

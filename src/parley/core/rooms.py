@@ -95,7 +95,11 @@ class Rooms:
         #: Open polls (core/polls.py); journal kinds "poll", "vote", "polls-ended" are theirs.
         self.polls = Polls(lambda entry: self.journal.append(entry))
         #: Breakout rooms (core/breakouts.py): child rooms people move into and back.
-        self.breakouts = Breakouts(self, max_text=limits.chat_max_chars)
+        self.breakouts = Breakouts(
+            self,
+            max_text=limits.chat_max_chars,
+            journal=lambda entry: self.journal.append(entry),
+        )
         #: Rooms can be recorded (the server's media goes through its SFU).
         self.recordable = False
 
@@ -463,6 +467,8 @@ class Rooms:
             return []
         opened = not self.is_open(target)
         room = self.open_room(target, self.now_ms(), None)
+        if opened:
+            self.journal.append(("room", target, None))  # its start, for the other nodes
         del source.members[pid]
         room.members[pid] = member
         member.room = target
@@ -1125,6 +1131,7 @@ class Rooms:
         """Forget a room and everyone in it (the meeting ended elsewhere)."""
         room = self.rooms.pop(room_name, None)
         self.polls.forget(room_name, shared=False)
+        self.breakouts.drop_remote(room_name)
         if room is None:
             return []
         for pid in list(room.members) + list(room.lobby):
@@ -1133,8 +1140,8 @@ class Rooms:
 
     def forget_if_unused(self, room_name: str) -> None:
         room = self.rooms.get(room_name)
-        if room is not None:
-            self._forget_if_empty(room)
+        if room is not None and not self.breakouts.is_open(room_name):
+            self._forget_if_empty(room)  # (a main room stays while its breakouts are open)
 
     # -- queries --------------------------------------------------------------
 

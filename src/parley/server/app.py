@@ -91,6 +91,8 @@ class Server:
         self.hub = Hub(limits.max_outgoing_buffer)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._forever: list[asyncio.Task[None]] = []
+        #: One armed breakout timer per meeting (the earliest): (at_ms, handle).
+        self._wakes: dict[str, tuple[int, asyncio.TimerHandle]] = {}
         self.sockets = LocalSessions(self.hub, self.spawn)
         self.store: Store = store or open_store(settings.effective_database_url)
         self.meetings = MeetingWriter(self.store, self._meeting_state)
@@ -318,12 +320,27 @@ class Server:
 
     def wake(self, room: str, at_ms: int) -> None:
         """Call the core back at ``at_ms`` about the breakouts of ``room`` (a ``Wake``)."""
+        pending = self._wakes.get(room)
+        if pending is not None and pending[0] <= at_ms:
+            return  # an earlier call is armed: it arms the next one (Breakouts.due)
+        if pending is not None:
+            pending[1].cancel()
         delay = max(0.0, (at_ms - self.rooms.now_ms()) / 1000)
         due = self.rooms.breakouts.due
-        asyncio.get_running_loop().call_later(delay, lambda: self.spawn(self.apply(due(room))))
+
+        def fire() -> None:
+            self._wakes.pop(room, None)
+            self.spawn(self.apply(due(room)))
+
+        self._wakes[room] = (at_ms, asyncio.get_running_loop().call_later(delay, fire))
 
     def expire(self, pid: str) -> None:
         self.spawn(self.apply(self.rooms.expire(pid)))
+
+    async def follow(self, room: str) -> None:
+        """Clustered: load a meeting's shared state (its breakouts too) into the mirror."""
+        if self.replicator is not None:
+            await self.replicator.follow(room)
 
     # -- per-address limits -------------------------------------------------------------
 
@@ -576,6 +593,9 @@ class NodeBridge:
 
     def to_lobby_local(self, pid: str) -> bool:
         return self.sockets.to_lobby(pid)
+
+    def move_local(self, pid: str, room: str) -> bool:
+        return self.sockets.move(pid, room)
 
     def media_rooms(self) -> list[str]:
         signals = self.sfu_signals

@@ -116,6 +116,8 @@ class Cluster(Protocol):
 
     def to_lobby_remote(self, room: str, pid: str) -> None: ...
 
+    def move_remote(self, room: str, pid: str) -> None: ...
+
 
 class MeetingSaver(Protocol):
     async def save(self, room: str, logged: Sequence[MeetingEvent] = ()) -> None: ...
@@ -150,6 +152,9 @@ class SingleNode:
 
     def to_lobby_remote(self, room: str, pid: str) -> None:
         pass
+
+    def move_remote(self, room: str, pid: str) -> None:
+        pass  # its socket dropped: a resume lands in the room it was moved to
 
 
 class Executor:
@@ -230,9 +235,7 @@ class Executor:
                     self.cluster.to_lobby_remote(room, pid)
             case Moved(pid=pid, room=room):
                 if not self.sockets.move(pid, room):
-                    # Breakouts are single-node for now (docs/protocol.md): a socket on
-                    # another node does not follow, its owner sees the old room.
-                    log.warning("%s moved to %s but its socket is not on this node", pid, room)
+                    self.cluster.move_remote(room, pid)  # its node moves it (a MoveOp)
             case Wake(room=room, at_ms=at_ms):
                 if self.wake is not None:
                     self.wake(room, at_ms)

@@ -116,6 +116,9 @@ class SessionHost(Protocol):
 
     def room_guard(self, room: str) -> contextlib.AbstractAsyncContextManager[None]: ...
 
+    async def follow(self, room: str) -> None:
+        """Clustered: load the meeting's shared state (breakouts included) here."""
+
     async def room_config(self, room: str, now_ms: int, ref: str | None = None) -> StoredRoom: ...
 
 
@@ -290,6 +293,9 @@ class Session:
             resume_id = resume.pid
             # Moved into a breakout of this meeting: the resume lands back there.
             moved = rooms.find(resume_id)
+            if moved is None:  # clustered, through another node: the meeting's state
+                await server.follow(room_name)
+                moved = rooms.find(resume_id)
             if moved is not None and main_of(moved.room) == room_name:
                 room_name = moved.room
         req = JoinRequest(
