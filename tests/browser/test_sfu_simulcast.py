@@ -112,7 +112,8 @@ def test_each_viewer_gets_the_layer_that_fits_its_tile(meeting: Meeting, room: s
     deadline = time.monotonic() + TIMEOUT_MS / 1000
     while len(set(layers.values())) < 2 and time.monotonic() < deadline:
         ada.page.wait_for_timeout(500)
-        layers = ada.page.evaluate(JS_LAYERS_OUT)
+        # a layer the browser has not started yet (or paused: a busy machine) reports 0
+        layers = {rid: w for rid, w in ada.page.evaluate(JS_LAYERS_OUT).items() if w}
     assert len(set(layers.values())) >= 2, f"Ada does not send simulcast: {layers}"
     low, high = min(layers.values()), max(layers.values())
     print(f"\nAda's layers: {layers}")
