@@ -149,7 +149,7 @@ class Server:
             self.rooms.recordable = True
             self.recordings = Recordings(
                 settings, self.rooms, self.media, self.apply, self.spawn,
-                self.executor.recording_event,
+                self.executor.recording_event, node=self.node, owners=self.replicator,
             )  # fmt: skip
             self.executor.recordings = self.recordings
         self.sfu_signals = (
@@ -159,8 +159,11 @@ class Server:
         )
         bridge.executor = self.executor
         if self.media is not None and self.replicator is not None:
-            self.media.on_released = self.replicator.release_media
+            self.media.on_released = self._release_media
         bridge.sfu_signals = self.sfu_signals
+        bridge.recordings = self.recordings
+        if self.recordings is not None and isinstance(self.broker, RedisBroker):
+            self.broker.on_remote_frame = self.recordings.note_frame  # events from other nodes
         self.tokens = ResumeTokens(load_secret(settings.data_dir), limits.resume_token_ttl)
         self.room_opens = AttemptThrottle(limits.rooms_per_address, limits.rooms_per_address_window)
         self.password_throttle = AttemptThrottle(
@@ -432,6 +435,14 @@ class Server:
             await self.apply(effects)
         return True
 
+    async def _release_media(self, room: str) -> None:
+        """The SFU room emptied: let another node take the media, unless it records here
+        (a move would end the recording)."""
+        if self.recordings is not None and room in self.recordings.active:
+            return
+        if self.replicator is not None:
+            await self.replicator.release_media(room)
+
     async def admin_record(self, room: str, action: str) -> dict[str, Any] | None:
         """Start or stop recording ``room`` (admin API); None if no meeting is there."""
         async with self.room_guard(room):
@@ -557,6 +568,7 @@ class NodeBridge:
         self.spawn = spawn
         self.executor: Executor | None = None
         self.sfu_signals: SfuSignals | None = None
+        self.recordings: Recordings | None = None
 
     async def apply(self, effects: list[Effect]) -> None:
         assert self.executor is not None
@@ -579,7 +591,10 @@ class NodeBridge:
 
     def media_rooms(self) -> list[str]:
         signals = self.sfu_signals
-        return list(signals.media.rooms) if signals is not None else []
+        rooms = list(signals.media.rooms) if signals is not None else []
+        if self.recordings is not None:  # a recorded room's media stays here while it records
+            rooms += [room for room in self.recordings.active if room not in rooms]
+        return rooms
 
     async def remote_media_signal(
         self, room: str, pid: str, role: str, payload: bytes, ref: str | None
