@@ -185,11 +185,11 @@ class Executor:
         #: Told once an event batch is committed (wakes the webhook delivery).
         self.on_logged: Callable[[], None] | None = None
         self._background: set[asyncio.Task[None]] = set()
+        #: Recordings (set by the server in SFU mode).
+        self.recordings: RecordingSide | None = None
 
     def _logged(self, events: Sequence[MeetingEvent]) -> tuple[MeetingEvent, ...]:
         return tuple(e for e in events if e.type in self.event_types)
-        #: Recordings (set by the server in SFU mode).
-        self.recordings: RecordingSide | None = None
 
     def publish(self, d: Deliver) -> None:
         """Serialise the message once and hand the frame to the broker."""
