@@ -4,7 +4,8 @@ Nodes A and B run ``--media sfu`` on one Redis and one PostgreSQL.  Bob (on B) p
 first, so B is the room's media owner; Ada, the host, is on A.  Ada starts the recording
 through A: everyone on both nodes sees it (``room-updated``, a late joiner's ``welcome``,
 the pre-join page of either node), B writes the files, the operator stops it through A,
-and the files (read back through B's REST API) are checked with ffprobe.
+the recording is listed and downloaded through A (which asks B), and the files are
+checked with ffprobe.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import av
 import pytest
+import redis.asyncio
 
 from parley.sfu.aiortc import host_addresses
 from tests.cluster.harness import Cluster, unique_room
@@ -125,9 +128,22 @@ async def test_host_on_one_node_records_a_room_whose_media_is_on_the_other(
 
     entry = await finished(b, room)  # B, the media owner, wrote it
     assert entry["stop_reason"] == "stopped"
-    status, body, _ = await request("GET", f"{a.url}/api/v1/recordings?room={room}")
-    assert status == 200 and body["recordings"] == [], body  # nothing on A's own disk
     rec_dir = b.data_dir / "recordings" / room / entry["id"]
+    assert not (a.data_dir / "recordings" / room).exists()  # A wrote nothing
+    # Listed and downloaded through A all the same: A asks B.
+    status, body, _ = await request("GET", f"{a.url}/api/v1/recordings?room={room}")
+    assert status == 200 and body["recordings"] == [entry], body
+    for name in ("manifest.json", entry["files"][0]["name"]):
+        url = f"{a.url}/api/v1/recordings/{entry['id']}/files/{name}"
+        status, _, data = await request("GET", url)
+        assert status == 200 and data == (rec_dir / name).read_bytes(), (name, status)
+    status, _, _ = await request("GET", f"{a.url}/api/v1/recordings/{entry['id']}/files/nope.webm")
+    assert status == 404
+    async with (
+        aiohttp.ClientSession() as s,
+        s.get(f"{a.url}/api/v1/recordings?room={room}") as r,  # no token: A asks nobody
+    ):
+        assert r.status == 401
     manifest = json.loads((rec_dir / "manifest.json").read_text())
     tracks = {(t["participant"], t["track"]): t for t in manifest["tracks"]}
     ada, bob = ada_ws.id, bob_ws.id
@@ -139,3 +155,64 @@ async def test_host_on_one_node_records_a_room_whose_media_is_on_the_other(
         (stream,) = probe["streams"]
         assert stream["codec_name"] == ("opus" if track == "mic" else "vp8"), stream
         assert float(probe["format"]["duration"]) > 2.0, probe["format"]
+
+
+async def test_the_media_owner_dies_while_recording(
+    cluster: Cluster, clients: Clients, loopback_only: None
+) -> None:
+    """D records; D is killed; when the room's media moves to C the recording is marked
+    finished there (everyone is told), and what D wrote still plays."""
+    args = ("--media", "sfu", "--media-ip", "127.0.0.1", "--no-rate-limits")
+    c, d = cluster.start("RC", "RD", args=(*args, "--admin-token", ADMIN))
+    room = unique_room("rec-dies")
+    ada_ws = await clients.join(c, room, "Ada")
+    bob_ws = await clients.join(d, room, "Bob")
+    bob, ada = Person("Bob", bob_ws), Person("Ada", ada_ws)
+    try:
+        await bob.publish()  # D forwards the room
+        await ada.publish()
+        status, body, _ = await request(
+            "POST", f"{c.url}/api/v1/rooms/{room}/recording", json={"action": "start"}
+        )
+        assert status == 200, body
+        rec_dir = d.data_dir / "recordings" / room / body["id"]
+        await asyncio.sleep(7.0)  # files and a manifest written (it is rewritten every 5 s)
+        d.kill()
+        await bob.close()
+        # Once D counts as stopped, Ada's next publish makes C the media owner.
+        r = redis.asyncio.Redis.from_url(cluster.redis.url)
+        try:
+            for _ in range(200):
+                if not await r.exists("parley:node:RD"):
+                    break
+                await asyncio.sleep(0.1)
+        finally:
+            await r.aclose()
+        assert ada.pub is not None
+        await ada.pub.close()
+        await ada.publish()
+        await ada_ws.expect("room-updated", lambda m: m["recording"] is False)
+        line = await ada_ws.expect("chat", lambda m: m["message"]["text"].startswith("Recording"))
+        assert "went away" in line["message"]["text"]
+        status, info = await fetch_json(f"{c.url}/api/v1/rooms/{room}")
+        assert info["recording"] is False
+    finally:
+        await bob.close()
+        await ada.close()
+    # What D wrote before it died plays: both of Ada's and Bob's tracks.
+    manifest = json.loads((rec_dir / "manifest.json").read_text())
+    assert len(manifest["tracks"]) == 4, manifest["tracks"]
+    for t in manifest["tracks"]:
+        # No index (D never closed it), but every frame up to its last cluster decodes.
+        (stream,) = ffprobe(rec_dir / t["file"])["streams"]
+        assert stream["codec_name"] == ("opus" if t["track"] == "mic" else "vp8"), stream
+        assert decoded_until(rec_dir / t["file"]) > 1.0, t
+
+
+def decoded_until(path: Path) -> float:
+    """The time of the last frame PyAV decodes (it raises on a corrupt one)."""
+    last = 0.0
+    with av.open(str(path)) as container:
+        for frame in container.decode(container.streams[0]):
+            last = float(frame.time or 0.0)
+    return last

@@ -51,6 +51,7 @@ from .meeting_writer import MeetingWriter
 from .origin import origin_allowed
 from .policy_glue import PolicyActions, PolicyObserver
 from .recording_api import add_recording_routes
+from .recording_peers import RecordingPeers, node_url
 from .recordings import Recordings
 from .retention import RetentionSweeper
 from .session import Session, Socket
@@ -162,8 +163,11 @@ class Server:
             self.media.on_released = self._release_media
         bridge.sfu_signals = self.sfu_signals
         bridge.recordings = self.recordings
+        self.recording_peers: RecordingPeers | None = None
         if self.recordings is not None and isinstance(self.broker, RedisBroker):
             self.broker.on_remote_frame = self.recordings.note_frame  # events from other nodes
+            url = node_url(settings)
+            self.recording_peers = RecordingPeers(self.broker.redis, self.node, url)
         self.tokens = ResumeTokens(load_secret(settings.data_dir), limits.resume_token_ttl)
         self.room_opens = AttemptThrottle(limits.rooms_per_address, limits.rooms_per_address_window)
         self.password_throttle = AttemptThrottle(
@@ -188,6 +192,8 @@ class Server:
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
         await self.store.start()
         self.spawn_forever(self._event_retention(), "event-retention")
+        if self.recording_peers is not None:
+            self.spawn_forever(self._announce_recordings(), "recording-peers")
         if self.webhooks is not None:
             await self.webhooks.start()
         self.retention.start()
@@ -220,6 +226,8 @@ class Server:
             await self.replicator.close()
         if self.recordings is not None:
             await self.recordings.close()
+        if self.recording_peers is not None:
+            await self.recording_peers.close()
         if self.media is not None:
             await self.media.close()
         if self.policy is not None:
@@ -434,6 +442,13 @@ class Server:
                 return False
             await self.apply(effects)
         return True
+
+    async def _announce_recordings(self) -> None:
+        """Where the other nodes fetch this node's recordings (again after a Redis restart)."""
+        assert self.recording_peers is not None
+        while True:
+            await self.recording_peers.register()
+            await asyncio.sleep(10)
 
     async def _release_media(self, room: str) -> None:
         """The SFU room emptied: let another node take the media, unless it records here
