@@ -98,6 +98,8 @@ class Recordings:
             return False  # already (the state came back through another node)
         if self.owners is not None and not await self._mine(e):
             return False
+        if e.room in self.active:
+            return False  # started meanwhile (the SFU room appeared while we asked Redis)
         loop = asyncio.get_running_loop()
         rec = RoomRecording(
             self.store.directory(e.room, e.id),
