@@ -111,6 +111,7 @@ async def test_host_on_one_node_records_a_room_whose_media_is_on_the_other(
         )
         assert status == 409 and body["error"]["code"] == "already_recording", body
         await bob_ws.chat("hello from B, recorded on B")
+        await ada_ws.chat("hello from A, recorded on B")
         await asyncio.sleep(4.0)
 
         # The operator stops it through A (which writes nothing).
@@ -148,8 +149,14 @@ async def test_host_on_one_node_records_a_room_whose_media_is_on_the_other(
     tracks = {(t["participant"], t["track"]): t for t in manifest["tracks"]}
     ada, bob = ada_ws.id, bob_ws.id
     assert set(tracks) == {(ada, "mic"), (ada, "camera"), (bob, "mic"), (bob, "camera")}
+    # Joins through either node are on the timeline, once each (Di joined through A).
+    joins = [e["name"] for e in manifest["events"] if e["type"] == "join"]
+    assert sorted(joins) == ["Ada", "Bob", "Cy", "Di"], joins
     chat = [e for e in manifest["events"] if e["type"] == "chat" and not e.get("system")]
-    assert [e["text"] for e in chat] == ["hello from B, recorded on B"]
+    assert sorted(e["text"] for e in chat) == [
+        "hello from A, recorded on B",
+        "hello from B, recorded on B",
+    ]
     for (_pid, track), t in tracks.items():
         probe = ffprobe(rec_dir / t["file"])
         (stream,) = probe["streams"]

@@ -40,6 +40,7 @@ from ..core.effects import (
 )
 from ..recording.session import RoomRecording
 from ..recording.storage import RecordingStore
+from .frames import frame_payload
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -235,7 +236,7 @@ class Recordings:
         if room not in self.active or to is not None:
             return  # decoded only for the rooms recorded here; private messages never
         try:
-            message = _decode_server(frame)
+            message = _decode_server(frame_payload(frame))  # the broker carries WS frames
         except (msgspec.DecodeError, msgspec.ValidationError):
             return
         self.note(Deliver(room, message))
