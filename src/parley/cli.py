@@ -193,6 +193,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="where recordings go (default: DATA_DIR/recordings)",
     )
     serve.add_argument(
+        "--node-url",
+        default=_env("node_url"),
+        help="where the other nodes of a cluster reach this node's HTTP API, for the"
+        " recordings on its disk (default: http://HOST:PORT)",
+    )
+    serve.add_argument(
         "--recording-retention-days",
         type=float,
         default=_env("recording_retention_days"),
@@ -381,6 +387,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         keyfile=args.keyfile,
         broker_url=args.broker,
         recordings_dir=Path(args.recordings_dir) if args.recordings_dir else None,
+        node_url=args.node_url or None,
         recording_retention_days=(
             float(args.recording_retention_days) if args.recording_retention_days else None
         ),

@@ -130,6 +130,9 @@ class Settings:
     history_retention_days: int = 0
     #: Where recordings go (None: ``<data_dir>/recordings``); see docs/recording.md.
     recordings_dir: Path | None = None
+    #: Where the other nodes of a cluster reach this node's HTTP API (None: from
+    #: host and port); they fetch the recordings on this node's disk there.
+    node_url: str | None = None
     #: Finished recordings are deleted after this many days (None: kept).
     recording_retention_days: float | None = None
     #: A recording stops (cleanly) when its disk has less free space than this (bytes).

@@ -7,6 +7,7 @@ import pytest
 from parley.core import protocol as p
 from parley.core.effects import RoomEmptied, StartRecording, StopRecording
 from parley.core.protocol import ErrorCode
+from parley.core.state import Recording, RoomConfig
 from tests.core.test_moderation import Meeting, delivered
 
 
@@ -88,3 +89,31 @@ def test_a_server_records_a_bounded_number_of_rooms(
     other = m.rooms.join("other", "Eve", 1, address="10.0.0.9")
     m.rooms.handle(other.member.info.id, p.Record(action="start"))
     m.refused(ErrorCode.TOO_MANY, "Host", type="record", action="start")
+
+
+def test_another_nodes_recording_state_starts_and_stops_it_here(m: Meeting) -> None:
+    """A cluster: the state another node shares hands this node the start and the stop
+    (its media side decides whether it writes); the change is journalled for the others."""
+    m.rooms.journal.clear()
+    m.frame("Host", type="record", action="start")
+    assert ("room", "team", None) in m.rooms.journal  # shared with the other nodes
+    room = m.rooms.room("team")
+    assert room is not None and room.recording is not None
+    mine = room.recording
+    m.rooms.recording_here("team", mine.id)
+    assert room.recording.node == m.rooms.node
+    # Another node's state says: stopped there, then a new one started there.
+    effects = m.rooms.put_remote_room("team", room.created_at, RoomConfig(), set(), 0, None)
+    assert [(type(e), e.id) for e in effects] == [(StopRecording, mine.id)]
+    new = Recording("20261207T000000Z-abcdef", "admin", "An administrator", 1)
+    effects = m.rooms.put_remote_room("team", room.created_at, RoomConfig(), set(), 0, new)
+    assert [(type(e), e.id) for e in effects] == [(StartRecording, new.id)]
+    # The same recording again (its writer named itself): nothing to do.
+    named = Recording(new.id, new.by, new.by_name, new.since, "n_other")
+    assert m.rooms.put_remote_room("team", room.created_at, RoomConfig(), set(), 0, named) == []
+    assert room.recording == named
+    # The meeting ends on another node: the recording stops with it.
+    effects = m.rooms.drop_room("team")
+    assert [(type(e), e.reason) for e in effects if isinstance(e, StopRecording)] == [
+        (StopRecording, "meeting-ended")
+    ]

@@ -75,6 +75,8 @@ class RedisBroker:
         self.on_op: OpHandler | None = None
         self.on_reconnect: Callable[[], Coroutine[Any, Any, None]] | None = None
         self.on_lag: Callable[[float], None] | None = None
+        #: Another node's frame (room, frame, addressees): a recording here notes it.
+        self.on_remote_frame: Callable[[str, bytes, tuple[str, ...] | None], None] | None = None
         #: Counters for /metrics: envelopes published, and received from other nodes.
         self.published = 0
         self.received = 0
@@ -281,5 +283,7 @@ class RedisBroker:
         if env.kind == FRAME:
             if self._deliver is not None:
                 self._deliver(env.room, env.body, env.to, env.exclude)
+            if self.on_remote_frame is not None:
+                self.on_remote_frame(env.room, env.body, env.to)
         elif self.on_op is not None:
             self.on_op(env)

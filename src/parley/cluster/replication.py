@@ -45,7 +45,7 @@ from ..core.breakouts import BreakoutSet, main_of
 from ..core.effects import Effect
 from ..core.polls import Poll
 from ..core.rooms import Rooms
-from ..core.state import Member, RoomConfig
+from ..core.state import Member, Recording, RoomConfig
 from ..store import Store
 from .redis_broker import CONTROL, STATE, Envelope, RedisBroker
 
@@ -95,6 +95,16 @@ class MemberState(msgspec.Struct, array_like=True):
     invited: bool = False
 
 
+class RecordingState(msgspec.Struct, array_like=True):
+    """A room's recording in progress (``core.state.Recording``)."""
+
+    id: str
+    by: str
+    by_name: str
+    since: int
+    node: str  # the node writing the files ("": none yet)
+
+
 class RoomState(msgspec.Struct, array_like=True):
     created_at: int
     locked: bool
@@ -105,6 +115,8 @@ class RoomState(msgspec.Struct, array_like=True):
     managed: bool = False
     #: When the meeting started (ms), as the node that opened the room saw it (0: unknown).
     opened_at: int = 0
+    #: The room's recording, so every node's welcome and pre-join page tell it.
+    recording: RecordingState | None = None
 
 
 class MemberOp(msgspec.Struct, tag="member", array_like=True):
@@ -353,6 +365,7 @@ class Replicator:
                 if room is None:
                     continue
                 rstate = _room_state(room.created_at, room.config, room.banned, room.opened_at)
+                rstate.recording = _recording_state(room.recording)
                 self.broker.command("set", room_key(room_name), _encode(rstate))
                 self.broker.send(STATE, room_name, _encode(RoomOp(rstate)))
             elif kind == "ended":
@@ -481,12 +494,13 @@ class Replicator:
                     node.tell_local(room_name, p.ParticipantLeft(id=pid, reason="disconnected"))
                 effects = rooms.drop_remote_member(room_name, pid)
             case RoomOp(state=rstate):
-                rooms.put_remote_room(
+                effects = rooms.put_remote_room(
                     room_name,
                     rstate.created_at,
                     _config(rstate),
                     set(rstate.banned),
                     rstate.opened_at,
+                    _recording(rstate.recording),
                 )
             case EndedOp():
                 effects = rooms.drop_room(room_name)
@@ -588,11 +602,17 @@ class Replicator:
         room = rooms.room(room_name)
         created = room.created_at if room is not None else 0
         before = self._remote_members(room_name)
+        effects_of_room: list[Effect] = []
         if raw_room is not None:
             rstate = _decode_room(_as_bytes(raw_room))
             created = rstate.created_at
-            rooms.put_remote_room(
-                room_name, created, _config(rstate), set(rstate.banned), rstate.opened_at
+            effects_of_room = rooms.put_remote_room(
+                room_name,
+                created,
+                _config(rstate),
+                set(rstate.banned),
+                rstate.opened_at,
+                _recording(rstate.recording),
             )
         elif room is None:
             # Nobody has shared this room's state yet: start from the stored settings.
@@ -601,7 +621,7 @@ class Replicator:
                 created = record.created_at
                 rooms.put_remote_room(room_name, created, record.config(), set())
         seen: set[str] = set()
-        effects: list[Effect] = []
+        effects: list[Effect] = effects_of_room
         for raw in raw_members.values():
             state = _decode_member(_as_bytes(raw))
             seen.add(state.info.id)
@@ -656,6 +676,12 @@ class Replicator:
             tell(room_name, p.ParticipantLeft(id=pid, reason="disconnected"))
         for pid in after.keys() - before.keys():
             tell(room_name, p.ParticipantJoined(participant=after[pid]))
+
+    async def recording_of(self, room_name: str) -> bool:
+        """Whether the cluster's record says ``room_name`` records (for a node serving
+        nobody there: the pre-join page)."""
+        raw = await self.redis.get(room_key(room_name))
+        return raw is not None and _decode_room(_as_bytes(raw)).recording is not None
 
     async def members_of(self, room_name: str) -> list[p.Participant]:
         """Everyone in a room, from Redis's record (for nodes that serve nobody there)."""
@@ -868,6 +894,18 @@ def _room_state(
         config.managed,
         opened_at,
     )
+
+
+def _recording_state(rec: Recording | None) -> RecordingState | None:
+    if rec is None:
+        return None
+    return RecordingState(rec.id, rec.by, rec.by_name, rec.since, rec.node)
+
+
+def _recording(state: RecordingState | None) -> Recording | None:
+    if state is None:
+        return None
+    return Recording(state.id, state.by, state.by_name, state.since, state.node)
 
 
 def _poll_state(poll: Poll) -> PollState:

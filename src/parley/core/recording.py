@@ -18,7 +18,15 @@ from .effects import Deliver, Effect, Note, StartRecording, StopRecording
 from .protocol import ErrorCode, ProtocolError
 from .state import Recording, Room
 
-__all__ = ["MAX_RECORDINGS", "failed", "new_recording_id", "start", "stop", "with_meeting"]
+__all__ = [
+    "MAX_RECORDINGS",
+    "failed",
+    "new_recording_id",
+    "replicated",
+    "start",
+    "stop",
+    "with_meeting",
+]
 
 #: Rooms one server records at once (each one is a writing thread and disk bandwidth).
 MAX_RECORDINGS = 100
@@ -81,6 +89,7 @@ def stop(
 FAILURES = {
     "disk-full": "Recording stopped: the server's disk is full (what was recorded is kept)",
     "write-error": "Recording stopped: the server could not write it (what was recorded is kept)",
+    "media-moved": "Recording stopped: the server recording it went away (what it wrote is kept)",
 }
 
 
@@ -100,3 +109,20 @@ def with_meeting(room: Room) -> list[Effect]:
     """The meeting ends (last one out, or ended): so does its recording."""
     rec, room.recording = room.recording, None
     return [] if rec is None else [StopRecording(room.name, rec.id, "meeting-ended")]
+
+
+def replicated(room: Room, rec: Recording | None) -> list[Effect]:
+    """Another node's view of the room's recording (a cluster): a recording that began
+    there starts here too, one that ended there stops here.  Each node's media side
+    decides whether it writes the files (only the room's media owner does), so these
+    effects tell nobody anything: the node that changed the state did.
+    """
+    old, room.recording = room.recording, rec
+    if old is not None and (rec is None or rec.id != old.id):
+        # Stopped there (or a new one replaced it): "stopped", as the node that did it said.
+        effects: list[Effect] = [StopRecording(room.name, old.id, "stopped")]
+    else:
+        effects = []
+    if rec is not None and (old is None or old.id != rec.id):
+        effects.append(StartRecording(room.name, rec.id, rec.by, rec.by_name))
+    return effects

@@ -46,7 +46,7 @@ from .effects import (
 from .names import check_display_name, check_room_name
 from .polls import Polls
 from .protocol import CloseCode, ErrorCode, ProtocolError
-from .state import MeetingRecord, Member, Room, RoomConfig, StoredRoom
+from .state import MeetingRecord, Member, Recording, Room, RoomConfig, StoredRoom
 
 ROLES = ("host", "participant", "observer", "bot")
 #: Roles a host may give with ``set-role``; "bot" comes only from a join token.
@@ -1056,6 +1056,7 @@ class Rooms:
         if action not in ("start", "stop"):
             raise ProtocolError(ErrorCode.BAD_MESSAGE, 'action is "start" or "stop"', ref)
         settings = self.settings_of(room)
+        self.journal.append(("room", room.name, None))  # the state travels to other nodes
         if action == "start":
             return recording.start(
                 room, settings, by=by, by_name=by_name, now=self._wall(),
@@ -1069,7 +1070,15 @@ class Rooms:
         room = self.rooms.get(room_name)
         if room is None:
             return []
+        self.journal.append(("room", room_name, None))
         return recording.failed(room, self.settings_of(room), rec_id, reason)
+
+    def recording_here(self, room_name: str, rec_id: str) -> None:
+        """This node writes the files of ``rec_id`` (the room's media owner, in a cluster)."""
+        room = self.rooms.get(room_name)
+        if room is not None and room.recording is not None and room.recording.id == rec_id:
+            room.recording = replace(room.recording, node=self.node)
+            self.journal.append(("room", room_name, None))
 
     # -- replication: state another node changed -----------------------------------
 
@@ -1118,7 +1127,10 @@ class Rooms:
         config: RoomConfig,
         banned: set[str],
         opened_at: int = 0,
-    ) -> None:
+        rec: Recording | None = None,
+    ) -> list[Effect]:
+        """Another node's room state; a recording that began or ended there is started or
+        stopped here too (the room's media owner writes it: see server.recordings)."""
         room = self.rooms.get(room_name)
         if room is None:
             room = self.rooms[room_name] = Room(room_name, created_at)
@@ -1126,6 +1138,7 @@ class Rooms:
         room.banned = set(banned)
         if opened_at:  # the opening node's clock: every node reports the same start
             room.opened_at = opened_at
+        return recording.replicated(room, rec)
 
     def drop_room(self, room_name: str) -> list[Effect]:
         """Forget a room and everyone in it (the meeting ended elsewhere)."""
@@ -1136,7 +1149,7 @@ class Rooms:
             return []
         for pid in list(room.members) + list(room.lobby):
             self.members.pop(pid, None)
-        return [MediaEnded(room_name)]
+        return [*recording.with_meeting(room), MediaEnded(room_name)]
 
     def forget_if_unused(self, room_name: str) -> None:
         room = self.rooms.get(room_name)

@@ -66,6 +66,8 @@ class Recording:
     by: str  # participant id, or "admin"
     by_name: str
     since: int  # ms since the epoch
+    #: The node writing the files: in a cluster, the room's media owner ("": none yet).
+    node: str = ""
 
 
 @dataclass(slots=True)

@@ -13,8 +13,9 @@ size and, for H.264, the decoder configuration).  Timestamps are in the RTP cloc
 (1/90000 for video, 1/48000 for Opus) from 0 at the first frame, strictly increasing.
 A picture size change later on (simulcast layers, a window shared at another size)
 needs nothing: VP8 and H.264 key frames carry their size and players follow them.
-Matroska is written in clusters as it goes, so a file cut short (a full disk, a
-crash) still plays up to its last cluster; :meth:`TrackWriter.close` adds the index
+Matroska is written in clusters as it goes (one a second, flushed to the file when
+complete), so a file cut short (a full disk, a crash, a killed process) still plays up
+to its last cluster; :meth:`TrackWriter.close` adds the index
 and the duration.
 """
 
@@ -105,7 +106,12 @@ class TrackWriter:
                 return False
             extradata = b"".join(b"\x00\x00\x00\x01" + n for n in (sps[0], pps[0]))
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        container = av.open(str(self.path), "w", format=_FORMATS[self.path.suffix])
+        # A cluster a second, each written out when it is complete: a process killed
+        # mid-recording (a node of a cluster dying) leaves a file that plays up to then.
+        options = {"cluster_time_limit": "1000", "flush_packets": "1"}
+        container = av.open(
+            str(self.path), "w", format=_FORMATS[self.path.suffix], container_options=options
+        )
         try:
             stream: Any
             if codec == "OPUS":

@@ -10,6 +10,7 @@ admin token.  Without one, its room info says only what the pre-join page needs.
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import logging
 import time
@@ -38,6 +39,8 @@ class RoomDirectory(Protocol):
     """Everyone in a room across the cluster (``parley.cluster.Replicator``)."""
 
     async def members_of(self, room_name: str) -> list[p.Participant]: ...
+
+    async def recording_of(self, room_name: str) -> bool: ...
 
 
 class ApiHost(Protocol):
@@ -207,6 +210,9 @@ def add_routes(app: web.Application, server: ApiHost) -> None:
             # people must know before they join that they would be recorded
             "recording": room is not None and room.recording is not None,
         }
+        if server.replicator is not None and room is None:
+            with contextlib.suppress(Exception):  # a node serving nobody there: the record
+                info["recording"] = await server.replicator.recording_of(name)
         if allowed.full:
             info["created_at"] = created
             info["participants"] = [{"id": x.id, "name": x.name} for x in participants]

@@ -51,6 +51,7 @@ from .meeting_writer import MeetingWriter
 from .origin import origin_allowed
 from .policy_glue import PolicyActions, PolicyObserver
 from .recording_api import add_recording_routes
+from .recording_peers import RecordingPeers, node_url
 from .recordings import Recordings
 from .retention import RetentionSweeper
 from .session import Session, Socket
@@ -151,7 +152,7 @@ class Server:
             self.rooms.recordable = True
             self.recordings = Recordings(
                 settings, self.rooms, self.media, self.apply, self.spawn,
-                self.executor.recording_event,
+                self.executor.recording_event, node=self.node, owners=self.replicator,
             )  # fmt: skip
             self.executor.recordings = self.recordings
         self.sfu_signals = (
@@ -161,8 +162,14 @@ class Server:
         )
         bridge.executor = self.executor
         if self.media is not None and self.replicator is not None:
-            self.media.on_released = self.replicator.release_media
+            self.media.on_released = self._release_media
         bridge.sfu_signals = self.sfu_signals
+        bridge.recordings = self.recordings
+        self.recording_peers: RecordingPeers | None = None
+        if self.recordings is not None and isinstance(self.broker, RedisBroker):
+            self.broker.on_remote_frame = self.recordings.note_frame  # events from other nodes
+            url = node_url(settings)
+            self.recording_peers = RecordingPeers(self.broker.redis, self.node, url)
         self.tokens = ResumeTokens(load_secret(settings.data_dir), limits.resume_token_ttl)
         self.room_opens = AttemptThrottle(limits.rooms_per_address, limits.rooms_per_address_window)
         self.password_throttle = AttemptThrottle(
@@ -187,6 +194,8 @@ class Server:
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
         await self.store.start()
         self.spawn_forever(self._event_retention(), "event-retention")
+        if self.recording_peers is not None:
+            self.spawn_forever(self._announce_recordings(), "recording-peers")
         if self.webhooks is not None:
             await self.webhooks.start()
         self.retention.start()
@@ -219,6 +228,8 @@ class Server:
             await self.replicator.close()
         if self.recordings is not None:
             await self.recordings.close()
+        if self.recording_peers is not None:
+            await self.recording_peers.close()
         if self.media is not None:
             await self.media.close()
         if self.policy is not None:
@@ -449,6 +460,21 @@ class Server:
             await self.apply(effects)
         return True
 
+    async def _announce_recordings(self) -> None:
+        """Where the other nodes fetch this node's recordings (again after a Redis restart)."""
+        assert self.recording_peers is not None
+        while True:
+            await self.recording_peers.register()
+            await asyncio.sleep(10)
+
+    async def _release_media(self, room: str) -> None:
+        """The SFU room emptied: let another node take the media, unless it records here
+        (a move would end the recording)."""
+        if self.recordings is not None and room in self.recordings.active:
+            return
+        if self.replicator is not None:
+            await self.replicator.release_media(room)
+
     async def admin_record(self, room: str, action: str) -> dict[str, Any] | None:
         """Start or stop recording ``room`` (admin API); None if no meeting is there."""
         async with self.room_guard(room):
@@ -574,6 +600,7 @@ class NodeBridge:
         self.spawn = spawn
         self.executor: Executor | None = None
         self.sfu_signals: SfuSignals | None = None
+        self.recordings: Recordings | None = None
 
     async def apply(self, effects: list[Effect]) -> None:
         assert self.executor is not None
@@ -599,7 +626,10 @@ class NodeBridge:
 
     def media_rooms(self) -> list[str]:
         signals = self.sfu_signals
-        return list(signals.media.rooms) if signals is not None else []
+        rooms = list(signals.media.rooms) if signals is not None else []
+        if self.recordings is not None:  # a recorded room's media stays here while it records
+            rooms += [room for room in self.recordings.active if room not in rooms]
+        return rooms
 
     async def remote_media_signal(
         self, room: str, pid: str, role: str, payload: bytes, ref: str | None

@@ -50,6 +50,14 @@ def text_frame(payload: bytes) -> bytes:
     return _frame(_FIN_TEXT, payload)
 
 
+def frame_payload(frame: bytes) -> bytes:
+    """The payload of a frame built here (unmasked, unfragmented): its header skipped."""
+    if len(frame) < 2:
+        return b""
+    n = frame[1] & 0x7F
+    return frame[4:] if n == 126 else frame[10:] if n == 127 else frame[2:]
+
+
 def close_frame(code: int, reason: str = "") -> bytes:
     """A close frame; the reason is cut to fit a control frame (125 bytes)."""
     data = reason.encode()[:123]

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import re
 import time
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -27,6 +28,7 @@ from aiohttp import web
 from ..core.names import check_room_name
 from ..core.protocol import ErrorCode, ProtocolError
 from ..recording.manifest import read_manifest
+from .recording_peers import LOCAL_HEADER, RecordingPeers
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -54,6 +56,8 @@ class RecordingHost(Protocol):
     rooms: Rooms
     tokens: ResumeTokens
     recordings: Recordings | None
+    #: The other nodes' recordings (a cluster), or None.
+    recording_peers: RecordingPeers | None
 
     async def admin_record(self, room: str, action: str) -> dict[str, Any] | None: ...
 
@@ -68,6 +72,27 @@ def _error(status: int, code: str, message: str) -> web.Response:
 
 class _Action(msgspec.Struct, forbid_unknown_fields=True):
     action: str
+
+
+#: What may be passed on to another node in a download's path (storage checks it again).
+_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
+
+
+async def _from_peer(
+    request: web.Request, peers: RecordingPeers, path: str, auth: str
+) -> web.StreamResponse:
+    """Stream a recording file another node has (it checks the token itself)."""
+    async with peers.download(path, auth) as r:
+        if r is None:
+            return _error(404, "not_found", "no such recording file")
+        resp = web.StreamResponse(headers={"Content-Type": r.headers.get("Content-Type", "")})
+        if r.content_length is not None:
+            resp.content_length = r.content_length
+        await resp.prepare(request)
+        async for chunk in r.content.iter_chunked(1 << 16):
+            await resp.write(chunk)
+        await resp.write_eof()
+        return resp
 
 
 def add_recording_routes(app: web.Application, server: RecordingHost) -> None:
@@ -135,6 +160,15 @@ def add_recording_routes(app: web.Application, server: RecordingHost) -> None:
             return refused(token)
         recordings = server.recordings
         found = [] if recordings is None else recordings.store.list(room)
+        peers = server.recording_peers
+        if peers is not None and token is not None and LOCAL_HEADER not in request.headers:
+            # The others' disks too (one shared --recordings-dir: the same ids, once).
+            seen = {entry["id"] for entry in found}
+            for entry in await peers.listings(request.query_string, "Bearer " + token):
+                if entry.get("id") not in seen:
+                    seen.add(entry.get("id"))
+                    found.append(entry)
+            found.sort(key=lambda entry: str(entry.get("id")), reverse=True)  # newest first
         return web.json_response({"recordings": found})
 
     async def download(request: web.Request) -> web.StreamResponse:
@@ -146,6 +180,15 @@ def add_recording_routes(app: web.Application, server: RecordingHost) -> None:
         recordings = server.recordings
         rec_id, name = request.match_info["id"], request.match_info["name"]
         path = None if recordings is None else recordings.store.file(rec_id, name)
+        peers = server.recording_peers
+        if path is None and peers is not None and token is not None:
+            if (
+                LOCAL_HEADER not in request.headers
+                and _NAME.fullmatch(rec_id)
+                and _NAME.fullmatch(name)
+            ):
+                where = f"/api/v1/recordings/{rec_id}/files/{name}"
+                return await _from_peer(request, peers, where, "Bearer " + token)
         if path is None or recordings is None:
             return _error(404, "not_found", "no such recording file")
         if not admin:

@@ -8,6 +8,15 @@ executor publishes: joins, leaves, renames, microphone/camera/screen changes, th
 active speaker, the public chat), and reports back: a recording that stopped by
 itself (a full disk) goes to the core (``Rooms.recording_failed``), and every finished
 recording is an event (``RecordingFinished``) for the executor's ``recording_event``.
+
+In a cluster every node's core holds the room's recording (replicated with the room's
+state), and every node is handed ``StartRecording``/``StopRecording``, but only the
+room's media owner writes the files: the node whose SFU forwards the room, or, before
+anyone publishes, the first node whose SFU does (``_attach``).  The writer names itself
+in the state (``Recording.node``).  When the media moves to another node while a
+recording runs (its owner died, or let the media go), the new owner does not write on:
+it marks the recording finished (``"media-moved"``); what the old owner wrote stays
+playable (Matroska is written as it goes; the manifest every 5 s).
 """
 
 from __future__ import annotations
@@ -21,19 +30,30 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from ..core import protocol as p
-from ..core.effects import Deliver, Effect, RecordingFinished, StartRecording, StopRecording
+from ..core.effects import (
+    Deliver,
+    Effect,
+    RecordingFinished,
+    RecordingStarted,
+    StartRecording,
+    StopRecording,
+)
 from ..recording.session import RoomRecording
 from ..recording.storage import RecordingStore
+from .frames import frame_payload
 
 if TYPE_CHECKING:
     from ..config import Settings
     from ..core.rooms import Rooms
     from ..sfu.peer import SfuRoom
     from .media import MediaRooms
+    from .sfu_signals import MediaOwners
 
 log = logging.getLogger(__name__)
 
 __all__ = ["Recordings", "recordings_root"]
+
+_decode_server = msgspec.json.Decoder(p.ServerMessage).decode
 
 
 def recordings_root(settings: Settings) -> Path:
@@ -51,7 +71,10 @@ class Recordings:
         media: MediaRooms,
         apply: Callable[[list[Effect]], Awaitable[None]],
         spawn: Callable[[Coroutine[Any, Any, Any]], None],
-        on_event: Callable[[RecordingFinished], None],
+        on_event: Callable[[RecordingStarted | RecordingFinished], None],
+        *,
+        node: str = "local",
+        owners: MediaOwners | None = None,
     ) -> None:
         self.settings = settings
         self.store = RecordingStore(recordings_root(settings))
@@ -60,6 +83,9 @@ class Recordings:
         self.apply = apply
         self.spawn = spawn
         self.on_event = on_event
+        self.node = node
+        #: The cluster's media owners (None on a single server: it records everything).
+        self.owners = owners
         self.active: dict[str, RoomRecording] = {}
         self._people: dict[str, dict[str, p.Participant]] = {}
         self._finishing: set[asyncio.Future[Any]] = set()
@@ -67,7 +93,14 @@ class Recordings:
 
     # -- effects --------------------------------------------------------------------
     async def start(self, e: StartRecording) -> bool:
-        """Start recording; False (and the core is told it stopped) if it cannot."""
+        """Start recording; False if another node writes it (a cluster) or if it cannot
+        (and then the core is told it stopped)."""
+        if e.room in self.active:
+            return False  # already (the state came back through another node)
+        if self.owners is not None and not await self._mine(e):
+            return False
+        if e.room in self.active:
+            return False  # started meanwhile (the SFU room appeared while we asked Redis)
         loop = asyncio.get_running_loop()
         rec = RoomRecording(
             self.store.directory(e.room, e.id),
@@ -97,6 +130,27 @@ class Recordings:
         if sfu is not None:
             sfu.record(rec)
         log.info("recording %s of %s started by %s", e.id, e.room, e.by)
+        if self.owners is not None:
+            self.core.recording_here(e.room, e.id)  # every node learns who writes it
+            await self.apply([])
+        return True
+
+    async def _mine(self, e: StartRecording) -> bool:
+        """A cluster: whether this node writes recording ``e`` (see the module docstring)."""
+        room = self.core.room(e.room)
+        rec = room.recording if room is not None else None
+        if rec is None or rec.id != e.id:
+            return False  # stopped meanwhile
+        if e.room not in self.media.rooms:
+            owner = await self.owners.media_owner(e.room, claim=False) if self.owners else None
+            if owner != self.node:
+                return False  # another node forwards the media, or nobody yet (_attach)
+        if rec.node not in ("", self.node):
+            # The media came here from the node that wrote it: that recording is over.
+            log.info("recording %s of %s: its media moved from %s", e.id, e.room, rec.node)
+            self.on_event(RecordingFinished(e.room, e.id, "media-moved"))
+            await self.apply(self.core.recording_failed(e.room, e.id, "media-moved"))
+            return False
         return True
 
     async def stop(self, e: StopRecording) -> None:
@@ -134,6 +188,17 @@ class Recordings:
         rec = self.active.get(room)
         if rec is not None:
             sfu.record(rec)
+            return
+        state = self.core.room(room)
+        wanted = state.recording if state is not None else None
+        if self.owners is not None and wanted is not None:
+            # This node now forwards a recorded room's media: it writes the recording.
+            e = StartRecording(room, wanted.id, wanted.by, wanted.by_name)
+            self.spawn(self._begin(e))
+
+    async def _begin(self, e: StartRecording) -> None:
+        if await self.start(e):
+            self.on_event(RecordingStarted(e.room, e.id, e.by))
 
     # -- the meeting's events, from what the executor publishes ------------------------
     def note(self, d: Deliver) -> None:
@@ -165,6 +230,16 @@ class Recordings:
             msg = m.message
             rec.event("chat", participant=msg.sender, name=msg.name, text=msg.text,
                       system=msg.system)  # fmt: skip
+
+    def note_frame(self, room: str, frame: bytes, to: tuple[str, ...] | None) -> None:
+        """A frame another node published (a cluster): its events go in our manifest."""
+        if room not in self.active or to is not None:
+            return  # decoded only for the rooms recorded here; private messages never
+        try:
+            message = _decode_server(frame_payload(frame))  # the broker carries WS frames
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            return
+        self.note(Deliver(room, message))
 
     async def close(self) -> None:
         """The server stops: every recording is finished properly."""
