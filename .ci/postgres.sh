@@ -86,6 +86,9 @@ psql_pg() { as_pg "$BIN/psql" -h "$SOCK" -p "$PORT" -U postgres -d postgres -v O
 if [[ "$(psql_pg -c "SELECT 1 FROM pg_roles WHERE rolname='parley'")" != 1 ]]; then
   psql_pg -c "CREATE ROLE parley LOGIN PASSWORD 'parley'"
 fi
+# CREATEDB: tests that start servers make a fresh database of their own each run
+# (tests/support/postgres.py), never trusting what parley_test's schema holds.
+psql_pg -c "ALTER ROLE parley CREATEDB"
 if [[ "$(psql_pg -c "SELECT 1 FROM pg_database WHERE datname='parley_test'")" != 1 ]]; then
   psql_pg -c "CREATE DATABASE parley_test OWNER parley"
 fi

@@ -24,12 +24,29 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import aiohttp
 import pytest
 
+from tests.support.postgres import create_database, drop_database, require_url
 from tests.support.ws_client import Clients, assert_clean
+
+
+@pytest.fixture(scope="session")
+def postgres_database() -> Iterator[str]:
+    """URL of an empty PostgreSQL database of this run, dropped at the end.
+
+    Never the database PARLEY_TEST_POSTGRES_URL names: its schema may come from
+    other code (see ``tests/support/postgres.py``).  Skips (locally) or fails
+    (under CI) without that variable.
+    """
+    server = require_url()
+    url = create_database(server)
+    try:
+        yield url
+    finally:
+        drop_database(server, url)
 
 
 @pytest.fixture

@@ -1,8 +1,9 @@
 """Fixtures for the multi-node tests: each module gets its own redis-server.
 
-Nodes share the PostgreSQL database named by PARLEY_TEST_POSTGRES_URL (skipped
-locally when unset, a failure when CI is set); every test uses rooms with unique
-names, so tests and runs sharing that database do not meet.
+Nodes share one PostgreSQL database, fresh for this run (the ``postgres_database``
+fixture, on the server PARLEY_TEST_POSTGRES_URL names: skipped locally when unset, a
+failure when CI is set); every test uses rooms with unique names, so tests sharing
+that database do not meet.
 """
 
 from __future__ import annotations
@@ -12,16 +13,16 @@ from collections.abc import AsyncIterator, Iterator
 import aiohttp
 import pytest
 
-from tests.cluster.harness import TIMEOUT, Cluster, postgres_url
+from tests.cluster.harness import TIMEOUT, Cluster
 from tests.support.processes import free_port
 from tests.support.redis_server import RedisServer
 from tests.support.ws_client import Clients
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+def cluster(tmp_path_factory: pytest.TempPathFactory, postgres_database: str) -> Iterator[Cluster]:
     """This module's Redis (started, on a free port) and a node launcher around it."""
-    url = postgres_url()
+    url = postgres_database
     base = tmp_path_factory.mktemp("cluster")
     redis = RedisServer(port=free_port(), log_path=base / "redis.log").start()
     c = Cluster(base=base, redis=redis, database_url=url)

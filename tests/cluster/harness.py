@@ -23,12 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from tests.support.parley_process import ParleyProcess, clean_env
 from tests.support.processes import (
     LoopbackUrls,
-    ci,
     free_port,
     log_tail,
     require_binary,
@@ -43,16 +40,6 @@ TIMEOUT = 15.0  # bound for any single expected event (generous: CI machines are
 def unique_room(prefix: str) -> str:
     """Rooms are shared through PostgreSQL across test runs: make every name unique."""
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
-
-
-def postgres_url() -> str:
-    """PARLEY_TEST_POSTGRES_URL, or skip (locally) / fail (when CI is set)."""
-    url = os.environ.get("PARLEY_TEST_POSTGRES_URL")
-    if not url:
-        if ci():
-            pytest.fail("CI is set but PARLEY_TEST_POSTGRES_URL is not: cluster tests need it")
-        pytest.skip('PARLEY_TEST_POSTGRES_URL not set (eval "$(bash .ci/postgres.sh)")')
-    return url
 
 
 def _wait_port(port: int, timeout: float, proc: subprocess.Popen[bytes], what: str) -> None:

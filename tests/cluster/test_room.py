@@ -7,7 +7,6 @@ Node A and node B run ``--broker redis://… --database-url postgresql+asyncpg:/
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import Callable
 from typing import Any
 
@@ -15,6 +14,7 @@ import pytest
 
 from tests.cluster.harness import Cluster, eventually, get_json, unique_room
 from tests.support.parley_process import ParleyProcess
+from tests.support.postgres import dsn
 from tests.support.ws_client import Client, Clients
 
 pytestmark = pytest.mark.postgres
@@ -369,15 +369,14 @@ async def test_rest_room_info_same_on_every_node(
 
 
 async def test_lock_holds_on_b_once_host_on_a_is_told(
-    nodes: tuple[ParleyProcess, ParleyProcess], clients: Clients
+    cluster: Cluster, nodes: tuple[ParleyProcess, ParleyProcess], clients: Clients
 ) -> None:
     import asyncpg
 
     a_node, b_node = nodes
     room = unique_room("lockrace")
     host = await clients.join(a_node, room, "Host")
-    dsn = os.environ["PARLEY_TEST_POSTGRES_URL"].replace("postgresql+asyncpg://", "postgresql://")
-    conn = await asyncpg.connect(dsn)
+    conn = await asyncpg.connect(dsn(cluster.database_url))
     tx = conn.transaction()
     await tx.start()
     try:

@@ -57,10 +57,10 @@ async def test_unknown_durability_is_refused(tmp_path: Path) -> None:
 
 
 @pytest.mark.postgres
-async def test_postgres_full_durability_forces_synchronous_commit_on(tmp_path: Path) -> None:
-    url = os.environ.get("PARLEY_TEST_POSTGRES_URL")
-    if not url:
-        pytest.skip('PARLEY_TEST_POSTGRES_URL not set (eval "$(bash .ci/postgres.sh)")')
+async def test_postgres_full_durability_forces_synchronous_commit_on(
+    postgres_database: str,
+) -> None:
+    url = postgres_database
     # A database (or role) configured with synchronous_commit=off, as an operator may:
     off: dict[str, Any] = {"connect_args": {"server_settings": {"synchronous_commit": "off"}}}
     for durability, expected in (("normal", "off"), ("full", "on")):
