@@ -74,6 +74,9 @@ class Limits:
     #: Failed room-password attempts per client address within ``join_attempt_window``.
     max_join_failures: int = 5
     join_attempt_window: float = 60.0
+    #: Seconds between a host's "Close all rooms" and everyone being back in the main
+    #: room (they see a countdown).
+    breakout_close_warning: float = 30.0
     #: Seconds between server pings; a peer silent for 1.5x this is dropped.
     heartbeat: float = 8.0
     #: Seconds a dropped participant keeps its identity for a resume.
@@ -199,6 +202,7 @@ LIMIT_OPTIONS: dict[str, tuple[type, str]] = {
     "resume_grace": (float, "seconds a dropped participant may resume"),
     "resume_token_ttl": (float, "seconds a resume token is accepted"),
     "join_timeout": (float, "seconds a new connection has to send join"),
+    "breakout_close_warning": (float, "seconds of warning before closed breakouts end"),
 }
 
 

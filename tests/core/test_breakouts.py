@@ -16,8 +16,8 @@ from .test_moderation import Clock, Meeting
 
 
 class Breakout(Meeting):
-    def __init__(self, people: int = 8) -> None:
-        super().__init__(Limits(max_participants=50))
+    def __init__(self, people: int = 8, **limits: Any) -> None:
+        super().__init__(Limits(max_participants=50, **limits))
         self.wall = Clock(1e9)
         self.rooms._wall = self.wall
         for i in range(people):
@@ -127,6 +127,16 @@ def test_close_warns_then_everyone_returns() -> None:
     assert not m.rooms.breakouts.is_open("team")
     assert m.rooms.room("team~1") is None  # emptied breakouts are forgotten
     assert m.rooms.breakouts.due("team") == []  # a stale wake does nothing
+
+
+def test_a_server_sets_its_own_close_warning() -> None:
+    m = Breakout(people=3, breakout_close_warning=5.0)
+    m.open()
+    (wake,) = [e for e in m.frame("u0", type="breakouts-close") if isinstance(e, Wake)]
+    assert wake == Wake("team", int(1e12) + 5_000)
+    m.wall.t += 5
+    assert len(moved(m.rooms.breakouts.due("team"))) == 2
+    assert m.sizes() == {"team": 3}
 
 
 def test_a_duration_brings_everyone_back_on_its_own() -> None:

@@ -3,10 +3,23 @@ into breakouts and back; a resume lands back in the breakout."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any
+
+import pytest
 
 from tests.support.parley_process import ParleyProcess
 from tests.support.ws_client import Client, Clients
+
+#: Seconds of the close warning on this module's server (the default, 30 s, is the
+#: core's: tests/core/test_breakouts.py); short, so the suite does not wait.
+WARNING = 5
+
+
+@pytest.fixture(scope="module")
+def server(parley_server: Callable[..., ParleyProcess]) -> ParleyProcess:
+    return parley_server("--breakout-close-warning", str(WARNING))
 
 
 def in_room(client: Client, room: str, within: float | None = None) -> Any:
@@ -70,9 +83,12 @@ async def test_open_move_visit_broadcast_help_and_close(
     await host.send({"type": "breakouts-close"})
     closing = await ann.expect("breakouts", lambda m: "closing_at" in m["state"])
     assert closing["state"]["open"] is True
-    # Everyone returns on their own after the 30-second warning.
+    # The countdown everyone sees is the server's warning (same clock: one machine).
+    left = closing["state"]["closing_at"] / 1000 - time.time()
+    assert WARNING - 3 < left <= WARNING, left
+    # Everyone returns on their own after the warning.
     for client in (ann, bob, cy):
-        back = await in_room(client, room, within=45)
+        back = await in_room(client, room, within=WARNING + 15)
         assert "breakout" not in back
         assert len(back["participants"]) == 4
     done = await host.expect("breakouts", lambda m: m["state"]["open"] is False, within=40)

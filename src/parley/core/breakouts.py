@@ -40,7 +40,8 @@ MAX_TITLE_CHARS: Final = 40
 MIN_DURATION: Final = 10
 #: ... and at most a day.
 MAX_DURATION: Final = 24 * 3600
-#: Warning before a host's close brings everyone back (ms).
+#: Warning before a host's close brings everyone back (ms), unless the server sets
+#: another (``Limits.breakout_close_warning``).
 CLOSE_WARNING_MS: Final = 30_000
 #: A node that does not act for a meeting looks again this much later (ms), to take
 #: over if the node that acts has stopped (its people are reaped meanwhile).
@@ -119,6 +120,7 @@ class Breakouts:
         rooms: Membership,
         *,
         max_text: int,
+        close_warning_ms: int = CLOSE_WARNING_MS,
         shuffle: Callable[[list[str]], None] = _RANDOM.shuffle,
         journal: Callable[[tuple[str, str, str | None]], None] = lambda entry: None,
     ) -> None:
@@ -127,6 +129,7 @@ class Breakouts:
         #: meeting's breakouts opened, changed deadline or closed.
         self.journal = journal
         self.max_text = max_text
+        self.close_warning_ms = close_warning_ms
         self.shuffle = shuffle
         self.sets: dict[str, BreakoutSet] = {}
 
@@ -332,7 +335,7 @@ class Breakouts:
         bset = self._set(host, msg.ref)
         if bset.closing_at is not None:
             return []
-        bset.closing_at = self.rooms.now_ms() + CLOSE_WARNING_MS
+        bset.closing_at = self.rooms.now_ms() + self.close_warning_ms
         self.journal(("breakouts", bset.main, None))
         notes = [
             Note(room, f"{host.info.name} closed the breakout rooms: back in 30 seconds")

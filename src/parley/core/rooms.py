@@ -98,6 +98,7 @@ class Rooms:
         self.breakouts = Breakouts(
             self,
             max_text=limits.chat_max_chars,
+            close_warning_ms=round(limits.breakout_close_warning * 1000),
             journal=lambda entry: self.journal.append(entry),
         )
         #: Rooms can be recorded (the server's media goes through its SFU).
