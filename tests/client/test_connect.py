@@ -130,3 +130,34 @@ async def test_host_ends_the_meeting(server: ParleyProcess, room: str, meetings:
     with pytest.raises(StopAsyncIteration):
         await anext(bob)
     assert bob.closed and bob.close_reason == "the meeting ended"
+
+
+async def test_deleting_messages(server: ParleyProcess, room: str, meetings: Meetings) -> None:
+    ada = await meetings.join(server, room, "Ada")  # the host
+    bob = await meetings.join(server, room, "Bob")
+    mine = await bob.say("typo")
+    other = await ada.say("agenda")
+    await chat_saying(bob, "agenda")
+
+    # Bob deletes his own line: everyone is told, and it leaves the SDK's history.
+    await bob.delete_message(mine)
+    deleted = await next_event(ada, "message-deleted")
+    assert isinstance(deleted, events.MessageDeleted)
+    assert (deleted.id, deleted.room, deleted.by) == (mine, room, bob.id)
+    assert [m.text for m in ada.history] == ["agenda"]
+    assert [m.text for m in bob.history] == ["agenda"]
+    # ... and from the stored history a newcomer gets.
+    cy = await meetings.join(server, room, "Cy")
+    assert [m.text for m in cy.history] == ["agenda"]
+
+    # Bob may not delete the host's line; nor anything twice.
+    with pytest.raises(RequestRefused) as refused:
+        await bob.delete_message(other)
+    assert refused.value.code == "forbidden"
+    with pytest.raises(RequestRefused) as refused:
+        await bob.delete_message(mine)
+    assert refused.value.code == "no_such_message"
+    # A host may delete anyone's public line.
+    await ada.delete_message(other)
+    assert (await next_event(cy, "message-deleted")).id == other  # type: ignore[union-attr]
+    assert ada.history == [] and cy.history == []

@@ -29,6 +29,7 @@ __all__ = [
     "Event",
     "Lobby",
     "MeetingEnded",
+    "MessageDeleted",
     "Muted",
     "ParticipantJoined",
     "ParticipantLeft",
@@ -150,6 +151,13 @@ class Error(p.Error, tag="error"):
     type: ClassVar[Literal["error"]] = "error"
 
 
+class MessageDeleted(p.MessageDeleted, tag="message-deleted"):
+    """A chat message was deleted (by its author or a host): ``id``, ``room``, ``by``.
+    The SDK has already taken it out of ``meeting.history``."""
+
+    type: ClassVar[Literal["message-deleted"]] = "message-deleted"
+
+
 class Rejoined(msgspec.Struct, frozen=True):
     """The SDK's own event: after a reconnect the server no longer held this participant,
     so the SDK joined again as ``new_id`` (``reason`` says why)."""
@@ -206,6 +214,7 @@ Event = (
     | Rejoined
     | LobbyWait
     | Welcome
+    | MessageDeleted
 )
 
 
@@ -229,6 +238,7 @@ ServerFrame = (
     | History
     | LobbyWait
     | Pong
+    | MessageDeleted
 )
 
 _decoder: Final = msgspec.json.Decoder(ServerFrame)

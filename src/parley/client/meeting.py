@@ -108,7 +108,7 @@ class _Pending:
     """A request waiting for its answer (``chat-ack``, ``history``, or the ``pong``)."""
 
     ref: str
-    kind: str  # "chat" | "barrier" | "history"
+    kind: str  # "chat" | "barrier" | "history" | "delete"
     message: dict[str, Any]
     future: asyncio.Future[Any]
     #: The newest chat id seen when it was sent (for finding it in a later history page).
@@ -116,6 +116,8 @@ class _Pending:
     #: The connection it was last sent on (None: not yet).
     sent_on: int | None = None
     sender: str = ""
+    #: Sent again after a reconnect (a "delete" that then finds nothing already happened).
+    resent: bool = False
 
 
 @dataclass
@@ -462,6 +464,15 @@ class Meeting:
         self._last_chat_id = max(self._last_chat_id, record.id)
         return True
 
+    def _forget_chat(self, message_id: int) -> None:
+        """A deleted message leaves ``history`` (the store no longer has it either, so
+        no later welcome brings it back)."""
+        self._chat_ids.discard(message_id)
+        for i, record in enumerate(self.history):
+            if record.id == message_id:
+                del self.history[i]
+                break
+
     # -- the connection's life -----------------------------------------------------------
 
     async def _read_loop(self) -> None:
@@ -525,6 +536,7 @@ class Meeting:
                     if not pending.future.done():
                         pending.future.set_result(stored.id)
                     continue
+            pending.resent = True
             await self._transmit(pending)
 
     def _on_text(self, data: str) -> None:
@@ -545,7 +557,16 @@ class Meeting:
             case ev.Error():
                 pending = self._pending.get(frame.ref or "")
                 if pending is not None:
-                    if not pending.future.done():
+                    if pending.future.done():
+                        pass
+                    elif (
+                        pending.kind == "delete"
+                        and pending.resent
+                        and frame.code == "no_such_message"
+                    ):
+                        # The first send, on the lost connection, deleted it.
+                        pending.future.set_result(None)
+                    else:
                         pending.future.set_exception(RequestRefused(frame.code, frame.message))
                 else:
                     self._emit(frame)
@@ -554,6 +575,16 @@ class Meeting:
                 # only an id already kept is a duplicate (a replay after a reconnect)
                 if self._add_chat(frame.message):
                     self._emit(frame)
+            case ev.MessageDeleted():
+                self._forget_chat(frame.id)
+                for pending in self._pending.values():
+                    if (
+                        pending.kind == "delete"
+                        and pending.message.get("id") == frame.id
+                        and not pending.future.done()
+                    ):
+                        pending.future.set_result(None)
+                self._emit(frame)
             case ev.ParticipantJoined() | ev.ParticipantUpdated():
                 person = frame.participant
                 self.participants[person.id] = person
@@ -719,6 +750,12 @@ class Meeting:
             message["limit"] = limit
         page: ev.History = await self._request(message, "history")
         return page.messages, page.more
+
+    async def delete_message(self, message_id: int) -> None:
+        """Delete a stored chat message (this client's own, or as a host any public one);
+        returns once everyone who saw it has been told (``message-deleted``).  Raises
+        :class:`RequestRefused` (``no_such_message``, ``forbidden``, ``unavailable``)."""
+        await self._request({"type": "delete-message", "id": message_id}, "delete")
 
     async def signal(self, to: str, payload: object) -> None:
         """Relay opaque signalling to another participant (mesh rooms)."""
