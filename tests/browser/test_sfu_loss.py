@@ -287,9 +287,7 @@ def test_video_keeps_decoding_with_5_percent_loss(
         end_metrics = sfu_metrics(server)
         window_s = time.monotonic() - t0
 
-    assert not loss.active(server.ns, LOSS_PERCENT), (
-        f"loss still on lo: {loss.show(server.ns)}"
-    )
+    assert not loss.active(server.ns, LOSS_PERCENT), f"loss still on lo: {loss.show(server.ns)}"
 
     first, last = samples[0], samples[-1]
     decoded = [s["framesDecoded"] for s in samples]

@@ -207,9 +207,7 @@ async def test_admin_resets_and_manages_a_room(
     # Reset: the meeting ends and its settings go.
     async with net.session().post(srv.url + f"/api/v1/admin/rooms/{room}/reset") as r:
         assert r.status == 401  # the admin token is required
-    async with net.session().post(
-        srv.url + f"/api/v1/admin/rooms/{room}/reset", headers=auth
-    ) as r:
+    async with net.session().post(srv.url + f"/api/v1/admin/rooms/{room}/reset", headers=auth) as r:
         assert r.status == 200 and (await r.json()) == {"reset": room}
     await owner.expect("meeting-ended")
     fresh = await net.join(srv, room, "Fresh")

@@ -13,9 +13,7 @@ from tests.support.ws_client import fetch_json
 TIMEOUT = 10.0  # generous bound for any single expected event
 
 
-async def get_json(
-    server: ParleyProcess, path: str, bearer: str | None = None
-) -> tuple[int, Any]:
+async def get_json(server: ParleyProcess, path: str, bearer: str | None = None) -> tuple[int, Any]:
     """GET a JSON route; ``bearer``: a credential (a member's resume token, a join token)."""
     headers = {"Authorization": f"Bearer {bearer}"} if bearer is not None else {}
     return await fetch_json(server.url + path, headers=headers)

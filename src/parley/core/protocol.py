@@ -305,6 +305,8 @@ class BreakoutBroadcast(_Client, tag="breakout-broadcast"):
     """A host's message to every breakout (and the main room)."""
 
     text: str = ""
+
+
 class Record(_Client, tag="record"):
     """Start or stop recording the room (hosts; SFU rooms only)."""
 

@@ -137,6 +137,7 @@ class Store(Protocol):
 
     async def release_receiver(self, target: str, holder: str) -> None:
         """Give the lease up (shutdown), so another node takes over at once."""
+
     # -- the meeting record (parley.store.record) ------------------------------
 
     def iter_records(
