@@ -46,7 +46,7 @@ from ..core.effects import Effect
 from ..core.polls import Poll
 from ..core.rooms import Rooms
 from ..core.state import Member, Recording, RoomConfig
-from ..store import Store
+from ..store import RoomRecord
 from .redis_broker import CONTROL, STATE, Envelope, RedisBroker
 
 log = logging.getLogger(__name__)
@@ -302,6 +302,12 @@ def new_node_id() -> str:
     return "n_" + secrets.token_hex(4)
 
 
+class RoomLoader(Protocol):
+    """What the replicator reads from the store (a ``parley.store.Store`` is one)."""
+
+    async def load_room(self, room: str) -> RoomRecord | None: ...
+
+
 class Replicator:
     """Keeps this node's mirror of shared rooms in step with Redis and the other nodes."""
 
@@ -309,7 +315,7 @@ class Replicator:
         self,
         rooms: Rooms,
         broker: RedisBroker,
-        store: Store,
+        store: RoomLoader,
         node_side: NodeSide,
         *,
         node_ttl: float = 10.0,

@@ -51,9 +51,10 @@ from ..core.events import (
 )
 from ..core.protocol import ErrorCode, ProtocolError
 from ..core.state import RoomConfig
-from ..store import RoomRecord, Store
+from ..store import RoomRecord
 from .frames import text_frame
 from .record_effects import delete_chat, left_text, record_attendance
+from .store_port import RecordStore
 
 log = logging.getLogger(__name__)
 
@@ -163,7 +164,7 @@ class Executor:
         *,
         fanout: Fanout,
         sockets: Sockets,
-        store: Store,
+        store: RecordStore,
         meetings: MeetingSaver,
         cluster: Cluster,
         media: MediaSide | None,

@@ -9,13 +9,13 @@ from ..core import protocol as p
 from ..core.effects import DeleteChat, Deliver
 from ..core.protocol import ErrorCode, ProtocolError
 from ..core.record_rules import may_delete, visible_to
-from ..store import Store
+from .store_port import RecordStore
 
 log = logging.getLogger(__name__)
 
 
 async def record_attendance(
-    store: Store,
+    store: RecordStore,
     room: str,
     kind: str,
     who: tuple[str, str],
@@ -39,7 +39,9 @@ def left_text(name: str, reason: str) -> str:
     return f"{name} left" if reason == "left" else f"{name} left ({reason})"
 
 
-async def delete_chat(store: Store, publish: Callable[[Deliver], None], e: DeleteChat) -> None:
+async def delete_chat(
+    store: RecordStore, publish: Callable[[Deliver], None], e: DeleteChat
+) -> None:
     """Delete the message if ``e.by`` may, then tell everyone who could see it.
 
     A message the requester cannot see is answered as one that does not exist, so
