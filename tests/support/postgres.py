@@ -11,6 +11,7 @@ created empty and dropped at the end; the servers migrate it as in production.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import os
 import uuid
 
@@ -44,7 +45,7 @@ def _dsn(url: str, database: str | None = None) -> str:
     return dsn
 
 
-async def _admin(url: str, statement: str) -> None:
+async def _execute(url: str, statement: str) -> None:
     import asyncpg
 
     conn = await asyncpg.connect(_dsn(url))
@@ -54,11 +55,18 @@ async def _admin(url: str, statement: str) -> None:
         await conn.close()
 
 
+def _admin(url: str, statement: str) -> None:
+    """Run one statement on its own loop in its own thread: session fixtures may be set
+    up while a test's event loop is running in this one (asyncio.run() refuses that)."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(asyncio.run, _execute(url, statement)).result(timeout=60)
+
+
 def create_database(url: str) -> str:
     """Create an empty database on the server of ``url``; returns its URL."""
     name = f"parley_t_{uuid.uuid4().hex[:12]}"
     try:
-        asyncio.run(_admin(url, f'CREATE DATABASE "{name}"'))
+        _admin(url, f'CREATE DATABASE "{name}"')
     except Exception as exc:  # noqa: BLE001 - said in one line, with the remedy
         raise RuntimeError(
             f"cannot create a test database on {POSTGRES_ENV} ({exc}); the role needs "
@@ -71,7 +79,7 @@ def create_database(url: str) -> str:
 def drop_database(url: str, database_url: str) -> None:
     name = database_url.partition("?")[0].rsplit("/", 1)[1]
     # FORCE: a node killed by a test may leave a connection behind for a moment.
-    asyncio.run(_admin(url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    _admin(url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def dsn(database_url: str) -> str:
