@@ -18,6 +18,10 @@ Layout:
   own fixtures.
 * Everything a test starts is a child process on a free 127.0.0.1 port, stopped by
   its PID at teardown (SIGTERM, then SIGKILL).
+* Two pytest-xdist workers run the suite (``addopts`` in pyproject.toml), in groups made
+  by ``pytest_collection_modifyitems`` below: every browser test in one group, so the
+  browsers (which load both cores) run one test at a time beside the other suites, and
+  every other module in a group of its own, so its module-scoped servers start once.
 """
 
 from __future__ import annotations
@@ -25,12 +29,28 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import aiohttp
 import pytest
 
 from tests.support.postgres import create_database, drop_database, require_url
 from tests.support.ws_client import Clients, assert_clean
+
+_ROOT = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """xdist groups (``--dist loadgroup``): see the module docstring."""
+    for item in items:
+        if item.get_closest_marker("xdist_group") is not None:
+            continue
+        try:
+            rel = item.path.resolve().relative_to(_ROOT)
+        except ValueError:
+            continue
+        group = "browser" if rel.parts[0] == "browser" else rel.as_posix()
+        item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.fixture(scope="session")
