@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import os
+import hashlib
 import struct
 
 import pytest
@@ -12,8 +12,11 @@ from parley.server.frames import FrameReader, close_frame, text_frame, unmask
 
 
 def masked(opcode: int, payload: bytes, *, fin: bool = True, mask: bytes | None = None) -> bytes:
-    """A client frame, masked as RFC 6455 requires."""
-    mask = mask if mask is not None else os.urandom(4)
+    """A client frame, masked as RFC 6455 requires.  The default mask is derived from the
+    frame (not random): parametrized test ids hold frames, and the two pytest-xdist
+    workers must collect the same ids."""
+    if mask is None:
+        mask = hashlib.blake2s(bytes([opcode, fin]) + payload, digest_size=4).digest()
     n = len(payload)
     first = (0x80 if fin else 0) | opcode
     if n < 126:
