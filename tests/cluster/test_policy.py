@@ -23,7 +23,9 @@ said = set()
 @every(0.3)
 async def once_per_room(actions):
     for r in actions.rooms():
-        if r.room not in said:
+        # Once both are in: before Bob, node pol-b acts for the room (only Ada, on pol-b),
+        # and a policy's memory is its node's, so pol-a would say it again after him.
+        if r.room not in said and len(actions.participants(r.room)) >= 2:
             said.add(r.room)
             await actions.say(r.room, f"started at {r.opened_at}")
 """
