@@ -19,8 +19,9 @@ Layout:
 * Everything a test starts is a child process on a free 127.0.0.1 port, stopped by
   its PID at teardown (SIGTERM, then SIGKILL).
 * Two pytest-xdist workers run the suite (``addopts`` in pyproject.toml), in groups made
-  by ``pytest_collection_modifyitems`` below: every browser test in one group, so the
-  browsers (which load both cores) run one test at a time beside the other suites, and
+  by ``pytest_collection_modifyitems`` below: every browser test in one group (with the
+  fuzzer), so the browsers (which load both cores) run one test at a time beside the
+  other suites, and
   every other module in a group of its own, so its module-scoped servers start once.
 """
 
@@ -49,7 +50,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             rel = item.path.resolve().relative_to(_ROOT)
         except ValueError:
             continue
-        group = "browser" if rel.parts[0] == "browser" else rel.as_posix()
+        # The fuzzer loads a core for over a minute: not beside the browsers, whose
+        # encoders adapt to a busy CPU (smaller simulcast layers, slower pages).
+        group = "browser" if rel.parts[0] in ("browser", "fuzz") else rel.as_posix()
         item.add_marker(pytest.mark.xdist_group(group))
 
 
