@@ -6,7 +6,8 @@ meeting: cameras that are on (``media`` events), a shared screen large, the acti
 first and outlined (``speaker`` events), names on the tiles (``join``/``rename``), and a
 name-only tile for someone heard but not seen.  Every audio track is decoded and mixed at
 its place on the timeline.  Output: ``.mp4`` (H.264 + AAC) or ``.webm`` (VP8 + Opus);
-``vtt``: the meeting's chat as WebVTT subtitles.
+``vtt``: the meeting's chat as WebVTT subtitles; ``burn_chat``: the chat drawn into the
+picture (:mod:`.chat`).
 
 Decoding, scaling and encoding are FFmpeg's (PyAV); this module only decides what goes
 where and copies tiles into the frame (NumPy).
@@ -26,6 +27,7 @@ from typing import Any
 import av
 
 from ..manifest import read_manifest
+from .chat import ChatPanel
 from .font import draw_text, text_width
 from .layout import Tile, fit, layout
 
@@ -273,6 +275,7 @@ def compose(
     height: int = 720,
     fps: int = 25,
     vtt: Path | None = None,
+    burn_chat: bool = False,
     progress: Callable[[float, float, float], None] | None = _progress,
 ) -> ComposeResult:
     """Render the recording in ``directory`` into ``output`` (see the module docstring)."""
@@ -332,6 +335,7 @@ def compose(
     )
     background = yuv(BACKGROUND)
     label_scale = max(1, height // 360)
+    chat = ChatPanel(doc, t0, width, height, label_scale) if burn_chat else None
     last_progress = 0.0
     try:
         for i in range(frames):
@@ -362,6 +366,8 @@ def compose(
             )
             for tile in layout(cams, screens, speaker_key, width, height):
                 _draw(np, planes, tile, shown.get(tile.key), timeline, t, label_scale)
+            if chat is not None:
+                chat.draw(planes, t)
             vf = av.VideoFrame.from_ndarray(canvas, format="yuv420p")
             vf.pts = i
             for packet in vs.encode(vf):
