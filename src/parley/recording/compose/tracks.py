@@ -205,4 +205,3 @@ class AudioTrack:
     def close(self) -> None:
         if self.container is not None:
             self.container.close()
-
