@@ -13,7 +13,7 @@ import av
 import numpy as np
 import pytest
 
-from parley.recording.compose.chat import ChatPanel
+from parley.recording.compose.chat import SHOW, ChatPanel
 from parley.recording.compose.layout import layout
 from parley.recording.compose.render import HIGHLIGHT, compose
 from parley.recording.session import RoomRecording
@@ -132,3 +132,22 @@ def test_layouts() -> None:
     for t in layout([str(i) for i in range(9)], [], None, 1280, 720):
         x, y, w, h = t.rect
         assert 0 <= x and x + w <= 1280 and 0 <= y and y + h <= 720
+
+
+def test_the_chat_panel_shows_the_latest_lines_for_a_while() -> None:
+    doc = {"events": [
+        {"t": 101.0, "type": "chat", "name": "Ada", "text": "hello"},
+        {"t": 102.0, "type": "chat", "name": "", "text": "Bob joined", "system": True},
+        {"t": 103.0, "type": "chat", "name": "Bob", "text": "word " * 200},
+        {"t": 104.0, "type": "chat", "name": "Cy", "text": "caf\u00e9 \u2615"},
+        {"t": 104.5, "type": "leave", "participant": "p_cy"},
+    ]}  # fmt: skip
+    panel = ChatPanel(doc, 100.0, 640, 360, 1)
+    assert panel.rows_at(0.5) == []
+    assert panel.rows_at(1.5) == [("Ada: hello", False)]
+    assert panel.rows_at(2.5) == [("Ada: hello", False), ("Bob joined", True)]
+    rows = panel.rows_at(4.5)  # the newest whole lines that fit in four rows
+    assert [r[0][:8] for r in rows] == ["Bob join", "Bob: wor", "word wor", "Cy: caf?"]
+    assert rows[2][0].endswith("...") and all(len(r[0]) <= panel.chars for r in rows)
+    assert panel.rows_at(1.0 + SHOW + 0.1)[0] == ("Bob joined", True)  # Ada's line is gone
+    assert panel.rows_at(4.0 + SHOW + 0.1) == []
