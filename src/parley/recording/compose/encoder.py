@@ -21,7 +21,7 @@ import av
 
 __all__ = ["X264_PRESET", "Encoder"]
 
-X264_PRESET = "veryfast"
+X264_PRESET = "superfast"
 WAITING = 4  # pictures waiting for the encoder, at most
 
 

@@ -32,7 +32,7 @@ from .chat import ChatPanel
 from .encoder import Encoder
 from .font import draw_text, text_width
 from .layout import Tile, fit, layout
-from .tracks import RATE, AudioTrack, VideoTrack
+from .tracks import RATE, AudioTrack, VideoTrack, planes_of
 
 __all__ = ["ComposeError", "ComposeResult", "compose", "webvtt"]
 
@@ -200,15 +200,6 @@ def compose(
     encoder = Encoder(output, width, height, fps, RATE)
     frames = int(math.ceil(total * fps))
     block = RATE // fps  # audio samples per video frame (fps divides 48000 for 10/15/20/25/30)
-    # one YUV 4:2:0 frame: Y rows, then U, then V (as PyAV's from_ndarray wants it)
-    flat = np.empty(width * height * 3 // 2, dtype=np.uint8)
-    canvas = flat.reshape(height * 3 // 2, width)
-    luma, chroma = width * height, width * height // 4
-    planes = (
-        flat[:luma].reshape(height, width),
-        flat[luma : luma + chroma].reshape(height // 2, width // 2),
-        flat[luma + chroma :].reshape(height // 2, width // 2),
-    )
     background = yuv(BACKGROUND)
     label_scale = max(1, height // 360)
     chat = ChatPanel(doc, t0, width, height, label_scale) if burn_chat else None
@@ -216,6 +207,9 @@ def compose(
     try:
         for i in range(frames):
             t = i / fps
+            # drawn straight into the encoder's frame (YUV 4:2:0): no copy of the picture
+            vf = av.VideoFrame(width, height, "yuv420p")
+            planes = planes_of(np, vf)
             for plane, value in zip(planes, background, strict=True):
                 plane.fill(value)
             shown: dict[str, VideoTrack] = {}
@@ -227,8 +221,8 @@ def compose(
                     continue
                 if t >= v.start - 1.0:
                     v.prepare()  # decoding ahead of its first frame
-                v.want = None  # (set again when it is drawn)
                 if t < v.start or not timeline.shows(v.participant, v.screen, t):
+                    v.want = None  # not drawn: its decoder need not scale
                     continue
                 if v.at(t) is None:
                     continue
@@ -248,7 +242,6 @@ def compose(
                 _draw(planes, tile, shown.get(tile.key), timeline, t, label_scale)
             if chat is not None:
                 chat.draw(planes, t)
-            vf = av.VideoFrame.from_ndarray(canvas, format="yuv420p")  # (a copy)
             vf.pts = i
             mix = np.zeros((2, block), dtype=np.float32)
             for a in audios:
