@@ -7,7 +7,7 @@ wait (bounded).  A failure while encoding (a full disk) comes back from ``put`` 
 ``finish``.
 
 ``.mp4``: H.264 (libx264, ``preset`` :data:`X264_PRESET`, CRF 23) + AAC.  ``.webm``:
-VP8 (libvpx, real-time, the fastest speed setting) + Opus.
+VP8 (libvpx, real-time, speed 8) + Opus.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ class Encoder:
                                     options={"preset": X264_PRESET, "crf": "23"})  # fmt: skip
                 aus = out.add_stream("aac", rate=rate)
             else:
-                vp8 = {"deadline": "realtime", "cpu-used": "16", "crf": "10", "b": "2M",
+                vp8 = {"deadline": "realtime", "cpu-used": "8", "crf": "10", "b": "2M",
                        "lag-in-frames": "0"}  # fmt: skip
                 vs = out.add_stream("libvpx", rate=fps, options=vp8)
                 aus = out.add_stream("libopus", rate=rate)
