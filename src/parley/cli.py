@@ -309,6 +309,9 @@ def build_parser() -> argparse.ArgumentParser:
     compose.add_argument(
         "--vtt", action="store_true", help="also write the chat as WebVTT subtitles (OUT.vtt)"
     )
+    compose.add_argument(
+        "--burn-chat", action="store_true", help="draw the chat into the picture (its last lines)"
+    )
     policy = sub.add_parser("policy", help="policy files", description="Policy hook files.")
     policy_sub = policy.add_subparsers(dest="policy_command", required=True)
     check = policy_sub.add_parser(
@@ -585,7 +588,7 @@ def run_compose(args: argparse.Namespace) -> int:
     try:
         result = compose(
             args.recording, output, width=width & ~1, height=height & ~1, fps=args.fps,
-            vtt=output.with_suffix(".vtt") if args.vtt else None,
+            vtt=output.with_suffix(".vtt") if args.vtt else None, burn_chat=args.burn_chat,
         )  # fmt: skip
     except ComposeError as exc:
         print(f"parley compose: error: {exc}", file=sys.stderr)

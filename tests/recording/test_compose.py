@@ -13,6 +13,7 @@ import av
 import numpy as np
 import pytest
 
+from parley.recording.compose.chat import SHOW, ChatPanel
 from parley.recording.compose.layout import layout
 from parley.recording.compose.render import HIGHLIGHT, compose
 from parley.recording.session import RoomRecording
@@ -82,11 +83,33 @@ def test_compose_renders_a_file_that_plays(tmp_path: Path, suffix: str, codecs: 
     assert vtt.startswith("WEBVTT") and "Bob: hello -> all" in vtt
 
 
+def test_the_chat_burnt_in_shows_while_a_line_is_on_screen(tmp_path: Path) -> None:
+    directory = make_recording(tmp_path, seconds=2)
+    region = ChatPanel({}, 0.0, 640, 360, 1).rect(1)  # one chat line: one row
+    text_pixels = []
+    for burn in (False, True):
+        out = tmp_path / f"chat-{burn}.mp4"
+        compose(directory, out, width=640, height=360, fps=15, burn_chat=burn, progress=None)
+        info = probe(out)  # it plays: both streams, the whole meeting
+        assert {s["codec_type"] for s in info["streams"]} == {"video", "audio"}
+        assert float(info["format"]["duration"]) == pytest.approx(2.0, abs=0.3)
+        with av.open(str(out)) as c:
+            for n, frame in enumerate(c.decode(video=0)):
+                if n == 15:  # 1 s in: Bob's line ("hello --> all") is showing
+                    luma = frame.to_ndarray(format="gray")
+                    break
+        x, y, w, h = region
+        text_pixels.append(int((luma[y : y + h, x : x + w] > 200).sum()))
+    plain, burnt = text_pixels
+    assert burnt > plain + 150, text_pixels  # "BOB: HELLO --> ALL" in white on the panel
+
+
 def test_the_cli_renders_and_refuses_bad_input(tmp_path: Path) -> None:
     directory = make_recording(tmp_path, seconds=2)
     out = tmp_path / "m.mp4"
     env_cmd = [sys.executable, "-m", "parley", "compose"]
-    done = subprocess.run([*env_cmd, str(directory), "-o", str(out), "--size", "480x270"],
+    done = subprocess.run([*env_cmd, str(directory), "-o", str(out), "--size", "480x270",
+                           "--burn-chat"],
                           capture_output=True, text=True, timeout=120)  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "real time" in done.stdout and "%" in done.stderr  # the progress bar
@@ -109,3 +132,22 @@ def test_layouts() -> None:
     for t in layout([str(i) for i in range(9)], [], None, 1280, 720):
         x, y, w, h = t.rect
         assert 0 <= x and x + w <= 1280 and 0 <= y and y + h <= 720
+
+
+def test_the_chat_panel_shows_the_latest_lines_for_a_while() -> None:
+    doc = {"events": [
+        {"t": 101.0, "type": "chat", "name": "Ada", "text": "hello"},
+        {"t": 102.0, "type": "chat", "name": "", "text": "Bob joined", "system": True},
+        {"t": 103.0, "type": "chat", "name": "Bob", "text": "word " * 200},
+        {"t": 104.0, "type": "chat", "name": "Cy", "text": "caf\u00e9 \u2615"},
+        {"t": 104.5, "type": "leave", "participant": "p_cy"},
+    ]}  # fmt: skip
+    panel = ChatPanel(doc, 100.0, 640, 360, 1)
+    assert panel.rows_at(0.5) == []
+    assert panel.rows_at(1.5) == [("Ada: hello", False)]
+    assert panel.rows_at(2.5) == [("Ada: hello", False), ("Bob joined", True)]
+    rows = panel.rows_at(4.5)  # the newest whole lines that fit in four rows
+    assert [r[0][:8] for r in rows] == ["Bob join", "Bob: wor", "word wor", "Cy: caf?"]
+    assert rows[2][0].endswith("...") and all(len(r[0]) <= panel.chars for r in rows)
+    assert panel.rows_at(1.0 + SHOW + 0.1)[0] == ("Bob joined", True)  # Ada's line is gone
+    assert panel.rows_at(4.0 + SHOW + 0.1) == []

@@ -247,7 +247,8 @@ class RecordingStarted:
 class RecordingFinished:
     """Event for the outside (webhook ``recording.finished``): its files are complete.
 
-    ``reason``: "stopped", "meeting-ended", "disk-full", "write-error"; ``files``: the
+    ``reason``: "stopped", "meeting-ended", "disk-full", "write-error", "media-moved",
+    "interrupted" (its server was killed; finished when it started again); ``files``: the
     file names (manifest.json included)."""
 
     room: str

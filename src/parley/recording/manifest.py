@@ -32,7 +32,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-__all__ = ["MANIFEST", "MAX_EVENTS", "Timeline", "read_manifest"]
+__all__ = ["MANIFEST", "MAX_EVENTS", "Timeline", "read_manifest", "write_manifest"]
 
 MANIFEST = "manifest.json"
 MAX_EVENTS = 100_000
@@ -78,11 +78,17 @@ class Timeline:
 
     def write(self, directory: Path, tracks: list[dict[str, Any]]) -> None:
         """Write ``manifest.json`` atomically (raises OSError, e.g. on a full disk)."""
-        data = json.dumps(self.document(tracks), ensure_ascii=False, indent=1).encode()
-        tmp = directory / (MANIFEST + ".tmp")
-        with open(tmp, "wb") as f:
-            f.write(data)
-        os.replace(tmp, directory / MANIFEST)
+        write_manifest(directory, self.document(tracks))
+
+
+def write_manifest(directory: Path, doc: dict[str, Any]) -> None:
+    """Write ``doc`` as ``directory``'s manifest, atomically (a temporary file, then a
+    rename: a reader never sees half of one).  Raises OSError (e.g. on a full disk)."""
+    data = json.dumps(doc, ensure_ascii=False, indent=1).encode()
+    tmp = directory / (MANIFEST + ".tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+    os.replace(tmp, directory / MANIFEST)
 
 
 def read_manifest(directory: Path) -> dict[str, Any] | None:

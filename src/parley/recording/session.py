@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from .manifest import Timeline
+from .recovery import lock_directory, unlock
 from .track import TrackInfo, TrackRecorder
 from .writer import EXTENSIONS
 
@@ -108,6 +109,8 @@ class RoomRecording:
         self._thread: threading.Thread | None = None
         self.stop_reason: str | None = None
         self.failure: str | None = None
+        self._lock: int | None = None  # the directory's writer lock (recovery.py)
+        self._described = 0  # tracks in the manifest last written
 
     # -- the packet path (event loop) ------------------------------------------------
     def rtp(self, src: SourceLike, data: bytes, now: float) -> None:
@@ -129,7 +132,13 @@ class RoomRecording:
     # -- control ---------------------------------------------------------------------
     def start(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
-        self.timeline.write(self.directory, [])
+        # held until the end: a server started after this process died finishes it
+        self._lock = lock_directory(self.directory)
+        try:
+            self.timeline.write(self.directory, [])
+        except OSError:
+            unlock(self._lock)
+            raise
         self._thread = threading.Thread(target=self._run, name=f"recording-{self.id}", daemon=True)
         self._thread.start()
 
@@ -165,7 +174,9 @@ class RoomRecording:
                 for track in self.tracks.values():
                     track.tick(now)
                     self._keyframes(track, now)
-                if now - last_manifest >= MANIFEST_EVERY:
+                # also at once when a track's file starts: a process killed before the
+                # next rewrite leaves a manifest that knows every file (recovery.py)
+                if self._new_files() or now - last_manifest >= MANIFEST_EVERY:
                     last_manifest = now
                     self.timeline.write(self.directory, self._describe())
                     if shutil.disk_usage(self.directory).free < self.min_free:
@@ -181,6 +192,11 @@ class RoomRecording:
             log.exception("recording %s failed", self.id)
             self._fail("write-error")
         self._finish()
+
+    def _new_files(self) -> bool:
+        n = len(self.finished) + sum(1 for t in self.tracks.values() if t.writer.frames)
+        changed, self._described = n != self._described, n
+        return changed
 
     def _fail(self, reason: str) -> None:
         self.failure = reason
@@ -202,6 +218,8 @@ class RoomRecording:
             self.timeline.write(self.directory, self._describe())
         except OSError as exc:
             log.warning("recording %s: manifest not written: %s", self.id, exc)
+        unlock(self._lock)
+        self._lock = None
 
     def _close(self, track: TrackRecorder) -> None:
         try:

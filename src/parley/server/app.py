@@ -193,6 +193,8 @@ class Server:
     async def start(self) -> None:
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
         await self.store.start()
+        if self.recordings is not None:
+            self.spawn(self.recordings.recover())  # recordings a killed process left open
         self.spawn_forever(self._event_retention(), "event-retention")
         if self.recording_peers is not None:
             self.spawn_forever(self._announce_recordings(), "recording-peers")

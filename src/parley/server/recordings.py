@@ -38,6 +38,7 @@ from ..core.effects import (
     StartRecording,
     StopRecording,
 )
+from ..recording.recovery import finish, interrupted
 from ..recording.session import RoomRecording
 from ..recording.storage import RecordingStore
 from .frames import frame_payload
@@ -240,6 +241,19 @@ class Recordings:
         except (msgspec.DecodeError, msgspec.ValidationError):
             return
         self.note(Deliver(room, message))
+
+    async def recover(self) -> None:
+        """At start-up: finish the recordings a dead process left running (their
+        manifest says so, nobody holds them: ``parley.recording.recovery``), each then a
+        ``RecordingFinished`` with reason ``"interrupted"``."""
+        for directory in await asyncio.to_thread(interrupted, self.store.root):
+            doc = await asyncio.to_thread(finish, directory)
+            if doc is None:
+                continue
+            room = str(doc.get("room") or directory.parent.name)
+            files = tuple(sorted(p.name for p in directory.iterdir() if p.suffix != ".tmp"))
+            log.warning("recording %s of %s was cut short: finished now", directory.name, room)
+            self.on_event(RecordingFinished(room, directory.name, "interrupted", files))
 
     async def close(self) -> None:
         """The server stops: every recording is finished properly."""

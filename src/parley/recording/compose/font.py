@@ -6,9 +6,10 @@ library or font file to depend on.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
-__all__ = ["draw_text", "text_width"]
+__all__ = ["draw_text", "text_mask", "text_width"]
 
 _GLYPHS = {
     "A": ".###.#...##...#######...##...##...#",
@@ -54,6 +55,20 @@ _GLYPHS = {
     "'": "..#....#...#.......................",
     "(": "...#...#...#....#....#.....#.....#.",
     ")": ".#.....#.....#....#....#...#...#...",
+    ":": ".......#....#.........#....#.......",
+    ",": "...........................#...#...",
+    "!": "..#....#....#....#....#.........#..",
+    "/": "....#....#...#...#...#...#....#....",
+    "+": ".......#....#..#####..#....#.......",
+    "=": "..........#####.....#####..........",
+    '"': ".#.#..#.#..........................",
+    "@": ".###.#...##.####.#.##.####.....###.",
+    ">": "#.....#.....#.....#...#...#...#....",
+    "<": "....#...#...#...#.....#.....#.....#",
+    ";": ".......#....#.........#....#...#...",
+    "*": ".....#.#.#.###.#####.###.#.#.#.....",
+    "#": ".#.#..#.#.#####.#.#.#####.#.#..#.#.",
+    "%": "##...##..#...#...#...#...#..##...##",
     "?": ".###.#...#....#...#...#.........#..",
 }
 
@@ -68,19 +83,31 @@ def text_width(text: str, scale: int) -> int:
     return len(text) * 6 * scale
 
 
+@lru_cache(maxsize=512)
+def text_mask(text: str, scale: int) -> Any:
+    """The pixels of ``text`` at ``scale``: a boolean array (7 x 6 per character, scaled),
+    drawn once per text (names and chat lines repeat frame after frame)."""
+    import numpy as np
+
+    cells = np.zeros((7, 6 * max(1, len(text))), dtype=bool)
+    for i, ch in enumerate(text):
+        for r, row in enumerate(_rows(ch)):
+            for c, bit in enumerate(row):
+                cells[r, i * 6 + c] = bit == "#"
+    mask = cells.repeat(scale, axis=0).repeat(scale, axis=1)
+    mask.setflags(write=False)
+    return mask
+
+
 def draw_text(img: Any, text: str, x: int, y: int, scale: int, color: Any) -> None:
     """Draw ``text`` into the image array ``img`` (H x W, or H x W x 3) at ``(x, y)``,
     clipped; ``color`` is a value of one pixel (a luma, or an RGB triple)."""
+    if not text:
+        return
+    mask = text_mask(text, scale)
     h, w = img.shape[:2]
-    for i, ch in enumerate(text):
-        cx = x + i * 6 * scale
-        if cx >= w:
-            return
-        for r, row in enumerate(_rows(ch)):
-            for c, bit in enumerate(row):
-                if bit != "#":
-                    continue
-                px, py = cx + c * scale, y + r * scale
-                if px < 0 or py < 0 or px >= w or py >= h:
-                    continue
-                img[py : py + scale, px : px + scale] = color
+    x0, y0 = max(0, x), max(0, y)
+    x1, y1 = min(w, x + mask.shape[1]), min(h, y + mask.shape[0])
+    if x1 <= x0 or y1 <= y0:
+        return
+    img[y0:y1, x0:x1][mask[y0 - y : y1 - y, x0 - x : x1 - x]] = color

@@ -6,10 +6,12 @@ meeting: cameras that are on (``media`` events), a shared screen large, the acti
 first and outlined (``speaker`` events), names on the tiles (``join``/``rename``), and a
 name-only tile for someone heard but not seen.  Every audio track is decoded and mixed at
 its place on the timeline.  Output: ``.mp4`` (H.264 + AAC) or ``.webm`` (VP8 + Opus);
-``vtt``: the meeting's chat as WebVTT subtitles.
+``vtt``: the meeting's chat as WebVTT subtitles; ``burn_chat``: the chat drawn into the
+picture (:mod:`.chat`).
 
-Decoding, scaling and encoding are FFmpeg's (PyAV); this module only decides what goes
-where and copies tiles into the frame (NumPy).
+Decoding, scaling and encoding are FFmpeg's (PyAV), on threads of their own
+(:mod:`.tracks`, :mod:`.encoder`): FFmpeg releases the GIL, so they overlap on every
+core.  This module only decides what goes where and copies tiles into the frame (NumPy).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import bisect
 import math
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,12 +28,14 @@ from typing import Any
 import av
 
 from ..manifest import read_manifest
+from .chat import ChatPanel
+from .encoder import Encoder
 from .font import draw_text, text_width
 from .layout import Tile, fit, layout
+from .tracks import RATE, AudioTrack, VideoTrack, planes_of
 
 __all__ = ["ComposeError", "ComposeResult", "compose", "webvtt"]
 
-RATE = 48000
 BACKGROUND = (32, 33, 36)
 TILE = (60, 64, 67)
 HIGHLIGHT = (138, 180, 248)
@@ -65,120 +69,6 @@ def _np() -> Any:
     except ImportError:  # pragma: no cover - numpy ships with the test extras
         raise ComposeError("parley compose needs NumPy: pip install numpy") from None
     return numpy
-
-
-@dataclass
-class _Video:
-    key: str
-    participant: str
-    screen: bool
-    start: float  # timeline seconds of the file's first frame
-    end: float
-    path: Path
-    frames: Iterator[Any] | None = None
-    current: Any = None  # the av.VideoFrame shown now
-    ahead: Any = None  # the next decoded frame
-    ahead_t: float = math.inf
-    cache: tuple[int, tuple[int, int], Any] | None = None  # (frame id, size) -> RGB array
-    container: Any = None
-
-    def open(self) -> None:
-        self.container = av.open(str(self.path))
-        stream = self.container.streams.video[0]
-        stream.thread_type = "AUTO"
-        self.frames = iter(self.container.decode(stream))
-        self._next()
-
-    def _next(self) -> None:
-        assert self.frames is not None
-        try:
-            self.ahead = next(self.frames)
-            self.ahead_t = self.start + float(self.ahead.time or 0.0)
-        except (StopIteration, av.FFmpegError):
-            self.ahead, self.ahead_t = None, math.inf
-
-    def at(self, t: float) -> Any:
-        """The frame to show at timeline time ``t`` (None before the first)."""
-        if self.frames is None:
-            self.open()
-        while self.ahead is not None and self.ahead_t <= t:
-            self.current = self.ahead
-            self._next()
-        return self.current
-
-    def planes(self, np: Any, w: int, h: int) -> Any:
-        """The current frame at ``w`` x ``h`` in YUV 4:2:0: (Y, U, V) arrays."""
-        frame = self.current
-        key = (id(frame), (w, h))
-        if self.cache is not None and self.cache[:2] == key:
-            return self.cache[2]
-        small = frame.reformat(width=w, height=h, format="yuv420p", interpolation="FAST_BILINEAR")
-        out = tuple(
-            np.frombuffer(pl, np.uint8).reshape(-1, pl.line_size)[: pl.height, : pl.width]
-            for pl in small.planes
-        )
-        self.cache = (key[0], key[1], out)
-        return out
-
-    def close(self) -> None:
-        if self.container is not None:
-            self.container.close()
-
-
-@dataclass
-class _Audio:
-    participant: str
-    start: float
-    end: float
-    path: Path
-    container: Any = None
-    frames: Iterator[Any] | None = None
-    buf: Any = None  # float32 (2, n) samples of the current frame
-    pos: int = 0  # timeline sample of buf[:, 0]
-
-    def open(self) -> None:
-        self.container = av.open(str(self.path))
-        self.frames = iter(self.container.decode(self.container.streams.audio[0]))
-        self._next()
-
-    def _next(self) -> None:
-        np = _np()
-        assert self.frames is not None
-        try:
-            frame = next(self.frames)
-        except (StopIteration, av.FFmpegError):
-            self.buf = None
-            return
-        arr = frame.to_ndarray().astype(np.float32)
-        if frame.format.is_planar:
-            arr = arr.reshape(len(frame.layout.channels), -1)
-        else:
-            arr = arr.reshape(-1, len(frame.layout.channels)).T
-        if arr.shape[0] == 1:
-            arr = np.vstack([arr, arr])
-        if frame.format.name.startswith("s16"):
-            arr /= 32768.0
-        self.buf = arr[:2]
-        self.pos = int(round((self.start + float(frame.time or 0.0)) * RATE))
-
-    def add_into(self, mix: Any, start: int) -> None:
-        """Add this track's samples overlapping ``[start, start + mix width)`` into ``mix``."""
-        if self.frames is None:
-            self.open()
-        end = start + mix.shape[1]
-        while self.buf is not None and self.pos < end:
-            n = self.buf.shape[1]
-            lo, hi = max(self.pos, start), min(self.pos + n, end)
-            if hi > lo:
-                mix[:, lo - start : hi - start] += self.buf[:, lo - self.pos : hi - self.pos]
-            if self.pos + n <= end:
-                self._next()
-            else:
-                break
-
-    def close(self) -> None:
-        if self.container is not None:
-            self.container.close()
 
 
 @dataclass
@@ -273,6 +163,7 @@ def compose(
     height: int = 720,
     fps: int = 25,
     vtt: Path | None = None,
+    burn_chat: bool = False,
     progress: Callable[[float, float, float], None] | None = _progress,
 ) -> ComposeResult:
     """Render the recording in ``directory`` into ``output`` (see the module docstring)."""
@@ -289,62 +180,49 @@ def compose(
     t0 = min(float(t["start"]) for t in tracks)
     total = max(float(t["end"]) for t in tracks) - t0
     timeline = _Timeline.of(doc, t0)
-    videos: list[_Video] = []
-    audios: list[_Audio] = []
+    videos: list[VideoTrack] = []
+    audios: list[AudioTrack] = []
     for tr in tracks:
         path = directory / str(tr["file"])
         if not path.is_file() or path.parent != directory:
             continue
-        start = float(tr["start"]) - t0
+        start, end = float(tr["start"]) - t0, float(tr["end"]) - t0
         if tr.get("kind") == "video":
             key = f"{tr['participant']}/{tr['track']}/{tr['file']}"
-            videos.append(_Video(key, str(tr["participant"]), bool(tr.get("screen")), start,
-                                 float(tr["end"]) - t0, path))  # fmt: skip
+            videos.append(VideoTrack(key, str(tr["participant"]), bool(tr.get("screen")), start,
+                                     end, path, np))  # fmt: skip
         elif tr.get("kind") == "audio":
-            audios.append(_Audio(str(tr["participant"]), start, float(tr["end"]) - t0, path))
+            audios.append(AudioTrack(str(tr["participant"]), start, end, path, np))
     if vtt is not None:
         vtt.write_text(webvtt(doc, t0), "utf-8")
 
     started = time.monotonic()
-    out = av.open(str(output), "w")
-    if suffix == ".mp4":
-        vs = out.add_stream("libx264", rate=fps, options={"preset": "veryfast", "crf": "23"})
-        as_ = out.add_stream("aac", rate=RATE)
-    else:
-        vs = out.add_stream("libvpx", rate=fps,
-                            options={"deadline": "realtime", "cpu-used": "8", "crf": "10",
-                                     "b": "2M"})  # fmt: skip
-        as_ = out.add_stream("libopus", rate=RATE)
-    vs.width, vs.height, vs.pix_fmt = width, height, "yuv420p"
-    as_.layout = "stereo"
-    vs.thread_type = "AUTO"
-
+    encoder = Encoder(output, width, height, fps, RATE)
     frames = int(math.ceil(total * fps))
     block = RATE // fps  # audio samples per video frame (fps divides 48000 for 10/15/20/25/30)
-    # one YUV 4:2:0 frame: Y rows, then U, then V (as PyAV's from_ndarray wants it)
-    flat = np.empty(width * height * 3 // 2, dtype=np.uint8)
-    canvas = flat.reshape(height * 3 // 2, width)
-    luma, chroma = width * height, width * height // 4
-    planes = (
-        flat[:luma].reshape(height, width),
-        flat[luma : luma + chroma].reshape(height // 2, width // 2),
-        flat[luma + chroma :].reshape(height // 2, width // 2),
-    )
     background = yuv(BACKGROUND)
     label_scale = max(1, height // 360)
+    chat = ChatPanel(doc, t0, width, height, label_scale) if burn_chat else None
     last_progress = 0.0
     try:
         for i in range(frames):
             t = i / fps
+            # drawn straight into the encoder's frame (YUV 4:2:0): no copy of the picture
+            vf = av.VideoFrame(width, height, "yuv420p")
+            planes = planes_of(np, vf)
             for plane, value in zip(planes, background, strict=True):
                 plane.fill(value)
-            shown: dict[str, _Video] = {}
+            shown: dict[str, VideoTrack] = {}
             cams: list[str] = []
             screens: list[str] = []
             for v in videos:
-                if not (v.start <= t <= v.end + 0.5) or not timeline.shows(
-                    v.participant, v.screen, t
-                ):
+                if t > v.end + 0.5:
+                    v.close()  # over: its decoder goes
+                    continue
+                if t >= v.start - 1.0:
+                    v.prepare()  # decoding ahead of its first frame
+                if t < v.start or not timeline.shows(v.participant, v.screen, t):
+                    v.want = None  # not drawn: its decoder need not scale
                     continue
                 if v.at(t) is None:
                     continue
@@ -361,11 +239,10 @@ def compose(
                 (k for k in cams if k.split("/")[0].removeprefix("voice:") == speaker), None
             )
             for tile in layout(cams, screens, speaker_key, width, height):
-                _draw(np, planes, tile, shown.get(tile.key), timeline, t, label_scale)
-            vf = av.VideoFrame.from_ndarray(canvas, format="yuv420p")
+                _draw(planes, tile, shown.get(tile.key), timeline, t, label_scale)
+            if chat is not None:
+                chat.draw(planes, t)
             vf.pts = i
-            for packet in vs.encode(vf):
-                out.mux(packet)
             mix = np.zeros((2, block), dtype=np.float32)
             for a in audios:
                 a.add_into(mix, i * block)
@@ -373,16 +250,15 @@ def compose(
             af = av.AudioFrame.from_ndarray(mix, format="fltp", layout="stereo")
             af.sample_rate = RATE
             af.pts = i * block
-            for packet in as_.encode(af):
-                out.mux(packet)
+            encoder.put(vf, af)
             if progress is not None and (time.monotonic() - last_progress > 0.5 or i == frames - 1):
                 last_progress = time.monotonic()
                 progress((i + 1) / fps, total, started)
-        for stream in (vs, as_):
-            for packet in stream.encode(None):
-                out.mux(packet)
+        encoder.finish()
+    except BaseException:
+        encoder.abort()
+        raise
     finally:
-        out.close()
         for v in videos:
             v.close()
         for a in audios:
@@ -399,7 +275,7 @@ def _box(planes: Any, x: int, y: int, w: int, h: int, rgb: tuple[int, int, int])
         plane[y // d : (y + h) // d, x // d : (x + w) // d] = value
 
 
-def _draw(np: Any, planes: Any, tile: Tile, video: _Video | None, tl: _Timeline, t: float,
+def _draw(planes: Any, tile: Tile, video: VideoTrack | None, tl: _Timeline, t: float,
           scale: int) -> None:  # fmt: skip
     x, y, w, h = tile.rect
     if tile.speaker:
@@ -409,7 +285,7 @@ def _draw(np: Any, planes: Any, tile: Tile, video: _Video | None, tl: _Timeline,
     if video is not None and video.current is not None:
         frame = video.current
         fx, fy, fw, fh = fit(frame.width, frame.height, tile.rect)
-        for i, (plane, src) in enumerate(zip(planes, video.planes(np, fw, fh), strict=True)):
+        for i, (plane, src) in enumerate(zip(planes, video.planes(fw, fh), strict=True)):
             d = 1 if i == 0 else 2
             plane[fy // d : fy // d + src.shape[0], fx // d : fx // d + src.shape[1]] = src
         pid = video.participant
