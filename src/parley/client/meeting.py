@@ -596,6 +596,16 @@ class Meeting:
                 if self._media is not None:
                     self._media.participant_left(frame.id)
                 self._emit(frame)
+            case ev.Presence():
+                for gone in frame.left:
+                    self.participants.pop(gone.id, None)
+                    if self._media is not None:
+                        self._media.participant_left(gone.id)
+                for person in (*frame.joined, *frame.updated):
+                    self.participants[person.id] = person
+                    if person.id == self.id:
+                        self.role, self.name = person.role, person.name
+                self._emit(frame)
             case ev.Signal():
                 if frame.sender == "sfu":
                     if self._media is not None:
