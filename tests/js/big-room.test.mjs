@@ -11,6 +11,7 @@ import {
   onPresence,
   PAGE,
   search,
+  stagePeople,
   visible,
 } from "../../src/parley/web/js/core/big-room.js";
 
@@ -69,4 +70,11 @@ test("a search shows the server's answer, and only the answer to the current tex
   assert.equal(more, false);
   assert.equal(search(state, "").request, null);
   assert.equal(search(state, "x".repeat(200)).state.query.length, MAX_QUERY);
+});
+
+test("a big room's stage shows oneself and the people on camera or sharing first, in order", () => {
+  const people = Array.from({ length: 80 }, (_, i) => P(`p${i}`, `P ${i}`, i, { cam: i % 20 === 5, screen: i === 70 }));
+  const shown = stagePeople(people, "p79", 4);
+  assert.deepEqual(shown.map((p) => p.id), ["p5", "p25", "p70", "p79"]);
+  assert.equal(stagePeople(people.slice(0, 3), "p0").length, 3);
 });

@@ -152,3 +152,28 @@ export function search(state, text) {
   if (!query.trim()) return { state: { ...state, query: "", results: null }, request: null };
   return { state: { ...state, query, results: null }, request: { type: "roster", q: query.trim(), limit: PAGE } };
 }
+
+/** Tiles a big room's stage shows at most (a tile per person of thousands would not do). */
+export const STAGE_MAX = 49;
+
+/**
+ * Who gets a tile in a big room: oneself, then people sharing a screen, on camera, hosts,
+ * on mic, with a hand up, up to `max`; in the roster's order (no reshuffling).
+ * @param {Participant[]} people sorted
+ * @param {string | null} selfId
+ * @param {number} [max]
+ * @returns {Participant[]}
+ */
+export function stagePeople(people, selfId, max = STAGE_MAX) {
+  if (people.length <= max) return people;
+  const rank = (/** @type {Participant} */ p) =>
+    p.id === selfId ? 0 : p.screen ? 1 : p.cam ? 2 : p.role === "host" ? 3 : p.mic ? 4 : p.hand ? 5 : 6;
+  const chosen = new Set(
+    people
+      .map((p, i) => ({ p, i, r: rank(p) }))
+      .sort((a, b) => a.r - b.r || a.i - b.i)
+      .slice(0, max)
+      .map((x) => x.p.id),
+  );
+  return people.filter((p) => chosen.has(p.id));
+}

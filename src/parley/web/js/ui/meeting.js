@@ -22,7 +22,7 @@ import { ModerationControls } from "./moderation-controls.js";
 import { RecordingControls } from "./recording-controls.js";
 import { renderHands, renderPeople } from "./people.js";
 import { BigPeople } from "./big-people.js";
-import { applyPresence } from "../core/big-room.js";
+import { applyPresence, stagePeople } from "../core/big-room.js";
 import { MeetingPolls } from "./polls.js";
 import { keepResume, MeetingBreakouts, takeKeptResume } from "./breakouts.js";
 import { floatReaction } from "./reactions.js";
@@ -715,7 +715,8 @@ export class Meeting {
       hand: this.hand,
       observer: isObserver(this.roster.get(this.selfId ?? "")),
     });
-    this.tiles.render(people, { selfId: this.selfId, labels, handPos, local: this.local, remote: this.remoteMedia });
+    const onStage = this.big.active ? stagePeople(people, this.selfId) : people;
+    this.tiles.render(onStage, { selfId: this.selfId, labels, handPos, local: this.local, remote: this.remoteMedia });
     if (this.local.audio) this.levels.watch(this.selfId ?? "", this.local.stream);
   }
 
