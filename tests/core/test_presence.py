@@ -13,9 +13,8 @@ from typing import Any
 import pytest
 
 from parley.config import Limits
-from parley.core import presence
+from parley.core import presence, roster
 from parley.core import protocol as p
-from parley.core import roster
 from parley.core.effects import Deliver, Effect, PresenceDue
 from parley.core.protocol import ErrorCode, ProtocolError
 from parley.core.rooms import Rooms

@@ -47,8 +47,8 @@ from .effects import (
 from .names import check_display_name, check_room_name
 from .polls import Polls
 from .presence import Presence
-from .roster import FirstPages
 from .protocol import CloseCode, ErrorCode, ProtocolError
+from .roster import FirstPages
 from .state import MeetingRecord, Member, Recording, Room, RoomConfig, StoredRoom
 
 ROLES = ("host", "participant", "observer", "bot")
