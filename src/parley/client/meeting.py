@@ -438,6 +438,10 @@ class Meeting:
                 self._emit(ev.ParticipantJoined(participant=person))
             elif before != person:
                 self._emit(ev.ParticipantUpdated(participant=person))
+        if welcome.participant_count is not None:
+            # A big room's welcome lists a first page, not everyone: absence means nothing.
+            self.participants = {**old_people, **self.participants}
+            self.participants.pop(old_id, None)
         for pid in old_people:
             if pid not in self.participants and pid not in (self.id, old_id):
                 self._emit(ev.ParticipantLeft(id=pid, reason="left"))

@@ -1153,7 +1153,10 @@ class Rooms:
             effects.append(RoleChanged(pid, member.info.role))
         if member.info.role == "observer":
             effects.append(Unpublish(member.room, pid))
-        self.first_pages.changed(member.room)
+        if old is None:
+            self.first_pages.joined(member.room)  # (no scan per join on another node)
+        else:
+            self.first_pages.changed(member.room)
         self.members[pid] = member
         if member.waiting:
             room.members.pop(pid, None)

@@ -30,7 +30,7 @@ MAX_PAGE = 200
 MAX_QUERY = 64
 #: Longest cursor accepted ("<joined_at>.<id>").
 MAX_CURSOR = 100
-#: Hosts, raised hands and people on mic or sharing at the top of the first page.
+#: Hosts, raised hands and people sharing, on camera or on mic at the top of the first page.
 FEATURED_MAX = 50
 
 Key = tuple[int, str]
@@ -54,18 +54,20 @@ def parse_cursor(cursor: str, ref: str | None = None) -> Key:
 
 
 def _rank(info: p.Participant) -> tuple[int, int]:
-    """Who a meeting shows first: hosts, raised hands (in order), screens, open mics."""
+    """Who a meeting shows first: hosts, raised hands (in order), screens, cameras, mics."""
     if info.role == "host":
         return (0, 0)
     if info.hand:
         return (1, info.hand_at or 0)
     if info.screen:
         return (2, 0)
-    return (3, 0)
+    if info.cam:
+        return (3, 0)
+    return (4, 0)
 
 
 def _featured(info: p.Participant) -> bool:
-    return info.role == "host" or info.hand or info.screen or info.mic
+    return info.role == "host" or info.hand or info.screen or info.cam or info.mic
 
 
 def first_page(room: Room, size: int = PAGE_SIZE) -> tuple[list[p.Participant], str | None]:
