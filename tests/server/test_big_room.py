@@ -9,9 +9,10 @@ rest.  Bad roster requests are refused with a clear error and the socket stays u
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import aiohttp
 import pytest
 
 from tests.support.parley_process import ParleyProcess
@@ -28,6 +29,15 @@ def big_server(parley_server: Callable[..., ParleyProcess]) -> ParleyProcess:
         "--media", "mesh", "--max-participants", "1000",
         "--presence-threshold", str(THRESHOLD), "--max-connections-per-address", "400",
     )  # fmt: skip
+
+
+@pytest.fixture
+async def clients() -> AsyncIterator[Clients]:
+    """Like the suite's ``clients``, on a session without aiohttp's 100-connection cap."""
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+        c = Clients(session)
+        yield c
+        await c.close_all()
 
 
 def known_ids(client: Client) -> set[str]:

@@ -36,7 +36,8 @@ async def drain(ws: aiohttp.ClientWebSocketResponse) -> None:
 
 
 async def main(url: str, room: str, count: int) -> None:
-    async with aiohttp.ClientSession() as session:
+    # (limit=0: aiohttp's default caps a session at 100 connections)
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
         for i in range(count):
             await bot(session, url, room, f"Bot {i:03d}")
         print("ready", flush=True)
