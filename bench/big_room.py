@@ -254,13 +254,15 @@ async def run_one(n: int, mode: str, args: argparse.Namespace) -> dict[str, obje
         # The last presence frame (0.5 s window) and the fan-out of the last joins.
         await asyncio.sleep(1.5)
         cpu1, rss1 = cpu_seconds(pid), rss_kb(pid)
-        frames = sum(int(r["frames"]) for r in ask(workers, {"cmd": "frames"}))  # type: ignore[call-overload]
+        replies = await asyncio.to_thread(ask, workers, {"cmd": "frames"})
+        frames = sum(int(r["frames"]) for r in replies)  # type: ignore[call-overload]
         p99s, maxes = [], []
         for k in range(3):
             tag = f"{k}{time.time_ns()}"
             sent = time.time()
             await host.send_str(json.dumps({"type": "chat", "text": f"probe-{tag}"}))
-            times = [t for r in ask(workers, {"cmd": "probe", "tag": tag}) for t in r["times"]]  # type: ignore[attr-defined]
+            replies = await asyncio.to_thread(ask, workers, {"cmd": "probe", "tag": tag})
+            times = [t for r in replies for t in r["times"]]  # type: ignore[attr-defined]
             lat = sorted((t - sent) * 1000 for t in times)
             if lat:
                 p99s.append(lat[min(len(lat) - 1, int(len(lat) * 0.99))])
