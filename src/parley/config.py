@@ -52,6 +52,12 @@ class Limits:
     signal_rate: RateLimit = RateLimit(400, 10.0)
     reaction_rate: RateLimit = RateLimit(10, 10.0)
     other_rate: RateLimit = RateLimit(60, 10.0)
+    #: ``roster`` pages (each scans the room once: core/roster.py).
+    roster_rate: RateLimit = RateLimit(20, 10.0)
+    #: Rooms of more than this many people batch presence (one ``presence`` frame per
+    #: 0.5 s, not a frame per join to everyone) and welcome with a first roster page
+    #: (core/presence.py).  A huge value turns it off.
+    presence_threshold: int = 100
     #: WebSocket control frames (pings and pongs) per connection; more closes it (1008).
     control_rate: RateLimit = RateLimit(30, 10.0)
     #: Messages per client address, all its connections together.
@@ -190,6 +196,7 @@ LIMIT_OPTIONS: dict[str, tuple[type, str]] = {
     "chat_max_chars": (int, "longest chat message (characters)"),
     "display_name_max": (int, "longest display name (characters)"),
     "max_participants": (int, "participants per room"),
+    "presence_threshold": (int, "room size above which presence is batched and paged"),
     "history_page": (int, "chat messages per history page"),
     "max_outgoing_buffer": (int, "bytes queued to a slow client before it is dropped"),
     "max_rooms": (int, "rooms open at once"),

@@ -99,6 +99,15 @@ class ParticipantUpdated(p.ParticipantUpdated, tag="participant-updated"):
     type: ClassVar[Literal["participant-updated"]] = "participant-updated"
 
 
+class Presence(p.PresenceOut, tag="presence"):
+    """Big rooms: the joins (``joined``), leaves (``left``) and changes (``updated``) of
+    a short window at once, and ``count``, the people in the room.  The SDK has already
+    applied them to ``meeting.participants`` (which, in a big room, holds the welcome's
+    first page and the changes since: ``truncated`` says some were too many to list)."""
+
+    type: ClassVar[Literal["presence"]] = "presence"
+
+
 class Reaction(p.ReactionOut, tag="reaction"):
     """``event.sender`` reacted with ``event.emoji``."""
 
@@ -202,6 +211,7 @@ Event = (
     | ParticipantJoined
     | ParticipantLeft
     | ParticipantUpdated
+    | Presence
     | Reaction
     | Signal
     | RoomUpdated
@@ -223,6 +233,7 @@ ServerFrame = (
     | ParticipantJoined
     | ParticipantLeft
     | ParticipantUpdated
+    | Presence
     | Reaction
     | Signal
     | RoomUpdated

@@ -438,6 +438,10 @@ class Meeting:
                 self._emit(ev.ParticipantJoined(participant=person))
             elif before != person:
                 self._emit(ev.ParticipantUpdated(participant=person))
+        if welcome.participant_count is not None:
+            # A big room's welcome lists a first page, not everyone: absence means nothing.
+            self.participants = {**old_people, **self.participants}
+            self.participants.pop(old_id, None)
         for pid in old_people:
             if pid not in self.participants and pid not in (self.id, old_id):
                 self._emit(ev.ParticipantLeft(id=pid, reason="left"))
@@ -595,6 +599,16 @@ class Meeting:
                 self.participants.pop(frame.id, None)
                 if self._media is not None:
                     self._media.participant_left(frame.id)
+                self._emit(frame)
+            case ev.Presence():
+                for gone in frame.left:
+                    self.participants.pop(gone.id, None)
+                    if self._media is not None:
+                        self._media.participant_left(gone.id)
+                for person in (*frame.joined, *frame.updated):
+                    self.participants[person.id] = person
+                    if person.id == self.id:
+                        self.role, self.name = person.role, person.name
                 self._emit(frame)
             case ev.Signal():
                 if frame.sender == "sfu":

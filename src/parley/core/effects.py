@@ -128,6 +128,15 @@ class Wake:
 
 
 @dataclass(frozen=True, slots=True)
+class PresenceDue:
+    """Call the core back at ``at_ms`` (ms since the epoch) to send ``room``'s batched
+    presence (:meth:`parley.core.presence.Presence.flush`)."""
+
+    room: str
+    at_ms: int
+
+
+@dataclass(frozen=True, slots=True)
 class StopForwarding:
     """Media follows membership: forward nothing more from or to ``pid``."""
 
@@ -268,6 +277,7 @@ Effect = (
     | ToLobby
     | Moved
     | Wake
+    | PresenceDue
     | RoleChanged
     | StopForwarding
     | Unpublish

@@ -313,6 +313,16 @@ class Record(_Client, tag="record"):
     action: Literal["start", "stop"] = "start"
 
 
+class Roster(_Client, tag="roster"):
+    """One page of the room's participants, in join order (core/roster.py has the limits):
+    after ``after`` (the ``next`` of the page before; absent: from the start), at most
+    ``limit``, only those whose name contains ``q`` (any case) if given."""
+
+    after: str | None = None
+    limit: Int64 | None = None
+    q: str | None = None
+
+
 ClientMessage = (
     Join
     | Chat
@@ -345,6 +355,7 @@ ClientMessage = (
     | BreakoutHelp
     | BreakoutBroadcast
     | Record
+    | Roster
 )
 
 _decoder: Final = msgspec.json.Decoder(ClientMessage)
@@ -487,6 +498,11 @@ class Welcome(_Server, tag="welcome"):
     limits: dict[str, int]
     #: Set when this room is a breakout (the same socket moved here from the main room).
     breakout: BreakoutHere | None = None
+    #: Big rooms only (core/presence.py): ``participants`` is then a first page (hosts,
+    #: raised hands, people on mic or sharing, then the earliest to join); how many are
+    #: in the room, and the cursor of the next page (``roster``), absent if none.
+    participant_count: int | None = None
+    roster_next: str | None = None
 
 
 class ResumeToken(_Server, tag="resume-token"):
@@ -506,6 +522,35 @@ class ParticipantLeft(_Server, tag="participant-left"):
 
 class ParticipantUpdated(_Server, tag="participant-updated"):
     participant: Participant
+
+
+class Departure(msgspec.Struct):
+    id: str
+    reason: str  # as in participant-left
+
+
+class PresenceOut(_Server, tag="presence", omit_defaults=False):
+    """Big rooms: the joins, leaves and changes of one short window, in one frame (apply
+    ``left``, then ``joined``, then ``updated``).  ``count``: people in the room now.
+    ``truncated``: too many changes for one frame; the lists are empty and a client that
+    shows the roster pages it again (``roster``)."""
+
+    joined: list[Participant] = msgspec.field(default_factory=list)
+    left: list[Departure] = msgspec.field(default_factory=list)
+    updated: list[Participant] = msgspec.field(default_factory=list)
+    count: int = 0
+    truncated: bool = False
+
+
+class RosterPage(_Server, tag="roster-page"):
+    """The answer to ``roster``: participants in join order, the cursor of the next page
+    (absent: the last page), and how many are in the room."""
+
+    participants: list[Participant]
+    count: int
+    next: str | None = None
+    q: str | None = None
+    ref: str | None = None
 
 
 class ChatOut(_Server, tag="chat"):
@@ -656,6 +701,8 @@ ServerMessage = (
     | ParticipantJoined
     | ParticipantLeft
     | ParticipantUpdated
+    | PresenceOut
+    | RosterPage
     | ChatOut
     | ChatAck
     | SignalOut

@@ -20,6 +20,7 @@ from ..config import Limits
 from . import events as ev
 from . import protocol as p
 from . import record_rules, recording
+from . import roster as roster_pages
 from .admission import Decision, Enter, Joined, JoinRequest, NeedPassword, Refuse
 from .breakouts import Breakouts
 from .effects import (
@@ -45,7 +46,9 @@ from .effects import (
 )
 from .names import check_display_name, check_room_name
 from .polls import Polls
+from .presence import Presence
 from .protocol import CloseCode, ErrorCode, ProtocolError
+from .roster import FirstPages
 from .state import MeetingRecord, Member, Recording, Room, RoomConfig, StoredRoom
 
 ROLES = ("host", "participant", "observer", "bot")
@@ -103,6 +106,10 @@ class Rooms:
         )
         #: Rooms can be recorded (the server's media goes through its SFU).
         self.recordable = False
+        #: Big rooms' presence, batched (core/presence.py), and their welcome's first
+        #: roster page (core/roster.py).
+        self.presence = Presence(limits.presence_threshold, self.now_ms)
+        self.first_pages = FirstPages()
 
     def now_ms(self) -> int:
         return int(self._wall() * 1000)
@@ -181,10 +188,12 @@ class Rooms:
                 ErrorCode.ROOM_FULL,
                 f"room {req.room} is full ({self._capacity(config)} participants)",
             )
-        hosts = room.hosts() if room is not None else ()
+        # (``any`` stops at the first host, usually the first member: a join into a big
+        # room must not cost a scan of it.)
+        hosts = room is not None and any(m.info.role == "host" for m in room.members.values())
         if role is None:
             role = "host" if self.auto_host and not hosts else "participant"
-        lobby = restored is None and config.lobby and role != "host" and bool(hosts)
+        lobby = restored is None and config.lobby and role != "host" and hosts
         if lobby and room is not None and len(room.lobby) >= self.limits.max_lobby:
             return Refuse(ErrorCode.TOO_MANY, "the lobby is full; try later")
         return Enter(role, restore=restored is not None, lobby=lobby)
@@ -229,13 +238,13 @@ class Rooms:
             room.lobby[pid] = member
             return Joined(member, False, [self._lobby_update(room)])
         room.members[pid] = member
-        announce = Deliver(req.room, p.ParticipantJoined(participant=info), exclude=pid)
+        announce = self._announce_joined(room, info)
         logged = [self._event(ev.PARTICIPANT_JOINED, req.room, participant=self._person(member))]
         if opened:
             logged.insert(0, self._event(ev.ROOM_STARTED, req.room))
         # Stored (and logged) before anyone is told: the event log's order is then the
         # order in which people saw things happen.
-        effects: list[Effect] = [SaveMeeting(req.room, tuple(logged)), announce]
+        effects: list[Effect] = [SaveMeeting(req.room, tuple(logged)), *announce]
         if not decision.restore:
             effects.append(Arrived(req.room, pid, info.name))
         if opened:
@@ -402,6 +411,7 @@ class Rooms:
             return []
         self.rooms.pop(room.name, None)
         self.polls.forget(room.name)
+        self._forget_presence(room.name)
         keep = replace(room.config, locked=False) if room.config.managed else None
         if keep is not None or room.config != RoomConfig():
             self.journal.append(("room", room.name, None))
@@ -439,7 +449,7 @@ class Rooms:
         # Told first, then stored: a leave shows at once.  (So a chat message sent right
         # after it may be logged before its participant.left: the log is in commit order.)
         effects: list[Effect] = [
-            Deliver(member.room, p.ParticipantLeft(id=pid, reason=reason)),
+            *self._announce_left(room, pid, reason),
             Left(member.room, pid, member.info.name, reason),
             StopForwarding(member.room, pid),
             SaveMeeting(member.room, (left,)),
@@ -477,9 +487,9 @@ class Rooms:
         self.journal.append(("gone", source.name, pid))
         self.journal.append(("member", target, pid))
         effects: list[Effect] = [
-            Deliver(source.name, p.ParticipantLeft(id=pid, reason="moved"), exclude=pid),
+            *self._announce_left(source, pid, "moved", exclude=pid),
             StopForwarding(source.name, pid),
-            Deliver(target, p.ParticipantJoined(participant=member.info), exclude=pid),
+            *self._announce_joined(room, member.info),
             Moved(pid, target),
         ]
         who = self._person(member)
@@ -514,7 +524,7 @@ class Rooms:
         )
         effects: list[Effect] = [
             SaveMeeting(room.name, (changed,)),
-            self._updated(heir),
+            *self._updated(heir),
             RoleChanged(heir.info.id, "host"),
             Note(room.name, f"{heir.info.name} is now a host"),
             *self.polls.state_for(room.name, heir.info.id, host=True),
@@ -608,6 +618,8 @@ class Rooms:
                 return self.breakouts.handle(pid, message)
             case p.Record():
                 return self.record(pid, message)
+            case p.Roster():
+                return self.roster_page(pid, message)
         raise ProtocolError(ErrorCode.BAD_MESSAGE, "not a request the rules handle", message.ref)
 
     def member(self, pid: str, ref: str | None = None) -> Member:
@@ -663,9 +675,48 @@ class Rooms:
             )
         return [Deliver(member.room, p.ReactionOut(sender=pid, emoji=msg.emoji))]
 
-    def _updated(self, member: Member) -> Deliver:
+    def _updated(self, member: Member) -> list[Effect]:
         self.journal.append(("member", member.room, member.info.id))
-        return Deliver(member.room, p.ParticipantUpdated(participant=member.info))
+        self.first_pages.changed(member.room)
+        return self.presence.updated(self.rooms[member.room], member.info)
+
+    def _announce_joined(self, room: Room, info: p.Participant) -> list[Effect]:
+        """Tell the room of a newcomer: at once, or in its next presence frame."""
+        self.first_pages.joined(room.name)
+        return self.presence.joined(room, info)
+
+    def _announce_left(
+        self, room: Room, pid: str, reason: str, exclude: str | None = None
+    ) -> list[Effect]:
+        self.first_pages.left(room.name, pid)
+        return self.presence.left(room, pid, reason, exclude)
+
+    def _forget_presence(self, room_name: str) -> None:
+        self.presence.forget(room_name)
+        self.first_pages.changed(room_name)
+
+    def presence_due(self, room_name: str) -> list[Effect]:
+        """A big room's presence window ended (a ``PresenceDue``): its frame."""
+        return self.presence.flush(self.rooms.get(room_name), room_name)
+
+    def roster_page(self, pid: str, msg: p.Roster) -> list[Effect]:
+        """One page of the room's participants for ``pid`` (core/roster.py)."""
+        member = self.member(pid, msg.ref)
+        out = roster_pages.page(self.rooms[member.room], msg)
+        return [Deliver(member.room, out, to=(pid,))]
+
+    def welcome_roster(
+        self, room: Room, pid: str
+    ) -> tuple[list[p.Participant], int | None, str | None]:
+        """Who a welcome lists: everyone in a small room; in a big one, the first page
+        (with the newcomer) and the count and cursor of the rest."""
+        if not self.presence.is_big(room):
+            return room.participants(), None, None
+        people, cursor = self.first_pages.get(room)
+        me = room.members.get(pid)
+        if me is not None and all(i.id != pid for i in people):
+            people = [me.info, *people]
+        return people, len(room.members), cursor
 
     def media(self, pid: str, msg: p.Media) -> list[Effect]:
         member = self.member(pid, msg.ref)
@@ -676,12 +727,12 @@ class Rooms:
             value = getattr(msg, attr)
             if value is not None:
                 setattr(info, attr, value)
-        return [self._updated(member)]
+        return self._updated(member)
 
     def hand(self, pid: str, msg: p.Hand) -> list[Effect]:
         member = self.member(pid, msg.ref)
         self._set_hand(member, msg.raised)
-        return [self._updated(member)]
+        return self._updated(member)
 
     def _set_hand(self, member: Member, raised: bool) -> None:
         info = member.info
@@ -696,7 +747,7 @@ class Rooms:
         except ProtocolError as exc:
             exc.ref = msg.ref
             raise
-        return [self._updated(member)]
+        return self._updated(member)
 
     # -- moderation -------------------------------------------------------------------
 
@@ -731,7 +782,7 @@ class Rooms:
             effects.append(
                 Deliver(host.room, p.Muted(kind=kind, by=host.info.id), to=(target.info.id,))
             )
-            effects.append(self._updated(target))
+            effects += self._updated(target)
         return effects
 
     def remove(self, pid: str, msg: p.Remove) -> list[Effect]:
@@ -767,7 +818,7 @@ class Rooms:
         return [
             SaveMeeting(room.name, (left,)),
             # The others see them leave; they themselves are told by lobby-wait.
-            Deliver(room.name, p.ParticipantLeft(id=pid, reason="lobby"), exclude=pid),
+            *self._announce_left(room, pid, "lobby", exclude=pid),
             Left(room.name, pid, target.info.name, "lobby"),
             StopForwarding(room.name, pid),
             ToLobby(pid, room.name),
@@ -785,7 +836,7 @@ class Rooms:
         setattr(target.info, kind, False)
         return [
             Deliver(room_name, p.Muted(kind=kind, by="admin"), to=(pid,)),
-            self._updated(target),
+            *self._updated(target),
             Note(
                 room_name,
                 f"An administrator turned off {target.info.name}'s {DEVICE_NAMES[kind]}",
@@ -835,7 +886,7 @@ class Rooms:
         )
         effects: list[Effect] = [
             SaveMeeting(room.name, (changed,)),
-            self._updated(target),
+            *self._updated(target),
             RoleChanged(msg.to, msg.role),
         ]
         if msg.role == "observer":
@@ -857,7 +908,7 @@ class Rooms:
             return []
         self._set_hand(target, False)
         return [
-            self._updated(target),
+            *self._updated(target),
             Note(host.room, f"{host.info.name} lowered {target.info.name}'s hand"),
         ]
 
@@ -960,7 +1011,7 @@ class Rooms:
         return [
             SaveMeeting(room.name, (joined,)),
             LetIn(pid, room.name),
-            Deliver(room.name, p.ParticipantJoined(participant=member.info), exclude=pid),
+            *self._announce_joined(room, member.info),
             Arrived(room.name, pid, member.info.name),
         ]
 
@@ -1036,6 +1087,7 @@ class Rooms:
         room.lobby.clear()
         self.rooms.pop(room.name, None)
         self.polls.forget(room.name)
+        self._forget_presence(room.name)
         self.journal.append(("ended", room.name, None))
         return effects
 
@@ -1101,6 +1153,10 @@ class Rooms:
             effects.append(RoleChanged(pid, member.info.role))
         if member.info.role == "observer":
             effects.append(Unpublish(member.room, pid))
+        if old is None:
+            self.first_pages.joined(member.room)  # (no scan per join on another node)
+        else:
+            self.first_pages.changed(member.room)
         self.members[pid] = member
         if member.waiting:
             room.members.pop(pid, None)
@@ -1119,6 +1175,7 @@ class Rooms:
         if room is not None:
             room.members.pop(pid, None)
             room.lobby.pop(pid, None)
+        self.first_pages.left(room_name, pid)
         return [StopForwarding(room_name, pid)]
 
     def put_remote_room(
@@ -1145,6 +1202,7 @@ class Rooms:
         """Forget a room and everyone in it (the meeting ended elsewhere)."""
         room = self.rooms.pop(room_name, None)
         self.polls.forget(room_name, shared=False)
+        self._forget_presence(room_name)
         self.breakouts.drop_remote(room_name)
         if room is None:
             return []

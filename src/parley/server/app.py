@@ -131,6 +131,7 @@ class Server:
             now_ms=self.rooms.now_ms,
             observer=PolicyObserver(self.policy, self.spawn) if self.policy else None,
             wake=self.wake,
+            presence_due=self.presence_due,
         )
         event_types = settings.webhook_events or DEFAULT_EVENT_TYPES
         self.executor.event_types = frozenset(event_types)
@@ -346,6 +347,17 @@ class Server:
             self.spawn(self.apply(due(room)))
 
         self._wakes[room] = (at_ms, asyncio.get_running_loop().call_later(delay, fire))
+
+    def presence_due(self, room: str, at_ms: int) -> None:
+        """Send ``room``'s batched presence at ``at_ms`` (a ``PresenceDue``: the core
+        asks only when it opens a batch, so one timer per room is armed at a time)."""
+        delay = max(0.0, (at_ms - self.rooms.now_ms()) / 1000)
+        flush = self.rooms.presence_due
+
+        def fire() -> None:
+            self.spawn(self.apply(flush(room)))
+
+        asyncio.get_running_loop().call_later(delay, fire)
 
     def expire(self, pid: str) -> None:
         self.spawn(self.apply(self.rooms.expire(pid)))

@@ -26,6 +26,7 @@ from ..core.effects import (
     MediaEnded,
     Moved,
     Note,
+    PresenceDue,
     RecordingFinished,
     RecordingStarted,
     RoleChanged,
@@ -172,6 +173,7 @@ class Executor:
         now_ms: Callable[[], int],
         observer: Observer | None = None,
         wake: Callable[[str, int], None] | None = None,
+        presence_due: Callable[[str, int], None] | None = None,
     ) -> None:
         self.fanout = fanout
         self.sockets = sockets
@@ -184,6 +186,8 @@ class Executor:
         self.observer = observer
         #: Schedules a ``Wake`` (breakout timers); None: they never fire.
         self.wake = wake
+        #: Schedules a ``PresenceDue`` (a big room's presence frame); None: never sent.
+        self.presence_due = presence_due
         #: Chat messages (not system lines) stored and acknowledged.
         self.chat_stored = 0
         #: The event types the operator logs (``--webhook-events``).
@@ -240,6 +244,9 @@ class Executor:
             case Wake(room=room, at_ms=at_ms):
                 if self.wake is not None:
                     self.wake(room, at_ms)
+            case PresenceDue(room=room, at_ms=at_ms):
+                if self.presence_due is not None:
+                    self.presence_due(room, at_ms)
             case RoleChanged(pid=pid, role=role):
                 self.sockets.renew_token(pid, role)
             case StopForwarding(room=room, pid=pid):

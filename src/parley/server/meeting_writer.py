@@ -18,6 +18,13 @@ from ..store import MeetingState, Store
 
 log = logging.getLogger(__name__)
 
+#: Each write stores whole meetings (O(N) for a room of N), so once a write held more than
+#: PAUSE_FROM people the writer pauses PAUSE_PER_MEMBER a person before the next: a room of
+#: 10,000 filling up is written about four times a second (the joins of a pause share the
+#: next write), not once per join, which would make filling it cost O(N^2).
+PAUSE_FROM = 100
+PAUSE_PER_MEMBER = 25e-6
+
 
 class MeetingWriter:
     def __init__(self, store: Store, snapshot: Callable[[str], MeetingState | None]) -> None:
@@ -45,13 +52,15 @@ class MeetingWriter:
         while self._next is not None:
             done, rooms, logged = self._next, self._dirty, self._events
             self._next, self._dirty, self._events = None, set(), []
+            meetings = {room: self._snapshot(room) for room in rooms}
             try:
-                await self._store.save_meetings(
-                    {room: self._snapshot(room) for room in rooms}, logged
-                )
+                await self._store.save_meetings(meetings, logged)
             except Exception:
                 log.exception("could not store the meeting state of %s", ", ".join(sorted(rooms)))
             done.set_result(None)
+            stored = sum(len(m.members) for m in meetings.values() if m is not None)
+            if stored > PAUSE_FROM:
+                await asyncio.sleep(stored * PAUSE_PER_MEMBER)
 
     async def close(self) -> None:
         if self._task is not None:

@@ -39,6 +39,7 @@ from ..core.effects import (
     StopRecording,
 )
 from ..recording.recovery import finish, interrupted
+from ..core.presence import as_events
 from ..recording.session import RoomRecording
 from ..recording.storage import RecordingStore
 from .frames import frame_payload
@@ -207,6 +208,10 @@ class Recordings:
         if rec is None:
             return
         m = d.message
+        if isinstance(m, p.PresenceOut):  # a big room's batch: its events one by one
+            for one in as_events(m):
+                self.note(Deliver(d.room, one))
+            return
         people = self._people.setdefault(d.room, {})
         if isinstance(m, p.ParticipantJoined):
             info = m.participant

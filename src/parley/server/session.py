@@ -50,9 +50,9 @@ ERROR_WINDOW = 10.0
 
 #: Per-connection rate limits: the ``Limits`` field of each class, and the class of
 #: each message type (every other type after a join shares the last one).
-RATE_LIMITS = ("chat_rate", "signal_rate", "reaction_rate", "other_rate")
-RATE_CLASS: dict[type, int] = {p.Chat: 0, p.Signal: 1, p.Reaction: 2}
-OTHER = 3
+RATE_LIMITS = ("chat_rate", "signal_rate", "reaction_rate", "roster_rate", "other_rate")
+RATE_CLASS: dict[type, int] = {p.Chat: 0, p.Signal: 1, p.Reaction: 2, p.Roster: 3}
+OTHER = 4
 
 #: Messages waiting behind the one being handled before the socket stops reading.
 MAX_BACKLOG = 32
@@ -464,6 +464,7 @@ class Session:
         member = server.rooms.find(pid)
         if room is None or member is None:  # gone while the history loaded
             return
+        participants, count, roster_next = server.rooms.welcome_roster(room, pid)
         welcome = p.Welcome(
             v=p.PROTOCOL_VERSION,
             id=pid,
@@ -480,7 +481,9 @@ class Session:
                 settings=server.rooms.settings_of(room),
                 recording=room.recording is not None,
             ),
-            participants=room.participants(),
+            participants=participants,
+            participant_count=count,
+            roster_next=roster_next,
             history=history,
             history_more=more,
             ice_servers=server.ice_servers(pid),

@@ -14,7 +14,18 @@ from collections.abc import AsyncIterator
 from typing import Any, Final
 
 import msgspec
-from sqlalchemy import Integer, bindparam, column, delete, or_, select, table, text, update
+from sqlalchemy import (
+    Integer,
+    bindparam,
+    column,
+    delete,
+    literal_column,
+    or_,
+    select,
+    table,
+    text,
+    update,
+)
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql.elements import ColumnElement
@@ -83,9 +94,16 @@ def visible_to(viewer: str | None) -> ColumnElement[bool]:
 
 
 def in_chat_view() -> ColumnElement[bool]:
-    """What the chat's history pages show: everything but attendance entries."""
+    """What the chat's history pages show: everything but attendance entries.
+
+    Written with literals, exactly as the partial index ``ix_messages_room_chat``'s
+    condition (schema.py, migration 0006), so that SQLite and PostgreSQL use that index:
+    with bound parameters they cannot prove the query implies it, and a history page then
+    walks every attendance entry newer than it (a big room's welcome: O(N) per join)."""
     m = messages.c
-    return or_(m.kind.is_(None), m.kind.not_in(ATTENDANCE_KINDS))
+    return or_(
+        m.kind.is_(None), m.kind.not_in([literal_column(f"'{k}'") for k in ATTENDANCE_KINDS])
+    )
 
 
 class RecordQueries:

@@ -6,7 +6,18 @@ not import this module, so a later change here needs a new migration.
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Boolean, Column, Index, Integer, MetaData, Table, Text, false
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Index,
+    Integer,
+    MetaData,
+    Table,
+    Text,
+    false,
+    text,
+)
 
 metadata = MetaData()
 
@@ -49,6 +60,16 @@ messages = Table(
 
 # History pages are "newest N in a room below some id".
 Index("ix_messages_room_id", messages.c.room, messages.c.id)
+# ...of the chat, without attendance entries (store/record.py in_chat_view): a big room
+# writes one per join, and a page must not walk them all (migration 0006).
+CHAT_VIEW = "kind IS NULL OR kind NOT IN ('joined', 'left')"
+Index(
+    "ix_messages_room_chat",
+    messages.c.room,
+    messages.c.id,
+    sqlite_where=text(CHAT_VIEW),
+    postgresql_where=text(CHAT_VIEW),
+)
 
 # The event log (webhooks and GET /api/v1/events): ids increase in commit order.
 events = Table(

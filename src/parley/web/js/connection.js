@@ -28,6 +28,8 @@ import { backoffDelay } from "./core/rules.js";
  *   "participant-joined": { participant: import("./core/protocol.js").Participant },
  *   "participant-updated": { participant: import("./core/protocol.js").Participant },
  *   "participant-left": { id: string, reason?: string },
+ *   "presence": import("./core/big-room.js").Presence,
+ *   "roster-page": import("./core/big-room.js").RosterPage,
  *   "chat": { message: import("./core/protocol.js").ChatMessage },
  *   "chat-ack": { id: number, ts: number, ref: string },
  *   "message-deleted": { id: number, room?: string, by?: string },

@@ -54,6 +54,8 @@
  * @property {RTCIceServer[]} [ice_servers]
  * @property {{ chat_max_chars?: number }} [limits]
  * @property {BreakoutHere} [breakout] set when this room is a breakout of the meeting
+ * @property {number} [participant_count] big rooms: how many are in it (`participants` is a first page)
+ * @property {string | null} [roster_next] big rooms: the cursor of the next roster page
  */
 
 /**

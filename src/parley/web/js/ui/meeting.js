@@ -21,6 +21,8 @@ import { MeetingChat } from "./meeting-chat.js";
 import { ModerationControls } from "./moderation-controls.js";
 import { RecordingControls } from "./recording-controls.js";
 import { renderHands, renderPeople } from "./people.js";
+import { BigPeople } from "./big-people.js";
+import { applyPresence, stagePeople } from "../core/big-room.js";
 import { MeetingPolls } from "./polls.js";
 import { keepResume, MeetingBreakouts, takeKeptResume } from "./breakouts.js";
 import { floatReaction } from "./reactions.js";
@@ -108,6 +110,12 @@ export class Meeting {
       handsSection: $("#hands-section"),
       handsList: $("#hands-list"),
     };
+    /** A big room's people panel: count, search, pages (inactive in small rooms). */
+    this.big = new BigPeople({
+      list: this.el.people,
+      send: (msg) => Boolean(this.conn?.send(msg)),
+      onChange: () => this.render(),
+    });
     const button = (/** @type {string} */ sel) => /** @type {HTMLButtonElement} */ ($(sel));
     const peopleBtn = button("#btn-people");
     const chatBtn = button("#btn-chat");
@@ -237,6 +245,8 @@ export class Meeting {
       conn.on("participant-joined", (m) => this.onJoined(m.participant));
       conn.on("participant-updated", (m) => this.onUpdated(m.participant));
       conn.on("participant-left", (m) => this.onLeft(m));
+      conn.on("presence", (m) => this.onPresence(m));
+      conn.on("roster-page", (m) => this.big.page(m));
       conn.on("chat", (m) => this.chat.received(m.message));
       conn.on("chat-ack", (m) => this.chat.acked(m.ref));
       conn.on("message-deleted", (m) => this.chat.deleted(m.id));
@@ -299,6 +309,7 @@ export class Meeting {
     const me = (msg.participants || []).find((p) => p.id === msg.id);
     if (isObserver(me)) this.releaseMedia(); // observers publish nothing
     if (!isHost(me)) this.moderation.clearLobby();
+    this.big.welcome(msg);
     if (!this.joined) {
       this.selfId = msg.id;
       this.joined = true;
@@ -519,6 +530,28 @@ export class Meeting {
     this.render();
   }
 
+  /**
+   * A big room's batched joins, leaves and changes (no toast each: there are too many).
+   * @param {import("../core/big-room.js").Presence} msg
+   */
+  onPresence(msg) {
+    const before = this.roster;
+    this.roster = applyPresence(this.roster, msg);
+    this.big.presence(msg);
+    const selfId = /** @type {string} */ (this.selfId);
+    for (const gone of msg.left || []) if (gone.id !== selfId) this.dropPeer(gone.id);
+    for (const p of msg.joined || []) {
+      if (p.id !== selfId && !before.has(p.id)) this.session?.addPeer(p.id, isPolite(selfId, p.id));
+    }
+    const me = (msg.updated || []).find((p) => p.id === selfId);
+    if (me) {
+      const mine = before.get(selfId);
+      if (mine && mine.role !== me.role) this.onOwnRole(mine.role, me.role);
+      if (!me.hand && this.hand) this.hand = false;
+    }
+    this.render();
+  }
+
   /** @param {string} id */
   dropPeer(id) {
     this.session?.removePeer(id);
@@ -660,7 +693,7 @@ export class Meeting {
     const labels = this.labels();
     const handPos = R.handQueue(this.roster);
     const selfRole = this.selfRole();
-    renderPeople(this.el.people, people, {
+    renderPeople(this.el.people, this.big.active ? this.big.rows(people, this.roster) : people, {
       selfId: this.selfId,
       selfRole,
       labels,
@@ -672,7 +705,8 @@ export class Meeting {
     this.polls.render(selfRole === "host");
     this.breakouts.render(selfRole === "host");
     this.recording.render(selfRole === "host");
-    this.el.peopleCount.textContent = String(people.length);
+    if (this.big.active) this.big.render();
+    this.el.peopleCount.textContent = String(this.big.active ? this.big.count : people.length);
     this.chat.renderRecipients();
     this.bar.render({
       micOn: this.local.micOn,
@@ -681,7 +715,8 @@ export class Meeting {
       hand: this.hand,
       observer: isObserver(this.roster.get(this.selfId ?? "")),
     });
-    this.tiles.render(people, { selfId: this.selfId, labels, handPos, local: this.local, remote: this.remoteMedia });
+    const onStage = this.big.active ? stagePeople(people, this.selfId) : people;
+    this.tiles.render(onStage, { selfId: this.selfId, labels, handPos, local: this.local, remote: this.remoteMedia });
     if (this.local.audio) this.levels.watch(this.selfId ?? "", this.local.stream);
   }
 
@@ -722,6 +757,7 @@ export class Meeting {
     this.ended = true;
     this.abort.abort();
     for (const t of this.timers) clearInterval(t);
+    this.big.destroy();
     this.session?.close();
     this.levels.close();
     this.stage?.destroy();
