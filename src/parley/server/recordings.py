@@ -38,8 +38,8 @@ from ..core.effects import (
     StartRecording,
     StopRecording,
 )
-from ..recording.recovery import finish, interrupted
 from ..core.presence import as_events
+from ..recording.recovery import finish, interrupted
 from ..recording.session import RoomRecording
 from ..recording.storage import RecordingStore
 from .frames import frame_payload
