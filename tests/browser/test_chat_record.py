@@ -124,3 +124,28 @@ def test_deleting_a_message_leaves_a_tombstone_for_everyone(new_participant, roo
         cat.page.get_by_role("region", name="Search results").get_by_role("status")
     ).to_have_text("No messages found")
     assert "wrong meeting link" not in cat.chat_log.inner_text()
+
+
+def test_a_host_sets_how_long_the_chat_history_is_kept(new_participant, room):
+    ada = new_participant("Ada", room)  # the host
+    bob = new_participant("Bob", room)
+    ada.button("Room settings").click()
+    dialog = ada.page.get_by_role("dialog", name="Room settings")
+    keep = dialog.get_by_role("combobox", name="Keep chat history")
+    expect(keep).to_be_enabled()
+    expect(keep.locator("option:checked")).to_have_text("Server default (keep everything)")
+    expect(dialog.get_by_role("status").filter(has_text="kept until")).to_be_visible()
+
+    keep.select_option(label="30 days")
+    expect(dialog).to_contain_text("Messages older than 30 days are deleted.")
+    bob.open_chat()
+    expect(bob.chat_log).to_contain_text("Ada set the chat history to be kept 30 days")
+
+    # Read back from the server when the dialog opens again.
+    dialog.get_by_role("button", name="Close", exact=True).click()
+    expect(dialog).to_be_hidden()
+    ada.button("Room settings").click()
+    expect(keep).to_be_enabled()
+    expect(keep.locator("option:checked")).to_have_text("30 days")
+    keep.select_option(label="Server default (keep everything)")
+    expect(bob.chat_log).to_contain_text("Ada set the chat history to the server's retention")

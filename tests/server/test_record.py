@@ -162,6 +162,18 @@ async def test_only_hosts_set_retention_and_it_is_noted(
     note = await bob.expect("chat", lambda m: m["message"].get("system", False))
     assert note["message"]["text"] == "Host set the chat history to be kept 7 days"
     assert note["message"]["kind"] == "note"
+    # The settings dialog reads it back (the same right as reading the history).
+    path = f"/api/v1/rooms/{room}/retention"
+    assert await get_json(server, path) == (200, {"days": 7, "default_days": 0})
+    await host.send({"type": "set-retention", "days": None})
+    note = await bob.expect("chat", lambda m: "server's retention" in m["message"]["text"])
+    assert await get_json(server, path) == (200, {"days": None, "default_days": 0})
+    await host.send({"type": "room-settings", "password": "pw-of-the-room"})
+    await host.expect("room-updated")
+    status, _, _ = await _get(server, path)
+    assert status == 401
+    status, _, body = await _get(server, path, bob.welcome["resume"])
+    assert status == 200 and json.loads(body) == {"days": None, "default_days": 0}
 
 
 async def test_history_retention_deletes_old_messages_at_start(
@@ -187,5 +199,7 @@ async def test_history_retention_deletes_old_messages_at_start(
         return [m["text"] for m in body["messages"]] == ["from today"]
 
     await eventually(swept, 15, "the message older than 30 days is deleted")
+    status, body = await get_json(again, f"/api/v1/rooms/{room}/retention")
+    assert (status, body) == (200, {"days": None, "default_days": 30})
     status, body = await get_json(again, f"/api/v1/rooms/{room}/messages/search?q=month")
     assert status == 200 and body["messages"] == []

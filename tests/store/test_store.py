@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 import parley
 from parley.store import Store, open_store
@@ -116,6 +116,18 @@ async def test_history_paging(store: SqlStore) -> None:
     assert await store.history("r", ids[0], 10, None) == ([], False)
     assert await store.history("empty", None, 10, None) == ([], False)
     assert await store.history("r", None, 0, None) == ([], True)
+
+
+async def test_a_burst_of_history_reads_uses_the_pooled_connections(store: SqlStore) -> None:
+    """Twenty welcomes at once (people moved into breakouts) each read a page: all are
+    answered, over the connections the pool keeps (5), not twenty new ones."""
+    ids = [await _append(store, i) for i in range(5)]
+    opened: list[object] = []
+    event.listen(store.engine.sync_engine, "connect", lambda *_: opened.append(1))
+    before = store.engine.sync_engine.pool.checkedin()
+    pages = await asyncio.gather(*(store.history("r", None, 10, f"p{i}") for i in range(20)))
+    assert all([m.id for m in page] == ids and not more for page, more in pages)
+    assert before + len(opened) <= 5
 
 
 async def test_private_messages_visibility(store: SqlStore) -> None:

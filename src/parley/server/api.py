@@ -250,7 +250,7 @@ def add_routes(app: web.Application, server: ApiHost) -> None:
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/api/v1/rooms/{room}", room_info)
     app.router.add_get("/api/v1/rooms/{room}/messages", messages)
-    add_record_routes(app, server.store, room_name, reader)
+    add_record_routes(app, server.store, room_name, reader, server.settings.history_retention_days)
 
     async def not_found(_request: web.Request) -> web.Response:
         return _error(404, "not_found", "no such API route")

@@ -1,9 +1,10 @@
 """REST for the meeting record: export a room's history, search it.
 
-``GET /api/v1/rooms/{room}/export?format=md|json|html`` and
-``GET /api/v1/rooms/{room}/messages/search?q=...``: the same right to read as
-``/messages`` (``reader``, docs/security.md "REST access"); a private message only
-for its two participants.  The export is streamed a batch at a time.
+``GET /api/v1/rooms/{room}/export?format=md|json|html``,
+``GET /api/v1/rooms/{room}/messages/search?q=...`` and
+``GET /api/v1/rooms/{room}/retention``: the same right to read as ``/messages``
+(``reader``, docs/security.md "REST access"); a private message only for its two
+participants.  The export is streamed a batch at a time.
 """
 
 from __future__ import annotations
@@ -62,7 +63,9 @@ def add_record_routes(
     store: Store,
     room_name: Callable[[web.Request], str],
     reader: ReaderFn,
+    default_retention_days: int = 0,
 ) -> None:
+    """``default_retention_days``: the server's ``--history-retention-days`` (0: keep)."""
     running = 0
 
     async def export(request: web.Request) -> web.StreamResponse:
@@ -136,5 +139,20 @@ def add_record_routes(
             content_type="application/json",
         )
 
+    async def retention(request: web.Request) -> web.Response:
+        """How long this room's history is kept: its own setting (``set-retention``;
+        null: none) and the server's default, for the settings dialog to show."""
+        name = room_name(request)
+        allowed = await reader(request, name)
+        if isinstance(allowed, web.Response):
+            return allowed
+        days = await store.retention_of(name)
+        return web.Response(
+            body=msgspec.json.encode({"days": days, "default_days": default_retention_days}),
+            content_type="application/json",
+            headers={"Cache-Control": "no-store"},
+        )
+
     app.router.add_get("/api/v1/rooms/{room}/export", export)
+    app.router.add_get("/api/v1/rooms/{room}/retention", retention)
     app.router.add_get("/api/v1/rooms/{room}/messages/search", search)

@@ -157,6 +157,13 @@ class SqlStore(RecordQueries):
         self._sqlite_path: str | None = None
         self._sqlite_writer: _SqliteWriter | None = None
         self._room_cache: dict[str, int] = {}
+        # History pages read at once: one fewer than the pool keeps (SQLAlchemy's default
+        # is 5), so that a burst of welcomes (20 people moved into breakouts) queues for
+        # the pooled connections instead of opening overflow ones that are closed right
+        # after: on PostgreSQL each is a new backend process, an authentication and a
+        # type introspection, for a query of a millisecond.
+        pool = int(self._engine_options.get("pool_size", 5))
+        self._history_reads = asyncio.Semaphore(max(1, pool - 1))
         #: A batch is being committed by the writer task (it may be in the thread).
         self._committing = False
         #: A message was committed in place in this loop turn (see INLINE_MAX_RATE).
@@ -507,7 +514,7 @@ class SqlStore(RecordQueries):
             stmt = stmt.where(m.id < before)
         # One extra row tells whether an older page exists.
         stmt = stmt.order_by(m.id.desc()).limit(limit + 1)
-        async with self.engine.connect() as conn:
+        async with self._history_reads, self.engine.connect() as conn:
             rows = (await conn.execute(stmt)).all()
         more = len(rows) > limit
         page = [row_record(r) for r in reversed(rows[:limit])]

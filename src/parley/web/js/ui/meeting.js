@@ -20,6 +20,7 @@ import { MeetingBar } from "./meeting-bar.js";
 import { MeetingChat } from "./meeting-chat.js";
 import { ModerationControls } from "./moderation-controls.js";
 import { RecordingControls } from "./recording-controls.js";
+import { RetentionSetting } from "./retention-setting.js";
 import { renderHands, renderPeople } from "./people.js";
 import { BigPeople } from "./big-people.js";
 import { applyPresence, stagePeople } from "../core/big-room.js";
@@ -142,6 +143,12 @@ export class Meeting {
         token: () => this.conn?.resumeToken ?? null,
       },
     );
+    this.retention = new RetentionSetting({
+      send: (msg) => Boolean(this.conn?.send({ ...msg, ref: this.conn.nextRef("x") })),
+      room,
+      inBreakout: () => this.roomName !== this.room,
+      token: () => this.conn?.resumeToken ?? null,
+    });
     this.moderation = new ModerationControls(
       {
         muteAll: button("#btn-mute-all"),
@@ -154,7 +161,10 @@ export class Meeting {
       {
         send: (msg) => Boolean(this.conn?.send({ ...msg, ref: this.conn.nextRef("x") })),
         toast,
-        onSettingsOpen: () => this.recording.showList(),
+        onSettingsOpen: () => {
+          this.recording.showList();
+          void this.retention.load();
+        },
         labelOf: (pid) => {
           const p = this.roster.get(pid);
           return p ? (this.labels()[pid] ?? p.name) : null;
