@@ -41,6 +41,7 @@ from tests.support.ws_client import Clients, assert_clean
 _ROOT = Path(__file__).resolve().parent
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """xdist groups (``--dist loadgroup``): see the module docstring."""
     for item in items:
