@@ -27,7 +27,11 @@ Layout:
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import os
 import re
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -55,6 +59,51 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         # encoders adapt to a busy CPU (smaller simulcast layers, slower pages).
         group = "browser" if rel.parts[0] in ("browser", "fuzz") else rel.as_posix()
         item.add_marker(pytest.mark.xdist_group(group))
+
+
+#: Where the two xdist workers of one run share their lock files.
+_SHARE_DIR = Path(tempfile.gettempdir()) / "parley-tests"
+
+
+@contextlib.contextmanager
+def _machine(exclusive: bool) -> Iterator[None]:
+    """Hold the machine shared (most tests) or alone (``exclusive``), writer first.
+
+    An exclusive test takes the gate, so no new test starts on the other worker, then
+    waits for the one running there to end; a shared test passes the gate and shares.
+    """
+    run = os.environ.get("PYTEST_XDIST_TESTRUNUID", "")
+    _SHARE_DIR.mkdir(exist_ok=True)
+    with (
+        open(_SHARE_DIR / f"{run}.gate", "a+") as gate,
+        open(_SHARE_DIR / f"{run}.share", "a+") as share,
+    ):
+        fcntl.flock(gate, fcntl.LOCK_EX)
+        if exclusive:
+            fcntl.flock(share, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(share, fcntl.LOCK_UN)
+                fcntl.flock(gate, fcntl.LOCK_UN)
+            return
+        fcntl.flock(share, fcntl.LOCK_SH)
+        fcntl.flock(gate, fcntl.LOCK_UN)
+        try:
+            yield
+        finally:
+            fcntl.flock(share, fcntl.LOCK_UN)
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)  # outside pytest-timeout's clock
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    """Under xdist, a test marked ``exclusive`` (browsers whose media adapts to a busy
+    CPU: smaller simulcast layers, fewer frames) runs with the other worker idle."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        yield
+        return
+    with _machine(item.get_closest_marker("exclusive") is not None):
+        yield
 
 
 @pytest.fixture(scope="session")

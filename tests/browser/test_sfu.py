@@ -24,7 +24,7 @@ TIMEOUT_MS = 20_000
 # One step (a page load, a join) with six Chromium pages on a shared 2-core box.
 STEP_MS = 45_000
 
-pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
+pytestmark = [pytest.mark.browser, pytest.mark.exclusive, pytest.mark.timeout(240)]
 
 # Six pages on a 2-core box: keep the fake camera small (the client asks for 720p).
 INIT_SCRIPT_SMALL_VIDEO = init_script_camera(320, 180, 15)

@@ -47,7 +47,7 @@ from tests.browser.stats_js import js_each_stat
 # through the module pytest loaded (no `import conftest`: several conftest.py exist).
 Meeting = NetNS = Participant = ParleyServer = Any
 
-pytestmark = [pytest.mark.browser, pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.browser, pytest.mark.exclusive, pytest.mark.timeout(120)]
 
 STEP_MS = 30_000
 LOSS_PERCENT = 5

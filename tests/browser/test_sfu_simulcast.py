@@ -21,7 +21,7 @@ Meeting = Participant = ParleyServer = Any
 TIMEOUT_MS = 45_000
 STEP_MS = 45_000
 
-pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.browser, pytest.mark.exclusive, pytest.mark.timeout(300)]
 
 INIT_SCRIPT_CAMERA_360P = init_script_camera(640, 360, 15, exact=True)
 

@@ -19,7 +19,7 @@ import pytest
 
 Meeting = Participant = ParleyServer = Any
 
-pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.browser, pytest.mark.exclusive, pytest.mark.timeout(300)]
 
 #: The REMB the server sends publishers without transport-cc (Router.max_video_bitrate).
 OLD_REMB_CAP = 2_500_000

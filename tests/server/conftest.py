@@ -31,7 +31,7 @@ def parley_server(
             data_dir=data_dir or base / "data",
             args=tuple(args),
             log_path=base / "server.log",
-            ready_timeout=20,
+            ready_timeout=60,  # a busy machine (two test workers) starts servers slowly
         )
         started.append(srv)
         return srv.start()
