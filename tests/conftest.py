@@ -19,10 +19,10 @@ Layout:
 * Everything a test starts is a child process on a free 127.0.0.1 port, stopped by
   its PID at teardown (SIGTERM, then SIGKILL).
 * Two pytest-xdist workers run the suite (``addopts`` in pyproject.toml), in groups made
-  by ``pytest_collection_modifyitems`` below: every browser test in one group (with the
-  fuzzer), so the browsers (which load both cores) run one test at a time beside the
-  other suites, and
-  every other module in a group of its own, so its module-scoped servers start once.
+  by ``pytest_collection_modifyitems`` below: every browser test in one group, so the
+  browsers (which load both cores) run one test at a time beside the other suites, and
+  every other module (the fuzzer's too) in a group of its own, so its module-scoped
+  servers start once.
 """
 
 from __future__ import annotations
@@ -55,9 +55,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             rel = item.path.resolve().relative_to(_ROOT)
         except ValueError:
             continue
-        # The fuzzer loads a core for over a minute: not beside the browsers, whose
-        # encoders adapt to a busy CPU (smaller simulcast layers, slower pages).
-        group = "browser" if rel.parts[0] in ("browser", "fuzz") else rel.as_posix()
+        # One browser test at a time (each loads both cores); the tests whose media
+        # adapts to a busy CPU are also ``exclusive`` (below).
+        group = "browser" if rel.parts[0] == "browser" else rel.as_posix()
         item.add_marker(pytest.mark.xdist_group(group))
 
 
