@@ -15,8 +15,11 @@ drifting load on the shared machine falls on both alike:
    carrying its send time; every delivery's latency (send to receipt, one clock) goes
    into the p50/p99 of its variant.
 
-The hook is ``def on_chat(msg): return msg`` (sync: it runs in the policy's worker
-thread), or with ``--hook async`` ``async def on_chat(msg): return msg``.
+The hook is ``def on_chat(msg): return msg`` (sync: it runs in place, on the server's
+thread, under the shared budget timer of ``parley/policy/in_place.py``), or with
+``--hook async`` ``async def on_chat(msg): return msg``.  The maximum is noisy (a step
+fails on one hiccup) and the first run of an invocation tends to do best: compare
+rounds of two or more (ABBA), over several invocations, and the p50 at each rate too.
 
     python bench/policy_cost.py --fanout --rounds 2
     python bench/policy_cost.py --latency --rounds 4 --seconds 20
@@ -258,9 +261,7 @@ def latency(args: argparse.Namespace, policy: Path, lines: list[str]) -> None:
             shutil.rmtree(data_dir, ignore_errors=True)
         by[variant] += xs
         q = statistics.quantiles(xs, n=100)
-        per_round.append(
-            f"| {r} | {variant} | {len(xs)} | {q[49]:.3f} | {q[98]:.3f} | {before} |"
-        )
+        per_round.append(f"| {r} | {variant} | {len(xs)} | {q[49]:.3f} | {q[98]:.3f} | {before} |")
         log(f"latency round {r} {variant}: n={len(xs)} p50 {q[49]:.3f} p99 {q[98]:.3f} ms")
     w = lines.append
     w(

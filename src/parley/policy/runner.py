@@ -6,16 +6,16 @@ a log line says why (with the traceback for an exception); nothing reaches a
 client and the server goes on.
 
 How the budget is kept: async hooks are awaited with a timeout.  Sync hooks run
-in place, on the event loop's thread, under an interval timer (``SIGALRM``) whose
-handler raises :class:`HookOverrun` inside the hook when its budget is spent:
-a hop to a worker thread and back cost more than the hook itself (a pass-through
-``on_chat`` halved the chat fan-out that way).  A sync hook holds the loop while it
-runs, so one that takes more than ``IN_PLACE_MAX`` (it waits for I/O, say) is moved
-to the worker threads for good (until the file is reloaded), with a log line.  Where
-the timer cannot be used (not the main thread, no ``setitimer``, or the process
-already handles SIGALRM), and for timers (whose budget is 10 s), sync functions run
-in a worker thread.  The file is reloaded when it changes or on
-SIGHUP; a file that no longer loads keeps the previous policy.
+in place, on the event loop's thread, under one shared interval timer that interrupts
+a hook past its budget (``in_place.py``): a hop to a worker thread and back cost more
+than the hook itself (a pass-through ``on_chat`` halved the chat fan-out that way).  A
+sync hook holds the loop while it runs, so one that takes more than ``IN_PLACE_MAX`` in
+``IN_PLACE_STRIKES`` calls in a row, or is interrupted at its budget, because of its own
+work or waits, is moved to the worker threads for good (until the file is reloaded),
+with a log line.  Where the timer cannot be used (not the main thread, no
+``setitimer``, or the process already handles SIGALRM), and for timers (whose budget is
+10 s), sync functions run in a worker thread.  The file is reloaded when it changes or
+on SIGHUP; a file that no longer loads keeps the previous policy.
 """
 
 from __future__ import annotations
@@ -27,9 +27,6 @@ import inspect
 import itertools
 import logging
 import os
-import resource
-import signal
-import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -52,6 +49,7 @@ from .api import (
     RoomInfo,
     Timer,
 )
+from .in_place import HookOverrun, InPlace, its_own, usage
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +77,8 @@ class Loaded:
     #: Hooks that also take the Actions context as a second argument.
     with_actions: frozenset[str]
     timers: tuple[Timer, ...]
+    #: The hooks that are coroutine functions (awaited on the loop, with a timeout).
+    coroutines: frozenset[str] = frozenset()
 
 
 def load(path: Path) -> Loaded:
@@ -128,63 +128,16 @@ def load(path: Path) -> Loaded:
     for timer in timers:
         if len([q for q in inspect.signature(timer.fn).parameters.values()]) != 1:
             raise PolicyError(f"{path}: timer {timer.name} must take 1 argument (actions)")
-    return Loaded(path, mtime, hooks, frozenset(with_actions), timers)
+    coroutines = frozenset(n for n, fn in hooks.items() if inspect.iscoroutinefunction(fn))
+    return Loaded(path, mtime, hooks, frozenset(with_actions), timers, coroutines)
 
 
 _FAILED = object()
+#: Results that are surely not awaitable (checked first: ``inspect.isawaitable`` is slow).
+_PLAIN = frozenset({type(None), object, str, ChatInfo, RenameInfo, Allow, Deny, Lobby, bool, int})
 
 
-class HookOverrun(BaseException):  # noqa: N818 - not an error of the caller's making
-    """Raised inside a sync hook that ran past its budget (a BaseException, so that a
-    hook's ``except Exception`` does not swallow it)."""
-
-
-class _Alarm:
-    """Interrupts the sync hook running in place once its budget is spent."""
-
-    def __init__(self) -> None:
-        self.armed = False
-
-    def usable(self) -> bool:
-        if not hasattr(signal, "setitimer"):
-            return False
-        if threading.current_thread() is not threading.main_thread():
-            return False
-        current = signal.getsignal(signal.SIGALRM)
-        if current == self._fire:
-            return True
-        if current not in (signal.SIG_DFL, None):
-            return False  # someone else's SIGALRM: do not take it over
-        signal.signal(signal.SIGALRM, self._fire)
-        return True
-
-    def _fire(self, _signum: int, _frame: object) -> None:
-        if self.armed:  # not armed: the hook returned as the timer fired
-            raise HookOverrun
-
-    def call(self, fn: Callable[..., Any], args: tuple[Any, ...], budget: float) -> Any:
-        try:
-            # Armed inside the try: the handler may run as soon as setitimer returns (a
-            # descheduled process), and the finally must disarm whatever happened.
-            self.armed = True
-            # Repeating: a hook that catches the first HookOverrun is interrupted again.
-            signal.setitimer(signal.ITIMER_REAL, budget, budget)
-            return fn(*args)
-        finally:
-            # First: no call (where a pending handler could run) comes before it.
-            self.armed = False
-            signal.setitimer(signal.ITIMER_REAL, 0)
-
-
-_alarm = _Alarm()
-
-
-def _voluntary_waits() -> int:
-    """This thread's voluntary context switches so far (it blocked: I/O, sleep, a lock)."""
-    try:
-        return resource.getrusage(resource.RUSAGE_THREAD).ru_nvcsw
-    except (AttributeError, OSError):  # not Linux: every slow call counts
-        return time.monotonic_ns()
+_in_place = InPlace()
 
 
 @dataclass
@@ -223,8 +176,54 @@ class Policy:
         if fn is None:
             return _FAILED
         args = (arg, self.actions) if hook in loaded.with_actions else (arg,)
-        in_place = self.in_place and fn not in self._threaded
-        return await self._run(f"{hook}", fn, args, in_place=in_place)
+        if (
+            self.in_place
+            and hook not in loaded.coroutines
+            and fn not in self._threaded
+            and _in_place.usable()
+        ):
+            result = self._run_in_place(hook, fn, args)
+            if type(result) in _PLAIN or not inspect.isawaitable(result):
+                return result
+            return await self._settle(hook, result)  # a sync hook that returned a coroutine
+        return await self._run(hook, fn, args)
+
+    def _run_in_place(self, what: str, fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
+        """A sync hook on the loop's thread (``in_place.py``): its result, or _FAILED."""
+        budget = self.budget
+        # A hook seen slow is watched (two system calls a call): was it its own doing?
+        before = usage() if fn in self._strikes else None
+        started = time.perf_counter()
+        result: Any = _FAILED
+        try:
+            result = _in_place.call(fn, args, budget)
+        except HookOverrun:
+            if _in_place.own:
+                self._to_thread(fn, what, time.perf_counter() - started)
+            self._overran(what, budget)
+        except Exception:
+            self._raised(what, started)
+        held = time.perf_counter() - started
+        if held > IN_PLACE_MAX or before is not None:
+            self._held(fn, what, held, before)
+        return result
+
+    def _held(
+        self, fn: Callable[..., Any], what: str, held: float, before: tuple[float, int] | None
+    ) -> None:
+        """Count slow calls in a row; ``IN_PLACE_STRIKES`` move the hook to a thread.  The
+        first is taken on trust (calls are not watched until then); the next ones count
+        only if the hook computed or blocked, not if the machine paused the server."""
+        if fn in self._threaded:
+            return
+        if held <= IN_PLACE_MAX or (before is not None and not its_own(before, IN_PLACE_MAX / 2)):
+            self._strikes.pop(fn, None)
+            return
+        strikes = self._strikes.get(fn, 0) + 1
+        if strikes >= IN_PLACE_STRIKES:
+            self._to_thread(fn, what, held)
+        else:
+            self._strikes[fn] = strikes
 
     async def _run(
         self,
@@ -232,61 +231,55 @@ class Policy:
         fn: Callable[..., Any],
         args: tuple[Any, ...],
         budget: float | None = None,
-        *,
-        in_place: bool = False,
     ) -> Any:
+        """An async hook awaited with a timeout, or a sync one in a worker thread."""
         budget = self.budget if budget is None else budget
         started = time.perf_counter()
         try:
             if inspect.iscoroutinefunction(fn):
                 return await asyncio.wait_for(fn(*args), budget)
-            if in_place and _alarm.usable():
-                cpu, waits = time.thread_time(), _voluntary_waits()
-
-                def its_own() -> bool:
-                    """Slow because of the hook (it computed, or it blocked: a voluntary
-                    context switch), not because the machine paused the server."""
-                    spent = time.thread_time() - cpu
-                    return spent > IN_PLACE_MAX / 2 or _voluntary_waits() > waits
-
-                try:
-                    result = _alarm.call(fn, args, budget)
-                except HookOverrun:
-                    if its_own():
-                        self._to_thread(fn, what, time.perf_counter() - started)
-                    raise
-                held = time.perf_counter() - started
-                slow = held > IN_PLACE_MAX and its_own()
-                strikes = self._strikes.get(fn, 0) + 1 if slow else 0
-                self._strikes[fn] = strikes
-                if strikes >= IN_PLACE_STRIKES:
-                    self._to_thread(fn, what, held)
-            else:
-                loop = asyncio.get_running_loop()
-                result = await asyncio.wait_for(
-                    loop.run_in_executor(self._pool, lambda: fn(*args)), budget
-                )
+            loop = asyncio.get_running_loop()
+            result = await asyncio.wait_for(
+                loop.run_in_executor(self._pool, lambda: fn(*args)), budget
+            )
             if inspect.isawaitable(result):
                 return await asyncio.wait_for(result, budget)
             return result
-        except (TimeoutError, HookOverrun):
-            log.warning(
-                "policy %s took more than %.0f ms: the default applies",
-                what,
-                budget * 1000,
-                extra={"policy": what},
-            )
+        except TimeoutError:
+            self._overran(what, budget)
         except Exception:
-            log.exception(
-                "policy %s raised after %.1f ms: the default applies",
-                what,
-                (time.perf_counter() - started) * 1000,
-                extra={"policy": what},
-            )
+            self._raised(what, started)
         return _FAILED
+
+    async def _settle(self, what: str, awaitable: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return await asyncio.wait_for(awaitable, self.budget)
+        except TimeoutError:
+            self._overran(what, self.budget)
+        except Exception:
+            self._raised(what, started)
+        return _FAILED
+
+    def _overran(self, what: str, budget: float) -> None:
+        log.warning(
+            "policy %s took more than %.0f ms: the default applies",
+            what,
+            budget * 1000,
+            extra={"policy": what},
+        )
+
+    def _raised(self, what: str, started: float) -> None:
+        log.exception(
+            "policy %s raised after %.1f ms: the default applies",
+            what,
+            (time.perf_counter() - started) * 1000,
+            extra={"policy": what},
+        )
 
     def _to_thread(self, fn: Callable[..., Any], what: str, held: float) -> None:
         self._threaded.add(fn)
+        self._strikes.pop(fn, None)
         log.info(
             "policy %s held the server for %.1f ms: it runs in a worker thread from now "
             "on (make it async if it waits for I/O)",
