@@ -67,8 +67,8 @@ class RefusalLog:
         self._last[reason] = now
         count = self._since.pop(reason)
         log.warning(
-            "relay: datagram refused (%s) from %s node %r; %d refused for this reason since"
-            " the last report",
+            "relay: datagram refused (%s) from %s (claims node %r); %d refused for this"
+            " reason since the last report",
             reason,
             address,
             node[:64],
