@@ -120,6 +120,7 @@ class MediaRelay:
         self.refused: Counter[str] = Counter()
         self.refusal_log = RefusalLog(clock=clock)
         self.accepted = 0
+        self.unrouted = 0  # accepted, for a room not open here (closed a moment ago: normal)
         self.transport: asyncio.DatagramTransport | None = None
 
     @property
@@ -206,7 +207,7 @@ class MediaRelay:
         self.accepted += 1
         relay = self.rooms.get(dgram.room)
         if relay is None:
-            self.refused["room"] += 1  # closed here a moment ago, or not yet open: normal
+            self.unrouted += 1
             return
         now = self.clock()
         kind = dgram.kind
