@@ -284,3 +284,35 @@ async def test_two_relays_over_loopback_udp() -> None:
     finally:
         a.close()
         b.close()
+
+
+# -- the options ---------------------------------------------------------------------
+
+
+def relay_settings(monkeypatch: pytest.MonkeyPatch, *argv: str, secret: str | None) -> Any:
+    from parley.cli import build_parser, settings_from
+
+    for name in ("PARLEY_RELAY_SECRET", "PARLEY_RELAY_PORT", "PARLEY_BROKER"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("PARLEY_SECRET", "x" * 32)
+    if secret is not None:
+        monkeypatch.setenv("PARLEY_RELAY_SECRET", secret)
+    return settings_from(build_parser().parse_args(["serve", *argv]))
+
+
+def test_the_relay_options_and_their_clear_refusals(monkeypatch: pytest.MonkeyPatch) -> None:
+    cluster = ("--broker", "redis://127.0.0.1:6379/0")
+    s = relay_settings(
+        monkeypatch, *cluster, "--relay-port", "41000", "--relay-ip", "10.0.0.5", secret="k"
+    )
+    assert (s.relay_port, s.relay_ip, s.relay_secret) == (41000, "10.0.0.5", "k")
+    assert relay_settings(monkeypatch, *cluster, secret="k").relay_port is None  # off
+    for argv, secret, says in (
+        ((*cluster, "--relay-port", "41000"), None, "PARLEY_RELAY_SECRET"),
+        (("--relay-port", "41000"), "k", "--broker"),
+        ((*cluster, "--media", "mesh", "--relay-port", "41000"), "k", "--media sfu"),
+        ((*cluster, "--relay-port", "70000"), "k", "UDP port"),
+    ):
+        with pytest.raises(SystemExit) as stop:
+            relay_settings(monkeypatch, *argv, secret=secret)
+        assert says in str(stop.value), stop.value
