@@ -6,10 +6,11 @@ Each node with a media relay (``--relay-port``) keeps, every ``EVERY`` seconds:
   ``ADDRESS_TTL`` s: a stopped node's address goes, and with it its part in every room);
 * its id in the hash ``parley:relay:room:<room>`` of every room whose media it serves
   (an SFU room with participants here), removed when the room closes here;
+* its id in the set ``parley:relay:nodes``;
 
-and reads back, for those rooms, the other nodes listed with a live address: the
-room's relay *targets* (:meth:`RelayPort.set_targets`), and every live relay address
-(:meth:`RelayPort.set_peers`: only those nodes may send to this one).  A node that
+and reads back every node of that set with a live address (:meth:`RelayPort.set_peers`:
+only those nodes may send to this one) and, for its rooms, the other nodes listed with
+a live address: the room's relay *targets* (:meth:`RelayPort.set_targets`).  A node that
 joins a room is relayed to within about two periods; one that stops is dropped when
 its address expires, and a restarted one registers again with its first media
 participant.
@@ -34,6 +35,10 @@ EVERY = 1.0
 ADDRESS_TTL = 10
 #: Seconds a room's hash lives without any node refreshing it.
 ROOM_TTL = 60
+
+
+#: The set of nodes with a relay (each adds itself; one whose address expired is removed).
+NODES = "parley:relay:nodes"
 
 
 def address_key(node: str) -> str:
@@ -105,24 +110,31 @@ class RelayDirectory:
         rooms = sorted(relay.rooms_served())
         pipe = self.redis.pipeline(transaction=False)
         pipe.set(address_key(node), relay.address, ex=ADDRESS_TTL)
+        pipe.sadd(NODES, node)
         for room in rooms:
             pipe.hset(room_key(room), node, "1")
             pipe.expire(room_key(room), ROOM_TTL)
         for room in self._registered - set(rooms):
             pipe.hdel(room_key(room), node)
+        pipe.smembers(NODES)
         for room in rooms:
             pipe.hkeys(room_key(room))
         results = await pipe.execute()
         self._registered = set(rooms)
         members = [[_text(n) for n in keys] for keys in results[len(results) - len(rooms) :]]
-        nodes = sorted({n for keys in members for n in keys if n != node})
+        nodes = sorted({_text(n) for n in results[len(results) - len(rooms) - 1]} - {node})
         peers: dict[str, tuple[str, int]] = {}
         if nodes:
             raw = await self.redis.mget([address_key(n) for n in nodes])
+            gone = []
             for n, value in zip(nodes, raw, strict=True):
                 address = parse_address(_text(value)) if value is not None else None
                 if address is not None:
                     peers[n] = address
+                else:
+                    gone.append(n)
+            if gone:  # stopped: it adds itself again when it comes back
+                await self.redis.srem(NODES, *gone)
         relay.set_peers(peers)
         for room, keys in zip(rooms, members, strict=True):
             relay.set_targets(room, [n for n in keys if n in peers])
