@@ -167,6 +167,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--node-id", default=_env("node_id"), help="this node's name in a cluster")
     serve.add_argument(
+        "--relay-port",
+        type=int,
+        default=env_value("relay_port", int),
+        metavar="PORT",
+        help="cluster with the SFU: relay one room's media between nodes over this UDP port"
+        " (0: any free port), so each participant's media stays on its own node; needs"
+        " --broker and PARLEY_RELAY_SECRET (docs/deployment.md)",
+    )
+    serve.add_argument(
+        "--relay-ip",
+        default=_env("relay_ip", "127.0.0.1"),
+        metavar="IP",
+        help="this node's private address for the media relay (bound and told to the other"
+        " nodes; default 127.0.0.1: nodes on one host)",
+    )
+    serve.add_argument(
         "--workers",
         type=int,
         default=_env_int("workers", 1),
@@ -366,6 +382,16 @@ def settings_from(args: argparse.Namespace) -> Settings:
         raise SystemExit("--history-retention-days must be 0 (keep history) or more")
     if (args.media_port or args.media_public_ip) and args.media != "sfu":
         raise SystemExit("--media-port and --media-public-ip need --media sfu")
+    relay_secret = os.environ.get("PARLEY_RELAY_SECRET") or None
+    if args.relay_port is not None:
+        if args.media != "sfu" or not args.broker:
+            raise SystemExit("--relay-port needs --media sfu and --broker (a cluster)")
+        if not relay_secret:
+            raise SystemExit("--relay-port needs PARLEY_RELAY_SECRET, the same on every node")
+        if not 0 <= args.relay_port < 65536:
+            raise SystemExit("--relay-port must be a UDP port (0: any free one)")
+        if args.relay_port and args.workers > 1:
+            raise SystemExit("--workers with --relay-port: use --relay-port 0 (a port each)")
     if (
         args.media == "sfu"
         and args.max_participants is None
@@ -408,6 +434,9 @@ def settings_from(args: argparse.Namespace) -> Settings:
         media_public_ip=args.media_public_ip,
         last_n=args.last_n,
         node_id=args.node_id,
+        relay_port=args.relay_port,
+        relay_ip=args.relay_ip,
+        relay_secret=relay_secret,
         reuse_port=args.reuse_port,
         policy=args.policy,
         policy_budget=(args.policy_budget or env_value("policy_budget", float) or 50.0) / 1000,

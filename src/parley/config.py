@@ -133,6 +133,12 @@ class Settings:
     #: Public address of a host behind 1:1 NAT: the SFU offers it as a server-reflexive
     #: candidate (same port) besides its private host candidates.
     media_public_ip: str | None = None
+    #: Media relay between the nodes of a cluster (docs/deployment.md): the UDP port and
+    #: private address of this node's relay socket (None: off, one node forwards each
+    #: room's media) and the secret every node shares (PARLEY_RELAY_SECRET).
+    relay_port: int | None = None
+    relay_ip: str = "127.0.0.1"
+    relay_secret: str | None = None
     #: Video streams the SFU forwards to each subscriber (the most recent speakers).
     last_n: int = 9
     #: Days of chat history kept (0: forever); a room's hosts may set their own.

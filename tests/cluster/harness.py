@@ -65,8 +65,11 @@ class Cluster:
     secret: str = field(default_factory=lambda: uuid.uuid4().hex + uuid.uuid4().hex)
     nodes: list[ParleyProcess] = field(default_factory=list)
 
-    def node(self, node_id: str, *args: str, redis: bool = True) -> ParleyProcess:
-        """A launched (not yet healthy) node; call ``wait_ready`` (or ``start``)."""
+    def node(
+        self, node_id: str, *args: str, redis: bool = True, env: dict[str, str] | None = None
+    ) -> ParleyProcess:
+        """A launched (not yet healthy) node; call ``wait_ready`` (or ``start``); ``env``:
+        more environment variables."""
         d = self.base / f"node-{node_id}"
         flags = ["--database-url", self.database_url, *args]
         if redis:
@@ -77,14 +80,16 @@ class Cluster:
             data_dir=d / "data",
             args=tuple(flags),
             log_path=d / "node.log",
-            env=clean_env(PARLEY_SECRET=self.secret),
+            env=clean_env(PARLEY_SECRET=self.secret, **(env or {})),
         )
         self.nodes.append(node)
         return node.launch()
 
-    def start(self, *node_ids: str, args: tuple[str, ...] = ()) -> list[ParleyProcess]:
+    def start(
+        self, *node_ids: str, args: tuple[str, ...] = (), env: dict[str, str] | None = None
+    ) -> list[ParleyProcess]:
         """Launch several nodes in parallel and wait until all answer /healthz."""
-        nodes = [self.node(n, *args) for n in node_ids]
+        nodes = [self.node(n, *args, env=env) for n in node_ids]
         for n in nodes:
             n.wait_ready()
         return nodes

@@ -112,6 +112,9 @@ class StatsSnapshot(TypedDict, total=False):
     sfu_plis_sent: int
     sfu_retransmitted: int
     sfu_twcc_feedback_sent: int
+    relay_datagrams_sent: int
+    relay_datagrams_accepted: int
+    relay_datagrams_refused: int
 
 
 _SFU_COUNTERS: tuple[tuple[str, str], ...] = (
@@ -123,6 +126,9 @@ _SFU_COUNTERS: tuple[tuple[str, str], ...] = (
     ("sfu_plis_sent", "RTCP PLIs sent to publishers"),
     ("sfu_retransmitted", "RTP packets retransmitted from the cache"),
     ("sfu_twcc_feedback_sent", "RTCP transport-wide congestion control feedback packets sent"),
+    ("relay_datagrams_sent", "Media relay datagrams sent to other nodes (--relay-port)"),
+    ("relay_datagrams_accepted", "Media relay datagrams accepted from other nodes"),
+    ("relay_datagrams_refused", "Media relay datagrams refused (bad tag, unknown node, replay)"),
 )
 
 

@@ -22,6 +22,7 @@ from aiohttp import web
 from .. import __version__
 from ..auth import AttemptThrottle, JoinTokenVerifier, hash_password, throttle_key
 from ..cluster import RedisBroker, Replicator, new_node_id
+from ..cluster.media_relay import RelayDirectory
 from ..config import Settings
 from ..core import protocol as p
 from ..core.broker import Broker, InProcessBroker
@@ -114,6 +115,9 @@ class Server:
             redis_broker.is_local = self.hub.by_pid.__contains__
             self.replicator = Replicator(self.rooms, redis_broker, self.store, bridge)
             broker = redis_broker
+        self.relay_directory = relay_directory(
+            settings, self.node, self.media, broker, self.sockets
+        )
         self.broker: Broker = broker or InProcessBroker()
         self.policy: Policy | None = None
         self.policy_actions: PolicyActions | None = None
@@ -156,8 +160,10 @@ class Server:
                 self.executor.recording_event, node=self.node, owners=self.replicator,
             )  # fmt: skip
             self.executor.recordings = self.recordings
+        # With the relay each participant's media stays on its own node: no media owner.
+        owners = self.replicator if self.relay_directory is None else None
         self.sfu_signals = (
-            SfuSignals(self.media, self.rooms, self.executor, self.node, self.replicator)
+            SfuSignals(self.media, self.rooms, self.executor, self.node, owners)
             if self.media is not None
             else None
         )
@@ -205,6 +211,10 @@ class Server:
         await self.broker.start(self.hub.deliver)
         if self.replicator is not None:
             await self.replicator.start()
+        if self.relay_directory is not None:
+            assert self.media is not None and self.media.relay is not None
+            await self.media.relay.start()
+            self.spawn_forever(self.relay_directory.run(), "media-relay")
         if self.policy is not None:
             policy = self.policy
             self.policy_actions = PolicyActions(self.rooms, self.executor, self.node)
@@ -596,6 +606,27 @@ def settings_dict(settings: p.RoomSettings) -> dict[str, Any]:
         "has_password": settings.has_password,
         "max_participants": settings.max_participants,
     }
+
+
+def relay_directory(
+    settings: Settings,
+    node: str,
+    media: MediaRooms | None,
+    broker: Broker | None,
+    sockets: LocalSessions,
+) -> RelayDirectory | None:
+    """The media relay (``--relay-port``) on ``media``, and its directory; None when off."""
+    if settings.relay_port is None or media is None or not isinstance(broker, RedisBroker):
+        return None
+    from ..sfu.relay.node import MediaRelay
+
+    assert settings.relay_secret is not None  # the command line checks it
+    relay = MediaRelay(node, settings.relay_secret, settings.relay_ip, settings.relay_port)
+    directory = RelayDirectory(broker.redis, relay)
+    media.relay = relay
+    media.relay_opened = directory.wake
+    media.tell_local = sockets.tell
+    return directory
 
 
 def stored_room(record: RoomRecord) -> StoredRoom:

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from ..config import Settings
     from ..core.rooms import Rooms
     from ..sfu.peer import SfuRoom
+    from ..sfu.relay.node import MediaRelay
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,13 @@ class MediaRooms:
         self.on_sfu_room: Callable[[str, SfuRoom], None] | None = None
         self.last_n = last_n
         self.rooms: dict[str, SfuRoom] = {}
+        #: The media relay between nodes (``--relay-port``): each room's router joins it;
+        #: ``relay_opened`` is called when a room opens here (the directory refreshes),
+        #: ``tell_local`` sends the active speaker to this node's sockets only (every
+        #: node's router sees all the audio, so each tells its own participants).
+        self.relay: MediaRelay | None = None
+        self.relay_opened: Callable[[], None] | None = None
+        self.tell_local: Callable[[str, p.ServerMessage], None] | None = None
         if host_addresses:
             restrict_host_addresses(host_addresses)
         ports, public_ip = settings.media_ports, settings.media_public_ip
@@ -79,7 +87,12 @@ class MediaRooms:
                 on_speaker=lambda pid: self._speaker(room, pid),
                 media_sockets=self.sockets,
                 camera_on=lambda pid: self._camera_on(room, pid),
+                on_tracks=lambda pid, _tracks: self._tracks_changed(room, pid),
             )
+            if self.relay is not None:
+                self.relay.open_room(room, sfu.router)
+                if self.relay_opened is not None:
+                    self.relay_opened()
             if self.on_sfu_room is not None:
                 self.on_sfu_room(room, sfu)
         return sfu
@@ -95,7 +108,14 @@ class MediaRooms:
         self.publish(Deliver(room, out, to=(pid,)))
 
     def _speaker(self, room: str, pid: str | None) -> None:
+        if self.relay is not None and self.tell_local is not None:
+            self.tell_local(room, p.ActiveSpeaker(id=pid))
+            return
         self.publish(Deliver(room, p.ActiveSpeaker(id=pid)))
+
+    def _tracks_changed(self, room: str, pid: str) -> None:
+        if self.relay is not None:
+            self.relay.tracks_changed(room, pid)
 
     async def signal(self, pid: str, room: str, role: str, msg: p.Signal) -> None:
         """A participant's signalling for the SFU; the answers go back to it."""
@@ -146,12 +166,16 @@ class MediaRooms:
         await sfu.remove_participant(pid)
         if not sfu.peers and self.rooms.get(room) is sfu:
             del self.rooms[room]
+            if self.relay is not None:
+                self.relay.close_room(room)
             await sfu.close()
             await self._released(room)
 
     async def ended(self, room: str) -> None:
         sfu = self.rooms.pop(room, None)
         if sfu is not None:
+            if self.relay is not None:
+                self.relay.close_room(room)
             await sfu.close()
             await self._released(room)
 
@@ -169,7 +193,9 @@ class MediaRooms:
         from ..sfu.forwarder import ForwardingStats
 
         total = sum((sfu.stats() for sfu in self.rooms.values()), ForwardingStats())
+        relayed = self.relay.stats() if self.relay is not None else {}
         return {
+            **relayed,
             "sfu_packets_received": total.packets_received,
             "sfu_nacks_sent": total.nacks_sent,
             "sfu_plis_sent": total.plis_sent,
@@ -182,3 +208,5 @@ class MediaRooms:
             await self.ended(room)
         if self.sockets is not None:
             self.sockets.close()
+        if self.relay is not None:
+            self.relay.close()

@@ -110,6 +110,27 @@ class Tap(Protocol):
     def ended(self, src: Source) -> None: ...
 
 
+class _Taps:
+    """Two taps as one (a recording and the relay)."""
+
+    __slots__ = ("first", "second")
+
+    def __init__(self, first: Tap, second: Tap) -> None:
+        self.first, self.second = first, second
+
+    def rtp(self, src: Source, data: bytes, now: float) -> None:
+        self.first.rtp(src, data, now)
+        self.second.rtp(src, data, now)
+
+    def sr(self, src: Source, ntp: int, rtp_ts: int, now: float) -> None:
+        self.first.sr(src, ntp, rtp_ts, now)
+        self.second.sr(src, ntp, rtp_ts, now)
+
+    def ended(self, src: Source) -> None:
+        self.first.ended(src)
+        self.second.ended(src)
+
+
 def _random_ssrc() -> int:
     return int.from_bytes(os.urandom(4), "big") or 1
 
@@ -242,7 +263,7 @@ class Source:
         self.seen_count = 0
         self.width = 0  # from the latest key frame (simulcast layers only)
         self.height = 0
-        self.tap: Tap | None = publisher.router.recorder  # a recording of the room
+        self.tap: Tap | None = publisher.router.tap_for(publisher)  # recording, relay
 
     # -- hot path ---------------------------------------------------------
     def receive(self, data: bytes, now: float) -> None:
@@ -364,6 +385,8 @@ class Publisher:
         self.unknown_ssrc = 0
         self.last_active = float("-inf")
         self.order = next(_join_counter)
+        #: the node this publisher's packets come from, over the relay ("": published here)
+        self.relayed_from = ""
         # simulcast layers by (mid, rid), bound to SSRCs by their first packets
         self.rids: dict[tuple[str, str], Source] = {}
         self.rid_ext = 0
@@ -852,6 +875,8 @@ class Router:
         self._now = 0.0
         #: the room's recording: sees every published stream's packets (set_recorder)
         self.recorder: Tap | None = None
+        #: the node-to-node relay: sees the streams published here (set_relay)
+        self.relay: Tap | None = None
 
     @property
     def speaker(self) -> str | None:
@@ -899,7 +924,24 @@ class Router:
                 if old is not None and tap is None:
                     old.ended(main)
                 for src in main.streams():
-                    src.tap = tap
+                    src.tap = self.tap_for(pub)
+
+    def set_relay(self, tap: Tap | None) -> None:
+        """Give the streams published here (not those relayed in) to ``tap`` too."""
+        self.relay = tap
+        for pub in self.publishers.values():
+            for src in pub.all_sources():
+                src.tap = self.tap_for(pub)
+
+    def tap_for(self, pub: Publisher) -> Tap | None:
+        """What sees ``pub``'s packets: the recording, and the relay unless they came
+        over it (a relayed stream is never relayed again)."""
+        relay = None if pub.relayed_from else self.relay
+        if relay is None:
+            return self.recorder
+        if self.recorder is None:
+            return relay
+        return _Taps(self.recorder, relay)
 
     def source(self, pid: str, track_id: str) -> Source | None:
         pub = self.publishers.get(pid)

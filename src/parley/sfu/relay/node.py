@@ -1,0 +1,246 @@
+"""This node's end of the media relay: one UDP socket, the rooms, who may talk to it.
+
+:class:`MediaRelay` binds ``--relay-ip``:``--relay-port``, seals what the rooms send
+(:mod:`.wire`: node id, epoch, counter, HMAC tag) and opens what arrives.  A datagram is
+accepted only if its tag verifies with the cluster's relay secret, it is no replay,
+its node is a current peer (:meth:`set_peers`: the cluster's directory of relay
+addresses) sending from that peer's address, and its room is open here; anything else is
+dropped, counted per reason (:attr:`refused`) and logged at most once per
+``LOG_EVERY`` seconds per reason (:class:`RefusalLog`).  Nothing is ever answered to a
+refused datagram.
+
+Per room (:meth:`open_room`, the SFU room's router) a
+:class:`~parley.sfu.relay.outbound.RelayOut` sends the streams published here to the
+room's *targets* (:meth:`set_targets`), and a :class:`~parley.sfu.relay.inbound.RelayIn`
+puts the other nodes' publishers into the router.  :meth:`tick` (every second)
+re-describes and expires.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from ..forwarder import Router
+from .inbound import RelayIn
+from .outbound import RelayOut
+from .wire import (
+    DESCRIBE,
+    FEEDBACK,
+    RTCP,
+    RTP,
+    Datagram,
+    Refused,
+    ReplayWindow,
+    decode_tracks,
+    open_datagram,
+    relay_key,
+    seal,
+)
+
+__all__ = ["MediaRelay", "RefusalLog", "RoomRelay"]
+
+log = logging.getLogger(__name__)
+
+
+class RefusalLog:
+    """Refused datagrams, logged at most once per ``every`` seconds per reason (with how
+    many were dropped since): a flood costs a counter, not a log line each."""
+
+    def __init__(self, every: float = 10.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.every = every
+        self.clock = clock
+        self._last: dict[str, float] = {}
+        self._since: Counter[str] = Counter()
+
+    def refused(self, reason: str, node: str, address: str) -> bool:
+        """Note one refusal; True if it was logged."""
+        self._since[reason] += 1
+        now = self.clock()
+        if now - self._last.get(reason, float("-inf")) < self.every:
+            return False
+        self._last[reason] = now
+        count = self._since.pop(reason)
+        log.warning(
+            "relay: datagram refused (%s) from %s (claims node %r); %d refused for this"
+            " reason since the last report",
+            reason,
+            address,
+            node[:64],
+            count,
+        )
+        return True
+
+
+@dataclass(slots=True)
+class RoomRelay:
+    out: RelayOut
+    inbound: RelayIn
+
+
+class _Protocol(asyncio.DatagramProtocol):
+    def __init__(self, relay: MediaRelay) -> None:
+        self.relay = relay
+
+    def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
+        self.relay.received(data, (str(addr[0]), int(addr[1])))
+
+    def error_received(self, exc: Exception) -> None:
+        log.debug("relay socket: %s", exc)
+
+
+class MediaRelay:
+    """This node's relay socket and rooms."""
+
+    def __init__(
+        self,
+        node: str,
+        secret: str,
+        host: str,
+        port: int,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if not secret:
+            raise ValueError("the media relay needs a secret")
+        self.node = node
+        self.key = relay_key(secret)
+        self.host, self.port = host, port
+        self.clock = clock
+        self.epoch = time.time_ns() // 1_000_000  # a restarted process's is higher
+        self._counter = 0
+        self.peers: dict[str, tuple[str, int]] = {}  # node -> its relay address
+        self.rooms: dict[str, RoomRelay] = {}
+        self.replays = ReplayWindow()
+        self.refused: Counter[str] = Counter()
+        self.refusal_log = RefusalLog(clock=clock)
+        self.accepted = 0
+        self.unrouted = 0  # accepted, for a room not open here (closed a moment ago: normal)
+        self.transport: asyncio.DatagramTransport | None = None
+
+    @property
+    def address(self) -> str:
+        """Where the other nodes send to: ``host:port`` (the port actually bound)."""
+        return f"{self.host}:{self.port}"
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        transport, _ = await loop.create_datagram_endpoint(
+            lambda: _Protocol(self), local_addr=(self.host, self.port)
+        )
+        self.transport = transport
+        self.port = int(transport.get_extra_info("sockname")[1])
+        log.info("relay: media relay on udp %s", self.address)
+
+    def close(self) -> None:
+        for room in list(self.rooms):
+            self.close_room(room)
+        if self.transport is not None:
+            self.transport.close()
+            self.transport = None
+
+    # -- membership ------------------------------------------------------------------
+    def set_peers(self, peers: dict[str, tuple[str, int]]) -> None:
+        """The relay addresses of the cluster's live nodes (this one left out)."""
+        self.peers = {n: a for n, a in peers.items() if n != self.node}
+
+    def open_room(self, room: str, router: Router) -> RoomRelay:
+        relay = self.rooms.get(room)
+        if relay is None or relay.out.router is not router:
+            if relay is not None:
+                self.close_room(room)
+            relay = self.rooms[room] = RoomRelay(
+                RelayOut(room, router, self), RelayIn(room, router, self)
+            )
+            router.set_relay(relay.out)
+        return relay
+
+    def close_room(self, room: str) -> None:
+        relay = self.rooms.pop(room, None)
+        if relay is not None:
+            relay.out.router.set_relay(None)
+            relay.inbound.close()
+
+    def rooms_served(self) -> list[str]:
+        return list(self.rooms)
+
+    def set_targets(self, room: str, nodes: Iterable[str]) -> None:
+        relay = self.rooms.get(room)
+        if relay is not None:
+            relay.out.set_targets(n for n in nodes if n != self.node and n in self.peers)
+
+    def tracks_changed(self, room: str, pid: str) -> None:
+        relay = self.rooms.get(room)
+        if relay is not None:
+            relay.out.describe(pid)
+
+    def tick(self) -> None:
+        """Every second: describe our publishers again, drop the ones no longer described."""
+        now = self.clock()
+        for relay in list(self.rooms.values()):
+            relay.out.describe_all()
+            relay.inbound.expire(now)
+
+    # -- the wire (outbound.Wire) ------------------------------------------------------
+    def seal(self, kind: int, room: str, pid: str, payload: bytes | bytearray) -> bytes:
+        self._counter += 1
+        return seal(self.key, kind, self.epoch, self._counter, self.node, room, pid, payload)
+
+    def send(self, node: str, datagram: bytes) -> None:
+        address = self.peers.get(node)
+        if address is not None and self.transport is not None:
+            self.transport.sendto(datagram, address)
+
+    # -- receiving ---------------------------------------------------------------------
+    def received(self, data: bytes, address: tuple[str, int]) -> None:
+        try:
+            dgram = self._check(data, address)
+        except Refused as exc:
+            self.refused[exc.reason] += 1
+            self.refusal_log.refused(exc.reason, exc.node, f"{address[0]}:{address[1]}")
+            return
+        self.accepted += 1
+        relay = self.rooms.get(dgram.room)
+        if relay is None:
+            self.unrouted += 1
+            return
+        now = self.clock()
+        kind = dgram.kind
+        if kind == RTP:
+            relay.inbound.on_rtp(dgram.node, dgram.pid, dgram.payload, now)
+        elif kind == FEEDBACK:
+            relay.out.feedback(dgram.node, dgram.pid, dgram.payload, now)
+        elif kind == RTCP:
+            relay.inbound.on_rtcp(dgram.node, dgram.pid, dgram.payload, now)
+        elif kind == DESCRIBE:
+            try:
+                tracks = decode_tracks(dgram.payload)
+            except Refused as exc:
+                self.refused[exc.reason] += 1
+                self.refusal_log.refused(exc.reason, dgram.node, address[0])
+                return
+            relay.inbound.on_describe(dgram.node, dgram.pid, tracks, now)
+
+    def _check(self, data: bytes, address: tuple[str, int]) -> Datagram:
+        dgram = open_datagram(self.key, data)
+        peer = self.peers.get(dgram.node)
+        if peer is None or dgram.node == self.node:
+            raise Refused("unknown node", dgram.node)
+        if peer[0] != address[0]:
+            raise Refused("address", dgram.node)
+        if not self.replays.accept(dgram.node, dgram.epoch, dgram.counter):
+            raise Refused("replay", dgram.node)
+        return dgram
+
+    def stats(self) -> dict[str, int]:
+        sent = sum(r.out.sent for r in self.rooms.values())
+        return {
+            "relay_datagrams_sent": sent,
+            "relay_datagrams_accepted": self.accepted,
+            "relay_datagrams_refused": sum(self.refused.values()),
+        }
