@@ -58,6 +58,13 @@ class Limits:
     #: 0.5 s, not a frame per join to everyone) and welcome with a first roster page
     #: (core/presence.py).  A huge value turns it off.
     presence_threshold: int = 100
+    #: Rooms that may hold more than this many people are in stage mode unless a host
+    #: chose otherwise: only the stage (hosts, speakers) publishes media; joiners enter
+    #: the audience (core/stage.py).
+    stage_threshold: int = 100
+    #: Chat messages per 10 s in one room, everyone together (hosts are not held back);
+    #: on top of each person's ``chat_rate``.  Off with the other rate limits.
+    room_chat_rate: int = 100
     #: WebSocket control frames (pings and pongs) per connection; more closes it (1008).
     control_rate: RateLimit = RateLimit(30, 10.0)
     #: Messages per client address, all its connections together.
@@ -203,6 +210,8 @@ LIMIT_OPTIONS: dict[str, tuple[type, str]] = {
     "display_name_max": (int, "longest display name (characters)"),
     "max_participants": (int, "participants per room"),
     "presence_threshold": (int, "room size above which presence is batched and paged"),
+    "stage_threshold": (int, "room size limit above which a room is in stage mode by default"),
+    "room_chat_rate": (int, "chat messages per 10 s in one room, everyone together"),
     "history_page": (int, "chat messages per history page"),
     "max_outgoing_buffer": (int, "bytes queued to a slow client before it is dropped"),
     "max_rooms": (int, "rooms open at once"),

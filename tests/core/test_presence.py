@@ -35,7 +35,9 @@ class Room:
 
     def __init__(self, threshold: int = THRESHOLD) -> None:
         self.wall = Clock(1e9)
-        limits = Limits(max_participants=10_000, presence_threshold=threshold)
+        limits = Limits(
+            max_participants=10_000, presence_threshold=threshold, stage_threshold=10**9
+        )
         self.rooms = Rooms(limits, monotonic=Clock(10.0), wall_clock=self.wall)
         self.ids: dict[str, str] = {}
 

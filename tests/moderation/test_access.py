@@ -219,7 +219,7 @@ async def test_admin_resets_and_manages_a_room(
     async with net.session().put(
         srv.url + f"/api/v1/admin/rooms/{room}/settings",
         headers=auth,
-        json={"password": "operator-pw", "max_participants": 3},
+        json={"password": "operator-pw", "max_participants": 3, "stage": True, "chat": "questions"},
     ) as r:
         assert r.status == 200
         assert (await r.json())["settings"]["has_password"] is True
@@ -229,6 +229,8 @@ async def test_admin_resets_and_manages_a_room(
     await later.wait_closed()
     again = await net.join(srv, room, "Again", password="operator-pw")
     assert again.welcome is not None and again.welcome["room"]["max_participants"] == 3
+    stage = again.welcome["room"]["settings"]
+    assert (stage["stage"], stage["chat"]) == (True, "questions")  # a town hall, prepared
     async with net.session().put(
         srv.url + f"/api/v1/admin/rooms/{room}/settings", headers=auth, json={"max_participants": 0}
     ) as r:

@@ -450,6 +450,24 @@ async def test_room_settings_persist(make_store: StoreFactory) -> None:
     assert await again.load_room("team") == RoomRecord(
         created_at=5_000, locked=True, lobby=True, password_hash="h", max_participants=4
     )
+    # Stage mode and who may chat (core/stage.py), and back to their defaults.
+    await again.save_room_settings("team", RoomRecord(5_000, stage=False, chat="questions"))
+    assert await again.load_room("team") == RoomRecord(5_000, stage=False, chat="questions")
+    await again.save_room_settings("team", RoomRecord(5_000))
+    assert await again.load_room("team") == RoomRecord(5_000)
+
+
+async def test_questions_are_read_by_the_stage_and_their_sender(make_store: StoreFactory) -> None:
+    store = await make_store.open()
+    await store.ensure_room("r", 1)
+    await store.append_chat("r", "p_aud", "Aud", "When is lunch?", "stage", 2)
+    await store.append_chat("r", "p_host", "Host", "Welcome", None, 3)
+    texts = [m.text for m in (await store.history("r", None, 10, "p_other"))[0]]
+    assert texts == ["Welcome"]
+    texts = [m.text for m in (await store.history("r", None, 10, "p_aud"))[0]]
+    assert texts == ["When is lunch?", "Welcome"]
+    page, _ = await store.history("r", None, 10, "p_host", questions=True)
+    assert [(m.text, m.to) for m in page] == [("When is lunch?", "stage"), ("Welcome", None)]
 
 
 async def test_system_lines_are_marked(make_store: StoreFactory) -> None:

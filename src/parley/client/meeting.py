@@ -30,7 +30,7 @@ from collections import deque
 from collections.abc import Generator
 from dataclasses import dataclass
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
@@ -793,6 +793,15 @@ class Meeting:
         """Make ``to`` a ``host``, ``participant`` or ``observer`` (never a ``bot``)."""
         await self._request({"type": "set-role", "to": to, "role": role})
 
+    async def invite_to_stage(self, to: str) -> None:
+        """Bring someone from the audience on stage (they may publish): ``set-role``
+        participant (docs/protocol.md, "Stage and audience")."""
+        await self.set_role(to, "participant")
+
+    async def move_to_audience(self, to: str) -> None:
+        """Send someone back to the audience: their media stops (``set-role`` observer)."""
+        await self.set_role(to, "observer")
+
     async def lower_hand(self, to: str) -> None:
         """Lower someone else's raised hand."""
         await self._request({"type": "lower-hand", "to": to})
@@ -804,14 +813,21 @@ class Meeting:
         lobby: bool | None = None,
         password: str | None = None,
         max_participants: int | None = None,
+        stage: bool | Literal["auto"] | None = None,
+        chat: Literal["everyone", "stage", "questions"] | None = None,
     ) -> None:
-        """Change the room's settings (``password=""`` clears it); absent ones stay."""
+        """Change the room's settings (``password=""`` clears it); absent ones stay.
+
+        ``stage``: stage mode on, off, or ``"auto"`` (by the room's size); ``chat``: who
+        may chat (docs/protocol.md, "Stage and audience")."""
         message: dict[str, Any] = {"type": "room-settings"}
         for key, value in (
             ("locked", locked),
             ("lobby", lobby),
             ("password", password),
             ("max_participants", max_participants),
+            ("stage", stage),
+            ("chat", chat),
         ):
             if value is not None:
                 message[key] = value

@@ -117,6 +117,9 @@ class RoomState(msgspec.Struct, array_like=True):
     opened_at: int = 0
     #: The room's recording, so every node's welcome and pre-join page tell it.
     recording: RecordingState | None = None
+    #: Stage mode (None: by size) and who may chat (core/stage.py).
+    stage: bool | None = None
+    chat: str = "everyone"
 
 
 class MemberOp(msgspec.Struct, tag="member", array_like=True):
@@ -899,6 +902,8 @@ def _room_state(
         sorted(banned),
         config.managed,
         opened_at,
+        stage=config.stage,
+        chat=config.chat,
     )
 
 
@@ -957,4 +962,6 @@ def _config(state: RoomState) -> RoomConfig:
         password_hash=state.password_hash,
         max_participants=state.max_participants,
         managed=state.managed,
+        stage=state.stage,
+        chat=state.chat,
     )

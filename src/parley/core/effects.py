@@ -42,6 +42,9 @@ class StoreChat:
     to: str | None
     ts: int
     ref: str | None
+    #: Who receives it, when not the room or the two of a private message: an
+    #: audience member's question (``to`` "stage") goes to the stage and its sender.
+    deliver_to: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -295,10 +298,14 @@ Effect = (
 )
 
 
-def chat_deliveries(record: p.ChatRecord) -> list[Deliver]:
+def chat_deliveries(
+    record: p.ChatRecord, deliver_to: tuple[str, ...] | None = None
+) -> list[Deliver]:
     """Fan-out of a chat message once it is stored (sender included; a private one only
-    to its two participants)."""
+    to its two participants; ``deliver_to``, when given, names everyone who gets it)."""
     out = p.ChatOut(message=record)
+    if deliver_to is not None:
+        return [Deliver(record.room, out, to=deliver_to)]
     if record.to is None:
         return [Deliver(record.room, out)]
     to = (record.sender,) if record.to == record.sender else (record.sender, record.to)

@@ -167,6 +167,8 @@ class Leave(_Client, tag="leave"):
 #: "bot" is given only by a join token (``set-role`` refuses it).
 Role = Literal["host", "participant", "observer", "bot"]
 MediaKind = Literal["mic", "cam", "screen"]
+#: ``room-settings.chat``: who may chat in a room (core/stage.py).
+ChatMode = Literal["everyone", "stage", "questions"]
 
 
 class Mute(_Client, tag="mute"):
@@ -205,6 +207,10 @@ class RoomSettingsUpdate(_Client, tag="room-settings"):
     #: New password; "" clears it.
     password: str | None = None
     max_participants: Int64 | None = None
+    #: Stage mode (core/stage.py): on, off, or "auto" (on past ``--stage-threshold``).
+    stage: bool | Literal["auto"] | None = None
+    #: Who may chat: everyone, the stage only, or the audience by questions to the stage.
+    chat: ChatMode | None = None
 
 
 class Admit(_Client, tag="admit"):
@@ -421,7 +427,9 @@ class ChatRecord(msgspec.Struct, omit_defaults=True):
     sender: str  # participant id
     name: str  # sender's display name when sent
     text: str
-    to: str | None = None  # recipient id of a private message
+    #: Recipient id of a private message; "stage" for an audience member's question
+    #: (the room's chat is "questions": it reaches the stage and its sender only).
+    to: str | None = None
     system: bool = False  # a line written by the server (moderation, meeting events)
     #: A system entry's kind: "note" (moderation), "joined"/"left" (attendance, in the
     #: record: exports and search), "poll"...; absent for a participant's message.
@@ -437,6 +445,11 @@ class RoomSettings(msgspec.Struct):
     lobby: bool = False
     has_password: bool = False
     max_participants: int = 6
+    #: Present (true) only in stage mode: only the stage (hosts, speakers) publishes;
+    #: joiners are audience (core/stage.py).
+    stage: bool | msgspec.UnsetType = msgspec.UNSET
+    #: Present only when restricted: "stage" or "questions" (absent: everyone may chat).
+    chat: str | msgspec.UnsetType = msgspec.UNSET
 
 
 class RoomInfo(msgspec.Struct):

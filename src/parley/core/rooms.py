@@ -16,10 +16,12 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 
+import msgspec
+
 from ..config import Limits
 from . import events as ev
 from . import protocol as p
-from . import record_rules, recording
+from . import record_rules, recording, stage
 from . import roster as roster_pages
 from .admission import Decision, Enter, Joined, JoinRequest, NeedPassword, Refuse
 from .breakouts import Breakouts
@@ -110,6 +112,8 @@ class Rooms:
         #: roster page (core/roster.py).
         self.presence = Presence(limits.presence_threshold, self.now_ms)
         self.first_pages = FirstPages()
+        #: Each room's chat rate, everyone together (core/stage.py).
+        self.chat_rates = stage.RoomChatRates(limits.room_chat_rate, limits.rate_limits)
 
     def now_ms(self) -> int:
         return int(self._wall() * 1000)
@@ -149,7 +153,13 @@ class Rooms:
             lobby=config.lobby,
             has_password=config.password_hash is not None,
             max_participants=self._capacity(config),
+            stage=True if self.stage_on(config) else msgspec.UNSET,
+            chat=msgspec.UNSET if config.chat == "everyone" else config.chat,
         )
+
+    def stage_on(self, config: RoomConfig) -> bool:
+        """The room is in stage mode (core/stage.py)."""
+        return stage.is_on(config, self._capacity(config), self.limits.stage_threshold)
 
     def is_known(self, pid: str, room_name: str) -> bool:
         """True when ``pid`` is a current member of the room (so a resume skips the checks)."""
@@ -192,7 +202,9 @@ class Rooms:
         # room must not cost a scan of it.)
         hosts = room is not None and any(m.info.role == "host" for m in room.members.values())
         if role is None:
-            role = "host" if self.auto_host and not hosts else "participant"
+            # In stage mode a joiner the rules give no role enters the audience.
+            joiner = stage.AUDIENCE if self.stage_on(config) else "participant"
+            role = "host" if self.auto_host and not hosts else joiner
         lobby = restored is None and config.lobby and role != "host" and hosts
         if lobby and room is not None and len(room.lobby) >= self.limits.max_lobby:
             return Refuse(ErrorCode.TOO_MANY, "the lobby is full; try later")
@@ -650,15 +662,23 @@ class Rooms:
                 f"chat text is {len(text)} characters; the limit is {self.limits.chat_max_chars}",
                 msg.ref,
             )
-        if msg.to is not None:
-            self._peer(member, msg.to, msg.ref)
-        return member, text, msg.to
+        to = stage.chat_recipient(member, self.rooms[member.room].config, msg.to, msg.ref)
+        if to is not None and to != stage.QUESTIONS_TO:
+            self._peer(member, to, msg.ref)
+        return member, text, to
 
     def chat(self, pid: str, msg: p.Chat) -> list[Effect]:
         """A chat message: stored first; acknowledged and delivered once it is."""
         member, text, to = self.check_chat(pid, msg)
+        if member.info.role != "host":  # (hosts can always speak to a busy room)
+            self.chat_rates.check(member.room, self._mono(), msg.ref)
+        deliver_to = None
+        if to == stage.QUESTIONS_TO:
+            deliver_to = (*stage.stage_ids(self.rooms[member.room]), pid)
         info = member.info
-        return [StoreChat(member.room, pid, info.name, text, to, self.now_ms(), msg.ref)]
+        return [
+            StoreChat(member.room, pid, info.name, text, to, self.now_ms(), msg.ref, deliver_to)
+        ]
 
     def signal(self, pid: str, msg: p.Signal) -> list[Effect]:
         member = self.member(pid, msg.ref)
@@ -692,6 +712,7 @@ class Rooms:
         return self.presence.left(room, pid, reason, exclude)
 
     def _forget_presence(self, room_name: str) -> None:
+        self.chat_rates.forget(room_name)
         self.presence.forget(room_name)
         self.first_pages.changed(room_name)
 
@@ -722,7 +743,10 @@ class Rooms:
         member = self.member(pid, msg.ref)
         info = member.info
         if info.role == "observer" and (msg.mic or msg.cam or msg.screen):
-            raise ProtocolError(ErrorCode.FORBIDDEN, "observers cannot send media", msg.ref)
+            why = "observers cannot send media"
+            if self.stage_on(self.rooms[member.room].config):
+                why = "only the stage sends media; raise your hand to ask to speak"
+            raise ProtocolError(ErrorCode.FORBIDDEN, why, msg.ref)
         for attr in ("mic", "cam", "screen"):
             value = getattr(msg, attr)
             if value is not None:
@@ -873,10 +897,13 @@ class Rooms:
         room = self.rooms[host.room]
         if target.info.role == "host" and msg.role != "host" and len(room.hosts()) == 1:
             raise ProtocolError(ErrorCode.FORBIDDEN, "a room needs at least one host", msg.ref)
+        before = target.info.role
         target.info.role = msg.role
         target.invited = False  # the role is the host's choice now, not the token's
         if msg.role == "observer":
             target.info.mic = target.info.cam = target.info.screen = False
+        if (before == stage.AUDIENCE) != (msg.role == stage.AUDIENCE):
+            self._set_hand(target, False)  # on stage, or back: the request is answered
         changed = self._event(
             ev.ROLE_CHANGED,
             room.name,
@@ -896,9 +923,10 @@ class Rooms:
         if msg.role == "host":
             effects += self.polls.state_for(room.name, msg.to, host=True)
         article = "an" if msg.role == "observer" else "a"
-        effects.append(
-            Note(room.name, f"{host.info.name} made {target.info.name} {article} {msg.role}")
-        )
+        note = f"{host.info.name} made {target.info.name} {article} {msg.role}"
+        if self.stage_on(room.config):
+            note = stage.role_note(host.info.name, target.info.name, before, msg.role) or note
+        effects.append(Note(room.name, note))
         return effects
 
     def lower_hand(self, pid: str, msg: p.LowerHand) -> list[Effect]:
@@ -977,6 +1005,7 @@ class Rooms:
                 config.password_hash = password_hash
                 notes.append(f"{name} set a room password")
         effects: list[Effect] = []
+        notes += stage.apply_settings(config, msg, name)
         if msg.lobby is not None and msg.lobby != config.lobby:
             config.lobby = msg.lobby
             notes.append(f"{name} turned the lobby {'on' if msg.lobby else 'off'}")

@@ -19,6 +19,11 @@ class RoomConfig:
     #: settings outlive the meeting.  Others expire when the room empties, so that a
     #: passer-by cannot hold a room name hostage with a password or a size of 1.
     managed: bool = False
+    #: Stage mode (core/stage.py): True, False, or None: on when the room may hold more
+    #: than ``Limits.stage_threshold`` people.
+    stage: bool | None = None
+    #: Who may chat (core/stage.py): "everyone", "stage" or "questions".
+    chat: str = "everyone"
 
 
 @dataclass(frozen=True, slots=True)

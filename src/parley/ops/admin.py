@@ -24,7 +24,7 @@ import hmac
 import logging
 import re
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import msgspec
 from aiohttp import web
@@ -94,6 +94,9 @@ class AdminRoomSettings(msgspec.Struct, forbid_unknown_fields=True):
     #: "" clears the password.
     password: str | None = None
     max_participants: int | None = None
+    #: Stage mode and who may chat (core/stage.py).
+    stage: bool | Literal["auto"] | None = None
+    chat: Literal["everyone", "stage", "questions"] | None = None
 
 
 def _json(data: Any, status: int = 200) -> web.Response:

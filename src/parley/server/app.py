@@ -25,6 +25,7 @@ from ..cluster import RedisBroker, Replicator, new_node_id
 from ..cluster.media_relay import RelayDirectory
 from ..config import Settings
 from ..core import protocol as p
+from ..core import stage
 from ..core.broker import Broker, InProcessBroker
 from ..core.effects import Effect, StartRecording, StopRecording
 from ..core.events import CHAT_MESSAGE, DEFAULT_EVENT_TYPES
@@ -526,6 +527,8 @@ class Server:
             lobby=settings.lobby,
             password=settings.password,
             max_participants=settings.max_participants,
+            stage=settings.stage,
+            chat=settings.chat,
         )
         try:
             self.rooms.check_settings(msg)
@@ -552,6 +555,7 @@ class Server:
                     setattr(config, field, value)
             if msg.password is not None:
                 config.password_hash = hashed
+            stage.apply_settings(config, msg, "")
             await self.store.save_room_settings(room, room_record(stored.created_at, config))
             return settings_dict(self.rooms.settings_for(config))
 

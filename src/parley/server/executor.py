@@ -349,7 +349,7 @@ class Executor:
         if self.on_logged is not None and self.store.chat_events:
             self.on_logged()
         self.sockets.send(e.sender, p.encode(p.ChatAck(id=record.id, ts=record.ts, ref=e.ref)))
-        for d in chat_deliveries(record):
+        for d in chat_deliveries(record, e.deliver_to):
             self.publish(d)
         self.timings.observe_store_write(stored - received)
         self.timings.observe_fanout(time.perf_counter() - received)
@@ -383,4 +383,6 @@ def room_record(created_at: int, config: RoomConfig) -> RoomRecord:
         config.password_hash,
         config.max_participants,
         config.managed,
+        stage=config.stage,
+        chat=config.chat,
     )

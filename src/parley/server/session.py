@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from ..auth import TokenError, hash_password, verify_password
 from ..core import protocol as p
+from ..core import stage
 from ..core.admission import Enter, JoinRequest, NeedPassword, Refuse
 from ..core.breakouts import main_of
 from ..core.effects import lobby_key
@@ -456,7 +457,9 @@ class Session:
         assert pid is not None and room_name is not None
         limits = server.settings.limits
         try:
-            history, more = await server.store.history(room_name, None, limits.history_page, pid)
+            history, more = await server.store.history(
+                room_name, None, limits.history_page, pid, questions=self._on_stage()
+            )
         except Exception:
             log.exception("history unavailable for %s", room_name)
             history, more = [], False
@@ -517,9 +520,16 @@ class Session:
             room = msg.room
         limit = limits.history_page if msg.limit is None else msg.limit
         limit = max(1, min(limit, limits.history_page_max))
-        messages, more = await server.store.history(room, msg.before, limit, self.pid)
+        messages, more = await server.store.history(
+            room, msg.before, limit, self.pid, questions=self._on_stage()
+        )
         out = p.HistoryOut(messages=messages, more=more, ref=msg.ref, room=msg.room)
         self.send(p.encode(out))
+
+    def _on_stage(self) -> bool:
+        """The audience's questions are the stage's to read (core/stage.py)."""
+        member = self.server.rooms.find(self.pid) if self.pid is not None else None
+        return member is not None and stage.on_stage(member)
 
     async def on_settings(self, msg: p.RoomSettingsUpdate) -> None:
         assert self.pid is not None
@@ -560,6 +570,8 @@ class Session:
     def refuse(self, exc: ProtocolError) -> None:
         """Answer a refused request; too many refusals in a window close the socket."""
         self.server.metrics.error(exc.code)
+        if exc.code == ErrorCode.FORBIDDEN:  # beyond the sender's rights: worth a trace
+            log.info("refused %s in %s: %s", self.pid or self.address, self.room, exc.message)
         self.send(p.error(exc))
         now = time.monotonic()
         errors = self.errors

@@ -32,6 +32,9 @@ class RoomRecord:
     managed: bool = False
     #: The running meeting (None: no meeting was running when last stored).
     meeting: MeetingState | None = None
+    #: Stage mode (None: by the room's size) and who may chat (core/stage.py).
+    stage: bool | None = None
+    chat: str = "everyone"
 
     def config(self) -> RoomConfig:
         """The settings as the core holds them."""
@@ -41,6 +44,8 @@ class RoomRecord:
             password_hash=self.password_hash,
             max_participants=self.max_participants,
             managed=self.managed,
+            stage=self.stage,
+            chat=self.chat,
         )
 
 
@@ -101,12 +106,18 @@ class Store(Protocol):
         """Store one chat message (or a system entry of ``kind``); return it with its id."""
 
     async def history(
-        self, room: str, before: int | None, limit: int, viewer: str | None
+        self,
+        room: str,
+        before: int | None,
+        limit: int,
+        viewer: str | None,
+        questions: bool = False,
     ) -> tuple[list[ChatRecord], bool]:
         """One page of history, oldest first, and whether older messages exist.
 
         Only messages with ``id < before`` (all, if None), newest ``limit`` of them.
-        Public messages always; private ones only if ``viewer`` sent or received them.
+        Public messages always; private ones only if ``viewer`` sent or received them;
+        with ``questions`` (a viewer on stage) the audience's questions too.
         """
 
     # The event log (webhooks, GET /api/v1/events); chat.message events are logged by

@@ -39,6 +39,9 @@ rooms = Table(
     Column("meeting", Text, nullable=True),
     # Days of history this room keeps (NULL: the server's --history-retention-days).
     Column("retention_days", Integer, nullable=True),
+    # Stage mode (NULL: by the room's size) and who may chat (NULL: everyone): core/stage.py.
+    Column("stage", Boolean, nullable=True),
+    Column("chat_mode", Text, nullable=True),
 )
 
 messages = Table(

@@ -35,6 +35,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from ..config import DURABILITY_LEVELS
 from ..core.events import LoggedEvent, MeetingEvent
 from ..core.protocol import ChatRecord
+from ..core.stage import QUESTIONS_TO
 from . import event_log
 from .base import MeetingState, RoomRecord
 from .record import RecordQueries, decode_data, in_chat_view, record_columns, row_record
@@ -302,6 +303,8 @@ class SqlStore(RecordQueries):
             r.max_participants,
             r.managed,
             r.meeting,
+            r.stage,
+            r.chat_mode,
         ).where(r.name == room)
         async with self.engine.connect() as conn:
             row = (await conn.execute(stmt)).one_or_none()
@@ -316,6 +319,8 @@ class SqlStore(RecordQueries):
             max_participants=row.max_participants,
             managed=bool(row.managed),
             meeting=_decode_meeting(row.meeting),
+            stage=None if row.stage is None else bool(row.stage),
+            chat=row.chat_mode or "everyone",
         )
 
     async def save_room_settings(self, room: str, settings: RoomRecord) -> None:
@@ -502,13 +507,20 @@ class SqlStore(RecordQueries):
                 item.future.set_result(_chat_record(item.row, msg_id))
 
     async def history(
-        self, room: str, before: int | None, limit: int, viewer: str | None
+        self,
+        room: str,
+        before: int | None,
+        limit: int,
+        viewer: str | None,
+        questions: bool = False,
     ) -> tuple[list[ChatRecord], bool]:
         limit = max(limit, 0)
         m = messages.c
         visible: ColumnElement[bool] = m.recipient.is_(None)
         if viewer is not None:
             visible = or_(visible, m.sender == viewer, m.recipient == viewer)
+        if questions:  # the stage reads the audience's questions (core/stage.py)
+            visible = or_(visible, m.recipient == QUESTIONS_TO)
         stmt = select(*record_columns()).where(m.room == room, visible, in_chat_view())
         if before is not None:
             stmt = stmt.where(m.id < before)
@@ -586,6 +598,8 @@ def _settings(record: RoomRecord) -> dict[str, Any]:
         "password_hash": record.password_hash,
         "max_participants": record.max_participants,
         "managed": record.managed,
+        "stage": record.stage,
+        "chat_mode": None if record.chat == "everyone" else record.chat,
     }
 
 

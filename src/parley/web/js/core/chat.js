@@ -34,6 +34,7 @@ export function oldestId(list) {
  */
 export function describePrivacy(msg, selfId, names) {
   if (!msg.to) return null;
+  if (msg.to === "stage") return msg.sender === selfId ? "Your question to the stage" : "Question to the stage";
   if (msg.sender === selfId) return `Privately to ${names[msg.to] ?? "someone who left"}`;
   return "Privately to you";
 }

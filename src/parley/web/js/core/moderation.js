@@ -15,9 +15,13 @@ export const ROLE_LABELS = { host: "Host", observer: "Observer", bot: "Bot" };
 
 /**
  * The badge shown next to a participant's name ("Host", "Observer", "Bot"), or null.
+ * In stage mode observers are the "Audience" and participants are "On stage".
  * @param {string | undefined} role
+ * @param {boolean} [stage]
  */
-export function roleLabel(role) {
+export function roleLabel(role, stage = false) {
+  if (stage && role === "observer") return "Audience";
+  if (stage && role === "participant") return "On stage";
   return role === undefined ? null : (ROLE_LABELS[role] ?? null);
 }
 
@@ -32,10 +36,12 @@ export const isObserver = (p) => Boolean(p && p.role === "observer");
  * or { id: "remove", label, confirm: true } for the removal that asks first.
  * Empty when the viewer is not a host or the target is the viewer.
  * @param {Participant | null | undefined} target
- * @param {{ selfId: string | null, selfRole: string, label?: string }} viewer
+ * In stage mode (`stage`), moving between the audience and the stage reads
+ * "Invite NAME to stage" / "Move NAME to audience".
+ * @param {{ selfId: string | null, selfRole: string, label?: string, stage?: boolean }} viewer
  * @returns {HostAction[]}
  */
-export function hostActions(target, { selfId, selfRole, label }) {
+export function hostActions(target, { selfId, selfRole, label, stage }) {
   if (selfRole !== "host" || !target || target.id === selfId) return [];
   const name = label ?? target.name;
   const to = target.id;
@@ -50,7 +56,11 @@ export function hostActions(target, { selfId, selfRole, label }) {
   if (target.role !== "host") {
     out.push({ id: "make-host", label: `Make ${name} host`, message: { type: "set-role", to, role: "host" } });
   }
-  if (target.role === "observer") {
+  if (stage && target.role === "observer") {
+    out.push({ id: "invite-stage", label: `Invite ${name} to stage`, message: { type: "set-role", to, role: "participant" } });
+  } else if (stage && target.role !== "host") {
+    out.push({ id: "move-audience", label: `Move ${name} to audience`, message: { type: "set-role", to, role: "observer" } });
+  } else if (target.role === "observer") {
     out.push({ id: "make-participant", label: `Make ${name} participant`, message: { type: "set-role", to, role: "participant" } });
   } else {
     out.push({ id: "make-observer", label: `Make ${name} observer`, message: { type: "set-role", to, role: "observer" } });

@@ -37,6 +37,8 @@
  * @property {boolean} [lobby]
  * @property {boolean} [has_password]
  * @property {number | null} [max_participants]
+ * @property {boolean} [stage] present (true) in stage mode
+ * @property {"stage" | "questions"} [chat] present when the room's chat is limited
  */
 
 /** @typedef {{ id: string, name: string, since?: number }} LobbyEntry */

@@ -18,6 +18,7 @@ import { h, icon } from "./dom.js";
  * @property {HTMLElement} countEl
  * @property {HTMLElement} moreBtn
  * @property {HTMLElement} emptyEl
+ * @property {HTMLElement | null} [noteEl] why the chat box is limited (the room's chat setting)
  * @property {AbortSignal} [signal] ends the listeners
  * @property {(text: string, to: string | null) => string | null} onSend returns the message's ref, or null when not sent
  * @property {() => void} onLoadMore
@@ -36,6 +37,9 @@ export class ChatView {
     this.countEl = opts.countEl;
     this.moreBtn = opts.moreBtn;
     this.emptyEl = opts.emptyEl;
+    this.noteEl = opts.noteEl ?? null;
+    /** What the room's chat setting lets this viewer do (core/stage.js chatState). */
+    this.restriction = { allowed: true, question: false, note: "" };
     this.signal = opts.signal;
     this.onSend = opts.onSend;
     this.onLoadMore = opts.onLoadMore;
@@ -203,8 +207,37 @@ export class ChatView {
       this.toSelect.add(new Option(this.labels[p.id] ?? p.name, p.id));
     }
     const stillThere = [...this.toSelect.options].some((o) => o.value === current);
-    this.toSelect.value = stillThere ? current : "";
-    this.input.placeholder = this.toSelect.value ? "Send a private message" : "Send a message to everyone";
+    this.toSelect.value = stillThere && !this.restriction.question ? current : "";
+    this.placeholder();
+  }
+
+  placeholder() {
+    const r = this.restriction;
+    if (!r.allowed) this.input.placeholder = "Chat is limited to the stage";
+    else if (r.question) this.input.placeholder = "Ask the people on stage a question";
+    else this.input.placeholder = this.toSelect.value ? "Send a private message" : "Send a message to everyone";
+  }
+
+  /**
+   * The room's chat setting for this viewer: the box is off (with the reason, which the
+   * box names as its description), or sends questions to the stage (no private messages).
+   * @param {{ allowed: boolean, question: boolean, note: string }} state
+   */
+  setRestriction(state) {
+    const r = this.restriction;
+    if (r.allowed === state.allowed && r.question === state.question && r.note === state.note) return;
+    this.restriction = state;
+    this.input.disabled = !state.allowed;
+    /** @type {HTMLButtonElement} */ (this.sendBtn).disabled = !state.allowed;
+    this.toSelect.disabled = !state.allowed || state.question;
+    if (state.question) this.toSelect.value = "";
+    if (this.noteEl) {
+      this.noteEl.textContent = state.note;
+      this.noteEl.hidden = !state.note;
+    }
+    if (state.note && this.noteEl) this.input.setAttribute("aria-describedby", this.noteEl.id);
+    else this.input.removeAttribute("aria-describedby");
+    this.placeholder();
   }
 
   /** @param {boolean} more */

@@ -2,6 +2,7 @@
 // room settings (lock, lobby, password, end the meeting).  Native <dialog>: focus is
 // trapped and Escape cancels; all text goes in as text.
 import { roomSettings } from "../core/moderation.js";
+import { stageSettings } from "../core/stage.js";
 import { $, clear, h } from "./dom.js";
 
 /** @typedef {import("../core/protocol.js").ClientMessage} ClientMessage */
@@ -75,6 +76,9 @@ export class SettingsDialog {
     this.dialog = /** @type {HTMLDialogElement} */ ($("#settings-dialog"));
     this.locked = /** @type {HTMLInputElement} */ ($("#set-locked"));
     this.lobby = /** @type {HTMLInputElement} */ ($("#set-lobby"));
+    this.stage = /** @type {HTMLInputElement | null} */ (document.getElementById("set-stage"));
+    this.chat = /** @type {HTMLSelectElement | null} */ (document.getElementById("set-chat"));
+    this.stageState = stageSettings(null);
     this.password = /** @type {HTMLInputElement} */ ($("#set-password"));
     this.passwordState = $("#password-state");
     this.setBtn = /** @type {HTMLButtonElement} */ ($("#btn-set-password"));
@@ -84,6 +88,13 @@ export class SettingsDialog {
     const o = { signal };
     this.locked.addEventListener("change", () => this.change({ locked: this.locked.checked }), o);
     this.lobby.addEventListener("change", () => this.change({ lobby: this.lobby.checked }), o);
+    const stage = this.stage;
+    const chat = this.chat;
+    stage?.addEventListener("change", () => this.change({ stage: stage.checked }), o);
+    chat?.addEventListener("change", () => {
+      const value = chat.value;
+      if (value === "everyone" || value === "stage" || value === "questions") this.change({ chat: value });
+    }, o);
     this.setBtn.addEventListener("click", () => this.setPassword(), o);
     this.clearBtn.addEventListener("click", () => this.change({ password: "" }), o);
     $("#settings-form").addEventListener(
@@ -124,6 +135,7 @@ export class SettingsDialog {
   /** @param {RawRoomSettings | null | undefined} settings */
   update(settings) {
     this.settings = roomSettings(settings);
+    this.stageState = stageSettings(settings);
     this.render();
   }
 
@@ -131,11 +143,13 @@ export class SettingsDialog {
     const s = this.settings;
     this.locked.checked = s.locked;
     this.lobby.checked = s.lobby;
+    if (this.stage) this.stage.checked = this.stageState.stage;
+    if (this.chat) this.chat.value = this.stageState.chat;
     this.passwordState.textContent = s.has_password ? "This room has a password." : "This room has no password.";
     this.clearBtn.disabled = !s.has_password;
   }
 
-  /** @param {{ locked?: boolean, lobby?: boolean, password?: string }} fields */
+  /** @param {{ locked?: boolean, lobby?: boolean, password?: string, stage?: boolean, chat?: "everyone" | "stage" | "questions" }} fields */
   change(fields) {
     this.hideError();
     if (!this.send({ type: "room-settings", ...fields })) {

@@ -29,6 +29,7 @@ const WIDE = "(min-width: 900px)";
  * @property {HTMLElement} clock
  * @property {HTMLElement | null} mediaMode
  * @property {HTMLElement} observerNote
+ * @property {HTMLElement | null} [audienceNote] "You're in the audience…" (stage mode)
  */
 
 /**
@@ -53,6 +54,8 @@ const WIDE = "(min-width: 900px)";
  * @property {boolean} sharing
  * @property {boolean} hand
  * @property {boolean} observer observers' media buttons are disabled, with a note saying why
+ * @property {boolean} [audience] in the audience of a stage: the media buttons are not shown
+ *   at all (they cannot work), and a note says why and how to ask to speak
  */
 
 export class MeetingBar {
@@ -170,8 +173,11 @@ export class MeetingBar {
   render(s) {
     const { mic, cam, screen, hand } = this.el;
     const observer = s.observer;
-    this.el.observerNote.hidden = !observer;
+    const audience = Boolean(s.audience) && Boolean(this.el.audienceNote);
+    this.el.observerNote.hidden = !observer || audience;
+    if (this.el.audienceNote) this.el.audienceNote.hidden = !audience;
     for (const b of [mic, cam, screen]) {
+      b.hidden = audience;
       b.disabled = observer;
       if (observer) b.setAttribute("aria-describedby", "observer-note");
       else b.removeAttribute("aria-describedby");
@@ -215,6 +221,7 @@ export class MeetingBar {
   teardown() {
     this.setReactMenu(false);
     this.el.observerNote.hidden = true;
+    if (this.el.audienceNote) this.el.audienceNote.hidden = true;
     const badge = this.el.mediaMode;
     if (badge) {
       badge.hidden = true;

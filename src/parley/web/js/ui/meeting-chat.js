@@ -62,6 +62,7 @@ export class MeetingChat {
       countEl: $("#chat-count"),
       moreBtn: $("#chat-more"),
       emptyEl: $("#chat-empty"),
+      noteEl: document.getElementById("chat-note"),
       signal,
       onSend: (text, to) => this.send(text, to),
       onLoadMore: () => this.loadOlder(),
@@ -242,6 +243,11 @@ export class MeetingChat {
     this.view.setContext({ selfId, labels, limit: this.limit, host: this.ports.isHost() });
     this.view.render(this.messages);
     this.view.setMore(this.historyMore);
+  }
+
+  /** @param {{ allowed: boolean, question: boolean, note: string }} state the room's chat setting for us */
+  setRestriction(state) {
+    this.view?.setRestriction(state);
   }
 
   renderRecipients() {

@@ -24,6 +24,7 @@ import { RetentionSetting } from "./retention-setting.js";
 import { renderHands, renderPeople } from "./people.js";
 import { BigPeople } from "./big-people.js";
 import { applyPresence, stagePeople } from "../core/big-room.js";
+import { chatState, inAudience, stageSettings } from "../core/stage.js";
 import { MeetingPolls } from "./polls.js";
 import { keepResume, MeetingBreakouts, takeKeptResume } from "./breakouts.js";
 import { floatReaction } from "./reactions.js";
@@ -73,6 +74,9 @@ export class Meeting {
     this.toasts = new Toasts($("#toasts"));
     const toast = (/** @type {string} */ text, /** @type {{ timeout?: number }} */ opts = {}) => this.toasts.show(text, opts);
     this.hand = false;
+    /** The room's settings as the server sent them (stage mode, who may chat: core/stage.js). */
+    /** @type {import("../core/protocol.js").RawRoomSettings | null | undefined} */
+    this.rawSettings = null;
 
     /** @type {string | null} */
     this.selfId = null;
@@ -224,6 +228,7 @@ export class Meeting {
         clock: $("#clock"),
         mediaMode: $("#media-mode"),
         observerNote: $("#observer-note"),
+        audienceNote: $("#audience-note"),
       },
       {
         mic: () => this.local.toggleMic(),
@@ -314,6 +319,7 @@ export class Meeting {
     const sameIdentity = this.joined && msg.id === this.selfId && sameRoom;
     this.roomName = msg.room?.name ?? this.room;
     this.moderation.setSettings(msg.room?.settings);
+    this.rawSettings = msg.room?.settings ?? null;
     this.recording.setMode(mediaMode(msg.room));
     this.recording.setRecording(msg.room?.recording);
     const me = (msg.participants || []).find((p) => p.id === msg.id);
@@ -488,6 +494,8 @@ export class Meeting {
    * @param {Role | undefined} now
    */
   onOwnRole(before, now) {
+    // Invited to the stage or moved back: the server lowered the hand (the answer to it).
+    if ((before === "observer") !== (now === "observer")) this.hand = false;
     if (now === "observer") this.releaseMedia();
     this.moderation.ownRoleChanged(before, now);
   }
@@ -495,6 +503,7 @@ export class Meeting {
   /** @param {import("../core/protocol.js").RawRoomSettings} settings */
   onRoomUpdated(settings) {
     this.moderation.setSettings(settings);
+    this.rawSettings = settings;
     this.render();
   }
 
@@ -703,9 +712,11 @@ export class Meeting {
     const labels = this.labels();
     const handPos = R.handQueue(this.roster);
     const selfRole = this.selfRole();
+    const me = this.roster.get(this.selfId ?? "");
     renderPeople(this.el.people, this.big.active ? this.big.rows(people, this.roster) : people, {
       selfId: this.selfId,
       selfRole,
+      stage: stageSettings(this.rawSettings).stage,
       labels,
       handPos,
       onAction: (pid, action) => this.moderation.hostAction(pid, action),
@@ -718,12 +729,14 @@ export class Meeting {
     if (this.big.active) this.big.render();
     this.el.peopleCount.textContent = String(this.big.active ? this.big.count : people.length);
     this.chat.renderRecipients();
+    this.chat.setRestriction(chatState(me, this.rawSettings));
     this.bar.render({
       micOn: this.local.micOn,
       camOn: this.local.camOn,
       sharing: Boolean(this.local.screen),
       hand: this.hand,
-      observer: isObserver(this.roster.get(this.selfId ?? "")),
+      observer: isObserver(me),
+      audience: inAudience(me, this.rawSettings),
     });
     const onStage = this.big.active ? stagePeople(people, this.selfId) : people;
     this.tiles.render(onStage, { selfId: this.selfId, labels, handPos, local: this.local, remote: this.remoteMedia });

@@ -44,6 +44,8 @@ export class ModerationControls {
     this.el = el;
     this.ports = ports;
     this.settings = roomSettings(null);
+    /** @type {RawRoomSettings | null | undefined} */
+    this.raw = null;
     /** @type {LobbyEntry[]} hosts: who waits in the lobby */
     this.lobby = [];
     /** @type {SettingsDialog | null} */
@@ -62,7 +64,7 @@ export class ModerationControls {
       signal,
     });
     this.settingsDialog = dialog;
-    dialog.update(this.settings);
+    dialog.update(this.raw);
     el.settingsBtn.addEventListener("click", () => dialog.open(), o);
     el.muteAll.addEventListener("click", () => this.moderate({ type: "mute-all", kind: "mic" }), o);
   }
@@ -70,7 +72,8 @@ export class ModerationControls {
   /** @param {RawRoomSettings | null | undefined} raw from welcome.room.settings or room-updated */
   setSettings(raw) {
     this.settings = roomSettings(raw);
-    this.settingsDialog?.update(this.settings);
+    this.raw = raw; // (stage mode and who may chat: the dialog reads them, core/stage.js)
+    this.settingsDialog?.update(raw);
   }
 
   /**

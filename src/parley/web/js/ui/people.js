@@ -18,6 +18,7 @@ import { clear, h, icon } from "./dom.js";
  * @property {string} selfRole
  * @property {Record<string, string>} labels everyone's label (namesakes told apart)
  * @property {Record<string, number>} handPos place in the raised-hand queue
+ * @property {boolean} [stage] the room is in stage mode (core/stage.js)
  * @property {(id: string, action: HostAction) => void} [onAction] a host button was clicked
  */
 
@@ -39,6 +40,8 @@ const ACTION_ICONS = {
   "make-host": "star",
   "make-observer": "eye",
   "make-participant": "person",
+  "invite-stage": "mic",
+  "move-audience": "eye",
   remove: "personRemove",
 };
 
@@ -49,7 +52,7 @@ const ACTION_ICONS = {
  * @param {string} label
  */
 function actionRow(p, ctx, label) {
-  const actions = hostActions(p, { selfId: ctx.selfId, selfRole: ctx.selfRole, label });
+  const actions = hostActions(p, { selfId: ctx.selfId, selfRole: ctx.selfRole, label, stage: ctx.stage });
   if (!actions.length) return null;
   const byId = new Map(actions.map((a) => [a.id, a]));
   // Keep the layout stable: mute/camera/hand buttons stay, disabled when not applicable.
@@ -100,7 +103,7 @@ function actionButton(pid, action, ctx, disabled) {
  */
 function rowSignature(p, ctx, label, pos) {
   return JSON.stringify([
-    label, p.name, p.role, p.mic, p.cam, p.screen, p.hand, pos ?? 0, p.id === ctx.selfId, ctx.selfRole,
+    label, p.name, p.role, p.mic, p.cam, p.screen, p.hand, pos ?? 0, p.id === ctx.selfId, ctx.selfRole, ctx.stage,
   ]);
 }
 
@@ -121,7 +124,7 @@ function buildRow(p, ctx, label, pos) {
   if (p.screen) icons.append(stateIcon("screen", "Sharing screen", "screen"));
   if (!p.cam) icons.append(stateIcon("camOff", "Camera off", "off"));
   if (!p.mic) icons.append(stateIcon("micOff", "Microphone off", "off"));
-  const badge = roleLabel(p.role);
+  const badge = roleLabel(p.role, ctx.stage);
   return [
     h(
       "div",
