@@ -35,6 +35,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from recording import V_SSRC, media, room, rtp_round  # noqa: E402
 
+from parley.recording import session  # noqa: E402
 from parley.recording.session import RoomRecording  # noqa: E402
 
 #: The clip's length (seconds): looped.
@@ -116,13 +117,17 @@ def main() -> None:
     ap.add_argument("--rooms", type=int, default=20)
     ap.add_argument("--seconds", type=float, default=15)
     ap.add_argument("--cpu", type=int, default=1, help="the one CPU everything runs on")
+    ap.add_argument("--drain-every", type=float, help="the recording thread's period (s)")
     args = ap.parse_args()
+    if args.drain_every:
+        session.DRAIN_EVERY = args.drain_every
     os.sched_setaffinity(0, {args.cpu})  # threads started later inherit it
     print("coding the source ...", file=sys.stderr)
     clip = media(CLIP, 1280, 720)
     pps = len(clip) / CLIP
     print(f"{args.rooms} rooms x {pps:.0f} packets/s (audio + 720p camera), "
-          f"{args.seconds:.0f} s a phase, pinned to CPU {args.cpu}")  # fmt: skip
+          f"{args.seconds:.0f} s a phase, pinned to CPU {args.cpu}, "
+          f"recording threads drain every {session.DRAIN_EVERY} s")  # fmt: skip
     base = asyncio.run(run_phase(args.rooms, args.seconds, clip, None))
     with tempfile.TemporaryDirectory() as tmp:
         rec = asyncio.run(run_phase(args.rooms, args.seconds, clip, Path(tmp)))
@@ -131,8 +136,10 @@ def main() -> None:
         print(f"  {name:24s} {r['sent'] / r['wall']:7.0f} packets/s  CPU {r['cpu']:.2f} s "
               f"in {r['wall']:.2f} s = {100 * r['share']:.1f} % of one core")  # fmt: skip
     extra = (rec["cpu"] / rec["sent"] - base["cpu"] / base["sent"]) * 1e6
-    print(f"  recording adds {extra:.2f} µs of CPU per packet (in real time, threads "
-          f"and all); {100 * (rec['share'] - base['share']):.1f} points of the core")
+    print(
+        f"  recording adds {extra:.2f} µs of CPU per packet (in real time, threads "
+        f"and all); {100 * (rec['share'] - base['share']):.1f} points of the core"
+    )
     print(f"  recordings: {rec['files']} files, {rec['frames']} frames written, "
           f"{rec['frames_dropped']} dropped (waiting for the first key frame), "
           f"{rec['packets_lost']} packets lost, {rec['dropped_queue']} dropped from a full "
