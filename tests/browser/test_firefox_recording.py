@@ -82,7 +82,7 @@ def test_a_firefox_participant_is_recorded(
         assert track["clock"] == "rtcp-sr", track  # Firefox's sender reports place it
         assert decode_all(directory / track["file"]) > 0  # raises on a decoding error
     assert camera["frames"] > 5 * TALK_S and camera["sizes"], camera
-    assert abs(camera["start"] - mic["start"]) < 1.0, (camera, mic)
+    assert abs(camera["start"] - mic["start"]) < 2.0, (camera, mic)  # one clock for both
 
     # the camera file plays in Chromium to its end, frames decoded
     url = f"/api/v1/recordings/{manifest['id']}/files/{camera['file']}"
