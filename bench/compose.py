@@ -75,7 +75,12 @@ def main() -> None:
     ap.add_argument("--recording", type=Path, help="where the recording is (made if absent)")
     ap.add_argument("--formats", default=".mp4,.webm")
     ap.add_argument("--burn-chat", action="store_true")
+    ap.add_argument("--x264-preset", help="libx264's preset for the MP4 (default: the renderer's)")
     args = ap.parse_args()
+    if args.x264_preset:
+        from parley.recording.compose import encoder
+
+        encoder.X264_PRESET = args.x264_preset
     with tempfile.TemporaryDirectory() as tmp:
         directory = args.recording or Path(tmp) / "rec"
         if read_manifest(directory) is None:
@@ -92,7 +97,7 @@ def main() -> None:
             print(f"{suffix}: {result.seconds:.1f} s of meeting in {result.elapsed:.1f} s wall"
                   f" ({result.seconds / result.elapsed:.2f}x real time, {result.elapsed / wall:.2f}"
                   f"x the decoding), {used:.1f} s CPU ({result.seconds / used:.2f}x real time"
-                  f" per core)")  # fmt: skip
+                  f" per core), {out.stat().st_size / 1e6:.2f} MB")  # fmt: skip
         print(f"load average {os.getloadavg()[0]:.1f}", file=sys.stderr)
 
 

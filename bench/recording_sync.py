@@ -9,7 +9,8 @@ sender report (NTP <-> RTP) per stream every second, as browsers do; packets arr
 the next camera frame a key frame.
 
 The packets go through :class:`parley.recording.session.RoomRecording` exactly as the
-SFU hands them (``rtp``, ``sr``), and the recording thread's loop is run every 20 ms of
+SFU hands them (``rtp``, ``sr``), and the recording thread's loop is run every
+``DRAIN_EVERY`` (0.1 s) of
 *simulated* time (drain, expire holes, key-frame requests), so ten minutes of media take
 a minute or two, not ten.  What this measures is therefore the recorder (reordering,
 frames, timestamps, the manifest's clock); the browser's own capture clocks and the
@@ -48,7 +49,7 @@ import numpy as np
 from aiortc.codecs.opus import OpusEncoder
 from aiortc.codecs.vpx import Vp8Encoder
 
-from parley.recording.session import RoomRecording
+from parley.recording.session import DRAIN_EVERY, RoomRecording
 
 HDR = struct.Struct("!BBHII")
 V_SSRC, A_SSRC = 0x5151, 0x6262
@@ -119,7 +120,7 @@ def run(minutes: float, loss: float, skew_ppm: float, tmp: Path, seed: int) -> d
     order = 0
     vi = ai = 0
     served = 0
-    tick = 0.02
+    tick = DRAIN_EVERY
     steps = int(seconds / tick) + 30
     last_sr = -1.0
     for step in range(1, steps + 1):
@@ -171,7 +172,7 @@ def run(minutes: float, loss: float, skew_ppm: float, tmp: Path, seed: int) -> d
         for _, _, src, pkt in pending[:due]:
             rec.rtp(src, pkt, t)
         del pending[:due]
-        # the recording thread's loop, every 20 ms
+        # the recording thread's loop, every DRAIN_EVERY
         rec._drain()
         for track in rec.tracks.values():
             track.tick(t)

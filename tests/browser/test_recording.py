@@ -6,10 +6,7 @@ why there is no recording."""
 
 from __future__ import annotations
 
-import json
 import re
-import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +14,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.browser_camera import init_script_camera
+from tests.browser.recording_support import JS_PLAY, ffprobe, finished_manifest
 
 Meeting = Participant = ParleyServer = Any
 TIMEOUT_MS = 30_000
@@ -42,52 +40,6 @@ def open_small(meeting: Meeting, name: str, room: str, server: Any = None) -> Pa
 
 def indicator(person: Participant) -> Any:
     return person.page.get_by_role("status", name=re.compile("Recording"))
-
-
-def finished_manifest(server: Any, room: str) -> tuple[Path, dict[str, Any]]:
-    """The recording of ``room`` on the server's disk, once its files are complete."""
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        for path in (server.data_dir / "recordings" / room).glob("*/manifest.json"):
-            doc = json.loads(path.read_text())
-            if doc.get("stop_reason"):
-                return path.parent, doc
-        time.sleep(0.3)
-    raise AssertionError(f"no finished recording of {room}")
-
-
-def ffprobe(path: Path) -> dict[str, Any]:
-    out = subprocess.run(
-        ["ffprobe", "-v", "error", "-print_format", "json", "-show_streams", "-show_format",
-         str(path)],
-        check=True, capture_output=True, text=True,
-    )  # fmt: skip
-    return dict(json.loads(out.stdout))
-
-
-# In the page: download a recorded file with the host's credential, play it in a <video>
-# to its end; returns what the element saw.
-JS_PLAY = """
-async ([url, token]) => {
-  const res = await fetch(url, { headers: { Authorization: 'Bearer ' + token } });
-  if (!res.ok) return { error: res.status };
-  const blob = await res.blob();
-  const v = document.createElement('video');
-  v.muted = true;
-  v.src = URL.createObjectURL(blob);
-  document.body.append(v);
-  await new Promise((ok, bad) => {
-    v.onloadedmetadata = ok;
-    v.onerror = () => bad(String(v.error && v.error.message));
-  });
-  const duration = v.duration;
-  v.playbackRate = 4;
-  await v.play();
-  await new Promise((ok) => { v.onended = ok; });
-  const q = v.getVideoPlaybackQuality();
-  return { duration, currentTime: v.currentTime, frames: q.totalVideoFrames, width: v.videoWidth };
-}
-"""
 
 
 def test_a_host_records_and_everyone_knows(meeting: Meeting, server: Any, room: str) -> None:

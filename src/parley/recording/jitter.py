@@ -34,6 +34,16 @@ class ReorderBuffer(Generic[T]):
     def __len__(self) -> int:
         return len(self._waiting)
 
+    def take(self, seq: int) -> bool:
+        """True when packet ``seq`` is the one expected next and nothing waits: it is
+        released as it is (the caller uses it at once; the common case, with no list
+        to build).  False: :meth:`push` it."""
+        nxt = self._next
+        if nxt >= 0 and seq == nxt & 0xFFFF and not self._waiting:
+            self._next = nxt + 1
+            return True
+        return False
+
     def push(self, seq: int, item: T, now: float) -> list[T | None]:
         """Add packet ``seq`` (16-bit) arriving at ``now``; returns what can be released."""
         if self._next < 0:

@@ -22,7 +22,6 @@ Key frames: :attr:`TrackRecorder.wants_key` names the SSRC a key frame is needed
 
 from __future__ import annotations
 
-import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,7 +33,6 @@ __all__ = ["LAYER_LIVE", "TrackInfo", "TrackRecorder", "ntp_to_unix"]
 
 #: A simulcast layer is live while its packets arrived this recently (seconds).
 LAYER_LIVE = 1.0
-_SEQ_TS = struct.Struct("!HI")
 _NTP_EPOCH = 2208988800  # seconds from 1900 (NTP) to 1970 (Unix)
 
 
@@ -93,11 +91,16 @@ class TrackRecorder:
             stream = self.streams[ssrc] = _Stream(ssrc, layer)
             stream.frames = FrameAssembler(self.info.codec)
         stream.last_seen = now
-        self._choose(stream, now)
-        if stream is not self.current and stream is not self.target:
-            return  # a layer not recorded now: not even buffered
-        seq = _SEQ_TS.unpack_from(data, 2)[0]
-        for item in stream.buffer.push(seq, data, now):
+        if stream is not self.current:
+            self._choose(stream, now)
+            if stream is not self.current and stream is not self.target:
+                return  # a layer not recorded now: not even buffered
+        seq = (data[2] << 8) | data[3]
+        buffer = stream.buffer
+        if buffer.take(seq):  # in order, nothing missing: straight on
+            self._assembled(stream, data, now)
+            return
+        for item in buffer.push(seq, data, now):
             self._assembled(stream, item, now)
 
     def tick(self, now: float) -> None:

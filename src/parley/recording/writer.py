@@ -36,6 +36,10 @@ EXTENSIONS = {"OPUS": ".webm", "VP8": ".webm", "H264": ".mkv"}
 _FORMATS = {".webm": "webm", ".mkv": "matroska"}
 _CODECS = {"OPUS": "opus", "VP8": "vp8", "H264": "h264"}
 _VP8_SIZE = struct.Struct("<HH")
+_AV_MAJOR = int(av.__version__.split(".")[0])
+#: The PyAV major version from which a codec is muxed by ``add_mux_stream`` (17; H.264
+#: from 18, which extracts its CodecPrivate); before, by ``add_stream``.
+_MUX_STREAMS = {"VP8": 17, "H264": 18}
 
 
 def vp8_size(frame: bytes) -> tuple[int, int] | None:
@@ -118,6 +122,14 @@ class TrackWriter:
                 stream = container.add_stream("opus", rate=48000)
                 stream.codec_context.layout = "stereo"
                 stream.codec_context.extradata = _opus_head()
+            elif _MUX_STREAMS.get(codec, 99) <= _AV_MAJOR:
+                # A stream without a codec context: add_stream() would open an
+                # *encoder* (libvpx ~25 MB and ~30 ms for a 720p track, libx264 ~6 MB)
+                # only to mux what it never encodes, and libx264 would put its own
+                # SPS/PPS in CodecPrivate; PyAV >= 18 takes the publisher's from the
+                # first key frame instead.
+                assert size is not None
+                stream = container.add_mux_stream(_CODECS[codec], width=size[0], height=size[1])
             else:
                 stream = container.add_stream(_CODECS[codec])
                 assert size is not None
