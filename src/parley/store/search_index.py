@@ -1,11 +1,11 @@
 """SQLite's chat search index: an FTS5 table in a database file of its own, beside the store.
 
-The index lives in ``<database>-search`` (attached to every store connection as ``search``),
-not in the main file, so that filling it never takes the main database's write lock: a chat
-commit never waits behind an index batch (with the index in the main file, a batch of a
-second's messages held the lock, and a chat commit that met it slept in SQLite's busy
-handler for 1-5 ms), and an insert writes no extra row for it (migration 0007 dropped the
-pending-id trigger of 0005).  The indexer tracks the last message id it indexed: one
+The index lives in ``<database>-search`` (attached to every store connection as
+``search``), not in the main file, so that filling it never takes the main database's write
+lock: a chat commit never waits behind an index batch (with the index in the main file, a
+batch of a second's messages held the lock, and a chat commit that met it waited in SQLite's
+busy handler, which sleeps 1, 2, 5 ... ms), and an insert writes no extra row for it
+(migration 0007 dropped the pending-id trigger of 0005).  The indexer tracks the last message id it indexed: one
 ``INSERT … SELECT`` copies every newer message (SQLite runs it without Python's GIL), on a
 thread and connection of its own.  A search indexes what is pending first, so it finds every
 stored message.
