@@ -5,10 +5,10 @@ The index lives in ``<database>-search`` (attached to every store connection as
 lock: a chat commit never waits behind an index batch (with the index in the main file, a
 batch of a second's messages held the lock, and a chat commit that met it waited in SQLite's
 busy handler, which sleeps 1, 2, 5 ... ms), and an insert writes no extra row for it
-(migration 0007 dropped the pending-id trigger of 0005).  The indexer tracks the last message id it indexed: one
-``INSERT … SELECT`` copies every newer message (SQLite runs it without Python's GIL), on a
-thread and connection of its own.  A search indexes what is pending first, so it finds every
-stored message.
+(migration 0007 dropped the pending-id trigger of 0005).  The indexer tracks the last
+message id it indexed: one ``INSERT … SELECT`` copies every newer message (SQLite runs it
+without Python's GIL), on a thread and connection of its own.  A search indexes what is
+pending first, so it finds every stored message.
 
 Deletions (a deleted message, retention, a room forgotten) are recorded in the main
 database by a trigger, in the deleting transaction (``search_deleted``, migration 0007), and
