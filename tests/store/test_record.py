@@ -251,3 +251,23 @@ async def test_deletions_leave_the_index_once(store: SqlStore) -> None:
             assert left.scalar_one() == 0  # applied, then cleared
             count = "SELECT count(*) FROM search.messages_fts"
             assert (await conn.exec_driver_sql(count)).scalar_one() == 2
+
+
+async def test_two_processes_index_one_file(make_store: StoreFactory) -> None:
+    """``--workers``: every process indexes the same file; none fails, none duplicates."""
+    a, b = await make_store.open(), await make_store.open()
+
+    async def say_and_index(store: SqlStore, sender: str) -> None:
+        for n in range(60):
+            await _say(store, f"golf {sender} {n}", sender=sender)
+            if n % 7 == 0:
+                await store.index_pending()
+
+    await asyncio.gather(
+        say_and_index(a, "alice"),
+        say_and_index(b, "bob"),
+        *[s.index_pending() for s in (a, b) for _ in range(10)],
+    )
+    for store in (a, b):
+        found, _ = await store.search("r", query_words("golf"), None, 200)
+        assert len({r.id for r in found}) == len(found) == 120

@@ -125,6 +125,9 @@ def index_step(execute: Execute) -> tuple[int, int]:
     return indexed, seq
 
 
+#: A write that changes nothing: it takes the index's write lock at a step's start.
+TAKE_LOCK: Final = f"INSERT OR IGNORE INTO {SCHEMA}.search_indexed (one, last_id) VALUES (1, 0)"
+
 #: Deletion records applied by a step (run on the main database after the step commits).
 CLEAR_DELETED: Final = "DELETE FROM search_deleted WHERE seq <= ?"
 
@@ -133,6 +136,8 @@ class FileIndexer:
     """Index steps on their own connection and thread, for a store in a file."""
 
     BUSY_TIMEOUT_MS = 10000
+    #: Tries of a step that meets another indexer's newer write.
+    ATTEMPTS = 5
 
     def __init__(self, database: str, search: str) -> None:
         self._database = database
@@ -158,16 +163,31 @@ class FileIndexer:
             cur = conn.execute(sql, tuple(params))
             return cur.fetchall(), cur.rowcount
 
-        # Deferred: it reads the main database (one snapshot, no lock the chat writer
-        # waits for) and writes only the index's.
-        conn.execute("BEGIN")
-        try:
-            done = index_step(execute)
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        return done
+        for attempt in range(self.ATTEMPTS):
+            # Deferred: it reads the main database (one snapshot, no lock the chat writer
+            # waits for) and writes only the index's.
+            conn.execute("BEGIN")
+            try:
+                # The index's write lock first (waiting for another process's indexer, if
+                # any, in the busy handler), then the snapshot of the messages.
+                conn.execute(TAKE_LOCK)
+                done = index_step(execute)
+                conn.execute("COMMIT")
+                return done
+            except sqlite3.OperationalError as exc:
+                conn.execute("ROLLBACK")
+                # Another process's indexer (``--workers``) wrote the index since this
+                # step's snapshot (SQLITE_BUSY_SNAPSHOT, not retried by the busy handler):
+                # start over from its result.
+                if (
+                    exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY
+                    or attempt == self.ATTEMPTS - 1
+                ):
+                    raise
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        raise AssertionError("unreachable")
 
     async def step(self) -> tuple[int, int]:
         return await asyncio.get_running_loop().run_in_executor(self._executor, self._step)
