@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -12,6 +15,7 @@ from parley.store.record import DAY_MS
 
 if TYPE_CHECKING:
     from parley.store.sql import SqlStore
+    from tests.store.conftest import StoreFactory
 
 
 async def _say(
@@ -183,8 +187,8 @@ async def test_search_index_survives_deleting_the_newest_and_unindexed_messages(
     assert [r.id for r in (await store.search("r", ("words",), None, 10))[0]] == [again]
     if store.engine.dialect.name == "sqlite":
         async with store.engine.connect() as conn:
-            check = "INSERT INTO messages_fts(messages_fts, rank) VALUES ('integrity-check', 1)"
-            await conn.exec_driver_sql(check)
+            check = "INSERT INTO search.messages_fts(messages_fts, rank) VALUES (?, 1)"
+            await conn.exec_driver_sql(check, ("integrity-check",))
 
 
 async def test_messages_are_indexed_by_the_background_indexer_too(store: SqlStore) -> None:
@@ -199,3 +203,71 @@ async def test_search_in_rooms_of_any_valid_name(store: SqlStore, room: str) -> 
     for other in ("---", "_", ".", "a.b", "a-b", "a_b", "A1"):
         await _say(store, f"hello from {other}", room=other)
     assert await _texts(store, "hello", room=room) == [f"hello from {room}"]
+
+
+def _remove_search_index(database: str) -> None:
+    for suffix in ("-search", "-search-wal", "-search-shm"):
+        Path(database + suffix).unlink(missing_ok=True)
+
+
+async def test_search_index_file_is_rebuilt_when_missing(make_store: StoreFactory) -> None:
+    if make_store.backend != "sqlite":
+        pytest.skip("SQLite keeps its search index in a file of its own")
+    store = await make_store.open()
+    await _say(store, "echo in the record")
+    assert await _texts(store, "echo") == ["echo in the record"]
+    await store.close()
+    make_store.opened.remove(store)
+    _remove_search_index(store.url.database or "")
+    again = await make_store.open()
+    assert await _texts(again, "echo") == ["echo in the record"]
+
+
+async def test_chat_is_stored_while_the_search_index_is_locked(store: SqlStore) -> None:
+    """Chat commits never wait for the search index: its writes take another file's lock."""
+    if store.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite keeps its search index in a file of its own")
+    await _say(store, "first")
+    holder = sqlite3.connect((store.url.database or "") + "-search", isolation_level=None)
+    try:
+        holder.execute("BEGIN IMMEDIATE")  # what an index step holds while it writes
+        for n in range(40):  # in place and through the writer's thread alike
+            await asyncio.wait_for(_say(store, f"during {n}"), timeout=5)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert len(await _texts(store, "during")) == 40
+
+
+async def test_deletions_leave_the_index_once(store: SqlStore) -> None:
+    ids = [await _say(store, f"foxtrot {n}") for n in range(5)]
+    await store.index_pending()
+    for msg_id in ids[:3]:
+        assert await store.delete_message("r", msg_id)
+    assert await _texts(store, "foxtrot") == ["foxtrot 4", "foxtrot 3"]
+    if store.engine.dialect.name == "sqlite":
+        async with store.engine.connect() as conn:
+            left = await conn.exec_driver_sql("SELECT count(*) FROM search_deleted")
+            assert left.scalar_one() == 0  # applied, then cleared
+            count = "SELECT count(*) FROM search.messages_fts"
+            assert (await conn.exec_driver_sql(count)).scalar_one() == 2
+
+
+async def test_two_processes_index_one_file(make_store: StoreFactory) -> None:
+    """``--workers``: every process indexes the same file; none fails, none duplicates."""
+    a, b = await make_store.open(), await make_store.open()
+
+    async def say_and_index(store: SqlStore, sender: str) -> None:
+        for n in range(60):
+            await _say(store, f"golf {sender} {n}", sender=sender)
+            if n % 7 == 0:
+                await store.index_pending()
+
+    await asyncio.gather(
+        say_and_index(a, "alice"),
+        say_and_index(b, "bob"),
+        *[s.index_pending() for s in (a, b) for _ in range(10)],
+    )
+    for store in (a, b):
+        found, _ = await store.search("r", query_words("golf"), None, 200)
+        assert len({r.id for r in found}) == len(found) == 120

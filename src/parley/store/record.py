@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any, Final
 
 import msgspec
@@ -26,12 +26,13 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.engine import Row
+from sqlalchemy.engine import Connection, Row
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql.elements import ColumnElement
 
 from ..core.protocol import ChatRecord
 from ..core.search_query import fts5_match
+from . import search_index
 from .schema import messages, rooms
 
 log = logging.getLogger(__name__)
@@ -40,17 +41,10 @@ log = logging.getLogger(__name__)
 ATTENDANCE_KINDS: Final = ("joined", "left")
 DAY_MS: Final = 86_400_000
 
-#: SQLite's FTS5 index of messages.text (migration 0005); its rowid is the message id.
-_FTS = table("messages_fts", column("rowid", Integer))
-_FTS_ANY_PENDING = text("SELECT 1 FROM messages_fts_pending LIMIT 1")
-_FTS_INDEX = text(
-    "INSERT INTO messages_fts (rowid, room, text) SELECT m.id, m.room, m.text "
-    "FROM messages_fts_pending p "
-    "JOIN messages m ON m.id = p.id ORDER BY p.id"
-)
-_FTS_CLEAR = text("DELETE FROM messages_fts_pending")
+#: SQLite's FTS5 index of messages (``search_index``); its rowid is the message id.
+_FTS = table("messages_fts", column("rowid", Integer), schema=search_index.SCHEMA)
 #: Seconds between runs of SQLite's background indexer.
-FTS_INDEX_INTERVAL: Final = 1.0
+FTS_INDEX_INTERVAL: Final = search_index.INDEX_INTERVAL
 
 
 def record_columns() -> tuple[Any, ...]:
@@ -109,9 +103,11 @@ def in_chat_view() -> ColumnElement[bool]:
 class RecordQueries:
     """Export, search, deletion and retention queries (a mixin of ``SqlStore``)."""
 
-    #: SQLite: the background FTS indexer (see migration 0005) and what serialises it.
+    #: SQLite: the background indexer (``search_index``), what serialises its steps, and
+    #: the index's own connection and thread (None: steps run on the store's connection).
     _fts_task: asyncio.Task[None] | None = None
     _fts_lock: asyncio.Lock | None = None
+    _file_indexer: search_index.FileIndexer | None = None
 
     @property
     def engine(self) -> AsyncEngine:
@@ -119,14 +115,20 @@ class RecordQueries:
 
     # -- SQLite's search index, filled off the chat path ---------------------------
 
-    def start_indexer(self) -> None:
-        """SQLite: index new messages every FTS_INDEX_INTERVAL seconds (search indexes
-        what is pending first, so it never misses a message)."""
-        if self.engine.dialect.name == "sqlite" and self._fts_task is None:
-            self._fts_lock = asyncio.Lock()
-            self._fts_task = asyncio.get_running_loop().create_task(
-                self._index_loop(), name="parley-fts-indexer"
-            )
+    async def start_indexer(self, database: str | None, search: str) -> None:
+        """SQLite: create the index if missing, and index new messages every
+        FTS_INDEX_INTERVAL seconds (search indexes what is pending first, so it never
+        misses a message).  ``database``: the store's file (None: in memory)."""
+        if self.engine.dialect.name != "sqlite" or self._fts_task is not None:
+            return
+        async with self.engine.begin() as conn:
+            await conn.run_sync(lambda c: search_index.prepare(_sa_execute(c)))
+        if database is not None:
+            self._file_indexer = search_index.FileIndexer(database, search)
+        self._fts_lock = asyncio.Lock()
+        self._fts_task = asyncio.get_running_loop().create_task(
+            self._index_loop(), name="parley-fts-indexer"
+        )
 
     async def stop_indexer(self) -> None:
         task, self._fts_task = self._fts_task, None
@@ -134,7 +136,12 @@ class RecordQueries:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-            await self.index_pending()  # a restart finds nothing pending
+            try:
+                await self.index_pending()  # a restart finds nothing pending
+            finally:
+                indexer, self._file_indexer = self._file_indexer, None
+                if indexer is not None:
+                    await indexer.close()
 
     async def _index_loop(self) -> None:
         while True:
@@ -145,22 +152,24 @@ class RecordQueries:
                 log.warning("search index update failed: %s", exc)
 
     async def index_pending(self) -> int:
-        """SQLite: move the pending messages into the FTS index, in one transaction (one
-        segment); how many.  A no-op elsewhere."""
+        """SQLite: bring the search index up to date (new messages in, deleted ones out);
+        how many messages it indexed.  A no-op elsewhere."""
         if self.engine.dialect.name != "sqlite":
             return 0
         lock = self._fts_lock or asyncio.Lock()
         async with lock:
-            async with self.engine.connect() as conn:
-                pending = (await conn.execute(_FTS_ANY_PENDING)).first()
-            if pending is None:
-                return 0
-            async with self.engine.begin() as conn:
-                # The first statement takes the write lock: nothing is added to the
-                # pending list between the two.
-                result = await conn.execute(_FTS_INDEX)
-                await conn.execute(_FTS_CLEAR)
-            return int(result.rowcount)
+            indexer = self._file_indexer
+            if indexer is not None:
+                indexed, applied = await indexer.step()
+            else:
+                async with self.engine.begin() as conn:
+                    indexed, applied = await conn.run_sync(
+                        lambda c: search_index.index_step(_sa_execute(c))
+                    )
+            if applied:
+                async with self.engine.begin() as conn:
+                    await conn.exec_driver_sql(search_index.CLEAR_DELETED, (applied,))
+            return indexed
 
     async def iter_records(
         self, room: str, viewer: str | None, batch: int = 500
@@ -285,3 +294,14 @@ class RecordQueries:
                 if result.rowcount < batch:
                     break
         return deleted
+
+
+def _sa_execute(conn: Connection) -> search_index.Execute:
+    """``search_index.Execute`` on a SQLAlchemy connection (in ``run_sync``)."""
+
+    def execute(sql: str, params: Sequence[Any]) -> tuple[list[Any], int]:
+        result = conn.exec_driver_sql(sql, tuple(params))
+        rows = list(result.fetchall()) if result.returns_rows else []
+        return rows, result.rowcount
+
+    return execute

@@ -11,6 +11,7 @@ place, on the event loop, and a lone message skips the queue (``INLINE_MAX_RATE`
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import sqlite3
 import time
@@ -36,7 +37,7 @@ from ..config import DURABILITY_LEVELS
 from ..core.events import LoggedEvent, MeetingEvent
 from ..core.protocol import ChatRecord
 from ..core.stage import QUESTIONS_TO
-from . import event_log
+from . import event_log, search_index
 from .base import MeetingState, RoomRecord
 from .record import RecordQueries, decode_data, in_chat_view, record_columns, row_record
 from .schema import messages, rooms
@@ -213,9 +214,11 @@ class SqlStore(RecordQueries):
         engine = create_async_engine(self.url, **kwargs)
         if is_sqlite:
             synchronous = SQLITE_SYNCHRONOUS[self.durability]
+            search = self._search_database()
 
             def pragmas(dbapi_connection: Any, _record: Any) -> None:
                 _set_sqlite_pragmas(dbapi_connection, synchronous)
+                search_index.attach(dbapi_connection, search)
 
             event.listen(engine.sync_engine, "connect", pragmas)
         return engine
@@ -241,7 +244,13 @@ class SqlStore(RecordQueries):
         self._closing = False
         self._wakeup = asyncio.Event()  # bound to the running loop on first use
         self._writer = asyncio.create_task(self._write_loop(), name="parley-store-writer")
-        self.start_indexer()
+        await self.start_indexer(self._sqlite_path, self._search_database())
+
+    def _search_database(self) -> str:
+        """SQLite: the search index's database (``search_index``), beside the store's."""
+        database = self.url.database or ""
+        path = _sqlite_file(database)
+        return search_index.search_database(path if path is not None else database)
 
     async def close(self) -> None:
         if self._engine is None:
@@ -645,15 +654,21 @@ def _sqlite_insert_statements(
     rows: list[dict[str, Any]],
 ) -> Iterator[tuple[str, tuple[Any, ...]]]:
     """Multi-row INSERT .. RETURNING id statements for ``rows``, in chunks."""
-    placeholders = "(" + ", ".join("?" * len(_SQLITE_COLS)) + ")"
     for start in range(0, len(rows), _SQLITE_ROWS_PER_STMT):
         chunk = rows[start : start + _SQLITE_ROWS_PER_STMT]
-        sql = (
-            f"INSERT INTO messages ({', '.join(_SQLITE_COLS)}) VALUES "
-            + ", ".join([placeholders] * len(chunk))
-            + " RETURNING id"
-        )
-        yield sql, tuple(row[c] for row in chunk for c in _SQLITE_COLS)
+        yield _sqlite_insert_sql(len(chunk)), tuple(row[c] for row in chunk for c in _SQLITE_COLS)
+
+
+@functools.lru_cache(maxsize=_SQLITE_ROWS_PER_STMT)
+def _sqlite_insert_sql(n: int) -> str:
+    """The INSERT .. RETURNING id statement for ``n`` rows (the same string each time, so
+    sqlite3's statement cache finds it)."""
+    placeholders = "(" + ", ".join("?" * len(_SQLITE_COLS)) + ")"
+    return (
+        f"INSERT INTO messages ({', '.join(_SQLITE_COLS)}) VALUES "
+        + ", ".join([placeholders] * n)
+        + " RETURNING id"
+    )
 
 
 def _sqlite_file(database: str) -> str | None:
@@ -713,6 +728,8 @@ class _SqliteWriter:
         )
         self._path = path
         self._conn: sqlite3.Connection | None = None
+        #: The busy timeout ``_conn`` has now (see ``_busy_timeout``).
+        self._busy_ms = self.BUSY_TIMEOUT_MS
         self._checkpoint_conn: sqlite3.Connection | None = None
         #: Commits in all, and commits the WAL may hold that no checkpoint has copied.
         self.commits = 0
@@ -735,10 +752,13 @@ class _SqliteWriter:
         return conn
 
     def _writer_conn(self) -> sqlite3.Connection:
+        """The connection, in the writer's thread (waits for other connections' locks)."""
         if self._conn is None:
             self._conn = self._connect()
+            self._busy_ms = self.BUSY_TIMEOUT_MS
             self._conn.execute("PRAGMA wal_autocheckpoint=0")  # see the class docstring
             self._conn.execute(f"PRAGMA journal_size_limit={self.WAL_SIZE_LIMIT}")
+        self._busy_timeout(self._conn, self.BUSY_TIMEOUT_MS)
         return self._conn
 
     def _insert(self, rows: list[dict[str, Any]]) -> list[int]:
@@ -785,16 +805,22 @@ class _SqliteWriter:
             or self.uncheckpointed >= self.CHECKPOINT_INLINE
         ):
             return None
-        conn.execute("PRAGMA busy_timeout=0")
+        self._busy_timeout(conn, 0)
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
             if exc.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY:
                 return None
             raise
-        finally:
-            conn.execute(f"PRAGMA busy_timeout={self.BUSY_TIMEOUT_MS}")
         return self._insert_and_commit(conn, rows)
+
+    def _busy_timeout(self, conn: sqlite3.Connection, ms: int) -> None:
+        """Set how long a write waits for another connection's lock, if it changes: none
+        on the event loop, BUSY_TIMEOUT_MS in the thread (two statements fewer a commit
+        than setting it around each commit in place)."""
+        if self._busy_ms != ms:
+            conn.execute(f"PRAGMA busy_timeout={ms}")
+            self._busy_ms = ms
 
     def _run_checkpoint(self) -> bool:
         """Copy the WAL into the database; True if it copied every commit."""

@@ -1,0 +1,202 @@
+"""SQLite's chat search index: an FTS5 table in a database file of its own, beside the store.
+
+The index lives in ``<database>-search`` (attached to every store connection as
+``search``), not in the main file, so that filling it never takes the main database's write
+lock: a chat commit never waits behind an index batch (with the index in the main file, a
+batch of a second's messages held the lock, and a chat commit that met it waited in SQLite's
+busy handler, which sleeps 1, 2, 5 ... ms), and an insert writes no extra row for it
+(migration 0008 dropped the pending-id trigger of 0005).  The indexer tracks the last
+message id it indexed: one ``INSERT … SELECT`` copies every newer message (SQLite runs it
+without Python's GIL), on a thread and connection of its own.  A search indexes what is
+pending first, so it finds every stored message.
+
+Deletions (a deleted message, retention, a room forgotten) are recorded in the main
+database by a trigger, in the deleting transaction (``search_deleted``, migration 0008), and
+the next index step removes them from the index: a crash in between loses no removal.  SQLite
+reuses the id of a deleted newest row, so the step also re-indexes any deleted id that exists
+again.  The index is derived data: if its file is missing it is rebuilt from the messages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Final
+
+log = logging.getLogger(__name__)
+
+#: Seconds between background index steps.
+INDEX_INTERVAL: Final = 1.0
+#: The schema name the index's database is attached as.
+SCHEMA: Final = "search"
+
+#: Created in the attached database at start (it is not part of the migrated schema: a
+#: missing file is simply rebuilt).  The table keeps its own copy of room and text, so that
+#: deleting a row needs only its id.  The room is indexed too: a search ANDs its words with
+#: the room's, and FTS5 skips through long posting lists to the few entries of a small room.
+CREATE: Final = (
+    f"CREATE VIRTUAL TABLE IF NOT EXISTS {SCHEMA}.messages_fts USING fts5(room, text, "
+    "tokenize='unicode61 remove_diacritics 2')",
+    f"CREATE TABLE IF NOT EXISTS {SCHEMA}.search_indexed "
+    "(one INTEGER PRIMARY KEY CHECK (one = 1), last_id INTEGER NOT NULL)",
+)
+
+#: ``execute(sql, params) -> (rows, rowcount)`` on one connection.
+Execute = Callable[[str, Sequence[Any]], tuple[list[Any], int]]
+
+
+def search_database(database: str) -> str:
+    """The index's database for the store's SQLite ``database`` (an in-memory one for an
+    in-memory store, whose pool is one connection)."""
+    if database in ("", ":memory:") or "mode=memory" in database:
+        return ":memory:"
+    path, sep, query = database.partition("?")
+    return f"{path}-search{sep}{query}"
+
+
+def attach(dbapi_connection: Any, database: str) -> None:
+    """Attach the index's database to a new store connection (its ``connect`` event)."""
+    cur = dbapi_connection.cursor()
+    cur.execute(f"ATTACH DATABASE ? AS {SCHEMA}", (database,))
+    if database != ":memory:":
+        cur.execute(f"PRAGMA {SCHEMA}.journal_mode=WAL")  # readers never block the indexer
+        cur.execute(f"PRAGMA {SCHEMA}.synchronous=NORMAL")
+    cur.close()
+
+
+def prepare(execute: Execute) -> None:
+    """Create the index if missing, and start it over if it cannot belong to these messages
+    (it indexed ids beyond the newest message, with no deletion to explain it: e.g. the main
+    file was replaced by an older copy)."""
+    for statement in CREATE:
+        execute(statement, ())
+    rows, _ = execute(f"SELECT last_id FROM {SCHEMA}.search_indexed", ())
+    last = int(rows[0][0]) if rows else 0
+    (top,), _ = _one(execute("SELECT coalesce(max(id), 0) FROM main.messages", ()))
+    (deleted,), _ = _one(execute("SELECT count(*) FROM main.search_deleted", ()))
+    if last > int(top) and not deleted:
+        log.warning("search index does not match the messages: rebuilding it")
+        execute(f"DELETE FROM {SCHEMA}.messages_fts", ())
+        execute(f"DELETE FROM {SCHEMA}.search_indexed", ())
+
+
+def _one(result: tuple[list[Any], int]) -> tuple[Any, int]:
+    rows, count = result
+    return rows[0], count
+
+
+def index_step(execute: Execute) -> tuple[int, int]:
+    """Bring the index up to date in the caller's transaction: (rows indexed, the last
+    deletion record applied; 0: none).  The caller then deletes those deletion records
+    (``CLEAR_DELETED``) in the main database, in a transaction of its own."""
+    rows, _ = execute(f"SELECT last_id FROM {SCHEMA}.search_indexed", ())
+    last = int(rows[0][0]) if rows else 0
+    (seq,), _ = _one(execute("SELECT coalesce(max(seq), 0) FROM main.search_deleted", ()))
+    (top,), _ = _one(execute("SELECT coalesce(max(id), 0) FROM main.messages", ()))
+    seq, top = int(seq), int(top)
+    indexed = 0
+    if seq:
+        deleted = "SELECT id FROM main.search_deleted WHERE seq <= ?"
+        execute(f"DELETE FROM {SCHEMA}.messages_fts WHERE rowid IN ({deleted})", (seq,))
+        # A deleted id that exists again is a new message (SQLite reused the id).
+        _, n = execute(
+            f"INSERT INTO {SCHEMA}.messages_fts (rowid, room, text) "
+            f"SELECT id, room, text FROM main.messages WHERE id <= ? AND id IN ({deleted})",
+            (last, seq),
+        )
+        indexed += max(n, 0)
+    if top > last:
+        _, n = execute(
+            f"INSERT INTO {SCHEMA}.messages_fts (rowid, room, text) "
+            "SELECT id, room, text FROM main.messages WHERE id > ? ORDER BY id",
+            (last,),
+        )
+        indexed += max(n, 0)
+    if top != last:
+        # Lower too, when the newest messages were deleted: an id above `top` that is
+        # used again is new.
+        execute(
+            f"INSERT OR REPLACE INTO {SCHEMA}.search_indexed (one, last_id) VALUES (1, ?)",
+            (top,),
+        )
+    return indexed, seq
+
+
+#: A write that changes nothing: it takes the index's write lock at a step's start.
+TAKE_LOCK: Final = f"INSERT OR IGNORE INTO {SCHEMA}.search_indexed (one, last_id) VALUES (1, 0)"
+
+#: Deletion records applied by a step (run on the main database after the step commits).
+CLEAR_DELETED: Final = "DELETE FROM search_deleted WHERE seq <= ?"
+
+
+class FileIndexer:
+    """Index steps on their own connection and thread, for a store in a file."""
+
+    BUSY_TIMEOUT_MS = 10000
+    #: Tries of a step that meets another indexer's newer write.
+    ATTEMPTS = 5
+
+    def __init__(self, database: str, search: str) -> None:
+        self._database = database
+        self._search = search
+        # Normal priority: a step holds a read snapshot of the main database, which a WAL
+        # checkpoint cannot pass; at a low priority on a busy core a step was preempted for
+        # seconds, the chat writer's checkpoints could not complete, and chat stalled.
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="parley-search-index")
+        self._conn: sqlite3.Connection | None = None
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            conn = sqlite3.connect(self._database, isolation_level=None, check_same_thread=False)
+            conn.execute(f"PRAGMA busy_timeout={self.BUSY_TIMEOUT_MS}")
+            attach(conn, self._search)
+            self._conn = conn
+        return self._conn
+
+    def _step(self) -> tuple[int, int]:
+        conn = self._connection()
+
+        def execute(sql: str, params: Sequence[Any]) -> tuple[list[Any], int]:
+            cur = conn.execute(sql, tuple(params))
+            return cur.fetchall(), cur.rowcount
+
+        for attempt in range(self.ATTEMPTS):
+            # Deferred: it reads the main database (one snapshot, no lock the chat writer
+            # waits for) and writes only the index's.
+            conn.execute("BEGIN")
+            try:
+                # The index's write lock first (waiting for another process's indexer, if
+                # any, in the busy handler), then the snapshot of the messages.
+                conn.execute(TAKE_LOCK)
+                done = index_step(execute)
+                conn.execute("COMMIT")
+                return done
+            except sqlite3.OperationalError as exc:
+                conn.execute("ROLLBACK")
+                # Another process's indexer (``--workers``) wrote the index since this
+                # step's snapshot (SQLITE_BUSY_SNAPSHOT, not retried by the busy handler):
+                # start over from its result.
+                if (
+                    exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY
+                    or attempt == self.ATTEMPTS - 1
+                ):
+                    raise
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        raise AssertionError("unreachable")
+
+    async def step(self) -> tuple[int, int]:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, self._step)
+
+    def _close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    async def close(self) -> None:
+        await asyncio.get_running_loop().run_in_executor(self._executor, self._close)
+        self._executor.shutdown(wait=True)
