@@ -2,7 +2,7 @@
 """What the meeting record's indexes cost each chat message: append_chat with and without.
 
 Migration 0005 makes every stored message also update the search index (PostgreSQL: the
-generated tsvector column and its GIN index; SQLite since 0007: nothing in the chat commit,
+generated tsvector column and its GIN index; SQLite since 0008: nothing in the chat commit,
 the background indexer copies new messages into the index's own file once a second) and
 the (room, ts) retention index.  This times ``SqlStore.append_chat`` (a message stored and
 committed, as the server awaits before acknowledging it) one at a time, on a fresh store
