@@ -873,6 +873,11 @@ class _SqliteWriter:
             return
         if self._checkpoint is not None and not self._checkpoint.done():
             return
+        if self.uncheckpointed >= self.CHECKPOINT_INLINE:
+            # The writer's thread checkpoints inline at its next write; a background one
+            # running then would make it busy, and when commits keep coming (each one
+            # spoils the background result) the WAL would grow without bound.
+            return
         loop = asyncio.get_running_loop()
         now = loop.time()
         if (
