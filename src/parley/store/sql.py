@@ -39,6 +39,7 @@ from . import event_log
 from .base import MeetingState, RoomRecord
 from .record import RecordQueries, decode_data, in_chat_view, record_columns, row_record
 from .schema import messages, rooms
+from .sqlite_reads import SqliteReads
 
 log = logging.getLogger(__name__)
 
@@ -156,6 +157,8 @@ class SqlStore(RecordQueries):
         # Room creation times never change once written, so they can be cached.
         self._sqlite_path: str | None = None
         self._sqlite_writer: _SqliteWriter | None = None
+        #: History pages read in place (SQLite files: see store/sqlite_reads.py).
+        self._sqlite_reads: SqliteReads | None = None
         self._room_cache: dict[str, int] = {}
         # History pages read at once: one fewer than the pool keeps (SQLAlchemy's default
         # is 5), so that a burst of welcomes (20 people moved into breakouts) queues for
@@ -237,6 +240,7 @@ class SqlStore(RecordQueries):
                 self._sqlite_path, SQLITE_SYNCHRONOUS[self.durability]
             )
             self._sqlite_writer.chat_events = self._chat_events
+            self._sqlite_reads = SqliteReads(self._sqlite_path)
         self._closing = False
         self._wakeup = asyncio.Event()  # bound to the running loop on first use
         self._writer = asyncio.create_task(self._write_loop(), name="parley-store-writer")
@@ -253,6 +257,9 @@ class SqlStore(RecordQueries):
         if self._sqlite_writer is not None:
             await self._sqlite_writer.close()
             self._sqlite_writer = None
+        if self._sqlite_reads is not None:
+            self._sqlite_reads.close()
+            self._sqlite_reads = None
         try:
             await self.stop_indexer()
         except Exception as exc:  # indexed at the next start (the list is in the database)
@@ -505,6 +512,10 @@ class SqlStore(RecordQueries):
         self, room: str, before: int | None, limit: int, viewer: str | None
     ) -> tuple[list[ChatRecord], bool]:
         limit = max(limit, 0)
+        if self._sqlite_reads is not None:
+            page = self._sqlite_reads.page(room, before, limit, viewer)
+            if page is not None:
+                return page
         m = messages.c
         visible: ColumnElement[bool] = m.recipient.is_(None)
         if viewer is not None:
