@@ -42,7 +42,9 @@ def _query(visible: str, before: bool) -> str:
 
 
 #: By (a viewer is given, a ``before`` is given).
-_QUERIES = {(v, b): _query(_VISIBLE if v else _PUBLIC, b) for v in (False, True) for b in (False, True)}
+_QUERIES = {
+    (v, b): _query(_VISIBLE if v else _PUBLIC, b) for v in (False, True) for b in (False, True)
+}
 
 
 def _record(row: tuple[Any, ...]) -> ChatRecord:
