@@ -525,9 +525,9 @@ class SqlStore(RecordQueries):
     ) -> tuple[list[ChatRecord], bool]:
         limit = max(limit, 0)
         if self._sqlite_reads is not None:
-            page = self._sqlite_reads.page(room, before, limit, viewer)
-            if page is not None:
-                return page
+            in_place = self._sqlite_reads.page(room, before, limit, viewer)
+            if in_place is not None:
+                return in_place
         m = messages.c
         visible: ColumnElement[bool] = m.recipient.is_(None)
         if viewer is not None:
