@@ -56,11 +56,12 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of ``pid`` (its threads included), in seconds."""
+def cpu_times(pid: int) -> tuple[float, float]:
+    """utime and stime of ``pid`` (its threads included), in seconds."""
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
 
 
 def rss_kb(pid: int) -> int:
@@ -231,7 +232,7 @@ async def run_one(n: int, mode: str, args: argparse.Namespace) -> dict[str, obje
         session, host = await host_client(url)
         drainer = asyncio.create_task(drain(host))
         await asyncio.sleep(1.0)
-        cpu0, rss0, t0 = cpu_seconds(pid), rss_kb(pid), time.perf_counter()
+        (user0, sys0), rss0, t0 = cpu_times(pid), rss_kb(pid), time.perf_counter()
         procs = args.procs
         shares = [n // procs + (1 if i < n % procs else 0) for i in range(procs)]
         workers = []
@@ -253,7 +254,7 @@ async def run_one(n: int, mode: str, args: argparse.Namespace) -> dict[str, obje
         t_joined = time.perf_counter() - t0
         # The last presence frame (0.5 s window) and the fan-out of the last joins.
         await asyncio.sleep(1.5)
-        cpu1, rss1 = cpu_seconds(pid), rss_kb(pid)
+        (user1, sys1), rss1 = cpu_times(pid), rss_kb(pid)
         replies = await asyncio.to_thread(ask, workers, {"cmd": "frames"})
         frames = sum(int(r["frames"]) for r in replies)  # type: ignore[call-overload]
         p99s, maxes = [], []
@@ -292,7 +293,8 @@ async def run_one(n: int, mode: str, args: argparse.Namespace) -> dict[str, obje
         "joined": joined,
         "failures": failures,
         "join_wall_s": round(t_joined, 2),
-        "server_cpu_s": round(cpu1 - cpu0, 2),
+        "server_cpu_s": round(user1 + sys1 - user0 - sys0, 2),
+        "server_sys_s": round(sys1 - sys0, 2),  # the kernel's share (loopback TCP included)
         "frames_per_client": round(frames / max(1, joined), 1),
         "rss_kb_per_participant": round((rss1 - rss0) / n, 2),
         "chat_p99_ms": round(statistics.median(p99s), 1) if p99s else None,

@@ -537,6 +537,7 @@ async def serve(settings: Settings) -> None:
     from sqlalchemy.exc import SQLAlchemyError
 
     from .policy.runner import PolicyError
+    from .server import heap
     from .server.app import Server, make_app
     from .server.site import ParleySite
 
@@ -581,6 +582,7 @@ async def serve(settings: Settings) -> None:
         # unreadable certificate): one line; the details are in the exception's first line.
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise StartupError(f"cannot start: {first}") from None
+    heap.settle()
     scheme = "https" if ssl_context else "http"
     log.info("parley %s listening on %s://%s:%d", __version__, scheme, settings.host, settings.port)
     stop = asyncio.Event()

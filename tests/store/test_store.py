@@ -155,6 +155,40 @@ async def test_private_messages_visibility(store: SqlStore) -> None:
     assert [m.id for m in page] == [pub.id] and not more
 
 
+async def test_pages_read_in_place_are_the_engines_pages(store: SqlStore) -> None:
+    """On SQLite a history page is read on the event loop (store/sqlite_reads.py): the
+    same messages, fields and ``more`` as the query through SQLAlchemy, for every viewer,
+    cursor and size, attendance entries left out."""
+    ids = []
+    for i in range(12):
+        ids.append((await store.append_chat("r", "a", "A", f"m{i}", None, i)).id)
+        await store.append_chat("r", "a", "A", "A joined", None, i, system=True, kind="joined")
+        await store.append_chat("r", "c", "C", f"to a {i}", "a", i)
+    await store.append_chat(
+        "r", "s", "S", "poll", None, 99, system=True, kind="poll", data={"q": 1}
+    )
+    await store.append_chat("other", "a", "A", "elsewhere", None, 1)
+    cases = [
+        (before, limit, viewer)
+        for before in (None, ids[6], ids[0])
+        for limit in (0, 1, 5, 50)
+        for viewer in (None, "a", "c", "d")
+    ]
+    in_place = [await store.history("r", *case) for case in cases]
+    if store.engine.dialect.name == "sqlite":
+        assert store._sqlite_reads is not None
+        store._sqlite_reads, reads = None, store._sqlite_reads
+        try:
+            through_engine = [await store.history("r", *case) for case in cases]
+        finally:
+            store._sqlite_reads = reads
+        assert in_place == through_engine
+    page, _ = await store.history("r", None, 50, "a")
+    assert all(m.kind != "joined" for m in page)
+    assert page[-1].data == {"q": 1} and page[-1].system
+    assert sum(m.to == "a" for m in page) == 12
+
+
 async def test_concurrent_appends_group_commit(store: SqlStore) -> None:
     n = 200
     records = await asyncio.gather(

@@ -139,7 +139,9 @@ def check_display_name(name: str, limits: Limits) -> str:
         )
     if unicodedata.category(name[0]).startswith("M"):
         raise ProtocolError(ErrorCode.BAD_NAME, "display names cannot start with a combining mark")
-    hidden = _first_hidden_char(name)
+    # Printable ASCII holds no control, format or ignorable character: most names skip
+    # the walk (about 3 µs a character, on every join).
+    hidden = None if name.isascii() and name.isprintable() else _first_hidden_char(name)
     if hidden is not None:
         ch = name[hidden]
         what = unicodedata.name(ch, "")

@@ -555,6 +555,10 @@ class Session:
             # welcome it waits, so that the welcome goes first.)
             self.server.hub.flush_one(conn)
 
+    def too_slow(self, conn: Connection) -> None:
+        """The hub dropped this socket: it did not read what it was sent."""
+        self.server.spawn(self.close(CloseCode.POLICY, "too slow"))
+
     def renew_token(self, role: str) -> None:
         """The participant's role changed: give it a resume token that says so."""
         if self.pid is None or self.room is None or role == self.token_role:

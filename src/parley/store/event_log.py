@@ -45,6 +45,11 @@ def _row(event: MeetingEvent) -> dict[str, Any]:
     }
 
 
+def event_rows(logged: Sequence[MeetingEvent]) -> list[dict[str, Any]]:
+    """Rows for :func:`sqlite_insert_rows`."""
+    return [_row(e) for e in logged]
+
+
 async def insert_events(conn: AsyncConnection, logged: Sequence[MeetingEvent]) -> None:
     """Log ``logged`` in ``conn``'s transaction (after :func:`lock_for_events`)."""
     if logged:

@@ -15,11 +15,11 @@ import functools
 import logging
 import sqlite3
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 from alembic import command
@@ -41,8 +41,11 @@ from . import event_log, search_index
 from .base import MeetingState, RoomRecord
 from .record import RecordQueries, decode_data, in_chat_view, record_columns, row_record
 from .schema import messages, rooms
+from .sqlite_reads import SqliteReads
 
 log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
@@ -158,6 +161,8 @@ class SqlStore(RecordQueries):
         # Room creation times never change once written, so they can be cached.
         self._sqlite_path: str | None = None
         self._sqlite_writer: _SqliteWriter | None = None
+        #: History pages read in place (SQLite files: see store/sqlite_reads.py).
+        self._sqlite_reads: SqliteReads | None = None
         self._room_cache: dict[str, int] = {}
         # History pages read at once: one fewer than the pool keeps (SQLAlchemy's default
         # is 5), so that a burst of welcomes (20 people moved into breakouts) queues for
@@ -241,6 +246,7 @@ class SqlStore(RecordQueries):
                 self._sqlite_path, SQLITE_SYNCHRONOUS[self.durability]
             )
             self._sqlite_writer.chat_events = self._chat_events
+            self._sqlite_reads = SqliteReads(self._sqlite_path)
         self._closing = False
         self._wakeup = asyncio.Event()  # bound to the running loop on first use
         self._writer = asyncio.create_task(self._write_loop(), name="parley-store-writer")
@@ -263,6 +269,9 @@ class SqlStore(RecordQueries):
         if self._sqlite_writer is not None:
             await self._sqlite_writer.close()
             self._sqlite_writer = None
+        if self._sqlite_reads is not None:
+            self._sqlite_reads.close()
+            self._sqlite_reads = None
         try:
             await self.stop_indexer()
         except Exception as exc:  # indexed at the next start (the list is in the database)
@@ -341,6 +350,16 @@ class SqlStore(RecordQueries):
         self, meetings: dict[str, MeetingState | None], logged: Sequence[MeetingEvent] = ()
     ) -> None:
         if not meetings and not logged:
+            return
+        writer = self._sqlite_writer
+        if writer is not None:
+            # One job in the chat writer's thread, on its own sqlite3 connection: through
+            # the engine this commit cost about 1.1 ms of CPU more (statement building and
+            # a dozen aiosqlite thread hops), and a big room filling up writes it often.
+            updates = [(_encode_meeting(m), room) for room, m in meetings.items()]
+            await writer.save_meetings(updates, event_log.event_rows(logged))
+            if not self._queue and not self._committing:
+                writer.idle()  # as the chat writer does when it has nothing queued
             return
         async with self.engine.begin() as conn:
             if logged:
@@ -524,6 +543,10 @@ class SqlStore(RecordQueries):
         questions: bool = False,
     ) -> tuple[list[ChatRecord], bool]:
         limit = max(limit, 0)
+        if self._sqlite_reads is not None:
+            in_place = self._sqlite_reads.page(room, before, limit, viewer)
+            if in_place is not None:
+                return in_place
         m = messages.c
         visible: ColumnElement[bool] = m.recipient.is_(None)
         if viewer is not None:
@@ -761,7 +784,8 @@ class _SqliteWriter:
         self._busy_timeout(self._conn, self.BUSY_TIMEOUT_MS)
         return self._conn
 
-    def _insert(self, rows: list[dict[str, Any]]) -> list[int]:
+    def _begin(self) -> sqlite3.Connection:
+        """In the writer's thread: a write transaction on its connection."""
         conn = self._writer_conn()
         if self.uncheckpointed >= self.CHECKPOINT_INLINE:
             # No write runs now, so this copies the whole WAL and the next write starts it
@@ -770,7 +794,27 @@ class _SqliteWriter:
             if not busy and log_frames == copied:
                 self.uncheckpointed = 0
         conn.execute("BEGIN IMMEDIATE")
-        return self._insert_and_commit(conn, rows)
+        return conn
+
+    def _insert(self, rows: list[dict[str, Any]]) -> list[int]:
+        return self._insert_and_commit(self._begin(), rows)
+
+    def _save_meetings(
+        self, updates: list[tuple[str | None, str]], event_rows: list[dict[str, Any]]
+    ) -> None:
+        """In the writer's thread: running meetings' states (JSON, room) and their events,
+        in one transaction (``SqlStore.save_meetings``)."""
+        conn = self._begin()
+        try:
+            if event_rows:
+                event_log.sqlite_insert_rows(conn, event_rows)
+            conn.executemany("UPDATE rooms SET meeting = ? WHERE name = ?", updates)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        self.commits += 1
+        self.uncheckpointed += 1
 
     def _insert_and_commit(self, conn: sqlite3.Connection, rows: list[dict[str, Any]]) -> list[int]:
         """In a write transaction that holds the lock: insert ``rows`` and commit."""
@@ -855,7 +899,15 @@ class _SqliteWriter:
         self.restarts += 1
 
     async def insert(self, rows: list[dict[str, Any]]) -> list[int]:
-        job = asyncio.get_running_loop().run_in_executor(self._executor, self._insert, rows)
+        return await self._run(self._insert, rows)
+
+    async def save_meetings(
+        self, updates: list[tuple[str | None, str]], event_rows: list[dict[str, Any]]
+    ) -> None:
+        await self._run(self._save_meetings, updates, event_rows)
+
+    async def _run(self, fn: Callable[..., _T], *args: Any) -> _T:
+        job = asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
         self._jobs += 1
         job.add_done_callback(self._job_done)
         # Shielded: a cancelled caller leaves the thread running, and _jobs counts it
