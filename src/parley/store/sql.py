@@ -543,7 +543,8 @@ class SqlStore(RecordQueries):
         questions: bool = False,
     ) -> tuple[list[ChatRecord], bool]:
         limit = max(limit, 0)
-        if self._sqlite_reads is not None:
+        # The stage's reads (questions) are few: they take the engine's path.
+        if self._sqlite_reads is not None and not questions:
             in_place = self._sqlite_reads.page(room, before, limit, viewer)
             if in_place is not None:
                 return in_place
