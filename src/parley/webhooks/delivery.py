@@ -103,6 +103,14 @@ class Delivery:
             timeout=aiohttp.ClientTimeout(total=self.timeout),
             headers={"User-Agent": "Parley-Webhooks"},
         )
+        for url in self.urls:
+            # A receiver seen for the first time starts at the newest event: register it
+            # now, before the server listens, or the first events of this run (a join
+            # racing the first round on a busy machine) would fall before its cursor.
+            try:
+                await self._claim(receiver_key(url))
+            except Exception as exc:  # the store is down: the first round retries
+                log.warning("webhook %s: cannot read the event log (%s)", shown(url), exc)
         for i, url in enumerate(self.urls):
             self._tasks.append(
                 asyncio.get_running_loop().create_task(
