@@ -51,6 +51,10 @@ async def test_a_timer_acts_once_per_room_cluster_wide_and_knows_when_it_started
     )
     started = int(note["message"]["text"].rsplit(" ", 1)[1])
     assert before <= started <= opened  # when Ada opened it, as node pol-b saw it
+    # Ada on the other node hears it too (through the broker: slower on a busy machine).
+    await ada.expect(
+        "chat", lambda m: m["message"].get("system") and "started at" in m["message"]["text"], 20
+    )
     await asyncio.sleep(1.5)  # five more timer rounds on each node
     await ada.roundtrip()
     said = [
