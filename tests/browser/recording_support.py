@@ -1,11 +1,10 @@
 """What the recording browser tests (Chromium, and Firefox with a Chromium host) share:
-the finished recording on the server's disk, ffprobe, PyAV decoding, and playing a
+the finished recording on the server's disk, PyAV decoding, and playing a
 recorded file in a Chromium ``<video>``."""
 
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -23,15 +22,6 @@ def finished_manifest(server: Any, room: str) -> tuple[Path, dict[str, Any]]:
                 return path.parent, doc
         time.sleep(0.3)
     raise AssertionError(f"no finished recording of {room}")
-
-
-def ffprobe(path: Path) -> dict[str, Any]:
-    out = subprocess.run(
-        ["ffprobe", "-v", "error", "-print_format", "json", "-show_streams", "-show_format",
-         str(path)],
-        check=True, capture_output=True, text=True,
-    )  # fmt: skip
-    return dict(json.loads(out.stdout))
 
 
 def decode_all(path: Path) -> int:

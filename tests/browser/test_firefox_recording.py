@@ -18,7 +18,8 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.browser_camera import init_script_camera
-from tests.browser.recording_support import JS_PLAY, decode_all, ffprobe, finished_manifest
+from tests.browser.recording_support import JS_PLAY, decode_all, finished_manifest
+from tests.support.media_files import ffprobe
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 

@@ -14,7 +14,8 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.browser_camera import init_script_camera
-from tests.browser.recording_support import JS_PLAY, ffprobe, finished_manifest
+from tests.browser.recording_support import JS_PLAY, finished_manifest
+from tests.support.media_files import ffprobe
 
 Meeting = Participant = ParleyServer = Any
 TIMEOUT_MS = 30_000

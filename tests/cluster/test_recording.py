@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ import redis.asyncio
 from parley.sfu.aiortc import host_addresses
 from tests.cluster.harness import Cluster, unique_room
 from tests.sfu.sfu_media import Person
+from tests.support.media_files import ffprobe
 from tests.support.parley_process import ParleyProcess
 from tests.support.ws_client import Clients, fetch_json
 
@@ -55,15 +55,6 @@ async def request(method: str, url: str, **kw: Any) -> tuple[int, Any, bytes]:
             return r.status, json.loads(body), body
         except ValueError:
             return r.status, None, body
-
-
-def ffprobe(path: Path) -> dict[str, Any]:
-    out = subprocess.run(
-        ["ffprobe", "-v", "error", "-print_format", "json", "-show_streams", "-show_format",
-         str(path)],
-        check=True, capture_output=True, text=True,
-    )  # fmt: skip
-    return dict(json.loads(out.stdout))
 
 
 async def finished(node: ParleyProcess, room: str) -> dict[str, Any]:

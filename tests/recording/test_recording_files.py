@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import random
-import subprocess
 import time
 from pathlib import Path
 
@@ -12,17 +11,9 @@ import av
 import pytest
 
 from parley.recording.session import RoomRecording
+from tests.support.media_files import ffprobe
 
 from .media import FakeSource, opus_packets, video_packets
-
-
-def ffprobe(path: Path) -> dict:
-    out = subprocess.run(
-        ["ffprobe", "-v", "error", "-print_format", "json", "-show_streams", "-show_format",
-         str(path)],
-        check=True, capture_output=True, text=True,
-    )  # fmt: skip
-    return json.loads(out.stdout)
 
 
 def decode_all(path: Path) -> tuple[int, list[tuple[int, int]]]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ import aiohttp
 import pytest
 
 from tests.sfu.sfu_media import Person
+from tests.support.media_files import ffprobe
 from tests.support.parley_process import ParleyProcess as ServerProc
 from tests.support.processes import free_port
 from tests.support.ws_client import Clients, fetch_json
@@ -54,15 +54,6 @@ async def request(
                 return r.status, json.loads(body), body
             except ValueError:
                 return r.status, None, body
-
-
-def ffprobe(path: Path) -> dict[str, Any]:
-    out = subprocess.run(
-        ["ffprobe", "-v", "error", "-print_format", "json", "-show_streams", "-show_format",
-         str(path)],
-        check=True, capture_output=True, text=True,
-    )  # fmt: skip
-    return dict(json.loads(out.stdout))
 
 
 async def finished(srv: ServerProc, room: str, rec_id: str) -> dict[str, Any]:

@@ -4,7 +4,6 @@ last moment written.  A recording a live process writes is left alone."""
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +13,7 @@ import pytest
 from parley.recording.manifest import read_manifest
 from parley.recording.recovery import finish, interrupted
 from parley.recording.session import RoomRecording
+from tests.support.media_files import ffprobe
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -43,15 +43,6 @@ while rec._queue and time.monotonic() < deadline:
 time.sleep(0.5)
 os.kill(os.getpid(), signal.SIGKILL)
 """
-
-
-def ffprobe(path: Path) -> dict:
-    out = subprocess.run(
-        ["ffprobe", "-v", "error", "-print_format", "json", "-show_streams", "-show_format",
-         str(path)],
-        check=True, capture_output=True, text=True,
-    )  # fmt: skip
-    return json.loads(out.stdout)
 
 
 @pytest.mark.timeout(120)
