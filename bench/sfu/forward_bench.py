@@ -130,6 +130,31 @@ def fake_dtls(tx: pylibsrtp.Session, protocol: Any, addr: tuple[str, int]) -> An
     )
 
 
+def add_viewers(
+    router: Router,
+    protocol: Any,
+    sinks: Sinks,
+    first: int,
+    count: int,
+    accepted: tuple[tuple[str, int, Any], ...] = (),
+) -> list[RawMediaTransport]:
+    """Subscribers ``s<first>`` … each with one video slot, sending to its own sink."""
+    raws = []
+    for i in range(first, first + count):
+        raw = RawMediaTransport(
+            fake_dtls(srtp_session(os.urandom(30), True), protocol, sinks.addrs[i]),
+            lambda d, n: None,
+            lambda d, n: None,
+        )
+        raws.append(raw)
+        router.add_subscriber(
+            f"s{i}",
+            raw.send,
+            [SlotSpec("1", "video", 0x5000 + i, 96, "VP8", 90000, codecs=accepted)],
+        )
+    return raws
+
+
 async def run_parley(
     packets: list[bytes],
     key: bytes,
@@ -161,19 +186,7 @@ async def run_parley(
         publisher.enable_twcc(TWCC_EXT)
     # subscriber slots as negotiated with browsers: VP8 and H.264 (payload type 102)
     accepted = (("H264", 102, None),) if codec == "H264" else ()
-    raws = []
-    for i in range(fanout):
-        raw = RawMediaTransport(
-            fake_dtls(srtp_session(os.urandom(30), True), protocol, sinks.addrs[i]),
-            lambda d, n: None,
-            lambda d, n: None,
-        )
-        raws.append(raw)
-        router.add_subscriber(
-            f"s{i}",
-            raw.send,
-            [SlotSpec("1", "video", 0x5000 + i, 96, "VP8", 90000, codecs=accepted)],
-        )
+    raws = add_viewers(router, protocol, sinks, 0, fanout, accepted)
     unprotect = rx.unprotect
     on_rtp = publisher.on_rtp
     clock = time.monotonic

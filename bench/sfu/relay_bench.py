@@ -39,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "src"))
 from forward_bench import (  # noqa: E402
     PUB_SSRC,
     Sinks,
+    add_viewers,
     fake_dtls,
     make_packets,
     srtp_session,
@@ -46,25 +47,10 @@ from forward_bench import (  # noqa: E402
 )
 
 from parley.sfu.aiortc.hooks import RawMediaTransport  # noqa: E402
-from parley.sfu.forwarder import Router, SlotSpec  # noqa: E402
+from parley.sfu.forwarder import Router  # noqa: E402
 from parley.sfu.relay.node import MediaRelay  # noqa: E402
 
 BATCH = 16  # packets fed before the loop lets node B read (its socket buffer is enough)
-
-
-def add_viewers(router: Router, protocol: Any, sinks: Sinks, first: int, count: int) -> list[Any]:
-    raws = []
-    for i in range(first, first + count):
-        raw = RawMediaTransport(
-            fake_dtls(srtp_session(os.urandom(30), True), protocol, sinks.addrs[i]),
-            lambda d, n: None,
-            lambda d, n: None,
-        )
-        raws.append(raw)
-        router.add_subscriber(
-            f"s{i}", raw.send, [SlotSpec("1", "video", 0x5000 + i, 96, "VP8", 90000)]
-        )
-    return raws
 
 
 async def one_node(packets: list[bytes], key: bytes, viewers: int) -> tuple[float, int]:
