@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator
 
 import pytest
@@ -139,19 +138,6 @@ def test_servers_have_separate_registries() -> None:
     from prometheus_client import REGISTRY
 
     assert REGISTRY.get_sample_value("parley_rooms") is None
-
-
-def test_hot_path_is_cheap() -> None:
-    m = Metrics(process=False)
-    n = 200_000
-    start = time.perf_counter()
-    for _ in range(n):
-        m.message_in("chat")
-        m.deliveries(10)
-        m.observe_fanout(0.0002)
-    per_call = (time.perf_counter() - start) / (3 * n)
-    # Typically ~0.1-0.2 us; the bound only catches a regression to locks/labels per call.
-    assert per_call < 2e-6, f"{per_call * 1e6:.2f} us per hot-path call"
 
 
 @pytest.fixture
