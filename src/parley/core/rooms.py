@@ -58,6 +58,7 @@ ROLES = ("host", "participant", "observer", "bot")
 ASSIGNABLE_ROLES = ("host", "participant", "observer")
 #: Longest room password (checked before any hashing).
 MAX_PASSWORD_CHARS = 128
+TOO_MANY_ROOMS = "this server has too many open rooms; try later"
 DEVICE_NAMES = {"mic": "microphone", "cam": "camera", "screen": "screen share"}
 
 
@@ -179,8 +180,8 @@ class Rooms:
         if req.resume_id is not None and self.is_known(req.resume_id, req.room):
             return Enter(self.members[req.resume_id].info.role, restore=True)
         room = self.rooms.get(req.room)
-        if room is None and len(self.rooms) >= self.limits.max_rooms:
-            return Refuse(ErrorCode.TOO_MANY, "this server has too many open rooms; try later")
+        if self._no_room_for(req.room):
+            return Refuse(ErrorCode.TOO_MANY, TOO_MANY_ROOMS)
         config = room.config if room is not None else _stored_config(stored)
         keys = {f"pid:{req.resume_id}", f"sub:{req.subject}", f"addr:{req.address}"}
         if self._banned(req.room, stored) & keys:
@@ -335,7 +336,7 @@ class Rooms:
         sockets dropped gives way (its oldest-dropped first): a flood of joins that
         hang up at once must not shut everyone else out for the grace period.
         """
-        if room_name in self.rooms or len(self.rooms) < self.limits.max_rooms:
+        if not self._no_room_for(room_name):
             return []
         idle = [
             r
@@ -343,9 +344,7 @@ class Rooms:
             if not r.lobby and r.members and not any(m.connected for m in r.members.values())
         ]
         if not idle:
-            raise ProtocolError(
-                ErrorCode.TOO_MANY, "this server has too many open rooms; try later", ref
-            )
+            raise ProtocolError(ErrorCode.TOO_MANY, TOO_MANY_ROOMS, ref)
         oldest = min(idle, key=lambda r: min(m.resume_deadline or 0.0 for m in r.members.values()))
         effects: list[Effect] = []
         for pid in list(oldest.members):
@@ -364,10 +363,8 @@ class Rooms:
         if room is not None and not room.created_at:
             room.created_at = created_at  # first seen through another node's state
         if room is None:
-            if len(self.rooms) >= self.limits.max_rooms:
-                raise ProtocolError(
-                    ErrorCode.TOO_MANY, "this server has too many open rooms; try later"
-                )
+            if self._no_room_for(room_name):
+                raise ProtocolError(ErrorCode.TOO_MANY, TOO_MANY_ROOMS)
             room = self.rooms[room_name] = Room(room_name, created_at, config or RoomConfig())
             room.opened_at = self.now_ms()
             if meeting is not None:
@@ -521,6 +518,11 @@ class Rooms:
 
     def rooms_free(self) -> int:
         return max(0, self.limits.max_rooms - len(self.rooms))
+
+    def _no_room_for(self, room_name: str) -> bool:
+        """``room_name`` is not open and opening it would pass ``max_rooms`` (the one
+        rule behind the admission answer, making room, and opening)."""
+        return room_name not in self.rooms and len(self.rooms) >= self.limits.max_rooms
 
     def _hand_over(self, room: Room) -> list[Effect]:
         """The last host left: the longest-present participant takes over."""
