@@ -48,6 +48,17 @@ def cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
+def switches() -> int:
+    """Context switches of the process so far (voluntary and not: thread hand-offs)."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_nvcsw + r.ru_nivcsw
+
+
+def loop_cpu() -> float:
+    """CPU seconds of this thread (the event loop's) so far."""
+    return time.thread_time()
+
+
 async def run_phase(
     rooms: int, seconds: float, clip: list[tuple[int, int, int, bool, bytes]], record: Path | None
 ) -> dict[str, Any]:
@@ -74,7 +85,7 @@ async def run_phase(
     sent = 0
     max_queue = 0
     t0 = time.monotonic()
-    c0 = cpu()
+    c0, l0, s0 = cpu(), loop_cpu(), switches()
     while True:
         now = time.monotonic()
         el = now - t0
@@ -93,8 +104,9 @@ async def run_phase(
             max_queue = max(max_queue, len(rec._queue))
         await asyncio.sleep(0.005)
     wall = time.monotonic() - t0
-    used = cpu() - c0
-    out: dict[str, Any] = {"wall": wall, "cpu": used, "share": used / wall, "sent": sent}
+    used, in_loop, switched = cpu() - c0, loop_cpu() - l0, switches() - s0
+    out: dict[str, Any] = {"wall": wall, "cpu": used, "share": used / wall, "sent": sent,
+                           "loop": in_loop, "switches": switched}  # fmt: skip
     if recs:
         c1 = cpu()
         for rec in recs:
@@ -135,8 +147,15 @@ def main() -> None:
         size = sum(f.stat().st_size for f in Path(tmp).rglob("*.webm"))
     for name, r in (("forwarding only", base), ("forwarding + recording", rec)):
         print(f"  {name:24s} {r['sent'] / r['wall']:7.0f} packets/s  CPU {r['cpu']:.2f} s "
-              f"in {r['wall']:.2f} s = {100 * r['share']:.1f} % of one core")  # fmt: skip
+              f"in {r['wall']:.2f} s = {100 * r['share']:.1f} % of one core "
+              f"(event loop {r['loop']:.2f} s, other threads {r['cpu'] - r['loop']:.2f} s; "
+              f"{r['switches'] / r['wall']:.0f} context switches/s)")  # fmt: skip
     extra = (rec["cpu"] / rec["sent"] - base["cpu"] / base["sent"]) * 1e6
+    in_loop = (rec["loop"] / rec["sent"] - base["loop"] / base["sent"]) * 1e6
+    print(
+        f"  of which on the event loop's thread {in_loop:.2f} µs a packet, on the "
+        f"recording threads {(rec['cpu'] - rec['loop']) / rec['sent'] * 1e6:.2f} µs"
+    )
     print(
         f"  recording adds {extra:.2f} µs of CPU per packet (in real time, threads "
         f"and all); {100 * (rec['share'] - base['share']):.1f} points of the core"
