@@ -6,11 +6,12 @@ Each room: one publisher sending a 1280x720 30 fps VP8 camera (aiortc's encoder,
 without SRTP and sockets), as in ``bench/recording.py``.  One event loop paces every
 room's packets in real time (a 10 s clip looped, sequence numbers and timestamps carried
 on; the rooms start staggered) through ``Publisher.on_rtp``.  The whole process, the
-loop and every recording's own thread, is pinned to **one CPU**.
+loop and the recordings' thread (the process's ``RecordingWorker``), is pinned to **one
+CPU**.
 
 Two phases in the same run: the rooms forwarding without recording (the baseline), then
-the same rooms recorded (``Router.set_recorder(RoomRecording(...))``, one recording
-thread per room as in the server, writing WebM files to a temporary directory).  For each
+the same rooms recorded (``Router.set_recorder(RoomRecording(...))``, all drained by one
+thread as in the server, writing WebM files to a temporary directory).  For each
 phase: the process's CPU time (``getrusage``: all threads) per second of wall time, i.e.
 the share of the one core used, and the packets sent.  For the recording phase also: the
 packets the recordings had to drop (a full queue: the thread did not keep up), frames
@@ -35,7 +36,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from recording import V_SSRC, media, room, rtp_round  # noqa: E402
 
-from parley.recording import session  # noqa: E402
+from parley.recording import worker  # noqa: E402
 from parley.recording.session import RoomRecording  # noqa: E402
 
 #: The clip's length (seconds): looped.
@@ -45,6 +46,17 @@ CLIP = 10
 def cpu() -> float:
     r = resource.getrusage(resource.RUSAGE_SELF)
     return r.ru_utime + r.ru_stime
+
+
+def switches() -> int:
+    """Context switches of the process so far (voluntary and not: thread hand-offs)."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_nvcsw + r.ru_nivcsw
+
+
+def loop_cpu() -> float:
+    """CPU seconds of this thread (the event loop's) so far."""
+    return time.thread_time()
 
 
 async def run_phase(
@@ -73,7 +85,7 @@ async def run_phase(
     sent = 0
     max_queue = 0
     t0 = time.monotonic()
-    c0 = cpu()
+    c0, l0, s0 = cpu(), loop_cpu(), switches()
     while True:
         now = time.monotonic()
         el = now - t0
@@ -92,8 +104,9 @@ async def run_phase(
             max_queue = max(max_queue, len(rec._queue))
         await asyncio.sleep(0.005)
     wall = time.monotonic() - t0
-    used = cpu() - c0
-    out: dict[str, Any] = {"wall": wall, "cpu": used, "share": used / wall, "sent": sent}
+    used, in_loop, switched = cpu() - c0, loop_cpu() - l0, switches() - s0
+    out: dict[str, Any] = {"wall": wall, "cpu": used, "share": used / wall, "sent": sent,
+                           "loop": in_loop, "switches": switched}  # fmt: skip
     if recs:
         c1 = cpu()
         for rec in recs:
@@ -117,25 +130,32 @@ def main() -> None:
     ap.add_argument("--rooms", type=int, default=20)
     ap.add_argument("--seconds", type=float, default=15)
     ap.add_argument("--cpu", type=int, default=1, help="the one CPU everything runs on")
-    ap.add_argument("--drain-every", type=float, help="the recording thread's period (s)")
+    ap.add_argument("--drain-every", type=float, help="the recording worker's period (s)")
     args = ap.parse_args()
     if args.drain_every:
-        session.DRAIN_EVERY = args.drain_every
+        worker.DRAIN_EVERY = args.drain_every
     os.sched_setaffinity(0, {args.cpu})  # threads started later inherit it
     print("coding the source ...", file=sys.stderr)
     clip = media(CLIP, 1280, 720)
     pps = len(clip) / CLIP
     print(f"{args.rooms} rooms x {pps:.0f} packets/s (audio + 720p camera), "
           f"{args.seconds:.0f} s a phase, pinned to CPU {args.cpu}, "
-          f"recording threads drain every {session.DRAIN_EVERY} s")  # fmt: skip
+          f"the recording worker drains every {worker.DRAIN_EVERY} s")  # fmt: skip
     base = asyncio.run(run_phase(args.rooms, args.seconds, clip, None))
     with tempfile.TemporaryDirectory() as tmp:
         rec = asyncio.run(run_phase(args.rooms, args.seconds, clip, Path(tmp)))
         size = sum(f.stat().st_size for f in Path(tmp).rglob("*.webm"))
     for name, r in (("forwarding only", base), ("forwarding + recording", rec)):
         print(f"  {name:24s} {r['sent'] / r['wall']:7.0f} packets/s  CPU {r['cpu']:.2f} s "
-              f"in {r['wall']:.2f} s = {100 * r['share']:.1f} % of one core")  # fmt: skip
+              f"in {r['wall']:.2f} s = {100 * r['share']:.1f} % of one core "
+              f"(event loop {r['loop']:.2f} s, other threads {r['cpu'] - r['loop']:.2f} s; "
+              f"{r['switches'] / r['wall']:.0f} context switches/s)")  # fmt: skip
     extra = (rec["cpu"] / rec["sent"] - base["cpu"] / base["sent"]) * 1e6
+    in_loop = (rec["loop"] / rec["sent"] - base["loop"] / base["sent"]) * 1e6
+    print(
+        f"  of which on the event loop's thread {in_loop:.2f} µs a packet, on the "
+        f"recording threads {(rec['cpu'] - rec['loop']) / rec['sent'] * 1e6:.2f} µs"
+    )
     print(
         f"  recording adds {extra:.2f} µs of CPU per packet (in real time, threads "
         f"and all); {100 * (rec['share'] - base['share']):.1f} points of the core"

@@ -49,7 +49,8 @@ import numpy as np
 from aiortc.codecs.opus import OpusEncoder
 from aiortc.codecs.vpx import Vp8Encoder
 
-from parley.recording.session import DRAIN_EVERY, RoomRecording
+from parley.recording.session import RoomRecording
+from parley.recording.worker import DRAIN_EVERY
 
 HDR = struct.Struct("!BBHII")
 V_SSRC, A_SSRC = 0x5151, 0x6262

@@ -151,3 +151,21 @@ def test_the_chat_panel_shows_the_latest_lines_for_a_while() -> None:
     assert rows[2][0].endswith("...") and all(len(r[0]) <= panel.chars for r in rows)
     assert panel.rows_at(1.0 + SHOW + 0.1)[0] == ("Bob joined", True)  # Ada's line is gone
     assert panel.rows_at(4.0 + SHOW + 0.1) == []
+
+
+def test_a_frame_no_output_frame_shows_is_skipped_and_every_other_kept() -> None:
+    from parley.recording.compose.tracks import shown
+
+    for fps_in, fps_out, start in ((30, 25, 0.0), (30, 25, 1.37), (24, 25, 0.5), (60, 30, 0.01)):
+        times = [start + k / fps_in for k in range(3 * fps_in)]
+        kept = {k for k in range(len(times) - 1) if shown(times[k], times[k + 1], fps_out)}
+        # what the compositor shows: at output frame i, the last frame at or before i/fps
+        # (up to the last frame, which is always kept)
+        ticks = [i / fps_out for i in range(int(times[-1] * fps_out) + 1)]
+        on_screen = {
+            max(k for k, t in enumerate(times) if t <= tick)
+            for tick in ticks
+            if times[0] <= tick < times[-1]
+        }
+        assert kept == on_screen
+    assert all(shown(k / 30, (k + 1) / 30, 0) for k in range(30))  # 0: every frame

@@ -199,3 +199,55 @@ def test_a_frame_that_never_ends_is_dropped_not_kept() -> None:
     for seq in range(MAX_FRAME_PACKETS + 10):  # same timestamp, never a marker
         out += frames.push(rtp(96, seq, 0, 1, key[12:]), 1, 0.0)
     assert out == [] and len(frames._parts) < MAX_FRAME_PACKETS and frames.dropped >= 1
+
+
+def test_rooms_recorded_at_once_share_a_thread_and_one_failing_stops_only_itself(
+    tmp_path: Path,
+) -> None:
+    import parley.recording.session as session
+    from parley.recording.worker import RecordingWorker
+
+    worker = RecordingWorker()  # the server's is worker.shared(): one for every room
+    failed: list[str] = []
+    old = session.MANIFEST_EVERY
+    session.MANIFEST_EVERY = 0.0  # check the free space at every round
+    try:
+        full, ok = (
+            RoomRecording(
+                tmp_path / name,
+                f"20261207T050000Z-{name}",
+                name,
+                started_by={"id": "p_host", "name": "Ada"},
+                call_soon=lambda f: f(),
+                on_failed=failed.append,
+                min_free=min_free,
+                worker=worker,
+            )  # fmt: skip
+            for name, min_free in (("full", 1 << 62), ("ok00", 0))
+        )
+        full.start()
+        ok.start()
+        cam_a = FakeSource("p_a", "camera", "video", "VP8", 90000, 7001)
+        cam_b = FakeSource("p_b", "camera", "video", "VP8", 90000, 7002)
+        base = time.monotonic()
+        packets = video_packets("VP8", 60, 7002)
+        for t, d in video_packets("VP8", 30, 7001):
+            full.rtp(cam_a, d, base + t)
+        for t, d in packets[: len(packets) // 2]:
+            ok.rtp(cam_b, d, base + t)
+        full.join(30)
+        assert not full.running and failed == ["disk-full"]
+        assert ok.running  # the other room records on
+        for t, d in packets[len(packets) // 2 :]:
+            ok.rtp(cam_b, d, base + t)
+        ok.stop()
+        ok.join(30)
+    finally:
+        session.MANIFEST_EVERY = old
+    assert not ok.running and failed == ["disk-full"]
+    manifest = json.loads((ok.directory / "manifest.json").read_text())
+    assert manifest["stop_reason"] == "stopped"
+    (track,) = manifest["tracks"]
+    assert track["frames"] == 60
+    assert decode_all(ok.directory / track["file"])[0] == 60
+    assert json.loads((full.directory / "manifest.json").read_text())["stop_reason"] == "disk-full"

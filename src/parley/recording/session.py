@@ -3,11 +3,12 @@
 The forwarder calls :meth:`RoomRecording.rtp` for every RTP packet a publisher sends
 (on the event loop, on the hot path): it appends ``(source, packet, time)`` to a
 bounded queue and returns; that is all recording costs the forwarding
-(``bench/recording.py``).  One thread per recording drains the queue a few times a
-second and does the rest: reordering, frames, muxing (:mod:`.track`), the manifest
-(:mod:`.manifest`), key frame requests (handed back to the loop, where the forwarder
-lives).  A full queue drops packets (counted); the tracks see that as loss and wait
-for a key frame, so the files stay clean.
+(``bench/recording.py``).  A thread drains the queue a few times a second and does the
+rest: reordering, frames, muxing (:mod:`.track`), the manifest (:mod:`.manifest`), key
+frame requests (handed back to the loop, where the forwarder lives).  That thread is the
+process's :class:`~.worker.RecordingWorker`, shared by every recording (one round,
+:meth:`RoomRecording.step`, per recording per period).  A full queue drops packets
+(counted); the tracks see that as loss and wait for a key frame, so the files stay clean.
 
 A recording stops when asked (:meth:`RoomRecording.stop`) or by itself when its disk
 runs low (less than ``min_free`` bytes) or a write fails: its files are closed
@@ -31,6 +32,7 @@ from typing import Any, Protocol
 from .manifest import Timeline
 from .recovery import lock_directory, unlock
 from .track import TrackInfo, TrackRecorder
+from .worker import RecordingWorker, shared
 from .writer import EXTENSIONS
 
 __all__ = ["RoomRecording", "SourceLike"]
@@ -43,11 +45,6 @@ QUEUE_LIMIT = 20_000
 MANIFEST_EVERY = 5.0
 #: Seconds between two key frame requests for one track.
 PLI_EVERY = 0.5
-#: Seconds between two drains of the queue by the recording thread.  Each wake-up of a
-#: recording's thread costs more than the packets it drains (20 rooms on one core: 47 µs
-#: of CPU a packet draining every 20 ms, 26 µs every 100 ms; bench/recording_rooms.py);
-#: a key frame request waits for it at most this long after the reorder buffer's 300 ms.
-DRAIN_EVERY = 0.1
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]")
 
 
@@ -89,6 +86,7 @@ class RoomRecording:
         queue_limit: int = QUEUE_LIMIT,
         wall: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
+        worker: RecordingWorker | None = None,
     ) -> None:
         self.directory = directory
         self.id = rec_id
@@ -111,7 +109,10 @@ class RoomRecording:
         self._files = 0
         self._pli_at: dict[Any, float] = {}
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._done = threading.Event()  # finished: files closed, manifest written
+        self._worker = worker  # None: the process's (worker.shared())
+        self._started = False
+        self._last_manifest = 0.0
         self.stop_reason: str | None = None
         self.failure: str | None = None
         self._lock: int | None = None  # the directory's writer lock (recovery.py)
@@ -144,22 +145,28 @@ class RoomRecording:
         except OSError:
             unlock(self._lock)
             raise
-        self._thread = threading.Thread(target=self._run, name=f"recording-{self.id}", daemon=True)
-        self._thread.start()
+        self._last_manifest = self._mono()
+        self._started = True
+        if self._worker is None:
+            self._worker = shared()
+        self._worker.add(self)
 
     def stop(self, reason: str = "stopped") -> None:
-        """Ask the thread to finish (returns at once; :meth:`join` waits)."""
+        """Ask the worker to finish it (returns at once; :meth:`join` waits)."""
         if self.stop_reason is None:
             self.stop_reason = reason
         self._stop.set()
+        if self._worker is not None:
+            self._worker.wake()
 
     def join(self, timeout: float | None = None) -> None:
-        if self._thread is not None:
-            self._thread.join(timeout)
+        """Wait until it is finished (files closed, manifest written)."""
+        if self._started:
+            self._done.wait(timeout)
 
     @property
     def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        return self._started and not self._done.is_set()
 
     def event(self, kind: str, **fields: Any) -> None:
         """A meeting event for the manifest, now (any thread)."""
@@ -169,34 +176,42 @@ class RoomRecording:
         return self.timeline.document(self._describe())
 
     # -- the recording thread ----------------------------------------------------------
-    def _run(self) -> None:
-        last_manifest = self._mono()
+    def step(self) -> bool:
+        """One round on the worker's thread: drain the queue, write, request key frames,
+        rewrite the manifest when due.  True when the recording is finished (stopped, or
+        failed: then its files are closed and its manifest final).  Never raises."""
         try:
-            while True:
-                stopping = self._stop.is_set()
-                self._drain()
-                now = self._mono()
-                for track in self.tracks.values():
-                    track.tick(now)
-                    self._keyframes(track, now)
-                # also at once when a track's file starts: a process killed before the
-                # next rewrite leaves a manifest that knows every file (recovery.py)
-                if self._new_files() or now - last_manifest >= MANIFEST_EVERY:
-                    last_manifest = now
-                    self.timeline.write(self.directory, self._describe())
-                    if shutil.disk_usage(self.directory).free < self.min_free:
-                        self._fail("disk-full")
-                        break
-                if stopping:
-                    break
-                self._stop.wait(DRAIN_EVERY)
+            stopping = self._stop.is_set()
+            self._drain()
+            now = self._mono()
+            for track in self.tracks.values():
+                track.tick(now)
+                self._keyframes(track, now)
+            # also at once when a track's file starts: a process killed before the
+            # next rewrite leaves a manifest that knows every file (recovery.py)
+            if self._new_files() or now - self._last_manifest >= MANIFEST_EVERY:
+                self._last_manifest = now
+                self.timeline.write(self.directory, self._describe())
+                if shutil.disk_usage(self.directory).free < self.min_free:
+                    self._fail("disk-full")
+                    stopping = True
         except OSError as exc:
             log.warning("recording %s: %s", self.id, exc)
             self._fail("disk-full" if exc.errno == errno.ENOSPC else "write-error")
+            stopping = True
         except Exception:
             log.exception("recording %s failed", self.id)
             self._fail("write-error")
-        self._finish()
+            stopping = True
+        if not stopping:
+            return False
+        try:
+            self._finish()
+        except Exception:  # the files are as closed as they can be: it is over
+            log.exception("recording %s: finishing failed", self.id)
+        finally:
+            self._done.set()
+        return True
 
     def _new_files(self) -> bool:
         n = len(self.finished) + sum(1 for t in self.tracks.values() if t.writer.frames)

@@ -190,7 +190,7 @@ def compose(
         if tr.get("kind") == "video":
             key = f"{tr['participant']}/{tr['track']}/{tr['file']}"
             videos.append(VideoTrack(key, str(tr["participant"]), bool(tr.get("screen")), start,
-                                     end, path, np))  # fmt: skip
+                                     end, path, np, fps))  # fmt: skip
         elif tr.get("kind") == "audio":
             audios.append(AudioTrack(str(tr["participant"]), start, end, path, np))
     if vtt is not None:
