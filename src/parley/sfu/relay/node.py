@@ -35,17 +35,22 @@ from .wire import (
     RTCP,
     RTP,
     Datagram,
+    Key,
     Refused,
     ReplayWindow,
     decode_tracks,
     open_datagram,
+    fields,
     relay_key,
-    seal,
+    seal_fields,
 )
 
 __all__ = ["MediaRelay", "RefusalLog", "RoomRelay"]
 
 log = logging.getLogger(__name__)
+
+#: Encoded (room, participant) fields kept for sealing (each stream's, reused per packet).
+MAX_FIELDS = 4096
 
 
 class RefusalLog:
@@ -88,7 +93,7 @@ class _Protocol(asyncio.DatagramProtocol):
         self.relay = relay
 
     def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
-        self.relay.received(data, (str(addr[0]), int(addr[1])))
+        self.relay.received(data, addr)  # (host, port, ...): an AF_INET/AF_INET6 address
 
     def error_received(self, exc: Exception) -> None:
         log.debug("relay socket: %s", exc)
@@ -109,7 +114,8 @@ class MediaRelay:
         if not secret:
             raise ValueError("the media relay needs a secret")
         self.node = node
-        self.key = relay_key(secret)
+        self.key = Key(relay_key(secret))
+        self._fields: dict[tuple[str, str], bytes] = {}
         self.host, self.port = host, port
         self.clock = clock
         self.epoch = time.time_ns() // 1_000_000  # a restarted process's is higher
@@ -189,7 +195,12 @@ class MediaRelay:
     # -- the wire (outbound.Wire) ------------------------------------------------------
     def seal(self, kind: int, room: str, pid: str, payload: bytes | bytearray) -> bytes:
         self._counter += 1
-        return seal(self.key, kind, self.epoch, self._counter, self.node, room, pid, payload)
+        encoded = self._fields.get((room, pid))
+        if encoded is None:
+            if len(self._fields) >= MAX_FIELDS:
+                self._fields.clear()
+            encoded = self._fields[room, pid] = fields(self.node, room, pid)
+        return seal_fields(self.key, kind, self.epoch, self._counter, encoded, payload)
 
     def send(self, node: str, datagram: bytes) -> None:
         address = self.peers.get(node)
@@ -197,7 +208,7 @@ class MediaRelay:
             self.transport.sendto(datagram, address)
 
     # -- receiving ---------------------------------------------------------------------
-    def received(self, data: bytes, address: tuple[str, int]) -> None:
+    def received(self, data: bytes, address: tuple[Any, ...]) -> None:
         try:
             dgram = self._check(data, address)
         except Refused as exc:
@@ -226,7 +237,7 @@ class MediaRelay:
                 return
             relay.inbound.on_describe(dgram.node, dgram.pid, tracks, now)
 
-    def _check(self, data: bytes, address: tuple[str, int]) -> Datagram:
+    def _check(self, data: bytes, address: tuple[Any, ...]) -> Datagram:
         dgram = open_datagram(self.key, data)
         peer = self.peers.get(dgram.node)
         if peer is None or dgram.node == self.node:
