@@ -14,9 +14,11 @@ worth, fed as fast as they go) from one publisher, to ``N`` viewers:
   reads and everything they cause).
 
 Per node, CPU µs per packet forwarded to a viewer, and its ratio to the one-node
-figure.  Then the relay's added delay: one packet at a time, the time from node A's
-router receiving it to node B's stand-in publisher receiving it (seal, ``sendto``,
-the kernel, the event loop's wake-up, open, dispatch), median and p99.
+figure: the median of each run's ratio (each run measures one node, then two, back to
+back, so a machine busier in one run than in another moves both alike).  Then the
+relay's added delay: one packet at a time, the time from node A's router receiving it
+to node B's stand-in publisher receiving it (seal, ``sendto``, the kernel, the event
+loop's wake-up, open, dispatch), median and p99.
 
     python bench/sfu/relay_bench.py                      # N = 20, 40, 80; 3 runs
     python bench/sfu/relay_bench.py --viewers 40 --packets 3000 --repeats 5
@@ -184,7 +186,7 @@ async def main() -> None:
     )
     print("|---|---|---|---|---|---|")
     for viewers in args.viewers:
-        one, ua, ub = [], [], []
+        one, ua, ub, ra, rb = [], [], [], [], []
         for _ in range(args.repeats):
             cpu, sent = await one_node(packets, key, viewers)
             assert sent == len(packets) * viewers, sent
@@ -195,11 +197,14 @@ async def main() -> None:
             assert sent_b == len(packets) * (viewers - viewers // 2), sent_b
             ua.append(cpu_a / sent_a * 1e6)
             ub.append(cpu_b / sent_b * 1e6)
+            ra.append(ua[-1] / one[-1])
+            rb.append(ub[-1] / one[-1])
         m1, ma, mb = statistics.median(one), statistics.median(ua), statistics.median(ub)
+        qa, qb = statistics.median(ra), statistics.median(rb)
         print(
             f"| {viewers} | {m1:.2f} ({min(one):.2f}–{max(one):.2f}) |"
-            f" {ma:.2f} ({min(ua):.2f}–{max(ua):.2f}) | {ma / m1:.2f}× |"
-            f" {mb:.2f} ({min(ub):.2f}–{max(ub):.2f}) | {mb / m1:.2f}× |"
+            f" {ma:.2f} ({min(ua):.2f}–{max(ua):.2f}) | {qa:.2f}× ({min(ra):.2f}–{max(ra):.2f}) |"
+            f" {mb:.2f} ({min(ub):.2f}–{max(ub):.2f}) | {qb:.2f}× ({min(rb):.2f}–{max(rb):.2f}) |"
         )
     delays = sorted(await relay_delay(key, args.delay_samples))
     p50 = delays[len(delays) // 2] * 1e6

@@ -7,6 +7,12 @@ subscribes: his peer connection is with B, and Ada's streams reach B over the re
 started again: Bob's SDK resumes and subscribes again, and Ada's media reaches him once
 more without anything happening on A's side.  Forged relay datagrams sent to B (an
 unknown node, a bad tag) are refused and logged, and disturb nobody.
+
+A stage room (the second test): the host speaks on A, two of the audience watch on B
+(one relayed copy for both).  A is SIGKILLed: the audience on B keeps the meeting (they
+chat, nobody is told the meeting ended) while B drops the stand-in of the speaker, and
+when A is started again the speaker's SDK resumes there, publishes again, and the
+audience on B receives the speaker again through the new A's relay.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from parley.client import Meeting, connect
 from parley.client.media import ParticipantMedia
 from parley.sfu.aiortc import host_addresses
 from parley.sfu.relay import wire
+from tests.client.test_connect import chat_saying
 from tests.cluster.harness import Cluster, eventually, unique_room
 from tests.sfu.sfu_media import SmallVideo
 from tests.support.parley_process import ParleyProcess
@@ -124,3 +131,48 @@ async def test_a_viewer_on_another_node_gets_the_speaker_through_the_relay(
     await frames(media, "video", 10, 40)
     assert media.video.readyState == "live"
     assert await metric(b, "relay_datagrams_accepted") > 0  # the new B, through the relay
+
+
+async def test_a_stage_on_one_node_its_audience_on_another_and_the_stage_node_dies(
+    cluster: Cluster, meetings: list[Meeting], loopback_only: None
+) -> None:
+    a, b = cluster.start("TA", "TB", args=ARGS, env={"PARLEY_RELAY_SECRET": SECRET})
+    room = unique_room("stage-relay")
+    host = await connect(a.url, room, "Host")  # the room's first: a host, on stage
+    meetings.append(host)
+    await host.update_settings(stage=True)
+    audience = []
+    for name in ("Bob", "Cy"):
+        viewer = await connect(b.url, room, name)
+        meetings.append(viewer)
+        assert viewer.role == "observer"  # stage mode: joiners are the audience
+        audience.append(viewer)
+    bob, cy = audience
+    await host.publish(AudioStreamTrack(), label="mic")
+    await host.publish(SmallVideo(), label="camera")
+    views = [await viewer.subscribe(host.id) for viewer in audience]
+    for media in views:
+        await frames(media, "video", 10, 40)
+        await frames(media, "audio", 50, 20)
+    assert await metric(b, "relay_datagrams_accepted") > 0  # both views came over the relay
+
+    # -- the stage's node dies: the audience on B keeps the meeting --------------------
+    a.stop(signal.SIGKILL)
+    await bob.say("is the speaker gone?")
+    await chat_saying(cy, "is the speaker gone?", within=15)
+    await eventually(
+        lambda: f"{host.id} of {room} no longer described" in b.full_log(),
+        15,
+        "B drops the relayed speaker once A stops describing it",
+    )
+    assert not bob.closed and not cy.closed  # nobody was told the meeting ended
+
+    # -- A comes back: the speaker resumes there and is relayed to B again --------------
+    a.start()
+    for media in views:
+        await frames(media, "audio", 50, 60)
+        await frames(media, "video", 10, 40)
+        assert media.video.readyState == "live"
+    assert host.role == "host" and host.id in bob.participants  # resumed, not rejoined
+    await host.say("back on stage")
+    await chat_saying(bob, "back on stage", within=15)

@@ -4,6 +4,7 @@ two routers joined by two relays (in memory, then over real loopback UDP)."""
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 from typing import Any
 
@@ -26,6 +27,15 @@ def test_a_sealed_datagram_opens_to_what_was_sealed() -> None:
         W.RTP, 1700000000000, 7, "node-a", "standup", "p_ada", b"\x80rtp",
     )  # fmt: skip
     assert len(data) == 20 + 7 + 8 + 6 + 4 + W.TAG  # header, 3 fields, payload, tag
+
+
+def test_the_tag_is_hmac_sha256_cut_to_16_bytes() -> None:
+    """The pre-keyed states (wire.Key) give exactly RFC 2104's HMAC, for any key length."""
+    for key in (KEY, b"k", bytes(range(64)), bytes(100)):
+        data = W.seal(key, W.RTP, 1, 2, "node-a", "standup", "p_ada", b"\x80" * 1100)
+        body, tag = data[: -W.TAG], data[-W.TAG :]
+        assert tag == hmac.digest(key, body, "sha256")[: W.TAG]
+        assert W.open_datagram(W.Key(key), data).payload == b"\x80" * 1100
 
 
 @pytest.mark.parametrize(

@@ -1,7 +1,9 @@
 """This node's end of the media relay: one UDP socket, the rooms, who may talk to it.
 
 :class:`MediaRelay` binds ``--relay-ip``:``--relay-port``, seals what the rooms send
-(:mod:`.wire`: node id, epoch, counter, HMAC tag) and opens what arrives.  A datagram is
+(:mod:`.wire`: node id, epoch, counter, HMAC tag) and opens what arrives; it receives
+on that socket and sends from one UDP socket per peer, bound to ``--relay-ip`` (an
+ephemeral port) and connected to the peer (no address to resolve per datagram).  A datagram is
 accepted only if its tag verifies with the cluster's relay secret, it is no replay,
 its node is a current peer (:meth:`set_peers`: the cluster's directory of relay
 addresses) sending from that peer's address, and its room is open here; anything else is
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -35,17 +38,22 @@ from .wire import (
     RTCP,
     RTP,
     Datagram,
+    Key,
     Refused,
     ReplayWindow,
     decode_tracks,
+    fields,
     open_datagram,
     relay_key,
-    seal,
+    seal_fields,
 )
 
 __all__ = ["MediaRelay", "RefusalLog", "RoomRelay"]
 
 log = logging.getLogger(__name__)
+
+#: Encoded (room, participant) fields kept for sealing (each stream's, reused per packet).
+MAX_FIELDS = 4096
 
 
 class RefusalLog:
@@ -86,9 +94,9 @@ class RoomRelay:
 class _Protocol(asyncio.DatagramProtocol):
     def __init__(self, relay: MediaRelay) -> None:
         self.relay = relay
-
-    def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
-        self.relay.received(data, (str(addr[0]), int(addr[1])))
+        # each datagram straight to the relay (one Python call less per packet); the
+        # address is (host, port, ...), an AF_INET or AF_INET6 one
+        self.datagram_received = relay.received  # type: ignore[method-assign,assignment]
 
     def error_received(self, exc: Exception) -> None:
         log.debug("relay socket: %s", exc)
@@ -109,7 +117,8 @@ class MediaRelay:
         if not secret:
             raise ValueError("the media relay needs a secret")
         self.node = node
-        self.key = relay_key(secret)
+        self.key = Key(relay_key(secret))
+        self._fields: dict[tuple[str, str], bytes] = {}
         self.host, self.port = host, port
         self.clock = clock
         self.epoch = time.time_ns() // 1_000_000  # a restarted process's is higher
@@ -122,6 +131,13 @@ class MediaRelay:
         self.accepted = 0
         self.unrouted = 0  # accepted, for a room not open here (closed a moment ago: normal)
         self.transport: asyncio.DatagramTransport | None = None
+        #: Per peer, what sends to it: once started, a UDP socket of its own connected to
+        #: the peer (bound to ``host``, so the peer sees this node's address), which
+        #: saves resolving the address on every send; made at the first send.
+        self._senders: dict[str, Callable[[bytes], object]] = {}
+        self._sockets: dict[str, socket.socket] = {}
+        self._own_sockets = False
+        self.send_errors = 0  # datagrams not sent (socket buffer full, peer's port closed)
 
     @property
     def address(self) -> str:
@@ -135,11 +151,14 @@ class MediaRelay:
         )
         self.transport = transport
         self.port = int(transport.get_extra_info("sockname")[1])
+        self._own_sockets = True
         log.info("relay: media relay on udp %s", self.address)
 
     def close(self) -> None:
         for room in list(self.rooms):
             self.close_room(room)
+        for node in list(self._senders):
+            self._drop_sender(node)
         if self.transport is not None:
             self.transport.close()
             self.transport = None
@@ -147,7 +166,11 @@ class MediaRelay:
     # -- membership ------------------------------------------------------------------
     def set_peers(self, peers: dict[str, tuple[str, int]]) -> None:
         """The relay addresses of the cluster's live nodes (this one left out)."""
-        self.peers = {n: a for n, a in peers.items() if n != self.node}
+        peers = {n: a for n, a in peers.items() if n != self.node}
+        for node in list(self._senders):
+            if peers.get(node) != self.peers.get(node):
+                self._drop_sender(node)
+        self.peers = peers
 
     def open_room(self, room: str, router: Router) -> RoomRelay:
         relay = self.rooms.get(room)
@@ -189,15 +212,59 @@ class MediaRelay:
     # -- the wire (outbound.Wire) ------------------------------------------------------
     def seal(self, kind: int, room: str, pid: str, payload: bytes | bytearray) -> bytes:
         self._counter += 1
-        return seal(self.key, kind, self.epoch, self._counter, self.node, room, pid, payload)
+        encoded = self._fields.get((room, pid))
+        if encoded is None:
+            if len(self._fields) >= MAX_FIELDS:
+                self._fields.clear()
+            encoded = self._fields[room, pid] = fields(self.node, room, pid)
+        return seal_fields(self.key, kind, self.epoch, self._counter, encoded, payload)
 
     def send(self, node: str, datagram: bytes) -> None:
+        sender = self._senders.get(node)
+        if sender is None:
+            sender = self._sender(node)
+            if sender is None:
+                return
+        try:
+            sender(datagram)
+        except OSError:  # a full buffer, or an ICMP "port unreachable" (the peer restarts)
+            self.send_errors += 1
+
+    def _sender(self, node: str) -> Callable[[bytes], object] | None:
         address = self.peers.get(node)
-        if address is not None and self.transport is not None:
-            self.transport.sendto(datagram, address)
+        transport = self.transport
+        if address is None or transport is None:
+            return None
+        sender: Callable[[bytes], object]
+        if not self._own_sockets:  # not started (a transport handed in)
+
+            def sender(data: bytes) -> None:
+                transport.sendto(data, address)
+
+        else:
+            family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+            sock = socket.socket(family, socket.SOCK_DGRAM)
+            try:
+                sock.setblocking(False)
+                sock.bind((self.host, 0))
+                sock.connect(address)
+            except OSError as exc:
+                sock.close()
+                log.warning("relay: cannot send to %s at %s: %s", node, address, exc)
+                return None
+            self._sockets[node] = sock
+            sender = sock.send
+        self._senders[node] = sender
+        return sender
+
+    def _drop_sender(self, node: str) -> None:
+        self._senders.pop(node, None)
+        sock = self._sockets.pop(node, None)
+        if sock is not None:
+            sock.close()
 
     # -- receiving ---------------------------------------------------------------------
-    def received(self, data: bytes, address: tuple[str, int]) -> None:
+    def received(self, data: bytes, address: tuple[Any, ...]) -> None:
         try:
             dgram = self._check(data, address)
         except Refused as exc:
@@ -226,7 +293,7 @@ class MediaRelay:
                 return
             relay.inbound.on_describe(dgram.node, dgram.pid, tracks, now)
 
-    def _check(self, data: bytes, address: tuple[str, int]) -> Datagram:
+    def _check(self, data: bytes, address: tuple[Any, ...]) -> Datagram:
         dgram = open_datagram(self.key, data)
         peer = self.peers.get(dgram.node)
         if peer is None or dgram.node == self.node:
