@@ -139,25 +139,37 @@ def index_step(execute: Execute) -> tuple[int, int]:
     return indexed, seq
 
 
-def read_new(execute: Execute, limit: int) -> tuple[int, list[Any]] | None:
+#: Up to ``limit`` messages after an id, as one JSON array of ``[id, room, text]``
+#: (oldest first), with their count and last id: one value, built by SQLite without
+#: Python's GIL.  Fetched row by row, a thread needs the GIL for every row, and beside a
+#: busy event loop it gets it once per switch interval (5 ms), forcing the loop to hand
+#: it over each time.
+READ_BATCH: Final = (
+    "SELECT json_group_array(json_array(id, room, text)), count(*), max(id) FROM "
+    "(SELECT id, room, text FROM main.messages WHERE id > ? ORDER BY id LIMIT ?)"
+)
+
+
+def read_new(execute: Execute, limit: int) -> tuple[int, int, int, str] | None:
     """The first half of a background step, in the caller's read transaction: the last id
-    indexed and up to ``limit`` newer messages ``(id, room, text)``, oldest first; None if
-    deletions are waiting (then the caller runs a whole ``index_step``)."""
+    indexed, and up to ``limit`` newer messages: (last, count, last of them, JSON array);
+    None if deletions are waiting (then the caller runs a whole ``index_step``)."""
     rows, _ = execute(f"SELECT last_id FROM {SCHEMA}.search_indexed", ())
     last = int(rows[0][0]) if rows else 0
     (seq,), _ = _one(execute("SELECT coalesce(max(seq), 0) FROM main.search_deleted", ()))
     if seq:
         return None
-    new, _ = execute(
-        "SELECT id, room, text FROM main.messages WHERE id > ? ORDER BY id LIMIT ?",
-        (last, limit),
-    )
-    return last, new
+    (batch, count, top), _ = _one(execute(READ_BATCH, (last, limit)))
+    return last, int(count), int(top or 0), str(batch)
 
 
 #: The second half, on a connection to the index's file alone (no main database).
 READ_LAST: Final = "SELECT last_id FROM search_indexed"
-INSERT_NEW: Final = "INSERT INTO messages_fts (rowid, room, text) VALUES (?, ?, ?)"
+#: One statement for the whole batch (READ_BATCH's JSON array), without the GIL.
+INSERT_NEW: Final = (
+    "INSERT INTO messages_fts (rowid, room, text) "
+    "SELECT value ->> 0, value ->> 1, value ->> 2 FROM json_each(?)"
+)
 SET_LAST: Final = "INSERT OR REPLACE INTO search_indexed (one, last_id) VALUES (1, ?)"
 
 
@@ -246,7 +258,7 @@ class FileIndexer:
     async def step(self) -> tuple[int, int]:
         return await asyncio.get_running_loop().run_in_executor(self._executor, self._step)
 
-    def _read(self) -> tuple[int, list[Any]] | None:
+    def _read(self) -> tuple[int, int, int, str] | None:
         """The reading half of a background step (normal priority): one short snapshot."""
         conn = self._connection()
 
@@ -260,10 +272,11 @@ class FileIndexer:
         finally:
             conn.execute("COMMIT")  # read only: this ends the snapshot
 
-    def _fill(self, last: int, rows: list[Any]) -> int:
-        """The writing half (lowest priority): ``rows`` into the index, if it still ends at
-        ``last`` (another process's indexer may have gone on meanwhile: then nothing is
-        written, and the next step reads from where that one stopped)."""
+    def _fill(self, last: int, top: int, count: int, batch: str) -> int:
+        """The writing half (lowest priority): ``batch`` (``count`` rows up to id ``top``,
+        as JSON) into the index, if it still ends at ``last`` (another process's indexer
+        may have gone on meanwhile: then nothing is written, and the next step reads from
+        where that one stopped)."""
         if self._fill_conn is None:
             conn = sqlite3.connect(self._search, isolation_level=None, check_same_thread=False)
             conn.execute(f"PRAGMA busy_timeout={self.BUSY_TIMEOUT_MS}")
@@ -276,13 +289,13 @@ class FileIndexer:
             if (int(now[0][0]) if now else 0) != last:
                 conn.execute("ROLLBACK")
                 return 0
-            conn.executemany(INSERT_NEW, rows)
-            conn.execute(SET_LAST, (rows[-1][0],))
+            conn.execute(INSERT_NEW, (batch,))
+            conn.execute(SET_LAST, (top,))
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
-        return len(rows)
+        return count
 
     async def background_step(self) -> tuple[int, int]:
         """A step for the background loop: read at normal priority, write at the lowest;
@@ -291,10 +304,10 @@ class FileIndexer:
         read = await loop.run_in_executor(self._executor, self._read)
         if read is None:
             return await self.step()
-        last, rows = read
-        if not rows:
+        last, count, top, batch = read
+        if not count:
             return 0, 0
-        return await loop.run_in_executor(self._filler, self._fill, last, rows), 0
+        return await loop.run_in_executor(self._filler, self._fill, last, top, count, batch), 0
 
     def _close(self) -> None:
         if self._conn is not None:
