@@ -91,6 +91,31 @@ async def test_a_quiet_room_is_written_in_the_same_loop_turn(
     assert hub.frames_out == 5
 
 
+async def test_a_flush_waits_one_turn_for_a_message_read_after_it_was_scheduled(
+    room: tuple[Hub, list[Peer]],
+) -> None:
+    hub, peers = room
+    loop = asyncio.get_running_loop()
+    hub.deliver("r", b"one", None, None)  # a flush is scheduled...
+    hub.note_read()  # ...a client's message is read meanwhile...
+    loop.call_soon(hub.deliver, "r", b"two", None, None)  # ...and handled next turn
+    await _turns(3)
+    # Both frames went out together: one write() per client, not two.
+    assert [p.received() for p in peers] == [b"onetwo"] * 3
+    assert (hub.frames_out, hub.writes) == (6, 3)
+
+
+async def test_a_stream_of_reads_holds_a_flush_back_one_turn_at_most(
+    room: tuple[Hub, list[Peer]],
+) -> None:
+    hub, peers = room
+    hub.deliver("r", b"a", None, None)
+    for _ in range(2):  # a message read in every turn, none of them sending anything
+        hub.note_read()
+        await asyncio.sleep(0)
+    assert [p.received() for p in peers] == [b"a"] * 3
+
+
 async def test_a_busy_hub_gathers_frames_for_a_moment(room: tuple[Hub, list[Peer]]) -> None:
     hub, peers = room
     hub.rate = 4 * GATHER_FROM_RATE  # as measured under a flood

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -11,6 +12,7 @@ import pytest
 
 from parley.core.protocol import ProtocolError
 from parley.core.search_query import query_words
+from parley.store import search_index
 from parley.store.record import DAY_MS
 
 if TYPE_CHECKING:
@@ -198,6 +200,40 @@ async def test_messages_are_indexed_by_the_background_indexer_too(store: SqlStor
     assert await _texts(store, "delta") == ["delta message"]
 
 
+async def _indexed_rows(store: SqlStore) -> int:
+    async with store.engine.connect() as conn:
+        count = "SELECT count(*) FROM search.messages_fts"
+        return int((await conn.exec_driver_sql(count)).scalar_one())
+
+
+async def test_the_background_step_indexes_and_applies_deletions(
+    store: SqlStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The periodic step reads at normal priority and writes the index at the lowest;
+    # with deletions waiting it runs whole.  Either way the index ends up exact.
+    if store.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's index is filled in the background")
+    monkeypatch.setattr(search_index, "READ_LIMIT", 2)
+    loop_task = store._fts_task  # steps run here only, so each one's count is known
+    assert loop_task is not None
+    loop_task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await loop_task
+    first = await _say(store, "hotel one")
+    await _say(store, "hotel two")
+    await _say(store, "hotel three")
+    assert await store.index_pending(background=True) == 2  # at most READ_LIMIT a step
+    assert await store.index_pending(background=True) == 1
+    assert await store.index_pending(background=True) == 0
+    assert await _indexed_rows(store) == 3  # indexed before any search asked for it
+    assert await store.delete_message("r", first)
+    await _say(store, "hotel four")
+    await store.index_pending(background=True)  # the deletion first, in a whole step
+    assert await _indexed_rows(store) == 3
+    assert await store.index_pending() == 0
+    assert await _texts(store, "hotel") == ["hotel four", "hotel three", "hotel two"]
+
+
 @pytest.mark.parametrize("room", ["---", "_", ".", "a.b", "a-b", "a_b", "A1"])
 async def test_search_in_rooms_of_any_valid_name(store: SqlStore, room: str) -> None:
     for other in ("---", "_", ".", "a.b", "a-b", "a_b", "A1"):
@@ -253,7 +289,8 @@ async def test_deletions_leave_the_index_once(store: SqlStore) -> None:
             assert (await conn.exec_driver_sql(count)).scalar_one() == 2
 
 
-async def test_two_processes_index_one_file(make_store: StoreFactory) -> None:
+@pytest.mark.parametrize("background", [False, True], ids=["whole", "background"])
+async def test_two_processes_index_one_file(make_store: StoreFactory, background: bool) -> None:
     """``--workers``: every process indexes the same file; none fails, none duplicates."""
     a, b = await make_store.open(), await make_store.open()
 
@@ -261,12 +298,12 @@ async def test_two_processes_index_one_file(make_store: StoreFactory) -> None:
         for n in range(60):
             await _say(store, f"golf {sender} {n}", sender=sender)
             if n % 7 == 0:
-                await store.index_pending()
+                await store.index_pending(background=background)
 
     await asyncio.gather(
         say_and_index(a, "alice"),
         say_and_index(b, "bob"),
-        *[s.index_pending() for s in (a, b) for _ in range(10)],
+        *[s.index_pending(background=background) for s in (a, b) for _ in range(10)],
     )
     for store in (a, b):
         found, _ = await store.search("r", query_words("golf"), None, 200)

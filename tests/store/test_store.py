@@ -326,6 +326,28 @@ async def test_lone_message_waits_for_a_held_lock_off_the_loop(tmp_path: Path) -
     assert [m.text for m in page] == ["m0", "m1"]
 
 
+async def test_a_burst_is_stored_in_the_loop_turn_it_arrives(tmp_path: Path) -> None:
+    # Messages read from several sockets in one poll reach the store in one loop turn.
+    # Each is committed at once, so all of them are acknowledged and delivered in that
+    # turn and the hub writes them to each client together (one write() per client,
+    # not one per message); none waits turns for the writer task.
+    db = tmp_path / "parley.db"
+    store = SqlStore(f"sqlite+aiosqlite:///{db}")
+    await store.start()
+    try:
+        await _append(store, 0)  # opens the writer's connection
+        await asyncio.sleep(0.2)  # a quiet spell: low rate, commits go in place
+        burst = [asyncio.create_task(_append(store, i, sender=f"p{i}")) for i in range(1, 6)]
+        await asyncio.sleep(0)  # the five tasks run their first step before this returns
+        assert all(task.done() for task in burst)
+        ids = [task.result() for task in burst]
+        page, _ = await store.history("r", None, 10, None)
+    finally:
+        await store.close()
+    assert ids == sorted(ids)
+    assert [m.text for m in page] == [f"m{i}" for i in range(6)]
+
+
 async def test_small_max_batch_splits(make_store: StoreFactory) -> None:
     store = await make_store.open(max_batch=7)
     records = await asyncio.gather(*(_append(store, i) for i in range(50)))

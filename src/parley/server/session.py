@@ -184,6 +184,7 @@ class Session:
                 self.socket.pause_reading()
             return
         self.busy = True
+        self.server.hub.note_read()  # a pending flush waits for this message's frames
         self.server.spawn(self._handle(text))
 
     async def _handle(self, text: str) -> None:

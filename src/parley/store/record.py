@@ -144,23 +144,31 @@ class RecordQueries:
                     await indexer.close()
 
     async def _index_loop(self) -> None:
+        indexed = 0
         while True:
-            await asyncio.sleep(FTS_INDEX_INTERVAL)
+            if indexed < search_index.READ_LIMIT:  # else a backlog: go on at once
+                await asyncio.sleep(FTS_INDEX_INTERVAL)
             try:
-                await self.index_pending()
+                indexed = await self.index_pending(background=True)
             except Exception as exc:  # retried at the next run, or by the next search
+                indexed = 0
                 log.warning("search index update failed: %s", exc)
 
-    async def index_pending(self) -> int:
+    async def index_pending(self, background: bool = False) -> int:
         """SQLite: bring the search index up to date (new messages in, deleted ones out);
-        how many messages it indexed.  A no-op elsewhere."""
+        how many messages it indexed.  A no-op elsewhere.  ``background``: the periodic
+        step, which writes the index at the lowest priority and reads at most
+        ``search_index.READ_LIMIT`` messages (a file's store only)."""
         if self.engine.dialect.name != "sqlite":
             return 0
         lock = self._fts_lock or asyncio.Lock()
         async with lock:
             indexer = self._file_indexer
             if indexer is not None:
-                indexed, applied = await indexer.step()
+                if background:
+                    indexed, applied = await indexer.background_step()
+                else:
+                    indexed, applied = await indexer.step()
             else:
                 async with self.engine.begin() as conn:
                     indexed, applied = await conn.run_sync(

@@ -10,6 +10,16 @@ message id it indexed: one ``INSERT … SELECT`` copies every newer message (SQL
 without Python's GIL), on a thread and connection of its own.  A search indexes what is
 pending first, so it finds every stored message.
 
+The background step (once a second) is split in two so that a busy core never waits for
+it: a thread at normal priority reads the new messages in one short snapshot of the main
+database, and a thread at the lowest priority (``SCHED_IDLE``: it runs only when the core
+has nothing else to do) writes them into the index, touching only the index's file.  Before,
+a second's batch of index writes ran at normal priority beside the event loop on the same
+core, taking milliseconds of it in one go; at a low priority as a whole, a step was preempted
+for seconds while holding its snapshot of the main database, which no WAL checkpoint can
+pass.  A search's own step, and any step with deletions to apply, runs whole on the reading
+thread, at normal priority.
+
 Deletions (a deleted message, retention, a room forgotten) are recorded in the main
 database by a trigger, in the deleting transaction (``search_deleted``, migration 0008), and
 the next index step removes them from the index: a crash in between loses no removal.  SQLite
@@ -21,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sqlite3
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -30,6 +41,9 @@ log = logging.getLogger(__name__)
 
 #: Seconds between background index steps.
 INDEX_INTERVAL: Final = 1.0
+#: Messages a background step reads at most (it holds them in memory): a longer backlog
+#: (an index rebuilt at start) is indexed by steps that follow one another at once.
+READ_LIMIT: Final = 5000
 #: The schema name the index's database is attached as.
 SCHEMA: Final = "search"
 
@@ -125,6 +139,52 @@ def index_step(execute: Execute) -> tuple[int, int]:
     return indexed, seq
 
 
+#: Up to ``limit`` messages after an id, as one JSON array of ``[id, room, text]``
+#: (oldest first), with their count and last id: one value, built by SQLite without
+#: Python's GIL.  Fetched row by row, a thread needs the GIL for every row, and beside a
+#: busy event loop it gets it once per switch interval (5 ms), forcing the loop to hand
+#: it over each time.
+READ_BATCH: Final = (
+    "SELECT json_group_array(json_array(id, room, text)), count(*), max(id) FROM "
+    "(SELECT id, room, text FROM main.messages WHERE id > ? ORDER BY id LIMIT ?)"
+)
+
+
+def read_new(execute: Execute, limit: int) -> tuple[int, int, int, str] | None:
+    """The first half of a background step, in the caller's read transaction: the last id
+    indexed, and up to ``limit`` newer messages: (last, count, last of them, JSON array);
+    None if deletions are waiting (then the caller runs a whole ``index_step``)."""
+    rows, _ = execute(f"SELECT last_id FROM {SCHEMA}.search_indexed", ())
+    last = int(rows[0][0]) if rows else 0
+    (seq,), _ = _one(execute("SELECT coalesce(max(seq), 0) FROM main.search_deleted", ()))
+    if seq:
+        return None
+    (batch, count, top), _ = _one(execute(READ_BATCH, (last, limit)))
+    return last, int(count), int(top or 0), str(batch)
+
+
+#: The second half, on a connection to the index's file alone (no main database).
+READ_LAST: Final = "SELECT last_id FROM search_indexed"
+#: One statement for the whole batch (READ_BATCH's JSON array), without the GIL.
+INSERT_NEW: Final = (
+    "INSERT INTO messages_fts (rowid, room, text) "
+    "SELECT value ->> 0, value ->> 1, value ->> 2 FROM json_each(?)"
+)
+SET_LAST: Final = "INSERT OR REPLACE INTO search_indexed (one, last_id) VALUES (1, ?)"
+
+
+def lowest_priority() -> None:
+    """Make the calling thread run only when its core is otherwise idle (Linux's
+    SCHED_IDLE; elsewhere the highest nice value).  Best effort."""
+    try:
+        if hasattr(os, "sched_setscheduler") and hasattr(os, "SCHED_IDLE"):
+            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))  # this thread only
+        else:  # pragma: no cover - not Linux
+            os.nice(19)
+    except OSError as exc:  # pragma: no cover - refused by the platform
+        log.info("search indexer keeps its priority: %s", exc)
+
+
 #: A write that changes nothing: it takes the index's write lock at a step's start.
 TAKE_LOCK: Final = f"INSERT OR IGNORE INTO {SCHEMA}.search_indexed (one, last_id) VALUES (1, 0)"
 
@@ -147,6 +207,12 @@ class FileIndexer:
         # seconds, the chat writer's checkpoints could not complete, and chat stalled.
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="parley-search-index")
         self._conn: sqlite3.Connection | None = None
+        # The writing half of a background step, at the lowest priority: it touches only
+        # the index's file, so being preempted there holds up nothing but the index.
+        self._filler = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="parley-search-fill", initializer=lowest_priority
+        )
+        self._fill_conn: sqlite3.Connection | None = None
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
@@ -192,11 +258,70 @@ class FileIndexer:
     async def step(self) -> tuple[int, int]:
         return await asyncio.get_running_loop().run_in_executor(self._executor, self._step)
 
+    def _read(self) -> tuple[int, int, int, str] | None:
+        """The reading half of a background step (normal priority): one short snapshot."""
+        conn = self._connection()
+
+        def execute(sql: str, params: Sequence[Any]) -> tuple[list[Any], int]:
+            cur = conn.execute(sql, tuple(params))
+            return cur.fetchall(), cur.rowcount
+
+        conn.execute("BEGIN")
+        try:
+            return read_new(execute, READ_LIMIT)
+        finally:
+            conn.execute("COMMIT")  # read only: this ends the snapshot
+
+    def _fill(self, last: int, top: int, count: int, batch: str) -> int:
+        """The writing half (lowest priority): ``batch`` (``count`` rows up to id ``top``,
+        as JSON) into the index, if it still ends at ``last`` (another process's indexer
+        may have gone on meanwhile: then nothing is written, and the next step reads from
+        where that one stopped)."""
+        if self._fill_conn is None:
+            conn = sqlite3.connect(self._search, isolation_level=None, check_same_thread=False)
+            conn.execute(f"PRAGMA busy_timeout={self.BUSY_TIMEOUT_MS}")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            self._fill_conn = conn
+        conn = self._fill_conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            now = conn.execute(READ_LAST).fetchall()
+            if (int(now[0][0]) if now else 0) != last:
+                conn.execute("ROLLBACK")
+                return 0
+            conn.execute(INSERT_NEW, (batch,))
+            conn.execute(SET_LAST, (top,))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return count
+
+    async def background_step(self) -> tuple[int, int]:
+        """A step for the background loop: read at normal priority, write at the lowest;
+        a whole ``step`` when deletions are waiting.  (rows indexed, deletions applied)"""
+        loop = asyncio.get_running_loop()
+        read = await loop.run_in_executor(self._executor, self._read)
+        if read is None:
+            return await self.step()
+        last, count, top, batch = read
+        if not count:
+            return 0, 0
+        return await loop.run_in_executor(self._filler, self._fill, last, top, count, batch), 0
+
     def _close(self) -> None:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
 
+    def _close_fill(self) -> None:
+        if self._fill_conn is not None:
+            self._fill_conn.close()
+            self._fill_conn = None
+
     async def close(self) -> None:
-        await asyncio.get_running_loop().run_in_executor(self._executor, self._close)
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._filler, self._close_fill)
+        self._filler.shutdown(wait=True)
+        await loop.run_in_executor(self._executor, self._close)
         self._executor.shutdown(wait=True)
