@@ -109,6 +109,28 @@ def test_a_big_room_batches_joins_leaves_and_changes_into_one_frame() -> None:
     assert any(isinstance(e, PresenceDue) for e in room.join("Eve"))
 
 
+def test_a_bigger_room_waits_longer_for_its_frame_from_half_a_second_to_two() -> None:
+    room = Room()
+    room.fill(2_999)
+    room.rooms.presence_due("hall")
+
+    def window_of_next_event(effects: list[Effect]) -> int:
+        [due] = [e for e in effects if isinstance(e, PresenceDue)]
+        room.rooms.presence_due("hall")  # the window ends; the next event opens another
+        return due.at_ms - room.rooms.now_ms()
+
+    # 3,000 people: 0.2 ms a person, and the room's size when the window opens.
+    assert window_of_next_event(room.join("Tess")) == 600
+    assert window_of_next_event(room.rooms.leave(room.ids["Tess"])) == 600
+    room.fill(5_000 - 2_999, prefix="q")
+    room.rooms.presence_due("hall")
+    assert window_of_next_event(room.send("q5", type="hand", raised=True)) == 1000
+    # Bounded both ways: the smallest big room keeps half a second, no room waits over 2 s
+    # (10,000 people and more).
+    assert presence.window_ms(THRESHOLD + 1) == presence.WINDOW_MS == 500
+    assert presence.window_ms(1_000_000) == presence.MAX_WINDOW_MS == 2000
+
+
 def test_someone_who_comes_and_goes_in_one_window_is_never_shown() -> None:
     room = Room()
     room.fill(THRESHOLD + 1)

@@ -5,8 +5,11 @@ In a small room every join, leave and change goes to everyone at once
 costs N frames per event, so filling a room costs N² frames.  Once a room holds
 more than ``threshold`` people (``--presence-threshold``, 100 by default), each
 event is recorded in the room's pending batch instead, and one ``presence`` frame
-per window (``WINDOW_MS``) carries them all: filling the room then costs N frames
-per window, whatever the join rate.  A batch holds at most ``MAX_BATCH`` entries;
+per window carries them all: filling the room then costs N frames per window,
+whatever the join rate.  The window grows with the room (``window_ms``: 0.5 s up to
+2,500 people, then 0.2 ms a person, at most 2 s from 10,000 on), so that the frames
+a second a room costs stay bounded however big it gets: a frame to everyone every
+0.5 s in a room of 10,000 would be 20,000 socket writes a second for presence alone.  A batch holds at most ``MAX_BATCH`` entries;
 past that it keeps nothing but the fact (``truncated``: the frame carries the
 count only, and clients page the roster again), so a room's pending state stays
 bounded whatever happens in it.
@@ -24,8 +27,13 @@ from . import protocol as p
 from .effects import Deliver, Effect, PresenceDue
 from .state import Room
 
-#: Milliseconds between a big room's first pending event and the frame that carries it.
+#: Milliseconds between a big room's first pending event and the frame that carries it
+#: (the shortest window: any big room of up to 2,500 people).
 WINDOW_MS = 500
+#: The window of a bigger room: this many milliseconds per person in it...
+WINDOW_MS_PER_PERSON = 0.2
+#: ...up to this (a room of 10,000 or more: presence, hands and counts up to 2 s late).
+MAX_WINDOW_MS = 2000
 #: Entries (joined + left + updated) one presence frame carries; past it, the count only.
 MAX_BATCH = 100
 
@@ -43,6 +51,11 @@ class Batch:
 
     def size(self) -> int:
         return len(self.joined) + len(self.left) + len(self.updated)
+
+
+def window_ms(size: int) -> int:
+    """The presence window of a big room of ``size`` people (milliseconds)."""
+    return min(MAX_WINDOW_MS, max(WINDOW_MS, round(size * WINDOW_MS_PER_PERSON)))
 
 
 class Presence:
@@ -63,10 +76,11 @@ class Presence:
         batch = self._batches.get(room.name)
         if batch is not None:
             return batch, []
-        if len(room.members) + gone <= self.threshold:
+        size = len(room.members) + gone
+        if size <= self.threshold:
             return None, []
         batch = self._batches[room.name] = Batch()
-        return batch, [PresenceDue(room.name, self._now_ms() + WINDOW_MS)]
+        return batch, [PresenceDue(room.name, self._now_ms() + window_ms(size))]
 
     def _full(self, batch: Batch) -> bool:
         if batch.truncated:
