@@ -195,19 +195,41 @@ def test_a_big_rooms_welcome_carries_a_first_page_a_count_and_a_cursor() -> None
     assert rest.next is None and rest.count == roster.PAGE_SIZE + 50
 
 
+def welcome_json(room: Room, pid: str) -> list[dict[str, Any]]:
+    """The welcome's ``participants`` as sent: the cached JSON of the first page."""
+    hall = room.rooms.rooms["hall"]
+    people, count, cursor = room.rooms.welcome_roster_json(hall, pid)
+    assert (count, cursor) == room.rooms.welcome_roster(hall, pid)[1:]
+    wire: list[dict[str, Any]] = json.loads(p.encode(p.PresenceOut(joined=people)))["joined"]
+    return wire
+
+
 def test_the_cached_first_page_follows_leaves_and_changes() -> None:
     room = Room(threshold=3)
     room.fill(roster.PAGE_SIZE + 5)
     hall = room.rooms.rooms["hall"]
     me = room.ids["p0"]
+
+    def sent_as(people: list[p.Participant], pid: str) -> None:
+        # What the welcome sends (encoded once per change) is the page of the moment.
+        assert welcome_json(room, pid) == [json.loads(p.encode(i)) for i in people]
+
     first, _, _ = room.rooms.welcome_roster(hall, me)
+    sent_as(first, me)
     assert room.ids["p7"] in {i.id for i in first}
     room.rooms.leave(room.ids["p7"])
     again, _, _ = room.rooms.welcome_roster(hall, me)
+    sent_as(again, me)
     assert room.ids["p7"] not in {i.id for i in again}
     room.send(f"p{roster.PAGE_SIZE + 2}", type="media", screen=True)
     shown, _, _ = room.rooms.welcome_roster(hall, me)
     assert shown[1].name == f"p{roster.PAGE_SIZE + 2}"  # after the host: a screen
+    sent_as(shown, me)
+    room.send("p3", type="rename", name="Trinity")  # someone on the page changed
+    late = room.ids[f"p{roster.PAGE_SIZE + 4}"]  # not on the page: put in front
+    renamed, _, _ = room.rooms.welcome_roster(hall, late)
+    assert renamed[0].id == late and "Trinity" in [i.name for i in renamed]
+    sent_as(renamed, late)
 
 
 def test_roster_pages_walk_the_whole_room_in_join_order() -> None:
