@@ -419,7 +419,7 @@ class Server:
         """A WebSocket opened: its connection and session join the server's books."""
         conn = Connection(transport, address)
         session = Session(self, socket, conn, address)
-        conn.on_overflow = session.too_slow  # one object per socket, not a closure's four
+        conn.owner = session  # (no bound method: no object per socket for the collector)
         self.sockets.add(session)
         self.connections_by_address[address] += 1
         return session
