@@ -9,10 +9,10 @@ per window carries them all: filling the room then costs N frames per window,
 whatever the join rate.  The window grows with the room (``window_ms``: 0.5 s up to
 2,500 people, then 0.2 ms a person, at most 2 s from 10,000 on), so that the frames
 a second a room costs stay bounded however big it gets: a frame to everyone every
-0.5 s in a room of 10,000 would be 20,000 socket writes a second for presence alone.  A batch holds at most ``MAX_BATCH`` entries;
-past that it keeps nothing but the fact (``truncated``: the frame carries the
-count only, and clients page the roster again), so a room's pending state stays
-bounded whatever happens in it.
+0.5 s in a room of 10,000 would be 20,000 socket writes a second for presence alone.
+A batch holds at most ``MAX_BATCH`` entries; past that it keeps nothing but the fact
+(``truncated``: the frame carries the count only, and clients page the roster again),
+so a room's pending state stays bounded whatever happens in it.
 
 While a batch is pending every event of that room joins it, even if the room
 shrank meanwhile, so that no immediate frame overtakes what is still pending.
