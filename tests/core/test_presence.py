@@ -54,6 +54,11 @@ class Room:
     def send(self, who: str, /, **msg: Any) -> list[Effect]:
         return self.rooms.handle(self.ids[who], p.decode(json.dumps(msg)))
 
+    def settle(self) -> None:
+        """Let any pending window end, a flood's stretched one included."""
+        self.wall.t += presence.FLOOD_WINDOW_MS / 1000
+        self.rooms.presence_due("hall")
+
     def flush(self) -> p.PresenceOut:
         [d] = self.rooms.presence_due("hall")
         assert isinstance(d, Deliver) and isinstance(d.message, p.PresenceOut)
@@ -112,7 +117,7 @@ def test_a_big_room_batches_joins_leaves_and_changes_into_one_frame() -> None:
 def test_a_bigger_room_waits_longer_for_its_frame_from_half_a_second_to_two() -> None:
     room = Room()
     room.fill(2_999)
-    room.rooms.presence_due("hall")
+    room.settle()
 
     def window_of_next_event(effects: list[Effect]) -> int:
         [due] = [e for e in effects if isinstance(e, PresenceDue)]
@@ -123,7 +128,7 @@ def test_a_bigger_room_waits_longer_for_its_frame_from_half_a_second_to_two() ->
     assert window_of_next_event(room.join("Tess")) == 600
     assert window_of_next_event(room.rooms.leave(room.ids["Tess"])) == 600
     room.fill(5_000 - 2_999, prefix="q")
-    room.rooms.presence_due("hall")
+    room.settle()
     assert window_of_next_event(room.send("q5", type="hand", raised=True)) == 1000
     # Bounded both ways: the smallest big room keeps half a second, no room waits over 2 s
     # (10,000 people and more).
@@ -159,10 +164,20 @@ def test_a_batch_is_bounded_past_it_the_frame_carries_the_count_only() -> None:
     room = Room()
     room.fill(THRESHOLD + 1)
     room.rooms.presence_due("hall")
+    opened = room.rooms.now_ms() + 1  # (the next join's time)
     room.fill(presence.MAX_BATCH + 5, prefix="q")
+    # A flood: the window is stretched, and its frame, when it comes, says only the count.
+    [due] = room.rooms.presence_due("hall")
+    assert isinstance(due, PresenceDue) and due.at_ms == opened + presence.FLOOD_WINDOW_MS
+    room.join("Late")  # still the same window
+    room.wall.t = due.at_ms / 1000
     out = room.flush()
     assert out.truncated and out.joined == [] and out.left == [] and out.updated == []
-    assert out.count == THRESHOLD + 1 + presence.MAX_BATCH + 5
+    assert out.count == THRESHOLD + 1 + presence.MAX_BATCH + 5 + 1
+    assert room.rooms.presence_due("hall") == []
+    # Calm again: the next window has its usual length.
+    [next_due] = [e for e in room.join("Calm") if isinstance(e, PresenceDue)]
+    assert next_due.at_ms == room.rooms.now_ms() + presence.WINDOW_MS
 
 
 def test_the_pending_batch_ends_with_the_meeting() -> None:

@@ -12,7 +12,10 @@ a second a room costs stay bounded however big it gets: a frame to everyone ever
 0.5 s in a room of 10,000 would be 20,000 socket writes a second for presence alone.
 A batch holds at most ``MAX_BATCH`` entries; past that it keeps nothing but the fact
 (``truncated``: the frame carries the count only, and clients page the roster again),
-so a room's pending state stays bounded whatever happens in it.
+so a room's pending state stays bounded whatever happens in it.  A truncated window
+(a flood: hundreds of joins a second) is stretched to ``FLOOD_WINDOW_MS``: its frame
+says nothing but the count, and sending that to everyone every 0.5-2 s was most of
+the cost of filling a room of 10,000 (docs/benchmarks.md, 13.2).
 
 While a batch is pending every event of that room joins it, even if the room
 shrank meanwhile, so that no immediate frame overtakes what is still pending.
@@ -36,6 +39,8 @@ WINDOW_MS_PER_PERSON = 0.2
 MAX_WINDOW_MS = 2000
 #: Entries (joined + left + updated) one presence frame carries; past it, the count only.
 MAX_BATCH = 100
+#: A truncated window (a flood of changes) lasts this long from its first event.
+FLOOD_WINDOW_MS = 5000
 
 
 @dataclass(slots=True)
@@ -48,6 +53,8 @@ class Batch:
     #: Joined in this window: a leave in the same window cancels the join outright.
     fresh: set[str] = field(default_factory=set)
     truncated: bool = False
+    #: When its first event came (ms since the epoch).
+    opened_ms: int = 0
 
     def size(self) -> int:
         return len(self.joined) + len(self.left) + len(self.updated)
@@ -79,8 +86,9 @@ class Presence:
         size = len(room.members) + gone
         if size <= self.threshold:
             return None, []
-        batch = self._batches[room.name] = Batch()
-        return batch, [PresenceDue(room.name, self._now_ms() + window_ms(size))]
+        now = self._now_ms()
+        batch = self._batches[room.name] = Batch(opened_ms=now)
+        return batch, [PresenceDue(room.name, now + window_ms(size))]
 
     def _full(self, batch: Batch) -> bool:
         if batch.truncated:
@@ -134,10 +142,17 @@ class Presence:
         return effects
 
     def flush(self, room: Room | None, room_name: str) -> list[Effect]:
-        """The window of ``room_name`` ended: its one presence frame."""
-        batch = self._batches.pop(room_name, None)
+        """The window of ``room_name`` ended: its one presence frame (or, for a flood,
+        the wake-up at the end of its stretched window)."""
+        batch = self._batches.get(room_name)
         if batch is None or room is None:
+            self._batches.pop(room_name, None)
             return []
+        if batch.truncated:
+            due = batch.opened_ms + FLOOD_WINDOW_MS
+            if self._now_ms() < due:
+                return [PresenceDue(room_name, due)]
+        del self._batches[room_name]
         out = p.PresenceOut(
             joined=list(batch.joined.values()),
             left=[p.Departure(id=pid, reason=reason) for pid, reason in batch.left.items()],
