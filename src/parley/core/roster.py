@@ -159,7 +159,8 @@ class FirstPages:
             raw = cached.raw = _json.encode(cached.people)
         if me is not None and me.id not in cached.ids:
             mine = _json.encode(me)
-            raw = b"[" + mine + (b"," + raw[1:] if len(raw) > 2 else b"]")
+            rest = memoryview(raw)[1:] if len(raw) > 2 else b"]"
+            raw = b"".join((b"[", mine, b"," if len(raw) > 2 else b"", rest))  # (one copy)
         return msgspec.Raw(raw), cached.cursor
 
     def joined(self, room_name: str) -> None:
