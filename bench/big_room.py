@@ -252,8 +252,9 @@ async def run_one(n: int, mode: str, args: argparse.Namespace) -> dict[str, obje
             joined += report["joined"]
             failures += report["failures"]
         t_joined = time.perf_counter() - t0
-        # The last presence frame (0.5 s window) and the fan-out of the last joins.
-        await asyncio.sleep(1.5)
+        # The last presence frame (a window of 0.5-2 s, 5 s in a flood of joins:
+        # core/presence.py) and the fan-out of the last joins.
+        await asyncio.sleep(5.5)
         (user1, sys1), rss1 = cpu_times(pid), rss_kb(pid)
         replies = await asyncio.to_thread(ask, workers, {"cmd": "frames"})
         frames = sum(int(r["frames"]) for r in replies)  # type: ignore[call-overload]

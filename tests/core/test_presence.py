@@ -54,6 +54,11 @@ class Room:
     def send(self, who: str, /, **msg: Any) -> list[Effect]:
         return self.rooms.handle(self.ids[who], p.decode(json.dumps(msg)))
 
+    def settle(self) -> None:
+        """Let any pending window end, a flood's stretched one included."""
+        self.wall.t += presence.FLOOD_WINDOW_MS / 1000
+        self.rooms.presence_due("hall")
+
     def flush(self) -> p.PresenceOut:
         [d] = self.rooms.presence_due("hall")
         assert isinstance(d, Deliver) and isinstance(d.message, p.PresenceOut)
@@ -109,6 +114,28 @@ def test_a_big_room_batches_joins_leaves_and_changes_into_one_frame() -> None:
     assert any(isinstance(e, PresenceDue) for e in room.join("Eve"))
 
 
+def test_a_bigger_room_waits_longer_for_its_frame_from_half_a_second_to_two() -> None:
+    room = Room()
+    room.fill(2_999)
+    room.settle()
+
+    def window_of_next_event(effects: list[Effect]) -> int:
+        [due] = [e for e in effects if isinstance(e, PresenceDue)]
+        room.rooms.presence_due("hall")  # the window ends; the next event opens another
+        return due.at_ms - room.rooms.now_ms()
+
+    # 3,000 people: 0.2 ms a person, and the room's size when the window opens.
+    assert window_of_next_event(room.join("Tess")) == 600
+    assert window_of_next_event(room.rooms.leave(room.ids["Tess"])) == 600
+    room.fill(5_000 - 2_999, prefix="q")
+    room.settle()
+    assert window_of_next_event(room.send("q5", type="hand", raised=True)) == 1000
+    # Bounded both ways: the smallest big room keeps half a second, no room waits over 2 s
+    # (10,000 people and more).
+    assert presence.window_ms(THRESHOLD + 1) == presence.WINDOW_MS == 500
+    assert presence.window_ms(1_000_000) == presence.MAX_WINDOW_MS == 2000
+
+
 def test_someone_who_comes_and_goes_in_one_window_is_never_shown() -> None:
     room = Room()
     room.fill(THRESHOLD + 1)
@@ -137,10 +164,20 @@ def test_a_batch_is_bounded_past_it_the_frame_carries_the_count_only() -> None:
     room = Room()
     room.fill(THRESHOLD + 1)
     room.rooms.presence_due("hall")
+    opened = room.rooms.now_ms() + 1  # (the next join's time)
     room.fill(presence.MAX_BATCH + 5, prefix="q")
+    # A flood: the window is stretched, and its frame, when it comes, says only the count.
+    [due] = room.rooms.presence_due("hall")
+    assert isinstance(due, PresenceDue) and due.at_ms == opened + presence.FLOOD_WINDOW_MS
+    room.join("Late")  # still the same window
+    room.wall.t = due.at_ms / 1000
     out = room.flush()
     assert out.truncated and out.joined == [] and out.left == [] and out.updated == []
-    assert out.count == THRESHOLD + 1 + presence.MAX_BATCH + 5
+    assert out.count == THRESHOLD + 1 + presence.MAX_BATCH + 5 + 1
+    assert room.rooms.presence_due("hall") == []
+    # Calm again: the next window has its usual length.
+    [next_due] = [e for e in room.join("Calm") if isinstance(e, PresenceDue)]
+    assert next_due.at_ms == room.rooms.now_ms() + presence.WINDOW_MS
 
 
 def test_the_pending_batch_ends_with_the_meeting() -> None:
@@ -173,19 +210,41 @@ def test_a_big_rooms_welcome_carries_a_first_page_a_count_and_a_cursor() -> None
     assert rest.next is None and rest.count == roster.PAGE_SIZE + 50
 
 
+def welcome_json(room: Room, pid: str) -> list[dict[str, Any]]:
+    """The welcome's ``participants`` as sent: the cached JSON of the first page."""
+    hall = room.rooms.rooms["hall"]
+    people, count, cursor = room.rooms.welcome_roster_json(hall, pid)
+    assert (count, cursor) == room.rooms.welcome_roster(hall, pid)[1:]
+    wire: list[dict[str, Any]] = json.loads(p.encode(p.PresenceOut(joined=people)))["joined"]
+    return wire
+
+
 def test_the_cached_first_page_follows_leaves_and_changes() -> None:
     room = Room(threshold=3)
     room.fill(roster.PAGE_SIZE + 5)
     hall = room.rooms.rooms["hall"]
     me = room.ids["p0"]
+
+    def sent_as(people: list[p.Participant], pid: str) -> None:
+        # What the welcome sends (encoded once per change) is the page of the moment.
+        assert welcome_json(room, pid) == [json.loads(p.encode(i)) for i in people]
+
     first, _, _ = room.rooms.welcome_roster(hall, me)
+    sent_as(first, me)
     assert room.ids["p7"] in {i.id for i in first}
     room.rooms.leave(room.ids["p7"])
     again, _, _ = room.rooms.welcome_roster(hall, me)
+    sent_as(again, me)
     assert room.ids["p7"] not in {i.id for i in again}
     room.send(f"p{roster.PAGE_SIZE + 2}", type="media", screen=True)
     shown, _, _ = room.rooms.welcome_roster(hall, me)
     assert shown[1].name == f"p{roster.PAGE_SIZE + 2}"  # after the host: a screen
+    sent_as(shown, me)
+    room.send("p3", type="rename", name="Trinity")  # someone on the page changed
+    late = room.ids[f"p{roster.PAGE_SIZE + 4}"]  # not on the page: put in front
+    renamed, _, _ = room.rooms.welcome_roster(hall, late)
+    assert renamed[0].id == late and "Trinity" in [i.name for i in renamed]
+    sent_as(renamed, late)
 
 
 def test_roster_pages_walk_the_whole_room_in_join_order() -> None:

@@ -150,6 +150,27 @@ async def test_ping_flood_is_closed(
     await still_served(bob)
 
 
+async def test_lone_empty_pongs_count_against_the_control_allowance(
+    server: ParleyProcess, clients: Clients, raw: Callable[[ParleyProcess], Any], room: str
+) -> None:
+    """Unsolicited empty pongs, one per write (how an idle client answers the heartbeat's
+    ping, which the server reads on a fast path): past the allowance, closed with 1008."""
+    bob = await clients.join(server, room, "Bob")
+    ws = await raw(server)
+    assert await ws.upgrade(server) == 101
+    ws.send_json(join(room, "Ada"))
+    await ws.message("welcome")
+    try:
+        for _ in range(CONTROL_BURST + 20):
+            ws.send(masked(frames.PONG, b""))
+            await ws.writer.drain()
+    except ConnectionError:
+        pass  # closed before the last ones went out
+    _, code = await count_until_closed(ws, frames.PONG)
+    assert code == 1008
+    await still_served(bob)
+
+
 async def flood(ws: Raw, frame: bytes, count: int) -> None:
     """Send ``frame`` ``count`` times, reading nothing (until the server drops us)."""
     try:

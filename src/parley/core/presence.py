@@ -5,11 +5,17 @@ In a small room every join, leave and change goes to everyone at once
 costs N frames per event, so filling a room costs N² frames.  Once a room holds
 more than ``threshold`` people (``--presence-threshold``, 100 by default), each
 event is recorded in the room's pending batch instead, and one ``presence`` frame
-per window (``WINDOW_MS``) carries them all: filling the room then costs N frames
-per window, whatever the join rate.  A batch holds at most ``MAX_BATCH`` entries;
-past that it keeps nothing but the fact (``truncated``: the frame carries the
-count only, and clients page the roster again), so a room's pending state stays
-bounded whatever happens in it.
+per window carries them all: filling the room then costs N frames per window,
+whatever the join rate.  The window grows with the room (``window_ms``: 0.5 s up to
+2,500 people, then 0.2 ms a person, at most 2 s from 10,000 on), so that the frames
+a second a room costs stay bounded however big it gets: a frame to everyone every
+0.5 s in a room of 10,000 would be 20,000 socket writes a second for presence alone.
+A batch holds at most ``MAX_BATCH`` entries; past that it keeps nothing but the fact
+(``truncated``: the frame carries the count only, and clients page the roster again),
+so a room's pending state stays bounded whatever happens in it.  A truncated window
+(a flood: hundreds of joins a second) is stretched to ``FLOOD_WINDOW_MS``: its frame
+says nothing but the count, and sending that to everyone every 0.5-2 s was most of
+the cost of filling a room of 10,000 (docs/benchmarks.md, 13.2).
 
 While a batch is pending every event of that room joins it, even if the room
 shrank meanwhile, so that no immediate frame overtakes what is still pending.
@@ -24,10 +30,17 @@ from . import protocol as p
 from .effects import Deliver, Effect, PresenceDue
 from .state import Room
 
-#: Milliseconds between a big room's first pending event and the frame that carries it.
+#: Milliseconds between a big room's first pending event and the frame that carries it
+#: (the shortest window: any big room of up to 2,500 people).
 WINDOW_MS = 500
+#: The window of a bigger room: this many milliseconds per person in it...
+WINDOW_MS_PER_PERSON = 0.2
+#: ...up to this (a room of 10,000 or more: presence, hands and counts up to 2 s late).
+MAX_WINDOW_MS = 2000
 #: Entries (joined + left + updated) one presence frame carries; past it, the count only.
 MAX_BATCH = 100
+#: A truncated window (a flood of changes) lasts this long from its first event.
+FLOOD_WINDOW_MS = 5000
 
 
 @dataclass(slots=True)
@@ -40,9 +53,16 @@ class Batch:
     #: Joined in this window: a leave in the same window cancels the join outright.
     fresh: set[str] = field(default_factory=set)
     truncated: bool = False
+    #: When its first event came (ms since the epoch).
+    opened_ms: int = 0
 
     def size(self) -> int:
         return len(self.joined) + len(self.left) + len(self.updated)
+
+
+def window_ms(size: int) -> int:
+    """The presence window of a big room of ``size`` people (milliseconds)."""
+    return min(MAX_WINDOW_MS, max(WINDOW_MS, round(size * WINDOW_MS_PER_PERSON)))
 
 
 class Presence:
@@ -63,10 +83,12 @@ class Presence:
         batch = self._batches.get(room.name)
         if batch is not None:
             return batch, []
-        if len(room.members) + gone <= self.threshold:
+        size = len(room.members) + gone
+        if size <= self.threshold:
             return None, []
-        batch = self._batches[room.name] = Batch()
-        return batch, [PresenceDue(room.name, self._now_ms() + WINDOW_MS)]
+        now = self._now_ms()
+        batch = self._batches[room.name] = Batch(opened_ms=now)
+        return batch, [PresenceDue(room.name, now + window_ms(size))]
 
     def _full(self, batch: Batch) -> bool:
         if batch.truncated:
@@ -120,10 +142,17 @@ class Presence:
         return effects
 
     def flush(self, room: Room | None, room_name: str) -> list[Effect]:
-        """The window of ``room_name`` ended: its one presence frame."""
-        batch = self._batches.pop(room_name, None)
+        """The window of ``room_name`` ended: its one presence frame (or, for a flood,
+        the wake-up at the end of its stretched window)."""
+        batch = self._batches.get(room_name)
         if batch is None or room is None:
+            self._batches.pop(room_name, None)
             return []
+        if batch.truncated:
+            due = batch.opened_ms + FLOOD_WINDOW_MS
+            if self._now_ms() < due:
+                return [PresenceDue(room_name, due)]
+        del self._batches[room_name]
         out = p.PresenceOut(
             joined=list(batch.joined.values()),
             left=[p.Departure(id=pid, reason=reason) for pid, reason in batch.left.items()],

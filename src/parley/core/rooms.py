@@ -741,6 +741,17 @@ class Rooms:
             people = [me.info, *people]
         return people, len(room.members), cursor
 
+    def welcome_roster_json(
+        self, room: Room, pid: str
+    ) -> tuple[list[p.Participant] | msgspec.Raw, int | None, str | None]:
+        """:meth:`welcome_roster` for a welcome about to be sent: a big room's first page
+        as JSON encoded once per change of it, not once per join (core/roster.py)."""
+        if not self.presence.is_big(room):
+            return room.participants(), None, None
+        me = room.members.get(pid)
+        people, cursor = self.first_pages.encoded(room, me.info if me is not None else None)
+        return people, len(room.members), cursor
+
     def media(self, pid: str, msg: p.Media) -> list[Effect]:
         member = self.member(pid, msg.ref)
         info = member.info

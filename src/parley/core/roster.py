@@ -10,13 +10,18 @@ Costs: a page request scans the room once (O(N log limit): a name filter and a b
 heap), which the ``roster`` rate limit keeps affordable.  The welcome's first page is
 computed the same way but cached per room and dropped only when something it shows may
 have changed (a join while it is not full, a leave of someone on it, any update), so a
-flood of joins costs O(page) per welcome, not O(N).
+flood of joins costs O(page) per welcome, not O(N); its JSON is cached with it (encoded
+on the first welcome after a change), so a welcome copies the page's bytes rather than
+encoding 100 participants again.
 """
 
 from __future__ import annotations
 
 import heapq
 from collections.abc import Iterable
+from dataclasses import dataclass
+
+import msgspec
 
 from . import protocol as p
 from .protocol import ErrorCode, ProtocolError
@@ -34,6 +39,8 @@ MAX_CURSOR = 100
 FEATURED_MAX = 50
 
 Key = tuple[int, str]
+
+_json = msgspec.json.Encoder()
 
 
 def key_of(info: p.Participant) -> Key:
@@ -113,30 +120,57 @@ def page(room: Room, msg: p.Roster) -> p.RosterPage:
     )
 
 
+@dataclass(slots=True)
+class _Page:
+    people: list[p.Participant]
+    cursor: str | None
+    ids: set[str]
+    #: The join-order part is full: a newcomer cannot be on it.
+    full: bool
+    #: ``people`` as a JSON array, made on first use (the page's people never change
+    #: without the page being dropped: every change of a participant is ``changed``).
+    raw: bytes | None = None
+
+
 class FirstPages:
     """The welcome's first page of each big room, cached until it may have changed."""
 
     def __init__(self, size: int = PAGE_SIZE) -> None:
         self.size = size
-        #: room -> (page, next cursor, ids on the page, join-order part full)
-        self._cache: dict[str, tuple[list[p.Participant], str | None, set[str], bool]] = {}
+        self._cache: dict[str, _Page] = {}
 
-    def get(self, room: Room) -> tuple[list[p.Participant], str | None]:
+    def _page(self, room: Room) -> _Page:
         cached = self._cache.get(room.name)
         if cached is None:
             people, cursor = first_page(room, self.size)
-            cached = (people, cursor, {i.id for i in people}, cursor is not None)
+            cached = _Page(people, cursor, {i.id for i in people}, cursor is not None)
             self._cache[room.name] = cached
-        return cached[0], cached[1]
+        return cached
+
+    def get(self, room: Room) -> tuple[list[p.Participant], str | None]:
+        cached = self._page(room)
+        return cached.people, cached.cursor
+
+    def encoded(self, room: Room, me: p.Participant | None) -> tuple[msgspec.Raw, str | None]:
+        """The page as a welcome's ``participants`` JSON, with ``me`` first if not on it."""
+        cached = self._page(room)
+        raw = cached.raw
+        if raw is None:
+            raw = cached.raw = _json.encode(cached.people)
+        if me is not None and me.id not in cached.ids:
+            mine = _json.encode(me)
+            rest = memoryview(raw)[1:] if len(raw) > 2 else b"]"
+            raw = b"".join((b"[", mine, b"," if len(raw) > 2 else b"", rest))  # (one copy)
+        return msgspec.Raw(raw), cached.cursor
 
     def joined(self, room_name: str) -> None:
         cached = self._cache.get(room_name)
-        if cached is not None and not cached[3]:
+        if cached is not None and not cached.full:
             del self._cache[room_name]  # the page had room for the newcomer
 
     def left(self, room_name: str, pid: str) -> None:
         cached = self._cache.get(room_name)
-        if cached is not None and pid in cached[2]:
+        if cached is not None and pid in cached.ids:
             del self._cache[room_name]
 
     def changed(self, room_name: str) -> None:

@@ -13,7 +13,7 @@ import logging
 import signal
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Coroutine, Mapping
+from collections.abc import Coroutine, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -60,6 +60,9 @@ from .session import Session, Socket
 from .sfu_signals import SfuSignals
 
 log = logging.getLogger(__name__)
+
+#: The room guard of a server that is the whole cluster (``Server.room_guard``).
+_UNGUARDED: contextlib.AbstractAsyncContextManager[None] = contextlib.nullcontext()
 
 SERVER_KEY: web.AppKey[Server] = web.AppKey("server")
 
@@ -295,14 +298,12 @@ class Server:
 
     # -- rooms in the store and across nodes --------------------------------------------
 
-    @contextlib.asynccontextmanager
-    async def room_guard(self, room: str) -> AsyncIterator[None]:
-        """Admissions to one room one at a time, across nodes when clustered."""
+    def room_guard(self, room: str) -> contextlib.AbstractAsyncContextManager[None]:
+        """Admissions to one room one at a time, across nodes when clustered (alone, one
+        event loop already serialises them: no lock, and no generator made per join)."""
         if self.replicator is None:
-            yield
-            return
-        async with self.replicator.room_lock(room):
-            yield
+            return _UNGUARDED
+        return self.replicator.room_lock(room)
 
     async def apply(self, effects: list[Effect]) -> None:
         """Carry out the core's effects (see :class:`parley.server.executor.Executor`)."""
@@ -419,7 +420,7 @@ class Server:
         """A WebSocket opened: its connection and session join the server's books."""
         conn = Connection(transport, address)
         session = Session(self, socket, conn, address)
-        conn.on_overflow = session.too_slow  # one object per socket, not a closure's four
+        conn.owner = session  # (no bound method: no object per socket for the collector)
         self.sockets.add(session)
         self.connections_by_address[address] += 1
         return session

@@ -108,6 +108,10 @@ class FrameReader:
         self._opcode = 0
         self._done = False
 
+    def at_rest(self) -> bool:
+        """Nothing buffered and still reading: the next bytes start a frame."""
+        return not self._buffer and not self._done
+
     def feed(self, chunk: bytes) -> list[Event]:
         if self._done:
             return []

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from typing import Protocol
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,11 @@ def gather_delay(rate: float) -> float:
     return min(GATHER_MAX, rate * GATHER_PER_RATE)
 
 
+class Owner(Protocol):
+    def too_slow(self, conn: Connection) -> None:
+        """The hub dropped ``conn``: it did not read what it was sent."""
+
+
 class Connection:
     """One WebSocket client as the fan-out sees it."""
 
@@ -60,6 +66,7 @@ class Connection:
         "ready",
         "closed",
         "on_overflow",
+        "owner",
         "peer",
     )
 
@@ -73,6 +80,10 @@ class Connection:
         self.ready = False
         self.closed = False
         self.on_overflow: Callable[[Connection], None] | None = None
+        #: Told (``too_slow``) when no ``on_overflow`` is set: the session itself, which
+        #: costs nothing per socket, where a bound method is one more object for the
+        #: garbage collector to scan (10,000 of them in a room of 10,000).
+        self.owner: Owner | None = None
 
 
 class Hub:
@@ -255,3 +266,5 @@ class Hub:
         conn.closed = True
         if conn.on_overflow is not None:
             conn.on_overflow(conn)
+        elif conn.owner is not None:
+            conn.owner.too_slow(conn)

@@ -13,7 +13,7 @@ import logging
 import time
 from collections import deque
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from ..auth import TokenError, hash_password, verify_password
 from ..core import protocol as p
@@ -468,7 +468,9 @@ class Session:
         member = server.rooms.find(pid)
         if room is None or member is None:  # gone while the history loaded
             return
-        participants, count, roster_next = server.rooms.welcome_roster(room, pid)
+        people, count, roster_next = server.rooms.welcome_roster_json(room, pid)
+        # A big room's page comes as its JSON (msgspec.Raw), which encodes as is.
+        participants = cast("list[p.Participant]", people)
         welcome = p.Welcome(
             v=p.PROTOCOL_VERSION,
             id=pid,

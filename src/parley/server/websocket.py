@@ -59,6 +59,8 @@ MAX_HEAD = 16 * 1024
 CLOSE_TIMEOUT = 2.0
 
 _NO_STATUS = 1005
+#: The head of a masked pong with no payload (FIN + PONG, MASK + length 0), then its mask.
+EMPTY_PONG = b"\x8a\x80"
 
 _TOO_MANY = b"too many connections from your address\n"
 #: At most one warning about refused connections per this many seconds.
@@ -306,15 +308,19 @@ class WebSocket(asyncio.Protocol):
         reader, session = self.reader, self.session
         if reader is None or session is None or self.state == CLOSED:
             return
+        if len(data) == 6 and data.startswith(EMPTY_PONG) and reader.at_rest():
+            # A lone empty pong, as every idle client answers the sweep's ping: nothing
+            # to parse or unmask (thousands a second in a big room).
+            if not self._control_allowed():
+                self._too_many_controls(session)
+            return
         for opcode, payload in reader.feed(data):
             if opcode == frames.TEXT:
                 if self.state == OPEN:  # after our close frame, data is ignored
                     session.received(cast(str, payload))
             elif opcode == frames.PING or opcode == frames.PONG:
                 if not self._control_allowed():
-                    log.info("closing %s: too many control frames", session.address)
-                    self._fail(CloseCode.POLICY, "too many control frames")
-                    self.reader = None  # what follows is not read, as after a violation
+                    self._too_many_controls(session)
                     return
                 if opcode == frames.PING and not self.close_sent:
                     # Through the hub's buffer limit: a pinger that never reads is dropped.
@@ -401,6 +407,11 @@ class WebSocket(asyncio.Protocol):
         self.address = None
         handler.connection_made(transport)
         handler.data_received(data)
+
+    def _too_many_controls(self, session: Session) -> None:
+        log.info("closing %s: too many control frames", session.address)
+        self._fail(CloseCode.POLICY, "too many control frames")
+        self.reader = None  # what follows is not read, as after a violation
 
     def _control_allowed(self) -> bool:
         limit = self.door.control_rate

@@ -1,7 +1,7 @@
 // Big rooms (more people than the server's presence threshold): pure state for the people
 // panel.  The welcome lists a first page (hosts, raised hands, the earliest to join) with
 // `participant_count` and `roster_next`; `presence` frames bring the joins, leaves and
-// changes of each half second at once; `roster-page` answers bring further pages and name
+// changes of each window (0.5 s, up to 2 s in the biggest rooms) at once; `roster-page` answers bring further pages and name
 // searches.  Only PAGE rows are shown at first, PAGE more per "Load more".
 
 /** @typedef {import("./protocol.js").Participant} Participant */
