@@ -29,6 +29,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
+from .jitter import Packet
 from .manifest import Timeline
 from .recovery import lock_directory, unlock
 from .track import TrackInfo, TrackRecorder
@@ -279,21 +280,35 @@ class RoomRecording:
             src, ntp, rtp_ts = srs.popleft()
             if len(reports) < 4096 or src.ssrc in reports:  # bounded: SSRCs are untrusted
                 reports[src.ssrc] = (ntp, rtp_ts)
+        # a round's packets grouped by track (in arrival order within each): a track
+        # takes them in one call (TrackRecorder.packets), not one call chain a packet
         q = self._queue
         popleft = q.popleft
-        tracks = self.tracks
+        groups: dict[Any, list[Packet]] = {}
         for _ in range(len(q)):
-            src, data, now = popleft()
-            main = src.main
-            track = tracks.get(main)
-            if not data:  # the track ended
+            item = popleft()
+            main = item[0].main
+            if not item[1]:  # the track ended: its packets first, then its file closes
+                pending = groups.pop(main, None)
+                if pending:
+                    self._track(main, pending[0][0]).packets(pending)
+                track = self.tracks.pop(main, None)
                 if track is not None:
-                    del tracks[main]
                     self._close(track)
                 continue
-            if track is None:
-                track = tracks[main] = self._new_track(src)
-            track.packet(src.ssrc, src.layer, data, now)
+            group = groups.get(main)
+            if group is None:
+                groups[main] = [item]
+            else:
+                group.append(item)
+        for main, group in groups.items():
+            self._track(main, group[0][0]).packets(group)
+
+    def _track(self, main: Any, src: SourceLike) -> TrackRecorder:
+        track = self.tracks.get(main)
+        if track is None:
+            track = self.tracks[main] = self._new_track(src)
+        return track
 
     def _new_track(self, src: SourceLike) -> TrackRecorder:
         self._files += 1
