@@ -155,13 +155,26 @@ class FrameAssembler:
                 out.append(Frame(packet[start:end], ts, True, ssrc, arrival))
                 continue
             begins = False
-            if vp8:
+            if vp8:  # the payload descriptor skipped (vp8_descriptor, inlined)
+                b = packet[start]
+                pos = start + 1
                 try:
-                    skip, begins = vp8_descriptor(packet, start, end)
-                except (ValueError, IndexError):
-                    skip, begins = 0, False
+                    if b & 0x80:  # X: extended control bits
+                        x = packet[pos]
+                        pos += 1
+                        if x & 0x80:  # I: picture id, 7 or 15 bits
+                            pos += 2 if packet[pos] & 0x80 else 1
+                        if x & 0x40:  # L: TL0PICIDX
+                            pos += 1
+                        if x & 0x30:  # T or K: TID/KEYIDX
+                            pos += 1
+                except IndexError:
+                    pos = end
+                if pos < end:
+                    begins = bool(b & 0x10) and not b & 0x07
+                    start = pos
+                else:  # truncated: the frame cannot be trusted
                     self._start_ok = False
-                start += skip
             payload = packet[start:end]
             if parts and ts != self._ts:
                 # the previous frame had no marker but nothing is missing: it is complete
