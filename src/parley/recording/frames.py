@@ -20,6 +20,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from aiortc.codecs.h264 import H264PayloadDescriptor
 
@@ -42,10 +43,6 @@ class Frame:
     key: bool
     ssrc: int
     arrival: float
-
-
-#: What most packets complete: no frame (shared: the per-packet path allocates none).
-_NONE: tuple[Frame, ...] = ()
 
 
 def vp8_descriptor(payload: bytes, offset: int = 0, end: int = -1) -> tuple[int, bool]:
@@ -121,58 +118,86 @@ class FrameAssembler:
 
     def push(self, packet: bytes | None, ssrc: int, arrival: float) -> Sequence[Frame]:
         """One packet in order (``None``: packets lost here); the frames it completes."""
-        if packet is None:
-            if self.video:
-                if self._parts:
-                    self.dropped += 1
-                self._parts = []
-                self._ts = -1
+        return self.push_many([None if packet is None else (None, packet, arrival)], ssrc)
+
+    def push_many(self, items: Sequence[tuple[Any, bytes, float] | None], ssrc: int) -> list[Frame]:
+        """Packets in order, each ``(anything, packet, arrival)`` or ``None`` (packets
+        lost here); the frames they complete.  One loop for a drain round's packets of
+        a stream: the recording's per-packet cost is Python's per-packet operations."""
+        out: list[Frame] = []
+        video, vp8 = self.video, self.vp8
+        unpack_ts, unpack_u16 = _TS.unpack_from, _U16.unpack_from
+        parts = self._parts
+        for item in items:
+            if item is None:
+                if video:
+                    if parts:
+                        self.dropped += 1
+                    parts = self._parts = []
+                    self._ts = -1
+                    self.need_key = self.wants_key = True
+                continue
+            packet, arrival = item[1], item[2]
+            ts = unpack_ts(packet, 4)[0]
+            # the payload: CSRCs, header extension and padding skipped, sliced once
+            # (sfu.rtp.payload_offset, inlined: one call less per packet)
+            b0 = packet[0]
+            start = 12 + 4 * (b0 & 0x0F)
+            if b0 & 0x10:
+                start += 4 + 4 * unpack_u16(packet, start + 2)[0]
+            end = len(packet)
+            if b0 & 0x20 and end > start:
+                end -= packet[end - 1]
+            if end <= start:
+                continue  # empty, or padding only (bandwidth probes)
+            if not video:
+                self.frames += 1
+                out.append(Frame(packet[start:end], ts, True, ssrc, arrival))
+                continue
+            begins = False
+            if vp8:  # the payload descriptor skipped (vp8_descriptor, inlined)
+                b = packet[start]
+                pos = start + 1
+                try:
+                    if b & 0x80:  # X: extended control bits
+                        x = packet[pos]
+                        pos += 1
+                        if x & 0x80:  # I: picture id, 7 or 15 bits
+                            pos += 2 if packet[pos] & 0x80 else 1
+                        if x & 0x40:  # L: TL0PICIDX
+                            pos += 1
+                        if x & 0x30:  # T or K: TID/KEYIDX
+                            pos += 1
+                except IndexError:
+                    pos = end
+                if pos < end:
+                    begins = bool(b & 0x10) and not b & 0x07
+                    start = pos
+                else:  # truncated: the frame cannot be trusted
+                    self._start_ok = False
+            payload = packet[start:end]
+            if parts and ts != self._ts:
+                # the previous frame had no marker but nothing is missing: it is complete
+                done = self._finish(ssrc)
+                parts = self._parts
+                if done is not None:
+                    out.append(done)
+            if not parts:
+                self._ts = ts
+                self._arrival = arrival
+                self._start_ok = begins if vp8 else self._starts_frame(payload)
+            parts.append(payload)
+            if len(parts) > MAX_FRAME_PACKETS:
+                parts = self._parts = []
+                self.dropped += 1
                 self.need_key = self.wants_key = True
-            return _NONE
-        ts = _TS.unpack_from(packet, 4)[0]
-        # the payload: CSRCs, header extension and padding skipped, sliced once (below);
-        # (sfu.rtp.payload_offset, inlined: one call less per packet)
-        b0 = packet[0]
-        start = 12 + 4 * (b0 & 0x0F)
-        if b0 & 0x10:
-            start += 4 + 4 * _U16.unpack_from(packet, start + 2)[0]
-        end = len(packet)
-        if b0 & 0x20 and end > start:
-            end -= packet[end - 1]
-        if end <= start:
-            return _NONE  # empty, or padding only (bandwidth probes)
-        if not self.video:
-            self.frames += 1
-            return (Frame(packet[start:end], ts, True, ssrc, arrival),)
-        begins = False
-        if self.vp8:
-            try:
-                skip, begins = vp8_descriptor(packet, start, end)
-            except (ValueError, IndexError):
-                skip, begins = 0, False
-                self._start_ok = False
-            start += skip
-        payload = packet[start:end]
-        before = None
-        if self._parts and ts != self._ts:
-            # the previous frame had no marker but nothing is missing: it is complete
-            before = self._finish(ssrc)
-        if not self._parts:
-            self._ts = ts
-            self._arrival = arrival
-            self._start_ok = begins if self.vp8 else self._starts_frame(payload)
-        self._parts.append(payload)
-        if len(self._parts) > MAX_FRAME_PACKETS:
-            self._parts = []
-            self.dropped += 1
-            self.need_key = self.wants_key = True
-            return _NONE if before is None else (before,)
-        if not packet[1] & 0x80:  # no marker: the frame goes on
-            return _NONE if before is None else (before,)
-        done = self._finish(ssrc)  # the marker: the frame's last packet
-        if done is None:
-            return _NONE if before is None else (before,)
-        return (done,) if before is None else (before, done)
+                continue
+            if packet[1] & 0x80:  # the marker: the frame's last packet
+                done = self._finish(ssrc)
+                parts = self._parts
+                if done is not None:
+                    out.append(done)
+        return out
 
     def _starts_frame(self, payload: bytes) -> bool:
         """H.264: a single NAL unit, a STAP-A or the first fragment of an FU-A."""

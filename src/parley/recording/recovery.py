@@ -11,7 +11,7 @@ as the writer would have:
   index and duration, from the packets that reached the disk (Matroska is written in
   clusters of at most a second, so at most the last second is lost);
 * the manifest's tracks get the ``end``/``duration``/``frames`` of what the files hold
-  (the manifest was up to 5 s older than the files);
+  (the manifest was up to 10 s older than the files);
 * ``stopped_at`` is the last moment written (a track's end or an event, whichever is
   later) and ``stop_reason`` is ``"interrupted"``.
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .frames import Frame, FrameAssembler
-from .jitter import ReorderBuffer
+from .jitter import Packet, ReorderBuffer
 from .writer import TrackWriter
 
 __all__ = ["LAYER_LIVE", "TrackInfo", "TrackRecorder", "ntp_to_unix"]
@@ -57,7 +57,7 @@ class TrackInfo:
 class _Stream:
     ssrc: int
     layer: int
-    buffer: ReorderBuffer[bytes] = field(default_factory=ReorderBuffer)
+    buffer: ReorderBuffer[Packet] = field(default_factory=ReorderBuffer)
     frames: FrameAssembler | None = None
     last_seen: float = float("-inf")
 
@@ -84,31 +84,39 @@ class TrackRecorder:
         self.ended = False
 
     # -- packets ------------------------------------------------------------------
-    def packet(self, ssrc: int, layer: int, data: bytes, now: float) -> None:
-        """One RTP packet of stream ``ssrc`` (simulcast layer ``layer``; 0 otherwise)."""
+    def packets(self, items: list[Packet]) -> None:
+        """A drain round's RTP packets of this track, in arrival order, each
+        ``(source, packet, arrival)`` (``source.ssrc``: its stream; ``source.layer``: its
+        simulcast layer, 0 otherwise).  Each run of one stream goes through in one go
+        (a round has a single run unless the track is simulcast): the per-packet work
+        is a few operations of Python, not a chain of calls per packet."""
+        n = len(items)
+        i = 0
+        while i < n:
+            src = items[i][0]
+            j = i + 1
+            while j < n and items[j][0] is src:
+                j += 1
+            self._run(src.ssrc, src.layer, items if i == 0 and j == n else items[i:j])
+            i = j
+
+    def _run(self, ssrc: int, layer: int, items: list[Packet]) -> None:
         stream = self.streams.get(ssrc)
         if stream is None:
             stream = self.streams[ssrc] = _Stream(ssrc, layer)
             stream.frames = FrameAssembler(self.info.codec)
-        stream.last_seen = now
+        now = stream.last_seen = items[-1][2]
         if stream is not self.current:
             self._choose(stream, now)
             if stream is not self.current and stream is not self.target:
                 return  # a layer not recorded now: not even buffered
-        seq = (data[2] << 8) | data[3]
-        buffer = stream.buffer
-        if buffer.take(seq):  # in order, nothing missing: straight on
-            self._assembled(stream, data, now)
-            return
-        for item in buffer.push(seq, data, now):
-            self._assembled(stream, item, now)
+        self._assembled(stream, stream.buffer.push_packets(items))
 
     def tick(self, now: float) -> None:
         """Holes that waited too long are given up (call a few times a second)."""
         for stream in (self.current, self.target):
-            if stream is not None:
-                for item in stream.buffer.expire(now):
-                    self._assembled(stream, item, now)
+            if stream is not None and len(stream.buffer):
+                self._assembled(stream, stream.buffer.expire(now))
         current = self.current
         if current is not None and now - current.last_seen > LAYER_LIVE and self.target is None:
             live = [s for s in self.streams.values() if now - s.last_seen <= LAYER_LIVE]
@@ -137,10 +145,10 @@ class TrackRecorder:
         self.target = stream
         self.wants_key = stream.ssrc
 
-    def _assembled(self, stream: _Stream, item: bytes | None, now: float) -> None:
+    def _assembled(self, stream: _Stream, items: list[Packet | None]) -> None:
         frames = stream.frames
         assert frames is not None
-        for frame in frames.push(item, stream.ssrc, now):
+        for frame in frames.push_many(items, stream.ssrc):
             if stream is self.target:
                 # the layer to switch to has its key frame: it is recorded from here
                 if self.current is not None:
@@ -180,8 +188,7 @@ class TrackRecorder:
         """Write what the buffers still hold, and close the file."""
         for stream in (self.current,):
             if stream is not None:
-                for item in stream.buffer.flush():
-                    self._assembled(stream, item, stream.last_seen)
+                self._assembled(stream, stream.buffer.flush())
         self.writer.close()
         self.ended = True
 
