@@ -46,7 +46,7 @@ QUEUE_LIMIT = 20_000
 #: rewrite costs ~0.3 ms of CPU, most of it creating and renaming the file; recovery.py
 #: brings the tracks of a manifest cut short up to date from the files, so what a crash
 #: can lose is this long of events).  A new track's file is written down at once.
-MANIFEST_EVERY = 10.0
+MANIFEST_EVERY = 5.0
 #: Seconds between two key frame requests for one track.
 PLI_EVERY = 0.5
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]")
