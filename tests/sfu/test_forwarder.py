@@ -325,6 +325,39 @@ def test_sender_report_rewritten_per_slot() -> None:
     assert srs[0].rtp_ts == (first_ts + 960) & 0xFFFFFFFF and srs[0].ntp == 0xAABBCCDD00000000
 
 
+class RecordingTap:
+    """What a recording is told (``forwarder.Tap``), kept in lists."""
+
+    def __init__(self) -> None:
+        self.srs: list[tuple[int, int, int]] = []
+        self.packets: list[int] = []
+
+    def rtp(self, src: Any, data: bytes, now: float) -> None:
+        self.packets.append(src.ssrc)
+
+    def sr(self, src: Any, ntp: int, rtp_ts: int, now: float) -> None:
+        self.srs.append((src.ssrc, ntp, rtp_ts))
+
+    def ended(self, src: Any) -> None:
+        pass
+
+
+def test_a_recording_started_between_sender_reports_gets_the_last_one() -> None:
+    # Browsers send an audio stream's sender report every few seconds: a recording that
+    # starts in between must not wait for the next one to place its files in time.
+    router, _ = make_room()
+    pub = router.add_publisher("alice", Wire())
+    pub.add_source("mic", "audio", 11, 111, "opus", 48000)
+    pub.add_source("cam", "video", 1, 100, "VP8", 90000)
+    pub.on_rtp(audio(1, 48000, 11, 127), 0.0)
+    pub.on_rtcp(R.build_sr(11, 0xAABBCCDD00000000, 48000 + 960, 1, 40), 0.1)
+    tap = RecordingTap()
+    router.set_recorder(tap)
+    assert tap.srs == [(11, 0xAABBCCDD00000000, 48000 + 960)]  # the camera sent none yet
+    pub.on_rtcp(R.build_sr(11, 0xAABBCCDE00000000, 96000, 2, 80), 1.1)
+    assert tap.srs[-1] == (11, 0xAABBCCDE00000000, 96000)  # and the next ones as they come
+
+
 def test_a_camera_signalled_off_gives_its_slot_even_if_its_browser_keeps_sending() -> None:
     # Firefox keeps sending the last frame about once a second after its camera track is
     # replaced by none: arrival alone says "sending". Ada spoke last and said her camera

@@ -925,6 +925,11 @@ class Router:
                     old.ended(main)
                 for src in main.streams():
                     src.tap = self.tap_for(pub)
+                    if tap is not None and src.sr_time >= 0:
+                        # The stream's last sender report: the files are placed on the
+                        # sender's clock from the start, not only after its next report
+                        # (an audio stream may send one only every 5 s or so).
+                        tap.sr(src, src.sr_ntp, src.sr_rtp, src.sr_time)
 
     def set_relay(self, tap: Tap | None) -> None:
         """Give the streams published here (not those relayed in) to ``tap`` too."""
