@@ -11,6 +11,7 @@ place, on the event loop, and a lone message skips the queue (``INLINE_MAX_RATE`
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import sqlite3
@@ -814,33 +815,34 @@ class _SqliteWriter:
         """In the writer's thread: running meetings' states (JSON, room) and their events,
         in one transaction (``SqlStore.save_meetings``)."""
         conn = self._begin()
-        try:
+        with self._committing(conn):
             if event_rows:
                 event_log.sqlite_insert_rows(conn, event_rows)
             conn.executemany("UPDATE rooms SET meeting = ? WHERE name = ?", updates)
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        self.commits += 1
-        self.uncheckpointed += 1
 
     def _insert_and_commit(self, conn: sqlite3.Connection, rows: list[dict[str, Any]]) -> list[int]:
         """In a write transaction that holds the lock: insert ``rows`` and commit."""
         ids: list[int] = []
-        try:
+        with self._committing(conn):
             for sql, params in _sqlite_insert_statements(rows):
                 # See _sqlite_insert_many: sorted ids are in parameter order.
                 ids.extend(sorted(int(r[0]) for r in conn.execute(sql, params).fetchall()))
             if self.chat_events:
                 event_log.sqlite_insert_rows(conn, event_log.chat_events(rows, ids))
+        return ids
+
+    @contextlib.contextmanager
+    def _committing(self, conn: sqlite3.Connection) -> Iterator[None]:
+        """The open write transaction's work, then COMMIT (counted: the checkpoint
+        policy of ``_begin`` reads it), or ROLLBACK on any error."""
+        try:
+            yield
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
         self.commits += 1
         self.uncheckpointed += 1
-        return ids
 
     def insert_now(self, rows: list[dict[str, Any]]) -> list[int] | None:
         """Commit ``rows`` here, on the event loop, if that cannot wait; else None.
