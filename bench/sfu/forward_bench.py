@@ -34,7 +34,7 @@ import statistics
 import struct
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from types import SimpleNamespace
 from typing import Any
 
@@ -44,7 +44,7 @@ from aiortc.rtcrtpparameters import RTCRtpHeaderExtensionParameters, RTCRtpParam
 from aiortc.rtp import HeaderExtensionsMap, RtpPacket
 
 from parley.sfu.aiortc.hooks import RawMediaTransport
-from parley.sfu.forwarder import Router, SlotSpec
+from parley.sfu.forwarder import Publisher, Router, SlotSpec
 
 PROFILE = pylibsrtp.Policy.SRTP_PROFILE_AES128_CM_SHA1_80
 PUB_SSRC = 0x11223344
@@ -155,6 +155,24 @@ def add_viewers(
     return raws
 
 
+def add_publisher(router: Router, protocol: Any, addr: tuple[str, int]) -> Publisher:
+    """The bench's publisher "pub": its RTCP (receiver reports, PLI) is SRTCP-protected
+    and sent to ``addr`` as the SFU's own would be; its packets are fed by the bench."""
+    dtls = fake_dtls(srtp_session(os.urandom(30), True), protocol, addr)
+    raw = RawMediaTransport(dtls, lambda d, n: None, lambda d, n: None)
+    return router.add_publisher("pub", raw.send)
+
+
+def run(main: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    """Run ``main`` on uvloop, as the server does, or on asyncio's loop without it."""
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(main())
+    else:
+        uvloop.run(main())
+
+
 async def run_parley(
     packets: list[bytes],
     key: bytes,
@@ -171,9 +189,7 @@ async def run_parley(
     sinks = Sinks(fanout)
     rx = srtp_session(key, outbound=False)
     router = Router(last_n=9)
-    pub_dtls = fake_dtls(srtp_session(os.urandom(30), True), protocol, sinks.addrs[0])
-    pub_raw = RawMediaTransport(pub_dtls, lambda d, n: None, lambda d, n: None)
-    publisher = router.add_publisher("pub", pub_raw.send)
+    publisher = add_publisher(router, protocol, sinks.addrs[0])
     if simulcast:
         # the same packets as the top layer of a 2-layer simulcast track (bound by hand:
         # the bench packets carry no rid extension)
@@ -320,9 +336,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    try:
-        import uvloop
-    except ImportError:
-        asyncio.run(main())
-    else:
-        uvloop.run(main())
+    run(main)

@@ -41,14 +41,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "src"))
 from forward_bench import (  # noqa: E402
     PUB_SSRC,
     Sinks,
+    add_publisher,
     add_viewers,
-    fake_dtls,
     make_packets,
+    run,
     srtp_session,
     udp_protocol,
 )
 
-from parley.sfu.aiortc.hooks import RawMediaTransport  # noqa: E402
 from parley.sfu.forwarder import Router  # noqa: E402
 from parley.sfu.relay.node import MediaRelay  # noqa: E402
 
@@ -59,12 +59,7 @@ async def one_node(packets: list[bytes], key: bytes, viewers: int) -> tuple[floa
     protocol = await udp_protocol()
     sinks = Sinks(viewers)
     router = Router(last_n=9)
-    pub_raw = RawMediaTransport(
-        fake_dtls(srtp_session(os.urandom(30), True), protocol, sinks.addrs[0]),
-        lambda d, n: None,
-        lambda d, n: None,
-    )
-    publisher = router.add_publisher("pub", pub_raw.send)
+    publisher = add_publisher(router, protocol, sinks.addrs[0])
     publisher.add_source("cam", "video", PUB_SSRC, 96, "VP8", 90000)
     raws = add_viewers(router, protocol, sinks, 0, viewers)
     unprotect, on_rtp, clock = srtp_session(key, False).unprotect, publisher.on_rtp, time.monotonic
@@ -107,12 +102,7 @@ async def two_nodes(
     ra, rb = Router(last_n=9), Router(last_n=9)
     a.open_room("bench", ra)
     b.open_room("bench", rb)
-    pub_raw = RawMediaTransport(
-        fake_dtls(srtp_session(os.urandom(30), True), protocol, sinks.addrs[0]),
-        lambda d, n: None,
-        lambda d, n: None,
-    )
-    publisher = ra.add_publisher("pub", pub_raw.send)
+    publisher = add_publisher(ra, protocol, sinks.addrs[0])
     publisher.add_source("cam", "video", PUB_SSRC, 96, "VP8", 90000)
     a.set_targets("bench", ["node-b"])
     await until(lambda: "pub" in rb.publishers)
@@ -216,9 +206,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    try:
-        import uvloop
-    except ImportError:
-        asyncio.run(main())
-    else:
-        uvloop.run(main())
+    run(main)
