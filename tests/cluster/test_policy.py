@@ -63,3 +63,37 @@ async def test_a_timer_acts_once_per_room_cluster_wide_and_knows_when_it_started
         if m["message"].get("system") and "started at" in m["message"]["text"]
     ]
     assert said == [note["message"]["text"]]  # once, not once per node
+
+
+SLOW_JOIN = """
+import asyncio
+
+async def on_join(join):
+    # The first joiner of a room is held longer than the period (3 s) in which a node
+    # stops following the rooms it serves nobody in: an outside check that is slow.
+    if not join.participants:
+        await asyncio.sleep(4)
+"""
+
+
+async def test_a_join_held_by_a_slow_hook_still_hears_of_the_next_joiner_on_another_node(
+    cluster: Cluster, clients: Clients, tmp_path: Path
+) -> None:
+    """Regression: while Ada's admission waited for the hook, node slow-a had nobody in
+    the room yet, so its sweep unsubscribed from the room: Ada got her welcome, and then
+    nothing that happened on node slow-b (Bob's join, his chat)."""
+    policy = tmp_path / "slow_join.py"
+    policy.write_text(textwrap.dedent(SLOW_JOIN))
+    flags = ("--policy", str(policy), "--policy-budget", "8000", "--media", "mesh")
+    a = cluster.node("slow-a", *flags).wait_ready()
+    b = cluster.node("slow-b", *flags).wait_ready()
+    room = unique_room("slowjoin")
+    ada = await clients.join(a, room, "Ada")
+    assert [p["name"] for p in ada.welcome["participants"]] == ["Ada"]  # type: ignore[index]
+    bob = await clients.join(b, room, "Bob")
+    assert sorted(p["name"] for p in bob.welcome["participants"]) == ["Ada", "Bob"]  # type: ignore[index]
+    joined = await ada.expect("participant-joined", within=15)
+    assert joined["participant"]["id"] == bob.id
+    await bob.send({"type": "chat", "text": "can you hear me?"})
+    said = await ada.expect("chat", lambda m: not m["message"].get("system"), 15)
+    assert said["message"]["text"] == "can you hear me?"

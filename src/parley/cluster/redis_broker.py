@@ -221,16 +221,24 @@ class RedisBroker:
                 log.warning("subscribe %s failed: %s", room, exc)
 
     async def unwatch(self, room: str) -> None:
-        if room not in self.watched:
-            return
-        self.watched.discard(room)
-        if any(channel(other) == channel(room) for other in self.watched):
-            return  # another room of the meeting still needs the channel
-        if self._pubsub is not None:
-            try:
-                await self._pubsub.unsubscribe(channel(room))
-            except (RedisError, OSError):
-                pass
+        await self.unwatch_many([room])
+
+    async def unwatch_many(self, rooms: list[str]) -> None:
+        """Stop watching ``rooms`` now; unsubscribe the channels no watched room needs.
+
+        The rooms leave ``watched`` before the first await, so a ``watch`` of one of
+        them meanwhile subscribes again, and its channel is then kept.
+        """
+        gone = {channel(room) for room in rooms if room in self.watched}
+        self.watched.difference_update(rooms)
+        for name in sorted(gone):
+            if any(channel(other) == name for other in self.watched):
+                continue  # another room of the meeting (or a new watch) needs the channel
+            if self._pubsub is not None:
+                try:
+                    await self._pubsub.unsubscribe(name)
+                except (RedisError, OSError):
+                    pass
 
     async def _reader(self) -> None:
         backoff = 0.2

@@ -334,6 +334,9 @@ class Replicator:
         self.reap_after = reap_after
         self._orphans: dict[str, float] = {}  # pid -> first seen orphaned (monotonic)
         self._remote_rooms: set[str] = set()
+        #: Meetings (main rooms) with an admission under way here: followed though nobody
+        #: of them is here yet (a slow ``on_join`` hook can take seconds).
+        self._admitting: dict[str, int] = {}
         self._tasks: list[asyncio.Task[None]] = []
         broker.on_op = self.on_op
         broker.on_reconnect = self.resync
@@ -700,7 +703,20 @@ class Replicator:
 
     @contextlib.asynccontextmanager
     async def room_lock(self, room_name: str, patience: float = 5.0) -> AsyncIterator[None]:
-        """Serialise admissions to a room across nodes (and load its fresh state)."""
+        """Serialise admissions to a room across nodes (and load its fresh state); the
+        meeting stays followed (:meth:`sweep`) while one is under way."""
+        main = main_of(room_name)
+        self._admitting[main] = self._admitting.get(main, 0) + 1
+        try:
+            async with self._lock(room_name, patience):
+                yield
+        finally:
+            left = self._admitting.pop(main) - 1
+            if left:
+                self._admitting[main] = left
+
+    @contextlib.asynccontextmanager
+    async def _lock(self, room_name: str, patience: float) -> AsyncIterator[None]:
         key = "parley:lock:" + room_name
         token = secrets.token_hex(8)
         deadline = time.monotonic() + patience
@@ -790,24 +806,27 @@ class Replicator:
             await self.node_side.apply(self.rooms.leave(pid, reason="disconnected"))
 
     async def sweep(self) -> None:
-        """Stop following rooms this node no longer serves anyone in."""
+        """Stop following rooms this node no longer serves anyone in.
+
+        Decided and forgotten in one synchronous step (the unsubscribes come after): an
+        admission that starts meanwhile watches the room again and loads it afresh, and
+        one under way keeps its meeting followed until its newcomer is in.
+        """
         rooms = self.rooms
         forwarded = self.node_side.media_rooms()
         # A meeting is followed as one: its main room and breakouts share a channel, and
         # its main room's mirror stays while anyone of it is here (in a breakout, say).
-        kept = {main_of(r) for r in forwarded}
+        kept = {main_of(r) for r in forwarded} | self._admitting.keys()
         for room in rooms.open_rooms():
             if any(m.node == self.node for m in (*room.members.values(), *room.lobby.values())):
                 kept.add(main_of(room.name))
-        for room_name in list(self.broker.watched):
-            if main_of(room_name) in kept:
-                continue
+        gone = [r for r in self.broker.watched if main_of(r) not in kept]
+        for room_name in gone:
             if rooms.room(room_name) is not None:
                 rooms.drop_room(room_name)
-            await self.broker.unwatch(room_name)
             self._remote_rooms.discard(room_name)
         # Breakout rooms mirrored through their meeting's channel, never watched alone.
-        followed = kept | {main_of(r) for r in self.broker.watched}
+        followed = kept | {main_of(r) for r in self.broker.watched if r not in gone}
         for room in rooms.open_rooms():
             if main_of(room.name) not in followed:
                 rooms.drop_room(room.name)
@@ -815,6 +834,7 @@ class Replicator:
         for main in list(rooms.breakouts.sets):
             if main not in followed:
                 rooms.breakouts.drop_remote(main)
+        await self.broker.unwatch_many(gone)
 
     async def resync(self) -> None:
         """After a Redis outage (or restart): rewrite our participants, reload the others.
