@@ -6,6 +6,11 @@ big: he receives the high layer.  When Bob enlarges his window, he gets the high
 Resolutions are read from getStats (``frameWidth`` of inbound video), as a user would see
 a sharper or blurrier picture.  "The high layer" is the top layer the publishers send at
 that moment: on a busy machine Chromium scales its layers down and back up.
+
+A starved CPU also makes each browser's receive-side bandwidth estimate (its REMB) fall
+below what it is sent, and the server then lowers that viewer's layers on purpose
+(sfu/bandwidth.py): this test needs the machine to itself (``exclusive``), and a failure
+shows the server's decisions from its log.
 """
 
 from __future__ import annotations
@@ -108,7 +113,16 @@ def sent_layers(person: Participant) -> dict[str, int]:
     return {rid: w for rid, w in person.page.evaluate(JS_LAYERS_OUT).items() if w}
 
 
-def wait_top_layers(viewer: Participant, publishers: list[Participant], what: str) -> list[int]:
+def layer_decisions(server: ParleyServer) -> str:
+    """The server's bandwidth decisions (a subscriber's layers lowered or raised): on a
+    busy machine a browser's REMB falls below what it is sent, and the server lowers it."""
+    lines = [line for line in server.full_log().splitlines() if "simulcast layers" in line]
+    return "\n".join(lines[-8:]) or "(none)"
+
+
+def wait_top_layers(
+    viewer: Participant, publishers: list[Participant], what: str, server: ParleyServer
+) -> list[int]:
     """Wait until ``viewer`` decodes each publisher's top layer as it is sent now.
 
     On a busy machine Chromium scales its layers down (a 640-wide top layer becomes 480
@@ -128,12 +142,15 @@ def wait_top_layers(viewer: Participant, publishers: list[Participant], what: st
         if time.monotonic() > deadline:
             pytest.fail(
                 f"{viewer.name}: want {len(publishers)} videos {what} (the top layers sent,"
-                f" now {sent}), see widths {seen}"
+                f" now {sent}), see widths {seen}; the server's layer decisions:\n"
+                + layer_decisions(server)
             )
         time.sleep(0.5)
 
 
-def test_each_viewer_gets_the_layer_that_fits_its_tile(meeting: Meeting, room: str) -> None:
+def test_each_viewer_gets_the_layer_that_fits_its_tile(
+    meeting: Meeting, room: str, server: ParleyServer
+) -> None:
     ada = join(meeting, "Ada", room, {"width": 1280, "height": 800})
     bob = join(meeting, "Bob", room, {"width": 360, "height": 300})
     cy = join(meeting, "Cy", room, {"width": 1600, "height": 1000})
@@ -151,12 +168,12 @@ def test_each_viewer_gets_the_layer_that_fits_its_tile(meeting: Meeting, room: s
 
     # small tiles: the low layer; big tiles: the high layer (Ada's and the other's camera)
     got_bob = wait_widths(bob, 2, lambda w: 0 < w <= low, f"at most {low} wide (small tiles)")
-    got_cy = wait_top_layers(cy, [ada, bob], "of the top layer (big tiles)")
+    got_cy = wait_top_layers(cy, [ada, bob], "of the top layer (big tiles)", server)
     print(f"Bob (small window) receives widths {got_bob}; Cy (big window) {got_cy}")
 
     # Bob enlarges his window: his tiles grow, he gets the high layer
     bob.page.set_viewport_size({"width": 1600, "height": 1000})
-    got = wait_top_layers(bob, [ada, cy], "of the top layer after enlarging the window")
+    got = wait_top_layers(bob, [ada, cy], "of the top layer after enlarging the window", server)
     print(f"Bob after enlarging his window: {got}")
     # and back: the low layer again
     bob.page.set_viewport_size({"width": 360, "height": 300})

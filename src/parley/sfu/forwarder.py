@@ -1020,7 +1020,20 @@ class Router:
         )
 
     def _select_layers(self, sub: Subscriber, now: float) -> None:
-        sub.bandwidth.update(now, sub.forwarded_rate())
+        rule = sub.bandwidth
+        forwarded = sub.forwarded_rate()
+        if rule.update(now, forwarded):
+            # Why someone's picture got blurrier (or sharper again): an operator's question.
+            log.info(
+                "sfu: %s: simulcast layers %s (penalty %d): loss %.0f %%, REMB %d kbit/s,"
+                " forwarding %d kbit/s",
+                sub.pid,
+                "lowered" if rule.penalty_time != rule.upgrade_time else "raised",
+                rule.penalty,
+                rule.loss * 100 / 256,
+                rule.remb // 1000,
+                forwarded // 1000,
+            )
         for slot in sub.slots:
             src = slot.source
             if src is None or src.layers is None:

@@ -15,6 +15,7 @@ import contextlib
 import functools
 import logging
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -764,6 +765,8 @@ class _SqliteWriter:
         #: The busy timeout ``_conn`` has now (see ``_busy_timeout``).
         self._busy_ms = self.BUSY_TIMEOUT_MS
         self._checkpoint_conn: sqlite3.Connection | None = None
+        #: Held by the thread running a checkpoint (see ``_begin``).
+        self._checkpoint_running = threading.Lock()
         #: Commits in all, and commits the WAL may hold that no checkpoint has copied.
         self.commits = 0
         self.uncheckpointed = 0
@@ -799,8 +802,11 @@ class _SqliteWriter:
         conn = self._writer_conn()
         if self.uncheckpointed >= self.CHECKPOINT_INLINE:
             # No write runs now, so this copies the whole WAL and the next write starts it
-            # over, unless the background checkpoint holds the lock: then retry next time.
-            busy, log_frames, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            # over.  A background checkpoint still running (its sync of the database file
+            # can take seconds on a busy disk) is waited for first: meanwhile every inline
+            # attempt would meet SQLite's checkpoint lock, and the WAL would keep growing.
+            with self._checkpoint_running:
+                busy, log_frames, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
             if not busy and log_frames == copied:
                 self.uncheckpointed = 0
         conn.execute("BEGIN IMMEDIATE")
@@ -883,9 +889,10 @@ class _SqliteWriter:
             self._checkpoint_conn = self._connect()
         commits = self.commits
         # PASSIVE: copy what it can without blocking the writer or any reader.
-        busy, log_frames, copied = self._checkpoint_conn.execute(
-            "PRAGMA wal_checkpoint(PASSIVE)"
-        ).fetchone()
+        with self._checkpoint_running:
+            busy, log_frames, copied = self._checkpoint_conn.execute(
+                "PRAGMA wal_checkpoint(PASSIVE)"
+            ).fetchone()
         # All copied and nothing committed since: the next write starts the WAL over.
         return bool(not busy and log_frames == copied and self.commits == commits)
 
