@@ -22,7 +22,7 @@ The attackers connect from loopback addresses of their own (127.0.0.5 …
 rightly trips never starve the bystanders, who use 127.0.0.1.
 
 Bugs it found have regression tests in ``test_regressions.py``.
-``PARLEY_FUZZ_SECONDS`` sets the time budget (default 75).
+``PARLEY_FUZZ_SECONDS`` sets the time budget (default 50; more for a longer hunt).
 The number of inputs (frames) tried is printed and written to ``tests/fuzz/.last_run``.
 """
 
@@ -50,7 +50,7 @@ from tests.support.ws_client import Client
 
 T = TypeVar("T")
 
-FUZZ_SECONDS = float(os.environ.get("PARLEY_FUZZ_SECONDS", "75"))
+FUZZ_SECONDS = float(os.environ.get("PARLEY_FUZZ_SECONDS", "50"))
 DEBUG = os.environ.get("PARLEY_FUZZ_DEBUG", "") in ("1", "true", "yes")
 KNOWN_BUGS = os.environ.get("PARLEY_FUZZ_KNOWN_BUGS", "") in ("1", "true", "yes")
 #: Deepest JSON nesting generated: far past msgspec's recursion limit (about 1000
