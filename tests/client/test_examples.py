@@ -140,7 +140,10 @@ async def test_record_one_writes_an_ogg_of_that_participant(
     await ada.publish(player.audio)
     out = tmp_path / "recorded.ogg"
     recorder = example("record_one.py", server.url, room, "Ada", str(out), "4")
-    assert await wait_exit(recorder, 60) == 0, recorder.output()
+    try:
+        assert await wait_exit(recorder, 60) == 0, recorder.output()
+    finally:
+        player.audio.stop()  # its decoding thread, before this test's event loop closes
     assert "stopped recording Ada" in recorder.output()
     info = probe(out)
     assert info["format"]["format_name"] == "ogg"

@@ -97,11 +97,14 @@ async def test_media_flows_again_after_a_server_restart(
     media = await listener.subscribe(ada.id)
     await asyncio.wait_for(media.audio.recv(), 20)
 
-    srv.stop(signal.SIGKILL)
-    srv.start()
-    await asyncio.wait_for(listener.say("back"), 60)  # the signalling is back
-    before = media.audio.frames_received
-    async with asyncio.timeout(40):
-        while media.audio.frames_received < before + 50:  # a second of audio, after
-            await media.audio.recv()
-    assert media.audio.readyState == "live"
+    try:
+        srv.stop(signal.SIGKILL)
+        srv.start()
+        await asyncio.wait_for(listener.say("back"), 60)  # the signalling is back
+        before = media.audio.frames_received
+        async with asyncio.timeout(40):
+            while media.audio.frames_received < before + 50:  # a second of audio, after
+                await media.audio.recv()
+        assert media.audio.readyState == "live"
+    finally:
+        player.audio.stop()  # its decoding thread, before this test's event loop closes
