@@ -271,6 +271,14 @@ _KEEP = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('expire', KEYS[1], ARGV[2]) end
 return 0
 """
+_KEEP_MS = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end
+return 0
+"""
+#: Seconds a room's admission lock lives unless its holder renews it (a stopped node's
+#: lock is gone after this), and how long a join waits for a live holder's admission.
+LOCK_TTL = 5.0
+LOCK_PATIENCE = 30.0
 #: Seconds a media owner's key lives without a refresh (refreshed with the node's key).
 MEDIA_TTL = 30
 
@@ -702,7 +710,9 @@ class Replicator:
         return [s.info for s in states if not s.waiting]
 
     @contextlib.asynccontextmanager
-    async def room_lock(self, room_name: str, patience: float = 5.0) -> AsyncIterator[None]:
+    async def room_lock(
+        self, room_name: str, patience: float = LOCK_PATIENCE
+    ) -> AsyncIterator[None]:
         """Serialise admissions to a room across nodes (and load its fresh state); the
         meeting stays followed (:meth:`sweep`) while one is under way."""
         main = main_of(room_name)
@@ -717,20 +727,28 @@ class Replicator:
 
     @contextlib.asynccontextmanager
     async def _lock(self, room_name: str, patience: float) -> AsyncIterator[None]:
+        """The lock lives ``LOCK_TTL`` unless its holder renews it: an admission may
+        outlast that (an ``on_join`` hook with a budget of seconds), a dead node's lock
+        must not.  So a waiter may wait ``patience`` for a live holder."""
         key = "parley:lock:" + room_name
         token = secrets.token_hex(8)
         deadline = time.monotonic() + patience
         locked = False
+        keeper: asyncio.Task[None] | None = None
         try:
             while time.monotonic() < deadline:
-                if await self.redis.set(key, token, nx=True, px=int(patience * 1000)):
+                if await self.redis.set(key, token, nx=True, px=int(LOCK_TTL * 1000)):
                     locked = True
                     break
                 await asyncio.sleep(0.01)
-            if not locked:
+            if locked:
+                keeper = asyncio.create_task(self._keep_lock(key, token))
+            else:
                 log.warning("room lock %s not acquired in %.1f s; going ahead", room_name, patience)
             await self.enter(room_name)
         except (RedisError, OSError) as exc:
+            if keeper is not None:
+                keeper.cancel()
             # Redis is away: admit on the local view rather than refuse everyone.
             log.warning("room lock %s unavailable (%s); using the local view", room_name, exc)
             yield
@@ -738,12 +756,21 @@ class Replicator:
         try:
             yield
         finally:
+            if keeper is not None:
+                keeper.cancel()
             # The next admission must see what this one wrote: send it before unlocking.
             self.flush()
             await self.broker.drain()
             if locked:
                 with contextlib.suppress(RedisError, OSError):
                     await self.redis.eval(_UNLOCK, 1, key, token)
+
+    async def _keep_lock(self, key: str, token: str) -> None:
+        """Renew a held room lock until its admission is done (cancelled then)."""
+        while True:
+            await asyncio.sleep(LOCK_TTL / 3)
+            with contextlib.suppress(RedisError, OSError):
+                await self.redis.eval(_KEEP_MS, 1, key, token, int(LOCK_TTL * 1000))
 
     # -- liveness ----------------------------------------------------------------------------
 
