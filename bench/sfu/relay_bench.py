@@ -10,12 +10,15 @@ worth, fed as fast as they go) from one publisher, to ``N`` viewers:
   node B (``parley.sfu.relay``: seal with the HMAC tag, ``sendto`` over loopback UDP),
   which has the other ``N/2`` (open, replay check, the stand-in publisher, then the same
   per-viewer work).  Both nodes run in this process, on one event loop: node A's CPU is
-  the time spent feeding its router; node B's is the rest of the run (its datagram
-  reads and everything they cause).
+  the time spent feeding its router; node B's is that of the loop's turns in between
+  (its datagram reads and everything they cause).
 
 Per node, CPU µs per packet forwarded to a viewer, and its ratio to the one-node
-figure: the median of each run's ratio (each run measures one node, then two, back to
-back, so a machine busier in one run than in another moves both alike).  Then the
+figure: the median of each run's ratio.  In a run both set-ups exist at once and are
+fed in turns, 128 packets each, so a machine busier for a moment slows both alike;
+node A's CPU is read around each batch of 16 packets it is fed, node B's around each
+loop turn that follows (the CPU clock is read once per batch, not per packet: on a VM
+a read is a system call of a few µs).  Then the
 relay's added delay: one packet at a time, the time from node A's router receiving it
 to node B's stand-in publisher receiving it (seal, ``sendto``, the kernel, the event
 loop's wake-up, open, dispatch), median and p99.
@@ -53,25 +56,7 @@ from parley.sfu.forwarder import Router  # noqa: E402
 from parley.sfu.relay.node import MediaRelay  # noqa: E402
 
 BATCH = 16  # packets fed before the loop lets node B read (its socket buffer is enough)
-
-
-async def one_node(packets: list[bytes], key: bytes, viewers: int) -> tuple[float, int]:
-    protocol = await udp_protocol()
-    sinks = Sinks(viewers)
-    router = Router(last_n=9)
-    publisher = add_publisher(router, protocol, sinks.addrs[0])
-    publisher.add_source("cam", "video", PUB_SSRC, 96, "VP8", 90000)
-    raws = add_viewers(router, protocol, sinks, 0, viewers)
-    unprotect, on_rtp, clock = srtp_session(key, False).unprotect, publisher.on_rtp, time.monotonic
-    t0 = time.process_time()
-    for i, p in enumerate(packets):
-        on_rtp(unprotect(p), clock())
-        if i % BATCH == BATCH - 1:
-            await asyncio.sleep(0)  # the same loop turns as the two-node run
-    cpu = time.process_time() - t0
-    protocol.transport.close()
-    sinks.close()
-    return cpu, sum(r.sent for r in raws)
+CHUNK = 128  # packets fed to one set-up before the other's turn
 
 
 async def two_relays() -> tuple[MediaRelay, MediaRelay]:
@@ -92,42 +77,96 @@ async def until(cond: Any, seconds: float = 5.0) -> None:
         await asyncio.sleep(0)
 
 
-async def two_nodes(
-    packets: list[bytes], key: bytes, viewers: int
-) -> tuple[float, float, int, int, int]:
-    """(CPU of A, CPU of B, packets A sent to viewers, packets B sent, relayed in)."""
+class OneNode:
+    """One router: the publisher and all ``viewers``."""
+
+    def __init__(self, protocol: Any, sinks: Sinks, key: bytes, viewers: int) -> None:
+        router = Router(last_n=9)
+        publisher = add_publisher(router, protocol, sinks.addrs[0])
+        publisher.add_source("cam", "video", PUB_SSRC, 96, "VP8", 90000)
+        self.raws = add_viewers(router, protocol, sinks, 0, viewers)
+        self.unprotect, self.on_rtp = srtp_session(key, False).unprotect, publisher.on_rtp
+        self.cpu = 0.0
+
+    async def feed(self, packets: list[bytes]) -> None:
+        unprotect, on_rtp, clock = self.unprotect, self.on_rtp, time.monotonic
+        t = time.process_time()
+        for i in range(0, len(packets), BATCH):
+            for p in packets[i : i + BATCH]:
+                on_rtp(unprotect(p), clock())
+            await asyncio.sleep(0)  # the same loop turns as the two-node run
+        self.cpu += time.process_time() - t
+
+
+class TwoNodes:
+    """Node A (the publisher, the first ``viewers // 2``) relaying to node B (the rest)."""
+
+    async def start(self, protocol: Any, sinks: Sinks, key: bytes, viewers: int) -> None:
+        self.a, self.b = a, b = await two_relays()
+        ra, rb = Router(last_n=9), Router(last_n=9)
+        a.open_room("bench", ra)
+        b.open_room("bench", rb)
+        publisher = add_publisher(ra, protocol, sinks.addrs[0])
+        publisher.add_source("cam", "video", PUB_SSRC, 96, "VP8", 90000)
+        a.set_targets("bench", ["node-b"])
+        await until(lambda: "pub" in rb.publishers)
+        half = viewers // 2
+        self.raws_a = add_viewers(ra, protocol, sinks, 0, half)
+        self.raws_b = add_viewers(rb, protocol, sinks, half, viewers - half)
+        self.inbound = b.rooms["bench"].inbound
+        self.unprotect, self.on_rtp = srtp_session(key, False).unprotect, publisher.on_rtp
+        self.cpu_a = self.cpu_b = 0.0
+        self.fed = 0
+
+    async def feed(self, packets: list[bytes]) -> None:
+        """Node B only runs at the loop's turns: each batch fed is A's alone, each turn
+        B's (the CPU clock read once between them: a read is a system call, ~4 µs on a
+        VM, once per 16 packets)."""
+        unprotect, on_rtp, clock = self.unprotect, self.on_rtp, time.monotonic
+        cpu_a = cpu_b = 0.0
+        t0 = time.process_time()
+        for i in range(0, len(packets), BATCH):
+            for p in packets[i : i + BATCH]:
+                on_rtp(unprotect(p), clock())
+            t1 = time.process_time()
+            await asyncio.sleep(0)
+            t2 = time.process_time()
+            cpu_a += t1 - t0
+            cpu_b += t2 - t1
+            t0 = t2
+        self.fed += len(packets)
+        await until(lambda: self.inbound.received >= self.fed)  # all of B's work in
+        cpu_b += time.process_time() - t0
+        self.cpu_a += cpu_a
+        self.cpu_b += cpu_b
+
+    def close(self) -> None:
+        self.a.close()
+        self.b.close()
+
+
+async def one_run(packets: list[bytes], key: bytes, viewers: int) -> tuple[float, float, float]:
+    """µs per packet sent to a viewer: (one node, two nodes' A, two nodes' B), the two
+    set-ups fed in turns, ``CHUNK`` packets at a time (a machine that slows down
+    for a moment slows both alike)."""
     protocol = await udp_protocol()
     sinks = Sinks(viewers)
-    a, b = await two_relays()
-    ra, rb = Router(last_n=9), Router(last_n=9)
-    a.open_room("bench", ra)
-    b.open_room("bench", rb)
-    publisher = add_publisher(ra, protocol, sinks.addrs[0])
-    publisher.add_source("cam", "video", PUB_SSRC, 96, "VP8", 90000)
-    a.set_targets("bench", ["node-b"])
-    await until(lambda: "pub" in rb.publishers)
-    half = viewers // 2
-    raws_a = add_viewers(ra, protocol, sinks, 0, half)
-    raws_b = add_viewers(rb, protocol, sinks, half, viewers - half)
-    inbound = b.rooms["bench"].inbound
-    unprotect, on_rtp, clock = srtp_session(key, False).unprotect, publisher.on_rtp, time.monotonic
-    cpu_a = 0.0
-    t0 = time.process_time()
-    for i, p in enumerate(packets):
-        t = time.process_time()
-        on_rtp(unprotect(p), clock())
-        cpu_a += time.process_time() - t
-        if i % BATCH == BATCH - 1:
-            await asyncio.sleep(0)
-    await until(lambda: inbound.received >= len(packets))
-    cpu_b = time.process_time() - t0 - cpu_a
-    sent_a, sent_b = sum(r.sent for r in raws_a), sum(r.sent for r in raws_b)
-    received = inbound.received
-    a.close()
-    b.close()
+    one = OneNode(protocol, sinks, key, viewers)
+    two = TwoNodes()
+    await two.start(protocol, sinks, key, viewers)
+    for i in range(0, len(packets), CHUNK):
+        await one.feed(packets[i : i + CHUNK])
+        await two.feed(packets[i : i + CHUNK])
+    two.close()
     protocol.transport.close()
     sinks.close()
-    return cpu_a, cpu_b, sent_a, sent_b, received
+    sent = sum(r.sent for r in one.raws)
+    sent_a, sent_b = sum(r.sent for r in two.raws_a), sum(r.sent for r in two.raws_b)
+    assert sent == len(packets) * viewers, sent
+    assert two.inbound.received == len(packets), two.inbound.received
+    assert sent_a == len(packets) * (viewers // 2), sent_a
+    assert sent_b == len(packets) * (viewers - viewers // 2), sent_b
+    return one.cpu / sent * 1e6, two.cpu_a / sent_a * 1e6, two.cpu_b / sent_b * 1e6
 
 
 async def relay_delay(key: bytes, samples: int) -> list[float]:
@@ -178,17 +217,12 @@ async def main() -> None:
     for viewers in args.viewers:
         one, ua, ub, ra, rb = [], [], [], [], []
         for _ in range(args.repeats):
-            cpu, sent = await one_node(packets, key, viewers)
-            assert sent == len(packets) * viewers, sent
-            one.append(cpu / sent * 1e6)
-            cpu_a, cpu_b, sent_a, sent_b, received = await two_nodes(packets, key, viewers)
-            assert received == len(packets), received
-            assert sent_a == len(packets) * (viewers // 2), sent_a
-            assert sent_b == len(packets) * (viewers - viewers // 2), sent_b
-            ua.append(cpu_a / sent_a * 1e6)
-            ub.append(cpu_b / sent_b * 1e6)
-            ra.append(ua[-1] / one[-1])
-            rb.append(ub[-1] / one[-1])
+            u1, u_a, u_b = await one_run(packets, key, viewers)
+            one.append(u1)
+            ua.append(u_a)
+            ub.append(u_b)
+            ra.append(u_a / u1)
+            rb.append(u_b / u1)
         m1, ma, mb = statistics.median(one), statistics.median(ua), statistics.median(ub)
         qa, qb = statistics.median(ra), statistics.median(rb)
         print(

@@ -6,12 +6,14 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import socket
 from typing import Any
 
 import pytest
 
 from parley.sfu import rtp as R
 from parley.sfu.forwarder import Router
+from parley.sfu.relay import batch_recv
 from parley.sfu.relay import wire as W
 from parley.sfu.relay.node import MediaRelay, RefusalLog
 from tests.sfu.sfu_packets import Wire, audio, parse, rtp, vp8_payload
@@ -60,6 +62,22 @@ def test_another_secret_does_not_open_it() -> None:
     with pytest.raises(W.Refused) as refused:
         W.open_datagram(KEY, data)
     assert (refused.value.reason, refused.value.node) == ("tag", "node-x")
+
+
+def test_an_opener_keeps_each_streams_fields_and_a_bounded_number_of_them() -> None:
+    opener = W.Opener(KEY)
+    for room, pid in (("standup", "ada"), ("standup", "bob"), ("retro", "ada"), ("standup", "ada")):
+        data = W.seal(KEY, W.RTP, 1, 7, "node-a", room, pid, b"\x80" * 12)
+        assert opener.open(data) == (W.RTP, 1, 7, ("node-a", room, pid), b"\x80" * 12)
+    assert len(opener._routes) == 3
+    for i in range(W.MAX_ROUTES + 5):
+        opener.open(W.seal(KEY, W.RTP, 1, i, "node-a", "big", f"p{i}", b""))
+    assert len(opener._routes) <= W.MAX_ROUTES
+    # a bad tag adds nothing, whatever fields it claims
+    forged = W.seal(W.relay_key("guess"), W.RTP, 1, 1, "node-a", "new", "x", b"")
+    with pytest.raises(W.Refused):
+        opener.open(forged)
+    assert W.fields("node-a", "new", "x") not in opener._routes
 
 
 def test_fields_are_bounded_when_sealing() -> None:
@@ -292,6 +310,50 @@ async def test_two_relays_over_loopback_udp() -> None:
         assert b.accepted >= 6 and not b.refused
         _ = R  # (rtp helpers imported for the module's readers)
     finally:
+        a.close()
+        b.close()
+
+
+@pytest.mark.parametrize("batched", [True, False], ids=["recvmmsg", "event-loop-endpoint"])
+async def test_a_started_relay_takes_a_burst_and_refuses_bad_datagrams_on_its_socket(
+    batched: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not batched:
+        monkeypatch.setattr(batch_recv, "available", lambda: False)
+    elif not batch_recv.available():
+        pytest.skip("no recvmmsg on this system")
+    a = MediaRelay("node-a", "s3cret", "127.0.0.1", 0)
+    b = MediaRelay("node-b", "s3cret", "127.0.0.1", 0)
+    await a.start()
+    await b.start()
+    mallory = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        assert (b.receiver is not None) is batched
+        a.set_peers({"node-b": ("127.0.0.1", b.port)})
+        b.set_peers({"node-a": ("127.0.0.1", a.port)})
+        # more than one batch's worth, back to back, for a room not open on B
+        burst = [
+            a.seal(W.RTP, "standup", "ada", b"\x80" * 200) for _ in range(batch_recv.BATCH * 2 + 6)
+        ]
+        for datagram in burst:
+            a.send("node-b", datagram)
+        for _ in range(200):
+            if b.unrouted == len(burst):
+                break
+            await asyncio.sleep(0.01)
+        assert b.accepted == b.unrouted == len(burst)
+        # from another socket of the same host: too long, garbage, a replay of A's
+        mallory.sendto(burst[0][:20] + b"\x00" * W.MAX_DATAGRAM, ("127.0.0.1", b.port))
+        mallory.sendto(b"\x00" * 40, ("127.0.0.1", b.port))
+        mallory.sendto(burst[5], ("127.0.0.1", b.port))
+        for _ in range(200):
+            if sum(b.refused.values()) == 3:
+                break
+            await asyncio.sleep(0.01)
+        assert dict(b.refused) == {"length": 1, "magic": 1, "replay": 1}
+        assert b.accepted == len(burst)
+    finally:
+        mallory.close()
         a.close()
         b.close()
 

@@ -2,8 +2,10 @@
 
 :class:`MediaRelay` binds ``--relay-ip``:``--relay-port``, seals what the rooms send
 (:mod:`.wire`: node id, epoch, counter, HMAC tag) and opens what arrives; it receives
-on that socket and sends from one UDP socket per peer, bound to ``--relay-ip`` (an
-ephemeral port) and connected to the peer (no address to resolve per datagram).  A datagram is
+on that socket (on Linux all waiting datagrams in one system call: :mod:`.batch_recv`;
+elsewhere through the event loop's datagram endpoint) and sends from one UDP socket
+per peer, bound to ``--relay-ip`` (an ephemeral port) and connected to the peer (no
+address to resolve per datagram).  A datagram is
 accepted only if its tag verifies with the cluster's relay secret, it is no replay,
 its node is a current peer (:meth:`set_peers`: the cluster's directory of relay
 addresses) sending from that peer's address, and its room is open here; anything else is
@@ -30,20 +32,21 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..forwarder import Router
+from . import batch_recv
 from .inbound import RelayIn
 from .outbound import RelayOut
 from .wire import (
     DESCRIBE,
     FEEDBACK,
+    MAX_DATAGRAM,
     RTCP,
     RTP,
-    Datagram,
     Key,
+    Opener,
     Refused,
     ReplayWindow,
     decode_tracks,
     fields,
-    open_datagram,
     relay_key,
     seal_fields,
 )
@@ -118,6 +121,7 @@ class MediaRelay:
             raise ValueError("the media relay needs a secret")
         self.node = node
         self.key = Key(relay_key(secret))
+        self._opener = Opener(self.key)
         self._fields: dict[tuple[str, str], bytes] = {}
         self.host, self.port = host, port
         self.clock = clock
@@ -131,6 +135,8 @@ class MediaRelay:
         self.accepted = 0
         self.unrouted = 0  # accepted, for a room not open here (closed a moment ago: normal)
         self.transport: asyncio.DatagramTransport | None = None
+        #: the socket's reader when started on Linux (recvmmsg: :mod:`.batch_recv`)
+        self.receiver: batch_recv.BatchReceiver | None = None
         #: Per peer, what sends to it: once started, a UDP socket of its own connected to
         #: the peer (bound to ``host``, so the peer sees this node's address), which
         #: saves resolving the address on every send; made at the first send.
@@ -146,11 +152,26 @@ class MediaRelay:
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
-        transport, _ = await loop.create_datagram_endpoint(
-            lambda: _Protocol(self), local_addr=(self.host, self.port)
-        )
-        self.transport = transport
-        self.port = int(transport.get_extra_info("sockname")[1])
+        if batch_recv.available():
+            # datagrams read in batches (one system call for all those waiting)
+            family, _, _, _, address = (await loop.getaddrinfo(
+                self.host, self.port, type=socket.SOCK_DGRAM))[0]  # fmt: skip
+            sock = socket.socket(family, socket.SOCK_DGRAM)
+            try:
+                sock.setblocking(False)
+                sock.bind(address)
+                self.receiver = batch_recv.BatchReceiver(sock, self.received, MAX_DATAGRAM)
+            except BaseException:
+                sock.close()
+                raise
+            self.receiver.start(loop)
+            self.port = int(sock.getsockname()[1])
+        else:
+            transport, _ = await loop.create_datagram_endpoint(
+                lambda: _Protocol(self), local_addr=(self.host, self.port)
+            )
+            self.transport = transport
+            self.port = int(transport.get_extra_info("sockname")[1])
         self._own_sockets = True
         log.info("relay: media relay on udp %s", self.address)
 
@@ -162,6 +183,10 @@ class MediaRelay:
         if self.transport is not None:
             self.transport.close()
             self.transport = None
+        if self.receiver is not None:
+            self.receiver.close()
+            self.receiver = None
+        self._own_sockets = False
 
     # -- membership ------------------------------------------------------------------
     def set_peers(self, peers: dict[str, tuple[str, int]]) -> None:
@@ -233,10 +258,11 @@ class MediaRelay:
     def _sender(self, node: str) -> Callable[[bytes], object] | None:
         address = self.peers.get(node)
         transport = self.transport
-        if address is None or transport is None:
+        if address is None or (transport is None and not self._own_sockets):
             return None
         sender: Callable[[bytes], object]
         if not self._own_sockets:  # not started (a transport handed in)
+            assert transport is not None
 
             def sender(data: bytes) -> None:
                 transport.sendto(data, address)
@@ -265,44 +291,41 @@ class MediaRelay:
 
     # -- receiving ---------------------------------------------------------------------
     def received(self, data: bytes, address: tuple[Any, ...]) -> None:
+        """One datagram from ``address``: checked (tag, fields, peer and its address,
+        replay window), then handed to its room (the hot path: one call to open it)."""
         try:
-            dgram = self._check(data, address)
+            kind, epoch, counter, (node, room, pid), payload = self._opener.open(data)
+            peer = self.peers.get(node)
+            if peer is None or node == self.node:
+                raise Refused("unknown node", node)
+            if peer[0] != address[0]:
+                raise Refused("address", node)
+            if not self.replays.accept(node, epoch, counter):
+                raise Refused("replay", node)
         except Refused as exc:
             self.refused[exc.reason] += 1
             self.refusal_log.refused(exc.reason, exc.node, f"{address[0]}:{address[1]}")
             return
         self.accepted += 1
-        relay = self.rooms.get(dgram.room)
+        relay = self.rooms.get(room)
         if relay is None:
             self.unrouted += 1
             return
         now = self.clock()
-        kind = dgram.kind
         if kind == RTP:
-            relay.inbound.on_rtp(dgram.node, dgram.pid, dgram.payload, now)
+            relay.inbound.on_rtp(node, pid, payload, now)
         elif kind == FEEDBACK:
-            relay.out.feedback(dgram.node, dgram.pid, dgram.payload, now)
+            relay.out.feedback(node, pid, payload, now)
         elif kind == RTCP:
-            relay.inbound.on_rtcp(dgram.node, dgram.pid, dgram.payload, now)
+            relay.inbound.on_rtcp(node, pid, payload, now)
         elif kind == DESCRIBE:
             try:
-                tracks = decode_tracks(dgram.payload)
+                tracks = decode_tracks(payload)
             except Refused as exc:
                 self.refused[exc.reason] += 1
-                self.refusal_log.refused(exc.reason, dgram.node, address[0])
+                self.refusal_log.refused(exc.reason, node, address[0])
                 return
-            relay.inbound.on_describe(dgram.node, dgram.pid, tracks, now)
-
-    def _check(self, data: bytes, address: tuple[Any, ...]) -> Datagram:
-        dgram = open_datagram(self.key, data)
-        peer = self.peers.get(dgram.node)
-        if peer is None or dgram.node == self.node:
-            raise Refused("unknown node", dgram.node)
-        if peer[0] != address[0]:
-            raise Refused("address", dgram.node)
-        if not self.replays.accept(dgram.node, dgram.epoch, dgram.counter):
-            raise Refused("replay", dgram.node)
-        return dgram
+            relay.inbound.on_describe(node, pid, tracks, now)
 
     def stats(self) -> dict[str, int]:
         sent = sum(r.out.sent for r in self.rooms.values())
