@@ -171,8 +171,8 @@ def run(minutes: float, loss: float, skew_ppm: float, tmp: Path, seed: int) -> d
         due = 0
         while due < len(pending) and pending[due][0] <= t:
             due += 1
-        for _, _, src, pkt in pending[:due]:
-            rec.rtp(src, pkt, t)
+        for arrival, _, src, pkt in pending[:due]:
+            rec.rtp(src, pkt, arrival)  # its own arrival time, as the forwarder's tap gives it
         del pending[:due]
         # the recording thread's round (RoomRecording.step, less the manifest)
         rec._drain()
