@@ -291,3 +291,37 @@ def test_opus_is_muxed_in_packets_of_up_to_120_ms_that_decode_the_same(tmp_path:
     assert len(muxed) == 7 + 5 + 1 + 5
     assert starts[:8] == [0, 120, 240, 360, 480, 600, 720, 840]
     assert 1400 in starts and starts[starts.index(1400) + 1] == 1440
+
+
+def test_a_recording_hurries_its_rounds_only_while_a_loss_waits(tmp_path: Path) -> None:
+    """The worker's rounds are far apart (worker.DRAIN_EVERY) unless a recording says
+    it is in a hurry: a hole waits for its late packet, or a key frame is wanted; the
+    key frame request then goes out as soon as the hole is given up."""
+    clock = [100.0]
+    cam = FakeSource("p_ada", "camera", "video", "VP8", 90000, 1111)
+    rec = RoomRecording(
+        tmp_path / "rec", "20261207T050000Z-abcdef", "team",
+        started_by={"id": "p_host", "name": "Ada"}, call_soon=lambda f: f(),
+        monotonic=lambda: clock[0], wall=lambda: 1.8e9 + clock[0],
+    )  # fmt: skip
+    rec.directory.mkdir(parents=True)
+    packets = video_packets("VP8", 40, 1111)
+
+    def arrive(until: float, skip: int = -1) -> None:
+        for i, (t, data) in enumerate(packets):
+            if clock[0] - 100.0 <= t < until and i != skip:
+                rec.rtp(cam, data, 100.0 + t)
+
+    arrive(0.5)  # in order, starting with a key frame
+    clock[0] = 100.47
+    assert rec.step() is False and not rec.hurry  # a key frame is asked for at the start
+    assert cam.plis == [100.47]
+    lost = next(i for i, (t, _) in enumerate(packets) if t >= 0.6)
+    arrive(0.8, skip=lost)  # a hole: it waits for the late packet
+    clock[0] = 100.8
+    assert rec.step() is False and rec.hurry and cam.plis == [100.47]
+    arrive(1.0, skip=lost)
+    clock[0] = 101.0  # 0.4 s after the hole: given up, a key frame asked for
+    assert rec.step() is False and cam.plis == [100.47, 101.0] and not rec.hurry
+    rec.stop()
+    assert rec.step() is True
