@@ -30,7 +30,7 @@ import av
 
 from ..sfu.codecs.h264 import sps_size
 
-__all__ = ["EXTENSIONS", "TrackWriter", "opus_join", "vp8_size"]
+__all__ = ["EXTENSIONS", "TrackWriter", "opus_frames", "opus_join", "vp8_size"]
 
 EXTENSIONS = {"OPUS": ".webm", "VP8": ".webm", "H264": ".mkv"}
 _FORMATS = {".webm": "webm", ".mkv": "matroska"}
@@ -65,6 +65,17 @@ def opus_join(toc: int, frames: list[bytes]) -> bytes:
             lengths.append((n - first) >> 2)
     head = bytes((toc | 3, 0x80 | len(frames)))
     return head + bytes(lengths) + b"".join(frames)
+
+
+def opus_frames(packet: bytes) -> tuple[int, int]:
+    """(frames, samples a frame at 48 kHz) of an Opus packet as this writer muxes it: a
+    code 3 packet (a batch of :func:`opus_join`) counts its frames, any other packet
+    counts as one, as the RTP packet it came in (:class:`TrackWriter`'s ``frames``)."""
+    if not packet:
+        return 1, 960
+    toc = packet[0]
+    n = packet[1] & 0x3F if toc & 3 == 3 and len(packet) > 1 else 1
+    return max(n, 1), _OPUS_SAMPLES[toc >> 3]
 
 
 def vp8_size(frame: bytes) -> tuple[int, int] | None:
