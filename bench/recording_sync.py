@@ -9,8 +9,9 @@ sender report (NTP <-> RTP) per stream every second, as browsers do; packets arr
 the next camera frame a key frame.
 
 The packets go through :class:`parley.recording.session.RoomRecording` exactly as the
-SFU hands them (``rtp``, ``sr``), and the recording thread's loop is run every
-``DRAIN_EVERY`` (0.1 s) of
+SFU hands them (``rtp``, ``sr``), and the recording thread's loop is run as the
+worker runs it, every ``DRAIN_EVERY`` (0.3 s), or ``HURRY_EVERY`` (0.1 s) after a round
+that left a hole waiting or a key frame wanted, of
 *simulated* time (drain, expire holes, key-frame requests), so ten minutes of media take
 a minute or two, not ten.  What this measures is therefore the recorder (reordering,
 frames, timestamps, the manifest's clock); the browser's own capture clocks and the
@@ -50,7 +51,7 @@ from aiortc.codecs.opus import OpusEncoder
 from aiortc.codecs.vpx import Vp8Encoder
 
 from parley.recording.session import RoomRecording
-from parley.recording.worker import DRAIN_EVERY
+from parley.recording.worker import DRAIN_EVERY, HURRY_EVERY
 
 HDR = struct.Struct("!BBHII")
 V_SSRC, A_SSRC = 0x5151, 0x6262
@@ -121,11 +122,11 @@ def run(minutes: float, loss: float, skew_ppm: float, tmp: Path, seed: int) -> d
     order = 0
     vi = ai = 0
     served = 0
-    tick = DRAIN_EVERY
-    steps = int(seconds / tick) + 30
     last_sr = -1.0
-    for step in range(1, steps + 1):
-        t = step * tick
+    t = 0.0
+    hurry = False
+    while t < seconds + 3.0:  # 3 s more: what waits is written
+        t += HURRY_EVERY if hurry else DRAIN_EVERY
         sim[0] = t
         # the publisher: what it captured up to t
         while vi / FPS < t and vi / FPS < seconds:
@@ -170,14 +171,16 @@ def run(minutes: float, loss: float, skew_ppm: float, tmp: Path, seed: int) -> d
         due = 0
         while due < len(pending) and pending[due][0] <= t:
             due += 1
-        for _, _, src, pkt in pending[:due]:
-            rec.rtp(src, pkt, t)
+        for arrival, _, src, pkt in pending[:due]:
+            rec.rtp(src, pkt, arrival)  # its own arrival time, as the forwarder's tap gives it
         del pending[:due]
-        # the recording thread's loop, every DRAIN_EVERY
+        # the recording thread's round (RoomRecording.step, less the manifest)
         rec._drain()
+        hurry = False
         for track in rec.tracks.values():
             track.tick(t)
             rec._keyframes(track, t)
+            hurry = hurry or bool(track.wants_key) or track.waiting
     rec._finish()
     doc = json.loads((rec.directory / "manifest.json").read_text())
     return {"doc": doc, "dir": rec.directory, "plis": video.plis, "losses": losses}

@@ -101,6 +101,13 @@ def test_a_host_records_and_everyone_knows(meeting: Meeting, server: Any, room: 
     assert "error" not in seen, seen
     assert seen["duration"] == pytest.approx(camera["duration"], abs=1.0), seen
     assert seen["currentTime"] >= seen["duration"] - 0.1 and seen["frames"] > 10, seen
+    # and a microphone's file (Opus muxed in packets of up to 120 ms) plays to its end
+    mic = tracks[(by_name["Bob"], "mic")]
+    url = f"/api/v1/recordings/{manifest['id']}/files/{mic['file']}"
+    heard = ada.page.evaluate(JS_PLAY, [url, token])
+    assert "error" not in heard, heard
+    assert heard["duration"] == pytest.approx(mic["duration"], abs=1.0), heard
+    assert heard["currentTime"] >= heard["duration"] - 0.1, heard
 
 
 def test_a_mesh_server_explains(meeting: Meeting, parley_server: Any, room: str) -> None:

@@ -17,13 +17,13 @@ from .media import FakeSource, opus_packets, video_packets
 
 
 def decode_all(path: Path) -> tuple[int, list[tuple[int, int]]]:
-    """Frames decoded (errors raise) and the picture sizes seen."""
+    """Frames decoded (errors raise; audio: samples) and the picture sizes seen."""
     n = 0
     sizes: list[tuple[int, int]] = []
     with av.open(str(path)) as container:
         stream = container.streams[0]
         for frame in container.decode(stream):
-            n += 1
+            n += frame.samples if isinstance(frame, av.AudioFrame) else 1
             if isinstance(frame, av.VideoFrame) and (
                 not sizes or sizes[-1] != (frame.width, frame.height)
             ):
@@ -67,7 +67,7 @@ def test_vp8_and_opus_in_order(tmp_path: Path) -> None:
     assert a["streams"][0]["codec_name"] == "opus"
     assert float(a["format"]["duration"]) == pytest.approx(2.0, abs=0.1)
     assert decode_all(video)[0] == 60
-    assert decode_all(audio)[0] == 100
+    assert decode_all(audio)[0] == 100 * 960 - 312  # 2 s, less the encoder's pre-skip
     assert files["camera"]["frames"] == 60 and files["camera"]["clock"] == "arrival"
 
 
@@ -251,3 +251,77 @@ def test_rooms_recorded_at_once_share_a_thread_and_one_failing_stops_only_itself
     assert track["frames"] == 60
     assert decode_all(ok.directory / track["file"])[0] == 60
     assert json.loads((full.directory / "manifest.json").read_text())["stop_reason"] == "disk-full"
+
+
+def test_opus_is_muxed_in_packets_of_up_to_120_ms_that_decode_the_same(tmp_path: Path) -> None:
+    """Consecutive 20 ms Opus packets go into the file as one packet of up to 120 ms
+    (only the framing changes: one mux call each, not one per 20 ms); a gap, or a
+    packet of another shape, starts a new one.  The decoded sound is the same, sample
+    for sample, and every packet is where its RTP timestamp puts it."""
+    import numpy as np
+
+    from parley.recording.writer import TrackWriter
+
+    payloads = [d[12:] for _, d in opus_packets(100, 1, beep_at=50)]
+    frames: list[tuple[int, bytes]] = [(i * 960, p) for i, p in enumerate(payloads)]
+    del frames[40:42]  # a gap of 40 ms (lost packets)
+    # a two-frame packet (code 1: 40 ms) where frames 70-71 were: muxed alone
+    two = bytes((payloads[70][0] | 1,)) + payloads[70][1:] * 2
+    frames = [f for f in frames if f[0] not in (70 * 960, 71 * 960)]
+    frames.insert(68, (70 * 960, two))
+    writer = TrackWriter(tmp_path / "mic.webm", "OPUS", 48000)
+    for pts, data in frames:
+        assert writer.write(data, pts, True)
+    writer.close()
+    assert writer.frames == len(frames) == 97
+
+    reference = av.CodecContext.create("opus", "r")
+    expected = [f.to_ndarray() for _, d in frames for f in reference.decode(av.Packet(d))]
+    with av.open(str(tmp_path / "mic.webm")) as c:
+        stream = c.streams[0]
+        muxed = [(p.pts, p.duration) for p in c.demux(stream) if p.size]
+    with av.open(str(tmp_path / "mic.webm")) as c:
+        decoded = [f.to_ndarray() for f in c.decode(c.streams[0])]
+    got = np.concatenate(decoded, axis=1)
+    want = np.concatenate(expected, axis=1)[:, 312:]  # the file's pre-skip (OpusHead)
+    assert got.shape == want.shape and np.array_equal(got, want)
+    starts = [pts for pts, _ in muxed]  # milliseconds (Matroska)
+    # 0-38 (7 packets), then the gap: 840 ms on, 42-67 (5 packets), the 40 ms packet
+    # alone at 1400 ms, then from 1440 ms 72-99 (5 packets)
+    assert len(muxed) == 7 + 5 + 1 + 5
+    assert starts[:8] == [0, 120, 240, 360, 480, 600, 720, 840]
+    assert 1400 in starts and starts[starts.index(1400) + 1] == 1440
+
+
+def test_a_recording_hurries_its_rounds_only_while_a_loss_waits(tmp_path: Path) -> None:
+    """The worker's rounds are far apart (worker.DRAIN_EVERY) unless a recording says
+    it is in a hurry: a hole waits for its late packet, or a key frame is wanted; the
+    key frame request then goes out as soon as the hole is given up."""
+    clock = [100.0]
+    cam = FakeSource("p_ada", "camera", "video", "VP8", 90000, 1111)
+    rec = RoomRecording(
+        tmp_path / "rec", "20261207T050000Z-abcdef", "team",
+        started_by={"id": "p_host", "name": "Ada"}, call_soon=lambda f: f(),
+        monotonic=lambda: clock[0], wall=lambda: 1.8e9 + clock[0],
+    )  # fmt: skip
+    rec.directory.mkdir(parents=True)
+    packets = video_packets("VP8", 40, 1111)
+
+    def arrive(until: float, skip: int = -1) -> None:
+        for i, (t, data) in enumerate(packets):
+            if clock[0] - 100.0 <= t < until and i != skip:
+                rec.rtp(cam, data, 100.0 + t)
+
+    arrive(0.5)  # in order, starting with a key frame
+    clock[0] = 100.47
+    assert rec.step() is False and not rec.hurry  # a key frame is asked for at the start
+    assert cam.plis == [100.47]
+    lost = next(i for i, (t, _) in enumerate(packets) if t >= 0.6)
+    arrive(0.8, skip=lost)  # a hole: it waits for the late packet
+    clock[0] = 100.8
+    assert rec.step() is False and rec.hurry and cam.plis == [100.47]
+    arrive(1.0, skip=lost)
+    clock[0] = 101.0  # 0.4 s after the hole: given up, a key frame asked for
+    assert rec.step() is False and cam.plis == [100.47, 101.0] and not rec.hurry
+    rec.stop()
+    assert rec.step() is True

@@ -79,5 +79,8 @@ def test_a_killed_recording_is_finished_and_its_files_play(tmp_path: Path) -> No
         assert 2.0 < duration < 4.5, (track["file"], duration)
         assert track["duration"] == pytest.approx(duration, abs=0.3)
         assert info["streams"][0]["codec_name"] == ("vp8" if track["kind"] == "video" else "opus")
+    # the microphone's 20 ms frames are counted, not the file's packets (up to 120 ms)
+    mic = next(t for t in doc["tracks"] if t["track"] == "mic")
+    assert mic["frames"] == pytest.approx(mic["duration"] / 0.02 + 1, abs=1)
     assert not list(directory.glob("*.tmp"))
     assert interrupted(root) == [] and finish(directory) is None  # once

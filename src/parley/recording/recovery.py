@@ -33,6 +33,7 @@ import av
 
 from .manifest import read_manifest, write_manifest
 from .storage import ID_PATTERN
+from .writer import opus_frames
 
 try:
     import fcntl
@@ -102,17 +103,23 @@ def _remux(path: Path) -> tuple[int, float] | None:
                 return None
             stream = src.streams[0]
             fmt = "webm" if path.suffix == ".webm" else "matroska"
+            opus = stream.codec_context.name == "opus"
             with av.open(str(tmp), "w", format=fmt) as out:
                 copy = out.add_stream_from_template(stream)
                 try:
                     for packet in src.demux(stream):
                         if packet.pts is None or packet.size == 0:
                             continue  # the demuxer's end-of-stream marker
+                        start = Fraction(packet.pts * packet.time_base if packet.time_base else 0)
+                        if opus:  # the writer's batches: one packet, up to 120 ms of frames
+                            n, samples = opus_frames(bytes(packet))
+                            packets += n
+                            start += Fraction((n - 1) * samples, 48000)
+                        else:
+                            packets += 1
                         packet.stream = copy
                         out.mux(packet)
-                        packets += 1
-                        if packet.time_base is not None:
-                            last = max(last, packet.pts * packet.time_base)
+                        last = max(last, start)
                 except av.FFmpegError:
                     pass  # the cluster being written when the process died: cut there
         if not packets:

@@ -122,6 +122,9 @@ class RoomRecording:
         self._lock: int | None = None  # the directory's writer lock (recovery.py)
         self._described = 0  # tracks in the manifest last written
         self._written: tuple[int, int] = (-1, -1)  # what it said: (events version, frames)
+        #: after a step: a track waits for a late packet or wants a key frame, so the
+        #: worker's next round comes sooner (worker.HURRY_EVERY)
+        self.hurry = False
 
     # -- the packet path (event loop) ------------------------------------------------
     def rtp(self, src: SourceLike, data: bytes, now: float) -> None:
@@ -189,9 +192,13 @@ class RoomRecording:
             stopping = self._stop.is_set()
             self._drain()
             now = self._mono()
+            hurry = False
             for track in self.tracks.values():
                 track.tick(now)
                 self._keyframes(track, now)
+                if track.wants_key or track.waiting:
+                    hurry = True
+            self.hurry = hurry
             # also at once when a track's file starts: a process killed before the
             # next rewrite leaves a manifest that knows every file (recovery.py)
             new_files = self._new_files()

@@ -123,6 +123,15 @@ class TrackRecorder:
             if live:  # the recorded layer stopped: the best one still coming
                 self._retarget(max(live, key=lambda s: s.layer))
 
+    @property
+    def waiting(self) -> bool:
+        """Whether a hole in the recorded stream (or the one to switch to) waits for
+        its late packet: :meth:`tick` gives it up within ``max_wait``."""
+        return bool(
+            (self.current is not None and len(self.current.buffer))
+            or (self.target is not None and len(self.target.buffer))
+        )
+
     def sender_report(self, ssrc: int, ntp: int, rtp_ts: int) -> None:
         self.sr[ssrc] = (ntp, rtp_ts)
 

@@ -7,6 +7,9 @@ of CPU a packet against 8.6 µs for the same drain done in one go): 20 threads e
 waking 10 times a second, each wake-up finding a few packets, cold caches, and Python's
 GIL held by another thread.  :class:`RecordingWorker` drives them all from one thread:
 one wake-up per period for every recording, which then drains each queue in turn.
+The period is long (:data:`DRAIN_EVERY`) unless a job says it is in a hurry (a loss
+waiting to be given up and answered with a key frame request): then
+:data:`HURRY_EVERY`.
 
 A job is anything with ``step() -> bool`` (True: finished, drop it; it never raises).
 :meth:`RecordingWorker.wake` asks for a round at once (a recording asked to stop
@@ -27,12 +30,20 @@ __all__ = ["Job", "RecordingWorker", "shared"]
 log = logging.getLogger(__name__)
 
 #: Seconds between two rounds.  A wake-up costs more than the packets it finds when it
-#: finds few (bench/recording_rooms.py); a key frame request waits at most this long
-#: after the reorder buffer's 300 ms.
-DRAIN_EVERY = 0.1
+#: finds few (bench/recording_rooms.py: 20 rooms on one core, 13.3 µs a packet at
+#: 0.1 s, 12.3 at 0.2), so rounds are as far apart as the reorder buffer's own wait
+#: for a late packet (0.3 s), which a loss waits anyway before its key frame request.
+DRAIN_EVERY = 0.3
+#: Seconds between two rounds while a job is in a hurry (:attr:`Job.hurry`: a hole in a
+#: stream waits for its late packet, or a key frame is wanted): a key frame request
+#: goes out at most this long after the hole is given up, as when every round was 0.1 s.
+HURRY_EVERY = 0.1
 
 
 class Job(Protocol):
+    #: read after each step: True asks for the next round within HURRY_EVERY
+    hurry: bool
+
     def step(self) -> bool: ...
 
 
@@ -73,6 +84,7 @@ class RecordingWorker:
                     return
             self.rounds += 1
             done = []
+            hurry = False
             for job in jobs:
                 try:
                     finished = job.step()
@@ -81,12 +93,17 @@ class RecordingWorker:
                     finished = True
                 if finished:
                     done.append(job)
+                elif job.hurry:
+                    hurry = True
             if done:
                 with self._lock:
                     self._jobs = [j for j in self._jobs if j not in done]
                 continue  # at once: the thread ends if nothing is left
-            # read at each round: a benchmark or a test may change the module's period
-            wake.wait(DRAIN_EVERY if self.period is None else self.period)
+            # read at each round: a benchmark or a test may change the module's periods
+            if self.period is not None:
+                wake.wait(self.period)
+            else:
+                wake.wait(HURRY_EVERY if hurry else DRAIN_EVERY)
             wake.clear()
 
 

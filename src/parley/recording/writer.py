@@ -30,7 +30,7 @@ import av
 
 from ..sfu.codecs.h264 import sps_size
 
-__all__ = ["EXTENSIONS", "TrackWriter", "vp8_size"]
+__all__ = ["EXTENSIONS", "TrackWriter", "opus_frames", "opus_join", "vp8_size"]
 
 EXTENSIONS = {"OPUS": ".webm", "VP8": ".webm", "H264": ".mkv"}
 _FORMATS = {".webm": "webm", ".mkv": "matroska"}
@@ -40,6 +40,42 @@ _AV_MAJOR = int(av.__version__.split(".")[0])
 #: The PyAV major version from which a codec is muxed by ``add_mux_stream`` (17; H.264
 #: from 18, which extracts its CodecPrivate); before, by ``add_stream``.
 _MUX_STREAMS = {"VP8": 17, "H264": 18}
+
+
+#: Samples (48 kHz) of one frame of each Opus configuration (RFC 6716 3.1, the TOC
+#: byte's top 5 bits): SILK 10/20/40/60 ms, hybrid 10/20 ms, CELT 2.5/5/10/20 ms.
+_OPUS_SAMPLES = (480, 960, 1920, 2880) * 3 + (480, 960) * 2 + (120, 240, 480, 960) * 4
+#: An Opus packet holds at most 120 ms (RFC 6716 3.2.5), a frame at most 1275 bytes.
+_OPUS_MAX_SAMPLES, _OPUS_MAX_FRAME = 5760, 1275
+
+
+def opus_join(toc: int, frames: list[bytes]) -> bytes:
+    """One Opus packet of ``frames`` (each the payload of a one-frame packet whose TOC
+    byte was ``toc``, at most 1275 bytes), as a code 3 packet with VBR lengths (RFC
+    6716 3.2.5): the frames are kept as they are, only the framing changes (what
+    libopus's ``opus_repacketizer`` does).  At most 120 ms of frames."""
+    lengths = bytearray()
+    for frame in frames[:-1]:
+        n = len(frame)
+        if n < 252:
+            lengths.append(n)
+        else:
+            first = 252 + (n & 3)
+            lengths.append(first)
+            lengths.append((n - first) >> 2)
+    head = bytes((toc | 3, 0x80 | len(frames)))
+    return head + bytes(lengths) + b"".join(frames)
+
+
+def opus_frames(packet: bytes) -> tuple[int, int]:
+    """(frames, samples a frame at 48 kHz) of an Opus packet as this writer muxes it: a
+    code 3 packet (a batch of :func:`opus_join`) counts its frames, any other packet
+    counts as one, as the RTP packet it came in (:class:`TrackWriter`'s ``frames``)."""
+    if not packet:
+        return 1, 960
+    toc = packet[0]
+    n = packet[1] & 0x3F if toc & 3 == 3 and len(packet) > 1 else 1
+    return max(n, 1), _OPUS_SAMPLES[toc >> 3]
 
 
 def vp8_size(frame: bytes) -> tuple[int, int] | None:
@@ -78,6 +114,12 @@ class TrackWriter:
         self.size: tuple[int, int] | None = None
         #: (pts, width, height) at every picture size change (video)
         self.sizes: list[tuple[int, int, int]] = []
+        # Opus: consecutive one-frame packets of one configuration wait here to be muxed
+        # as one packet of up to 120 ms (a mux call costs ~6 µs, as much for 20 ms of
+        # audio as for a video frame): [TOC byte, pts of the first, pts expected next,
+        # frames (payloads without their TOC byte)], or None
+        self._opus: list[Any] | None = None
+        self._batch = self.codec == "OPUS" and clock_rate == 48000
 
     @property
     def opened(self) -> bool:
@@ -159,21 +201,61 @@ class TrackWriter:
         pts -= self.first_pts
         if pts <= self.last_pts - self.first_pts and self.frames:
             pts = self.last_pts - self.first_pts + 1  # muxers need increasing timestamps
-        if key and self.codec == "VP8":
-            self._note_size(vp8_size(data), pts)
+        if self._batch:
+            self._opus_write(data, pts)
+        else:
+            if key and self.codec == "VP8":
+                self._note_size(vp8_size(data), pts)
+            self._mux(data, pts, key)
+        self.last_pts = pts + self.first_pts
+        self.frames += 1
+        self.bytes += len(data)
+        return True
+
+    def _opus_write(self, data: bytes, pts: int) -> None:
+        """An Opus packet: into the batch if it continues it, else the batch is muxed
+        and this packet starts the next one (or is muxed alone: not a one-frame packet,
+        or a frame too big to be repacketized)."""
+        batch = self._opus
+        toc = data[0] if data else -1
+        if batch is not None:
+            if toc == batch[0] and pts == batch[2] and len(data) <= _OPUS_MAX_FRAME + 1:
+                samples = _OPUS_SAMPLES[toc >> 3]
+                if batch[2] - batch[1] + samples <= _OPUS_MAX_SAMPLES:
+                    batch[3].append(data[1:])
+                    batch[2] = pts + samples
+                    return
+            self._opus_flush()
+        if toc >= 0 and toc & 3 == 0 and len(data) <= _OPUS_MAX_FRAME + 1:
+            self._opus = [toc, pts, pts + _OPUS_SAMPLES[toc >> 3], [data[1:]]]
+        else:
+            self._mux(data, pts, True)
+
+    def _opus_flush(self) -> None:
+        batch, self._opus = self._opus, None
+        if batch is None:
+            return
+        toc, pts, _, frames = batch
+        if len(frames) == 1:
+            self._mux(bytes((toc,)) + frames[0], pts, True)
+        else:
+            self._mux(opus_join(toc, frames), pts, True)
+
+    def _mux(self, data: bytes, pts: int, key: bool) -> None:
         packet = av.Packet(data)
         packet.pts = packet.dts = pts
         packet.time_base = self.time_base
         packet.stream = self._stream
         packet.is_keyframe = key
         self._container.mux(packet)
-        self.last_pts = pts + self.first_pts
-        self.frames += 1
-        self.bytes += len(data)
-        return True
 
     def close(self) -> None:
         """Finish the file (index, duration); safe to call twice or on an unopened writer."""
-        container, self._container = self._container, None
-        if container is not None:
+        container = self._container
+        if container is None:
+            return
+        try:
+            self._opus_flush()  # Opus: the last batch (a full disk: the file ends before it)
+        finally:
+            self._opus = self._container = None
             container.close()
