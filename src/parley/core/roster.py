@@ -3,8 +3,8 @@
 A big room's ``welcome`` does not list everyone (that is N participants for each of N
 joins): it carries the people a meeting shows first (hosts, raised hands, people
 sharing a screen or on mic, at most ``FEATURED_MAX``) and the earliest
-``WELCOME_EARLIEST`` to join, with the cursor of the next page.  Clients page the rest in join order, optionally
-searching by name (``roster`` -> ``roster-page``).
+``WELCOME_EARLIEST`` to join, with the cursor of the next page.  Clients page the rest
+in join order, optionally searching by name (``roster`` -> ``roster-page``).
 
 Costs: a page request scans the room once (O(N log limit): a name filter and a bounded
 heap), which the ``roster`` rate limit keeps affordable.  The welcome's first page is
