@@ -3,7 +3,8 @@
 Past ``--presence-threshold`` the people in the room learn of joins and leaves from
 batched ``presence`` frames, not one ``participant-joined`` each; a newcomer's welcome
 carries a first page, the count and a cursor, and ``roster`` pages (and searches) the
-rest; it carries the latest 20 chat messages, and ``history`` the earlier ones.  Bad roster requests are refused with a clear error and the socket stays usable.
+rest; it carries the latest 20 chat messages, and ``history`` the earlier ones.  Bad
+roster requests are refused with a clear error and the socket stays usable.
 """
 
 from __future__ import annotations
