@@ -233,6 +233,13 @@ async def run_one(n: int, mode: str, args: argparse.Namespace) -> dict[str, obje
         drainer = asyncio.create_task(drain(host))
         await asyncio.sleep(1.0)
         (user0, sys0), rss0, t0 = cpu_times(pid), rss_kb(pid), time.perf_counter()
+        spy = None
+        if args.profile:  # py-spy over the measured window (the GIL holder's stacks)
+            spy = subprocess.Popen(  # noqa: ASYNC220
+                ["py-spy", "record", "--gil", "--nonblocking", "--format", "raw", "-r", "200",
+                 "-p", str(pid), "-o", f"{args.profile}-{n}.txt"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )  # fmt: skip
         procs = args.procs
         shares = [n // procs + (1 if i < n % procs else 0) for i in range(procs)]
         workers = []
@@ -256,6 +263,9 @@ async def run_one(n: int, mode: str, args: argparse.Namespace) -> dict[str, obje
         # core/presence.py) and the fan-out of the last joins.
         await asyncio.sleep(5.5)
         (user1, sys1), rss1 = cpu_times(pid), rss_kb(pid)
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)
+            await asyncio.to_thread(spy.wait)
         replies = await asyncio.to_thread(ask, workers, {"cmd": "frames"})
         frames = sum(int(r["frames"]) for r in replies)  # type: ignore[call-overload]
         p99s, maxes = [], []
@@ -333,6 +343,9 @@ def main() -> None:
     parser.add_argument("--baseline-sizes", type=ints, default=[1000, 2000])
     parser.add_argument("--duration", type=float, default=20.0, help="seconds over which N join")
     parser.add_argument("--procs", type=int, default=2, help="client worker processes")
+    parser.add_argument(
+        "--profile", metavar="PREFIX", help="py-spy (raw stacks) of the server: PREFIX-N.txt"
+    )
     parser.add_argument("--no-pin", action="store_true", help="do not pin the server to CPU 0")
     asyncio.run(main_async(parser.parse_args()))
 

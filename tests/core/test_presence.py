@@ -190,24 +190,24 @@ def test_the_pending_batch_ends_with_the_meeting() -> None:
 
 
 def test_a_big_rooms_welcome_carries_a_first_page_a_count_and_a_cursor() -> None:
-    room = Room(threshold=roster.PAGE_SIZE)
-    room.fill(roster.PAGE_SIZE + 50)
+    first = roster.WELCOME_EARLIEST
+    room = Room(threshold=first)
+    room.fill(first + 50)
     hall = room.rooms.rooms["hall"]
-    late = room.ids[f"p{roster.PAGE_SIZE + 40}"]
-    room.send(f"p{roster.PAGE_SIZE + 30}", type="hand", raised=True)
+    late = room.ids[f"p{first + 40}"]
+    room.send(f"p{first + 30}", type="hand", raised=True)
     people, count, cursor = room.rooms.welcome_roster(hall, late)
     names = [i.name for i in people]
-    # The newcomer itself, the host, the raised hand, then the earliest to join.
-    assert names[:3] == [f"p{roster.PAGE_SIZE + 40}", "p0", f"p{roster.PAGE_SIZE + 30}"]
-    assert names[3:] == [f"p{i}" for i in range(1, roster.PAGE_SIZE)]
-    assert count == roster.PAGE_SIZE + 50
+    # The newcomer itself, the host, the raised hand, then the earliest to join (a page
+    # much smaller than the room: the rest is fetched).
+    assert names[:3] == [f"p{first + 40}", "p0", f"p{first + 30}"]
+    assert names[3:] == [f"p{i}" for i in range(1, first)]
+    assert count == first + 50
     assert cursor is not None
     # The next page starts right after the first one, in join order.
     rest = room.page("p0", after=cursor, limit=roster.MAX_PAGE)
-    assert [i.name for i in rest.participants] == [
-        f"p{i}" for i in range(roster.PAGE_SIZE, roster.PAGE_SIZE + 50)
-    ]
-    assert rest.next is None and rest.count == roster.PAGE_SIZE + 50
+    assert [i.name for i in rest.participants] == [f"p{i}" for i in range(first, first + 50)]
+    assert rest.next is None and rest.count == first + 50
 
 
 def welcome_json(room: Room, pid: str) -> list[dict[str, Any]]:

@@ -3,7 +3,8 @@
 Past ``--presence-threshold`` the people in the room learn of joins and leaves from
 batched ``presence`` frames, not one ``participant-joined`` each; a newcomer's welcome
 carries a first page, the count and a cursor, and ``roster`` pages (and searches) the
-rest.  Bad roster requests are refused with a clear error and the socket stays usable.
+rest; it carries the latest 20 chat messages, and ``history`` the earlier ones.  Bad
+roster requests are refused with a clear error and the socket stays usable.
 """
 
 from __future__ import annotations
@@ -89,13 +90,24 @@ async def test_150_bots_in_one_room_get_batched_presence_and_page_the_roster(
     assert frames and sum(len(f["joined"]) for f in frames) == BOTS + 1 - THRESHOLD
     assert frames[-1]["count"] == BOTS + 1
 
-    # A newcomer's welcome: a first page (the host first), the count, and a cursor.
+    # A chat longer than a big room's welcome carries (25 messages, from five bots: each
+    # within its own rate limit).
+    for i in range(25):
+        await bots[i % 5].chat(f"note {i}")
+
+    # A newcomer's welcome: a first page (the host first), the count, and a cursor; the
+    # latest 20 messages, and the earlier ones by ``history``.
     late = await clients.join(big_server, room, "Late")
     welcome = late.welcome
     assert welcome is not None
     assert welcome["participant_count"] == BOTS + 2
     first = [p["id"] for p in welcome["participants"]]
     assert first[:2] == [late.id, host.id] and len(first) <= THRESHOLD + 1
+    assert [m["text"] for m in welcome["history"]] == [f"note {i}" for i in range(5, 25)]
+    assert welcome["history_more"] is True
+    await late.send({"type": "history", "before": welcome["history"][0]["id"], "ref": "h"})
+    earlier = await late.expect("history", lambda m: m.get("ref") == "h")
+    assert [m["text"] for m in earlier["messages"]] == [f"note {i}" for i in range(5)]
     everyone = {host.id, late.id} | {b.id for b in bots}
     seen = set(first)
     after: Any = welcome["roster_next"]

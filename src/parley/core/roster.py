@@ -2,9 +2,9 @@
 
 A big room's ``welcome`` does not list everyone (that is N participants for each of N
 joins): it carries the people a meeting shows first (hosts, raised hands, people
-sharing a screen or on mic, at most ``FEATURED_MAX``) and the earliest ``page_size`` to
-join, with the cursor of the next page.  Clients page the rest in join order, optionally
-searching by name (``roster`` -> ``roster-page``).
+sharing a screen or on mic, at most ``FEATURED_MAX``) and the earliest
+``WELCOME_EARLIEST`` to join, with the cursor of the next page.  Clients page the rest
+in join order, optionally searching by name (``roster`` -> ``roster-page``).
 
 Costs: a page request scans the room once (O(N log limit): a name filter and a bounded
 heap), which the ``roster`` rate limit keeps affordable.  The welcome's first page is
@@ -27,8 +27,12 @@ from . import protocol as p
 from .protocol import ErrorCode, ProtocolError
 from .state import Room
 
-#: Participants of the join-order part of the welcome's first page.
+#: Participants of a ``roster`` page when the request names no ``limit``.
 PAGE_SIZE = 100
+#: Participants of the join-order part of a big room's welcome: a panel's first screen.
+#: The welcome is written to every newcomer (10,000 of them filling a room of 10,000),
+#: and 100 people there made it ~16 KB; the client pages the rest ("Load more").
+WELCOME_EARLIEST = 20
 #: Largest page a ``roster`` request may ask for.
 MAX_PAGE = 200
 #: Longest name search (characters); longer is refused (``too_long``).
@@ -77,7 +81,7 @@ def _featured(info: p.Participant) -> bool:
     return info.role == "host" or info.hand or info.screen or info.cam or info.mic
 
 
-def first_page(room: Room, size: int = PAGE_SIZE) -> tuple[list[p.Participant], str | None]:
+def first_page(room: Room, size: int = WELCOME_EARLIEST) -> tuple[list[p.Participant], str | None]:
     """The featured people, then the earliest ``size`` to join; and the next cursor."""
     infos = [m.info for m in room.members.values()]
     featured = heapq.nsmallest(
@@ -135,7 +139,7 @@ class _Page:
 class FirstPages:
     """The welcome's first page of each big room, cached until it may have changed."""
 
-    def __init__(self, size: int = PAGE_SIZE) -> None:
+    def __init__(self, size: int = WELCOME_EARLIEST) -> None:
         self.size = size
         self._cache: dict[str, _Page] = {}
 

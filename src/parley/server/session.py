@@ -58,6 +58,11 @@ OTHER = 4
 #: Messages waiting behind the one being handled before the socket stops reading.
 MAX_BACKLOG = 32
 
+#: Chat messages in the welcome of a big room (core/presence.py ``is_big``), if the
+#: configured history page is longer: that welcome goes to every newcomer of thousands,
+#: and the client fetches earlier messages with ``history`` when they are scrolled to.
+BIG_ROOM_WELCOME_HISTORY = 20
+
 
 class Socket(Protocol):
     """What a session needs from its WebSocket (Parley's own, or aiohttp's)."""
@@ -457,9 +462,13 @@ class Session:
         pid, room_name = self.pid, self.room
         assert pid is not None and room_name is not None
         limits = server.settings.limits
+        page = limits.history_page
+        room = server.rooms.room(room_name)
+        if room is not None and server.rooms.presence.is_big(room):
+            page = min(page, BIG_ROOM_WELCOME_HISTORY)
         try:
             history, more = await server.store.history(
-                room_name, None, limits.history_page, pid, questions=self._on_stage()
+                room_name, None, page, pid, questions=self._on_stage()
             )
         except Exception:
             log.exception("history unavailable for %s", room_name)
