@@ -326,26 +326,93 @@ async def test_lone_message_waits_for_a_held_lock_off_the_loop(tmp_path: Path) -
     assert [m.text for m in page] == ["m0", "m1"]
 
 
-async def test_a_burst_is_stored_in_the_loop_turn_it_arrives(tmp_path: Path) -> None:
+async def test_a_burst_is_stored_in_one_commit_and_answered_together(tmp_path: Path) -> None:
     # Messages read from several sockets in one poll reach the store in one loop turn.
-    # Each is committed at once, so all of them are acknowledged and delivered in that
-    # turn and the hub writes them to each client together (one write() per client,
-    # not one per message); none waits turns for the writer task.
+    # They are committed together, in place, at the next turn, so all of them are
+    # acknowledged and delivered in the same turn and the hub writes them to each client
+    # together (one write() per client, not one per message); none waits turns for the
+    # writer task, and the burst costs one commit, not one per message.
     db = tmp_path / "parley.db"
     store = SqlStore(f"sqlite+aiosqlite:///{db}")
     await store.start()
     try:
         await _append(store, 0)  # opens the writer's connection
         await asyncio.sleep(0.2)  # a quiet spell: low rate, commits go in place
+        commits = store.commits
         burst = [asyncio.create_task(_append(store, i, sender=f"p{i}")) for i in range(1, 6)]
-        await asyncio.sleep(0)  # the five tasks run their first step before this returns
+        turns = 0
+        while not any(task.done() for task in burst):
+            await asyncio.sleep(0)
+            turns += 1
         assert all(task.done() for task in burst)
+        # The tasks' first steps, the commit, their last steps.
+        assert turns <= 3, turns
+        assert store.commits == commits + 1
         ids = [task.result() for task in burst]
         page, _ = await store.history("r", None, 10, None)
     finally:
         await store.close()
     assert ids == sorted(ids)
     assert [m.text for m in page] == [f"m{i}" for i in range(6)]
+
+
+async def test_a_commit_in_place_waits_one_turn_for_a_message_read_meanwhile(
+    tmp_path: Path,
+) -> None:
+    # A message read while another one's commit is pending is handled in the next turn;
+    # the commit waits that one turn for it (as the hub's flush does), so both share it.
+    # Only once: a steady stream of reads cannot hold a message back.
+    db = tmp_path / "parley.db"
+    store = SqlStore(f"sqlite+aiosqlite:///{db}")
+    reads = 0
+    store.reads = lambda: reads
+    await store.start()
+    try:
+        await _append(store, 0)  # opens the writer's connection
+        await asyncio.sleep(0.2)  # low rate: commits go in place
+        commits = store.commits
+        first = asyncio.create_task(_append(store, 1, sender="a"))
+        await asyncio.sleep(0)  # its first step ran: its commit is pending
+        reads += 1  # the poll of this turn read another client's message...
+        second = asyncio.create_task(_append(store, 2, sender="b"))  # ...handled next turn
+        turns = 0
+        while not first.done():
+            reads += 1  # a read in every turn from now on
+            await asyncio.sleep(0)
+            turns += 1
+        assert second.done() and store.commits == commits + 1
+        assert [first.result(), second.result()] == sorted([first.result(), second.result()])
+        assert turns <= 4, turns  # one turn more than without reads, then no further wait
+        third = asyncio.create_task(_append(store, 3, sender="c"))
+        turns = 0
+        while not third.done():
+            reads += 1
+            await asyncio.sleep(0)
+            turns += 1
+        assert turns <= 4, turns
+        page, _ = await store.history("r", None, 10, None)
+    finally:
+        await store.close()
+    assert [m.text for m in page] == [f"m{i}" for i in range(4)]
+
+
+async def test_a_message_pending_at_close_is_stored(tmp_path: Path) -> None:
+    db = tmp_path / "parley.db"
+    store = SqlStore(f"sqlite+aiosqlite:///{db}")
+    await store.start()
+    await _append(store, 0)
+    await asyncio.sleep(0.2)
+    pending = asyncio.create_task(_append(store, 1))
+    await asyncio.sleep(0)  # its commit waits for the next turn
+    await store.close()
+    assert pending.done() and pending.result() > 0
+    reopened = SqlStore(f"sqlite+aiosqlite:///{db}")
+    await reopened.start()
+    try:
+        page, _ = await reopened.history("r", None, 10, None)
+    finally:
+        await reopened.close()
+    assert [m.text for m in page] == ["m0", "m1"]
 
 
 async def test_small_max_batch_splits(make_store: StoreFactory) -> None:
