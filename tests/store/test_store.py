@@ -326,28 +326,20 @@ async def test_lone_message_waits_for_a_held_lock_off_the_loop(tmp_path: Path) -
     assert [m.text for m in page] == ["m0", "m1"]
 
 
-async def test_a_burst_is_stored_in_one_commit_and_answered_together(tmp_path: Path) -> None:
+async def test_a_burst_is_stored_in_the_loop_turn_it_arrives(tmp_path: Path) -> None:
     # Messages read from several sockets in one poll reach the store in one loop turn.
-    # They are committed together, in place, at the next turn, so all of them are
-    # acknowledged and delivered in the same turn and the hub writes them to each client
-    # together (one write() per client, not one per message); none waits turns for the
-    # writer task, and the burst costs one commit, not one per message.
+    # Each is committed at once, so all of them are acknowledged and delivered in that
+    # turn and the hub writes them to each client together (one write() per client,
+    # not one per message); none waits turns for the writer task.
     db = tmp_path / "parley.db"
     store = SqlStore(f"sqlite+aiosqlite:///{db}")
     await store.start()
     try:
         await _append(store, 0)  # opens the writer's connection
         await asyncio.sleep(0.2)  # a quiet spell: low rate, commits go in place
-        commits = store.commits
         burst = [asyncio.create_task(_append(store, i, sender=f"p{i}")) for i in range(1, 6)]
-        turns = 0
-        while not any(task.done() for task in burst):
-            await asyncio.sleep(0)
-            turns += 1
+        await asyncio.sleep(0)  # the five tasks run their first step before this returns
         assert all(task.done() for task in burst)
-        # The tasks' first steps, the commit, their last steps.
-        assert turns <= 3, turns
-        assert store.commits == commits + 1
         ids = [task.result() for task in burst]
         page, _ = await store.history("r", None, 10, None)
     finally:
@@ -356,44 +348,70 @@ async def test_a_burst_is_stored_in_one_commit_and_answered_together(tmp_path: P
     assert [m.text for m in page] == [f"m{i}" for i in range(6)]
 
 
-async def test_a_commit_in_place_waits_one_turn_for_a_message_read_meanwhile(
-    tmp_path: Path,
-) -> None:
-    # A message read while another one's commit is pending is handled in the next turn;
-    # the commit waits that one turn for it (as the hub's flush does), so both share it.
-    # Only once: a steady stream of reads cannot hold a message back.
+async def test_a_burst_read_in_one_poll_shares_one_commit(tmp_path: Path) -> None:
+    # With the read count wired (the server's Hub.reads), the messages read in one poll
+    # wait for each other in that loop turn and are stored in one commit: the last
+    # one's task goes on at once, the others in the next turn, before any flush the
+    # last one scheduled.  A lone message commits at once, as without the count.
     db = tmp_path / "parley.db"
     store = SqlStore(f"sqlite+aiosqlite:///{db}")
     reads = 0
     store.reads = lambda: reads
     await store.start()
     try:
+        reads += 1
         await _append(store, 0)  # opens the writer's connection
-        await asyncio.sleep(0.2)  # low rate: commits go in place
+        await asyncio.sleep(0.2)  # a quiet spell: low rate, commits go in place
         commits = store.commits
-        first = asyncio.create_task(_append(store, 1, sender="a"))
-        await asyncio.sleep(0)  # its first step ran: its commit is pending
-        reads += 1  # the poll of this turn read another client's message...
-        second = asyncio.create_task(_append(store, 2, sender="b"))  # ...handled next turn
-        turns = 0
-        while not first.done():
-            reads += 1  # a read in every turn from now on
-            await asyncio.sleep(0)
-            turns += 1
-        assert second.done() and store.commits == commits + 1
-        assert [first.result(), second.result()] == sorted([first.result(), second.result()])
-        assert turns <= 4, turns  # one turn more than without reads, then no further wait
-        third = asyncio.create_task(_append(store, 3, sender="c"))
-        turns = 0
-        while not third.done():
-            reads += 1
-            await asyncio.sleep(0)
-            turns += 1
-        assert turns <= 4, turns
+        reads += 1
+        turned: list[bool] = []
+        asyncio.get_running_loop().call_soon(turned.append, True)
+        await _append(store, 1)
+        assert not turned and store.commits == commits + 1  # at once, in this turn
+        reads += 5  # one poll reads five messages
+        burst = [asyncio.create_task(_append(store, i, sender=f"p{i}")) for i in range(2, 7)]
+        await asyncio.sleep(0)  # the five tasks run their first step before this returns
+        assert burst[-1].done() and store.commits == commits + 2
+        # A flush the last one scheduled finds all five delivered.
+        flushed: list[bool] = []
+        asyncio.get_running_loop().call_soon(
+            lambda: flushed.append(all(task.done() for task in burst))
+        )
+        await asyncio.sleep(0)
+        assert flushed == [True]
+        ids = [task.result() for task in burst]
         page, _ = await store.history("r", None, 10, None)
     finally:
         await store.close()
-    assert [m.text for m in page] == [f"m{i}" for i in range(4)]
+    assert ids == sorted(ids)
+    assert [m.text for m in page] == [f"m{i}" for i in range(7)]
+
+
+async def test_a_message_read_with_one_that_is_no_chat_waits_one_turn(tmp_path: Path) -> None:
+    # Read in the same poll as a message that never reaches the store (a ping): the
+    # chat message waits for it one loop turn only.
+    db = tmp_path / "parley.db"
+    store = SqlStore(f"sqlite+aiosqlite:///{db}")
+    reads = 0
+    store.reads = lambda: reads
+    await store.start()
+    try:
+        reads += 1
+        await _append(store, 0)
+        await asyncio.sleep(0.2)
+        reads += 2  # a chat message and a ping
+        task = asyncio.create_task(_append(store, 1))
+        turns = 0
+        while not task.done():
+            await asyncio.sleep(0)
+            turns += 1
+        assert turns <= 3, turns  # its first step, the commit, its last step
+        reads += 1
+        await _append(store, 2)  # and the next message commits at once again
+        page, _ = await store.history("r", None, 10, None)
+    finally:
+        await store.close()
+    assert [m.text for m in page] == ["m0", "m1", "m2"]
 
 
 async def test_a_message_pending_at_close_is_stored(tmp_path: Path) -> None:

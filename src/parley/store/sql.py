@@ -65,13 +65,15 @@ MAX_BATCH = 1000
 #: loop is busy: measured at 1,600 msgs/s, the runs disagreed, so the limit stays low).
 INLINE_MAX_RATE = 1000.0
 INLINE_MAX_ROWS = 32
-#: Messages committed in place together, in one commit at the next loop turn (see
-#: ``SqlStore._commit_turn``).  The messages of a burst are stored in one commit and
-#: delivered in the same turn, so the hub writes all of them to a client with one
-#: ``write()``; queued for the writer task instead, they were delivered turns later in
-#: a flush of their own, which cost a ``write()`` per recipient again (about 10 us each
-#: on loopback).  One commit for them, not one each: a commit writes the same few pages
-#: (the table's last leaf, each index's) whatever it holds, 0.1-0.2 ms of the loop here.
+#: Messages committed in place together, in one commit.  A message commits at once,
+#: in place, unless another client's message read in the same poll has not reached
+#: the store yet (``SqlStore.reads``): then it waits for that one, in the same loop turn
+#: (see ``SqlStore._commit_now``).  The messages of a burst are so stored in one commit
+#: and delivered in the turn they were read, and the hub writes all of them to a
+#: client with one ``write()``; queued for the writer task instead, they were delivered
+#: turns later in a flush of their own, which cost a ``write()`` per recipient again
+#: (about 10 us each on loopback).  One commit for them, not one each: a commit writes
+#: the same few pages (the table's last leaf, each index's) whatever it holds.
 INLINE_PER_TURN = 16
 #: The chat rate is re-estimated over windows of this many seconds.
 RATE_WINDOW = 0.1
@@ -182,13 +184,14 @@ class SqlStore(RecordQueries):
         self._history_reads = asyncio.Semaphore(max(1, pool - 1))
         #: A batch is being committed by the writer task (it may be in the thread).
         self._committing = False
-        #: Messages to commit in place at the next loop turn, in one commit (see
-        #: ``_commit_turn``), the read count when the first came, and whether that
-        #: commit has already waited its one turn for a message read meanwhile.
+        #: Messages waiting to commit in place with one read in the same poll (see
+        #: ``_commit_now``), and the read count and messages appended since the last
+        #: commit in place.
         self._turn: list[_Pending] = []
-        self._turn_reads = 0
-        self._turn_waited = False
+        self._reads_base = 0
+        self._appended_since = 0
         #: Set by the server: how many client messages were read so far (``Hub.reads``).
+        #: Without it every message commits alone.
         self.reads: Callable[[], int] | None = None
         #: Chat messages appended since ``_window_start``, and the rate measured over
         #: the last full window (messages/s): see INLINE_MAX_RATE.
@@ -277,7 +280,7 @@ class SqlStore(RecordQueries):
         if self._engine is None:
             return
         self._closing = True
-        self._commit_turn(now=True)
+        self._commit_now()
         self._wakeup.set()
         if self._writer is not None:
             await self._writer  # drains the queue before returning
@@ -444,11 +447,17 @@ class SqlStore(RecordQueries):
             and not self._committing
             and len(self._turn) < INLINE_PER_TURN
         ):
-            if not self._turn:
-                self._turn_reads = self.reads() if self.reads is not None else 0
-                self._turn_waited = False
-                loop.call_soon(self._commit_turn)
-            self._turn.append(_Pending(row, fut))
+            pending = _Pending(row, fut)
+            self._turn.append(pending)
+            self._appended_since += 1
+            reads = self.reads
+            if reads is None or reads() - self._reads_base <= self._appended_since:
+                self._commit_now()
+            elif len(self._turn) == 1:
+                # In case the message read with it never comes (not a chat message).
+                loop.call_soon(self._commit_now)
+            if fut.done():
+                return fut.result()  # no turn lost: delivered in this one
             return await fut
         self._queue.append(_Pending(row, fut))
         self._wakeup.set()
@@ -456,31 +465,23 @@ class SqlStore(RecordQueries):
         # (the row may still be committed, which is harmless).
         return await fut
 
-    def _commit_turn(self, now: bool = False) -> None:
-        """Commit the messages of this loop turn in place, in one commit.
+    def _commit_now(self) -> None:
+        """Commit the messages waiting in ``_turn`` in place, in one commit.
 
-        If a client's message was read after the first of them came (``reads``), it is
-        handled in the next turn: the commit waits for it that one turn (once, so a
-        steady stream of reads cannot hold it back), as the hub's flush does
-        (``Hub.note_read``); the messages then share one commit and one flush.  If the
-        commit cannot run in place (see ``_SqliteWriter.insert_now``) or fails, the
-        messages go to the writer task, ahead of anything queued: it waits off the loop
-        or finds the bad row.  Nothing is acknowledged before its commit.
+        ``append_chat`` calls it when every client message read so far has reached the
+        store (the reads since the last commit in place are no more than the messages
+        appended since), else the last message of the burst does; a message read with
+        them that is not a chat message leaves them to the next loop turn.  If the commit
+        cannot run in place (see ``_SqliteWriter.insert_now``) or fails, the messages go
+        to the writer task, ahead of anything queued: it waits off the loop or finds the
+        bad row.  Nothing is acknowledged before its commit.
         """
-        reads = self.reads
-        if (
-            not now
-            and not self._turn_waited
-            and reads is not None
-            and reads() != self._turn_reads
-            and len(self._turn) < INLINE_PER_TURN
-        ):
-            self._turn_waited = True
-            asyncio.get_running_loop().call_soon(self._commit_turn)
-            return
         batch, self._turn = self._turn, []
-        if not batch:
+        if not batch:  # committed already, by the last message of its burst
             return
+        if self.reads is not None:
+            self._reads_base = self.reads()
+        self._appended_since = 0
         writer = self._sqlite_writer
         if writer is None:  # closed meanwhile (close() commits a pending turn first)
             _fail(batch, RuntimeError("store is not open"))
