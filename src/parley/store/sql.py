@@ -787,11 +787,7 @@ class _SqliteWriter:
     #: Commits after which a background checkpoint starts, when the writer is idle...
     CHECKPOINT_EVERY = 200
     #: ...at most once in this many seconds (each one ends with a sync in the writer's
-    #: thread).  Not more often when commits pile up: with a commit every millisecond
-    #: or two (800 msgs/s), a background checkpoint almost never ends with nothing new
-    #: in the WAL, so they ran back to back (about 20 a second, each with a sync of the
-    #: database file) and the slowest 1 % of messages coincided with them; the writer's
-    #: own checkpoint (CHECKPOINT_INLINE) starts the WAL over there instead.
+    #: thread), unless half of CHECKPOINT_INLINE commits are waiting for one.
     CHECKPOINT_INTERVAL = 1.0
     #: Commits without a complete checkpoint after which the writer runs one itself.
     CHECKPOINT_INLINE = 1000
@@ -990,7 +986,10 @@ class _SqliteWriter:
             return
         loop = asyncio.get_running_loop()
         now = loop.time()
-        if now - self._checkpoint_started < self.CHECKPOINT_INTERVAL:
+        if (
+            now - self._checkpoint_started < self.CHECKPOINT_INTERVAL
+            and self.uncheckpointed < self.CHECKPOINT_INLINE // 2
+        ):
             return
         self._checkpoint_started = now
         self._checkpoint = loop.run_in_executor(self._checkpointer, self._run_checkpoint)
