@@ -348,6 +348,91 @@ async def test_a_burst_is_stored_in_the_loop_turn_it_arrives(tmp_path: Path) -> 
     assert [m.text for m in page] == [f"m{i}" for i in range(6)]
 
 
+async def test_a_burst_read_in_one_poll_shares_one_commit(tmp_path: Path) -> None:
+    # With the read count wired (the server's Hub.reads), the messages read in one poll
+    # wait for each other in that loop turn and are stored in one commit: the last
+    # one's task goes on at once, the others in the next turn, before any flush the
+    # last one scheduled.  A lone message commits at once, as without the count.
+    db = tmp_path / "parley.db"
+    store = SqlStore(f"sqlite+aiosqlite:///{db}")
+    reads = 0
+    store.reads = lambda: reads
+    await store.start()
+    try:
+        reads += 1
+        await _append(store, 0)  # opens the writer's connection
+        await asyncio.sleep(0.2)  # a quiet spell: low rate, commits go in place
+        commits = store.commits
+        reads += 1
+        turned: list[bool] = []
+        asyncio.get_running_loop().call_soon(turned.append, True)
+        await _append(store, 1)
+        assert not turned and store.commits == commits + 1  # at once, in this turn
+        reads += 5  # one poll reads five messages
+        burst = [asyncio.create_task(_append(store, i, sender=f"p{i}")) for i in range(2, 7)]
+        await asyncio.sleep(0)  # the five tasks run their first step before this returns
+        assert burst[-1].done() and store.commits == commits + 2
+        # A flush the last one scheduled finds all five delivered.
+        flushed: list[bool] = []
+        asyncio.get_running_loop().call_soon(
+            lambda: flushed.append(all(task.done() for task in burst))
+        )
+        await asyncio.sleep(0)
+        assert flushed == [True]
+        ids = [task.result() for task in burst]
+        page, _ = await store.history("r", None, 10, None)
+    finally:
+        await store.close()
+    assert ids == sorted(ids)
+    assert [m.text for m in page] == [f"m{i}" for i in range(7)]
+
+
+async def test_a_message_read_with_one_that_is_no_chat_waits_one_turn(tmp_path: Path) -> None:
+    # Read in the same poll as a message that never reaches the store (a ping): the
+    # chat message waits for it one loop turn only.
+    db = tmp_path / "parley.db"
+    store = SqlStore(f"sqlite+aiosqlite:///{db}")
+    reads = 0
+    store.reads = lambda: reads
+    await store.start()
+    try:
+        reads += 1
+        await _append(store, 0)
+        await asyncio.sleep(0.2)
+        reads += 2  # a chat message and a ping
+        task = asyncio.create_task(_append(store, 1))
+        turns = 0
+        while not task.done():
+            await asyncio.sleep(0)
+            turns += 1
+        assert turns <= 3, turns  # its first step, the commit, its last step
+        reads += 1
+        await _append(store, 2)  # and the next message commits at once again
+        page, _ = await store.history("r", None, 10, None)
+    finally:
+        await store.close()
+    assert [m.text for m in page] == ["m0", "m1", "m2"]
+
+
+async def test_a_message_pending_at_close_is_stored(tmp_path: Path) -> None:
+    db = tmp_path / "parley.db"
+    store = SqlStore(f"sqlite+aiosqlite:///{db}")
+    await store.start()
+    await _append(store, 0)
+    await asyncio.sleep(0.2)
+    pending = asyncio.create_task(_append(store, 1))
+    await asyncio.sleep(0)  # its commit waits for the next turn
+    await store.close()
+    assert pending.done() and pending.result() > 0
+    reopened = SqlStore(f"sqlite+aiosqlite:///{db}")
+    await reopened.start()
+    try:
+        page, _ = await reopened.history("r", None, 10, None)
+    finally:
+        await reopened.close()
+    assert [m.text for m in page] == ["m0", "m1"]
+
+
 async def test_small_max_batch_splits(make_store: StoreFactory) -> None:
     store = await make_store.open(max_batch=7)
     records = await asyncio.gather(*(_append(store, i) for i in range(50)))

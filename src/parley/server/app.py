@@ -40,7 +40,7 @@ from ..ops.metrics import Metrics, StatsSnapshot, add_metrics_route
 from ..ops.proxy import TrustedProxies
 from ..ops.turn import TurnConfig
 from ..policy.runner import Policy
-from ..store import MeetingState, RoomRecord, Store, open_store
+from ..store import MeetingState, RoomRecord, SqlStore, Store, open_store
 from ..webhooks import Delivery
 from . import aiohttp_socket, api, pages
 from .aiohttp_socket import AiohttpSocket
@@ -101,6 +101,8 @@ class Server:
         self._wakes: dict[str, tuple[int, asyncio.TimerHandle]] = {}
         self.sockets = LocalSessions(self.hub, self.spawn)
         self.store: Store = store or open_store(settings.effective_database_url)
+        if isinstance(self.store, SqlStore):  # its commits in place wait for reads as the hub
+            self.store.reads = lambda: self.hub.reads
         self.meetings = MeetingWriter(self.store, self._meeting_state)
         self.media: MediaRooms | None = None
         if settings.media == "sfu":

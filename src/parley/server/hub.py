@@ -105,6 +105,9 @@ class Hub:
         #: flush has already waited its one turn for such frames.
         self._read_since = False
         self._waited = False
+        #: Client messages read so far (``note_read``): the store's commit of a loop
+        #: turn waits for one read meanwhile the same way (store/sql.py).
+        self.reads = 0
         #: Frames queued since ``_window_start`` (counted per message: as many as it
         #: has recipients), and the rate measured over the last full window (frames/s).
         self._queued = 0
@@ -184,6 +187,7 @@ class Hub:
         message to 100 people is 100 of them.  Without a timer, so the wait is only
         as long as the handling of what was already read.
         """
+        self.reads += 1
         if self._flush_scheduled:
             self._read_since = True
 

@@ -58,20 +58,23 @@ MAX_BATCH = 1000
 #: Below this many chat messages a second, SQLite commits run in place, on the event
 #: loop: a small commit (WAL, synchronous=NORMAL: no sync) costs less loop time than
 #: handing it to the writer thread and back, and it waits for no thread to get the GIL
-#: (with the loop busy, that wait was 1-2.5 ms at 400-800 msgs/s).  A message that
-#: finds the writer idle commits at once, up to INLINE_PER_TURN in a loop turn; the
-#: others queue and share the writer task's next commit, in place too if it has at most
+#: (with the loop busy, that wait was 1-2.5 ms at 400-800 msgs/s).  Messages that
+#: find the writer idle commit at the next loop turn, up to INLINE_PER_TURN in one
+#: commit; the others queue and share the writer task's next commit, in place too if it has at most
 #: INLINE_MAX_ROWS rows.  Above this rate, commits go to the writer's thread as before,
 #: where they batch better (one-row commits in place cost more CPU per message once the
 #: loop is busy: measured at 1,600 msgs/s, the runs disagreed, so the limit stays low).
 INLINE_MAX_RATE = 1000.0
 INLINE_MAX_ROWS = 32
-#: Messages committed in place, one commit each, in one loop turn.  The messages of a
-#: burst (read from several sockets in one poll) are each stored and delivered in the
-#: same turn, so the hub writes all of them to a client with one ``write()``; queued
-#: for the writer task instead, they were delivered turns later in a flush of their
-#: own, which cost a ``write()`` per recipient again (about 10 us each on loopback,
-#: against 0.05-0.1 ms for a one-row commit).
+#: Messages committed in place together, in one commit.  A message commits at once,
+#: in place, unless another client's message read in the same poll has not reached
+#: the store yet (``SqlStore.reads``): then it waits for that one, in the same loop turn
+#: (see ``SqlStore._commit_now``).  The messages of a burst are so stored in one commit
+#: and delivered in the turn they were read, and the hub writes all of them to a
+#: client with one ``write()``; queued for the writer task instead, they were delivered
+#: turns later in a flush of their own, which cost a ``write()`` per recipient again
+#: (about 10 us each on loopback).  One commit for them, not one each: a commit writes
+#: the same few pages (the table's last leaf, each index's) whatever it holds.
 INLINE_PER_TURN = 16
 #: The chat rate is re-estimated over windows of this many seconds.
 RATE_WINDOW = 0.1
@@ -182,8 +185,15 @@ class SqlStore(RecordQueries):
         self._history_reads = asyncio.Semaphore(max(1, pool - 1))
         #: A batch is being committed by the writer task (it may be in the thread).
         self._committing = False
-        #: Messages committed in place in this loop turn (see INLINE_PER_TURN).
-        self._inline_turn = 0
+        #: Messages waiting to commit in place with one read in the same poll (see
+        #: ``_commit_now``), and the read count and messages appended since the last
+        #: commit in place.
+        self._turn: list[_Pending] = []
+        self._reads_base = 0
+        self._appended_since = 0
+        #: Set by the server: how many client messages were read so far (``Hub.reads``).
+        #: Without it every message commits alone.
+        self.reads: Callable[[], int] | None = None
         #: Chat messages appended since ``_window_start``, and the rate measured over
         #: the last full window (messages/s): see INLINE_MAX_RATE.
         self._appended = 0
@@ -271,6 +281,7 @@ class SqlStore(RecordQueries):
         if self._engine is None:
             return
         self._closing = True
+        self._commit_now()
         self._wakeup.set()
         if self._writer is not None:
             await self._writer  # drains the queue before returning
@@ -428,36 +439,68 @@ class SqlStore(RecordQueries):
             "kind": kind,
             "data": None if data is None else msgspec.json.encode(data).decode(),
         }
-        writer = self._sqlite_writer
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[ChatRecord] = loop.create_future()
         if (
-            writer is not None
+            self._sqlite_writer is not None
             and self._low_rate()
             and not self._queue
             and not self._committing
-            and self._inline_turn < INLINE_PER_TURN
+            and len(self._turn) < INLINE_PER_TURN
         ):
-            try:
-                ids = writer.insert_now([row])
-            except Exception as exc:
-                log.warning("chat commit of 1 rows failed: %s", exc)
-                raise
-            if ids is not None:
-                if not self._inline_turn:
-                    asyncio.get_running_loop().call_soon(self._next_turn)
-                self._inline_turn += 1
-                self.commits += 1
-                self.rows_committed += 1
-                writer.idle()
-                return _chat_record(row, ids[0])
-        fut: asyncio.Future[ChatRecord] = asyncio.get_running_loop().create_future()
+            pending = _Pending(row, fut)
+            self._turn.append(pending)
+            self._appended_since += 1
+            reads = self.reads
+            if reads is None or reads() - self._reads_base <= self._appended_since:
+                self._commit_now()
+            elif len(self._turn) == 1:
+                # In case the message read with it never comes (not a chat message).
+                loop.call_soon(self._commit_now)
+            if fut.done():
+                return fut.result()  # no turn lost: delivered in this one
+            return await fut
         self._queue.append(_Pending(row, fut))
         self._wakeup.set()
         # If the caller is cancelled, so is fut; the writer skips done futures
         # (the row may still be committed, which is harmless).
         return await fut
 
-    def _next_turn(self) -> None:
-        self._inline_turn = 0
+    def _commit_now(self) -> None:
+        """Commit the messages waiting in ``_turn`` in place, in one commit.
+
+        ``append_chat`` calls it when every client message read so far has reached the
+        store (the reads since the last commit in place are no more than the messages
+        appended since), else the last message of the burst does; a message read with
+        them that is not a chat message leaves them to the next loop turn.  If the commit
+        cannot run in place (see ``_SqliteWriter.insert_now``) or fails, the messages go
+        to the writer task, ahead of anything queued: it waits off the loop or finds the
+        bad row.  Nothing is acknowledged before its commit.
+        """
+        batch, self._turn = self._turn, []
+        if not batch:  # committed already, by the last message of its burst
+            return
+        if self.reads is not None:
+            self._reads_base = self.reads()
+        self._appended_since = 0
+        writer = self._sqlite_writer
+        if writer is None:  # closed meanwhile (close() commits a pending turn first)
+            _fail(batch, RuntimeError("store is not open"))
+            return
+        try:
+            ids = writer.insert_now([p.row for p in batch])
+        except Exception as exc:
+            if len(batch) == 1:
+                log.warning("chat commit of 1 rows failed: %s", exc)
+                _fail(batch, exc)
+                return
+            ids = None  # rolled back: the writer task bisects to the bad row
+        if ids is None:
+            self._queue[:0] = batch
+            self._wakeup.set()
+            return
+        self._finish(batch, ids)
+        writer.idle()
 
     def _low_rate(self) -> bool:
         """Count one chat message; True while the rate is below INLINE_MAX_RATE."""
