@@ -128,9 +128,31 @@ def _set_sqlite_pragmas(dbapi_connection: Any, synchronous: str) -> None:
     # to WAL takes a lock too (two servers starting on a new file race for it).
     cur.execute("PRAGMA busy_timeout=10000")
     # WAL: readers do not block the writer; synchronous: see SQLITE_SYNCHRONOUS.
-    cur.execute("PRAGMA journal_mode=WAL")
+    _enable_wal(cur)
     cur.execute(f"PRAGMA synchronous={synchronous}")
     cur.close()
+
+
+def _enable_wal(cur: Any) -> None:
+    """Switch a new database file to WAL (a file already in WAL is left as it is).
+
+    Two processes switching the same new file at once can deadlock on its lock, and
+    SQLite then answers one of them "database is locked" at once, without its busy
+    handler: that one retries (this runs only while a connection opens).
+    """
+    for attempt in range(100):
+        cur.execute("PRAGMA journal_mode")
+        row = cur.fetchone()
+        if row is not None and str(row[0]).lower() == "wal":
+            return
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.fetchall()
+            return
+        except Exception as exc:
+            if "locked" not in str(exc) or attempt == 99:
+                raise
+            time.sleep(0.05)
 
 
 def _is_connectivity_error(exc: BaseException) -> bool:
