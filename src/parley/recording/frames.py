@@ -6,8 +6,9 @@ returns complete frames:
 
 * Opus: one packet is one frame.
 * VP8 (RFC 7741) and H.264 (RFC 6184, packetization mode 1): the packets of one RTP
-  timestamp up to the marker bit, depayloaded (VP8: the payload descriptor stripped, by
-  :func:`vp8_descriptor`; H.264: Annex B NAL units, FU-A reassembled, by aiortc's
+  timestamp up to the marker bit, depayloaded (VP8: the payload descriptor of RFC 7741
+  4.2 skipped by counting its bytes, in the assembler's loop: aiortc's parser builds an
+  object per packet; H.264: Annex B NAL units, FU-A reassembled, by aiortc's
   depayloader).
 
 A frame with a packet missing is never returned: after a loss the assembler drops
@@ -24,7 +25,7 @@ from typing import Any
 
 from aiortc.codecs.h264 import H264PayloadDescriptor
 
-__all__ = ["Frame", "FrameAssembler", "is_key", "vp8_descriptor"]
+__all__ = ["Frame", "FrameAssembler", "is_key"]
 
 _TS = struct.Struct("!I")
 _U16 = struct.Struct("!H")
@@ -43,29 +44,6 @@ class Frame:
     key: bool
     ssrc: int
     arrival: float
-
-
-def vp8_descriptor(payload: bytes, offset: int = 0, end: int = -1) -> tuple[int, bool]:
-    """(length of the VP8 payload descriptor at ``payload[offset:end]``, whether the
-    payload starts partition 0 of a frame) per RFC 7741 4.2; ValueError when it is
-    truncated.  aiortc's parser builds an object per packet; this is the recording's
-    per-packet path, so it only counts bytes (and takes offsets: no slice to copy)."""
-    if end < 0:
-        end = len(payload)
-    b = payload[offset]
-    pos = offset + 1
-    if b & 0x80:  # X: extended control bits
-        x = payload[pos]
-        pos += 1
-        if x & 0x80:  # I: picture id, 7 or 15 bits
-            pos += 2 if payload[pos] & 0x80 else 1
-        if x & 0x40:  # L: TL0PICIDX
-            pos += 1
-        if x & 0x30:  # T or K: TID/KEYIDX
-            pos += 1
-    if pos >= end:
-        raise ValueError("VP8 payload descriptor is truncated")
-    return pos - offset, bool(b & 0x10) and not b & 0x07
 
 
 def is_key(codec: str, data: bytes) -> bool:
@@ -155,7 +133,7 @@ class FrameAssembler:
                 out.append(Frame(packet[start:end], ts, True, ssrc, arrival))
                 continue
             begins = False
-            if vp8:  # the payload descriptor skipped (vp8_descriptor, inlined)
+            if vp8:  # the payload descriptor skipped (RFC 7741 4.2)
                 b = packet[start]
                 pos = start + 1
                 try:
