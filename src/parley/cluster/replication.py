@@ -271,13 +271,9 @@ _KEEP = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('expire', KEYS[1], ARGV[2]) end
 return 0
 """
-_KEEP_MS = """
-if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end
-return 0
-"""
 #: Seconds a room's admission lock lives unless its holder renews it (a stopped node's
 #: lock is gone after this), and how long a join waits for a live holder's admission.
-LOCK_TTL = 5.0
+LOCK_TTL = 5  # whole seconds: renewed by _KEEP (EXPIRE)
 LOCK_PATIENCE = 30.0
 #: Seconds a media owner's key lives without a refresh (refreshed with the node's key).
 MEDIA_TTL = 30
@@ -737,7 +733,7 @@ class Replicator:
         keeper: asyncio.Task[None] | None = None
         try:
             while time.monotonic() < deadline:
-                if await self.redis.set(key, token, nx=True, px=int(LOCK_TTL * 1000)):
+                if await self.redis.set(key, token, nx=True, ex=LOCK_TTL):
                     locked = True
                     break
                 await asyncio.sleep(0.01)
@@ -770,7 +766,7 @@ class Replicator:
         while True:
             await asyncio.sleep(LOCK_TTL / 3)
             with contextlib.suppress(RedisError, OSError):
-                await self.redis.eval(_KEEP_MS, 1, key, token, int(LOCK_TTL * 1000))
+                await self.redis.eval(_KEEP, 1, key, token, LOCK_TTL)
 
     # -- liveness ----------------------------------------------------------------------------
 

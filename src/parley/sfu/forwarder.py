@@ -1022,13 +1022,14 @@ class Router:
     def _select_layers(self, sub: Subscriber, now: float) -> None:
         rule = sub.bandwidth
         forwarded = sub.forwarded_rate()
+        before = rule.penalty
         if rule.update(now, forwarded):
             # Why someone's picture got blurrier (or sharper again): an operator's question.
             log.info(
                 "sfu: %s: simulcast layers %s (penalty %d): loss %.0f %%, REMB %d kbit/s,"
                 " forwarding %d kbit/s",
                 sub.pid,
-                "lowered" if rule.penalty_time != rule.upgrade_time else "raised",
+                "lowered" if rule.penalty > before else "raised",
                 rule.penalty,
                 rule.loss * 100 / 256,
                 rule.remb // 1000,

@@ -59,11 +59,12 @@ MAX_BATCH = 1000
 #: loop: a small commit (WAL, synchronous=NORMAL: no sync) costs less loop time than
 #: handing it to the writer thread and back, and it waits for no thread to get the GIL
 #: (with the loop busy, that wait was 1-2.5 ms at 400-800 msgs/s).  Messages that
-#: find the writer idle commit at the next loop turn, up to INLINE_PER_TURN in one
-#: commit; the others queue and share the writer task's next commit, in place too if it has at most
-#: INLINE_MAX_ROWS rows.  Above this rate, commits go to the writer's thread as before,
-#: where they batch better (one-row commits in place cost more CPU per message once the
-#: loop is busy: measured at 1,600 msgs/s, the runs disagreed, so the limit stays low).
+#: find the writer idle commit in place, up to INLINE_PER_TURN in one commit (see
+#: there); the others queue and share the writer task's next commit, in place too if
+#: it has at most INLINE_MAX_ROWS rows.  Above this rate, commits go to the writer's
+#: thread as before, where they batch better (one-row commits in place cost more CPU
+#: per message once the loop is busy: measured at 1,600 msgs/s, the runs disagreed, so
+#: the limit stays low).
 INLINE_MAX_RATE = 1000.0
 INLINE_MAX_ROWS = 32
 #: Messages committed in place together, in one commit.  A message commits at once,
@@ -134,17 +135,13 @@ def _set_sqlite_pragmas(dbapi_connection: Any, synchronous: str) -> None:
 
 
 def _enable_wal(cur: Any) -> None:
-    """Switch a new database file to WAL (a file already in WAL is left as it is).
+    """Switch the database file to WAL (a no-op for a file in WAL already).
 
     Two processes switching the same new file at once can deadlock on its lock, and
     SQLite then answers one of them "database is locked" at once, without its busy
     handler: that one retries (this runs only while a connection opens).
     """
     for attempt in range(100):
-        cur.execute("PRAGMA journal_mode")
-        row = cur.fetchone()
-        if row is not None and str(row[0]).lower() == "wal":
-            return
         try:
             cur.execute("PRAGMA journal_mode=WAL")
             cur.fetchall()
