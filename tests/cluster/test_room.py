@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from tests.cluster.harness import Cluster, eventually, get_json, unique_room
+from tests.support.delay_proxy import DelayProxy
 from tests.support.parley_process import ParleyProcess
 from tests.support.postgres import dsn
 from tests.support.ws_client import Client, Clients
@@ -387,13 +388,37 @@ async def test_lock_holds_on_b_once_host_on_a_is_told(
         await conn.execute("SELECT 1 FROM rooms WHERE name = $1 FOR UPDATE", room)
         await host.send({"type": "room-settings", "locked": True})
         assert (await host.expect("room-updated"))["settings"]["locked"] is True
-        await asyncio.sleep(0.3)
         eve = await clients.join(b_node, room, "Eve", expect="none")
         msg = await eve.take(lambda m: m["type"] in ("welcome", "error"), "answer", 10)
     finally:
         await tx.rollback()
         await conn.close()
     assert msg["type"] == "error" and msg["code"] == "locked", msg["type"]
+
+
+@pytest.mark.parametrize(("setting", "answer"), [("lobby", "lobby-wait"), ("locked", "error")])
+async def test_a_setting_the_host_was_told_of_holds_for_a_join_on_a_node_with_a_slow_redis_link(
+    cluster: Cluster, clients: Clients, setting: str, answer: str
+) -> None:
+    """Regression (1 run in 17 in a full suite): node A told its host of the lobby while
+    the room's new record still waited in its queue to Redis; a join on node B read the
+    old record and was let in.  Here every write of A reaches Redis 0.4 s late."""
+    with DelayProxy(cluster.redis.port, delay=0.4) as slow:
+        a_node = cluster.node("SlowA", "--broker", slow.url, "--max-participants", "3", redis=False)
+        b_node = cluster.node("FastB", "--max-participants", "3")
+        a_node.wait_ready()
+        b_node.wait_ready()
+        try:
+            room = unique_room(f"slow{setting}")
+            host = await clients.join(a_node, room, "Host")
+            await host.send({"type": "room-settings", setting: True})
+            assert (await host.expect("room-updated"))["settings"][setting] is True
+            eve = await clients.join(b_node, room, "Eve", expect="none")
+            msg = await eve.take(lambda m: m["type"] in ("welcome", "lobby-wait", "error"), "?", 10)
+            assert msg["type"] == answer, msg
+        finally:
+            for n in (a_node, b_node):
+                n.stop()
 
 
 async def test_a_poll_across_nodes(

@@ -89,9 +89,12 @@ class RedisBroker:
         self._wakeup = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._pubsub: Any = None
-        self._in_flight = 0
-        self._idle = asyncio.Event()
-        self._idle.set()
+        #: Commands queued so far, and of those, how many were sent (or given up):
+        #: :meth:`drain` waits for a mark, not for an empty queue, which a busy node
+        #: may never have.
+        self._queued = 0
+        self._done = 0
+        self._progress = asyncio.Event()
         #: Whether the subscription reader is up (only the reader changes it).
         self.connected = False
         #: A write failed: state must be rewritten once Redis answers again.
@@ -118,6 +121,7 @@ class RedisBroker:
     async def close(self) -> None:
         self._closing = True
         self._wakeup.set()
+        self._progress.set()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -161,14 +165,15 @@ class RedisBroker:
             self.dropped += 1
             return
         self._queue.append((name, args))
-        self._idle.clear()
+        self._queued += 1
         self._wakeup.set()
 
     async def drain(self) -> None:
         """Wait until everything queued so far has been sent to Redis (or dropped)."""
-        while self._queue or self._in_flight:
-            self._idle.clear()
-            await self._idle.wait()
+        mark = self._queued
+        while self._done < mark and not self._closing:
+            self._progress.clear()
+            await self._progress.wait()
 
     async def _execute(self, batch: list[Any]) -> None:
         pipe = self.redis.pipeline(transaction=False)
@@ -179,12 +184,10 @@ class RedisBroker:
     async def _writer(self) -> None:
         while not self._closing:
             if not self._queue:
-                self._idle.set()
                 self._wakeup.clear()
                 await self._wakeup.wait()
                 continue
             batch, self._queue = self._queue, []
-            self._in_flight = len(batch)
             try:
                 try:
                     await self._execute(batch)
@@ -204,8 +207,9 @@ class RedisBroker:
                 self._needs_resync = True
                 await asyncio.sleep(0.5)
             finally:
-                self._in_flight = 0
-        self._idle.set()
+                self._done += len(batch)
+                self._progress.set()
+        self._progress.set()
 
     # -- subscriptions --------------------------------------------------------------------
 

@@ -275,6 +275,10 @@ return 0
 #: lock is gone after this), and how long a join waits for a live holder's admission.
 LOCK_TTL = 5  # whole seconds: renewed by _KEEP (EXPIRE)
 LOCK_PATIENCE = 30.0
+#: Seconds a room's new record may take to reach Redis before this node's own clients
+#: hear of the change anyway (a join on another node reads the record: it must not find
+#: the old settings after the host here was told of the new ones).
+SETTLE_WAIT = 2.0
 #: Seconds a media owner's key lives without a refresh (refreshed with the node's key).
 MEDIA_TTL = 30
 
@@ -359,11 +363,13 @@ class Replicator:
 
     # -- writing our changes ---------------------------------------------------------
 
-    def flush(self) -> None:
-        """Write and publish what the core journalled since the last flush."""
+    def flush(self) -> bool:
+        """Write and publish what the core journalled since the last flush; True if a
+        room's record (its settings, bans, recording) or its end was among it."""
         rooms = self.rooms
         journal, rooms.journal = rooms.journal, []
         touched: set[str] = set()
+        room_changed = False
         for kind, room_name, pid in journal:
             touched.add(room_name)
             if kind == "member" and pid is not None:
@@ -384,7 +390,9 @@ class Replicator:
                 rstate.recording = _recording_state(room.recording)
                 self.broker.command("set", room_key(room_name), _encode(rstate))
                 self.broker.send(STATE, room_name, _encode(RoomOp(rstate)))
+                room_changed = True
             elif kind == "ended":
+                room_changed = True
                 self.broker.command(
                     "delete",
                     members_key(room_name),
@@ -399,6 +407,15 @@ class Replicator:
                 self._flush_breakouts(room_name)
         for room_name in touched:
             self._recount(room_name)
+        return room_changed
+
+    async def settle(self) -> None:
+        """Wait until what :meth:`flush` queued is in Redis (at most ``SETTLE_WAIT``:
+        with Redis away the meeting goes on from the local view)."""
+        try:
+            await asyncio.wait_for(self.broker.drain(), SETTLE_WAIT)
+        except TimeoutError:
+            log.warning("redis did not take a room's new record in %.1f s", SETTLE_WAIT)
 
     def _flush_poll(self, kind: str, room_name: str, key: str | None) -> None:
         polls = self.rooms.polls

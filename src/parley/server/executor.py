@@ -109,8 +109,12 @@ class RecordingSide(Protocol):
 class Cluster(Protocol):
     """Other nodes: what the core changed, and acts on sockets they hold."""
 
-    def flush(self) -> None:
-        """Share what the core journalled (a single node just forgets it)."""
+    def flush(self) -> bool:
+        """Share what the core journalled (a single node just forgets it); True if a
+        room's record changed, which other nodes read when they admit someone."""
+
+    async def settle(self) -> None:
+        """Wait until what :meth:`flush` shared is where other nodes read it."""
 
     def disconnect_remote(self, room: str, pid: str, code: int, reason: str) -> None: ...
 
@@ -143,8 +147,12 @@ class SingleNode:
     def __init__(self, journal: list[tuple[str, str, str | None]]) -> None:
         self._journal = journal
 
-    def flush(self) -> None:
+    def flush(self) -> bool:
         self._journal.clear()
+        return False
+
+    async def settle(self) -> None:
+        pass
 
     def disconnect_remote(self, room: str, pid: str, code: int, reason: str) -> None:
         pass  # nobody else holds sockets: the participant is gone
@@ -211,9 +219,12 @@ class Executor:
         """Carry out the core's effects, in order.
 
         What the core changed is shared first, so other nodes know the new state
-        before any frame mentions it and before anything here awaits the store.
+        before any frame mentions it and before anything here awaits the store.  A
+        room's new record (settings, bans) is in Redis before anyone here hears of it:
+        a join on another node that follows it must find it there.
         """
-        self.cluster.flush()
+        if self.cluster.flush():
+            await self.cluster.settle()
         try:
             for effect in effects:
                 await self._one(effect)
