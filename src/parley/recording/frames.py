@@ -101,12 +101,13 @@ class FrameAssembler:
         vp8 = self.vp8
         unpack_ts, unpack_u16 = _TS.unpack_from, _U16.unpack_from
         parts = self._parts
+        cur = self._ts  # the timestamp of the frame in parts (a local: read every packet)
         for item in items:
             if item is None:
                 if parts:
                     self.dropped += 1
                 parts = self._parts = []
-                self._ts = -1
+                cur = self._ts = -1
                 self.need_key = self.wants_key = True
                 continue
             packet, arrival = item[1], item[2]
@@ -144,14 +145,14 @@ class FrameAssembler:
                 else:  # truncated: the frame cannot be trusted
                     self._start_ok = False
             payload = packet[start:end]
-            if parts and ts != self._ts:
+            if parts and ts != cur:
                 # the previous frame had no marker but nothing is missing: it is complete
                 done = self._finish()
                 parts = self._parts
                 if done is not None:
                     out.append(done)
             if not parts:
-                self._ts = ts
+                cur = self._ts = ts
                 self._arrival = arrival
                 self._start_ok = begins if vp8 else self._starts_frame(payload)
             parts.append(payload)
