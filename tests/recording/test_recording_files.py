@@ -197,7 +197,7 @@ def test_a_frame_that_never_ends_is_dropped_not_kept() -> None:
     key = video_packets("VP8", 1, 1)[0][1]  # a key frame's first packet (descriptor S=1)
     out = []
     for seq in range(MAX_FRAME_PACKETS + 10):  # same timestamp, never a marker
-        out += frames.push(rtp(96, seq, 0, 1, key[12:]), 1, 0.0)
+        out += frames.push(rtp(96, seq, 0, 1, key[12:]), 0.0)
     assert out == [] and len(frames._parts) < MAX_FRAME_PACKETS and frames.dropped >= 1
 
 

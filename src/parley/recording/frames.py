@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from aiortc.codecs.h264 import H264PayloadDescriptor
@@ -35,15 +34,9 @@ _NAL_IDR = 5
 MAX_FRAME_PACKETS = 1024
 
 
-@dataclass(slots=True)
-class Frame:
-    """One coded frame: its RTP timestamp and stream, whether it is a key frame."""
-
-    data: bytes
-    timestamp: int
-    key: bool
-    ssrc: int
-    arrival: float
+#: One coded frame: (data, RTP timestamp, key frame?, arrival time of its first packet).
+#: A tuple, not a class: one is made per frame on the recording thread's hot path.
+Frame = tuple[bytes, int, bool, float]
 
 
 def is_key(codec: str, data: bytes) -> bool:
@@ -94,26 +87,28 @@ class FrameAssembler:
         self.dropped = 0  # frames not written: incomplete, or waiting for a key frame
         self.broken = 0  # payloads the depayloader refused
 
-    def push(self, packet: bytes | None, ssrc: int, arrival: float) -> Sequence[Frame]:
+    def push(self, packet: bytes | None, arrival: float) -> Sequence[Frame]:
         """One packet in order (``None``: packets lost here); the frames it completes."""
-        return self.push_many([None if packet is None else (None, packet, arrival)], ssrc)
+        return self.push_many([None if packet is None else (None, packet, arrival)])
 
-    def push_many(self, items: Sequence[tuple[Any, bytes, float] | None], ssrc: int) -> list[Frame]:
+    def push_many(self, items: Sequence[tuple[Any, bytes, float] | None]) -> list[Frame]:
         """Packets in order, each ``(anything, packet, arrival)`` or ``None`` (packets
         lost here); the frames they complete.  One loop for a drain round's packets of
         a stream: the recording's per-packet cost is Python's per-packet operations."""
+        if not self.video:
+            return self._audio(items)
         out: list[Frame] = []
-        video, vp8 = self.video, self.vp8
+        vp8 = self.vp8
         unpack_ts, unpack_u16 = _TS.unpack_from, _U16.unpack_from
         parts = self._parts
+        cur = self._ts  # the timestamp of the frame in parts (a local: read every packet)
         for item in items:
             if item is None:
-                if video:
-                    if parts:
-                        self.dropped += 1
-                    parts = self._parts = []
-                    self._ts = -1
-                    self.need_key = self.wants_key = True
+                if parts:
+                    self.dropped += 1
+                parts = self._parts = []
+                cur = self._ts = -1
+                self.need_key = self.wants_key = True
                 continue
             packet, arrival = item[1], item[2]
             ts = unpack_ts(packet, 4)[0]
@@ -128,10 +123,6 @@ class FrameAssembler:
                 end -= packet[end - 1]
             if end <= start:
                 continue  # empty, or padding only (bandwidth probes)
-            if not video:
-                self.frames += 1
-                out.append(Frame(packet[start:end], ts, True, ssrc, arrival))
-                continue
             begins = False
             if vp8:  # the payload descriptor skipped (RFC 7741 4.2)
                 b = packet[start]
@@ -154,14 +145,14 @@ class FrameAssembler:
                 else:  # truncated: the frame cannot be trusted
                     self._start_ok = False
             payload = packet[start:end]
-            if parts and ts != self._ts:
+            if parts and ts != cur:
                 # the previous frame had no marker but nothing is missing: it is complete
-                done = self._finish(ssrc)
+                done = self._finish()
                 parts = self._parts
                 if done is not None:
                     out.append(done)
             if not parts:
-                self._ts = ts
+                cur = self._ts = ts
                 self._arrival = arrival
                 self._start_ok = begins if vp8 else self._starts_frame(payload)
             parts.append(payload)
@@ -171,10 +162,31 @@ class FrameAssembler:
                 self.need_key = self.wants_key = True
                 continue
             if packet[1] & 0x80:  # the marker: the frame's last packet
-                done = self._finish(ssrc)
+                done = self._finish()
                 parts = self._parts
                 if done is not None:
                     out.append(done)
+        return out
+
+    def _audio(self, items: Sequence[tuple[Any, bytes, float] | None]) -> list[Frame]:
+        """Opus: each packet's payload is a frame (a loss loses only its own)."""
+        out: list[Frame] = []
+        append = out.append
+        unpack_ts, unpack_u16 = _TS.unpack_from, _U16.unpack_from
+        for item in items:
+            if item is None:
+                continue
+            packet = item[1]
+            b0 = packet[0]
+            start = 12 + 4 * (b0 & 0x0F)
+            if b0 & 0x10:
+                start += 4 + 4 * unpack_u16(packet, start + 2)[0]
+            end = len(packet)
+            if b0 & 0x20 and end > start:
+                end -= packet[end - 1]
+            if end > start:
+                append((packet[start:end], unpack_ts(packet, 4)[0], True, item[2]))
+        self.frames += len(out)
         return out
 
     def _starts_frame(self, payload: bytes) -> bool:
@@ -184,7 +196,7 @@ class FrameAssembler:
         except ValueError:
             return False
 
-    def _finish(self, ssrc: int) -> Frame | None:
+    def _finish(self) -> Frame | None:
         parts, self._parts = self._parts, []
         if not self._start_ok:
             self.dropped += 1
@@ -207,4 +219,4 @@ class FrameAssembler:
             return None
         self.need_key = False
         self.frames += 1
-        return Frame(data, self._ts, key, ssrc, self._arrival)
+        return (data, self._ts, key, self._arrival)

@@ -47,13 +47,28 @@ class ReorderBuffer(Generic[T]):
             return True
         return False
 
-    def push_packets(self: ReorderBuffer[Packet], items: Sequence[Packet]) -> list[Packet | None]:
+    def push_packets(
+        self: ReorderBuffer[Packet], items: Sequence[Packet]
+    ) -> Sequence[Packet | None]:
         """:meth:`push` each of ``items`` (the sequence number read from the RTP
         header, the time from the item), in one loop: what can be released, in order.
-        The common case (in order, nothing waiting) is a comparison, not a call."""
-        out: list[Packet | None] = []
+        The common case (in order, nothing waiting) is a comparison a packet, and a run
+        all in order is returned as it is (no list built)."""
         waiting = self._waiting
-        for item in items:
+        nxt = self._next
+        done = 0
+        if nxt >= 0 and not waiting:
+            for item in items:
+                data = item[1]
+                if (data[2] << 8) | data[3] != nxt & 0xFFFF:
+                    break
+                nxt += 1
+                done += 1
+            self._next = nxt
+            if done == len(items):
+                return items
+        out: list[Packet | None] = list(items[:done])
+        for item in items[done:]:
             data = item[1]
             seq = (data[2] << 8) | data[3]
             nxt = self._next

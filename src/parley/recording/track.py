@@ -22,6 +22,7 @@ Key frames: :attr:`TrackRecorder.wants_key` names the SSRC a key frame is needed
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -154,10 +155,11 @@ class TrackRecorder:
         self.target = stream
         self.wants_key = stream.ssrc
 
-    def _assembled(self, stream: _Stream, items: list[Packet | None]) -> None:
+    def _assembled(self, stream: _Stream, items: Sequence[Packet | None]) -> None:
         frames = stream.frames
         assert frames is not None
-        for frame in frames.push_many(items, stream.ssrc):
+        out = frames.push_many(items)
+        if out:
             if stream is self.target:
                 # the layer to switch to has its key frame: it is recorded from here
                 if self.current is not None:
@@ -165,30 +167,37 @@ class TrackRecorder:
                 self.current, self.target = stream, None
                 self.switches += 1
             if stream is self.current:
-                self._write(frame)
+                self._write(stream.ssrc, out)
         if frames.wants_key and stream is (self.target or self.current):
             frames.wants_key = False
             self.wants_key = stream.ssrc
 
-    def _write(self, frame: Frame) -> None:
-        writer = self.writer
-        if self.first is None:
-            ext = 0
-        elif frame.ssrc != self._last_ssrc:
-            # another stream: continue by the wall-clock time elapsed (>= 1 unit)
-            step = int((frame.arrival - self.last_arrival) * self.info.clock_rate)
-            ext = self.ext_ts + max(1, step)
-        else:
-            d = (frame.timestamp - self.last_ts) & 0xFFFFFFFF
-            ext = self.ext_ts + (d if d < 0x80000000 else d - 0x100000000)
-        if not writer.write(frame.data, ext, frame.key):
-            return
-        if self.first is None:
-            self.first = (frame.ssrc, frame.timestamp, frame.arrival)
-        self.ext_ts = max(ext, self.ext_ts)
-        self.last_ts = frame.timestamp
-        self.last_arrival = frame.arrival
-        self._last_ssrc = frame.ssrc
+    def _write(self, ssrc: int, frames: list[Frame]) -> None:
+        """Frames of stream ``ssrc``, in order, into the file (one loop: state in locals)."""
+        write = self.writer.write
+        ext_ts, last_ts, last_arrival = self.ext_ts, self.last_ts, self.last_arrival
+        last_ssrc = self._last_ssrc
+        try:
+            for data, ts, key, arrival in frames:
+                if self.first is None:
+                    ext = 0
+                elif ssrc != last_ssrc:
+                    # another stream: continue by the wall-clock time elapsed (>= 1 unit)
+                    step = int((arrival - last_arrival) * self.info.clock_rate)
+                    ext = ext_ts + max(1, step)
+                else:
+                    d = (ts - last_ts) & 0xFFFFFFFF
+                    ext = ext_ts + (d if d < 0x80000000 else d - 0x100000000)
+                if not write(data, ext, key):
+                    continue
+                if self.first is None:
+                    self.first = (ssrc, ts, arrival)
+                if ext > ext_ts:
+                    ext_ts = ext
+                last_ts, last_arrival, last_ssrc = ts, arrival, ssrc
+        finally:
+            self.ext_ts, self.last_ts, self.last_arrival = ext_ts, last_ts, last_arrival
+            self._last_ssrc = last_ssrc
 
     _last_ssrc = -1
 

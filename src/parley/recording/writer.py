@@ -196,36 +196,42 @@ class TrackWriter:
         Raises OSError when the file cannot be written (a full disk)."""
         if self._container is None and not self._open(data):
             return False
-        if self.first_pts < 0:
-            self.first_pts = pts
-        pts -= self.first_pts
-        if pts <= self.last_pts - self.first_pts and self.frames:
-            pts = self.last_pts - self.first_pts + 1  # muxers need increasing timestamps
-        if self._batch:
+        first = self.first_pts
+        if first < 0:
+            first = self.first_pts = pts
+        pts -= first
+        last = self.last_pts - first
+        if pts <= last and self.frames:
+            pts = last + 1  # muxers need increasing timestamps
+        batch = self._opus
+        if batch is not None:
+            # Opus, the usual case: the packet continues the batch (same TOC byte, the
+            # next 20 ms, the batch within 120 ms); checked here, not in a call
+            toc = data[0] if data else -1
+            if toc == batch[0] and pts == batch[2] and len(data) <= _OPUS_MAX_FRAME + 1:
+                end = pts + _OPUS_SAMPLES[toc >> 3]
+                if end - batch[1] <= _OPUS_MAX_SAMPLES:
+                    batch[3].append(data[1:])
+                    batch[2] = end
+                    batch = None
+            if batch is not None:
+                self._opus_flush()
+                self._opus_write(data, pts)
+        elif self._batch:
             self._opus_write(data, pts)
         else:
             if key and self.codec == "VP8":
                 self._note_size(vp8_size(data), pts)
             self._mux(data, pts, key)
-        self.last_pts = pts + self.first_pts
+        self.last_pts = pts + first
         self.frames += 1
         self.bytes += len(data)
         return True
 
     def _opus_write(self, data: bytes, pts: int) -> None:
-        """An Opus packet: into the batch if it continues it, else the batch is muxed
-        and this packet starts the next one (or is muxed alone: not a one-frame packet,
-        or a frame too big to be repacketized)."""
-        batch = self._opus
+        """An Opus packet that does not continue a batch: it starts the next one, or is
+        muxed alone (not a one-frame packet, or a frame too big to be repacketized)."""
         toc = data[0] if data else -1
-        if batch is not None:
-            if toc == batch[0] and pts == batch[2] and len(data) <= _OPUS_MAX_FRAME + 1:
-                samples = _OPUS_SAMPLES[toc >> 3]
-                if batch[2] - batch[1] + samples <= _OPUS_MAX_SAMPLES:
-                    batch[3].append(data[1:])
-                    batch[2] = pts + samples
-                    return
-            self._opus_flush()
         if toc >= 0 and toc & 3 == 0 and len(data) <= _OPUS_MAX_FRAME + 1:
             self._opus = [toc, pts, pts + _OPUS_SAMPLES[toc >> 3], [data[1:]]]
         else:
