@@ -46,6 +46,7 @@ from .wire import (
     ReplayWindow,
     Sealer,
     decode_tracks,
+    fields,
     new_epoch,
     relay_key,
 )
@@ -53,6 +54,9 @@ from .wire import (
 __all__ = ["MediaRelay", "RefusalLog", "RoomRelay"]
 
 log = logging.getLogger(__name__)
+
+#: Encoded (room, participant) fields kept for sealing (each stream's, reused per packet).
+MAX_FIELDS = 4096
 
 
 class RefusalLog:
@@ -118,11 +122,12 @@ class MediaRelay:
         self.node = node
         key = relay_key(secret)
         self.epoch = new_epoch()  # a restarted process's is higher
-        #: the wire's seal (outbound.Wire): this process's next datagram, tagged
-        self.seal = Sealer(key, node, self.epoch).seal
+        self._sealer = Sealer(key, node, self.epoch)
         self._opener = Opener(key)
+        self._fields: dict[tuple[str, str], bytes] = {}
         self.host, self.port = host, port
         self.clock = clock
+        self._counter = 0
         self.peers: dict[str, tuple[str, int]] = {}  # node -> its relay address
         self.rooms: dict[str, RoomRelay] = {}
         self.replays = ReplayWindow()
@@ -231,6 +236,15 @@ class MediaRelay:
             relay.inbound.expire(now)
 
     # -- the wire (outbound.Wire) ------------------------------------------------------
+    def seal(self, kind: int, room: str, pid: str, payload: bytes | bytearray) -> bytes:
+        self._counter += 1
+        encoded = self._fields.get((room, pid))
+        if encoded is None:
+            if len(self._fields) >= MAX_FIELDS:
+                self._fields.clear()
+            encoded = self._fields[room, pid] = fields(self.node, room, pid)
+        return self._sealer.seal(kind, self._counter, encoded, payload)
+
     def send(self, node: str, datagram: bytes) -> None:
         sender = self._senders.get(node)
         if sender is None:

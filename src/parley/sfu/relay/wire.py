@@ -86,10 +86,6 @@ MAX_PAYLOAD = 1500
 MAX_DATAGRAM = 4 + 16 + 3 + MAX_NODE + MAX_ROOM + MAX_PID + MAX_PAYLOAD + TAG
 MAX_TRACKS = 8
 _HEAD = struct.Struct("!2sBBQQ")
-_PREFIX = struct.Struct("!2sBBQ")  # the head without the counter
-_COUNTER = struct.Struct("!Q")
-#: Encoded (room, participant) fields a :class:`Sealer` keeps (each stream's, per packet).
-MAX_FIELDS = 4096
 
 
 class Refused(Exception):
@@ -150,33 +146,22 @@ def fields(node: str, room: str, pid: str) -> bytes:
 
 
 class Sealer:
-    """Seals one sending process's datagrams: its node id, epoch and counter, its key
-    made once, each stream's encoded fields kept (at most ``MAX_FIELDS``)."""
+    """Seals one sending process's datagrams (its node id and epoch, its key made once)."""
 
-    __slots__ = ("_fields", "_heads", "_nonce", "_tag", "counter", "epoch", "node")
+    __slots__ = ("_tag", "epoch", "node")
 
-    def __init__(self, key: bytes, node: str, epoch: int, counter: int = 0) -> None:
-        fields(node, "room", "")  # the node id is checked once, here
-        self.node, self.epoch, self.counter = node, epoch, counter
+    def __init__(self, key: bytes, node: str, epoch: int) -> None:
+        self.node, self.epoch = node, epoch
         self._tag = sender_key(key, node, epoch).encrypt
-        self._heads = {kind: _PREFIX.pack(MAGIC, VERSION, kind, epoch) for kind in KINDS}
-        self._nonce = epoch.to_bytes(8, "big")[4:]  # + the counter: bytes 8..20 of the head
-        self._fields: dict[tuple[str, str], bytes] = {}
 
-    def seal(self, kind: int, room: str, pid: str, payload: bytes | bytearray) -> bytes:
-        """The next datagram of ``room``'s stream ``pid``, tagged (the hot path: the
-        head from its parts kept, the tag over the body as it will be sent)."""
+    def seal(self, kind: int, counter: int, encoded: bytes, payload: bytes | bytearray) -> bytes:
+        """One datagram, tagged, with ``encoded`` from :func:`fields` of this node (the
+        hot path: the tag over the body as it will be sent, one concatenation each)."""
         if len(payload) > MAX_PAYLOAD:
             raise ValueError(f"relay payload over {MAX_PAYLOAD} bytes")
-        encoded = self._fields.get((room, pid))
-        if encoded is None:
-            if len(self._fields) >= MAX_FIELDS:
-                self._fields.clear()
-            encoded = self._fields[room, pid] = fields(self.node, room, pid)
-        self.counter += 1
-        counter = _COUNTER.pack(self.counter)
-        body = b"".join((self._heads[kind], counter, encoded, payload))
-        return body + self._tag(self._nonce + counter, b"", body)
+        head = _HEAD.pack(MAGIC, VERSION, kind, self.epoch, counter)
+        body = b"".join((head, encoded, payload))
+        return body + self._tag(head[8:], b"", body)
 
 
 def seal(
@@ -190,7 +175,7 @@ def seal(
     payload: bytes | bytearray,
 ) -> bytes:
     """One datagram, tagged (``key``: :func:`relay_key`)."""
-    return Sealer(key, node, epoch, counter - 1).seal(kind, room, pid, payload)
+    return Sealer(key, node, epoch).seal(kind, counter, fields(node, room, pid), payload)
 
 
 def _node_of(data: bytes) -> str:
