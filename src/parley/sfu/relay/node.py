@@ -1,7 +1,7 @@
 """This node's end of the media relay: one UDP socket, the rooms, who may talk to it.
 
 :class:`MediaRelay` binds ``--relay-ip``:``--relay-port``, seals what the rooms send
-(:mod:`.wire`: node id, epoch, counter, GMAC tag) and opens what arrives; it receives
+(:mod:`.wire`: node id, epoch, counter, HMAC tag) and opens what arrives; it receives
 on that socket (on Linux all waiting datagrams in one system call: :mod:`.batch_recv`;
 elsewhere through the event loop's datagram endpoint) and sends from one UDP socket
 per peer, bound to ``--relay-ip`` (an ephemeral port) and connected to the peer (no
@@ -41,14 +41,14 @@ from .wire import (
     MAX_DATAGRAM,
     RTCP,
     RTP,
+    Key,
     Opener,
     Refused,
     ReplayWindow,
-    Sealer,
     decode_tracks,
     fields,
-    new_epoch,
     relay_key,
+    seal_fields,
 )
 
 __all__ = ["MediaRelay", "RefusalLog", "RoomRelay"]
@@ -120,13 +120,12 @@ class MediaRelay:
         if not secret:
             raise ValueError("the media relay needs a secret")
         self.node = node
-        key = relay_key(secret)
-        self.epoch = new_epoch()  # a restarted process's is higher
-        self._sealer = Sealer(key, node, self.epoch)
-        self._opener = Opener(key)
+        self.key = Key(relay_key(secret))
+        self._opener = Opener(self.key)
         self._fields: dict[tuple[str, str], bytes] = {}
         self.host, self.port = host, port
         self.clock = clock
+        self.epoch = time.time_ns() // 1_000_000  # a restarted process's is higher
         self._counter = 0
         self.peers: dict[str, tuple[str, int]] = {}  # node -> its relay address
         self.rooms: dict[str, RoomRelay] = {}
@@ -243,7 +242,7 @@ class MediaRelay:
             if len(self._fields) >= MAX_FIELDS:
                 self._fields.clear()
             encoded = self._fields[room, pid] = fields(self.node, room, pid)
-        return self._sealer.seal(kind, self._counter, encoded, payload)
+        return seal_fields(self.key, kind, self.epoch, self._counter, encoded, payload)
 
     def send(self, node: str, datagram: bytes) -> None:
         sender = self._senders.get(node)
