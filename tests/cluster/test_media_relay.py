@@ -112,14 +112,17 @@ async def test_a_viewer_on_another_node_gets_the_speaker_through_the_relay(
         # A's name without the secret: a bad tag
         wire.seal(wire.relay_key("guess"), wire.RTP, 2**62, 1, "RA", room, ada.id, b"\x80" * 40),
         b"\x00" * 50,
+        # a node of another relay version (a cluster upgraded part way): refused as such
+        b"PR\x02" + wire.seal(good, wire.RTP, 2**62, 1, "RA", room, ada.id, b"\x80" * 40)[3:],
     ]
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         for datagram in forged:
             s.sendto(datagram, (host, int(port)))
     await eventually(lambda: metric(b, "relay_datagrams_refused"), 10, "B counts the refusals")
-    assert await metric(b, "relay_datagrams_refused") == 3
+    assert await metric(b, "relay_datagrams_refused") == 4
     await eventually(lambda: "datagram refused (unknown node)" in b.full_log(), 10, "logged")
     assert "datagram refused (tag)" in b.full_log()
+    assert "datagram refused (version)" in b.full_log()
     await frames(media, "video", 10, 20)  # Ada is still forwarded to Bob
     await frames(media, "audio", 25, 20)
 

@@ -57,6 +57,16 @@ def test_a_tampered_datagram_is_refused(mangle: Any, reason: str) -> None:
     assert refused.value.reason == reason
 
 
+def test_another_version_is_refused_as_such() -> None:
+    """A node of another relay version (a cluster upgraded part way) is refused and
+    named, never read as this version."""
+    data = W.seal(KEY, W.RTP, 1, 1, "node-old", "standup", "p_ada", b"\x80rtp")
+    for version in (0, 2, 255):
+        with pytest.raises(W.Refused) as refused:
+            W.open_datagram(KEY, data[:2] + bytes((version,)) + data[3:])
+        assert (refused.value.reason, refused.value.node) == ("version", "node-old")
+
+
 def test_another_secret_does_not_open_it() -> None:
     data = W.seal(W.relay_key("other"), W.RTP, 1, 1, "node-x", "standup", "", b"x")
     with pytest.raises(W.Refused) as refused:
@@ -264,15 +274,21 @@ def test_unknown_nodes_bad_tags_and_replays_disturb_nothing(
     forged = mallory.seal(W.DESCRIBE, "standup", "ada", W.encode_tracks([]))
     bad_tag = W.seal(W.relay_key("guess"), W.RTP, 1, 1, "node-a", "standup", "ada", b"x" * 20)
     spoofed = a.seal(W.RTP, "standup", "ada", audio(2, 1920, 2222, 30))
+    fresh = a.seal(W.RTP, "standup", "ada", audio(2, 1920, 2222, 30))
+    other_version = fresh[:2] + b"\x02" + fresh[3:]  # a node upgraded before this one
     with caplog.at_level(logging.WARNING, "parley.sfu.relay.node"):
         b.received(forged, ("10.0.0.66", 7000))
         b.received(bad_tag, ("10.0.0.1", 7000))
         b.received(b"\x00" * 3, ("10.0.0.1", 7000))
+        b.received(other_version, ("10.0.0.1", 7000))
         b.received(spoofed, ("10.0.0.66", 7000))  # A's datagram, from another address
         b.received(spoofed, ("10.0.0.1", 7000))  # now from A: accepted once
         b.received(spoofed, ("10.0.0.1", 7000))  # the same again: a replay
-    assert dict(b.refused) == {"unknown node": 1, "tag": 1, "length": 1, "address": 1, "replay": 1}
+    assert dict(b.refused) == {
+        "unknown node": 1, "tag": 1, "length": 1, "version": 1, "address": 1, "replay": 1,
+    }  # fmt: skip
     assert "unknown node" in caplog.text and "'node-m'" in caplog.text
+    assert "refused (version)" in caplog.text and "'node-a'" in caplog.text
     assert "ada" in rb.publishers  # the forged "stopped publishing" changed nothing
     assert len(down.rtp()) == 2  # the one accepted packet; nothing else reached Bob
     pub.on_rtp(audio(3, 2880, 2222, 30), 0.04)

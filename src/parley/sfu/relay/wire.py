@@ -18,7 +18,8 @@ end-16  16    tag: HMAC-SHA256(key, everything before it), first 16 bytes
 ```
 
 ``key`` is derived from the cluster's relay secret (:func:`relay_key`).  A datagram
-with a bad magic, version, length or tag raises :class:`Refused`; so does a replay
+with a bad magic, length or tag raises :class:`Refused`, as does one of another version
+("version", with the node it claims: a cluster upgraded part way); so does a replay
 (:class:`ReplayWindow`: per sending node, the newest epoch and a 64-datagram window
 behind the highest counter, as in SRTP).
 
@@ -221,8 +222,10 @@ class Opener:
         if size < _MIN or size > MAX_DATAGRAM:
             raise Refused("length")
         magic, version, kind, epoch, counter = _HEAD.unpack_from(data)
-        if magic != MAGIC or version != VERSION:
+        if magic != MAGIC:
             raise Refused("magic")
+        if version != VERSION:  # a node of another relay version: named in the log
+            raise Refused("version", _node_of(data))
         end = size - TAG
         inner = self._inner.copy()
         inner.update(data[:end])
