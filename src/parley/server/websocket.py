@@ -34,7 +34,6 @@ file descriptors.  Connections from ``--trusted-proxies`` are not counted here
 from __future__ import annotations
 
 import asyncio
-import base64
 import binascii
 import hashlib
 import logging
@@ -83,9 +82,20 @@ REFUSED = (
 )
 
 
+#: SHA-1 set up once: a copy per handshake skips OpenSSL's look-up of the algorithm
+#: that every ``hashlib.sha1()`` makes (OpenSSL 3).
+_SHA1 = hashlib.sha1()
+
+
 def accept_key(key: str) -> str:
     """The ``Sec-WebSocket-Accept`` value for a client's ``Sec-WebSocket-Key``."""
-    return base64.b64encode(hashlib.sha1(key.encode() + ACCEPT_GUID).digest()).decode()
+    return _accept(key).decode()
+
+
+def _accept(key: str) -> bytes:
+    digest = _SHA1.copy()
+    digest.update(key.encode() + ACCEPT_GUID)
+    return binascii.b2a_base64(digest.digest(), newline=False)
 
 
 class Request:
@@ -128,11 +138,12 @@ def upgrade_key(request: Request) -> str | None:
         return None
     if h.get("upgrade", "").lower() != "websocket" or h.get("sec-websocket-version") != "13":
         return None
-    if "upgrade" not in (t.strip().lower() for t in h.get("connection", "").split(",")):
+    connection = h.get("connection", "").lower()
+    if connection != "upgrade" and "upgrade" not in [t.strip() for t in connection.split(",")]:
         return None
     key = h.get("sec-websocket-key", "")
     try:
-        if len(base64.b64decode(key, validate=True)) != 16:
+        if len(binascii.a2b_base64(key, strict_mode=True)) != 16:
             return None
     except (binascii.Error, ValueError):
         return None
@@ -407,7 +418,7 @@ class WebSocket(asyncio.Protocol):
         if not isinstance(verdict, str):  # refused: aiohttp's endpoint says why
             self._to_http(data)
             return
-        transport.write(self.door.switching + accept_key(key).encode() + b"\r\n\r\n")
+        transport.write(self.door.switching + _accept(key) + b"\r\n\r\n")
         self.state = OPEN
         self.last_in = time.monotonic()
         self.reader = FrameReader(self.door.max_frame, self.door.max_fragments)
