@@ -12,7 +12,6 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from parley.server.frames import PING_FRAME
 from parley.server.hub import GATHER_FROM_RATE, GATHER_MAX, Connection, Hub, gather_delay
 
 
@@ -90,23 +89,6 @@ async def test_a_quiet_room_is_written_in_the_same_loop_turn(
     # Both frames went out at once, in order, to everyone but the excluded sender.
     assert [p.received() for p in peers] == [b"two", b"onetwo", b"onetwo"]
     assert hub.frames_out == 5
-
-
-async def test_a_wanted_ping_rides_with_the_next_frames(
-    room: tuple[Hub, list[Peer]],
-) -> None:
-    """The heartbeat's ping for a silent socket goes out in the same write as frames."""
-    hub, peers = room
-    peers[1].conn.ping_wanted = True
-    hub.deliver("r", b"one", None, None)
-    await _turns(2)
-    assert [p.received() for p in peers] == [b"one", b"one" + PING_FRAME, b"one"]
-    assert hub.writes == 3  # no write of its own
-    assert peers[1].conn.ping_at is not None and not peers[1].conn.ping_wanted
-    assert peers[0].conn.ping_at is None  # nobody else was pinged
-    hub.deliver("r", b"two", None, None)
-    await _turns(2)
-    assert peers[1].received() == b"two"  # once: the ping is out, awaiting its pong
 
 
 async def test_a_flush_waits_one_turn_for_a_message_read_after_it_was_scheduled(

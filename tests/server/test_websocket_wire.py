@@ -230,38 +230,6 @@ async def test_silent_socket_is_pinged_and_kept_while_it_answers(
     assert left["reason"] == "timeout"
 
 
-async def test_a_silent_socket_in_a_busy_room_is_pinged_along_with_its_frames(
-    quick_server: ParleyProcess, clients: Clients, raw: Any, room: str
-) -> None:
-    """Frames keep coming (Bob chats), Ada says nothing: her pings go out with them
-    (from half the heartbeat); answered, she stays; unanswered, she times out although
-    the server is still writing to her."""
-    bob = await clients.join(quick_server, room, "Bob")
-    ws = await raw(quick_server)
-    assert await ws.upgrade(quick_server) == 101
-    ws.send_json(join(room, "Ada"))
-    await ws.message("welcome")
-
-    async def talk() -> None:
-        while True:
-            await bob.send({"type": "chat", "text": "hello"})
-            await asyncio.sleep(0.3)
-
-    talker = asyncio.create_task(talk())
-    try:
-        answered = 0
-        while answered < 3:
-            opcode, payload = await ws.frame(within=5)
-            if opcode == frames.PING:
-                ws.send(masked(frames.PONG, payload))
-                answered += 1
-        assert not bob.of_type("participant-left")
-        left = await bob.expect("participant-left", within=10)  # she stopped answering
-        assert left["reason"] == "timeout"
-    finally:
-        talker.cancel()
-
-
 async def test_unfinished_handshake_is_dropped(
     parley_server: Callable[..., ParleyProcess], raw: Any
 ) -> None:

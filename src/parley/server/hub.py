@@ -20,11 +20,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Callable
 from typing import Protocol
-
-from .frames import PING_FRAME
 
 log = logging.getLogger(__name__)
 
@@ -71,8 +68,6 @@ class Connection:
         "on_overflow",
         "owner",
         "peer",
-        "ping_wanted",
-        "ping_at",
     )
 
     def __init__(self, transport: asyncio.Transport, peer: str) -> None:
@@ -89,11 +84,6 @@ class Connection:
         #: costs nothing per socket, where a bound method is one more object for the
         #: garbage collector to scan (10,000 of them in a room of 10,000).
         self.owner: Owner | None = None
-        #: The heartbeat (server/websocket.py) wants a ping sent: it rides with the next
-        #: flush's write instead of a write of its own.
-        self.ping_wanted = False
-        #: When the unanswered ping went out (None: none outstanding).
-        self.ping_at: float | None = None
 
 
 class Hub:
@@ -234,17 +224,12 @@ class Hub:
         dirty, self._dirty = self._dirty, []
         limit = self.max_outgoing_buffer
         frames = writes = 0
-        now = 0.0
         for conn in dirty:
             outbox = conn.outbox
             if not outbox or conn.closed:
                 outbox.clear()
                 continue
             frames += len(outbox)
-            if conn.ping_wanted:  # one write for both, not a second one from the sweep
-                conn.ping_wanted = False
-                outbox.append(PING_FRAME)
-                conn.ping_at = now = now or time.monotonic()
             data = outbox[0] if len(outbox) == 1 else b"".join(outbox)
             outbox.clear()
             transport = conn.transport

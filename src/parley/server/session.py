@@ -318,9 +318,7 @@ class Session:
         async with server.room_guard(room_name):
             if not rooms.is_open(room_name):
                 self.check_room_opening(msg.ref)
-            making_room = rooms.make_room_for(room_name, msg.ref)
-            if making_room:  # (usually none: no executor pass for nothing)
-                await server.apply(making_room)
+            await server.apply(rooms.make_room_for(room_name, msg.ref))
             stored = await server.room_config(room_name, rooms.now_ms(), msg.ref)
             decision = rooms.decide(req, stored)
             if isinstance(decision, NeedPassword):

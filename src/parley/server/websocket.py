@@ -13,12 +13,8 @@ endpoint for those).
 Liveness is one sweep for all sockets rather than timers per socket: a socket
 silent for ``heartbeat`` seconds is pinged, and dropped when it stays silent
 for ``heartbeat / 2`` more.  The sweep runs every ``heartbeat / 4`` seconds, so
-a dead peer is found within ``1.75 × heartbeat`` (14 s at the default 8).  From
-``RIDE_AFTER × heartbeat`` of silence a socket's ping goes out with the next
-frames the hub writes to it, if any come first: in a big room, where everyone
-gets a presence frame every few seconds, most pings then cost no write of their
-own (a loopback ``write()`` costs as much for 2 bytes as for 4 KB).  The same
-sweep closes sockets that have not joined within ``join_timeout``, and
+a dead peer is found within ``1.75 × heartbeat`` (14 s at the default 8).  The
+same sweep closes sockets that have not joined within ``join_timeout``, and
 connections whose first request head has not arrived within ``http_timeout``
 (later requests on a connection aiohttp serves are timed by aiohttp's
 keep-alive timeout, which ``parley serve`` sets to the same ``http_timeout``).
@@ -50,7 +46,6 @@ from .frames import FrameReader, close_frame, pong_frame
 
 if TYPE_CHECKING:
     from .app import Server
-    from .hub import Connection
     from .session import Session
 
 log = logging.getLogger(__name__)
@@ -59,9 +54,6 @@ log = logging.getLogger(__name__)
 ACCEPT_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 #: A request head longer than this is aiohttp's to refuse.
 MAX_HEAD = 16 * 1024
-#: A socket silent this share of the heartbeat has its ping sent with the next frames
-#: written to it (one write for both); the sweep writes it alone at the full heartbeat.
-RIDE_AFTER = 0.5
 #: How long a closing socket waits for the peer's close frame before dropping it.
 CLOSE_TIMEOUT = 2.0
 
@@ -231,24 +223,16 @@ class FrontDoor:
         """Ping the silent, drop the dead, close the slow to join."""
         now = time.monotonic()
         ping_after, dead_after = self.heartbeat, self.heartbeat / 2
-        ride_after = self.heartbeat * RIDE_AFTER
         for ws in list(self.sockets):
             if ws.state == OPEN:
-                conn = ws.conn
-                assert conn is not None  # set with the session, as the state
-                if conn.ping_at is not None:
-                    if now - conn.ping_at >= dead_after:
+                if ws.ping_at is not None:
+                    if now - ws.ping_at >= dead_after:
                         ws.timed_out = True
                         ws.abort()
                         continue
-                else:
-                    silent = now - ws.last_in
-                    if silent >= ping_after:
-                        conn.ping_wanted = False
-                        conn.ping_at = now
-                        ws.transport_write(frames.PING_FRAME)
-                    elif silent >= ride_after:
-                        conn.ping_wanted = True  # sent by the hub, if it writes first
+                elif now - ws.last_in >= ping_after:
+                    ws.ping_at = now
+                    ws.transport_write(frames.PING_FRAME)
                 session = ws.session
                 if (
                     session is not None
@@ -278,7 +262,7 @@ class WebSocket(asyncio.Protocol):
         "buffer",
         "opened",
         "last_in",
-        "conn",
+        "ping_at",
         "timed_out",
         "close_sent",
         "address",
@@ -294,8 +278,8 @@ class WebSocket(asyncio.Protocol):
         self.state = HANDSHAKE
         self.buffer = b""
         self.opened = self.last_in = time.monotonic()
-        #: The session's connection (its ``ping_at``: the unanswered ping's time).
-        self.conn: Connection | None = None
+        #: When the unanswered ping went out (None: none outstanding).
+        self.ping_at: float | None = None
         #: Dropped by the heartbeat (the session announces a timeout, not a disconnect).
         self.timed_out = False
         #: Our close frame is out (nothing may follow it; after a violation, not even
@@ -331,10 +315,7 @@ class WebSocket(asyncio.Protocol):
             self._handshake(data)
             return
         self.last_in = time.monotonic()
-        conn = self.conn
-        if conn is not None:  # heard from: no ping outstanding, none needed yet
-            conn.ping_at = None
-            conn.ping_wanted = False
+        self.ping_at = None
         reader, session = self.reader, self.session
         if reader is None or session is None or self.state == CLOSED:
             return
@@ -380,7 +361,6 @@ class WebSocket(asyncio.Protocol):
             self.door.server.end_session(self.session)
         self.session = None  # the session points here; break the cycle now
         self.reader = None
-        self.conn = None
 
     def pause_writing(self) -> None:  # the hub watches the buffer size itself
         pass
@@ -423,7 +403,6 @@ class WebSocket(asyncio.Protocol):
         self.last_in = time.monotonic()
         self.reader = FrameReader(self.door.max_frame, self.door.max_fragments)
         self.session = server.open_session(self, transport, verdict)
-        self.conn = self.session.conn
         if end + 4 < len(data):
             self.data_received(data[end + 4 :])
 
@@ -490,8 +469,6 @@ class WebSocket(asyncio.Protocol):
         if not self.close_sent:
             self.close_sent = True
             self.state = CLOSING
-            if self.conn is not None:  # nothing may follow the close frame
-                self.conn.ping_wanted = False
             self.transport_write(close_frame(code, reason))
 
     def _fail(self, code: int, reason: str) -> None:
