@@ -79,12 +79,8 @@ REFUSED = (
 _SHA1 = hashlib.sha1()
 
 
-def accept_key(key: str) -> str:
+def accept_key(key: str) -> bytes:
     """The ``Sec-WebSocket-Accept`` value for a client's ``Sec-WebSocket-Key``."""
-    return _accept(key).decode()
-
-
-def _accept(key: str) -> bytes:
     digest = _SHA1.copy()
     digest.update(key.encode() + ACCEPT_GUID)
     return binascii.b2a_base64(digest.digest(), newline=False)
@@ -398,7 +394,7 @@ class WebSocket(asyncio.Protocol):
         if not isinstance(verdict, str):  # refused: aiohttp's endpoint says why
             self._to_http(data)
             return
-        transport.write(self.door.switching + _accept(key) + b"\r\n\r\n")
+        transport.write(self.door.switching + accept_key(key) + b"\r\n\r\n")
         self.state = OPEN
         self.last_in = time.monotonic()
         self.reader = FrameReader(self.door.max_frame, self.door.max_fragments)
