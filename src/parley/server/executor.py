@@ -227,9 +227,26 @@ class Executor:
             await self.cluster.settle()
         try:
             for effect in effects:
-                await self._one(effect)
+                # A join's effects first, by type: ``_one``'s match tries its cases in
+                # turn (some thirty class checks before ``Arrived``), and each is one
+                # more coroutine.
+                if isinstance(effect, Deliver):
+                    self.publish(effect)
+                elif isinstance(effect, SaveMeeting):
+                    await self._save_meeting(effect)
+                elif isinstance(effect, Arrived):
+                    text = f"{effect.name} joined"
+                    await self._attendance(effect.room, "joined", (effect.pid, effect.name), text)
+                else:
+                    await self._one(effect)
         finally:
             self.cluster.flush()
+
+    async def _save_meeting(self, effect: SaveMeeting) -> None:
+        logged = self._logged(effect.events)
+        await self.meetings.save(effect.room, logged)
+        if logged and self.on_logged is not None:
+            self.on_logged()
 
     async def _one(self, effect: Effect) -> None:
         media = self.media
@@ -274,10 +291,7 @@ class Executor:
                     effect.room, room_record(effect.created_at, effect.config)
                 )
             case SaveMeeting():
-                logged = self._logged(effect.events)
-                await self.meetings.save(effect.room, logged)
-                if logged and self.on_logged is not None:
-                    self.on_logged()
+                await self._save_meeting(effect)
             case RoomEmptied(room=room, created_at=created_at, keep=keep):
                 try:
                     await self.store.room_emptied(

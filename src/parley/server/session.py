@@ -318,7 +318,9 @@ class Session:
         async with server.room_guard(room_name):
             if not rooms.is_open(room_name):
                 self.check_room_opening(msg.ref)
-            await server.apply(rooms.make_room_for(room_name, msg.ref))
+            making_room = rooms.make_room_for(room_name, msg.ref)
+            if making_room:  # (usually nothing: no executor pass for it)
+                await server.apply(making_room)
             stored = await server.room_config(room_name, rooms.now_ms(), msg.ref)
             decision = rooms.decide(req, stored)
             if isinstance(decision, NeedPassword):
