@@ -177,6 +177,7 @@ class FrameAssembler:
             if item is None:
                 continue
             packet = item[1]
+            # the payload's bounds, inlined as in push (a call per packet is the cost)
             b0 = packet[0]
             start = 12 + 4 * (b0 & 0x0F)
             if b0 & 0x10:
