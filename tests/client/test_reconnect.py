@@ -6,6 +6,7 @@ import asyncio
 import signal
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -76,14 +77,18 @@ async def test_a_server_that_no_longer_holds_the_bot_rejoins_it_and_says_so(
     assert await bot.say("new here") > 0
 
 
+@pytest.mark.parametrize("publisher_back", ["as it comes", "last"])
 async def test_media_flows_again_after_a_server_restart(
     parley_server: Callable[..., ParleyProcess],
     room: str,
     meetings: Meetings,
     tmp_path: Path,
+    publisher_back: str,
 ) -> None:
     """The restarted server has no SFU state: the SDK asks (status) and publishes and
-    subscribes again by itself; the subscriber's track keeps delivering."""
+    subscribes again by itself; the subscriber's track keeps delivering.  Regression
+    (1 run in 4): the listener back first found Ada missing from its welcome (a restart
+    keeps roles, not presence) and its track of Ada ended; "last": Ada's network is slow."""
     from aiortc.contrib.media import MediaPlayer
 
     from tests.client.test_examples import tone
@@ -97,6 +102,14 @@ async def test_media_flows_again_after_a_server_restart(
     media = await listener.subscribe(ada.id)
     await asyncio.wait_for(media.audio.recv(), 20)
 
+    if publisher_back == "last":
+        opened = ada._open
+
+        async def slow_open() -> Any:
+            await asyncio.sleep(2)
+            return await opened()
+
+        ada._open = slow_open  # type: ignore[method-assign]
     try:
         srv.stop(signal.SIGKILL)
         srv.start()

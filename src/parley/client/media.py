@@ -58,6 +58,8 @@ log = logging.getLogger("parley.client.media")
 SFU: Final = "sfu"
 #: Time for the server's answer (or offer) to a publish (or subscribe).
 ANSWER_TIMEOUT: Final = 20.0
+#: Seconds a subscription waits for someone missing from a resume's welcome.
+ABSENT_GRACE: Final = 30.0
 #: Time for a new media connection to be up (ICE and DTLS).
 CONNECT_TIMEOUT: Final = 20.0
 #: Frames a :class:`RemoteTrack` holds when nobody reads them (oldest dropped): 5 s of
@@ -254,6 +256,9 @@ class SfuMedia:
         self._pub_lock = asyncio.Lock()
         self._sub_lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
+        #: Subscriptions of people missing from a resume's welcome, ending unless they
+        #: come back (:meth:`participant_absent`).
+        self._absent: dict[str, asyncio.TimerHandle] = {}
         self.closed = False
 
     def _config(self) -> RTCConfiguration:
@@ -324,9 +329,31 @@ class SfuMedia:
         self.layout = layout
 
     def participant_left(self, pid: str) -> None:
+        handle = self._absent.pop(pid, None)
+        if handle is not None:
+            handle.cancel()
         media = self.subscriptions.pop(pid, None)
         if media is not None:
             media.stop()
+
+    def participant_absent(self, pid: str) -> None:
+        """``pid`` is missing from the welcome of a resume.  After a server restart
+        the others come back one by one, so its tracks end only if it is not back
+        within ``ABSENT_GRACE`` (the server's default resume grace)."""
+        if pid in self.subscriptions and pid not in self._absent:
+            loop = asyncio.get_running_loop()
+            self._absent[pid] = loop.call_later(ABSENT_GRACE, self._absent_over, pid)
+
+    def participant_back(self, pid: str) -> None:
+        """``pid`` is in the room again: its tracks go on."""
+        handle = self._absent.pop(pid, None)
+        if handle is not None:
+            handle.cancel()
+
+    def _absent_over(self, pid: str) -> None:
+        self._absent.pop(pid, None)
+        if pid not in self.meeting.participants:
+            self.participant_left(pid)
 
     def muted(self, kind: str) -> None:
         """A host turned ``kind`` off: stop sending it until ``set_media`` turns it on."""
@@ -498,6 +525,9 @@ class SfuMedia:
                 with contextlib.suppress(Exception):
                     await self._send({"sfu": "unsubscribe"})
             await pc.close()
+        for handle in self._absent.values():
+            handle.cancel()
+        self._absent.clear()
         for media in self.subscriptions.values():
             media.stop()
         self.subscriptions.clear()

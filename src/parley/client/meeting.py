@@ -446,7 +446,7 @@ class Meeting:
             if pid not in self.participants and pid not in (self.id, old_id):
                 self._emit(ev.ParticipantLeft(id=pid, reason="left"))
                 if self._media is not None:
-                    self._media.participant_left(pid)
+                    self._media.participant_absent(pid)  # after a restart: maybe not back yet
         # chat missed meanwhile: in the latest page, newer than what history starts with
         floor = self.history[0].id if self.history else 0
         for record in welcome.history:
@@ -592,6 +592,8 @@ class Meeting:
             case ev.ParticipantJoined() | ev.ParticipantUpdated():
                 person = frame.participant
                 self.participants[person.id] = person
+                if self._media is not None:
+                    self._media.participant_back(person.id)
                 if person.id == self.id:
                     self.role, self.name = person.role, person.name
                 self._emit(frame)
@@ -607,6 +609,8 @@ class Meeting:
                         self._media.participant_left(gone.id)
                 for person in (*frame.joined, *frame.updated):
                     self.participants[person.id] = person
+                    if self._media is not None:
+                        self._media.participant_back(person.id)
                     if person.id == self.id:
                         self.role, self.name = person.role, person.name
                 self._emit(frame)
