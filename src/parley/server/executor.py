@@ -249,10 +249,10 @@ class Executor:
             self.on_logged()
 
     async def _one(self, effect: Effect) -> None:
+        """Every effect but a join's three (``Deliver``, ``SaveMeeting``, ``Arrived``:
+        :meth:`apply` carries those out itself)."""
         media = self.media
         match effect:
-            case Deliver():
-                self.publish(effect)
             case StoreChat():
                 await self._store_chat(effect)
             case Note():
@@ -290,8 +290,6 @@ class Executor:
                 await self.store.save_room_settings(
                     effect.room, room_record(effect.created_at, effect.config)
                 )
-            case SaveMeeting():
-                await self._save_meeting(effect)
             case RoomEmptied(room=room, created_at=created_at, keep=keep):
                 try:
                     await self.store.room_emptied(
@@ -313,8 +311,6 @@ class Executor:
             case RoomOpened():
                 if self.observer is not None:
                     self.observer.observe(effect)
-            case Arrived(room=room, pid=pid, name=name):
-                await self._attendance(room, "joined", (pid, name), f"{name} joined")
             case DeleteChat():
                 await delete_chat(self.store, self.publish, effect)
             case SaveRetention(room=room, days=days):
