@@ -64,6 +64,18 @@ def cpu_times(pid: int) -> tuple[float, float]:
     return int(fields[11]) / tick, int(fields[12]) / tick
 
 
+def context_switches(pid: int) -> int:
+    """Voluntary and involuntary, of all its threads: the event loop's wake-ups, mostly."""
+    total = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/status") as f:
+                total += sum(int(line.split()[1]) for line in f if "ctxt_switches" in line)
+        except OSError:  # a thread that ended meanwhile
+            pass
+    return total
+
+
 def rss_kb(pid: int) -> int:
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -233,6 +245,7 @@ async def run_one(n: int, mode: str, args: argparse.Namespace) -> dict[str, obje
         drainer = asyncio.create_task(drain(host))
         await asyncio.sleep(1.0)
         (user0, sys0), rss0, t0 = cpu_times(pid), rss_kb(pid), time.perf_counter()
+        switches0 = context_switches(pid)
         spy = None
         if args.profile:  # py-spy over the measured window (the GIL holder's stacks)
             spy = subprocess.Popen(  # noqa: ASYNC220
@@ -263,6 +276,7 @@ async def run_one(n: int, mode: str, args: argparse.Namespace) -> dict[str, obje
         # core/presence.py) and the fan-out of the last joins.
         await asyncio.sleep(5.5)
         (user1, sys1), rss1 = cpu_times(pid), rss_kb(pid)
+        switches = context_switches(pid) - switches0
         if spy is not None:
             spy.send_signal(signal.SIGINT)
             await asyncio.to_thread(spy.wait)
@@ -306,6 +320,7 @@ async def run_one(n: int, mode: str, args: argparse.Namespace) -> dict[str, obje
         "join_wall_s": round(t_joined, 2),
         "server_cpu_s": round(user1 + sys1 - user0 - sys0, 2),
         "server_sys_s": round(sys1 - sys0, 2),  # the kernel's share (loopback TCP included)
+        "server_context_switches": switches,
         "frames_per_client": round(frames / max(1, joined), 1),
         "rss_kb_per_participant": round((rss1 - rss0) / n, 2),
         "chat_p99_ms": round(statistics.median(p99s), 1) if p99s else None,
