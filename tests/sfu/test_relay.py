@@ -330,23 +330,37 @@ async def test_two_relays_over_loopback_udp() -> None:
         b.close()
 
 
+def _loopback6() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as sock:
+            sock.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
 @pytest.mark.parametrize("batched", [True, False], ids=["recvmmsg", "event-loop-endpoint"])
+@pytest.mark.parametrize("host", ["127.0.0.1", "::1"], ids=["ipv4", "ipv6"])
 async def test_a_started_relay_takes_a_burst_and_refuses_bad_datagrams_on_its_socket(
-    batched: bool, monkeypatch: pytest.MonkeyPatch
+    batched: bool, host: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Both read paths, over IPv4 and IPv6 (a private network may be either): the sender's
+    # address each path reports must match the peer's as the directory has it.
     if not batched:
         monkeypatch.setattr(batch_recv, "available", lambda: False)
     elif not batch_recv.available():
         pytest.skip("no recvmmsg on this system")
-    a = MediaRelay("node-a", "s3cret", "127.0.0.1", 0)
-    b = MediaRelay("node-b", "s3cret", "127.0.0.1", 0)
+    if ":" in host and not _loopback6():
+        pytest.skip("no IPv6 loopback here")
+    a = MediaRelay("node-a", "s3cret", host, 0)
+    b = MediaRelay("node-b", "s3cret", host, 0)
     await a.start()
     await b.start()
-    mallory = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    mallory = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM)
     try:
         assert (b.receiver is not None) is batched
-        a.set_peers({"node-b": ("127.0.0.1", b.port)})
-        b.set_peers({"node-a": ("127.0.0.1", a.port)})
+        a.set_peers({"node-b": (host, b.port)})
+        b.set_peers({"node-a": (host, a.port)})
         # more than one batch's worth, back to back, for a room not open on B
         burst = [
             a.seal(W.RTP, "standup", "ada", b"\x80" * 200) for _ in range(batch_recv.BATCH * 2 + 6)
@@ -359,9 +373,9 @@ async def test_a_started_relay_takes_a_burst_and_refuses_bad_datagrams_on_its_so
             await asyncio.sleep(0.01)
         assert b.accepted == b.unrouted == len(burst)
         # from another socket of the same host: too long, garbage, a replay of A's
-        mallory.sendto(burst[0][:20] + b"\x00" * W.MAX_DATAGRAM, ("127.0.0.1", b.port))
-        mallory.sendto(b"\x00" * 40, ("127.0.0.1", b.port))
-        mallory.sendto(burst[5], ("127.0.0.1", b.port))
+        mallory.sendto(burst[0][:20] + b"\x00" * W.MAX_DATAGRAM, (host, b.port))
+        mallory.sendto(b"\x00" * 40, (host, b.port))
+        mallory.sendto(burst[5], (host, b.port))
         for _ in range(200):
             if sum(b.refused.values()) == 3:
                 break
