@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import ipaddress
 import json
 import logging
 import os
@@ -355,6 +356,23 @@ def _csv(text: str | None) -> tuple[str, ...]:
     return tuple(x.strip() for x in (text or "").split(",") if x.strip())
 
 
+def _relay_ip(text: str) -> str:
+    """``--relay-ip``: this node's own address on the private network, which the other
+    nodes send to (so not a wildcard, a name or a multicast group)."""
+    try:
+        ip = ipaddress.ip_address(text.strip().strip("[]"))
+    except ValueError:
+        raise SystemExit(
+            f"--relay-ip {text!r}: an IP address of this node is needed (e.g. 10.0.0.5)"
+        ) from None
+    if ip.is_unspecified or ip.is_multicast:
+        raise SystemExit(
+            f"--relay-ip {text}: the other nodes send to this address, so it must be this"
+            " node's own (e.g. 10.0.0.5), not a wildcard or a multicast group"
+        )
+    return str(ip)
+
+
 def settings_from(args: argparse.Namespace) -> Settings:
     ice: tuple[dict[str, Any], ...] = ()
     if args.ice_servers:
@@ -392,6 +410,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
             raise SystemExit("--relay-port must be a UDP port (0: any free one)")
         if args.relay_port and args.workers > 1:
             raise SystemExit("--workers with --relay-port: use --relay-port 0 (a port each)")
+        args.relay_ip = _relay_ip(args.relay_ip)
     if (
         args.media == "sfu"
         and args.max_participants is None

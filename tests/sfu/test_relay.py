@@ -408,12 +408,21 @@ def test_the_relay_options_and_their_clear_refusals(monkeypatch: pytest.MonkeyPa
         monkeypatch, *cluster, "--relay-port", "41000", "--relay-ip", "10.0.0.5", secret="k"
     )
     assert (s.relay_port, s.relay_ip, s.relay_secret) == (41000, "10.0.0.5", "k")
+    six = relay_settings(
+        monkeypatch, *cluster, "--relay-port", "0", "--relay-ip", "[fd00::5]", secret="k"
+    )
+    assert six.relay_ip == "fd00::5"  # as MediaRelay binds it
     assert relay_settings(monkeypatch, *cluster, secret="k").relay_port is None  # off
     for argv, secret, says in (
         ((*cluster, "--relay-port", "41000"), None, "PARLEY_RELAY_SECRET"),
         (("--relay-port", "41000"), "k", "--broker"),
         ((*cluster, "--media", "mesh", "--relay-port", "41000"), "k", "--media sfu"),
         ((*cluster, "--relay-port", "70000"), "k", "UDP port"),
+        # the other nodes send to it: this node's own address, not a wildcard or a name
+        ((*cluster, "--relay-port", "0", "--relay-ip", "0.0.0.0"), "k", "not a wildcard"),
+        ((*cluster, "--relay-port", "0", "--relay-ip", "::"), "k", "not a wildcard"),
+        ((*cluster, "--relay-port", "0", "--relay-ip", "node-b.internal"), "k", "IP address"),
+        ((*cluster, "--relay-port", "0", "--relay-ip", "239.1.2.3"), "k", "multicast"),
     ):
         with pytest.raises(SystemExit) as stop:
             relay_settings(monkeypatch, *argv, secret=secret)
