@@ -13,6 +13,13 @@ worth, fed as fast as they go) from one publisher, to ``N`` viewers:
   the time spent feeding its router; node B's is that of the loop's turns in between
   (its datagram reads and everything they cause).
 
+With ``--speakers 2`` (the issue's stage of 2 speakers) a second publisher sends the
+same kind of stream (another SSRC) and every viewer has a slot for each speaker; one
+node has both speakers and all ``N`` viewers; of two nodes, ``--placement split`` puts
+one speaker on each (each node relays its own to the other and receives the other's),
+``same`` both on node A.  The speakers are fed in turns, a batch each, and each batch
+is its node's CPU, the loop's turn after it the other node's (it reads what was relayed).
+
 Per node, CPU µs per packet forwarded to a viewer, and its ratio to the one-node
 figure: the median of each run's ratio.  In a run both set-ups exist at once and are
 fed in turns, 128 packets each, so a machine busier for a moment slows both alike;
@@ -21,10 +28,12 @@ loop turn that follows (the CPU clock is read once per batch, not per packet: on
 a read is a system call of a few µs).  Then the
 relay's added delay: one packet at a time, the time from node A's router receiving it
 to node B's stand-in publisher receiving it (seal, ``sendto``, the kernel, the event
-loop's wake-up, open, dispatch), median and p99.
+loop's wake-up, open, dispatch), median and p99 (2 speakers: each one's packets to
+the other node, the speakers in turns).
 
     python bench/sfu/relay_bench.py                      # N = 20, 40, 80; 3 runs
     python bench/sfu/relay_bench.py --viewers 40 --packets 3000 --repeats 5
+    python bench/sfu/relay_bench.py --speakers 2 --placement split   # or same
 """
 
 from __future__ import annotations
