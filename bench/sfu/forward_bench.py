@@ -66,10 +66,12 @@ def srtp_session(key: bytes, outbound: bool) -> pylibsrtp.Session:
 TWCC_EXT = 5
 
 
-def make_packets(n: int, key: bytes, codec: str = "VP8", twcc: bool = False) -> list[bytes]:
+def make_packets(
+    n: int, key: bytes, codec: str = "VP8", twcc: bool = False, ssrc: int = PUB_SSRC
+) -> list[bytes]:
     """SRTP packets of one VP8 (or H.264: FU-A fragments) publisher (key frame first,
-    ~4 packets per frame); with ``twcc`` a transport-wide sequence number (extension
-    ``TWCC_EXT``, last) as well."""
+    ~4 packets per frame) with SSRC ``ssrc``; with ``twcc`` a transport-wide sequence
+    number (extension ``TWCC_EXT``, last) as well."""
     tx = srtp_session(key, outbound=True)
     out = []
     for i in range(n):
@@ -78,7 +80,7 @@ def make_packets(n: int, key: bytes, codec: str = "VP8", twcc: bool = False) -> 
             ext += bytes([(TWCC_EXT << 4) | 1]) + struct.pack("!H", i & 0xFFFF)
         ext += b"\x00" * (-len(ext) % 4)
         hdr = struct.pack(
-            "!BBHII", 0x90, (0x80 if i % 4 == 3 else 0) | 96, i & 0xFFFF, 3000 * (i // 4), PUB_SSRC
+            "!BBHII", 0x90, (0x80 if i % 4 == 3 else 0) | 96, i & 0xFFFF, 3000 * (i // 4), ssrc
         )
         hdr += struct.pack("!HH", 0xBEDE, len(ext) // 4) + ext
         key_frame = i == 0
@@ -137,8 +139,9 @@ def add_viewers(
     first: int,
     count: int,
     accepted: tuple[tuple[str, int, Any], ...] = (),
+    slots: int = 1,
 ) -> list[RawMediaTransport]:
-    """Subscribers ``s<first>`` … each with one video slot, sending to its own sink."""
+    """Subscribers ``s<first>`` … each with ``slots`` video slots, sending to its own sink."""
     raws = []
     for i in range(first, first + count):
         raw = RawMediaTransport(
@@ -150,17 +153,23 @@ def add_viewers(
         router.add_subscriber(
             f"s{i}",
             raw.send,
-            [SlotSpec("1", "video", 0x5000 + i, 96, "VP8", 90000, codecs=accepted)],
-        )
+            [
+                SlotSpec(str(k + 1), "video", 0x5000 + 0x1000 * k + i, 96, "VP8", 90000,
+                         codecs=accepted)
+                for k in range(slots)
+            ],
+        )  # fmt: skip
     return raws
 
 
-def add_publisher(router: Router, protocol: Any, addr: tuple[str, int]) -> Publisher:
-    """The bench's publisher "pub": its RTCP (receiver reports, PLI) is SRTCP-protected
+def add_publisher(
+    router: Router, protocol: Any, addr: tuple[str, int], pid: str = "pub"
+) -> Publisher:
+    """The bench's publisher ``pid``: its RTCP (receiver reports, PLI) is SRTCP-protected
     and sent to ``addr`` as the SFU's own would be; its packets are fed by the bench."""
     dtls = fake_dtls(srtp_session(os.urandom(30), True), protocol, addr)
     raw = RawMediaTransport(dtls, lambda d, n: None, lambda d, n: None)
-    return router.add_publisher("pub", raw.send)
+    return router.add_publisher(pid, raw.send)
 
 
 def run(main: Callable[[], Coroutine[Any, Any, None]]) -> None:
