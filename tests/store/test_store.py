@@ -266,6 +266,50 @@ async def _writer_settled(store: SqlStore) -> None:
     raise AssertionError("the writer never went idle")
 
 
+async def test_wal_starts_over_after_checkpoints_a_reader_kept_from_restarting_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A complete checkpoint lets the next write start the WAL over only if no reader
+    # still holds a snapshot of the old WAL (or a write transaction begun before the
+    # checkpoint ended: the race under load behind test_wal_stays_bounded's 1,033 pages).
+    # The flood guard's count went back to zero at every complete checkpoint, so with a
+    # reader there each time (the search indexer, a history page) the WAL never started
+    # over again: here 100 commits in one WAL.  It must start over within about
+    # CHECKPOINT_INLINE commits whatever the checkpoints meet.
+    monkeypatch.setattr(_SqliteWriter, "CHECKPOINT_EVERY", 10**9)  # only when told below
+    monkeypatch.setattr(_SqliteWriter, "CHECKPOINT_INLINE", 20)
+    monkeypatch.setattr(_SqliteWriter, "CHECKPOINT_INTERVAL", 0.0)
+    db = tmp_path / "parley.db"
+    store = SqlStore(f"sqlite+aiosqlite:///{db}")
+    await store.start()
+    reader = sqlite3.connect(db, isolation_level=None)
+    writer = store._sqlite_writer
+    assert writer is not None
+    try:
+        generation, run, longest = _wal_generation(db), 0, 0
+        for n in range(100):
+            await _append(store, n)
+            now = _wal_generation(db)
+            run = 0 if now != generation else run + 1
+            generation, longest = now, max(longest, run)
+            if n % 5 == 4:
+                # A background checkpoint that completes while a reader holds the WAL.
+                await _writer_settled(store)
+                reader.execute("BEGIN")
+                reader.execute("SELECT count(*) FROM messages").fetchone()
+                writer.CHECKPOINT_EVERY = 5
+                writer.idle()
+                await _writer_settled(store)
+                writer.CHECKPOINT_EVERY = 10**9
+                reader.execute("COMMIT")
+        page, _ = await store.history("r", None, 100, None)
+    finally:
+        reader.close()
+        await store.close()
+    assert [m.text for m in page] == [f"m{i}" for i in range(100)]
+    assert longest <= 20 + 5, f"{longest} commits without the WAL starting over"
+
+
 async def test_chat_commits_never_start_the_wal_over(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

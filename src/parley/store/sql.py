@@ -802,6 +802,13 @@ class _SqliteWriter:
     Under a sustained flood the writer is never idle, and a checkpoint that
     overlaps commits cannot let the WAL start over, so then the writer
     checkpoints inline now and then (as SQLite would): the WAL stays bounded.
+
+    The count of commits that bound (``uncheckpointed``) goes back to zero only when
+    the WAL really started over, as its header shows (``_wal_generation``), not when
+    a checkpoint merely completed: a write transaction begun before the checkpoint
+    ended, or a reader holding a snapshot of the old WAL, keeps the next write from
+    starting it over, and a count reset then let the WAL grow by another
+    ``CHECKPOINT_INLINE`` commits each time (1,000+ pages where 200 were meant).
     """
 
     #: Commits after which a background checkpoint starts, when the writer is idle...
@@ -834,7 +841,12 @@ class _SqliteWriter:
         self.uncheckpointed = 0
         #: Times the WAL was started over by ``_restart`` (off the chat path).
         self.restarts = 0
-        self._checkpoint: asyncio.Future[bool] | None = None
+        #: A write transaction of this writer is open, from just before its BEGIN to
+        #: just after its commit is counted (see ``_run_checkpoint``).
+        self._writing = False
+        self._checkpoint: asyncio.Future[int | None] | None = None
+        #: The ``_restart`` queued after a complete background checkpoint.
+        self._restarting: asyncio.Future[None] | None = None
         self._checkpoint_started = -self.CHECKPOINT_INTERVAL
         #: Jobs handed to the writer's thread and not finished (counted on the loop).
         self._jobs = 0
@@ -870,8 +882,15 @@ class _SqliteWriter:
             with self._checkpoint_running:
                 busy, log_frames, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
             if not busy and log_frames == copied:
-                self.uncheckpointed = 0
-        conn.execute("BEGIN IMMEDIATE")
+                # Starts the WAL over and resets the count, unless a reader still holds
+                # the old WAL: then the next write checkpoints and tries again.
+                self._restart()
+        self._writing = True
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            self._writing = False
+            raise
         return conn
 
     def _insert(self, rows: list[dict[str, Any]]) -> list[int]:
@@ -908,9 +927,11 @@ class _SqliteWriter:
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
+            self._writing = False
             raise
         self.commits += 1
         self.uncheckpointed += 1
+        self._writing = False  # after the count: _run_checkpoint reads them in this order
 
     def insert_now(self, rows: list[dict[str, Any]]) -> list[int] | None:
         """Commit ``rows`` here, on the event loop, if that cannot wait; else None.
@@ -929,9 +950,11 @@ class _SqliteWriter:
         ):
             return None
         self._busy_timeout(conn, 0)
+        self._writing = True
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
+            self._writing = False
             if exc.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY:
                 return None
             raise
@@ -945,8 +968,9 @@ class _SqliteWriter:
             conn.execute(f"PRAGMA busy_timeout={ms}")
             self._busy_ms = ms
 
-    def _run_checkpoint(self) -> bool:
-        """Copy the WAL into the database; True if it copied every commit."""
+    def _run_checkpoint(self) -> int | None:
+        """Copy the WAL into the database; the commit count then if it copied every
+        commit, else None."""
         if self._checkpoint_conn is None:
             self._checkpoint_conn = self._connect()
         commits = self.commits
@@ -955,8 +979,23 @@ class _SqliteWriter:
             busy, log_frames, copied = self._checkpoint_conn.execute(
                 "PRAGMA wal_checkpoint(PASSIVE)"
             ).fetchone()
-        # All copied and nothing committed since: the next write starts the WAL over.
-        return bool(not busy and log_frames == copied and self.commits == commits)
+        # All copied, no write transaction open (one begun before the copy ended reads
+        # the old WAL: its commit appends to it, and so does the next one) and none
+        # committed since: the next write starts the WAL over.  _writing is read first:
+        # a transaction clears it only after counting its commit.
+        writing = self._writing
+        if not busy and log_frames == copied and not writing and self.commits == commits:
+            return commits
+        return None
+
+    def _wal_generation(self) -> bytes | None:
+        """The WAL header's checkpoint sequence number, which SQLite increments each time
+        the WAL starts over (None: no WAL file)."""
+        try:
+            with open(f"{self._path}-wal", "rb") as wal:
+                return wal.read(16)[12:16]
+        except FileNotFoundError:
+            return None
 
     def _restart(self) -> None:
         """Start the WAL over now, with a write that changes nothing.
@@ -965,10 +1004,12 @@ class _SqliteWriter:
         that commit syncs the new WAL header: this one pays the sync, not a chat
         message's.  The write sets the database's user_version to its own value
         (it rewrites page 1; nothing in Parley reads user_version).  If a reader
-        still holds the old WAL, nothing starts over and the next checkpoint retries.
+        still holds the old WAL, nothing starts over: the flood guard's count is reset
+        only when the WAL header shows a new generation, so the next checkpoint retries.
         """
         conn = self._writer_conn()
         (version,) = conn.execute("PRAGMA user_version").fetchone()
+        before = self._wal_generation()
         conn.execute("BEGIN IMMEDIATE")
         try:
             conn.execute(f"PRAGMA user_version={int(version)}")
@@ -976,7 +1017,10 @@ class _SqliteWriter:
         except BaseException:
             conn.execute("ROLLBACK")
             raise
-        self.restarts += 1
+        if self._wal_generation() != before:
+            # The WAL holds this write alone: the flood guard counts from here.
+            self.uncheckpointed = 0
+            self.restarts += 1
 
     async def insert(self, rows: list[dict[str, Any]]) -> list[int]:
         return await self._run(self._insert, rows)
@@ -1005,6 +1049,8 @@ class _SqliteWriter:
             return
         if self._checkpoint is not None and not self._checkpoint.done():
             return
+        if self._restarting is not None and not self._restarting.done():
+            return  # the WAL is being started over after a complete checkpoint
         if self.uncheckpointed >= self.CHECKPOINT_INLINE:
             # The writer's thread checkpoints inline at its next write; a background one
             # running then would make it busy, and when commits keep coming (each one
@@ -1021,7 +1067,7 @@ class _SqliteWriter:
         self._checkpoint = loop.run_in_executor(self._checkpointer, self._run_checkpoint)
         self._checkpoint.add_done_callback(self._checkpointed)
 
-    def _checkpointed(self, fut: asyncio.Future[bool]) -> None:
+    def _checkpointed(self, fut: asyncio.Future[int | None]) -> None:
         if fut.cancelled():
             return
         if fut.exception() is not None:
@@ -1029,12 +1075,14 @@ class _SqliteWriter:
             # one retries.
             log.warning("SQLite checkpoint failed: %s", fut.exception())
             return
-        if not fut.result() or self._closing:
+        if fut.result() != self.commits or self._closing:
+            # Incomplete, or commits in place came before this callback: the first of
+            # them started the WAL over (or found a reader holding the old one).
             return
-        self.uncheckpointed = 0
         # Queued in the writer's thread ahead of any batch that comes later, and no
         # commit runs in place meanwhile (_jobs): none of them starts the WAL over.
         restart = asyncio.get_running_loop().run_in_executor(self._executor, self._restart)
+        self._restarting = restart
         self._jobs += 1
         restart.add_done_callback(self._job_done)
         restart.add_done_callback(_log_restart_failure)
