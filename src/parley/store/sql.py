@@ -885,13 +885,18 @@ class _SqliteWriter:
                 # Starts the WAL over and resets the count, unless a reader still holds
                 # the old WAL: then the next write checkpoints and tries again.
                 self._restart()
+        self._open_write(conn)
+        return conn
+
+    def _open_write(self, conn: sqlite3.Connection) -> None:
+        """BEGIN IMMEDIATE, with ``_writing`` set from just before it (``_run_checkpoint``
+        must not count a checkpoint complete while a write transaction may be open)."""
         self._writing = True
         try:
             conn.execute("BEGIN IMMEDIATE")
         except BaseException:
             self._writing = False
             raise
-        return conn
 
     def _insert(self, rows: list[dict[str, Any]]) -> list[int]:
         return self._insert_and_commit(self._begin(), rows)
@@ -950,11 +955,9 @@ class _SqliteWriter:
         ):
             return None
         self._busy_timeout(conn, 0)
-        self._writing = True
         try:
-            conn.execute("BEGIN IMMEDIATE")
+            self._open_write(conn)
         except sqlite3.OperationalError as exc:
-            self._writing = False
             if exc.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY:
                 return None
             raise
